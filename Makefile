@@ -1,0 +1,83 @@
+# corral build. `make` builds build/corral; `make run` and `make test` install what is missing first.
+# SANITIZE=address,undefined builds everything with ASan+UBSan into build/san/ and runs the same tests.
+
+CC ?= cc
+PKGS := libh2o-evloop libmemcached zlib libbrotlienc libbrotlidec yaml-0.1 openssl jansson
+TEST_PKGS := cunit libcurl
+
+ifeq ($(SANITIZE),)
+BUILD := build
+SANFLAGS :=
+OPT := -O2
+else
+BUILD := build/san
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT := -O1
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
+TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+
+# h2o's headers change struct layouts with H2O_USE_LIBUV; Debian's evloop build needs it set to 0 and pkg-config
+# does not say so. Asserts stay on: NDEBUG is never defined.
+CFLAGS := -std=gnu11 -g $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+          -DH2O_USE_LIBUV=0 -D_GNU_SOURCE -Iinclude $(SANFLAGS)
+LDFLAGS := $(SANFLAGS)
+LIBS = $(PKG_LIBS) -lpthread -lm
+
+SRCS := $(wildcard sidecar/*.c)
+LIB_SRCS := $(filter-out sidecar/main.c,$(SRCS))
+LIB_OBJS := $(patsubst sidecar/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+MAIN_OBJ := $(BUILD)/obj/main.o
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+E2E_SRCS := $(wildcard tests/e2e/*.c)
+HDRS := $(wildcard include/corral/*.h)
+
+.PHONY: all deps run test unit e2e bench clean asan
+all: $(BUILD)/corral
+
+deps:
+	@tools/install-deps.sh
+
+$(BUILD)/obj/%.o: sidecar/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libcorral.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/corral: $(MAIN_OBJ) $(BUILD)/libcorral.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/unit_tests: $(UNIT_SRCS) $(BUILD)/libcorral.a $(HDRS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -o $@ $(UNIT_SRCS) $(BUILD)/libcorral.a $(LIBS) $(TEST_LIBS)
+
+$(BUILD)/e2e_tests: $(E2E_SRCS) $(wildcard tests/e2e/*.h) $(HDRS)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) -o $@ $(E2E_SRCS) $(TEST_LIBS) -lpthread
+
+unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+e2e: $(BUILD)/corral $(BUILD)/e2e_tests
+	CORRAL_BIN=$(abspath $(BUILD)/corral) $(BUILD)/e2e_tests
+
+test: deps
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory e2e
+
+run: deps
+	$(MAKE) --no-print-directory all
+	tools/run-demo.sh $(BUILD)/corral
+
+bench: deps
+	$(MAKE) --no-print-directory all
+	tools/bench/run.sh $(BUILD)/corral
+
+asan:
+	$(MAKE) SANITIZE=address,undefined test
+
+clean:
+	rm -rf build

@@ -1,0 +1,57 @@
+/*
+ * common.h: small helpers shared by every corral module.
+ *
+ * Invariants: asserts stay on in release builds (the Makefile never defines NDEBUG). Shared structs start with
+ * `unsigned magic;` and are checked with CR_CHECK_OBJ_NOTNULL at the top of the functions that take them.
+ * Time is milliseconds since the epoch (uint64_t) everywhere; callers pass `now` in so tests can use a fake clock.
+ */
+#ifndef CORRAL_COMMON_H
+#define CORRAL_COMMON_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define CR_VERSION "0.1.0"
+
+#define CR_OK 0
+#define CR_ERROR (-1)
+#define CR_DECLINED (-2)
+#define CR_AGAIN (-3)
+
+#define CR_CHECK_OBJ_NOTNULL(p, m)                                                                                                  \
+    do {                                                                                                                            \
+        assert((p) != NULL);                                                                                                        \
+        assert((p)->magic == (m));                                                                                                  \
+    } while (0)
+
+#define CR_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define CR_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define CR_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* A borrowed byte string; not necessarily NUL-terminated. */
+typedef struct st_cr_str_t {
+    const char *base;
+    size_t len;
+} cr_str_t;
+
+#define CR_STR(lit) ((cr_str_t){(lit), sizeof(lit) - 1})
+static inline cr_str_t cr_str(const char *base, size_t len)
+{
+    return (cr_str_t){base, len};
+}
+static inline int cr_str_eq(cr_str_t a, const char *lit, size_t litlen)
+{
+    return a.len == litlen && memcmp(a.base, lit, litlen) == 0;
+}
+/* ASCII case-insensitive equality against a lower-case literal. */
+int cr_str_ieq(cr_str_t a, const char *lower, size_t lowerlen);
+
+/* 64-bit FNV-1a; good enough for hash tables keyed by normalized cache keys. */
+uint64_t cr_hash(const void *p, size_t len);
+
+/* Wall-clock milliseconds since the epoch. */
+uint64_t cr_now_ms(void);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * object.h: one cached response, immutable once finished, shared across threads by an atomic refcount.
+ *
+ * Life cycle: cr_object_new() -> cr_object_add_header()* -> cr_object_set_body() -> cr_object_finish(). After
+ * finish nothing in the object changes except the refcount and the store's private fields (which only the store
+ * touches, under its shard lock), so any thread holding a reference may read it without locks. The creator holds
+ * the first reference; cr_object_release(&obj) drops one and frees on the last. The store holds one reference
+ * for as long as the object is linked.
+ */
+#ifndef CORRAL_OBJECT_H
+#define CORRAL_OBJECT_H
+
+#include "corral/common.h"
+
+#define CR_OBJECT_MAGIC 0x0b1ec7a1u
+
+enum {
+    CR_OBJ_FORCED = 1u << 0,          /* force_ttl applied: send route's force_cache_control downstream */
+    CR_OBJ_MUST_REVALIDATE = 1u << 1, /* never serve stale */
+    CR_OBJ_NO_CACHE = 1u << 2,        /* stored, but every use must be revalidated */
+    CR_OBJ_PASS = 1u << 3,            /* hit-for-pass marker: no response, requests go straight upstream */
+    CR_OBJ_INVALIDATED = 1u << 4,     /* soft-purged: treat as stale */
+};
+
+/* Body encodings an object may hold (issue 4 fills the non-identity ones). */
+typedef enum en_cr_encoding_t {
+    CR_ENC_IDENTITY = 0,
+    CR_ENC_GZIP,
+    CR_ENC_BR,
+    CR_ENC_MAX,
+} cr_encoding_t;
+
+typedef struct st_cr_object_header_t {
+    cr_str_t name;     /* lower-case */
+    cr_str_t value;
+    const void *token; /* opaque, set by the creator (the handler stores h2o's token pointer); may be NULL */
+} cr_object_header_t;
+
+typedef struct st_cr_object_t cr_object_t;
+struct st_cr_object_t {
+    unsigned magic;
+    uint32_t refcnt; /* atomic (__atomic builtins) */
+    unsigned flags;  /* CR_OBJ_* */
+
+    /* identity */
+    cr_str_t key; /* primary key, owned */
+    uint64_t hash; /* cr_hash(key) */
+    cr_str_t variant_key; /* "name:value\n" per Vary'd request header, in vary_names order; empty when no Vary */
+    cr_str_t *vary_names; /* lower-case header names from the response's Vary, owned */
+    size_t num_vary;
+
+    /* response */
+    int status;
+    cr_object_header_t *headers; /* as received from upstream, hop-by-hop headers already removed, owned */
+    size_t num_headers;
+    cr_str_t bodies[CR_ENC_MAX]; /* bodies[CR_ENC_IDENTITY] always set (may be empty); others base == NULL if absent */
+    cr_str_t etag;          /* points into headers, or {NULL,0} */
+    cr_str_t last_modified; /* points into headers, or {NULL,0} */
+    uint64_t last_modified_ms; /* parsed, 0 if absent */
+
+    /* freshness, all ms */
+    uint64_t request_time_ms;
+    uint64_t response_time_ms;
+    uint64_t initial_age_ms;
+    uint64_t lifetime_ms;
+    uint64_t swr_ms;
+    uint64_t sie_ms;
+
+    size_t cost; /* bytes charged to the store: the object, key, headers, bodies, arrays; fixed at finish */
+
+    /* store-private: touched only by store.c under the owning shard's lock */
+    struct {
+        cr_object_t *hash_next;    /* chain in the bucket */
+        cr_object_t *clock_prev, *clock_next; /* CLOCK ring of the shard */
+        uint8_t referenced;
+        uint8_t linked;
+    } st;
+};
+
+/* Creates an unfinished object with one reference. key is copied. Returns NULL on allocation failure. */
+cr_object_t *cr_object_new(const char *key, size_t keylen, int status);
+/* Copies a header (name lower-cased). Returns CR_OK or CR_ERROR (allocation). Not allowed after finish. */
+int cr_object_add_header(cr_object_t *obj, const char *name, size_t namelen, const char *value, size_t valuelen, const void *token);
+/* Copies the Vary names and the request's variant key. */
+int cr_object_set_vary(cr_object_t *obj, const cr_str_t *names, size_t num_names, const char *variant_key, size_t variant_keylen);
+/* Takes ownership of a malloc'ed body for the given encoding (base may be NULL when len is 0 for identity). */
+void cr_object_set_body(cr_object_t *obj, cr_encoding_t enc, char *base, size_t len);
+/* Computes cost, etag and last_modified pointers; after this the object is immutable. */
+void cr_object_finish(cr_object_t *obj);
+
+/* Finds a header by lower-case name; returns the first value or {NULL,0}. */
+cr_str_t cr_object_find_header(const cr_object_t *obj, const char *lname, size_t lnamelen);
+
+/* Current age (RFC 9111 4.2.3) at `now`. */
+static inline uint64_t cr_object_age_ms(const cr_object_t *obj, uint64_t now)
+{
+    uint64_t resident = now > obj->response_time_ms ? now - obj->response_time_ms : 0;
+    return obj->initial_age_ms + resident;
+}
+static inline int cr_object_is_fresh(const cr_object_t *obj, uint64_t now)
+{
+    return (obj->flags & (CR_OBJ_NO_CACHE | CR_OBJ_INVALIDATED)) == 0 && cr_object_age_ms(obj, now) < obj->lifetime_ms;
+}
+
+/* Takes another reference (atomic). */
+void cr_object_addref(cr_object_t *obj);
+/* Drops one reference and sets *objp to NULL; frees on the last one. Accepts *objp == NULL. */
+void cr_object_release(cr_object_t **objp);
+
+#endif

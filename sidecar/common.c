@@ -1,0 +1,40 @@
+/*
+ * common.c: string, hash and clock helpers shared by every module. Stateless and thread-safe.
+ */
+#include "corral/common.h"
+
+#include <time.h>
+
+int cr_str_ieq(cr_str_t a, const char *lower, size_t lowerlen)
+{
+    size_t i;
+    if (a.len != lowerlen)
+        return 0;
+    for (i = 0; i != lowerlen; ++i) {
+        char c = a.base[i];
+        if (c >= 'A' && c <= 'Z')
+            c += 'a' - 'A';
+        if (c != lower[i])
+            return 0;
+    }
+    return 1;
+}
+
+uint64_t cr_hash(const void *p, size_t len)
+{
+    const unsigned char *s = p;
+    uint64_t h = 1469598103934665603ull;
+    size_t i;
+    for (i = 0; i != len; ++i) {
+        h ^= s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+uint64_t cr_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}

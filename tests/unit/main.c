@@ -1,0 +1,31 @@
+/*
+ * main.c: the CUnit runner for every unit suite. Each tests/unit/test_<module>.c exports cr_test_register_<module>(),
+ * which adds its suite. The exit code is the number of failed assertions plus failed suites (0 = all passed).
+ */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+
+void cr_test_register_config(void);
+void cr_test_register_route(void);
+void cr_test_register_key(void);
+void cr_test_register_policy(void);
+void cr_test_register_object(void);
+void cr_test_register_store(void);
+
+int main(void)
+{
+    unsigned failures;
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    cr_test_register_config();
+    cr_test_register_route();
+    cr_test_register_key();
+    cr_test_register_policy();
+    cr_test_register_object();
+    cr_test_register_store();
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+    CU_cleanup_registry();
+    return failures > 255 ? 255 : (int)failures;
+}
