@@ -82,7 +82,7 @@ typedef struct st_cr_route_config_t {
 
     /* compression (issue 4) */
     int compress; /* default 1 on cached routes */
-    char **compress_types; /* patterns like "text/*" or "application/json"; default list when absent */
+    char **compress_types; /* patterns like "application/json", or "text/" + "*" for a whole type; default list when absent */
     size_t num_compress_types;
     size_t compress_min_size; /* default 256 */
 

@@ -123,6 +123,10 @@ int cr_policy_request_accepts_fresh(const cr_request_info_t *req, uint64_t age_m
 /* Does the request's max-stale allow serving this stale response (age beyond lifetime)? */
 int cr_policy_request_accepts_stale(const cr_request_info_t *req, uint64_t age_ms, uint64_t lifetime_ms);
 
+/* Does the request ask not to be served from cache without revalidation (no-cache, or Pragma: no-cache with no
+ * Cache-Control)? The two functions above do not look at it; the caller decides. Returns 1 when yes. */
+int cr_policy_request_no_cache(const cr_request_info_t *req);
+
 /* If-None-Match evaluation (weak comparison, RFC 9110 13.1.2): 1 when `etag` matches one of the list, or list is "*". */
 int cr_policy_etag_matches(cr_str_t if_none_match, cr_str_t etag);
 

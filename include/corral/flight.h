@@ -1,0 +1,38 @@
+/*
+ * flight.h: single-flight cache fills, one per key across all threads.
+ *
+ * The table is shared by every worker and guarded by one mutex, held only to find, insert or unlink a flight
+ * (never during I/O). A flight is driven by the thread that created it (the owner): it fetches from the upstream,
+ * builds the object, stores it, then publishes the outcome. Waiters sit on per-thread lists inside the flight that
+ * only their own thread touches; the owner wakes each other thread with one h2o_multithread message, and that
+ * thread answers its own waiters. Flights are refcounted atomically: the table's link, the owner's fetch, every
+ * waiter and every message in transit each hold one reference.
+ */
+#ifndef CORRAL_FLIGHT_H
+#define CORRAL_FLIGHT_H
+
+#include "corral/handler.h"
+#include "corral/runtime.h"
+
+cr_flight_table_t *cr_flight_table_new(unsigned nthreads);
+void cr_flight_table_free(cr_flight_table_t **table);
+
+/* Registers the per-thread receiver that answers waiters woken by other threads. */
+void cr_flight_thread_init(cr_thread_t *t);
+void cr_flight_thread_dispose(cr_thread_t *t);
+
+/*
+ * Makes `lk->req` wait for a fill of lk->key: joins the flight in progress or starts one. `stale` (may be NULL; the
+ * flight takes its own reference) is an object to revalidate with its validators. With `shared` == 0 the flight is
+ * private to this request (coalescing off, or a marker said so). Returns CR_OK, or CR_DECLINED when the flight
+ * already has the route's max_waiters (the caller passes the request instead).
+ */
+int cr_flight_wait(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale, int shared);
+
+/* Starts a background revalidation of `stale` unless one is already in flight for the key (no waiter). */
+void cr_flight_revalidate_background(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale);
+
+/* Marks the in-flight fill of a key, if any, so that its result is not stored (an invalidation landed). */
+void cr_flight_invalidate(const char *key, size_t keylen, uint64_t hash);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * http.h: the glue between h2o's request/response structures and corral's pure modules.
+ *
+ * Builds upstream request heads (hop-by-hop headers removed, X-Forwarded-For / X-Forwarded-Proto / Via added),
+ * filters upstream response headers, and fills cr_request_info_t / cr_response_info_t from header lists.
+ * Everything here runs on a worker thread and allocates only from the request's pool or the caller's buffers.
+ */
+#ifndef CORRAL_HTTP_H
+#define CORRAL_HTTP_H
+
+#include <h2o.h>
+#include "corral/common.h"
+#include "corral/object.h"
+#include "corral/policy.h"
+
+enum {
+    CR_UPREQ_FILL = 1u << 0, /* a cache fill: method GET, client validators and Range are not forwarded */
+};
+
+/*
+ * Builds the upstream request head for `req` into its pool. `method` overrides the request method when base != NULL.
+ * With `revalidate` (a stored object), its ETag / Last-Modified are sent as If-None-Match / If-Modified-Since.
+ * Content-Length is set from req->entity when the request has a body.
+ */
+h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned flags, const cr_object_t *revalidate);
+
+/* Is this (lower-case) response or request header hop-by-hop, either always (RFC 9110 7.6.1) or because the
+ * message's Connection header names it (`connection` is that header's value, or {NULL,0})? */
+int cr_is_hop_by_hop(h2o_iovec_t lname, h2o_iovec_t connection);
+
+/* The value of the response's Connection header among h2o_header_t's, or {NULL,0}. */
+h2o_iovec_t cr_connection_header(const h2o_header_t *headers, size_t num_headers);
+
+/* First value of a request header by token, or {NULL,0}. */
+h2o_iovec_t cr_req_header(h2o_req_t *req, const h2o_token_t *token);
+/* First value of a request header by lower-case name (tokens and non-tokens), or {NULL,0}. */
+h2o_iovec_t cr_req_header_by_name(h2o_req_t *req, const char *lname, size_t lnamelen);
+
+void cr_request_info_from_req(h2o_req_t *req, cr_request_info_t *qi);
+/* Adds one response header (lower-case name) to a response summary. */
+void cr_response_info_add(cr_response_info_t *ri, cr_str_t lname, cr_str_t value);
+void cr_response_info_from_headers(int status, const h2o_header_t *headers, size_t num_headers, cr_response_info_t *ri);
+
+/* Looks up a request header value by lower-case name; {NULL,0} when absent. */
+typedef h2o_iovec_t (*cr_header_getter_fn)(void *ctx, const char *lname, size_t lnamelen);
+/* Writes the variant key ("name:value\n" per name, values trimmed) into buf; returns its length or SIZE_MAX when
+ * it does not fit. */
+size_t cr_variant_key(const cr_str_t *names, size_t num_names, cr_header_getter_fn get, void *ctx, char *buf, size_t cap);
+
+/* Sends a short JSON error ({"error": code, "message": msg}) with the given status. */
+void cr_send_json_error(h2o_req_t *req, int status, const char *reason, const char *code, const char *msg);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * upstream.h: HTTP/1.1 requests to the configured upstream, over a per-thread keep-alive pool with a hard cap.
+ *
+ * Each worker thread owns one cr_upstream_t; nothing in it is shared with other threads (per-thread cap is
+ * max(1, upstream.max_connections / threads), so the process never holds more than max_connections, give or take
+ * rounding up to one per thread). A fetch over the cap waits in a FIFO queue for at most upstream.queue_timeout.
+ * h2o_http1client 2.2.5 reuses pooled sockets but never enforces the pool's capacity (its FIXME), hence the cap
+ * here. A request that fails before any response byte on a reused keep-alive connection is retried once on a new
+ * connection when its method is idempotent (the upstream may close idle connections at any time).
+ *
+ * Callbacks run on the owning thread's loop. After on_error, an on_body or on_head with is_eos, or a callback that
+ * returned nonzero, the fetch is finished and the caller may free it (even inside that callback), and must not
+ * cancel it. cr_fetch_cancel() may be called at any time before that; no callback runs after it.
+ */
+#ifndef CORRAL_UPSTREAM_H
+#define CORRAL_UPSTREAM_H
+
+#include <h2o.h>
+#include "corral/common.h"
+#include "corral/config.h"
+
+typedef struct st_cr_upstream_t cr_upstream_t;
+typedef struct st_cr_fetch_t cr_fetch_t;
+
+typedef enum en_cr_fetch_error_t {
+    CR_FETCH_ERR_CONNECT = 1, /* refused / unreachable: 502 */
+    CR_FETCH_ERR_TIMEOUT,     /* connect, I/O or queue timeout: 504 */
+    CR_FETCH_ERR_PROTOCOL,    /* garbage, truncated body, reset mid-response: 502 */
+} cr_fetch_error_t;
+
+typedef struct st_cr_fetch_callbacks_t {
+    /* The response head. headers are valid only during the call (copy what you keep). is_eos: no body follows.
+     * Return 0 to continue, or nonzero to abort the fetch (no further callback). */
+    int (*on_head)(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_header_t *headers, size_t num_headers, int is_eos);
+    /* Body bytes are in *input (consume what you use with h2o_buffer_consume, or take the buffer whole). is_eos: the
+     * body is complete and the fetch finished. Return 0 to continue, nonzero to abort. */
+    int (*on_body)(cr_fetch_t *fetch, h2o_buffer_t **input, int is_eos);
+    /* Failure: before the head (head_seen == 0) or in the body. The fetch is finished. */
+    void (*on_error)(cr_fetch_t *fetch, cr_fetch_error_t err, const char *msg, int head_seen);
+} cr_fetch_callbacks_t;
+
+struct st_cr_fetch_t {
+    /* set by the caller before cr_fetch_start */
+    const cr_fetch_callbacks_t *cb;
+    void *data;
+    h2o_iovec_t reqbufs[2]; /* request head (and body); must stay valid until the fetch finishes */
+    size_t num_reqbufs;
+    int is_head;       /* the request method is HEAD (no response body) */
+    int is_idempotent; /* may be retried once on a dead keep-alive connection */
+
+    /* private */
+    cr_upstream_t *_up;
+    h2o_http1client_t *_client;
+    h2o_linklist_t _queue_link;
+    h2o_timeout_entry_t _timer; /* queue wait, then connect */
+    h2o_socket_cb _saved_read_cb; /* while paused */
+    unsigned _state;
+    unsigned _attempts;
+    int _connect_sync; /* on_connect fired inside connect_with_pool: a pooled socket */
+    int _reused;
+    int _head_seen;
+};
+
+/* Initialises a thread's upstream on its loop. */
+void cr_upstream_init(cr_upstream_t **up, h2o_loop_t *loop, const cr_config_t *cfg, unsigned nthreads);
+void cr_upstream_dispose(cr_upstream_t **up);
+
+/* Starts (or queues) a fetch. Callbacks may fire synchronously from inside this call. */
+void cr_fetch_start(cr_upstream_t *up, cr_fetch_t *fetch);
+/* Cancels an unfinished fetch: no callback fires afterwards. Safe to call on a finished fetch (no-op). */
+void cr_fetch_cancel(cr_fetch_t *fetch);
+/* Stops / resumes reading the response body (backpressure). */
+void cr_fetch_pause(cr_fetch_t *fetch);
+void cr_fetch_resume(cr_fetch_t *fetch);
+
+/* Open connections (busy) and queued fetches on this thread, for metrics and tests. */
+size_t cr_upstream_active(const cr_upstream_t *up);
+size_t cr_upstream_queued(const cr_upstream_t *up);
+
+#endif

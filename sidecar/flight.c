@@ -1,0 +1,848 @@
+/*
+ * flight.c: single-flight cache fills shared by all threads (see flight.h for the model).
+ *
+ * Locking: `table->mutex` guards the hash chains, `done`, `has_waiters[]` and `num_waiters` of every flight in the
+ * table. Nothing else takes it, and no callback or I/O runs while it is held. `waiters[i]` is touched only by
+ * thread i. Fields of the fill (fetch, building, body, decision) are touched only by the owner thread until the
+ * flight is published; after publication the outcome fields are read-only and `done` is 1.
+ * Reference counting: the table link and the running fetch share one reference (dropped at publish); each waiter
+ * and each cross-thread message holds one. The last release frees the flight, on whichever thread that happens.
+ */
+#include "corral/flight.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "corral/http.h"
+#include "corral/log.h"
+#include "corral/pass.h"
+
+#define CR_FLIGHT_MAGIC 0xf1197001u
+#define TABLE_BUCKETS 4096 /* power of two */
+
+typedef enum en_cr_outcome_t {
+    OUTCOME_NONE = 0,
+    OUTCOME_SERVE_ALL,    /* `result` answers every waiter whose variant it fits */
+    OUTCOME_SERVE_LEADER, /* `result` answers the leader only; the others pass (response not storable) */
+    OUTCOME_PASS_ALL,     /* everyone passes (object too large to buffer) */
+    OUTCOME_ERROR,        /* everyone gets error_status */
+} cr_outcome_t;
+
+typedef struct st_cr_flight_t cr_flight_t;
+
+typedef struct st_cr_req_header_copy_t {
+    cr_str_t name; /* lower-case */
+    cr_str_t value;
+} cr_req_header_copy_t;
+
+struct st_cr_flight_t {
+    unsigned magic;
+    uint32_t refcnt; /* atomic */
+
+    /* guarded by table->mutex */
+    cr_flight_t *hash_next;
+    int in_table;
+    int done;
+    size_t num_waiters;
+    unsigned char *has_waiters; /* [nthreads] */
+
+    /* waiters[i] is touched only by thread i */
+    h2o_linklist_t *waiters; /* [nthreads] of cr_waiter_t */
+
+    int invalidated; /* atomic flag: do not store the result */
+
+    /* immutable after creation */
+    char *key;
+    size_t keylen;
+    uint64_t hash;
+    cr_thread_t *owner;
+    const cr_route_config_t *route;
+    cr_request_info_t qi;
+    cr_req_header_copy_t *req_headers; /* the leader's request headers, for Vary */
+    size_t num_req_headers;
+    char *req_header_arena;
+
+    /* the fill: owner thread only */
+    cr_fetch_t fetch;
+    char *reqhead;
+    size_t reqhead_len;
+    cr_object_t *stale; /* being revalidated, may be NULL */
+    uint64_t request_time_ms;
+    uint64_t response_time_ms;
+    cr_store_decision_t decision;
+    cr_object_t *building;
+    char *body;
+    size_t body_len, body_cap;
+    int status;
+
+    /* the outcome: written by the owner before publication, read-only afterwards */
+    cr_outcome_t outcome;
+    cr_object_t *result;
+    int stored;
+    int result_is_stale; /* stale served because the upstream failed (stale-if-error) */
+    int error_status;
+    const char *error_code;
+    char error_msg[128];
+    const char *not_stored_reason;
+};
+
+typedef struct st_cr_waiter_t {
+    h2o_linklist_t link; /* in flight->waiters[thread] */
+    cr_flight_t *flight; /* one reference */
+    cr_lookup_t *lk;
+    cr_thread_t *thread;
+    h2o_timeout_entry_t timer;
+    int is_leader;
+} cr_waiter_t;
+
+typedef struct st_cr_flight_message_t {
+    h2o_multithread_message_t super;
+    cr_flight_t *flight; /* one reference */
+} cr_flight_message_t;
+
+struct st_cr_flight_table_t {
+    pthread_mutex_t mutex;
+    unsigned nthreads;
+    cr_flight_t *buckets[TABLE_BUCKETS];
+};
+
+static void flight_addref(cr_flight_t *f)
+{
+    __atomic_fetch_add(&f->refcnt, 1, __ATOMIC_RELAXED);
+}
+
+static void flight_release(cr_flight_t **fp)
+{
+    cr_flight_t *f = *fp;
+    *fp = NULL;
+    if (f == NULL)
+        return;
+    CR_CHECK_OBJ_NOTNULL(f, CR_FLIGHT_MAGIC);
+    if (__atomic_sub_fetch(&f->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    assert(!f->in_table);
+    cr_object_release(&f->stale);
+    cr_object_release(&f->building);
+    cr_object_release(&f->result);
+    free(f->body);
+    free(f->reqhead);
+    free(f->req_headers);
+    free(f->req_header_arena);
+    free(f->has_waiters);
+    free(f->waiters);
+    free(f->key);
+    f->magic = 0;
+    free(f);
+}
+
+cr_flight_table_t *cr_flight_table_new(unsigned nthreads)
+{
+    cr_flight_table_t *table = calloc(1, sizeof(*table));
+    if (table == NULL)
+        return NULL;
+    pthread_mutex_init(&table->mutex, NULL);
+    table->nthreads = nthreads;
+    return table;
+}
+
+void cr_flight_table_free(cr_flight_table_t **table)
+{
+    if (*table == NULL)
+        return;
+    pthread_mutex_destroy(&(*table)->mutex);
+    free(*table);
+    *table = NULL;
+}
+
+/* caller holds the table mutex */
+static cr_flight_t *do_find(cr_flight_table_t *table, const char *key, size_t keylen, uint64_t hash)
+{
+    cr_flight_t *f;
+    for (f = table->buckets[hash & (TABLE_BUCKETS - 1)]; f != NULL; f = f->hash_next)
+        if (f->hash == hash && f->keylen == keylen && memcmp(f->key, key, keylen) == 0)
+            return f;
+    return NULL;
+}
+
+/* caller holds the table mutex */
+static void do_unlink(cr_flight_table_t *table, cr_flight_t *f)
+{
+    cr_flight_t **slot = &table->buckets[f->hash & (TABLE_BUCKETS - 1)];
+    while (*slot != f)
+        slot = &(*slot)->hash_next;
+    *slot = f->hash_next;
+    f->hash_next = NULL;
+    f->in_table = 0;
+}
+
+/* ------------------------------------------------------------------------------------------------------------------------ */
+/* answering waiters */
+
+static void on_waiter_dispose(void *p)
+{
+    cr_waiter_t *w = p;
+    if (h2o_linklist_is_linked(&w->link))
+        h2o_linklist_unlink(&w->link);
+    if (h2o_timeout_is_linked(&w->timer))
+        h2o_timeout_unlink(&w->timer);
+    flight_release(&w->flight);
+}
+
+static void waiter_detach(cr_waiter_t *w)
+{
+    if (h2o_linklist_is_linked(&w->link))
+        h2o_linklist_unlink(&w->link);
+    if (h2o_timeout_is_linked(&w->timer))
+        h2o_timeout_unlink(&w->timer);
+}
+
+static void answer_waiter(cr_waiter_t *w)
+{
+    cr_flight_t *f = w->flight;
+    cr_lookup_t *lk = w->lk;
+    h2o_req_t *req = lk->req;
+    char extra[160];
+
+    switch (f->outcome) {
+    case OUTCOME_SERVE_ALL:
+        if (f->result_is_stale) {
+            cr_respond_object(req, lk->route, f->result, cr_cache_status_fwd(req, "stale", "detail=stale-if-error"));
+            return;
+        }
+        if (f->result->num_vary != 0 && !cr_handler_variant_matches(lk, f->result)) {
+            cr_handler_restart(lk);
+            return;
+        }
+        if (w->is_leader) {
+            if (f->stored)
+                snprintf(extra, sizeof(extra), "stored");
+            else
+                snprintf(extra, sizeof(extra), "detail=%s", f->not_stored_reason != NULL ? f->not_stored_reason : "not-stored");
+        } else {
+            ++w->thread->stats.coalesced;
+            snprintf(extra, sizeof(extra), "collapsed");
+        }
+        cr_respond_object(req, lk->route, f->result, cr_cache_status_fwd(req, lk->fwd, h2o_strdup(&req->pool, extra, SIZE_MAX).base));
+        return;
+    case OUTCOME_SERVE_LEADER:
+        if (w->is_leader) {
+            snprintf(extra, sizeof(extra), "detail=%s", f->not_stored_reason);
+            cr_respond_object(req, lk->route, f->result, cr_cache_status_fwd(req, lk->fwd, h2o_strdup(&req->pool, extra, SIZE_MAX).base));
+        } else {
+            snprintf(extra, sizeof(extra), "detail=%s", f->not_stored_reason);
+            cr_pass_start(req, cr_cache_status_fwd(req, lk->fwd, h2o_strdup(&req->pool, extra, SIZE_MAX).base), NULL);
+        }
+        return;
+    case OUTCOME_PASS_ALL:
+        cr_pass_start(req, cr_cache_status_fwd(req, lk->fwd, "detail=too-large"), NULL);
+        return;
+    case OUTCOME_ERROR:
+        cr_send_json_error(req, f->error_status, f->error_status == 504 ? "Gateway Timeout" : "Bad Gateway", f->error_code,
+                           f->error_msg);
+        return;
+    case OUTCOME_NONE:
+        break;
+    }
+    assert(!"flight published without an outcome");
+}
+
+/* Answers every waiter of this thread; runs on thread t. */
+static void answer_thread_waiters(cr_thread_t *t, cr_flight_t *f)
+{
+    h2o_linklist_t *anchor = &f->waiters[t->idx];
+    while (!h2o_linklist_is_empty(anchor)) {
+        cr_waiter_t *w = H2O_STRUCT_FROM_MEMBER(cr_waiter_t, link, anchor->next);
+        waiter_detach(w); /* the waiter's reference is dropped when its request is disposed */
+        answer_waiter(w);
+    }
+}
+
+static void on_flight_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    cr_thread_t *t = H2O_STRUCT_FROM_MEMBER(cr_thread_t, flight_receiver, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        cr_flight_message_t *msg = H2O_STRUCT_FROM_MEMBER(cr_flight_message_t, super.link, messages->next);
+        h2o_linklist_unlink(&msg->super.link);
+        answer_thread_waiters(t, msg->flight);
+        flight_release(&msg->flight);
+        free(msg);
+    }
+}
+
+void cr_flight_thread_init(cr_thread_t *t)
+{
+    h2o_multithread_register_receiver(t->ctx.queue, &t->flight_receiver, on_flight_messages);
+}
+
+void cr_flight_thread_dispose(cr_thread_t *t)
+{
+    h2o_multithread_unregister_receiver(t->ctx.queue, &t->flight_receiver);
+}
+
+/* Owner thread: removes the flight from the table and wakes every thread that has waiters. Drops the fill's ref. */
+static void publish(cr_flight_t *f)
+{
+    cr_flight_table_t *table = cr_rt.flights;
+    unsigned i, n = table->nthreads;
+    unsigned char *notify = alloca(n);
+
+    assert(f->outcome != OUTCOME_NONE);
+    pthread_mutex_lock(&table->mutex);
+    if (f->in_table)
+        do_unlink(table, f);
+    f->done = 1;
+    memcpy(notify, f->has_waiters, n);
+    pthread_mutex_unlock(&table->mutex);
+
+    for (i = 0; i != n; ++i) {
+        if (!notify[i])
+            continue;
+        if (i == f->owner->idx) {
+            answer_thread_waiters(f->owner, f);
+        } else {
+            cr_flight_message_t *msg = malloc(sizeof(*msg));
+            assert(msg != NULL);
+            msg->super = (h2o_multithread_message_t){{NULL, NULL}};
+            flight_addref(f);
+            msg->flight = f;
+            h2o_multithread_send_message(&cr_rt.threads[i].flight_receiver, &msg->super);
+        }
+    }
+    flight_release(&f);
+}
+
+/* ------------------------------------------------------------------------------------------------------------------------ */
+/* the fill */
+
+static h2o_iovec_t flight_req_header(void *ctx, const char *lname, size_t lnamelen)
+{
+    cr_flight_t *f = ctx;
+    size_t i;
+    for (i = 0; i != f->num_req_headers; ++i)
+        if (f->req_headers[i].name.len == lnamelen && memcmp(f->req_headers[i].name.base, lname, lnamelen) == 0)
+            return h2o_iovec_init(f->req_headers[i].value.base, f->req_headers[i].value.len);
+    return h2o_iovec_init(NULL, 0);
+}
+
+static void fail_flight(cr_flight_t *f, int status, const char *code, const char *msg)
+{
+    uint64_t now = h2o_now(f->owner->ctx.loop);
+    /* stale-if-error: a stale copy inside its window answers instead of the error */
+    if (f->stale != NULL && (f->stale->flags & CR_OBJ_MUST_REVALIDATE) == 0 &&
+        cr_object_age_ms(f->stale, now) <= f->stale->lifetime_ms + f->stale->sie_ms && f->stale->sie_ms != 0) {
+        f->outcome = OUTCOME_SERVE_ALL;
+        f->result = f->stale;
+        f->stale = NULL;
+        f->result_is_stale = 1;
+        return;
+    }
+    f->outcome = OUTCOME_ERROR;
+    f->error_status = status;
+    f->error_code = code;
+    snprintf(f->error_msg, sizeof(f->error_msg), "%s", msg);
+}
+
+static int is_stored_header_dropped(h2o_iovec_t lname, h2o_iovec_t connection)
+{
+    return h2o_memis(lname.base, lname.len, H2O_STRLIT("content-length")) || h2o_memis(lname.base, lname.len, H2O_STRLIT("date")) ||
+           h2o_memis(lname.base, lname.len, H2O_STRLIT("server")) || h2o_memis(lname.base, lname.len, H2O_STRLIT("age")) ||
+           cr_is_hop_by_hop(lname, connection);
+}
+
+static void insert_pass_marker(cr_flight_t *f, uint64_t now)
+{
+    cr_object_t *marker = cr_object_new(f->key, f->keylen, 0);
+    if (marker == NULL)
+        return;
+    marker->flags |= CR_OBJ_PASS;
+    marker->response_time_ms = now;
+    marker->lifetime_ms = f->route->coalesce_pass_ttl_ms;
+    cr_object_set_body(marker, CR_ENC_IDENTITY, NULL, 0);
+    cr_object_finish(marker);
+    cr_store_insert(cr_rt.store, marker);
+    cr_object_release(&marker);
+}
+
+/* Sets the vary fields of f->building from the response's Vary header(s). Returns CR_OK or CR_ERROR. */
+static int set_vary(cr_flight_t *f, const h2o_header_t *headers, size_t num_headers)
+{
+    cr_str_t names[16];
+    char namebuf[512], keybuf[4096];
+    size_t num = 0, used = 0, i, keylen;
+
+    for (i = 0; i != num_headers; ++i) {
+        const char *p, *end;
+        if (headers[i].name != &H2O_TOKEN_VARY->buf)
+            continue;
+        p = headers[i].value.base;
+        end = p + headers[i].value.len;
+        while (p < end) {
+            const char *s;
+            size_t len, j;
+            while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+                ++p;
+            s = p;
+            while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+                ++p;
+            len = p - s;
+            if (len == 0)
+                continue;
+            if (num == CR_ARRAY_SIZE(names) || used + len > sizeof(namebuf))
+                return CR_ERROR;
+            for (j = 0; j != len; ++j)
+                namebuf[used + j] = (s[j] >= 'A' && s[j] <= 'Z') ? s[j] + 32 : s[j];
+            names[num++] = cr_str(namebuf + used, len);
+            used += len;
+        }
+    }
+    if (num == 0)
+        return CR_OK;
+    keylen = cr_variant_key(names, num, flight_req_header, f, keybuf, sizeof(keybuf));
+    if (keylen == SIZE_MAX)
+        return CR_ERROR;
+    return cr_object_set_vary(f->building, names, num, keybuf, keylen);
+}
+
+static void set_freshness(cr_object_t *obj, const cr_flight_t *f)
+{
+    const cr_store_decision_t *d = &f->decision;
+    obj->request_time_ms = f->request_time_ms;
+    obj->response_time_ms = f->response_time_ms;
+    obj->initial_age_ms = d->initial_age_ms;
+    obj->lifetime_ms = d->lifetime_ms;
+    obj->swr_ms = d->swr_ms;
+    obj->sie_ms = d->sie_ms;
+    if (d->forced)
+        obj->flags |= CR_OBJ_FORCED;
+    if (d->must_revalidate)
+        obj->flags |= CR_OBJ_MUST_REVALIDATE;
+    if (d->requires_revalidation && !d->forced)
+        obj->flags |= CR_OBJ_NO_CACHE;
+}
+
+/* Stores (or not) the finished object and picks the outcome. Owner thread. */
+static void complete(cr_flight_t *f)
+{
+    cr_object_t *obj = f->building;
+    uint64_t now = h2o_now(f->owner->ctx.loop);
+    int status = f->status;
+
+    f->building = NULL;
+    if (obj->bodies[CR_ENC_IDENTITY].base == NULL) {
+        cr_object_set_body(obj, CR_ENC_IDENTITY, f->body, f->body_len);
+        f->body = NULL;
+        f->body_len = f->body_cap = 0;
+    }
+    cr_object_finish(obj);
+    set_freshness(obj, f);
+
+    /* stale-if-error also covers 500, 502, 503 and 504 answers */
+    if ((status == 500 || status == 502 || status == 503 || status == 504) && f->stale != NULL &&
+        (f->stale->flags & CR_OBJ_MUST_REVALIDATE) == 0 && f->stale->sie_ms != 0 &&
+        cr_object_age_ms(f->stale, now) <= f->stale->lifetime_ms + f->stale->sie_ms) {
+        cr_object_release(&obj);
+        f->outcome = OUTCOME_SERVE_ALL;
+        f->result = f->stale;
+        f->stale = NULL;
+        f->result_is_stale = 1;
+        return;
+    }
+
+    f->result = obj;
+    if (f->decision.storable) {
+        f->outcome = OUTCOME_SERVE_ALL;
+        if (__atomic_load_n(&f->invalidated, __ATOMIC_ACQUIRE)) {
+            f->not_stored_reason = "invalidated";
+        } else if (cr_store_insert(cr_rt.store, obj) == CR_OK) {
+            f->stored = 1;
+            ++f->owner->stats.stored;
+        } else {
+            f->not_stored_reason = "too-large";
+        }
+        return;
+    }
+    ++f->owner->stats.not_stored;
+    f->not_stored_reason = f->decision.reason != NULL ? f->decision.reason : "not-storable";
+    if (status >= 500) {
+        /* an error answer is shared by the whole herd: the failing upstream is asked once */
+        f->outcome = OUTCOME_SERVE_ALL;
+        if (f->stale != NULL)
+            cr_store_remove_object(cr_rt.store, f->stale);
+        return;
+    }
+    f->outcome = OUTCOME_SERVE_LEADER;
+    if (f->stale != NULL)
+        cr_store_remove_object(cr_rt.store, f->stale);
+    insert_pass_marker(f, now);
+}
+
+/* A 304 to a revalidation: the stored headers are updated with the 304's (RFC 9111 4.3.4), the body is kept. */
+static int build_refreshed(cr_flight_t *f, const h2o_header_t *headers, size_t num_headers, h2o_iovec_t connection)
+{
+    cr_object_t *old = f->stale, *obj;
+    size_t i, j;
+    cr_response_info_t ri;
+    int e;
+
+    if ((obj = cr_object_new(f->key, f->keylen, old->status)) == NULL)
+        return CR_ERROR;
+    /* stored headers not replaced by the 304 */
+    for (i = 0; i != old->num_headers; ++i) {
+        const cr_object_header_t *oh = old->headers + i;
+        int replaced = 0;
+        for (j = 0; j != num_headers; ++j) {
+            if (headers[j].name->len == oh->name.len && memcmp(headers[j].name->base, oh->name.base, oh->name.len) == 0 &&
+                !h2o_memis(oh->name.base, oh->name.len, H2O_STRLIT("content-length"))) {
+                replaced = 1;
+                break;
+            }
+        }
+        if (!replaced && cr_object_add_header(obj, oh->name.base, oh->name.len, oh->value.base, oh->value.len, oh->token) != CR_OK)
+            goto Error;
+    }
+    for (j = 0; j != num_headers; ++j) {
+        const h2o_header_t *h = headers + j;
+        if (is_stored_header_dropped(*h->name, connection) || h->name == &H2O_TOKEN_CONTENT_TYPE->buf ||
+            h->name == &H2O_TOKEN_CONTENT_ENCODING->buf)
+            continue;
+        if (cr_object_add_header(obj, h->name->base, h->name->len, h->value.base, h->value.len,
+                                 h2o_iovec_is_token(h->name) ? (const void *)h->name : NULL) != CR_OK)
+            goto Error;
+    }
+    if (old->num_vary != 0 &&
+        cr_object_set_vary(obj, old->vary_names, old->num_vary, old->variant_key.base, old->variant_key.len) != CR_OK)
+        goto Error;
+    for (e = 0; e != CR_ENC_MAX; ++e) {
+        if (old->bodies[e].base != NULL || e == CR_ENC_IDENTITY) {
+            char *copy = NULL;
+            if (old->bodies[e].len != 0) {
+                if ((copy = malloc(old->bodies[e].len)) == NULL)
+                    goto Error;
+                memcpy(copy, old->bodies[e].base, old->bodies[e].len);
+            }
+            cr_object_set_body(obj, e, copy, old->bodies[e].len);
+        }
+    }
+    /* freshness from the merged header set (the 304's Date and Age are those of the revalidation) */
+    cr_response_info_init(&ri);
+    for (i = 0; i != obj->num_headers; ++i)
+        cr_response_info_add(&ri, obj->headers[i].name, obj->headers[i].value);
+    for (j = 0; j != num_headers; ++j)
+        if (headers[j].name == &H2O_TOKEN_DATE->buf || headers[j].name == &H2O_TOKEN_AGE->buf)
+            cr_response_info_add(&ri, cr_str(headers[j].name->base, headers[j].name->len),
+                                 cr_str(headers[j].value.base, headers[j].value.len));
+    ri.status = old->status;
+    cr_policy_decide(f->route, &f->qi, &ri, f->request_time_ms, f->response_time_ms, &f->decision);
+    f->status = old->status;
+    f->building = obj;
+    ++f->owner->stats.revalidated;
+    return CR_OK;
+Error:
+    cr_object_release(&obj);
+    return CR_ERROR;
+}
+
+static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_header_t *headers, size_t num_headers, int is_eos)
+{
+    cr_flight_t *f = fetch->data;
+    h2o_iovec_t connection = cr_connection_header(headers, num_headers);
+    cr_response_info_t ri;
+    size_t i;
+
+    f->response_time_ms = h2o_now(f->owner->ctx.loop);
+    f->status = status;
+
+    if (status == 304 && f->stale != NULL) {
+        if (build_refreshed(f, headers, num_headers, connection) != CR_OK) {
+            fail_flight(f, 502, "internal_error", "could not build the refreshed object");
+            publish(f);
+            return -1;
+        }
+        complete(f);
+        publish(f);
+        return is_eos ? 0 : -1;
+    }
+
+    cr_response_info_from_headers(status, headers, num_headers, &ri);
+    cr_policy_decide(f->route, &f->qi, &ri, f->request_time_ms, f->response_time_ms, &f->decision);
+    if (ri.has_content_length && ri.content_length > cr_rt.cfg->cache.max_object_size) {
+        f->outcome = OUTCOME_PASS_ALL;
+        insert_pass_marker(f, f->response_time_ms);
+        publish(f);
+        return -1;
+    }
+    if ((f->building = cr_object_new(f->key, f->keylen, status)) == NULL)
+        goto NoMemory;
+    for (i = 0; i != num_headers; ++i) {
+        const h2o_header_t *h = headers + i;
+        if (is_stored_header_dropped(*h->name, connection))
+            continue;
+        if (cr_object_add_header(f->building, h->name->base, h->name->len, h->value.base, h->value.len,
+                                 h2o_iovec_is_token(h->name) ? (const void *)h->name : NULL) != CR_OK)
+            goto NoMemory;
+    }
+    if (set_vary(f, headers, num_headers) != CR_OK) {
+        f->decision.storable = 0;
+        f->decision.reason = "vary-too-complex";
+    }
+    if (ri.has_content_length && ri.content_length != 0) {
+        if ((f->body = malloc(ri.content_length)) == NULL)
+            goto NoMemory;
+        f->body_cap = ri.content_length;
+    }
+    if (is_eos) {
+        complete(f);
+        publish(f);
+    }
+    return 0;
+
+NoMemory:
+    fail_flight(f, 502, "internal_error", "out of memory");
+    publish(f);
+    return -1;
+}
+
+static int on_fill_body(cr_fetch_t *fetch, h2o_buffer_t **input, int is_eos)
+{
+    cr_flight_t *f = fetch->data;
+    size_t n = (*input)->size;
+
+    if (n != 0) {
+        if (f->body_len + n > cr_rt.cfg->cache.max_object_size) {
+            f->outcome = OUTCOME_PASS_ALL;
+            insert_pass_marker(f, h2o_now(f->owner->ctx.loop));
+            publish(f);
+            return -1;
+        }
+        if (f->body_len + n > f->body_cap) {
+            size_t cap = f->body_cap * 2 > f->body_len + n ? f->body_cap * 2 : f->body_len + n + 4096;
+            char *nb = realloc(f->body, cap);
+            if (nb == NULL) {
+                fail_flight(f, 502, "internal_error", "out of memory");
+                publish(f);
+                return -1;
+            }
+            f->body = nb;
+            f->body_cap = cap;
+        }
+        memcpy(f->body + f->body_len, (*input)->bytes, n);
+        f->body_len += n;
+        h2o_buffer_consume(input, n);
+    }
+    if (is_eos) {
+        complete(f);
+        publish(f);
+    }
+    return 0;
+}
+
+static void on_fill_error(cr_fetch_t *fetch, cr_fetch_error_t err, const char *msg, int head_seen)
+{
+    cr_flight_t *f = fetch->data;
+    ++f->owner->stats.upstream_errors;
+    cr_log_error("upstream %s while filling %.*s: %s", err == CR_FETCH_ERR_TIMEOUT ? "timeout" : "error", (int)f->keylen, f->key,
+                 msg);
+    if (err == CR_FETCH_ERR_TIMEOUT)
+        fail_flight(f, 504, "upstream_timeout", msg);
+    else
+        fail_flight(f, 502, err == CR_FETCH_ERR_CONNECT ? "upstream_unreachable" : "upstream_error", msg);
+    publish(f);
+}
+
+static const cr_fetch_callbacks_t fill_callbacks = {on_fill_head, on_fill_body, on_fill_error};
+
+/* Copies the leader's request headers (for Vary) into one arena owned by the flight. */
+static int copy_req_headers(cr_flight_t *f, h2o_req_t *req)
+{
+    size_t i, total = 0;
+    char *p;
+    for (i = 0; i != req->headers.size; ++i)
+        total += req->headers.entries[i].name->len + req->headers.entries[i].value.len;
+    if ((f->req_headers = calloc(req->headers.size + 1, sizeof(*f->req_headers))) == NULL ||
+        (f->req_header_arena = malloc(total + 1)) == NULL)
+        return CR_ERROR;
+    p = f->req_header_arena;
+    for (i = 0; i != req->headers.size; ++i) {
+        const h2o_header_t *h = req->headers.entries + i;
+        memcpy(p, h->name->base, h->name->len);
+        f->req_headers[i].name = cr_str(p, h->name->len);
+        p += h->name->len;
+        memcpy(p, h->value.base, h->value.len);
+        f->req_headers[i].value = cr_str(p, h->value.len);
+        p += h->value.len;
+    }
+    f->num_req_headers = req->headers.size;
+    return CR_OK;
+}
+
+static cr_flight_t *flight_new(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale)
+{
+    unsigned n = cr_rt.nthreads, i;
+    cr_flight_t *f = calloc(1, sizeof(*f));
+    h2o_iovec_t head;
+
+    if (f == NULL)
+        return NULL;
+    f->magic = CR_FLIGHT_MAGIC;
+    f->refcnt = 1; /* the fill's (and table link's) reference */
+    f->has_waiters = calloc(n, 1);
+    f->waiters = calloc(n, sizeof(*f->waiters));
+    f->key = malloc(lk->keylen + 1);
+    if (f->has_waiters == NULL || f->waiters == NULL || f->key == NULL || copy_req_headers(f, lk->req) != CR_OK)
+        goto Error;
+    for (i = 0; i != n; ++i)
+        h2o_linklist_init_anchor(&f->waiters[i]);
+    memcpy(f->key, lk->key, lk->keylen + 1);
+    f->keylen = lk->keylen;
+    f->hash = lk->hash;
+    f->owner = t;
+    f->route = lk->route;
+    f->qi = lk->qi;
+    if (stale != NULL) {
+        cr_object_addref(stale);
+        f->stale = stale;
+    }
+    head = cr_build_upstream_head(lk->req, h2o_iovec_init(H2O_STRLIT("GET")), CR_UPREQ_FILL, stale);
+    if ((f->reqhead = malloc(head.len)) == NULL)
+        goto Error;
+    memcpy(f->reqhead, head.base, head.len);
+    f->reqhead_len = head.len;
+    return f;
+Error:
+    flight_release(&f);
+    return NULL;
+}
+
+static void start_fill(cr_thread_t *t, cr_flight_t *f)
+{
+    f->fetch.cb = &fill_callbacks;
+    f->fetch.data = f;
+    f->fetch.reqbufs[0] = h2o_iovec_init(f->reqhead, f->reqhead_len);
+    f->fetch.num_reqbufs = 1;
+    f->fetch.is_head = 0;
+    f->fetch.is_idempotent = 1;
+    f->request_time_ms = h2o_now(t->ctx.loop);
+    ++t->stats.upstream_requests;
+    cr_fetch_start(t->upstream, &f->fetch);
+}
+
+static void on_waiter_timeout(h2o_timeout_entry_t *entry)
+{
+    cr_waiter_t *w = H2O_STRUCT_FROM_MEMBER(cr_waiter_t, timer, entry);
+    waiter_detach(w);
+    cr_pass_start(w->lk->req, cr_cache_status_fwd(w->lk->req, w->lk->fwd, "detail=coalesce-timeout"), NULL);
+}
+
+int cr_flight_wait(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale, int shared)
+{
+    cr_flight_table_t *table = cr_rt.flights;
+    cr_flight_t *f = NULL, *created = NULL;
+    cr_waiter_t *w;
+    int is_leader = 0;
+
+    if (shared) {
+        pthread_mutex_lock(&table->mutex);
+        f = do_find(table, lk->key, lk->keylen, lk->hash);
+        if (f != NULL) {
+            if (f->num_waiters >= lk->route->coalesce_max_waiters) {
+                pthread_mutex_unlock(&table->mutex);
+                return CR_DECLINED;
+            }
+            ++f->num_waiters;
+            f->has_waiters[t->idx] = 1;
+            flight_addref(f); /* the waiter's */
+        }
+        pthread_mutex_unlock(&table->mutex);
+    }
+    if (f == NULL) {
+        if ((created = flight_new(t, lk, stale)) == NULL) {
+            cr_send_json_error(lk->req, 503, "Service Unavailable", "no_memory", "out of memory");
+            return CR_OK;
+        }
+        f = created;
+        is_leader = 1;
+        f->num_waiters = 1;
+        f->has_waiters[t->idx] = 1;
+        flight_addref(f); /* the waiter's */
+        if (shared) {
+            pthread_mutex_lock(&table->mutex);
+            {
+                cr_flight_t *race = do_find(table, lk->key, lk->keylen, lk->hash);
+                if (race == NULL) {
+                    cr_flight_t **slot = &table->buckets[f->hash & (TABLE_BUCKETS - 1)];
+                    f->hash_next = *slot;
+                    *slot = f;
+                    f->in_table = 1;
+                } else {
+                    /* another thread started one meanwhile: join it and drop ours */
+                    ++race->num_waiters;
+                    race->has_waiters[t->idx] = 1;
+                    flight_addref(race);
+                }
+                pthread_mutex_unlock(&table->mutex);
+                if (race != NULL) {
+                    flight_release(&f); /* waiter ref */
+                    flight_release(&created);
+                    f = race;
+                    is_leader = 0;
+                }
+            }
+        }
+    }
+
+    /* register the waiter before the fetch starts: its callbacks may run synchronously */
+    w = h2o_mem_alloc_shared(&lk->req->pool, sizeof(*w), on_waiter_dispose);
+    memset(w, 0, sizeof(*w));
+    w->flight = f;
+    w->lk = lk;
+    w->thread = t;
+    w->is_leader = is_leader;
+    w->timer.cb = on_waiter_timeout;
+    h2o_linklist_insert(&f->waiters[t->idx], &w->link);
+    h2o_timeout_link(t->ctx.loop, cr_thread_timeout(t, lk->route->coalesce_timeout_ms), &w->timer);
+    if (!is_leader)
+        ++t->stats.misses;
+    if (is_leader)
+        start_fill(t, f);
+    return CR_OK;
+}
+
+void cr_flight_revalidate_background(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale)
+{
+    cr_flight_table_t *table = cr_rt.flights;
+    cr_flight_t *f;
+    int started = 0;
+
+    pthread_mutex_lock(&table->mutex);
+    f = do_find(table, lk->key, lk->keylen, lk->hash);
+    pthread_mutex_unlock(&table->mutex);
+    if (f != NULL)
+        return;
+    if ((f = flight_new(t, lk, stale)) == NULL)
+        return;
+    pthread_mutex_lock(&table->mutex);
+    if (do_find(table, lk->key, lk->keylen, lk->hash) == NULL) {
+        cr_flight_t **slot = &table->buckets[f->hash & (TABLE_BUCKETS - 1)];
+        f->hash_next = *slot;
+        *slot = f;
+        f->in_table = 1;
+        started = 1;
+    }
+    pthread_mutex_unlock(&table->mutex);
+    if (!started) {
+        flight_release(&f);
+        return;
+    }
+    start_fill(t, f);
+}
+
+void cr_flight_invalidate(const char *key, size_t keylen, uint64_t hash)
+{
+    cr_flight_table_t *table = cr_rt.flights;
+    cr_flight_t *f;
+    pthread_mutex_lock(&table->mutex);
+    if ((f = do_find(table, key, keylen, hash)) != NULL)
+        __atomic_store_n(&f->invalidated, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&table->mutex);
+}

@@ -1,0 +1,357 @@
+/*
+ * handler.c: the traffic handler. For each request: pick the route, then hit, fill (single-flight), or pass.
+ *
+ * Invariants: runs on the request's worker thread only. A hit takes one object reference that is tied to the
+ * request's pool and dropped when the request is disposed, so the body is sent by reference (no copy) and an
+ * eviction or purge during the send is harmless. Nothing on the hit path takes a lock other than the store shard's
+ * lookup lock, and no counter is shared between threads.
+ */
+#include "corral/handler.h"
+
+#include <stdio.h>
+
+#include "corral/flight.h"
+#include "corral/http.h"
+#include "corral/key.h"
+#include "corral/log.h"
+#include "corral/pass.h"
+#include "corral/route.h"
+#include "corral/runtime.h"
+
+#define CR_MAX_KEY 8192
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 410: return "Gone";
+    case 414: return "URI Too Long";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Status";
+    }
+}
+
+h2o_iovec_t cr_cache_status_fwd(h2o_req_t *req, const char *fwd, const char *extra)
+{
+    if (extra == NULL || extra[0] == '\0')
+        return h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("corral; fwd=")), h2o_iovec_init(fwd, strlen(fwd)));
+    return h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("corral; fwd=")), h2o_iovec_init(fwd, strlen(fwd)),
+                      h2o_iovec_init(H2O_STRLIT("; ")), h2o_iovec_init(extra, strlen(extra)));
+}
+
+static h2o_iovec_t req_header_getter(void *ctx, const char *lname, size_t lnamelen)
+{
+    return cr_req_header_by_name(ctx, lname, lnamelen);
+}
+
+int cr_handler_variant_matches(void *_lk, const cr_object_t *obj)
+{
+    cr_lookup_t *lk = _lk;
+    char buf[4096];
+    size_t len;
+
+    if (obj->num_vary == 0)
+        return 1;
+    len = cr_variant_key(obj->vary_names, obj->num_vary, req_header_getter, lk->req, buf, sizeof(buf));
+    return len != SIZE_MAX && len == obj->variant_key.len && memcmp(buf, obj->variant_key.base, len) == 0;
+}
+
+static void on_object_ref_dispose(void *p)
+{
+    cr_object_release((cr_object_t **)p);
+}
+
+/* Answers If-None-Match / If-Modified-Since from the stored object (RFC 9110 13.2.2). */
+static int is_not_modified(h2o_req_t *req, const cr_object_t *obj)
+{
+    h2o_iovec_t inm, ims;
+    uint64_t ims_ms;
+
+    if (obj->status != 200)
+        return 0;
+    if ((inm = cr_req_header(req, H2O_TOKEN_IF_NONE_MATCH)).base != NULL)
+        return obj->etag.base != NULL && cr_policy_etag_matches(cr_str(inm.base, inm.len), obj->etag);
+    if ((ims = cr_req_header(req, H2O_TOKEN_IF_MODIFIED_SINCE)).base != NULL && obj->last_modified_ms != 0 &&
+        cr_http_date_parse(cr_str(ims.base, ims.len), &ims_ms) == 0)
+        return obj->last_modified_ms <= ims_ms;
+    return 0;
+}
+
+static int is_304_header(cr_str_t n)
+{
+    return cr_str_eq(n, H2O_STRLIT("cache-control")) || cr_str_eq(n, H2O_STRLIT("content-location")) ||
+           cr_str_eq(n, H2O_STRLIT("etag")) || cr_str_eq(n, H2O_STRLIT("expires")) || cr_str_eq(n, H2O_STRLIT("vary")) ||
+           cr_str_eq(n, H2O_STRLIT("last-modified"));
+}
+
+static int is_forced_override(cr_str_t n)
+{
+    return cr_str_eq(n, H2O_STRLIT("cache-control")) || cr_str_eq(n, H2O_STRLIT("pragma")) ||
+           cr_str_eq(n, H2O_STRLIT("expires"));
+}
+
+void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object_t *obj, h2o_iovec_t cache_status)
+{
+    static h2o_generator_t generator = {NULL, NULL}; /* the whole body goes in one h2o_send */
+    cr_thread_t *t = cr_thread_of(req);
+    uint64_t now = h2o_now(t->ctx.loop);
+    cr_object_t **slot;
+    int not_modified = is_not_modified(req, obj), forced = (obj->flags & CR_OBJ_FORCED) != 0;
+    h2o_iovec_t body = h2o_iovec_init(obj->bodies[CR_ENC_IDENTITY].base, obj->bodies[CR_ENC_IDENTITY].len);
+    char *agebuf;
+    size_t i;
+
+    /* the request holds a reference until it is disposed: the body is sent by reference */
+    cr_object_addref(obj);
+    slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_object_ref_dispose);
+    *slot = obj;
+
+    req->res.status = not_modified ? 304 : obj->status;
+    req->res.reason = reason_phrase(req->res.status);
+    for (i = 0; i != obj->num_headers; ++i) {
+        const cr_object_header_t *h = obj->headers + i;
+        if (not_modified && !is_304_header(h->name))
+            continue;
+        if (forced && is_forced_override(h->name))
+            continue;
+        if (h->token != NULL)
+            h2o_add_header(&req->pool, &req->res.headers, H2O_STRUCT_FROM_MEMBER(h2o_token_t, buf, h->token), NULL,
+                           h->value.base, h->value.len);
+        else
+            h2o_add_header_by_str(&req->pool, &req->res.headers, h->name.base, h->name.len, 0, NULL, h->value.base,
+                                  h->value.len);
+    }
+    if (forced) {
+        const char *cc = route != NULL && route->force_cache_control != NULL ? route->force_cache_control : "no-cache";
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, cc, strlen(cc));
+    }
+    agebuf = h2o_mem_alloc_pool(&req->pool, 24);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_AGE, NULL, agebuf,
+                   sprintf(agebuf, "%llu", (unsigned long long)(cr_object_age_ms(obj, now) / 1000)));
+    if (cache_status.base != NULL)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-status"), 0, NULL, cache_status.base,
+                              cache_status.len);
+    if (not_modified) {
+        ++t->stats.not_modified;
+        h2o_start_response(req, &generator);
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    req->res.content_length = body.len;
+    h2o_start_response(req, &generator);
+    if (h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD")) || body.len == 0)
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    else
+        h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
+}
+
+static h2o_iovec_t hit_status(h2o_req_t *req, const cr_object_t *obj, uint64_t now)
+{
+    int64_t ttl = ((int64_t)obj->lifetime_ms - (int64_t)cr_object_age_ms(obj, now)) / 1000;
+    char *buf = h2o_mem_alloc_pool(&req->pool, 48);
+    return h2o_iovec_init(buf, sprintf(buf, "corral; hit; ttl=%lld", (long long)ttl));
+}
+
+static void pass_with_status(h2o_req_t *req, const char *fwd, const char *extra)
+{
+    cr_pass_start(req, cr_cache_status_fwd(req, fwd, extra), NULL);
+}
+
+/* Looks the key up and answers: hit, stale hit with background revalidation, or a fill. */
+static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
+{
+    h2o_req_t *req = lk->req;
+    uint64_t now = h2o_now(t->ctx.loop);
+    size_t num_variants = 0;
+    cr_object_t *obj = cr_store_lookup(cr_rt.store, lk->key, lk->keylen, lk->hash, cr_handler_variant_matches, lk, &num_variants);
+    const cr_request_info_t *qi = &lk->qi;
+
+    if (obj != NULL && (obj->flags & CR_OBJ_PASS) != 0) {
+        if (cr_object_age_ms(obj, now) < obj->lifetime_ms) {
+            cr_object_release(&obj);
+            pass_with_status(req, "bypass", "detail=hit-for-pass");
+            return;
+        }
+        cr_store_remove_object(cr_rt.store, obj);
+        cr_object_release(&obj);
+        num_variants = 0;
+    }
+
+    if (obj != NULL) {
+        uint64_t age = cr_object_age_ms(obj, now);
+        int request_no_cache = (qi->cc.flags & CR_CC_NO_CACHE) != 0;
+        if (!request_no_cache && cr_object_is_fresh(obj, now) && cr_policy_request_accepts_fresh(qi, age, obj->lifetime_ms)) {
+            ++t->stats.hits;
+            cr_respond_object(req, lk->route, obj, hit_status(req, obj, now));
+            cr_object_release(&obj);
+            return;
+        }
+        if (!request_no_cache && (obj->flags & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0) {
+            /* stale: the client may accept it (max-stale), or stale-while-revalidate allows it once in background */
+            if (cr_policy_request_accepts_stale(qi, age, obj->lifetime_ms)) {
+                ++t->stats.stale;
+                cr_respond_object(req, lk->route, obj, hit_status(req, obj, now));
+                cr_object_release(&obj);
+                return;
+            }
+            if (obj->swr_ms != 0 && age < obj->lifetime_ms + obj->swr_ms && (qi->cc.flags & CR_CC_ONLY_IF_CACHED) == 0 &&
+                qi->cc.max_age == CR_CC_UNSET && qi->cc.min_fresh == CR_CC_UNSET) {
+                ++t->stats.stale;
+                cr_respond_object(req, lk->route, obj, cr_cache_status_fwd(req, "stale", "detail=stale-while-revalidate"));
+                cr_flight_revalidate_background(t, lk, obj);
+                cr_object_release(&obj);
+                return;
+            }
+        }
+        if ((qi->cc.flags & CR_CC_ONLY_IF_CACHED) != 0) {
+            cr_object_release(&obj);
+            cr_send_json_error(req, 504, "Gateway Timeout", "only_if_cached", "no fresh stored response");
+            return;
+        }
+        lk->fwd = request_no_cache ? "request" : "stale";
+        ++t->stats.misses;
+        if (cr_flight_wait(t, lk, obj, lk->route->coalesce) != CR_OK)
+            pass_with_status(req, lk->fwd, "detail=too-many-waiters");
+        cr_object_release(&obj);
+        return;
+    }
+
+    if ((qi->cc.flags & CR_CC_ONLY_IF_CACHED) != 0) {
+        cr_send_json_error(req, 504, "Gateway Timeout", "only_if_cached", "nothing stored for this request");
+        return;
+    }
+    lk->fwd = num_variants != 0 ? "vary-miss" : "uri-miss";
+    if ((qi->cc.flags & CR_CC_NO_STORE) != 0) {
+        pass_with_status(req, "request", "detail=no-store");
+        return;
+    }
+    ++t->stats.misses;
+    if (cr_flight_wait(t, lk, NULL, lk->route->coalesce) != CR_OK)
+        pass_with_status(req, lk->fwd, "detail=too-many-waiters");
+}
+
+void cr_handler_restart(cr_lookup_t *lk)
+{
+    cr_thread_t *t = cr_thread_of(lk->req);
+    if (lk->restarts++ >= 1) {
+        pass_with_status(lk->req, "vary-miss", "detail=variant-changed");
+        return;
+    }
+    lookup_and_answer(t, lk);
+}
+
+/* After a write went through: invalidate what it changed (a non-error answer to an unsafe method). */
+static void on_write_head(h2o_req_t *req, int status, const h2o_header_t *headers, size_t num_headers)
+{
+    const cr_route_config_t *route;
+    cr_thread_t *t;
+    char key[CR_MAX_KEY];
+    int keylen;
+
+    if (status >= 400)
+        return;
+    route = cr_route_match(cr_rt.cfg, cr_str(H2O_STRLIT("GET")), cr_str(req->input.path.base, req->input.path.len));
+    if (route == NULL || !route->cache)
+        return;
+    keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len),
+                          cr_str(req->input.path.base, req->input.path.len), NULL, NULL, key, sizeof(key));
+    if (keylen < 0)
+        return;
+    t = cr_thread_of(req);
+    ++t->stats.invalidations;
+    cr_flight_invalidate(key, keylen, cr_hash(key, keylen));
+    cr_store_remove_key(cr_rt.store, key, keylen, cr_hash(key, keylen));
+}
+
+static int key_header_lookup(void *ctx, const char *lname, size_t lnamelen, cr_str_t *value)
+{
+    h2o_iovec_t v = cr_req_header_by_name(ctx, lname, lnamelen);
+    if (v.base == NULL)
+        return 0;
+    *value = cr_str(v.base, v.len);
+    return 1;
+}
+
+static void on_inflight_dispose(void *p)
+{
+    cr_thread_t *t = *(cr_thread_t **)p;
+    --t->inflight;
+}
+
+static int is_method(h2o_iovec_t m, const char *lit, size_t len)
+{
+    return h2o_memis(m.base, m.len, lit, len);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    cr_thread_t *t = cr_thread_of(req);
+    h2o_iovec_t m = req->input.method;
+    const cr_route_config_t *route;
+    cr_thread_t **tracker;
+    cr_lookup_t *lk;
+    char keybuf[CR_MAX_KEY];
+    int keylen;
+
+    ++t->stats.requests;
+    ++t->inflight;
+    tracker = h2o_mem_alloc_shared(&req->pool, sizeof(*tracker), on_inflight_dispose);
+    *tracker = t;
+
+    route = cr_route_match(cr_rt.cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len));
+    if (route == NULL || !route->cache) {
+        cr_pass_start(req, h2o_iovec_init(NULL, 0), NULL);
+        return 0;
+    }
+    if (!is_method(m, H2O_STRLIT("GET")) && !is_method(m, H2O_STRLIT("HEAD"))) {
+        int safe = is_method(m, H2O_STRLIT("OPTIONS")) || is_method(m, H2O_STRLIT("TRACE"));
+        cr_pass_start(req, cr_cache_status_fwd(req, "method", NULL), safe ? NULL : on_write_head);
+        return 0;
+    }
+
+    keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len),
+                          cr_str(req->input.path.base, req->input.path.len), key_header_lookup, req, keybuf, sizeof(keybuf));
+    if (keylen < 0) {
+        pass_with_status(req, "bypass", "detail=key-too-long");
+        return 0;
+    }
+    lk = h2o_mem_alloc_pool(&req->pool, sizeof(*lk));
+    memset(lk, 0, sizeof(*lk));
+    lk->req = req;
+    lk->route = route;
+    lk->key = h2o_mem_alloc_pool(&req->pool, keylen + 1);
+    memcpy(lk->key, keybuf, keylen + 1);
+    lk->keylen = keylen;
+    lk->hash = cr_hash(keybuf, keylen);
+    lk->is_head = is_method(m, H2O_STRLIT("HEAD"));
+    cr_request_info_from_req(req, &lk->qi);
+    if (lk->qi.has_authorization) {
+        /* a stored response may answer an authorized request only if it was stored from one (RFC 9111 3.5) */
+        lk->fwd = "request";
+    }
+    lookup_and_answer(t, lk);
+    return 0;
+}
+
+void cr_handler_register(h2o_hostconf_t *hostconf)
+{
+    h2o_pathconf_t *pathconf = h2o_config_register_path(hostconf, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    handler->on_req = on_req;
+}

@@ -1,0 +1,288 @@
+/*
+ * http.c: h2o glue shared by the cache path and the pass path (see http.h).
+ *
+ * Invariants: request heads are built in the request's pool and stay valid for the request's lifetime, which
+ * outlives every upstream fetch made for it (fetches are cancelled from the request's dispose callbacks).
+ * No locks; no global state.
+ */
+#include "corral/http.h"
+
+#include <stdio.h>
+
+static const char *const hop_by_hop[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+                                         "upgrade", "http2-settings", "proxy-authenticate", "proxy-authorization"};
+
+static int list_contains(h2o_iovec_t list, h2o_iovec_t lname)
+{
+    const char *p = list.base, *end = list.base + list.len;
+    while (p < end) {
+        const char *s, *e;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            ++p;
+        s = p;
+        while (p < end && *p != ',')
+            ++p;
+        e = p;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            --e;
+        if (e > s && cr_str_ieq(cr_str(s, e - s), lname.base, lname.len))
+            return 1;
+    }
+    return 0;
+}
+
+int cr_is_hop_by_hop(h2o_iovec_t lname, h2o_iovec_t connection)
+{
+    size_t i;
+    for (i = 0; i != CR_ARRAY_SIZE(hop_by_hop); ++i)
+        if (h2o_memis(lname.base, lname.len, hop_by_hop[i], strlen(hop_by_hop[i])))
+            return 1;
+    return connection.base != NULL && list_contains(connection, lname);
+}
+
+h2o_iovec_t cr_connection_header(const h2o_header_t *headers, size_t num_headers)
+{
+    size_t i;
+    for (i = 0; i != num_headers; ++i)
+        if (headers[i].name == &H2O_TOKEN_CONNECTION->buf)
+            return headers[i].value;
+    return h2o_iovec_init(NULL, 0);
+}
+
+h2o_iovec_t cr_req_header(h2o_req_t *req, const h2o_token_t *token)
+{
+    ssize_t i = h2o_find_header(&req->headers, token, -1);
+    return i == -1 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
+}
+
+h2o_iovec_t cr_req_header_by_name(h2o_req_t *req, const char *lname, size_t lnamelen)
+{
+    const h2o_token_t *token = h2o_lookup_token(lname, lnamelen);
+    ssize_t i;
+    if (token != NULL)
+        return cr_req_header(req, token);
+    i = h2o_find_header_by_str(&req->headers, lname, lnamelen, -1);
+    return i == -1 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
+}
+
+static int is_fill_dropped(const h2o_iovec_t *name)
+{
+    return name == &H2O_TOKEN_IF_NONE_MATCH->buf || name == &H2O_TOKEN_IF_MODIFIED_SINCE->buf ||
+           name == &H2O_TOKEN_IF_MATCH->buf || name == &H2O_TOKEN_IF_UNMODIFIED_SINCE->buf || name == &H2O_TOKEN_RANGE->buf ||
+           name == &H2O_TOKEN_IF_RANGE->buf;
+}
+
+#define APPEND(p, s, l)                                                                                                             \
+    do {                                                                                                                            \
+        memcpy((p), (s), (l));                                                                                                      \
+        (p) += (l);                                                                                                                 \
+    } while (0)
+#define APPEND_LIT(p, lit) APPEND(p, lit, sizeof(lit) - 1)
+
+h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned flags, const cr_object_t *revalidate)
+{
+    h2o_iovec_t connection = cr_req_header(req, H2O_TOKEN_CONNECTION), xff = {NULL, 0}, via = {NULL, 0};
+    char peer[NI_MAXHOST], clbuf[32];
+    size_t peerlen = 0, cap, i;
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char *buf, *p;
+
+    if (method.base == NULL)
+        method = req->method;
+    if ((sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss)) != 0) {
+        size_t l = h2o_socket_getnumerichost((void *)&ss, sslen, peer);
+        if (l != SIZE_MAX)
+            peerlen = l;
+    }
+
+    cap = method.len + req->input.path.len + req->input.authority.len + peerlen + 256;
+    for (i = 0; i != req->headers.size; ++i)
+        cap += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    if (revalidate != NULL)
+        cap += revalidate->etag.len + revalidate->last_modified.len + 64;
+    p = buf = h2o_mem_alloc_pool(&req->pool, cap);
+
+    APPEND(p, method.base, method.len);
+    *p++ = ' ';
+    APPEND(p, req->input.path.base, req->input.path.len);
+    APPEND_LIT(p, " HTTP/1.1\r\nhost: ");
+    APPEND(p, req->input.authority.base, req->input.authority.len);
+    APPEND_LIT(p, "\r\nconnection: keep-alive\r\n");
+
+    for (i = 0; i != req->headers.size; ++i) {
+        const h2o_header_t *h = req->headers.entries + i;
+        if (h->name == &H2O_TOKEN_HOST->buf || h->name == &H2O_TOKEN_CONTENT_LENGTH->buf ||
+            h->name == &H2O_TOKEN_EXPECT->buf || cr_is_hop_by_hop(*h->name, connection))
+            continue;
+        if (h2o_memis(h->name->base, h->name->len, H2O_STRLIT("x-forwarded-for"))) {
+            xff = h->value;
+            continue;
+        }
+        if (h->name == &H2O_TOKEN_VIA->buf) {
+            via = h->value;
+            continue;
+        }
+        if (h2o_memis(h->name->base, h->name->len, H2O_STRLIT("x-forwarded-proto")))
+            continue;
+        if ((flags & CR_UPREQ_FILL) != 0 && is_fill_dropped(h->name))
+            continue;
+        APPEND(p, h->name->base, h->name->len);
+        APPEND_LIT(p, ": ");
+        APPEND(p, h->value.base, h->value.len);
+        APPEND_LIT(p, "\r\n");
+    }
+    if (revalidate != NULL) {
+        if (revalidate->etag.len != 0) {
+            APPEND_LIT(p, "if-none-match: ");
+            APPEND(p, revalidate->etag.base, revalidate->etag.len);
+            APPEND_LIT(p, "\r\n");
+        }
+        if (revalidate->last_modified.len != 0) {
+            APPEND_LIT(p, "if-modified-since: ");
+            APPEND(p, revalidate->last_modified.base, revalidate->last_modified.len);
+            APPEND_LIT(p, "\r\n");
+        }
+    }
+    APPEND_LIT(p, "x-forwarded-for: ");
+    if (xff.len != 0) {
+        APPEND(p, xff.base, xff.len);
+        APPEND_LIT(p, ", ");
+    }
+    APPEND(p, peer, peerlen);
+    APPEND_LIT(p, "\r\nx-forwarded-proto: ");
+    APPEND(p, req->input.scheme->name.base, req->input.scheme->name.len);
+    APPEND_LIT(p, "\r\nvia: ");
+    if (via.len != 0) {
+        APPEND(p, via.base, via.len);
+        APPEND_LIT(p, ", ");
+    }
+    if (req->version >= 0x200)
+        APPEND_LIT(p, "2 corral\r\n");
+    else
+        APPEND_LIT(p, "1.1 corral\r\n");
+    if ((flags & CR_UPREQ_FILL) == 0 && req->entity.base != NULL) {
+        int n = snprintf(clbuf, sizeof(clbuf), "content-length: %zu\r\n", req->entity.len);
+        APPEND(p, clbuf, (size_t)n);
+    }
+    APPEND_LIT(p, "\r\n");
+    assert((size_t)(p - buf) <= cap);
+    return h2o_iovec_init(buf, p - buf);
+}
+
+void cr_request_info_from_req(h2o_req_t *req, cr_request_info_t *qi)
+{
+    size_t i;
+    cr_request_info_init(qi);
+    for (i = 0; i != req->headers.size; ++i) {
+        const h2o_header_t *h = req->headers.entries + i;
+        if (h->name == &H2O_TOKEN_CACHE_CONTROL->buf) {
+            qi->has_cache_control = 1;
+            cr_cc_parse(&qi->cc, cr_str(h->value.base, h->value.len));
+        } else if (h->name == &H2O_TOKEN_AUTHORIZATION->buf) {
+            qi->has_authorization = 1;
+        } else if (h2o_memis(h->name->base, h->name->len, H2O_STRLIT("pragma"))) {
+            if (list_contains(h->value, h2o_iovec_init(H2O_STRLIT("no-cache"))))
+                qi->pragma_no_cache = 1;
+        }
+    }
+    if (qi->pragma_no_cache && !qi->has_cache_control)
+        qi->cc.flags |= CR_CC_NO_CACHE;
+}
+
+void cr_response_info_add(cr_response_info_t *ri, cr_str_t n, cr_str_t v)
+{
+    h2o_iovec_t hv = h2o_iovec_init(v.base, v.len);
+    if (cr_str_eq(n, H2O_STRLIT("cache-control"))) {
+        ri->has_cache_control = 1;
+        cr_cc_parse(&ri->cc, v);
+    } else if (cr_str_eq(n, H2O_STRLIT("expires"))) {
+        ri->has_expires = 1;
+        ri->expires_valid = cr_http_date_parse(v, &ri->expires_ms) == 0;
+    } else if (cr_str_eq(n, H2O_STRLIT("date"))) {
+        ri->has_date = cr_http_date_parse(v, &ri->date_ms) == 0;
+    } else if (cr_str_eq(n, H2O_STRLIT("last-modified"))) {
+        ri->has_last_modified = cr_http_date_parse(v, &ri->last_modified_ms) == 0;
+    } else if (cr_str_eq(n, H2O_STRLIT("age"))) {
+        size_t age = h2o_strtosize(v.base, v.len);
+        if (age != SIZE_MAX) {
+            ri->has_age = 1;
+            ri->age_s = age;
+        }
+    } else if (cr_str_eq(n, H2O_STRLIT("set-cookie"))) {
+        ri->has_set_cookie = 1;
+    } else if (cr_str_eq(n, H2O_STRLIT("vary"))) {
+        if (list_contains(hv, h2o_iovec_init(H2O_STRLIT("*"))))
+            ri->vary_star = 1;
+    } else if (cr_str_eq(n, H2O_STRLIT("etag"))) {
+        ri->has_etag = 1;
+    } else if (cr_str_eq(n, H2O_STRLIT("content-length"))) {
+        size_t cl = h2o_strtosize(v.base, v.len);
+        if (cl != SIZE_MAX) {
+            ri->has_content_length = 1;
+            ri->content_length = cl;
+        }
+    } else if (cr_str_eq(n, H2O_STRLIT("pragma"))) {
+        if (list_contains(hv, h2o_iovec_init(H2O_STRLIT("no-cache"))))
+            ri->pragma_no_cache = 1;
+    }
+}
+
+void cr_response_info_from_headers(int status, const h2o_header_t *headers, size_t num_headers, cr_response_info_t *ri)
+{
+    size_t i;
+    cr_response_info_init(ri);
+    ri->status = status;
+    for (i = 0; i != num_headers; ++i)
+        cr_response_info_add(ri, cr_str(headers[i].name->base, headers[i].name->len),
+                             cr_str(headers[i].value.base, headers[i].value.len));
+}
+
+size_t cr_variant_key(const cr_str_t *names, size_t num_names, cr_header_getter_fn get, void *ctx, char *buf, size_t cap)
+{
+    size_t i, len = 0;
+    for (i = 0; i != num_names; ++i) {
+        h2o_iovec_t v = get(ctx, names[i].base, names[i].len);
+        while (v.len != 0 && (v.base[0] == ' ' || v.base[0] == '\t'))
+            ++v.base, --v.len;
+        while (v.len != 0 && (v.base[v.len - 1] == ' ' || v.base[v.len - 1] == '\t'))
+            --v.len;
+        if (len + names[i].len + v.len + 2 > cap)
+            return SIZE_MAX;
+        memcpy(buf + len, names[i].base, names[i].len);
+        len += names[i].len;
+        buf[len++] = ':';
+        if (v.len != 0)
+            memcpy(buf + len, v.base, v.len);
+        len += v.len;
+        buf[len++] = '\n';
+    }
+    return len;
+}
+
+void cr_send_json_error(h2o_req_t *req, int status, const char *reason, const char *code, const char *msg)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    size_t cap = strlen(code) + strlen(msg) * 2 + 64, i;
+    char *body = h2o_mem_alloc_pool(&req->pool, cap), *p = body;
+    h2o_iovec_t buf;
+
+    p += sprintf(p, "{\"error\":\"%s\",\"message\":\"", code);
+    for (i = 0; msg[i] != '\0'; ++i) {
+        if (msg[i] == '"' || msg[i] == '\\')
+            *p++ = '\\';
+        *p++ = (unsigned char)msg[i] < 0x20 ? ' ' : msg[i];
+    }
+    p += sprintf(p, "\"}\n");
+    buf = h2o_iovec_init(body, p - body);
+    req->res.status = status;
+    req->res.reason = reason;
+    req->res.content_length = buf.len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_start_response(req, &generator);
+    if (h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD")))
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    else
+        h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+}

@@ -1,0 +1,113 @@
+/*
+ * main.c: the command line (`corral -c FILE`, `corral -t -c FILE`, `--version`, `--help`), the admin token, and
+ * start-up. Exit codes: 0 ok, 1 bad configuration or start-up failure, 2 bad usage.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "corral/config.h"
+#include "corral/log.h"
+#include "corral/runtime.h"
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "Usage: corral [-t] -c FILE\n"
+                "       corral --version | --help\n\n"
+                "  -c, --config FILE   the YAML configuration (default: conf/corral.yaml)\n"
+                "  -t, --test          check the configuration and exit (0: valid, 1: invalid)\n"
+                "  -v, --version       print the version and exit\n"
+                "  -h, --help          print this help and exit\n");
+}
+
+/* Reads the admin token from the configured file or environment variable; returns NULL when none is set. */
+static char *load_admin_token(const cr_config_t *cfg, int *err)
+{
+    char buf[4096];
+    size_t n;
+    FILE *fp;
+    *err = 0;
+    if (cfg->admin.token_env != NULL) {
+        const char *v = getenv(cfg->admin.token_env);
+        if (v == NULL || v[0] == '\0') {
+            cr_log_warn("admin.token_env: %s is not set or empty", cfg->admin.token_env);
+            return NULL;
+        }
+        return strdup(v);
+    }
+    if (cfg->admin.token_file == NULL)
+        return NULL;
+    if ((fp = fopen(cfg->admin.token_file, "r")) == NULL) {
+        cr_log_error("admin.token_file: cannot open %s", cfg->admin.token_file);
+        *err = 1;
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    while (n != 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        --n;
+    buf[n] = '\0';
+    if (n == 0) {
+        cr_log_error("admin.token_file: %s is empty", cfg->admin.token_file);
+        *err = 1;
+        return NULL;
+    }
+    return strdup(buf);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"test", no_argument, NULL, 't'},
+                                             {"version", no_argument, NULL, 'v'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *path = "conf/corral.yaml";
+    int test_only = 0, ch, err, ret;
+    char errbuf[1024];
+    cr_config_t *cfg;
+
+    while ((ch = getopt_long(argc, argv, "c:tvh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            path = optarg;
+            break;
+        case 't':
+            test_only = 1;
+            break;
+        case 'v':
+            printf("corral %s (libh2o %s)\n", CR_VERSION, H2O_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    if ((cfg = cr_config_load(path, errbuf, sizeof(errbuf))) == NULL) {
+        fprintf(stderr, "%s\n", errbuf);
+        if (test_only)
+            fprintf(stderr, "corral: configuration file %s test failed\n", path);
+        return 1;
+    }
+    if (test_only) {
+        fprintf(stderr, "corral: configuration file %s test is successful\n", path);
+        cr_config_free(&cfg);
+        return 0;
+    }
+    cr_rt.admin_token = load_admin_token(cfg, &err);
+    if (err) {
+        cr_config_free(&cfg);
+        return 1;
+    }
+    ret = cr_server_run(cfg);
+    return ret;
+}

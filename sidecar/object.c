@@ -1,0 +1,318 @@
+/*
+ * object.c: building, measuring and refcounting cached responses (cr_object_t).
+ *
+ * Memory layout. Each object is a cr_object_impl_t (the public cr_object_t first, then builder state) allocated
+ * together with its NUL-terminated primary key. While the object is being built, headers are appended to a growable
+ * array and their names and values (each NUL-terminated) to one growable string arena; when the arena grows, the
+ * header pointers are rebased onto the new copy, so headers are valid (and cr_object_find_header works) at every
+ * step. cr_object_finish() compacts the array and the arena into one exact-size block. The Vary names array, their
+ * strings and the variant key live in a second block. Bodies are separate malloc'ed buffers owned by the object.
+ * A finished object therefore costs at most 3 + CR_ENC_MAX allocations.
+ *
+ * Invariants:
+ *  - `cost` is 0 until finish, then the bytes the object owns: the impl struct, the key, the header block, the
+ *    Vary block and the length of every body. It never changes afterwards.
+ *  - after finish nothing but `refcnt` and the store-private `st` fields is written; any thread holding a reference
+ *    may read the rest without locks.
+ *  - before finish, bodies[e].base == NULL means "not set yet"; from finish on, bodies[CR_ENC_IDENTITY].base is never
+ *    NULL (an empty body points at a static "", never freed) and other encodings have base == NULL when absent.
+ *  - etag / last_modified point into header storage (or are {NULL,0}).
+ *
+ * Locking: none. The builder functions are for the creating thread only, before the object is shared. The refcount
+ * uses __atomic builtins: addref is RELAXED (the caller already holds a reference, so nothing needs ordering), release
+ * is ACQ_REL so every thread's prior accesses happen-before the free by whichever thread drops the last reference.
+ */
+#include "corral/object.h"
+
+#include <stdlib.h>
+
+/* The static empty identity body: never freed. */
+static char cr_object_empty_body[1] = "";
+
+typedef struct st_cr_object_impl_t {
+    cr_object_t pub; /* must stay first: cr_object_t * and cr_object_impl_t * convert to each other */
+
+    /* builder state (header storage stays owned through these after finish) */
+    size_t headers_cap;   /* slots in pub.headers while building */
+    size_t headers_bytes; /* bytes allocated for pub.headers (the compacted block after finish) */
+    char *arena;          /* header strings while building; NULL after a successful compaction */
+    size_t arena_len, arena_cap;
+    void *vary_block; /* vary_names array + names + variant key, or NULL */
+    size_t vary_bytes;
+    uint8_t finished;
+
+    char keybuf[]; /* the primary key plus NUL */
+} cr_object_impl_t;
+
+static inline cr_object_impl_t *cr_object_impl(cr_object_t *obj)
+{
+    return (cr_object_impl_t *)obj;
+}
+
+static inline char cr_object_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+}
+
+cr_object_t *cr_object_new(const char *key, size_t keylen, int status)
+{
+    cr_object_impl_t *impl;
+
+    if (keylen > SIZE_MAX - sizeof(*impl) - 1 || (impl = malloc(sizeof(*impl) + keylen + 1)) == NULL)
+        return NULL;
+    memset(impl, 0, sizeof(*impl));
+    if (keylen != 0)
+        memcpy(impl->keybuf, key, keylen);
+    impl->keybuf[keylen] = '\0';
+
+    impl->pub.magic = CR_OBJECT_MAGIC;
+    impl->pub.refcnt = 1;
+    impl->pub.key = cr_str(impl->keybuf, keylen);
+    impl->pub.hash = cr_hash(impl->keybuf, keylen);
+    impl->pub.variant_key = cr_str(cr_object_empty_body, 0);
+    impl->pub.status = status;
+    /* bodies[] stay {NULL,0} until set, so a builder can tell whether it set the identity body yet */
+    return &impl->pub;
+}
+
+/* Moves the arena into a new buffer of at least `need` bytes and rebases every header onto it. Returns CR_OK or
+ * CR_ERROR (allocation; the object is unchanged). */
+static int cr_object_grow_arena(cr_object_impl_t *impl, size_t need)
+{
+    size_t newcap = impl->arena_cap != 0 ? impl->arena_cap : 256, i;
+    char *newarena;
+
+    while (newcap < need) {
+        if (newcap > SIZE_MAX / 2)
+            return CR_ERROR;
+        newcap *= 2;
+    }
+    if ((newarena = malloc(newcap)) == NULL)
+        return CR_ERROR;
+    if (impl->arena_len != 0)
+        memcpy(newarena, impl->arena, impl->arena_len);
+    /* rebase while the old arena is still allocated, so the pointer arithmetic stays within one object */
+    for (i = 0; i != impl->pub.num_headers; ++i) {
+        cr_object_header_t *h = &impl->pub.headers[i];
+        h->name.base = newarena + (h->name.base - impl->arena);
+        h->value.base = newarena + (h->value.base - impl->arena);
+    }
+    free(impl->arena);
+    impl->arena = newarena;
+    impl->arena_cap = newcap;
+    return CR_OK;
+}
+
+int cr_object_add_header(cr_object_t *obj, const char *name, size_t namelen, const char *value, size_t valuelen, const void *token)
+{
+    cr_object_impl_t *impl = cr_object_impl(obj);
+    cr_object_header_t *h;
+    char *dst;
+    size_t need, i;
+
+    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
+    assert(!impl->finished);
+
+    if (namelen > SIZE_MAX / 4 || valuelen > SIZE_MAX / 4 || impl->arena_len > SIZE_MAX / 4)
+        return CR_ERROR;
+    need = namelen + 1 + valuelen + 1;
+    if (impl->arena_len + need > impl->arena_cap && cr_object_grow_arena(impl, impl->arena_len + need) != CR_OK)
+        return CR_ERROR;
+    if (obj->num_headers == impl->headers_cap) {
+        size_t newcap = impl->headers_cap != 0 ? impl->headers_cap * 2 : 16;
+        cr_object_header_t *newheaders;
+        if (newcap > SIZE_MAX / sizeof(*newheaders) || (newheaders = realloc(obj->headers, newcap * sizeof(*newheaders))) == NULL)
+            return CR_ERROR;
+        obj->headers = newheaders;
+        impl->headers_cap = newcap;
+        impl->headers_bytes = newcap * sizeof(*newheaders);
+    }
+
+    dst = impl->arena + impl->arena_len;
+    h = &obj->headers[obj->num_headers++];
+    for (i = 0; i != namelen; ++i)
+        dst[i] = cr_object_lower(name[i]);
+    dst[namelen] = '\0';
+    h->name = cr_str(dst, namelen);
+    dst += namelen + 1;
+    if (valuelen != 0)
+        memcpy(dst, value, valuelen);
+    dst[valuelen] = '\0';
+    h->value = cr_str(dst, valuelen);
+    h->token = token;
+    impl->arena_len += need;
+    return CR_OK;
+}
+
+int cr_object_set_vary(cr_object_t *obj, const cr_str_t *names, size_t num_names, const char *variant_key, size_t variant_keylen)
+{
+    cr_object_impl_t *impl = cr_object_impl(obj);
+    size_t bytes, i, j;
+    cr_str_t *arr;
+    char *dst;
+    void *block;
+
+    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
+    assert(!impl->finished);
+
+    if (num_names > SIZE_MAX / 4 / sizeof(cr_str_t) || variant_keylen > SIZE_MAX / 4)
+        return CR_ERROR;
+    bytes = num_names * sizeof(cr_str_t) + variant_keylen + 1;
+    for (i = 0; i != num_names; ++i) {
+        if (names[i].len >= SIZE_MAX - bytes)
+            return CR_ERROR;
+        bytes += names[i].len + 1;
+    }
+    if ((block = malloc(bytes)) == NULL)
+        return CR_ERROR;
+
+    arr = block;
+    dst = (char *)block + num_names * sizeof(cr_str_t);
+    for (i = 0; i != num_names; ++i) {
+        for (j = 0; j != names[i].len; ++j)
+            dst[j] = cr_object_lower(names[i].base[j]);
+        dst[names[i].len] = '\0';
+        arr[i] = cr_str(dst, names[i].len);
+        dst += names[i].len + 1;
+    }
+    if (variant_keylen != 0)
+        memcpy(dst, variant_key, variant_keylen);
+    dst[variant_keylen] = '\0';
+
+    free(impl->vary_block);
+    impl->vary_block = block;
+    impl->vary_bytes = bytes;
+    obj->vary_names = num_names != 0 ? arr : NULL;
+    obj->num_vary = num_names;
+    obj->variant_key = cr_str(dst, variant_keylen);
+    return CR_OK;
+}
+
+static void cr_object_free_body(cr_str_t *body)
+{
+    if (body->base != NULL && body->base != cr_object_empty_body)
+        free((char *)body->base);
+    *body = cr_str(NULL, 0);
+}
+
+void cr_object_set_body(cr_object_t *obj, cr_encoding_t enc, char *base, size_t len)
+{
+    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
+    assert(!cr_object_impl(obj)->finished);
+    assert((unsigned)enc < CR_ENC_MAX);
+    assert(base != NULL || len == 0);
+
+    cr_object_free_body(&obj->bodies[enc]);
+    if (base == NULL && enc == CR_ENC_IDENTITY)
+        base = cr_object_empty_body;
+    obj->bodies[enc] = cr_str(base, len);
+}
+
+/* Replaces the build array + arena with one exact-size block. On allocation failure the build buffers stay (they are
+ * valid, just not tight) and are what `cost` counts. */
+static void cr_object_compact_headers(cr_object_impl_t *impl)
+{
+    cr_object_t *obj = &impl->pub;
+    size_t arraybytes = obj->num_headers * sizeof(cr_object_header_t), i;
+    char *block, *strings;
+
+    if (obj->num_headers == 0) {
+        free(obj->headers);
+        free(impl->arena);
+        obj->headers = NULL;
+        impl->arena = NULL;
+        impl->headers_bytes = impl->headers_cap = impl->arena_cap = impl->arena_len = 0;
+        return;
+    }
+    if ((block = malloc(arraybytes + impl->arena_len)) == NULL)
+        return;
+    strings = block + arraybytes;
+    memcpy(strings, impl->arena, impl->arena_len);
+    memcpy(block, obj->headers, arraybytes);
+    for (i = 0; i != obj->num_headers; ++i) {
+        cr_object_header_t *h = &((cr_object_header_t *)(void *)block)[i];
+        h->name.base = strings + (h->name.base - impl->arena);
+        h->value.base = strings + (h->value.base - impl->arena);
+    }
+    free(obj->headers);
+    free(impl->arena);
+    obj->headers = (cr_object_header_t *)(void *)block;
+    impl->arena = NULL;
+    impl->headers_cap = obj->num_headers;
+    impl->headers_bytes = arraybytes + impl->arena_len;
+    impl->arena_cap = 0;
+}
+
+void cr_object_finish(cr_object_t *obj)
+{
+    cr_object_impl_t *impl = cr_object_impl(obj);
+    size_t cost;
+    int i;
+
+    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
+    assert(!impl->finished);
+
+    if (obj->bodies[CR_ENC_IDENTITY].base == NULL)
+        obj->bodies[CR_ENC_IDENTITY] = cr_str(cr_object_empty_body, 0);
+    cr_object_compact_headers(impl);
+    obj->etag = cr_object_find_header(obj, "etag", 4);
+    obj->last_modified = cr_object_find_header(obj, "last-modified", 13);
+
+    cost = sizeof(*impl) + obj->key.len + 1 + impl->headers_bytes + impl->arena_cap + impl->vary_bytes;
+    for (i = 0; i != CR_ENC_MAX; ++i)
+        cost += obj->bodies[i].len;
+    obj->cost = cost;
+    impl->finished = 1;
+}
+
+cr_str_t cr_object_find_header(const cr_object_t *obj, const char *lname, size_t lnamelen)
+{
+    size_t i;
+
+    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
+    for (i = 0; i != obj->num_headers; ++i) {
+        const cr_object_header_t *h = &obj->headers[i];
+        if (h->name.len == lnamelen && memcmp(h->name.base, lname, lnamelen) == 0)
+            return h->value;
+    }
+    return cr_str(NULL, 0);
+}
+
+void cr_object_addref(cr_object_t *obj)
+{
+    uint32_t old;
+
+    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
+    old = __atomic_fetch_add(&obj->refcnt, 1, __ATOMIC_RELAXED);
+    assert(old != 0 && old != UINT32_MAX);
+    (void)old;
+}
+
+static void cr_object_destroy(cr_object_impl_t *impl)
+{
+    int i;
+
+    assert(!impl->pub.st.linked);
+    for (i = 0; i != CR_ENC_MAX; ++i)
+        cr_object_free_body(&impl->pub.bodies[i]);
+    free(impl->pub.headers);
+    free(impl->arena);
+    free(impl->vary_block);
+    impl->pub.magic = 0;
+    free(impl);
+}
+
+void cr_object_release(cr_object_t **objp)
+{
+    cr_object_t *obj = *objp;
+    uint32_t old;
+
+    if (obj == NULL)
+        return;
+    *objp = NULL;
+    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
+    old = __atomic_fetch_sub(&obj->refcnt, 1, __ATOMIC_ACQ_REL);
+    assert(old != 0);
+    if (old == 1)
+        cr_object_destroy(cr_object_impl(obj));
+}

@@ -1,0 +1,202 @@
+/*
+ * pass.c: uncached requests, streamed to the upstream and back (see pass.h).
+ *
+ * Invariants: one cr_pass_t per passed request, in the request's pool. `fetch_done` becomes 1 exactly once (end of
+ * body, error, or cancel); after it no fetch callback runs. At most one h2o_send is outstanding
+ * (sending.bytes_inflight != 0 until proceed). The upstream is paused while the undelivered bytes exceed
+ * CR_PASS_HIGH_WATER and resumed in proceed.
+ */
+#include "corral/pass.h"
+
+#include "corral/http.h"
+#include "corral/log.h"
+#include "corral/runtime.h"
+
+#define CR_PASS_HIGH_WATER (1024 * 1024)
+
+typedef struct st_cr_pass_t {
+    h2o_generator_t super;
+    h2o_req_t *req;
+    cr_fetch_t fetch;
+    h2o_doublebuffer_t sending;
+    h2o_buffer_t **receiving; /* the fetch's input while the fetch runs */
+    h2o_buffer_t *rest;       /* what was left when the fetch finished */
+    h2o_iovec_t cache_status;
+    cr_pass_head_cb on_head;
+    int fetch_done;
+    int had_error;
+    int started; /* h2o_start_response was called */
+} cr_pass_t;
+
+static void do_send(cr_pass_t *self)
+{
+    h2o_iovec_t vec;
+    h2o_send_state_t state;
+    size_t cnt;
+
+    assert(self->sending.bytes_inflight == 0);
+    vec = h2o_doublebuffer_prepare(&self->sending, self->fetch_done ? &self->rest : self->receiving,
+                                   self->req->preferred_chunk_size);
+    if (self->fetch_done && vec.len == self->sending.buf->size && self->rest->size == 0) {
+        cnt = vec.len != 0 ? 1 : 0;
+        state = self->had_error ? H2O_SEND_STATE_ERROR : H2O_SEND_STATE_FINAL;
+    } else {
+        if (vec.len == 0)
+            return;
+        cnt = 1;
+        state = H2O_SEND_STATE_IN_PROGRESS;
+    }
+    h2o_send(self->req, &vec, cnt, state);
+}
+
+static void on_proceed(h2o_generator_t *generator, h2o_req_t *req)
+{
+    cr_pass_t *self = (void *)generator;
+    h2o_doublebuffer_consume(&self->sending);
+    if (!self->fetch_done && (self->receiving == NULL || (*self->receiving)->size < CR_PASS_HIGH_WATER))
+        cr_fetch_resume(&self->fetch);
+    do_send(self);
+}
+
+static void on_stop(h2o_generator_t *generator, h2o_req_t *req)
+{
+    cr_pass_t *self = (void *)generator;
+    if (!self->fetch_done) {
+        self->fetch_done = 1;
+        cr_fetch_cancel(&self->fetch);
+    }
+}
+
+static void on_dispose(void *p)
+{
+    cr_pass_t *self = p;
+    if (!self->fetch_done) {
+        self->fetch_done = 1;
+        cr_fetch_cancel(&self->fetch);
+    }
+    h2o_doublebuffer_dispose(&self->sending);
+    h2o_buffer_dispose(&self->rest);
+}
+
+void cr_relay_response_header(h2o_req_t *req, const h2o_header_t *h, h2o_iovec_t connection)
+{
+    h2o_iovec_t value;
+    if (h->name == &H2O_TOKEN_CONTENT_LENGTH->buf || h->name == &H2O_TOKEN_DATE->buf || h->name == &H2O_TOKEN_SERVER->buf ||
+        cr_is_hop_by_hop(*h->name, connection))
+        return;
+    value = h2o_strdup(&req->pool, h->value.base, h->value.len);
+    if (h2o_iovec_is_token(h->name)) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_STRUCT_FROM_MEMBER(h2o_token_t, buf, h->name), h->orig_name,
+                       value.base, value.len);
+    } else {
+        h2o_iovec_t name = h2o_strdup(&req->pool, h->name->base, h->name->len);
+        h2o_add_header_by_str(&req->pool, &req->res.headers, name.base, name.len, 0, h->orig_name, value.base, value.len);
+    }
+}
+
+static int on_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_header_t *headers, size_t num_headers, int is_eos)
+{
+    cr_pass_t *self = fetch->data;
+    h2o_req_t *req = self->req;
+    h2o_iovec_t connection = cr_connection_header(headers, num_headers);
+    size_t i;
+
+    if (self->on_head != NULL)
+        self->on_head(req, status, headers, num_headers);
+    req->res.status = status;
+    req->res.reason = h2o_strdup(&req->pool, reason.base, reason.len).base;
+    for (i = 0; i != num_headers; ++i) {
+        if (headers[i].name == &H2O_TOKEN_CONTENT_LENGTH->buf)
+            req->res.content_length = h2o_strtosize(headers[i].value.base, headers[i].value.len);
+        cr_relay_response_header(req, headers + i, connection);
+    }
+    if (self->cache_status.base != NULL)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-status"), 0, NULL, self->cache_status.base,
+                              self->cache_status.len);
+    self->started = 1;
+    h2o_start_response(req, &self->super);
+    if (is_eos) {
+        self->fetch_done = 1;
+        do_send(self);
+    }
+    return 0;
+}
+
+static int on_body(cr_fetch_t *fetch, h2o_buffer_t **input, int is_eos)
+{
+    cr_pass_t *self = fetch->data;
+
+    if (is_eos) {
+        /* take the remaining bytes: the input buffer goes away with the upstream client */
+        h2o_buffer_t *tmp = self->rest;
+        self->rest = *input;
+        *input = tmp;
+        /* bytes still in the doublebuffer's receiving side were already swapped out, nothing else to move */
+        self->fetch_done = 1;
+        self->receiving = NULL;
+    } else {
+        self->receiving = input;
+    }
+    if (self->sending.bytes_inflight == 0)
+        do_send(self);
+    else if (!is_eos && (*input)->size >= CR_PASS_HIGH_WATER)
+        cr_fetch_pause(fetch);
+    return 0;
+}
+
+static void on_error(cr_fetch_t *fetch, cr_fetch_error_t err, const char *msg, int head_seen)
+{
+    cr_pass_t *self = fetch->data;
+    h2o_req_t *req = self->req;
+    cr_thread_t *t = cr_thread_of(req);
+
+    ++t->stats.upstream_errors;
+    self->fetch_done = 1;
+    self->receiving = NULL;
+    cr_log_error("upstream %s for %.*s %.*s: %s", err == CR_FETCH_ERR_TIMEOUT ? "timeout" : "error", (int)req->input.method.len,
+                 req->input.method.base, (int)req->input.path.len, req->input.path.base, msg);
+    if (!self->started) {
+        if (err == CR_FETCH_ERR_TIMEOUT)
+            cr_send_json_error(req, 504, "Gateway Timeout", "upstream_timeout", msg);
+        else
+            cr_send_json_error(req, 502, "Bad Gateway", err == CR_FETCH_ERR_CONNECT ? "upstream_unreachable" : "upstream_error",
+                               msg);
+        return;
+    }
+    self->had_error = 1;
+    if (self->sending.bytes_inflight == 0)
+        do_send(self);
+}
+
+static const cr_fetch_callbacks_t pass_callbacks = {on_head, on_body, on_error};
+
+void cr_pass_start(h2o_req_t *req, h2o_iovec_t cache_status, cr_pass_head_cb on_head_cb)
+{
+    cr_thread_t *t = cr_thread_of(req);
+    cr_pass_t *self = h2o_mem_alloc_shared(&req->pool, sizeof(*self), on_dispose);
+    h2o_iovec_t m = req->input.method;
+
+    memset(self, 0, sizeof(*self));
+    self->super.proceed = on_proceed;
+    self->super.stop = on_stop;
+    self->req = req;
+    self->cache_status = cache_status;
+    self->on_head = on_head_cb;
+    h2o_doublebuffer_init(&self->sending, &h2o_socket_buffer_prototype);
+    h2o_buffer_init(&self->rest, &h2o_socket_buffer_prototype);
+
+    self->fetch.cb = &pass_callbacks;
+    self->fetch.data = self;
+    self->fetch.reqbufs[0] = cr_build_upstream_head(req, h2o_iovec_init(NULL, 0), 0, NULL);
+    self->fetch.num_reqbufs = 1;
+    if (req->entity.base != NULL && req->entity.len != 0) {
+        self->fetch.reqbufs[1] = req->entity;
+        self->fetch.num_reqbufs = 2;
+    }
+    self->fetch.is_head = h2o_memis(m.base, m.len, H2O_STRLIT("HEAD"));
+    self->fetch.is_idempotent = self->fetch.is_head || h2o_memis(m.base, m.len, H2O_STRLIT("GET")) ||
+                                h2o_memis(m.base, m.len, H2O_STRLIT("OPTIONS"));
+    ++t->stats.passes;
+    ++t->stats.upstream_requests;
+    cr_fetch_start(t->upstream, &self->fetch);
+}

@@ -1,0 +1,281 @@
+/*
+ * server.c: listeners, worker threads, TLS, and the drain on SIGTERM.
+ *
+ * Start-up order: the store and flight table, then h2o's global configs (traffic and admin), then every listener
+ * socket is opened in the main thread (so a port in use fails start-up with a clear message before any thread
+ * runs), then one worker per configured thread. Each worker has its own evloop, h2o context, upstream pool and its
+ * own SO_REUSEPORT socket per listener (the kernel spreads connections). Thread 0 also serves the admin listener.
+ * Signals are blocked in every worker and taken by the main thread with sigwait(); on SIGTERM/SIGINT it sets
+ * cr_rt.stopping and wakes every loop; each worker closes its listeners and runs until its in-flight requests are
+ * done (at most CR_DRAIN_MS), then exits.
+ */
+#include "corral/runtime.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "corral/admin.h"
+#include "corral/flight.h"
+#include "corral/handler.h"
+#include "corral/log.h"
+
+#define CR_DRAIN_MS 10000
+
+cr_runtime_t cr_rt;
+
+static SSL_CTX **ssl_ctxs; /* per listener, NULL without tls */
+static int *first_fds;     /* per listener, opened by the main thread for worker 0 */
+static int admin_fd = -1;
+
+h2o_timeout_t *cr_thread_timeout(cr_thread_t *t, uint64_t ms)
+{
+    h2o_linklist_t *n;
+    cr_timeout_slot_t *slot;
+    for (n = t->timeout_slots.next; n != &t->timeout_slots; n = n->next) {
+        slot = H2O_STRUCT_FROM_MEMBER(cr_timeout_slot_t, link, n);
+        if (slot->ms == ms)
+            return &slot->timeout;
+    }
+    slot = calloc(1, sizeof(*slot));
+    assert(slot != NULL);
+    slot->ms = ms;
+    h2o_timeout_init(t->ctx.loop, &slot->timeout, ms);
+    h2o_linklist_insert(&t->timeout_slots, &slot->link);
+    return &slot->timeout;
+}
+
+void cr_stats_sum(cr_stats_t *out)
+{
+    unsigned i;
+    size_t j;
+    memset(out, 0, sizeof(*out));
+    for (i = 0; i != cr_rt.nthreads; ++i) {
+        const uint64_t *src = (const uint64_t *)&cr_rt.threads[i].stats;
+        uint64_t *dst = (uint64_t *)out;
+        for (j = 0; j != sizeof(*out) / sizeof(uint64_t); ++j)
+            dst[j] += __atomic_load_n(src + j, __ATOMIC_RELAXED);
+    }
+}
+
+/* Opens a listening socket; returns the fd or -1 with errno set. */
+static int open_listener(const struct sockaddr_storage *addr, socklen_t addrlen)
+{
+    int fd, on = 1;
+    if ((fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 || bind(fd, (const void *)addr, addrlen) != 0 ||
+        listen(fd, H2O_SOMAXCONN) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    return fd;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    h2o_accept_ctx_t *accept_ctx = listener->data;
+    h2o_socket_t *sock;
+    int i;
+    if (err != NULL)
+        return;
+    for (i = 0; i != 32; ++i) {
+        if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
+            break;
+        h2o_accept(accept_ctx, sock);
+    }
+}
+
+static h2o_socket_t *start_listener(h2o_loop_t *loop, int fd, h2o_accept_ctx_t *accept_ctx)
+{
+    h2o_socket_t *sock = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    sock->data = accept_ctx;
+    h2o_socket_read_start(sock, on_accept);
+    return sock;
+}
+
+static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    /* only used to break out of h2o_evloop_run; messages are NULL */
+}
+
+static void *worker_main(void *arg)
+{
+    cr_thread_t *t = arg;
+    const cr_config_t *cfg = cr_rt.cfg;
+    h2o_loop_t *loop = h2o_evloop_create();
+    uint64_t deadline;
+    size_t i;
+
+    h2o_context_init(&t->ctx, loop, &cr_rt.globalconf);
+    h2o_linklist_init_anchor(&t->timeout_slots);
+    cr_upstream_init(&t->upstream, loop, cfg, cr_rt.nthreads);
+    cr_flight_thread_init(t);
+    h2o_multithread_register_receiver(t->ctx.queue, &t->wake_receiver, on_wake);
+
+    t->num_listeners = cfg->num_listens;
+    t->accept_ctxs = calloc(cfg->num_listens, sizeof(*t->accept_ctxs));
+    t->listeners = calloc(cfg->num_listens, sizeof(*t->listeners));
+    for (i = 0; i != cfg->num_listens; ++i) {
+        int fd = t->idx == 0 ? first_fds[i] : open_listener(&cfg->listens[i].addr, cfg->listens[i].addrlen);
+        if (fd == -1) {
+            cr_log_error("worker %u: cannot listen on %s: %s", t->idx, cfg->listens[i].address, strerror(errno));
+            continue;
+        }
+        t->accept_ctxs[i].ctx = &t->ctx;
+        t->accept_ctxs[i].hosts = cr_rt.globalconf.hosts;
+        t->accept_ctxs[i].ssl_ctx = ssl_ctxs[i];
+        t->accept_ctxs[i].expect_proxy_line = 0;
+        t->listeners[i] = start_listener(loop, fd, &t->accept_ctxs[i]);
+    }
+    if (t->idx == 0 && admin_fd != -1) {
+        h2o_context_init(&t->admin_ctx, loop, &cr_rt.admin_globalconf);
+        t->has_admin = 1;
+        t->admin_accept_ctx.ctx = &t->admin_ctx;
+        t->admin_accept_ctx.hosts = cr_rt.admin_globalconf.hosts;
+        t->admin_listener = start_listener(loop, admin_fd, &t->admin_accept_ctx);
+    }
+
+    while (!cr_rt.stopping)
+        h2o_evloop_run(loop, INT32_MAX);
+
+    /* drain: stop accepting, let the requests in progress finish */
+    for (i = 0; i != t->num_listeners; ++i) {
+        if (t->listeners[i] != NULL) {
+            h2o_socket_read_stop(t->listeners[i]);
+            h2o_socket_close(t->listeners[i]);
+            t->listeners[i] = NULL;
+        }
+    }
+    if (t->admin_listener != NULL) {
+        h2o_socket_read_stop(t->admin_listener);
+        h2o_socket_close(t->admin_listener);
+        t->admin_listener = NULL;
+    }
+    deadline = h2o_now(loop) + CR_DRAIN_MS;
+    while (t->inflight != 0 && h2o_now(loop) < deadline)
+        h2o_evloop_run(loop, 50);
+    if (t->inflight != 0)
+        cr_log_warn("worker %u: %zu requests still in progress after the drain period", t->idx, t->inflight);
+    return NULL;
+}
+
+static SSL_CTX *create_ssl_ctx(const cr_listen_config_t *l)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(ctx, l->tls_certificate) != 1) {
+        cr_log_error("%s: cannot load the TLS certificate %s", l->address, l->tls_certificate);
+        goto Error;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, l->tls_key, SSL_FILETYPE_PEM) != 1) {
+        cr_log_error("%s: cannot load the TLS key %s", l->address, l->tls_key);
+        goto Error;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        cr_log_error("%s: the TLS key does not match the certificate", l->address);
+        goto Error;
+    }
+    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    return ctx;
+Error:
+    ERR_print_errors_fp(stderr);
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+int cr_server_run(const cr_config_t *cfg)
+{
+    h2o_hostconf_t *hostconf;
+    sigset_t sigs;
+    unsigned i;
+    int sig, ret = 0;
+
+    cr_rt.cfg = cfg;
+    cr_rt.nthreads = cfg->threads;
+    cr_rt.started_at_ms = cr_now_ms();
+    if ((cr_rt.store = cr_store_new(cfg->cache.memory)) == NULL || (cr_rt.flights = cr_flight_table_new(cfg->threads)) == NULL) {
+        cr_log_error("out of memory at start-up");
+        return 1;
+    }
+
+    h2o_config_init(&cr_rt.globalconf);
+    cr_rt.globalconf.server_name = h2o_iovec_init(H2O_STRLIT("corral"));
+    hostconf = h2o_config_register_host(&cr_rt.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    cr_handler_register(hostconf);
+
+    h2o_config_init(&cr_rt.admin_globalconf);
+    cr_rt.admin_globalconf.server_name = h2o_iovec_init(H2O_STRLIT("corral"));
+    hostconf = h2o_config_register_host(&cr_rt.admin_globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    cr_admin_register(hostconf);
+
+    SSL_load_error_strings();
+    SSL_library_init();
+    ssl_ctxs = calloc(cfg->num_listens, sizeof(*ssl_ctxs));
+    first_fds = calloc(cfg->num_listens, sizeof(*first_fds));
+    for (i = 0; i != cfg->num_listens; ++i) {
+        const cr_listen_config_t *l = cfg->listens + i;
+        if (l->tls_certificate != NULL && (ssl_ctxs[i] = create_ssl_ctx(l)) == NULL)
+            return 1;
+        if ((first_fds[i] = open_listener(&l->addr, l->addrlen)) == -1) {
+            cr_log_error("cannot listen on %s: %s", l->address, strerror(errno));
+            return 1;
+        }
+    }
+    if (cfg->admin.address != NULL && (admin_fd = open_listener(&cfg->admin.addr, cfg->admin.addrlen)) == -1) {
+        cr_log_error("cannot listen on %s (admin): %s", cfg->admin.address, strerror(errno));
+        return 1;
+    }
+
+    /* workers inherit this mask: only the main thread takes signals */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    cr_rt.threads = calloc(cfg->threads, sizeof(*cr_rt.threads));
+    for (i = 0; i != cfg->threads; ++i) {
+        cr_rt.threads[i].magic = CR_THREAD_MAGIC;
+        cr_rt.threads[i].idx = i;
+    }
+    for (i = 0; i != cfg->threads; ++i)
+        h2o_multithread_create_thread(&cr_rt.threads[i].tid, NULL, worker_main, cr_rt.threads + i);
+    for (i = 0; i != cfg->num_listens; ++i)
+        cr_log_info("listening on %s (%s)", cfg->listens[i].address, ssl_ctxs[i] != NULL ? "h2 + http/1.1 over TLS" : "http/1.1 + h2c");
+    if (admin_fd != -1)
+        cr_log_info("admin listening on %s%s", cfg->admin.address,
+                    cr_rt.admin_token == NULL ? " (no token configured: loopback clients only)" : "");
+    cr_log_info("corral %s started: %u threads, upstream %s, cache %zu bytes", CR_VERSION, cfg->threads, cfg->upstream.url,
+                cfg->cache.memory);
+
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            cr_log_warn("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+            continue;
+        }
+        break;
+    }
+    cr_log_info("signal %d: draining", sig);
+    cr_rt.stopping = 1;
+    for (i = 0; i != cfg->threads; ++i)
+        h2o_multithread_send_message(&cr_rt.threads[i].wake_receiver, NULL);
+    for (i = 0; i != cfg->threads; ++i)
+        pthread_join(cr_rt.threads[i].tid, NULL);
+    cr_log_info("stopped");
+    return ret;
+}
