@@ -53,9 +53,11 @@ $(BUILD)/corral: $(MAIN_OBJ) $(BUILD)/libcorral.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/unit_tests: $(UNIT_SRCS) $(BUILD)/libcorral.a $(HDRS)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -o $@ $(UNIT_SRCS) $(BUILD)/libcorral.a $(LIBS) $(TEST_LIBS)
 
 $(BUILD)/e2e_tests: $(E2E_SRCS) $(wildcard tests/e2e/*.h) $(HDRS)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_CFLAGS) -o $@ $(E2E_SRCS) $(TEST_LIBS) -lpthread
 
 unit: $(BUILD)/unit_tests

@@ -1,0 +1,34 @@
+/*
+ * main.c: the CUnit runner for the end-to-end suites. Each tests/e2e/test_<suite>.c exports cr_e2e_register_<suite>(),
+ * which adds its suite; list new suites below. Exit code: failed assertions plus failed suites, capped at 255.
+ *
+ * Invariants: CORRAL_ROOT is set (to the repository root found from the current directory or this binary) before
+ * any suite runs, so children and helpers agree on where tools/ and build/ are; curl_global_init runs exactly once.
+ */
+#include <CUnit/Basic.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "harness.h"
+
+void cr_e2e_register_smoke(void);
+
+int main(void)
+{
+    unsigned failures;
+    setenv("CORRAL_ROOT", harness_repo_root(), 0);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "e2e: curl_global_init failed\n");
+        return 1;
+    }
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    cr_e2e_register_smoke();
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+    CU_cleanup_registry();
+    curl_global_cleanup();
+    return failures > 255 ? 255 : (int)failures;
+}
