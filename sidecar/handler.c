@@ -163,7 +163,8 @@ void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object
 
 static h2o_iovec_t hit_status(h2o_req_t *req, const cr_object_t *obj, uint64_t now)
 {
-    int64_t ttl = ((int64_t)obj->lifetime_ms - (int64_t)cr_object_age_ms(obj, now)) / 1000;
+    int64_t left = (int64_t)obj->lifetime_ms - (int64_t)cr_object_age_ms(obj, now);
+    int64_t ttl = left >= 0 ? left / 1000 : -((-left + 999) / 1000); /* stale by any amount shows a negative ttl */
     char *buf = h2o_mem_alloc_pool(&req->pool, 48);
     return h2o_iovec_init(buf, sprintf(buf, "corral; hit; ttl=%lld", (long long)ttl));
 }

@@ -13,6 +13,8 @@
 #include "harness.h"
 
 void cr_e2e_register_smoke(void);
+void cr_e2e_register_cache(void);
+void cr_e2e_register_store(void);
 
 int main(void)
 {
@@ -25,6 +27,8 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     cr_e2e_register_smoke();
+    cr_e2e_register_cache();
+    cr_e2e_register_store();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

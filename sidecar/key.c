@@ -1,0 +1,268 @@
+/*
+ * key.c: cache-key normalization.
+ *
+ * Key layout: "<authority, lower-cased>\n<normalized path>[?<normalized query>]" followed, for each of the route's
+ * key headers in config order, by "\n<name>:<value>" (value trimmed of SP/HTAB; an absent header gives an empty
+ * value). There is no trailing newline.
+ * - Path: "%XX" escapes of unreserved bytes (RFC 3986 2.3: ALPHA DIGIT - . _ ~) are decoded, the hex digits of the
+ *   remaining escapes are upper-cased, then dot-segments are removed (RFC 3986 5.2.4; "%2E" counts as '.', since
+ *   decoding comes first). Nothing else is collapsed: "//" stays, invalid escapes such as "%zz" are kept verbatim.
+ * - Query: split on '&', empty members dropped, filtered by the route's key.query rule (a member's name is the raw
+ *   bytes before its first '='), stable-sorted by the raw bytes of the whole "name=value" member, joined with '&';
+ *   the '?' is omitted when nothing is left.
+ *
+ * Invariants: pure functions; no allocation, no locks, no global state. Output goes to the caller's buffer only.
+ * Because '\n' separates the parts, any control byte in the authority, path, query or a header value makes the
+ * request "malformed" (-1) so one key can never be forged to look like another.
+ * Caution for callers: the key treats "/a/../b" and "/a/%2E%2E/b" as "/b". What is fetched from the upstream must
+ * be what the key says (forward the normalized path), or an odd-looking request could fill the entry of a clean one.
+ */
+#include "corral/key.h"
+
+#include <limits.h>
+
+/* More kept query members than this and the request gets no key (it is passed through uncached). */
+#define CR_KEY_MAX_QUERY_MEMBERS 256
+
+typedef struct st_cr_key_out_t {
+    char *buf;
+    size_t cap; /* bytes available for key characters (the NUL is extra) */
+    size_t len;
+} cr_key_out_t;
+
+typedef struct st_cr_key_span_t {
+    const char *base;
+    size_t len;
+} cr_key_span_t;
+
+/* Each writer returns 0, or -1 when the key would not fit. */
+static int out_byte(cr_key_out_t *o, char c)
+{
+    if (o->len >= o->cap)
+        return -1;
+    o->buf[o->len++] = c;
+    return 0;
+}
+
+static int out_bytes(cr_key_out_t *o, const char *s, size_t n)
+{
+    if (n > o->cap - o->len)
+        return -1;
+    if (n != 0)
+        memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    return 0;
+}
+
+static int key_out_init(cr_key_out_t *o, char *buf, size_t bufsize)
+{
+    if (buf == NULL || bufsize == 0)
+        return -1;
+    o->buf = buf;
+    o->cap = CR_MIN(bufsize - 1, (size_t)INT_MAX);
+    o->len = 0;
+    return 0;
+}
+
+static int key_out_finish(cr_key_out_t *o)
+{
+    o->buf[o->len] = '\0';
+    return (int)o->len;
+}
+
+static int is_ctl(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+static int is_unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+           c == '~';
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static char to_upper(char c)
+{
+    return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+}
+
+/*
+ * Appends the normalized form of path[0..len) (no query). The output is the stack of segments written so far; a
+ * segment is written, then dropped if it turns out to be "." or "..". Fails (-1) when the path does not start with
+ * '/', contains a control byte or a space, or does not fit.
+ */
+static int key_path(cr_key_out_t *o, const char *path, size_t len)
+{
+    size_t i = 0, start = o->len;
+
+    if (len == 0 || path[0] != '/')
+        return -1;
+    while (i < len) {
+        size_t seg = o->len, seglen;
+        ++i; /* the '/' */
+        if (out_byte(o, '/') != 0)
+            return -1;
+        while (i < len && path[i] != '/') {
+            unsigned char c = (unsigned char)path[i];
+            int hi, lo;
+            if (is_ctl(c) || c == ' ')
+                return -1;
+            if (c == '%' && i + 2 < len && (hi = hex_value(path[i + 1])) >= 0 && (lo = hex_value(path[i + 2])) >= 0) {
+                unsigned char d = (unsigned char)(hi * 16 + lo);
+                if (is_unreserved(d)) {
+                    if (out_byte(o, (char)d) != 0)
+                        return -1;
+                } else if (out_byte(o, '%') != 0 || out_byte(o, to_upper(path[i + 1])) != 0 ||
+                           out_byte(o, to_upper(path[i + 2])) != 0) {
+                    return -1;
+                }
+                i += 3;
+            } else {
+                if (out_byte(o, (char)c) != 0)
+                    return -1;
+                ++i;
+            }
+        }
+        seglen = o->len - seg - 1;
+        if (seglen == 1 && o->buf[seg + 1] == '.') {
+            o->len = seg;
+        } else if (seglen == 2 && o->buf[seg + 1] == '.' && o->buf[seg + 2] == '.') {
+            /* drop this segment and the one before it (never above the root) */
+            o->len = seg;
+            while (o->len > start && o->buf[o->len - 1] != '/')
+                --o->len;
+            if (o->len > start)
+                --o->len;
+        } else {
+            continue;
+        }
+        /* a trailing "." or ".." leaves a directory: "/a/b/.." is "/a/" */
+        if (i >= len && out_byte(o, '/') != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int span_less(const cr_key_span_t *a, const cr_key_span_t *b)
+{
+    int c = memcmp(a->base, b->base, CR_MIN(a->len, b->len));
+    return c < 0 || (c == 0 && a->len < b->len);
+}
+
+static int query_name_listed(const cr_route_config_t *route, const char *member, size_t len)
+{
+    const char *eq = memchr(member, '=', len);
+    size_t namelen = eq != NULL ? (size_t)(eq - member) : len, i;
+    for (i = 0; i != route->num_key_query_names; ++i) {
+        const char *n = route->key_query_names[i];
+        if (strlen(n) == namelen && memcmp(n, member, namelen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Appends "?<members>" (or nothing). Fails on a control byte, more than CR_KEY_MAX_QUERY_MEMBERS members, or overflow. */
+static int key_query(cr_key_out_t *o, const cr_route_config_t *route, const char *q, size_t len)
+{
+    cr_key_span_t spans[CR_KEY_MAX_QUERY_MEMBERS];
+    size_t n = 0, i, j;
+    const char *end = q + len, *p = q;
+
+    for (i = 0; i != len; ++i)
+        if (is_ctl((unsigned char)q[i]) || q[i] == ' ')
+            return -1;
+    if (route != NULL && route->key_query == CR_KEY_QUERY_NONE)
+        return 0;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        size_t mlen = (size_t)((amp != NULL ? amp : end) - p);
+        if (mlen != 0 && (route == NULL || route->key_query != CR_KEY_QUERY_LIST || query_name_listed(route, p, mlen))) {
+            if (n == CR_KEY_MAX_QUERY_MEMBERS)
+                return -1;
+            /* insertion sort; equal members keep their order (stable) */
+            cr_key_span_t s = {p, mlen};
+            for (j = n; j != 0 && span_less(&s, &spans[j - 1]); --j)
+                spans[j] = spans[j - 1];
+            spans[j] = s;
+            ++n;
+        }
+        p += mlen + 1;
+    }
+    for (i = 0; i != n; ++i)
+        if (out_byte(o, i == 0 ? '?' : '&') != 0 || out_bytes(o, spans[i].base, spans[i].len) != 0)
+            return -1;
+    return 0;
+}
+
+/* Returns the key length, or -1 (malformed path, control bytes, too many query members, does not fit). */
+int cr_key_build(const cr_route_config_t *route, cr_str_t authority, cr_str_t path_and_query, cr_header_lookup_fn lookup,
+                 void *lookup_ctx, char *buf, size_t bufsize)
+{
+    cr_key_out_t o;
+    const char *qmark;
+    size_t i, pathlen;
+
+    if (key_out_init(&o, buf, bufsize) != 0)
+        return -1;
+    for (i = 0; i != authority.len; ++i) {
+        char c = authority.base[i];
+        if (is_ctl((unsigned char)c) || c == ' ')
+            return -1;
+        if (out_byte(&o, c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c) != 0)
+            return -1;
+    }
+    if (out_byte(&o, '\n') != 0)
+        return -1;
+
+    qmark = path_and_query.len != 0 ? memchr(path_and_query.base, '?', path_and_query.len) : NULL;
+    pathlen = qmark != NULL ? (size_t)(qmark - path_and_query.base) : path_and_query.len;
+    if (key_path(&o, path_and_query.base, pathlen) != 0)
+        return -1;
+    if (qmark != NULL && key_query(&o, route, qmark + 1, path_and_query.len - pathlen - 1) != 0)
+        return -1;
+
+    for (i = 0; route != NULL && i != route->num_key_headers; ++i) {
+        const char *name = route->key_headers[i];
+        size_t namelen = strlen(name), j;
+        cr_str_t v = {NULL, 0};
+        if (lookup == NULL || !lookup(lookup_ctx, name, namelen, &v))
+            v = cr_str(NULL, 0);
+        while (v.len != 0 && (v.base[0] == ' ' || v.base[0] == '\t')) {
+            ++v.base;
+            --v.len;
+        }
+        while (v.len != 0 && (v.base[v.len - 1] == ' ' || v.base[v.len - 1] == '\t'))
+            --v.len;
+        for (j = 0; j != v.len; ++j)
+            if (is_ctl((unsigned char)v.base[j]) && v.base[j] != '\t')
+                return -1;
+        if (out_byte(&o, '\n') != 0 || out_bytes(&o, name, namelen) != 0 || out_byte(&o, ':') != 0 ||
+            out_bytes(&o, v.base, v.len) != 0)
+            return -1;
+    }
+    return key_out_finish(&o);
+}
+
+/* Normalizes the path up to the first '?' (anything after it is ignored). Returns the length or -1 as above. */
+int cr_key_normalize_path(cr_str_t path, char *buf, size_t bufsize)
+{
+    cr_key_out_t o;
+    const char *qmark = path.len != 0 ? memchr(path.base, '?', path.len) : NULL;
+
+    if (key_out_init(&o, buf, bufsize) != 0)
+        return -1;
+    if (key_path(&o, path.base, qmark != NULL ? (size_t)(qmark - path.base) : path.len) != 0)
+        return -1;
+    return key_out_finish(&o);
+}
