@@ -413,6 +413,8 @@ static void set_freshness(cr_object_t *obj, const cr_flight_t *f)
     obj->lifetime_ms = d->lifetime_ms;
     obj->swr_ms = d->swr_ms;
     obj->sie_ms = d->sie_ms;
+    if (obj->last_modified.base != NULL && cr_http_date_parse(obj->last_modified, &obj->last_modified_ms) != 0)
+        obj->last_modified_ms = 0;
     if (d->forced)
         obj->flags |= CR_OBJ_FORCED;
     if (d->must_revalidate)

@@ -300,6 +300,18 @@ static int is_method(h2o_iovec_t m, const char *lit, size_t len)
     return h2o_memis(m.base, m.len, lit, len);
 }
 
+/* Is the path part (before '?') already in the form the cache key uses? ("/a/../b", "%2E" and "%7e" are not.) */
+static int path_is_normalized(h2o_iovec_t path)
+{
+    char buf[CR_MAX_KEY];
+    size_t plen = 0;
+    int n;
+    while (plen != path.len && path.base[plen] != '?')
+        ++plen;
+    n = cr_key_normalize_path(cr_str(path.base, plen), buf, sizeof(buf));
+    return n >= 0 && (size_t)n == plen && memcmp(buf, path.base, plen) == 0;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     cr_thread_t *t = cr_thread_of(req);
@@ -326,6 +338,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
+    if (!path_is_normalized(req->input.path)) {
+        /* the key would name another path than the one the upstream is asked for: never store such answers */
+        pass_with_status(req, "bypass", "detail=unnormalized-path");
+        return 0;
+    }
     keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len),
                           cr_str(req->input.path.base, req->input.path.len), key_header_lookup, req, keybuf, sizeof(keybuf));
     if (keylen < 0) {

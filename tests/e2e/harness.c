@@ -753,7 +753,10 @@ int http_parallel_get(cr_resp_t *resps, size_t n, cr_proto_t proto, const char *
         setup_error = 1;
         goto out;
     }
-    int h2 = proto != CR_H1;
+    /* Debian 12's libcurl 7.88.1 breaks streams it multiplexes onto a reused prior-knowledge h2c connection
+     * ("Error in the HTTP2 framing layer", curl issue #10634, fixed in 7.89): h2c prior-knowledge transfers each get
+     * their own connection here; h2c via Upgrade multiplexes. Many streams on one connection: use h2load. */
+    int h2 = proto == CR_H2C_UPGRADE;
     curl_multi_setopt(m, CURLMOPT_PIPELINING, h2 ? (long)CURLPIPE_MULTIPLEX : (long)CURLPIPE_NOTHING);
     if (max_conns > 0) {
         curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)max_conns);

@@ -100,8 +100,8 @@ int http_request(cr_resp_t *r, cr_proto_t proto, const char *method, const char 
 int http_get(cr_resp_t *r, cr_proto_t proto, const char *url, const char *const *headers);
 
 /* n concurrent GETs of url (same headers) through one curl multi handle, at most max_conns connections (0 = no
- * limit); h2c requests are multiplexed (CURLPIPE_MULTIPLEX, PIPEWAIT). Bounded to 60 s in all. Every resps[i] is
- * initialised. Returns the number of transfers that failed (0 = all completed), or -1 on a setup error. */
+ * limit); h2c-Upgrade requests are multiplexed (CURLPIPE_MULTIPLEX, PIPEWAIT); h2c prior-knowledge ones get a
+ * connection each (a libcurl 7.88 bug, see harness.c). Bounded to 60 s in all. Every resps[i] is initialised. Returns the number of transfers that failed (0 = all completed), or -1 on a setup error. */
 int http_parallel_get(cr_resp_t *resps, size_t n, cr_proto_t proto, const char *url, const char *const *headers,
                       size_t max_conns);
 

@@ -660,8 +660,10 @@ static void test_concurrent_misses_share_one_fetch(void)
 {
     cr_resp_t rs[20];
     size_t i;
-    int failed = http_parallel_get(rs, 20, CR_H2C, url_of(&corral, "/c/herd?cc=max-age%3D60&delay=300"), NULL, 4);
+    int failed = http_parallel_get(rs, 20, CR_H2C_UPGRADE, url_of(&corral, "/c/herd?cc=max-age%3D60&delay=300"), NULL, 4);
     CU_ASSERT_EQUAL(failed, 0);
+    if (failed != 0)
+        fprintf(stderr, "parallel GET: %d failed: %s\n", failed, http_last_error());
     for (i = 0; i != 20; ++i) {
         CU_ASSERT_EQUAL(rs[i].status, 200);
         CU_ASSERT_PTR_NOT_NULL(strstr(rs[i].body, "\"n\": 1"));
@@ -684,6 +686,19 @@ static void test_304_from_upstream_for_client_validators_is_not_leaked(void)
     CU_ASSERT(r.body_len > 0);
     resp_free(&r);
     CU_ASSERT_EQUAL(upstream_count(&up, "/c/cv"), 1);
+}
+
+static void test_unnormalized_paths_cannot_poison_other_keys(void)
+{
+    char cs[256];
+    cr_resp_t r = get("/c/dir/%2E%2E/poison?cc=max-age%3D60", cs, sizeof(cs));
+    CU_ASSERT_EQUAL(r.status, 200);
+    CS_HAS(cs, "fwd=bypass");
+    resp_free(&r);
+    r = get("/c/poison?cc=max-age%3D60", cs, sizeof(cs));
+    CS_HAS(cs, "fwd=uri-miss");
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/c/poison"), 1);
 }
 
 void cr_e2e_register_cache(void)
@@ -720,6 +735,7 @@ void cr_e2e_register_cache(void)
     CU_add_test(s, "Cache-Status only on cached routes", test_cache_status_only_on_cached_routes);
     CU_add_test(s, "concurrent misses share one fetch", test_concurrent_misses_share_one_fetch);
     CU_add_test(s, "client validators not forwarded on a fill", test_304_from_upstream_for_client_validators_is_not_leaked);
+    CU_add_test(s, "unnormalized paths cannot poison other keys", test_unnormalized_paths_cannot_poison_other_keys);
 }
 
 /* ---- a second suite: the store's byte bound under a stream of distinct keys ---- */
