@@ -88,6 +88,8 @@ static void send_metrics(h2o_req_t *req)
     COUNTER("cache_stale_served_total", "Stale objects served (max-stale or stale-while-revalidate).", s.stale);
     COUNTER("passes_total", "Requests passed to the upstream uncached.", s.passes);
     COUNTER("coalesced_total", "Requests answered by another request's fill.", s.coalesced);
+    COUNTER("coalesce_timeouts_total", "Waiters that gave up on a fill after coalesce.timeout and went upstream.",
+            s.coalesce_timeouts);
     COUNTER("stored_total", "Objects stored.", s.stored);
     COUNTER("not_stored_total", "Fills whose response could not be stored.", s.not_stored);
     COUNTER("revalidated_total", "Stale objects refreshed by a 304 from the upstream.", s.revalidated);

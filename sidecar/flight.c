@@ -733,6 +733,7 @@ static void on_waiter_timeout(h2o_timeout_entry_t *entry)
 {
     cr_waiter_t *w = H2O_STRUCT_FROM_MEMBER(cr_waiter_t, timer, entry);
     waiter_detach(w);
+    ++w->thread->stats.coalesce_timeouts;
     cr_pass_start(w->lk->req, cr_cache_status_fwd(w->lk->req, w->lk->fwd, "detail=coalesce-timeout"), NULL);
 }
 

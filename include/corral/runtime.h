@@ -30,6 +30,7 @@ typedef struct st_cr_stats_t {
     uint64_t stale;
     uint64_t passes;
     uint64_t coalesced;
+    uint64_t coalesce_timeouts; /* waiters that gave up on a fill and went upstream themselves */
     uint64_t stored;
     uint64_t not_stored;
     uint64_t revalidated;    /* 304 from upstream refreshed an object */

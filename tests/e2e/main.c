@@ -15,6 +15,8 @@
 void cr_e2e_register_smoke(void);
 void cr_e2e_register_cache(void);
 void cr_e2e_register_store(void);
+void cr_e2e_register_coalesce(void);
+void cr_e2e_register_stale_if_error(void);
 
 int main(void)
 {
@@ -29,6 +31,8 @@ int main(void)
     cr_e2e_register_smoke();
     cr_e2e_register_cache();
     cr_e2e_register_store();
+    cr_e2e_register_coalesce();
+    cr_e2e_register_stale_if_error();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
