@@ -96,6 +96,8 @@ static void send_metrics(h2o_req_t *req)
     COUNTER("not_modified_total", "304 answers sent to clients from the store.", s.not_modified);
     COUNTER("upstream_requests_total", "Requests sent to the upstream.", s.upstream_requests);
     COUNTER("upstream_errors_total", "Upstream requests that failed (refused, timeout, protocol).", s.upstream_errors);
+    COUNTER("guard_rejections_total", "Requests refused because their connection cancelled too many (rapid reset).",
+            s.guard_rejections);
     COUNTER("invalidations_total", "Write-through invalidations.", s.invalidations);
     COUNTER("store_evictions_total", "Objects evicted to stay under cache.memory.", cr_store_evictions(cr_rt.store));
     GAUGE("store_bytes", "Bytes charged to the store.", "%zu", cr_store_bytes(cr_rt.store));

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "corral/flight.h"
+#include "corral/guard.h"
 #include "corral/http.h"
 #include "corral/key.h"
 #include "corral/log.h"
@@ -289,10 +290,20 @@ static int key_header_lookup(void *ctx, const char *lname, size_t lnamelen, cr_s
     return 1;
 }
 
-static void on_inflight_dispose(void *p)
+typedef struct st_cr_req_tracker_t {
+    cr_thread_t *thread;
+    h2o_req_t *req;
+    uint64_t conn_id;
+} cr_req_tracker_t;
+
+/* Runs when the request is disposed: ends its in-flight count, and notes a cancellation (the client went away
+ * before any response began: an HTTP/2 RST_STREAM or a closed connection) for the rapid-reset guard. */
+static void on_request_dispose(void *p)
 {
-    cr_thread_t *t = *(cr_thread_t **)p;
-    --t->inflight;
+    cr_req_tracker_t *tr = p;
+    --tr->thread->inflight;
+    if (tr->req->res.status == 0)
+        cr_guard_note_cancel(tr->thread->guard, tr->conn_id, h2o_now(tr->thread->ctx.loop));
 }
 
 static int is_method(h2o_iovec_t m, const char *lit, size_t len)
@@ -317,15 +328,23 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     cr_thread_t *t = cr_thread_of(req);
     h2o_iovec_t m = req->input.method;
     const cr_route_config_t *route;
-    cr_thread_t **tracker;
+    cr_req_tracker_t *tracker;
     cr_lookup_t *lk;
     char keybuf[CR_MAX_KEY];
     int keylen;
 
     ++t->stats.requests;
+    if (cr_guard_is_blocked(t->guard, req->conn->id, h2o_now(t->ctx.loop))) {
+        ++t->stats.guard_rejections;
+        cr_send_json_error(req, 429, "Too Many Requests", "too_many_cancellations",
+                           "this connection cancelled too many requests; open a new connection later");
+        return 0;
+    }
     ++t->inflight;
-    tracker = h2o_mem_alloc_shared(&req->pool, sizeof(*tracker), on_inflight_dispose);
-    *tracker = t;
+    tracker = h2o_mem_alloc_shared(&req->pool, sizeof(*tracker), on_request_dispose);
+    tracker->thread = t;
+    tracker->req = req;
+    tracker->conn_id = req->conn->id;
 
     route = cr_route_match(cr_rt.cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len));
     if (route == NULL || !route->cache) {

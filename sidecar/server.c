@@ -21,6 +21,7 @@
 
 #include "corral/admin.h"
 #include "corral/flight.h"
+#include "corral/guard.h"
 #include "corral/handler.h"
 #include "corral/log.h"
 
@@ -117,6 +118,8 @@ static void *worker_main(void *arg)
 
     h2o_context_init(&t->ctx, loop, &cr_rt.globalconf);
     h2o_linklist_init_anchor(&t->timeout_slots);
+    t->guard = cr_guard_new();
+    assert(t->guard != NULL);
     cr_upstream_init(&t->upstream, loop, cfg, cr_rt.nthreads);
     cr_flight_thread_init(t);
     h2o_multithread_register_receiver(t->ctx.queue, &t->wake_receiver, on_wake);

@@ -38,6 +38,7 @@ typedef struct st_cr_stats_t {
     uint64_t upstream_requests;
     uint64_t upstream_errors;
     uint64_t invalidations;
+    uint64_t guard_rejections; /* requests refused by the rapid-reset guard */
 } cr_stats_t;
 
 typedef struct st_cr_timeout_slot_t {
@@ -63,6 +64,7 @@ typedef struct st_cr_thread_t {
     h2o_accept_ctx_t admin_accept_ctx;
     h2o_socket_t *admin_listener;
     size_t inflight; /* requests being handled on this thread, for the drain on SIGTERM */
+    struct st_cr_guard_t *guard; /* rapid-reset budget per connection (guard.h) */
     cr_stats_t stats;
 } cr_thread_t;
 

@@ -17,6 +17,7 @@ void cr_e2e_register_cache(void);
 void cr_e2e_register_store(void);
 void cr_e2e_register_coalesce(void);
 void cr_e2e_register_stale_if_error(void);
+void cr_e2e_register_guard(void);
 
 int main(void)
 {
@@ -33,6 +34,7 @@ int main(void)
     cr_e2e_register_store();
     cr_e2e_register_coalesce();
     cr_e2e_register_stale_if_error();
+    cr_e2e_register_guard();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
