@@ -3,7 +3,7 @@
 
 CC ?= cc
 PKGS := libh2o-evloop libmemcached zlib libbrotlienc libbrotlidec yaml-0.1 openssl jansson
-TEST_PKGS := cunit libcurl
+TEST_PKGS := cunit libcurl zlib libbrotlidec
 
 ifeq ($(SANITIZE),)
 BUILD := build
@@ -38,7 +38,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 E2E_SRCS := $(wildcard tests/e2e/*.c)
 HDRS := $(wildcard include/corral/*.h)
 
-.PHONY: all deps run test unit e2e bench clean asan
+.PHONY: all deps run test unit e2e bench bench-store clean asan
 all: $(BUILD)/corral
 
 deps:
@@ -77,9 +77,19 @@ run: deps
 	$(MAKE) --no-print-directory all
 	tools/run-demo.sh $(BUILD)/corral
 
-bench: deps
+# Benchmarks, not tests. `make bench BENCH_ARGS="--json out.json"`; tools/install-deps.sh --bench adds nginx, its
+# brotli modules and Varnish, which the default install leaves out.
+bench:
+	@tools/install-deps.sh --bench
 	$(MAKE) --no-print-directory all
-	tools/bench/run.sh $(BUILD)/corral
+	tools/bench/run.sh $(BUILD)/corral $(BENCH_ARGS)
+
+$(BUILD)/bench_store: tools/bench/bench_store.c $(BUILD)/libcorral.a $(HDRS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libcorral.a $(LIBS)
+
+bench-store: deps
+	$(MAKE) --no-print-directory $(BUILD)/bench_store
+	$(BUILD)/bench_store $(BENCH_STORE_ARGS)
 
 asan:
 	$(MAKE) SANITIZE=address,undefined test

@@ -13,6 +13,7 @@
  */
 #include "corral/config.h"
 #include "corral/common.h"
+#include "corral/encoding.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,19 +30,10 @@
 #define CR_CONFIG_MAX_CONNECTIONS 100000
 #define CR_CONFIG_MAX_WAITERS 1000000
 
-/* Compression candidates when a route does not list its own `compress.types`. */
+/* Compression candidates when a route does not list its own `compress.types` (pattern forms: encoding.h). The two
+   suffix patterns cover image/svg+xml, application/ld+json, application/problem+json, application/xhtml+xml, ... */
 static const char *const default_compress_types[] = {
-    "text/*",
-    "application/json",
-    "application/javascript",
-    "application/xml",
-    "application/xhtml+xml",
-    "application/rss+xml",
-    "application/atom+xml",
-    "application/ld+json",
-    "application/problem+json",
-    "application/manifest+json",
-    "image/svg+xml",
+    "text/*", "application/json", "application/javascript", "application/xml", "image/svg+xml", "*/*+json", "*/*+xml",
 };
 
 /* ---- the schema: which keys each mapping allows (also used to say where a misplaced key belongs) ---- */
@@ -51,7 +43,7 @@ static const char *const listen_keys[] = {"address", "tls", NULL};
 static const char *const tls_keys[] = {"certificate", "key", NULL};
 static const char *const upstream_keys[] = {"url", "max_connections", "connect_timeout", "timeout", "queue_timeout", NULL};
 static const char *const admin_keys[] = {"address", "token_file", "token_env", NULL};
-static const char *const cache_keys[] = {"memory", "max_object_size", NULL};
+static const char *const cache_keys[] = {"memory", "max_object_size", "surrogate_key_header", "keep_surrogate_key", NULL};
 static const char *const tier_keys[] = {"memcached", NULL};
 static const char *const memcached_keys[] = {"servers", "timeout", NULL};
 static const char *const route_keys[] = {"match",
@@ -73,7 +65,7 @@ static const char *const route_keys[] = {"match",
 static const char *const match_keys[] = {"prefix", "exact", "methods", NULL};
 static const char *const key_keys[] = {"query", "headers", NULL};
 static const char *const coalesce_keys[] = {"timeout", "max_waiters", "pass_ttl", NULL};
-static const char *const compress_keys[] = {"types", "min_size", NULL};
+static const char *const compress_keys[] = {"types", "min_size", "encodings", "brotli_quality", "gzip_level", NULL};
 
 typedef enum en_cr_conf_section_t {
     SEC_TOP,
@@ -671,21 +663,19 @@ static const char *check_query_name(char *s)
     return NULL;
 }
 
-/* "type/subtype", or "type/" followed by a lone '*'; lower-cased in place. */
+/* A compress.types pattern in one of the forms cr_media_type_compressible() matches (encoding.h); lower-cased. */
 static const char *check_media_type(char *s)
 {
-    const char *slash = strchr(s, '/'), *q;
-    if (slash == NULL || slash == s || slash[1] == '\0')
-        return "expected a media type like application/json or text/*";
-    for (q = s; q != slash; ++q)
-        if (!is_tchar((unsigned char)*q) || *q == '*')
-            return "expected a media type like application/json or text/*";
-    if (strcmp(slash + 1, "*") != 0) {
-        for (q = slash + 1; *q != '\0'; ++q)
-            if (!is_tchar((unsigned char)*q) || *q == '*')
-                return "expected a media type like application/json or text/*";
-    }
     lowercase(s);
+    return cr_media_pattern_check(s);
+}
+
+/* One of compress.encodings: "br" or "gzip" (any case; lower-cased in place). */
+static const char *check_encoding(char *s)
+{
+    lowercase(s);
+    if (strcmp(s, "br") != 0 && strcmp(s, "gzip") != 0)
+        return "unknown encoding (expected br or gzip)";
     return NULL;
 }
 
@@ -967,6 +957,14 @@ static int parse_admin(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t 
     return 0;
 }
 
+/* A non-empty header name, lower-cased in place. */
+static const char *check_surrogate_key_header(char *s)
+{
+    if (s[0] == '\0')
+        return "not a valid header name";
+    return check_header_name(s);
+}
+
 static int parse_cache(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n)
 {
     cr_conf_map_t m = {n, "cache"};
@@ -975,6 +973,9 @@ static int parse_cache(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t 
     if (check_mapping(p, n, SEC_CACHE, "cache", "cache") != 0)
         return -1;
     if (opt_size(p, &m, "memory", &cfg->cache.memory) != 0 || opt_size(p, &m, "max_object_size", &cfg->cache.max_object_size) != 0)
+        return -1;
+    if (opt_string(p, &m, "surrogate_key_header", 0, check_surrogate_key_header, &cfg->cache.surrogate_key_header) != 0 ||
+        opt_bool(p, &m, "keep_surrogate_key", &cfg->cache.keep_surrogate_key) != 0)
         return -1;
     mem = conf_find(p, &m, "memory");
     maxobj = conf_find(p, &m, "max_object_size");
@@ -1129,11 +1130,30 @@ static int parse_coalesce(cr_conf_parser_t *p, cr_route_config_t *r, const cr_co
     return 0;
 }
 
-/* `compress: bool` or `compress: {types, min_size}` (a mapping turns compression on). */
+/* `compress.encodings`: a non-empty list of distinct "br" / "gzip" into the route's bit set. Returns 0 or -1. */
+static int parse_compress_encodings(cr_conf_parser_t *p, cr_route_config_t *r, const cr_conf_map_t *m)
+{
+    char **names = NULL;
+    size_t num = 0, i;
+    int rc = opt_string_list(p, m, "encodings", 1, check_encoding, &names, &num);
+
+    if (rc == 0 && names != NULL) {
+        r->compress_encodings = 0;
+        for (i = 0; i != num; ++i)
+            r->compress_encodings |= CR_ENC_BIT(strcmp(names[i], "br") == 0 ? CR_ENC_BR : CR_ENC_GZIP);
+    }
+    for (i = 0; i != num; ++i)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+/* `compress: bool` or `compress: {types, min_size, encodings, brotli_quality, gzip_level}` (a mapping turns it on). */
 static int parse_compress(cr_conf_parser_t *p, cr_route_config_t *r, const cr_conf_map_t *rm)
 {
     char path[96];
     cr_conf_map_t m = {conf_find(p, rm, "compress"), path};
+    uint64_t quality = (uint64_t)r->brotli_quality, level = (uint64_t)r->gzip_level;
 
     if (m.node == NULL)
         return 0;
@@ -1156,7 +1176,13 @@ static int parse_compress(cr_conf_parser_t *p, cr_route_config_t *r, const cr_co
         if (opt_string_list(p, &m, "types", 1, check_media_type, &r->compress_types, &r->num_compress_types) != 0)
             return -1;
     }
-    return opt_size(p, &m, "min_size", &r->compress_min_size);
+    if (opt_size(p, &m, "min_size", &r->compress_min_size) != 0 || parse_compress_encodings(p, r, &m) != 0 ||
+        opt_uint(p, &m, "brotli_quality", CR_BROTLI_QUALITY_MIN, CR_BROTLI_QUALITY_MAX, &quality) != 0 ||
+        opt_uint(p, &m, "gzip_level", CR_GZIP_LEVEL_MIN, CR_GZIP_LEVEL_MAX, &level) != 0)
+        return -1;
+    r->brotli_quality = (int)quality;
+    r->gzip_level = (int)level;
+    return 0;
 }
 
 static int parse_route(cr_conf_parser_t *p, cr_route_config_t *r, const yaml_node_t *n, size_t index)
@@ -1176,6 +1202,9 @@ static int parse_route(cr_conf_parser_t *p, cr_route_config_t *r, const yaml_nod
     r->coalesce_max_waiters = 10000;
     r->coalesce_pass_ttl_ms = 10000;
     r->compress_min_size = 256;
+    r->compress_encodings = CR_ENC_BIT(CR_ENC_GZIP) | CR_ENC_BIT(CR_ENC_BR);
+    r->brotli_quality = 5;
+    r->gzip_level = 6;
     if ((r->force_cache_control = conf_strdup("no-cache", 8)) == NULL)
         return conf_fail(p, n, "out of memory");
     if ((r->compress_types = conf_calloc(p, n, CR_ARRAY_SIZE(default_compress_types), sizeof(char *))) == NULL)
@@ -1253,6 +1282,8 @@ static int parse_root(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *
     cfg->upstream.queue_timeout_ms = 5000;
     cfg->cache.memory = (size_t)256 << 20;
     cfg->cache.max_object_size = (size_t)8 << 20;
+    if ((cfg->cache.surrogate_key_header = conf_strdup("surrogate-key", 13)) == NULL)
+        return conf_fail_at(p, 1, 1, "out of memory");
     cfg->tier.memcached_timeout_ms = 20;
 
     if (root == NULL)
@@ -1413,6 +1444,7 @@ void cr_config_free(cr_config_t **cfgp)
     free(cfg->admin.address);
     free(cfg->admin.token_file);
     free(cfg->admin.token_env);
+    free(cfg->cache.surrogate_key_header);
     free_strv(cfg->tier.memcached_servers, cfg->tier.num_memcached_servers);
     for (i = 0; i != cfg->num_routes; ++i) {
         cr_route_config_t *r = cfg->routes + i;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "corral/encoding.h"
 #include "corral/http.h"
 #include "corral/log.h"
 #include "corral/pass.h"
@@ -75,6 +76,8 @@ struct st_cr_flight_t {
     char *body;
     size_t body_len, body_cap;
     int status;
+    cr_encoding_t received_encoding; /* the upstream's Content-Encoding (identity unless CR_OBJ_ENCODED) */
+    int refreshed;                   /* a 304 refreshed `stale`: `building` already holds its bodies */
 
     /* the outcome: written by the owner before publication, read-only afterwards */
     cr_outcome_t outcome;
@@ -231,11 +234,11 @@ static void answer_waiter(cr_waiter_t *w)
             cr_respond_object(req, lk->route, f->result, cr_cache_status_fwd(req, lk->fwd, h2o_strdup(&req->pool, extra, SIZE_MAX).base));
         } else {
             snprintf(extra, sizeof(extra), "detail=%s", f->not_stored_reason);
-            cr_pass_start(req, cr_cache_status_fwd(req, lk->fwd, h2o_strdup(&req->pool, extra, SIZE_MAX).base), NULL);
+            cr_pass_start(req, lk->route, cr_cache_status_fwd(req, lk->fwd, h2o_strdup(&req->pool, extra, SIZE_MAX).base), NULL);
         }
         return;
     case OUTCOME_PASS_ALL:
-        cr_pass_start(req, cr_cache_status_fwd(req, lk->fwd, "detail=too-large"), NULL);
+        cr_pass_start(req, lk->route, cr_cache_status_fwd(req, lk->fwd, "detail=too-large"), NULL);
         return;
     case OUTCOME_ERROR:
         cr_send_json_error(req, f->error_status, f->error_status == 504 ? "Gateway Timeout" : "Bad Gateway", f->error_code,
@@ -364,7 +367,8 @@ static void insert_pass_marker(cr_flight_t *f, uint64_t now)
     cr_object_release(&marker);
 }
 
-/* Sets the vary fields of f->building from the response's Vary header(s). Returns CR_OK or CR_ERROR. */
+/* Sets the vary fields of f->building from the response's Vary header(s), Accept-Encoding excepted (corral serves
+ * every coding from the one object). Returns CR_OK or CR_ERROR (too many or too long names). */
 static int set_vary(cr_flight_t *f, const h2o_header_t *headers, size_t num_headers)
 {
     cr_str_t names[16];
@@ -392,6 +396,9 @@ static int set_vary(cr_flight_t *f, const h2o_header_t *headers, size_t num_head
                 return CR_ERROR;
             for (j = 0; j != len; ++j)
                 namebuf[used + j] = (s[j] >= 'A' && s[j] <= 'Z') ? s[j] + 32 : s[j];
+            /* corral negotiates content-codings itself from one stored object: keys never split on Accept-Encoding */
+            if (cr_str_eq(cr_str(namebuf + used, len), H2O_STRLIT("accept-encoding")))
+                continue;
             names[num++] = cr_str(namebuf + used, len);
             used += len;
         }
@@ -423,6 +430,54 @@ static void set_freshness(cr_object_t *obj, const cr_flight_t *f)
         obj->flags |= CR_OBJ_NO_CACHE;
 }
 
+static h2o_iovec_t find_header(const h2o_header_t *headers, size_t num_headers, const h2o_token_t *token)
+{
+    size_t i;
+    for (i = 0; i != num_headers; ++i)
+        if (headers[i].name == &token->buf)
+            return headers[i].value;
+    return h2o_iovec_init(NULL, 0);
+}
+
+/*
+ * Compresses a stored identity body once, into every coding the route allows, keeping each variant only when it is
+ * smaller than identity. Skipped for types the route does not list, bodies under compress.min_size, and responses
+ * that say no-transform. Runs on the owner's event loop (brotli at the default quality 5 costs ~10 ms per MiB).
+ * Failing to compress is not an error: the object is then served as identity.
+ */
+static void make_compressed_variants(cr_flight_t *f, cr_object_t *obj)
+{
+    const cr_route_config_t *route = f->route;
+    cr_str_t body = obj->bodies[CR_ENC_IDENTITY], ctype = cr_object_find_header(obj, H2O_STRLIT("content-type")),
+             cc = cr_object_find_header(obj, H2O_STRLIT("cache-control"));
+    cr_cache_control_t parsed;
+    char *out;
+    size_t outlen;
+
+    if (!route->compress || body.len < route->compress_min_size || body.len == 0 || ctype.base == NULL ||
+        !cr_media_type_compressible(ctype, route->compress_types, route->num_compress_types))
+        return;
+    cr_cc_init(&parsed);
+    if (cc.base != NULL)
+        cr_cc_parse(&parsed, cc);
+    if ((parsed.flags & CR_CC_NO_TRANSFORM) != 0)
+        return;
+    if ((route->compress_encodings & CR_ENC_BIT(CR_ENC_BR)) != 0 &&
+        cr_encode_br(body.base, body.len, route->brotli_quality, 1, &out, &outlen) == CR_OK) {
+        if (outlen < body.len)
+            cr_object_set_body(obj, CR_ENC_BR, out, outlen);
+        else
+            free(out);
+    }
+    if ((route->compress_encodings & CR_ENC_BIT(CR_ENC_GZIP)) != 0 &&
+        cr_encode_gzip(body.base, body.len, route->gzip_level, &out, &outlen) == CR_OK) {
+        if (outlen < body.len)
+            cr_object_set_body(obj, CR_ENC_GZIP, out, outlen);
+        else
+            free(out);
+    }
+}
+
 /* Stores (or not) the finished object and picks the outcome. Owner thread. */
 static void complete(cr_flight_t *f)
 {
@@ -431,10 +486,13 @@ static void complete(cr_flight_t *f)
     int status = f->status;
 
     f->building = NULL;
-    if (obj->bodies[CR_ENC_IDENTITY].base == NULL) {
-        cr_object_set_body(obj, CR_ENC_IDENTITY, f->body, f->body_len);
+    if (!f->refreshed) {
+        /* the body as received; a refreshed object already holds the stored one, with its variants */
+        cr_object_set_body(obj, (obj->flags & CR_OBJ_ENCODED) != 0 ? f->received_encoding : CR_ENC_IDENTITY, f->body, f->body_len);
         f->body = NULL;
         f->body_len = f->body_cap = 0;
+        if (f->decision.storable && (obj->flags & CR_OBJ_ENCODED) == 0)
+            make_compressed_variants(f, obj);
     }
     cr_object_finish(obj);
     set_freshness(obj, f);
@@ -489,6 +547,7 @@ static int build_refreshed(cr_flight_t *f, const h2o_header_t *headers, size_t n
 
     if ((obj = cr_object_new(f->key, f->keylen, old->status)) == NULL)
         return CR_ERROR;
+    obj->flags |= cr_object_flags(old) & CR_OBJ_ENCODED;
     /* stored headers not replaced by the 304 */
     for (i = 0; i != old->num_headers; ++i) {
         const cr_object_header_t *oh = old->headers + i;
@@ -538,6 +597,7 @@ static int build_refreshed(cr_flight_t *f, const h2o_header_t *headers, size_t n
     cr_policy_decide(f->route, &f->qi, &ri, f->request_time_ms, f->response_time_ms, &f->decision);
     f->status = old->status;
     f->building = obj;
+    f->refreshed = 1;
     ++f->owner->stats.revalidated;
     return CR_OK;
 Error:
@@ -587,6 +647,19 @@ static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_h
     if (set_vary(f, headers, num_headers) != CR_OK) {
         f->decision.storable = 0;
         f->decision.reason = "vary-too-complex";
+    }
+    {
+        h2o_iovec_t ce = find_header(headers, num_headers, H2O_TOKEN_CONTENT_ENCODING);
+        int enc = cr_encoding_parse(cr_str(ce.base, ce.len));
+        if (enc < 0) {
+            /* a coding corral cannot decode (deflate, a list of codings): relayed, never stored */
+            f->decision.storable = 0;
+            f->decision.reason = "content-encoding";
+        } else if (enc != CR_ENC_IDENTITY) {
+            /* already compressed by the upstream: stored as it is, decoded on the fly for clients that refuse it */
+            f->building->flags |= CR_OBJ_ENCODED;
+            f->received_encoding = enc;
+        }
     }
     if (ri.has_content_length && ri.content_length != 0) {
         if ((f->body = malloc(ri.content_length)) == NULL)
@@ -734,7 +807,7 @@ static void on_waiter_timeout(h2o_timeout_entry_t *entry)
     cr_waiter_t *w = H2O_STRUCT_FROM_MEMBER(cr_waiter_t, timer, entry);
     waiter_detach(w);
     ++w->thread->stats.coalesce_timeouts;
-    cr_pass_start(w->lk->req, cr_cache_status_fwd(w->lk->req, w->lk->fwd, "detail=coalesce-timeout"), NULL);
+    cr_pass_start(w->lk->req, w->lk->route, cr_cache_status_fwd(w->lk->req, w->lk->fwd, "detail=coalesce-timeout"), NULL);
 }
 
 int cr_flight_wait(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale, int shared)

@@ -21,33 +21,6 @@
 
 #define CR_MAX_KEY 8192
 
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 203: return "Non-Authoritative Information";
-    case 204: return "No Content";
-    case 300: return "Multiple Choices";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 410: return "Gone";
-    case 414: return "URI Too Long";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
-    }
-}
-
 h2o_iovec_t cr_cache_status_fwd(h2o_req_t *req, const char *fwd, const char *extra)
 {
     if (extra == NULL || extra[0] == '\0')
@@ -73,95 +46,6 @@ int cr_handler_variant_matches(void *_lk, const cr_object_t *obj)
     return len != SIZE_MAX && len == obj->variant_key.len && memcmp(buf, obj->variant_key.base, len) == 0;
 }
 
-static void on_object_ref_dispose(void *p)
-{
-    cr_object_release((cr_object_t **)p);
-}
-
-/* Answers If-None-Match / If-Modified-Since from the stored object (RFC 9110 13.2.2). */
-static int is_not_modified(h2o_req_t *req, const cr_object_t *obj)
-{
-    h2o_iovec_t inm, ims;
-    uint64_t ims_ms;
-
-    if (obj->status != 200)
-        return 0;
-    if ((inm = cr_req_header(req, H2O_TOKEN_IF_NONE_MATCH)).base != NULL)
-        return obj->etag.base != NULL && cr_policy_etag_matches(cr_str(inm.base, inm.len), obj->etag);
-    if ((ims = cr_req_header(req, H2O_TOKEN_IF_MODIFIED_SINCE)).base != NULL && obj->last_modified_ms != 0 &&
-        cr_http_date_parse(cr_str(ims.base, ims.len), &ims_ms) == 0)
-        return obj->last_modified_ms <= ims_ms;
-    return 0;
-}
-
-static int is_304_header(cr_str_t n)
-{
-    return cr_str_eq(n, H2O_STRLIT("cache-control")) || cr_str_eq(n, H2O_STRLIT("content-location")) ||
-           cr_str_eq(n, H2O_STRLIT("etag")) || cr_str_eq(n, H2O_STRLIT("expires")) || cr_str_eq(n, H2O_STRLIT("vary")) ||
-           cr_str_eq(n, H2O_STRLIT("last-modified"));
-}
-
-static int is_forced_override(cr_str_t n)
-{
-    return cr_str_eq(n, H2O_STRLIT("cache-control")) || cr_str_eq(n, H2O_STRLIT("pragma")) ||
-           cr_str_eq(n, H2O_STRLIT("expires"));
-}
-
-void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object_t *obj, h2o_iovec_t cache_status)
-{
-    static h2o_generator_t generator = {NULL, NULL}; /* the whole body goes in one h2o_send */
-    cr_thread_t *t = cr_thread_of(req);
-    uint64_t now = h2o_now(t->ctx.loop);
-    cr_object_t **slot;
-    int not_modified = is_not_modified(req, obj), forced = (obj->flags & CR_OBJ_FORCED) != 0;
-    h2o_iovec_t body = h2o_iovec_init(obj->bodies[CR_ENC_IDENTITY].base, obj->bodies[CR_ENC_IDENTITY].len);
-    char *agebuf;
-    size_t i;
-
-    /* the request holds a reference until it is disposed: the body is sent by reference */
-    cr_object_addref(obj);
-    slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_object_ref_dispose);
-    *slot = obj;
-
-    req->res.status = not_modified ? 304 : obj->status;
-    req->res.reason = reason_phrase(req->res.status);
-    for (i = 0; i != obj->num_headers; ++i) {
-        const cr_object_header_t *h = obj->headers + i;
-        if (not_modified && !is_304_header(h->name))
-            continue;
-        if (forced && is_forced_override(h->name))
-            continue;
-        if (h->token != NULL)
-            h2o_add_header(&req->pool, &req->res.headers, H2O_STRUCT_FROM_MEMBER(h2o_token_t, buf, h->token), NULL,
-                           h->value.base, h->value.len);
-        else
-            h2o_add_header_by_str(&req->pool, &req->res.headers, h->name.base, h->name.len, 0, NULL, h->value.base,
-                                  h->value.len);
-    }
-    if (forced) {
-        const char *cc = route != NULL && route->force_cache_control != NULL ? route->force_cache_control : "no-cache";
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, cc, strlen(cc));
-    }
-    agebuf = h2o_mem_alloc_pool(&req->pool, 24);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_AGE, NULL, agebuf,
-                   sprintf(agebuf, "%llu", (unsigned long long)(cr_object_age_ms(obj, now) / 1000)));
-    if (cache_status.base != NULL)
-        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-status"), 0, NULL, cache_status.base,
-                              cache_status.len);
-    if (not_modified) {
-        ++t->stats.not_modified;
-        h2o_start_response(req, &generator);
-        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
-        return;
-    }
-    req->res.content_length = body.len;
-    h2o_start_response(req, &generator);
-    if (h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD")) || body.len == 0)
-        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
-    else
-        h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
-}
-
 static h2o_iovec_t hit_status(h2o_req_t *req, const cr_object_t *obj, uint64_t now)
 {
     int64_t left = (int64_t)obj->lifetime_ms - (int64_t)cr_object_age_ms(obj, now);
@@ -172,7 +56,7 @@ static h2o_iovec_t hit_status(h2o_req_t *req, const cr_object_t *obj, uint64_t n
 
 static void pass_with_status(h2o_req_t *req, const char *fwd, const char *extra)
 {
-    cr_pass_start(req, cr_cache_status_fwd(req, fwd, extra), NULL);
+    cr_pass_start(req, NULL, cr_cache_status_fwd(req, fwd, extra), NULL);
 }
 
 /* Looks the key up and answers: hit, stale hit with background revalidation, or a fill. */
@@ -348,12 +232,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     route = cr_route_match(cr_rt.cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len));
     if (route == NULL || !route->cache) {
-        cr_pass_start(req, h2o_iovec_init(NULL, 0), NULL);
+        cr_pass_start(req, route, h2o_iovec_init(NULL, 0), NULL);
         return 0;
     }
     if (!is_method(m, H2O_STRLIT("GET")) && !is_method(m, H2O_STRLIT("HEAD"))) {
         int safe = is_method(m, H2O_STRLIT("OPTIONS")) || is_method(m, H2O_STRLIT("TRACE"));
-        cr_pass_start(req, cr_cache_status_fwd(req, "method", NULL), safe ? NULL : on_write_head);
+        cr_pass_start(req, route, cr_cache_status_fwd(req, "method", NULL), safe ? NULL : on_write_head);
         return 0;
     }
 

@@ -65,9 +65,11 @@ h2o_iovec_t cr_req_header_by_name(h2o_req_t *req, const char *lname, size_t lnam
     return i == -1 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
 }
 
+/* A fill asks for the plain representation: corral makes and negotiates the codings itself, and the stored object
+ * must not depend on one client's validators or Range. */
 static int is_fill_dropped(const h2o_iovec_t *name)
 {
-    return name == &H2O_TOKEN_IF_NONE_MATCH->buf || name == &H2O_TOKEN_IF_MODIFIED_SINCE->buf ||
+    return name == &H2O_TOKEN_ACCEPT_ENCODING->buf || name == &H2O_TOKEN_IF_NONE_MATCH->buf || name == &H2O_TOKEN_IF_MODIFIED_SINCE->buf ||
            name == &H2O_TOKEN_IF_MATCH->buf || name == &H2O_TOKEN_IF_UNMODIFIED_SINCE->buf || name == &H2O_TOKEN_RANGE->buf ||
            name == &H2O_TOKEN_IF_RANGE->buf;
 }

@@ -6,14 +6,18 @@
  * array and their names and values (each NUL-terminated) to one growable string arena; when the arena grows, the
  * header pointers are rebased onto the new copy, so headers are valid (and cr_object_find_header works) at every
  * step. cr_object_finish() compacts the array and the arena into one exact-size block. The Vary names array, their
- * strings and the variant key live in a second block. Bodies are separate malloc'ed buffers owned by the object.
- * A finished object therefore costs at most 3 + CR_ENC_MAX allocations.
+ * strings and the variant key live in a second block. The tags (cr_object_tag_t array, which doubles as the
+ * object's memberships in the store's tag index, followed by the NUL-terminated names) live in a third block.
+ * Bodies are separate malloc'ed buffers owned by the object. A finished object therefore costs at most
+ * 4 + CR_ENC_MAX allocations.
  *
  * Invariants:
  *  - `cost` is 0 until finish, then the bytes the object owns: the impl struct, the key, the header block, the
- *    Vary block and the length of every body. It never changes afterwards.
- *  - after finish nothing but `refcnt` and the store-private `st` fields is written; any thread holding a reference
- *    may read the rest without locks.
+ *    Vary block, the tag block and the length of every body. It never changes afterwards.
+ *  - after finish nothing but `refcnt`, the CR_OBJ_INVALIDATED bit of `flags` (atomic, see object.h) and the
+ *    store-private `st` fields (the object's and each tag's) is written; any thread holding a reference may read the
+ *    rest without locks.
+ *  - tags are distinct and non-empty; tags[i].owner == the object.
  *  - before finish, bodies[e].base == NULL means "not set yet"; from finish on, bodies[CR_ENC_IDENTITY].base is never
  *    NULL (an empty body points at a static "", never freed) and other encodings have base == NULL when absent.
  *  - etag / last_modified point into header storage (or are {NULL,0}).
@@ -39,6 +43,7 @@ typedef struct st_cr_object_impl_t {
     size_t arena_len, arena_cap;
     void *vary_block; /* vary_names array + names + variant key, or NULL */
     size_t vary_bytes;
+    size_t tags_bytes; /* bytes of the block pub.tags points to (0 when NULL) */
     uint8_t finished;
 
     char keybuf[]; /* the primary key plus NUL */
@@ -188,6 +193,78 @@ int cr_object_set_vary(cr_object_t *obj, const cr_str_t *names, size_t num_names
     return CR_OK;
 }
 
+/* Returns 1 if tags[0..n) already holds a tag equal to t. */
+static int cr_object_has_tag(const cr_str_t *tags, const uint64_t *hashes, size_t n, cr_str_t t, uint64_t hash)
+{
+    size_t i;
+    for (i = 0; i != n; ++i)
+        if (hashes[i] == hash && tags[i].len == t.len && memcmp(tags[i].base, t.base, t.len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Deduplication is quadratic in n; callers bound n (cr_surrogate_keys_parse caps it at CR_SURROGATE_KEYS_MAX). */
+int cr_object_set_tags(cr_object_t *obj, const cr_str_t *tags, size_t n)
+{
+    cr_object_impl_t *impl = cr_object_impl(obj);
+    cr_str_t *uniq = NULL;
+    uint64_t *hashes = NULL;
+    cr_object_tag_t *arr = NULL;
+    size_t num = 0, bytes, i;
+    char *dst;
+    int ret = CR_ERROR;
+
+    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
+    assert(!impl->finished);
+    assert(tags != NULL || n == 0);
+
+    if (n > SIZE_MAX / 4 / sizeof(cr_object_tag_t))
+        return CR_ERROR;
+    if (n != 0 && ((uniq = malloc(n * sizeof(*uniq))) == NULL || (hashes = malloc(n * sizeof(*hashes))) == NULL))
+        goto Exit;
+    for (i = 0; i != n; ++i) {
+        uint64_t h;
+        if (tags[i].len == 0)
+            continue;
+        h = cr_hash(tags[i].base, tags[i].len);
+        if (cr_object_has_tag(uniq, hashes, num, tags[i], h))
+            continue;
+        uniq[num] = tags[i];
+        hashes[num++] = h;
+    }
+
+    bytes = num * sizeof(cr_object_tag_t);
+    for (i = 0; i != num; ++i) {
+        if (uniq[i].len >= SIZE_MAX / 4 - bytes)
+            goto Exit;
+        bytes += uniq[i].len + 1;
+    }
+    if (num != 0) {
+        if ((arr = malloc(bytes)) == NULL)
+            goto Exit;
+        dst = (char *)(arr + num);
+        for (i = 0; i != num; ++i) {
+            memcpy(dst, uniq[i].base, uniq[i].len);
+            dst[uniq[i].len] = '\0';
+            arr[i].name = cr_str(dst, uniq[i].len);
+            arr[i].hash = hashes[i];
+            arr[i].owner = obj;
+            arr[i].st.entry = NULL;
+            arr[i].st.prev = arr[i].st.next = NULL;
+            dst += uniq[i].len + 1;
+        }
+    }
+    free(obj->tags);
+    obj->tags = arr;
+    obj->num_tags = num;
+    impl->tags_bytes = num != 0 ? bytes : 0;
+    ret = CR_OK;
+Exit:
+    free(uniq);
+    free(hashes);
+    return ret;
+}
+
 static void cr_object_free_body(cr_str_t *body)
 {
     if (body->base != NULL && body->base != cr_object_empty_body)
@@ -258,7 +335,7 @@ void cr_object_finish(cr_object_t *obj)
     obj->etag = cr_object_find_header(obj, "etag", 4);
     obj->last_modified = cr_object_find_header(obj, "last-modified", 13);
 
-    cost = sizeof(*impl) + obj->key.len + 1 + impl->headers_bytes + impl->arena_cap + impl->vary_bytes;
+    cost = sizeof(*impl) + obj->key.len + 1 + impl->headers_bytes + impl->arena_cap + impl->vary_bytes + impl->tags_bytes;
     for (i = 0; i != CR_ENC_MAX; ++i)
         cost += obj->bodies[i].len;
     obj->cost = cost;
@@ -290,14 +367,18 @@ void cr_object_addref(cr_object_t *obj)
 
 static void cr_object_destroy(cr_object_impl_t *impl)
 {
+    size_t t;
     int i;
 
     assert(!impl->pub.st.linked);
+    for (t = 0; t != impl->pub.num_tags; ++t)
+        assert(impl->pub.tags[t].st.entry == NULL);
     for (i = 0; i != CR_ENC_MAX; ++i)
         cr_object_free_body(&impl->pub.bodies[i]);
     free(impl->pub.headers);
     free(impl->arena);
     free(impl->vary_block);
+    free(impl->pub.tags);
     impl->pub.magic = 0;
     free(impl);
 }

@@ -8,6 +8,7 @@
  */
 #include "corral/pass.h"
 
+#include "corral/encoding.h"
 #include "corral/http.h"
 #include "corral/log.h"
 #include "corral/runtime.h"
@@ -23,6 +24,9 @@ typedef struct st_cr_pass_t {
     h2o_buffer_t *rest;       /* what was left when the fetch finished */
     h2o_iovec_t cache_status;
     cr_pass_head_cb on_head;
+    const cr_route_config_t *route;
+    cr_encoder_t *encoder; /* on-the-fly compression (uncached routes with compress on), or NULL */
+    h2o_buffer_t *encoded; /* the encoder's output, the doublebuffer's receiving side while it runs */
     int fetch_done;
     int had_error;
     int started; /* h2o_start_response was called */
@@ -76,6 +80,57 @@ static void on_dispose(void *p)
     }
     h2o_doublebuffer_dispose(&self->sending);
     h2o_buffer_dispose(&self->rest);
+    if (self->encoded != NULL)
+        h2o_buffer_dispose(&self->encoded);
+    cr_encoder_free(&self->encoder);
+}
+
+static int on_encoded(void *ctx, const void *buf, size_t len)
+{
+    cr_pass_t *self = ctx;
+    h2o_iovec_t dst = h2o_buffer_reserve(&self->encoded, len);
+    if (dst.base == NULL)
+        return CR_ERROR;
+    memcpy(dst.base, buf, len);
+    self->encoded->size += len;
+    return CR_OK;
+}
+
+/*
+ * On an uncached route with compress on: picks the coding for this response (200, no Content-Encoding, a listed
+ * type, not smaller than min_size when the length is known, no no-transform, a client that accepts it), or -1.
+ */
+static int choose_stream_encoding(cr_pass_t *self, int status, const h2o_header_t *headers, size_t num_headers)
+{
+    const cr_route_config_t *route = self->route;
+    h2o_iovec_t ae;
+    size_t i;
+    int chosen;
+
+    if (route == NULL || route->cache || !route->compress || status != 200 || self->fetch.is_head)
+        return -1;
+    for (i = 0; i != num_headers; ++i) {
+        const h2o_header_t *h = headers + i;
+        cr_str_t v = cr_str(h->value.base, h->value.len);
+        if (h->name == &H2O_TOKEN_CONTENT_ENCODING->buf)
+            return -1;
+        if (h->name == &H2O_TOKEN_CONTENT_TYPE->buf && !cr_media_type_compressible(v, route->compress_types, route->num_compress_types))
+            return -1;
+        if (h->name == &H2O_TOKEN_CONTENT_LENGTH->buf && h2o_strtosize(v.base, v.len) < route->compress_min_size)
+            return -1;
+        if (h->name == &H2O_TOKEN_CACHE_CONTROL->buf) {
+            cr_cache_control_t cc;
+            cr_cc_init(&cc);
+            cr_cc_parse(&cc, v);
+            if ((cc.flags & CR_CC_NO_TRANSFORM) != 0)
+                return -1;
+        }
+    }
+    if (h2o_find_header(&self->req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1) == -1)
+        return -1;
+    ae = cr_req_header(self->req, H2O_TOKEN_ACCEPT_ENCODING);
+    chosen = cr_negotiate_encoding(cr_str(ae.base, ae.len), CR_ENC_BIT(CR_ENC_IDENTITY) | route->compress_encodings);
+    return chosen > CR_ENC_IDENTITY ? chosen : -1;
 }
 
 void cr_relay_response_header(h2o_req_t *req, const h2o_header_t *h, h2o_iovec_t connection)
@@ -113,6 +168,21 @@ static int on_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_header
     if (self->cache_status.base != NULL)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-status"), 0, NULL, self->cache_status.base,
                               self->cache_status.len);
+    if (!is_eos) {
+        int enc = choose_stream_encoding(self, status, headers, num_headers);
+        if (enc > 0 && (self->encoder = cr_encoder_new(enc, enc == CR_ENC_BR ? self->route->brotli_quality
+                                                                               : self->route->gzip_level)) != NULL) {
+            cr_str_t name = cr_encoding_name(enc);
+            ssize_t etag = h2o_find_header(&req->res.headers, H2O_TOKEN_ETAG, -1);
+            if (etag != -1) /* another representation: a weak validator (RFC 9110 8.8.1) */
+                req->res.headers.entries[etag].value =
+                    h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("W/")), req->res.headers.entries[etag].value);
+            req->res.content_length = SIZE_MAX;
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL, name.base, name.len);
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("accept-encoding"));
+            h2o_buffer_init(&self->encoded, &h2o_socket_buffer_prototype);
+        }
+    }
     self->started = 1;
     h2o_start_response(req, &self->super);
     if (is_eos) {
@@ -126,6 +196,14 @@ static int on_body(cr_fetch_t *fetch, h2o_buffer_t **input, int is_eos)
 {
     cr_pass_t *self = fetch->data;
 
+    if (self->encoder != NULL) {
+        if (cr_encoder_feed(self->encoder, (*input)->bytes, (*input)->size, is_eos, on_encoded, self) != CR_OK) {
+            self->had_error = 1;
+            is_eos = 1;
+        }
+        h2o_buffer_consume(input, (*input)->size);
+        input = &self->encoded;
+    }
     if (is_eos) {
         /* take the remaining bytes: the input buffer goes away with the upstream client */
         h2o_buffer_t *tmp = self->rest;
@@ -141,7 +219,7 @@ static int on_body(cr_fetch_t *fetch, h2o_buffer_t **input, int is_eos)
         do_send(self);
     else if (!is_eos && (*input)->size >= CR_PASS_HIGH_WATER)
         cr_fetch_pause(fetch);
-    return 0;
+    return self->had_error ? -1 : 0;
 }
 
 static void on_error(cr_fetch_t *fetch, cr_fetch_error_t err, const char *msg, int head_seen)
@@ -170,7 +248,7 @@ static void on_error(cr_fetch_t *fetch, cr_fetch_error_t err, const char *msg, i
 
 static const cr_fetch_callbacks_t pass_callbacks = {on_head, on_body, on_error};
 
-void cr_pass_start(h2o_req_t *req, h2o_iovec_t cache_status, cr_pass_head_cb on_head_cb)
+void cr_pass_start(h2o_req_t *req, const cr_route_config_t *route, h2o_iovec_t cache_status, cr_pass_head_cb on_head_cb)
 {
     cr_thread_t *t = cr_thread_of(req);
     cr_pass_t *self = h2o_mem_alloc_shared(&req->pool, sizeof(*self), on_dispose);
@@ -182,6 +260,7 @@ void cr_pass_start(h2o_req_t *req, h2o_iovec_t cache_status, cr_pass_head_cb on_
     self->req = req;
     self->cache_status = cache_status;
     self->on_head = on_head_cb;
+    self->route = route;
     h2o_doublebuffer_init(&self->sending, &h2o_socket_buffer_prototype);
     h2o_buffer_init(&self->rest, &h2o_socket_buffer_prototype);
 

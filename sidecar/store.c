@@ -11,13 +11,15 @@
  *    exactly one reference owned by the store;
  *  - no two linked objects have equal key and variant_key;
  *  - shard->count / shard->bytes are the number of linked objects and the sum of their charges, where
- *    charge = obj->cost + cr_store_entry_overhead(). The store-wide `count` and `bytes` are atomic sums of the same,
- *    updated in the same critical section as the link / unlink, so once threads are quiescent they are exact.
+ *    charge = obj->cost + cr_store_entry_overhead(), plus the charges of the shard's tag entries (below). The
+ *    store-wide `count` and `bytes` are atomic sums of the same, updated in the same critical section as the link /
+ *    unlink, so once threads are quiescent they are exact.
  *
  * Locking rules (memcached style): a function named do_*() expects the caller to hold the shard's lock. No code path
  * holds two shard locks at once, so there is no lock order to respect. The variant match callback runs under the
  * shard lock and must not call back into the store. Objects leaving the store (evicted, replaced, removed) are
- * released only after the shard lock is dropped, so destructors (free of big bodies) never run under a lock.
+ * released only after the shard lock is dropped, so destructors (free of big bodies) never run under a lock; only
+ * tag entries (small, store-owned) are allocated and freed under it.
  *
  * Eviction. An insert that leaves `bytes` above the limit evicts one object at a time from shards chosen round-robin
  * by an atomic cursor: CLOCK gives each object whose `referenced` bit is set (by lookup) a second chance. Shards
@@ -30,6 +32,26 @@
  * shrink; the initial 16 buckets per shard are a fixed cost not charged): CR_STORE_ENTRY_OVERHEAD = 2 pointers.
  *
  * An object may be linked in at most one store at a time (st is a single set of links).
+ *
+ * Tag index. Each shard also has a hash table of cr_store_tag_t entries (chained through hash_next, grown like the key
+ * table), one per distinct tag among the shard's linked objects. An entry heads a doubly linked list of memberships:
+ * the cr_object_tag_t array inside each tagged object (tag->st.entry/prev/next), so indexing allocates nothing per
+ * object. Invariants, per shard under its lock: an object is linked iff each of its tags is a member of its shard's
+ * entry for that tag; entry->num_members is the length of its list and never 0 (an entry is freed when its last
+ * member leaves); tag_count and tag_bytes count the entries and their charges (cr_store_tag_charge()), which are
+ * included in shard->bytes and the store's bytes. A tag purge looks the tag up in each shard (O(1) each) and walks
+ * only its members. An insert creates the entries it needs before changing anything else, so an allocation failure
+ * declines it cleanly; the new object then joins the tag lists before the object it replaces leaves them, so an
+ * entry both carry is never freed in between.
+ *
+ * Soft purges set CR_OBJ_INVALIDATED with an atomic OR (cr_object_invalidate): the object stays linked and other
+ * threads read the bit without the shard lock (cr_object_is_fresh). Everything else in the index is under the lock.
+ *
+ * Epochs (the fill race, see store.h). `epoch` (store-wide) moves at the start of every prefix / tag purge and clear,
+ * before any shard is visited; each shard's epochs[] slot for a key moves under the shard lock in the same critical
+ * section as that key's purge. A key's epoch is epoch + its slot: both only grow, so the sum changes iff either does.
+ * cr_store_insert_if_epoch() compares under the shard lock: a purge either reached the shard after the insert (and
+ * finds the object there) or moved the epoch before unlocking the shard (and the insert, locking after it, sees it).
  */
 #include "corral/store.h"
 
@@ -42,8 +64,21 @@
 #define CR_STORE_SHARDS (1u << CR_STORE_SHARD_BITS)
 #define CR_STORE_INITIAL_BUCKETS 16
 #define CR_STORE_ENTRY_OVERHEAD (2 * sizeof(void *))
+#define CR_STORE_INITIAL_TAG_BUCKETS 16
+/* Key-epoch slots per shard, chosen by hash bits 32.. (the shard uses the top bits, the buckets the low ones). */
+#define CR_STORE_EPOCH_SLOTS 64
 /* How many leaving objects a removal batches under one lock hold before dropping it to release them. */
 #define CR_STORE_BATCH 64
+
+/* One tag of the shard's index: the list of its members (memberships inside the tagged objects). */
+typedef struct st_cr_store_tag_t {
+    struct st_cr_store_tag_t *hash_next;
+    uint64_t hash;
+    cr_object_tag_t *members; /* head; linked through cr_object_tag_t::st.prev/next */
+    size_t num_members;       /* never 0 while the entry exists */
+    size_t len;
+    char name[]; /* len bytes + NUL */
+} cr_store_tag_t;
 
 typedef struct st_cr_store_shard_t {
     alignas(64) pthread_mutex_t lock;
@@ -51,7 +86,12 @@ typedef struct st_cr_store_shard_t {
     size_t mask; /* number of buckets - 1 */
     cr_object_t *hand; /* CLOCK hand: next object examined for eviction, NULL when the shard is empty */
     size_t count;
-    size_t bytes;
+    size_t bytes; /* objects' charges plus tag entries' charges */
+    cr_store_tag_t **tag_buckets;
+    size_t tag_mask;
+    size_t tag_count;
+    size_t tag_bytes;
+    uint64_t epochs[CR_STORE_EPOCH_SLOTS]; /* atomic; written under the lock */
 } cr_store_shard_t;
 
 struct st_cr_store_t {
@@ -59,7 +99,10 @@ struct st_cr_store_t {
     size_t limit;
     size_t bytes;       /* atomic */
     size_t count;       /* atomic */
+    size_t tag_count;   /* atomic */
+    size_t tag_bytes;   /* atomic */
     uint64_t evictions; /* atomic */
+    uint64_t epoch;     /* atomic: moved by every prefix / tag purge and clear */
     unsigned cursor;    /* atomic: round-robin eviction shard */
     cr_store_shard_t shards[CR_STORE_SHARDS];
 };
@@ -80,9 +123,19 @@ static inline size_t cr_store_charge(const cr_object_t *obj)
     return obj->cost + CR_STORE_ENTRY_OVERHEAD;
 }
 
+size_t cr_store_tag_charge(size_t taglen)
+{
+    return sizeof(cr_store_tag_t) + taglen + 1 + CR_STORE_ENTRY_OVERHEAD;
+}
+
 static inline cr_store_shard_t *cr_store_shard(cr_store_t *store, uint64_t hash)
 {
     return &store->shards[hash >> (64 - CR_STORE_SHARD_BITS)];
+}
+
+static inline uint64_t *cr_store_epoch_slot(cr_store_shard_t *shard, uint64_t hash)
+{
+    return &shard->epochs[(hash >> 32) & (CR_STORE_EPOCH_SLOTS - 1)];
 }
 
 static inline int cr_store_key_eq(const cr_object_t *obj, const char *key, size_t keylen, uint64_t hash)
@@ -117,16 +170,20 @@ cr_store_t *cr_store_new(size_t memory_limit)
     for (i = 0; i != CR_STORE_SHARDS; ++i) {
         cr_store_shard_t *shard = &store->shards[i];
         if ((shard->buckets = calloc(CR_STORE_INITIAL_BUCKETS, sizeof(*shard->buckets))) == NULL ||
+            (shard->tag_buckets = calloc(CR_STORE_INITIAL_TAG_BUCKETS, sizeof(*shard->tag_buckets))) == NULL ||
             pthread_mutex_init(&shard->lock, NULL) != 0) {
             free(shard->buckets);
+            free(shard->tag_buckets);
             while (i-- != 0) {
                 pthread_mutex_destroy(&store->shards[i].lock);
                 free(store->shards[i].buckets);
+                free(store->shards[i].tag_buckets);
             }
             free(store);
             return NULL;
         }
         shard->mask = CR_STORE_INITIAL_BUCKETS - 1;
+        shard->tag_mask = CR_STORE_INITIAL_TAG_BUCKETS - 1;
     }
     return store;
 }
@@ -143,8 +200,10 @@ void cr_store_free(cr_store_t **storep)
     cr_store_clear(store);
     for (i = 0; i != CR_STORE_SHARDS; ++i) {
         assert(store->shards[i].count == 0 && store->shards[i].hand == NULL);
+        assert(store->shards[i].tag_count == 0 && store->shards[i].tag_bytes == 0 && store->shards[i].bytes == 0);
         pthread_mutex_destroy(&store->shards[i].lock);
         free(store->shards[i].buckets);
+        free(store->shards[i].tag_buckets);
     }
     store->magic = 0;
     free(store);
@@ -172,7 +231,158 @@ static void do_cr_store_grow(cr_store_shard_t *shard)
     shard->mask = newmask;
 }
 
-/* Links obj (whose reference the store now owns) into the shard's chain and ring and charges it. Never fails. */
+/* ---- tag index (all do_*: the shard's lock is held) ---- */
+
+static cr_store_tag_t *do_cr_store_tag_find(cr_store_shard_t *shard, const char *name, size_t len, uint64_t hash)
+{
+    cr_store_tag_t *e;
+    for (e = shard->tag_buckets[hash & shard->tag_mask]; e != NULL; e = e->hash_next)
+        if (e->hash == hash && e->len == len && (len == 0 || memcmp(e->name, name, len) == 0))
+            return e;
+    return NULL;
+}
+
+/* Doubles the tag table. On allocation failure the table keeps its size (chains just get longer). */
+static void do_cr_store_tag_grow(cr_store_shard_t *shard)
+{
+    size_t newmask = shard->tag_mask * 2 + 1, i;
+    cr_store_tag_t **newbuckets;
+
+    if (newmask > SIZE_MAX / sizeof(*newbuckets) - 1 || (newbuckets = calloc(newmask + 1, sizeof(*newbuckets))) == NULL)
+        return;
+    for (i = 0; i <= shard->tag_mask; ++i) {
+        cr_store_tag_t *e = shard->tag_buckets[i], *next;
+        for (; e != NULL; e = next) {
+            cr_store_tag_t **slot = &newbuckets[e->hash & newmask];
+            next = e->hash_next;
+            e->hash_next = *slot;
+            *slot = e;
+        }
+    }
+    free(shard->tag_buckets);
+    shard->tag_buckets = newbuckets;
+    shard->tag_mask = newmask;
+}
+
+/* Creates an entry with no members yet (the caller adds one at once, or frees it) and charges it. Returns NULL on
+ * allocation failure (nothing changes). */
+static cr_store_tag_t *do_cr_store_tag_new(cr_store_t *store, cr_store_shard_t *shard, const cr_object_tag_t *t)
+{
+    size_t charge = cr_store_tag_charge(t->name.len);
+    cr_store_tag_t *e, **slot;
+
+    if (t->name.len > SIZE_MAX - sizeof(*e) - 1 || (e = malloc(sizeof(*e) + t->name.len + 1)) == NULL)
+        return NULL;
+    memcpy(e->name, t->name.base, t->name.len);
+    e->name[t->name.len] = '\0';
+    e->len = t->name.len;
+    e->hash = t->hash;
+    e->members = NULL;
+    e->num_members = 0;
+    slot = &shard->tag_buckets[e->hash & shard->tag_mask];
+    e->hash_next = *slot;
+    *slot = e;
+    ++shard->tag_count;
+    shard->tag_bytes += charge;
+    shard->bytes += charge;
+    __atomic_add_fetch(&store->tag_count, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&store->tag_bytes, charge, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&store->bytes, charge, __ATOMIC_RELAXED);
+    if (shard->tag_count > shard->tag_mask + 1)
+        do_cr_store_tag_grow(shard);
+    return e;
+}
+
+/* Unchains, uncharges and frees an entry that has no members left. */
+static void do_cr_store_tag_free(cr_store_t *store, cr_store_shard_t *shard, cr_store_tag_t *e)
+{
+    cr_store_tag_t **slot = &shard->tag_buckets[e->hash & shard->tag_mask];
+    size_t charge = cr_store_tag_charge(e->len);
+
+    assert(e->num_members == 0 && e->members == NULL);
+    while (*slot != e) {
+        assert(*slot != NULL);
+        slot = &(*slot)->hash_next;
+    }
+    *slot = e->hash_next;
+    assert(shard->tag_count != 0 && shard->tag_bytes >= charge && shard->bytes >= charge);
+    --shard->tag_count;
+    shard->tag_bytes -= charge;
+    shard->bytes -= charge;
+    __atomic_sub_fetch(&store->tag_count, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&store->tag_bytes, charge, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&store->bytes, charge, __ATOMIC_RELAXED);
+    free(e);
+}
+
+/* Points each of obj's tags at its shard entry, creating missing entries (memberless until do_cr_store_tags_link).
+ * Returns CR_OK, or CR_ERROR on allocation failure, after undoing what it did (entries it created are freed). */
+static int do_cr_store_tags_prepare(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj)
+{
+    size_t i;
+
+    for (i = 0; i != obj->num_tags; ++i) {
+        cr_object_tag_t *t = &obj->tags[i];
+        assert(t->owner == obj && t->st.entry == NULL);
+        if ((t->st.entry = do_cr_store_tag_find(shard, t->name.base, t->name.len, t->hash)) == NULL &&
+            (t->st.entry = do_cr_store_tag_new(store, shard, t)) == NULL) {
+            /* entries without members were created just now, for this object (tags are distinct) */
+            while (i-- != 0) {
+                t = &obj->tags[i];
+                if (t->st.entry->num_members == 0)
+                    do_cr_store_tag_free(store, shard, t->st.entry);
+                t->st.entry = NULL;
+            }
+            return CR_ERROR;
+        }
+    }
+    return CR_OK;
+}
+
+/* Adds obj's memberships to the entries do_cr_store_tags_prepare() chose. Never fails. */
+static void do_cr_store_tags_link(cr_object_t *obj)
+{
+    size_t i;
+
+    for (i = 0; i != obj->num_tags; ++i) {
+        cr_object_tag_t *t = &obj->tags[i];
+        cr_store_tag_t *e = t->st.entry;
+        assert(e != NULL);
+        t->st.prev = NULL;
+        t->st.next = e->members;
+        if (e->members != NULL)
+            e->members->st.prev = t;
+        e->members = t;
+        ++e->num_members;
+    }
+}
+
+/* Removes obj's memberships, freeing entries left empty. Never fails. */
+static void do_cr_store_tags_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj)
+{
+    size_t i;
+
+    for (i = 0; i != obj->num_tags; ++i) {
+        cr_object_tag_t *t = &obj->tags[i];
+        cr_store_tag_t *e = t->st.entry;
+        assert(e != NULL && e->num_members != 0);
+        if (t->st.prev != NULL)
+            t->st.prev->st.next = t->st.next;
+        else
+            e->members = t->st.next;
+        if (t->st.next != NULL)
+            t->st.next->st.prev = t->st.prev;
+        t->st.entry = NULL;
+        t->st.prev = t->st.next = NULL;
+        if (--e->num_members == 0)
+            do_cr_store_tag_free(store, shard, e);
+    }
+}
+
+/* ---- linking ---- */
+
+/* Links obj (whose reference the store now owns, and whose tag memberships do_cr_store_tags_link() already added)
+ * into the shard's chain and ring, and charges it. Never fails. */
 static void do_cr_store_link(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj)
 {
     cr_object_t **slot = &shard->buckets[obj->hash & shard->mask];
@@ -200,8 +410,8 @@ static void do_cr_store_link(cr_store_t *store, cr_store_shard_t *shard, cr_obje
         do_cr_store_grow(shard);
 }
 
-/* Unlinks a linked object and uncharges it. The store's reference passes to the caller, who must release it after
- * dropping the lock. */
+/* Unlinks a linked object (chain, ring, tag index) and uncharges it. The store's reference passes to the caller, who
+ * must release it after dropping the lock. */
 static void do_cr_store_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj)
 {
     cr_object_t **slot = &shard->buckets[obj->hash & shard->mask];
@@ -225,6 +435,7 @@ static void do_cr_store_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_ob
         obj->st.clock_next->st.clock_prev = obj->st.clock_prev;
     }
     obj->st.clock_prev = obj->st.clock_next = NULL;
+    do_cr_store_tags_unlink(store, shard, obj);
     obj->st.linked = 0;
 
     assert(shard->count != 0 && shard->bytes >= charge);
@@ -311,7 +522,52 @@ cr_object_t *cr_store_lookup(cr_store_t *store, const char *key, size_t keylen, 
     return found;
 }
 
-int cr_store_insert(cr_store_t *store, cr_object_t *obj)
+size_t cr_store_lookup_all(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_object_t **out, size_t max)
+{
+    cr_store_shard_t *shard;
+    cr_object_t *obj;
+    size_t n = 0;
+
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    assert(out != NULL || max == 0);
+    shard = cr_store_shard(store, hash);
+    pthread_mutex_lock(&shard->lock);
+    for (obj = shard->buckets[hash & shard->mask]; obj != NULL; obj = obj->st.hash_next) {
+        if (!cr_store_key_eq(obj, key, keylen, hash))
+            continue;
+        if (n < max) {
+            cr_object_addref(obj);
+            out[n] = obj;
+        }
+        ++n;
+    }
+    pthread_mutex_unlock(&shard->lock);
+    return n;
+}
+
+/* The key's epoch; see the file comment. Callers without the shard lock get a value at least as old as the truth. */
+static inline uint64_t cr_store_epoch_of(cr_store_t *store, cr_store_shard_t *shard, uint64_t hash)
+{
+    return __atomic_load_n(&store->epoch, __ATOMIC_ACQUIRE) + __atomic_load_n(cr_store_epoch_slot(shard, hash), __ATOMIC_ACQUIRE);
+}
+
+uint64_t cr_store_key_epoch(cr_store_t *store, const char *key, size_t keylen, uint64_t hash)
+{
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    assert(hash == cr_hash(key, keylen));
+    (void)key;
+    (void)keylen;
+    return cr_store_epoch_of(store, cr_store_shard(store, hash), hash);
+}
+
+/* Moves the epoch of every key (before a prefix / tag purge or a clear visits any shard). */
+static void cr_store_bump_global_epoch(cr_store_t *store)
+{
+    __atomic_add_fetch(&store->epoch, 1, __ATOMIC_SEQ_CST);
+}
+
+/* cr_store_insert, optionally conditional on the key's epoch (check_epoch). */
+static int cr_store_do_insert(cr_store_t *store, cr_object_t *obj, int check_epoch, uint64_t epoch)
 {
     cr_store_shard_t *shard;
     cr_object_t *cur, *replaced = NULL;
@@ -326,18 +582,30 @@ int cr_store_insert(cr_store_t *store, cr_object_t *obj)
 
     shard = cr_store_shard(store, obj->hash);
     pthread_mutex_lock(&shard->lock);
+    if (check_epoch && cr_store_epoch_of(store, shard, obj->hash) != epoch) {
+        pthread_mutex_unlock(&shard->lock);
+        return CR_DECLINED;
+    }
     if (obj->st.linked) {
         /* already in this store (inserted twice): nothing to do */
         pthread_mutex_unlock(&shard->lock);
         return CR_OK;
     }
+    if (do_cr_store_tags_prepare(store, shard, obj) != CR_OK) {
+        pthread_mutex_unlock(&shard->lock);
+        return CR_DECLINED;
+    }
     for (cur = shard->buckets[obj->hash & shard->mask]; cur != NULL; cur = cur->st.hash_next) {
         if (cr_store_key_eq(cur, obj->key.base, obj->key.len, obj->hash) && cr_store_variant_eq(cur, obj)) {
             replaced = cur;
-            do_cr_store_unlink(store, shard, replaced);
             break;
         }
     }
+    /* obj's memberships first: an entry that `replaced` shares with obj then never drops to 0 members (and is freed
+     * under obj's resolved pointer) while `replaced` leaves */
+    do_cr_store_tags_link(obj);
+    if (replaced != NULL)
+        do_cr_store_unlink(store, shard, replaced);
     cr_object_addref(obj);
     do_cr_store_link(store, shard, obj);
     pthread_mutex_unlock(&shard->lock);
@@ -345,6 +613,16 @@ int cr_store_insert(cr_store_t *store, cr_object_t *obj)
     cr_object_release(&replaced);
     cr_store_evict(store, obj);
     return CR_OK;
+}
+
+int cr_store_insert(cr_store_t *store, cr_object_t *obj)
+{
+    return cr_store_do_insert(store, obj, 0, 0);
+}
+
+int cr_store_insert_if_epoch(cr_store_t *store, cr_object_t *obj, uint64_t epoch)
+{
+    return cr_store_do_insert(store, obj, 1, epoch);
 }
 
 int cr_store_remove_object(cr_store_t *store, cr_object_t *obj)
@@ -367,7 +645,7 @@ int cr_store_remove_object(cr_store_t *store, cr_object_t *obj)
     return removed;
 }
 
-size_t cr_store_remove_key(cr_store_t *store, const char *key, size_t keylen, uint64_t hash)
+size_t cr_store_purge_key(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, int soft)
 {
     cr_store_shard_t *shard;
     cr_store_batch_t batch;
@@ -379,13 +657,19 @@ size_t cr_store_remove_key(cr_store_t *store, const char *key, size_t keylen, ui
     batch.n = 0;
     do {
         pthread_mutex_lock(&shard->lock);
+        /* every pass moves the epoch: harmless, and the first one is before anything is purged */
+        __atomic_add_fetch(cr_store_epoch_slot(shard, hash), 1, __ATOMIC_RELEASE);
         slot = &shard->buckets[hash & shard->mask];
         while ((obj = *slot) != NULL && batch.n != CR_STORE_BATCH) {
-            if (cr_store_key_eq(obj, key, keylen, hash)) {
+            if (!cr_store_key_eq(obj, key, keylen, hash)) {
+                slot = &obj->st.hash_next;
+            } else if (soft) {
+                cr_object_invalidate(obj);
+                ++total;
+                slot = &obj->st.hash_next;
+            } else {
                 do_cr_store_unlink(store, shard, obj); /* *slot now holds the next object */
                 batch.objs[batch.n++] = obj;
-            } else {
-                slot = &obj->st.hash_next;
             }
         }
         pthread_mutex_unlock(&shard->lock);
@@ -395,14 +679,21 @@ size_t cr_store_remove_key(cr_store_t *store, const char *key, size_t keylen, ui
     return total;
 }
 
-/* Removes every object whose key starts with prefix (every object when prefixlen == 0). Returns the count. When a
+size_t cr_store_remove_key(cr_store_t *store, const char *key, size_t keylen, uint64_t hash)
+{
+    return cr_store_purge_key(store, key, keylen, hash, 0);
+}
+
+/* Purges every object whose key starts with prefix (every object when prefixlen == 0). Returns the count. When a
  * batch fills up, the lock is dropped to release it and the scan resumes at the same bucket (or at bucket 0 if the
- * table grew meanwhile and objects moved). */
-static size_t cr_store_remove_matching(cr_store_t *store, const char *prefix, size_t prefixlen)
+ * table grew meanwhile and objects moved; objects a soft purge already marked are then counted again, so a soft
+ * count may exceed the number of matching objects only when inserts race the purge). */
+static size_t cr_store_purge_matching(cr_store_t *store, const char *prefix, size_t prefixlen, int soft)
 {
     cr_store_batch_t batch;
     size_t total = 0, s;
 
+    cr_store_bump_global_epoch(store);
     batch.n = 0;
     for (s = 0; s != CR_STORE_SHARDS; ++s) {
         cr_store_shard_t *shard = &store->shards[s];
@@ -412,11 +703,15 @@ static size_t cr_store_remove_matching(cr_store_t *store, const char *prefix, si
             cr_object_t **slot = &shard->buckets[b], *obj;
             size_t mask;
             while ((obj = *slot) != NULL && batch.n != CR_STORE_BATCH) {
-                if (obj->key.len >= prefixlen && (prefixlen == 0 || memcmp(obj->key.base, prefix, prefixlen) == 0)) {
+                if (obj->key.len < prefixlen || (prefixlen != 0 && memcmp(obj->key.base, prefix, prefixlen) != 0)) {
+                    slot = &obj->st.hash_next;
+                } else if (soft) {
+                    cr_object_invalidate(obj);
+                    ++total;
+                    slot = &obj->st.hash_next;
+                } else {
                     do_cr_store_unlink(store, shard, obj); /* *slot now holds the next object */
                     batch.objs[batch.n++] = obj;
-                } else {
-                    slot = &obj->st.hash_next;
                 }
             }
             if (obj == NULL) {
@@ -438,16 +733,63 @@ static size_t cr_store_remove_matching(cr_store_t *store, const char *prefix, si
     return total;
 }
 
-size_t cr_store_remove_prefix(cr_store_t *store, const char *prefix, size_t prefixlen)
+size_t cr_store_purge_prefix(cr_store_t *store, const char *prefix, size_t prefixlen, int soft)
 {
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    return cr_store_remove_matching(store, prefix, prefixlen);
+    return cr_store_purge_matching(store, prefix, prefixlen, soft);
+}
+
+size_t cr_store_remove_prefix(cr_store_t *store, const char *prefix, size_t prefixlen)
+{
+    return cr_store_purge_prefix(store, prefix, prefixlen, 0);
+}
+
+/* Hard: unlinks the tag's members a batch at a time, looking the entry up again after each lock drop (it is freed
+ * with its last member). Soft: marks every member under one lock hold per shard. */
+size_t cr_store_purge_tag(cr_store_t *store, const char *tag, size_t taglen, int soft)
+{
+    uint64_t hash = cr_hash(tag, taglen);
+    cr_store_batch_t batch;
+    size_t total = 0, s;
+
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    assert(tag != NULL || taglen == 0);
+    cr_store_bump_global_epoch(store);
+    batch.n = 0;
+    for (s = 0; s != CR_STORE_SHARDS; ++s) {
+        cr_store_shard_t *shard = &store->shards[s];
+        cr_store_tag_t *e;
+        do {
+            pthread_mutex_lock(&shard->lock);
+            e = do_cr_store_tag_find(shard, tag, taglen, hash);
+            if (soft) {
+                cr_object_tag_t *m;
+                for (m = e != NULL ? e->members : NULL; m != NULL; m = m->st.next) {
+                    cr_object_invalidate(m->owner);
+                    ++total;
+                }
+                e = NULL;
+            } else {
+                while (e != NULL && batch.n != CR_STORE_BATCH) {
+                    cr_object_t *obj = e->members->owner;
+                    if (e->num_members == 1)
+                        e = NULL; /* unlinking its last member frees the entry */
+                    do_cr_store_unlink(store, shard, obj);
+                    batch.objs[batch.n++] = obj;
+                }
+            }
+            pthread_mutex_unlock(&shard->lock);
+            total += batch.n;
+            cr_store_batch_release(&batch);
+        } while (e != NULL); /* the batch filled up with members left */
+    }
+    return total;
 }
 
 size_t cr_store_clear(cr_store_t *store)
 {
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    return cr_store_remove_matching(store, NULL, 0);
+    return cr_store_purge_matching(store, NULL, 0, 0);
 }
 
 size_t cr_store_bytes(const cr_store_t *store)
@@ -472,4 +814,16 @@ uint64_t cr_store_evictions(const cr_store_t *store)
 {
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     return __atomic_load_n(&store->evictions, __ATOMIC_RELAXED);
+}
+
+size_t cr_store_tag_entries(const cr_store_t *store)
+{
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    return __atomic_load_n(&store->tag_count, __ATOMIC_RELAXED);
+}
+
+size_t cr_store_tag_bytes(const cr_store_t *store)
+{
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    return __atomic_load_n(&store->tag_bytes, __ATOMIC_RELAXED);
 }

@@ -8,12 +8,15 @@ Behaviour of a request whose path does not start with /__ comes from its query p
 overridden key by key by) per-path settings made with POST /__set:
   status=N  cc=  delay=ms  body_delay=ms  size=N  ctype=  vary=  etag=  lm=  expires=  age=  date=  pragma=
   setcookie=1  hdr=Name:Value (repeatable)  location=  content_location=  chunked=1  version=
+  gzip=1 (gzip the body and send Content-Encoding: gzip, whatever Accept-Encoding says)
   fail=reset|garbage|truncate|hang
 The default body is JSON describing the request (path, target, method, n, version, headers, body_len). All JSON is
 written by json.dumps with its default separators (", " and ": "), so tests may look for '"n": 3' verbatim.
 
 Control endpoints (never counted or logged): GET /__count?path=/x, GET /__total, GET /__log[?path=/x],
-POST /__reset, POST /__set?path=/x (body: a query string; empty clears), GET /__health.
+POST /__reset, POST /__set?path=/x (body: a query string; empty clears), GET /__health,
+GET /__concurrency ({"current": N, "max": M}: counted requests being served now, and the most served at once
+since start or the last /__reset).
 
 Invariants:
   - standard library only; one asyncio task per connection, requests on a connection are served in order
@@ -22,6 +25,8 @@ Invariants:
     parameter of the control endpoints is decoded the same way, so "/a%20b" and "/a b" name the same key.
   - every non-control request increments its path's counter and the total exactly once, as soon as its head has
     been parsed (before any delay or failure), and is appended to a log bounded to the last 10,000 requests.
+  - the concurrency gauge counts a request from the moment its head has been parsed until its response has been
+    written (or it failed); /__reset lowers "max" to "current", so requests still in flight stay counted.
   - header values taken from parameters never contain CR or LF (they are stripped), so framing stays valid
     unless a fail= mode asks otherwise.
   - binds to 127.0.0.1 unless --host says otherwise.
@@ -32,6 +37,7 @@ import asyncio
 import collections
 import datetime
 import email.utils
+import gzip
 import json
 import signal
 import socket
@@ -58,12 +64,15 @@ class State:
         self.total = 0
         self.log = collections.deque(maxlen=MAX_LOG)
         self.overrides = {}
+        self.current = 0
+        self.max_current = 0
 
     def reset(self):
         self.counts.clear()
         self.total = 0
         self.log.clear()
         self.overrides.clear()
+        self.max_current = self.current
 
 
 STATE = State()
@@ -265,6 +274,8 @@ def control(req, path, query, body):
         return json_response({"path": p, "count": STATE.counts.get(p, 0)})
     if path == "/__total":
         return json_response({"count": STATE.total})
+    if path == "/__concurrency":
+        return json_response({"current": STATE.current, "max": STATE.max_current})
     if path == "/__log":
         p = param_path()
         entries = [{"method": e[1], "target": e[2], "headers": e[3]} for e in STATE.log if p is None or e[0] == p]
@@ -309,6 +320,16 @@ async def write_chunked(writer, body):
 
 async def serve_one(reader, writer, req, keep_alive):
     """Answers one counted request. Returns False when the connection must be closed."""
+    STATE.current += 1
+    STATE.max_current = max(STATE.max_current, STATE.current)
+    try:
+        return await serve_counted(reader, writer, req, keep_alive)
+    finally:
+        STATE.current -= 1
+
+
+async def serve_counted(reader, writer, req, keep_alive):
+    """serve_one's body: the request is counted in the concurrency gauge while this runs."""
     path, query = split_target(req.target)
     key = path_key(path)
     STATE.counts[key] += 1
@@ -396,6 +417,10 @@ async def serve_one(reader, writer, req, keep_alive):
     has_body = status >= 200 and status not in NO_BODY_STATUSES
     if not has_body:
         body = b""
+    if has_body and status != 304 and get("gzip") == "1":
+        # an upstream that compresses by itself, whatever the request's Accept-Encoding says
+        body = gzip.compress(body, mtime=0)
+        headers.append(("Content-Encoding", "gzip"))
     chunked = has_body and get("chunked") == "1" and req.version == "HTTP/1.1"
     if fail == "truncate":
         headers.append(("Content-Length", str(len(body) + 1000)))

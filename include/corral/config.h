@@ -80,11 +80,20 @@ typedef struct st_cr_route_config_t {
     size_t coalesce_max_waiters;  /* default 10000 */
     uint64_t coalesce_pass_ttl_ms; /* hit-for-pass marker lifetime, default 10000 */
 
-    /* compression (issue 4) */
-    int compress; /* default 1 on cached routes */
-    char **compress_types; /* patterns like "application/json", or "text/" + "*" for a whole type; default list when absent */
+    /*
+     * compression (issue 4). On a cached route (default on) the stored response gets a variant per enabled coding,
+     * made once at store time. On a `cache: false` route it defaults to off; `compress: true` (or a mapping) there
+     * means on-the-fly streaming compression of the passed-through response (cr_encoder_t).
+     */
+    int compress; /* default 1 on cached routes, 0 on cache: false routes */
+    /* media-type patterns, lower-case (forms in encoding.h: exact, "type/" + "*", "type/" + "*+suffix", "*" + "/" +
+       "*+suffix", "+suffix"); default list when absent: text, JSON, JavaScript, XML and any +json / +xml type */
+    char **compress_types;
     size_t num_compress_types;
-    size_t compress_min_size; /* default 256 */
+    size_t compress_min_size;    /* default 256 */
+    unsigned compress_encodings; /* `encodings: [br, gzip]`: 1u << CR_ENC_GZIP | 1u << CR_ENC_BR bits; default both */
+    int brotli_quality;          /* 0..11, default 5 */
+    int gzip_level;              /* 1..9, default 6 */
 
     /* write-through invalidation (issue 5) */
     char **invalidate; /* paths, prefixes ending in '*' or templates with {name} */
@@ -126,6 +135,8 @@ typedef struct st_cr_config_t {
     struct {
         size_t memory;          /* default 256 MiB */
         size_t max_object_size; /* default 8 MiB */
+        char *surrogate_key_header; /* response header holding tags, lower-cased; default "surrogate-key" (issue 5) */
+        int keep_surrogate_key;     /* forward that header to clients; default 0 (stripped) */
     } cache;
 
     struct {

@@ -1,11 +1,19 @@
 /*
  * object.h: one cached response, immutable once finished, shared across threads by an atomic refcount.
  *
- * Life cycle: cr_object_new() -> cr_object_add_header()* -> cr_object_set_body() -> cr_object_finish(). After
- * finish nothing in the object changes except the refcount and the store's private fields (which only the store
- * touches, under its shard lock), so any thread holding a reference may read it without locks. The creator holds
- * the first reference; cr_object_release(&obj) drops one and frees on the last. The store holds one reference
+ * Life cycle: cr_object_new() -> cr_object_add_header()* -> cr_object_set_vary()? -> cr_object_set_tags()? ->
+ * cr_object_set_body() -> cr_object_finish(). After finish nothing in the object changes except the refcount, the
+ * CR_OBJ_INVALIDATED bit of `flags` and the store's private fields (`st` and each tag's `st`, which only the store
+ * touches, under its shard lock), so any thread holding a reference may read the rest without locks. The creator
+ * holds the first reference; cr_object_release(&obj) drops one and frees on the last. The store holds one reference
  * for as long as the object is linked.
+ *
+ * Flags and threads: before the object is shared, its creator may set any flag with plain writes. Once it is shared
+ * (inserted into the store, or handed to another thread), the only flag that still changes is CR_OBJ_INVALIDATED,
+ * which a soft purge sets with an atomic OR (cr_object_invalidate) from whatever thread purges; every read of
+ * `flags` on a shared object must therefore be atomic too: use cr_object_flags() (a relaxed atomic load), never
+ * `obj->flags` directly. Relaxed is enough: the bit guards no other data, and a thread that looks the object up
+ * after the purge returned sees it through the store's shard lock.
  */
 #ifndef CORRAL_OBJECT_H
 #define CORRAL_OBJECT_H
@@ -19,7 +27,8 @@ enum {
     CR_OBJ_MUST_REVALIDATE = 1u << 1, /* never serve stale */
     CR_OBJ_NO_CACHE = 1u << 2,        /* stored, but every use must be revalidated */
     CR_OBJ_PASS = 1u << 3,            /* hit-for-pass marker: no response, requests go straight upstream */
-    CR_OBJ_INVALIDATED = 1u << 4,     /* soft-purged: treat as stale */
+    CR_OBJ_ENCODED = 1u << 5,         /* no identity body: the object holds only the upstream's own coding (gzip or br) */
+    CR_OBJ_INVALIDATED = 1u << 4,     /* soft-purged: treat as stale; set atomically on shared objects (see above) */
 };
 
 /* Body encodings an object may hold (issue 4 fills the non-identity ones). */
@@ -37,10 +46,28 @@ typedef struct st_cr_object_header_t {
 } cr_object_header_t;
 
 typedef struct st_cr_object_t cr_object_t;
+struct st_cr_store_tag_t; /* store.c's tag index entry, opaque here */
+
+/*
+ * One surrogate key (tag) of an object, and the object's membership in the store's tag index. `name`, `hash` and
+ * `owner` are set by cr_object_set_tags() and never change; `st` is store-private (touched only by store.c under the
+ * owning shard's lock). The memberships are part of the object's allocation and cost, so the store never allocates
+ * per object to index tags.
+ */
+typedef struct st_cr_object_tag_t {
+    cr_str_t name;      /* owned, NUL-terminated, exact bytes (tags are case-sensitive) */
+    uint64_t hash;      /* cr_hash(name) */
+    cr_object_t *owner; /* the object this tag belongs to */
+    struct {
+        struct st_cr_store_tag_t *entry;         /* the index entry this membership hangs on, NULL when unlinked */
+        struct st_cr_object_tag_t *prev, *next; /* the entry's member list */
+    } st;
+} cr_object_tag_t;
+
 struct st_cr_object_t {
     unsigned magic;
     uint32_t refcnt; /* atomic (__atomic builtins) */
-    unsigned flags;  /* CR_OBJ_* */
+    unsigned flags;  /* CR_OBJ_*; once shared, read with cr_object_flags() only (CR_OBJ_INVALIDATED is set atomically) */
 
     /* identity */
     cr_str_t key; /* primary key, owned */
@@ -48,6 +75,8 @@ struct st_cr_object_t {
     cr_str_t variant_key; /* "name:value\n" per Vary'd request header, in vary_names order; empty when no Vary */
     cr_str_t *vary_names; /* lower-case header names from the response's Vary, owned */
     size_t num_vary;
+    cr_object_tag_t *tags; /* surrogate keys, owned, distinct, none empty; NULL when num_tags == 0 */
+    size_t num_tags;
 
     /* response */
     int status;
@@ -66,7 +95,8 @@ struct st_cr_object_t {
     uint64_t swr_ms;
     uint64_t sie_ms;
 
-    size_t cost; /* bytes charged to the store: the object, key, headers, bodies, arrays; fixed at finish */
+    size_t cost; /* bytes charged to the store: the object, key, headers, Vary block, tags (with their index
+                  * memberships), bodies; fixed at finish */
 
     /* store-private: touched only by store.c under the owning shard's lock */
     struct {
@@ -83,6 +113,12 @@ cr_object_t *cr_object_new(const char *key, size_t keylen, int status);
 int cr_object_add_header(cr_object_t *obj, const char *name, size_t namelen, const char *value, size_t valuelen, const void *token);
 /* Copies the Vary names and the request's variant key. */
 int cr_object_set_vary(cr_object_t *obj, const cr_str_t *names, size_t num_names, const char *variant_key, size_t variant_keylen);
+/*
+ * Copies the object's surrogate keys (tags), replacing any set before. Empty tags are skipped and duplicates kept
+ * once, so num_tags may end up smaller than n. Not allowed after finish. Returns CR_OK, or CR_ERROR on allocation
+ * failure or overflow (the object keeps its previous tags).
+ */
+int cr_object_set_tags(cr_object_t *obj, const cr_str_t *tags, size_t n);
 /* Takes ownership of a malloc'ed body for the given encoding (base may be NULL when len is 0 for identity). */
 void cr_object_set_body(cr_object_t *obj, cr_encoding_t enc, char *base, size_t len);
 /* Computes cost, etag and last_modified pointers; after this the object is immutable. */
@@ -97,9 +133,20 @@ static inline uint64_t cr_object_age_ms(const cr_object_t *obj, uint64_t now)
     uint64_t resident = now > obj->response_time_ms ? now - obj->response_time_ms : 0;
     return obj->initial_age_ms + resident;
 }
+/* The object's flags, safe on a shared object while another thread soft-purges it (relaxed atomic load). */
+static inline unsigned cr_object_flags(const cr_object_t *obj)
+{
+    return __atomic_load_n(&obj->flags, __ATOMIC_RELAXED);
+}
+/* Marks the object invalidated (soft purge: stale from now on), atomically. Returns 1 if this call set the bit, 0 if
+ * it was already set. Any thread holding a reference may call it; the store calls it under the shard lock. */
+static inline int cr_object_invalidate(cr_object_t *obj)
+{
+    return (__atomic_fetch_or(&obj->flags, (unsigned)CR_OBJ_INVALIDATED, __ATOMIC_RELAXED) & CR_OBJ_INVALIDATED) == 0;
+}
 static inline int cr_object_is_fresh(const cr_object_t *obj, uint64_t now)
 {
-    return (obj->flags & (CR_OBJ_NO_CACHE | CR_OBJ_INVALIDATED)) == 0 && cr_object_age_ms(obj, now) < obj->lifetime_ms;
+    return (cr_object_flags(obj) & (CR_OBJ_NO_CACHE | CR_OBJ_INVALIDATED)) == 0 && cr_object_age_ms(obj, now) < obj->lifetime_ms;
 }
 
 /* Takes another reference (atomic). */

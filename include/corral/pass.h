@@ -11,15 +11,17 @@
 
 #include <h2o.h>
 #include "corral/common.h"
+#include "corral/config.h"
 
 /* Called with the upstream response head of a pass (status and headers valid during the call). */
 typedef void (*cr_pass_head_cb)(h2o_req_t *req, int status, const h2o_header_t *headers, size_t num_headers);
 
 /*
- * Starts a pass. `cache_status` (may be {NULL,0}) is added as the Cache-Status header. `on_head` (may be NULL) is
- * told of the upstream's answer before it is relayed (write-through invalidation uses it).
+ * Starts a pass. `route` (may be NULL) is the matched route: on an uncached route with compress on, responses are
+ * compressed on the fly for clients that accept it. `cache_status` (may be {NULL,0}) is added as the Cache-Status
+ * header. `on_head` (may be NULL) is told of the upstream's answer before it is relayed (write-through uses it).
  */
-void cr_pass_start(h2o_req_t *req, h2o_iovec_t cache_status, cr_pass_head_cb on_head);
+void cr_pass_start(h2o_req_t *req, const cr_route_config_t *route, h2o_iovec_t cache_status, cr_pass_head_cb on_head);
 
 /* Copies an upstream response header to the client response unless it is hop-by-hop or one corral sets itself
  * (content-length, date, server). Values are duplicated into the request's pool. */

@@ -6,6 +6,18 @@
  * byte total is a single atomic counter, and an insert that pushes it over the limit evicts (CLOCK, second chance)
  * from the shards in round-robin order until it is under again. Linked objects carry one reference owned by the
  * store; lookups return a new reference, so evicting or purging an object being sent is safe.
+ *
+ * Invalidation. Objects may carry surrogate keys (tags, cr_object_set_tags); each shard indexes its objects by tag,
+ * so purging a tag costs O(shards + objects carrying it), never a scan of the cache. Every purge is hard (objects are
+ * unlinked) or soft (objects stay, marked CR_OBJ_INVALIDATED, so they count as stale and can still serve
+ * stale-while-revalidate / stale-if-error while a refresh happens).
+ *
+ * The fill race. A fill reads cr_store_key_epoch() before it asks the upstream and stores its result with
+ * cr_store_insert_if_epoch(), which refuses when an invalidation that may cover the key happened in between, so a
+ * purge that lands while a fill is in flight is never undone by that fill. A key purge moves the epoch of its own key
+ * (and, by sharing a slot, of about 1 key in 4096 others); a prefix or tag purge or a clear moves every key's epoch,
+ * since the store cannot know which keys an in-flight fill will produce or which tags it will carry. The price of
+ * these false positives is only that a fill racing an unrelated purge answers its waiters without being stored.
  */
 #ifndef CORRAL_STORE_H
 #define CORRAL_STORE_H
@@ -31,22 +43,59 @@ cr_object_t *cr_store_lookup(cr_store_t *store, const char *key, size_t keylen, 
                              void *ctx, size_t *num_variants);
 
 /*
+ * Fills out[0 .. min(n, max)) with referenced objects stored under this primary key (every variant, in chain order)
+ * and returns n, the number of variants the key holds (which may exceed max). Does not mark them referenced for
+ * CLOCK: meant for inspection (the admin view). The caller releases each reference. Never fails.
+ */
+size_t cr_store_lookup_all(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_object_t **out, size_t max);
+
+/*
  * Links a finished object (the store takes its own reference; the caller keeps its own). An existing object with the
- * same key and variant_key is replaced (unlinked and released). Evicts to stay under the limit.
- * Returns CR_OK, or CR_DECLINED when the object alone is larger than the limit (nothing changes).
+ * same key and variant_key is replaced (unlinked and released), and the object's tags are indexed. Evicts to stay
+ * under the limit. Returns CR_OK, or CR_DECLINED (nothing changes) when the object alone is larger than the limit or
+ * when memory for a new tag index entry could not be allocated (an object the tag index does not know about could
+ * not be purged by tag, so it is not stored).
  */
 int cr_store_insert(cr_store_t *store, cr_object_t *obj);
 
-/* Unlinks this exact object if it is still linked (e.g. found expired and useless). Returns 1 if it was. */
+/*
+ * The invalidation epoch of a primary key: a number that changes whenever an invalidation that may cover the key
+ * (a purge or removal of the key, any prefix or tag purge, a clear) starts. Read it before asking the upstream and
+ * pass it to cr_store_insert_if_epoch(). Lock-free; never fails.
+ */
+uint64_t cr_store_key_epoch(cr_store_t *store, const char *key, size_t keylen, uint64_t hash);
+
+/*
+ * cr_store_insert(), but only if the key's epoch still equals `epoch` (checked under the shard lock, so an
+ * invalidation either moved the epoch before this check or finds the object linked and purges it). Returns CR_OK,
+ * or CR_DECLINED when the epoch moved (nothing changes), or as cr_store_insert() does.
+ */
+int cr_store_insert_if_epoch(cr_store_t *store, cr_object_t *obj, uint64_t epoch);
+
+/* Unlinks this exact object if it is still linked (e.g. found expired and useless). Not an invalidation: epochs do
+ * not move. Returns 1 if it was linked. */
 int cr_store_remove_object(cr_store_t *store, cr_object_t *obj);
 
-/* Removes every variant under a primary key. Returns how many objects were removed. */
-size_t cr_store_remove_key(cr_store_t *store, const char *key, size_t keylen, uint64_t hash);
+/*
+ * Purges every variant under a primary key: unlinks them, or with `soft` marks them CR_OBJ_INVALIDATED. Moves the
+ * key's epoch even when nothing is stored (a fill may be in flight). Returns how many objects were purged (soft:
+ * how many are now marked, including any already marked). Never fails.
+ */
+size_t cr_store_purge_key(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, int soft);
 
-/* Removes every object whose primary key starts with prefix. O(objects). Returns the count. */
+/* Purges (as above) every object whose primary key starts with prefix (all of them when prefixlen is 0). Scans the
+ * whole cache: O(objects). Moves every key's epoch. Returns the count. Never fails. */
+size_t cr_store_purge_prefix(cr_store_t *store, const char *prefix, size_t prefixlen, int soft);
+
+/* Purges (as above) every object carrying this tag (exact bytes). O(shards + objects carrying it). Moves every key's
+ * epoch. Returns the count. Never fails. */
+size_t cr_store_purge_tag(cr_store_t *store, const char *tag, size_t taglen, int soft);
+
+/* Hard purges: cr_store_purge_key(..., 0) and cr_store_purge_prefix(..., 0). */
+size_t cr_store_remove_key(cr_store_t *store, const char *key, size_t keylen, uint64_t hash);
 size_t cr_store_remove_prefix(cr_store_t *store, const char *prefix, size_t prefixlen);
 
-/* Removes everything. Returns the count. */
+/* Removes everything (a hard purge of every object; moves every key's epoch). Returns the count. */
 size_t cr_store_clear(cr_store_t *store);
 
 /* Bytes currently charged, the limit, and the number of linked objects. */
@@ -58,5 +107,15 @@ uint64_t cr_store_evictions(const cr_store_t *store);
 
 /* Per-object bytes the store itself adds on top of cr_object_t::cost (hash chain, ring), for accounting tests. */
 size_t cr_store_entry_overhead(void);
+
+/*
+ * The tag index: each shard holds one entry per distinct tag among its linked objects, charged to the store's bytes
+ * as cr_store_tag_charge(taglen) while it exists (the per-object memberships are part of cr_object_t::cost). So, once
+ * threads are quiescent, bytes == sum(obj->cost + cr_store_entry_overhead()) + sum over entries of their charge.
+ */
+size_t cr_store_tag_charge(size_t taglen);
+/* Number of tag index entries across shards, and the bytes they are charged (both exact once threads are quiescent). */
+size_t cr_store_tag_entries(const cr_store_t *store);
+size_t cr_store_tag_bytes(const cr_store_t *store);
 
 #endif

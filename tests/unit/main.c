@@ -11,6 +11,9 @@ void cr_test_register_key(void);
 void cr_test_register_policy(void);
 void cr_test_register_object(void);
 void cr_test_register_store(void);
+void cr_test_register_invalidate(void);
+void cr_test_register_purge(void);
+void cr_test_register_encoding(void);
 
 int main(void)
 {
@@ -23,6 +26,9 @@ int main(void)
     cr_test_register_policy();
     cr_test_register_object();
     cr_test_register_store();
+    cr_test_register_invalidate();
+    cr_test_register_purge();
+    cr_test_register_encoding();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

@@ -15,6 +15,7 @@
 
 #include "corral/common.h"
 #include "corral/config.h"
+#include "corral/encoding.h"
 
 static char errbuf[1024];
 
@@ -535,10 +536,12 @@ static void test_unknown_keys(void)
     EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    coalesce: { wait: 1s }\n", "t.yaml:6:17: ",
                  "unknown key \"wait\" in routes[0].coalesce (allowed there: timeout, max_waiters, pass_ttl)");
     EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    compress: { level: 5 }\n", "t.yaml:6:17: ",
-                 "unknown key \"level\" in routes[0].compress (allowed there: types, min_size)");
+                 "unknown key \"level\" in routes[0].compress (allowed there: types, min_size, encodings, brotli_quality, "
+                 "gzip_level)");
     EXPECT_ERROR(HEAD "upstream2:\n", "t.yaml:4:1: ", "unknown key \"upstream2\"");
     EXPECT_ERROR(HEAD "cache: { size: 1MiB }\n", "t.yaml:4:10: ",
-                 "unknown key \"size\" in cache (allowed there: memory, max_object_size)");
+                 "unknown key \"size\" in cache (allowed there: memory, max_object_size, surrogate_key_header, "
+                 "keep_surrogate_key)");
     EXPECT_ERROR(HEAD "tier: { redis: {} }\n", "t.yaml:4:9: ", "unknown key \"redis\" in tier (allowed there: memcached)");
     EXPECT_ERROR(HEAD "tier: { memcached: { servers: ['a:1'], ttl: 1s } }\n", "t.yaml:4:40: ",
                  "unknown key \"ttl\" in tier.memcached (allowed there: servers, timeout); \"ttl\" belongs in routes[]");
@@ -614,7 +617,7 @@ static void test_bad_values(void)
     EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    compress: { min_size: big }\n", "t.yaml:6:27: ",
                  "routes[0].compress.min_size: bad size \"big\"");
     EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    compress: { types: [json] }\n", "t.yaml:6:25: ",
-                 "routes[0].compress.types[0]: expected a media type like application/json or text/* (\"json\")");
+                 "routes[0].compress.types[0]: expected a media type like application/json, text/* or */*+json (\"json\")");
     EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    compress: { types: [] }\n", "t.yaml:6:24: ",
                  "routes[0].compress.types: the list must not be empty");
     EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: a }\n", "t.yaml:5:22: ", "routes[0].match.prefix: a path must start with '/'");
@@ -786,6 +789,95 @@ static void test_route_lines(void)
     cr_config_free(&cfg);
 }
 
+static void test_surrogate_keys(void)
+{
+    cr_config_t *cfg = load(HEAD);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_STRING_EQUAL(cfg->cache.surrogate_key_header, "surrogate-key");
+    CU_ASSERT_EQUAL(cfg->cache.keep_surrogate_key, 0);
+    cr_config_free(&cfg);
+    cfg = load(HEAD "cache: { memory: 64MiB }\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_STRING_EQUAL(cfg->cache.surrogate_key_header, "surrogate-key");
+    cr_config_free(&cfg);
+    cfg = load(HEAD "cache: { surrogate_key_header: Cache-Tag, keep_surrogate_key: true }\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_STRING_EQUAL(cfg->cache.surrogate_key_header, "cache-tag");
+    CU_ASSERT_EQUAL(cfg->cache.keep_surrogate_key, 1);
+    cr_config_free(&cfg);
+    EXPECT_ERROR(HEAD "cache: { surrogate_key_header: 'Cache Tag' }\n", "t.yaml:4:32: ",
+                 "cache.surrogate_key_header: not a valid header name");
+    EXPECT_ERROR(HEAD "cache: { surrogate_key_header: '' }\n", "t.yaml:4:32: ", "cache.surrogate_key_header: a value is required");
+    EXPECT_ERROR(HEAD "cache: { surrogate_key_header: [a] }\n", "t.yaml:4:32: ", "cache.surrogate_key_header");
+    EXPECT_ERROR(HEAD "cache: { keep_surrogate_key: maybe }\n", "t.yaml:4:30: ", "cache.keep_surrogate_key");
+}
+
+/* compress.encodings / brotli_quality / gzip_level (issue 4) and the media-type pattern forms. */
+static void test_compress_keys(void)
+{
+    cr_config_t *cfg = load(HEAD "routes:\n"
+                                 "  - match: { prefix: /a }\n"
+                                 "  - match: { prefix: /b }\n"
+                                 "    compress: { encodings: [br], brotli_quality: 11, gzip_level: 1,\n"
+                                 "                types: ['*/*+json', 'application/*+xml', '+yaml', TEXT/*] }\n"
+                                 "  - match: { prefix: /c }\n"
+                                 "    compress: { encodings: [GZIP, br], brotli_quality: 0, gzip_level: 9 }\n"
+                                 "  - match: { prefix: /d }\n"
+                                 "    cache: false\n"
+                                 "    compress: { encodings: [gzip] }\n");
+    const cr_route_config_t *r;
+    int has_json = 0, has_xml = 0;
+    size_t i;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL_FATAL(cfg->num_routes, 4);
+    r = &cfg->routes[0];
+    CU_ASSERT_EQUAL(r->compress, 1);
+    CU_ASSERT_EQUAL(r->compress_encodings, CR_ENC_BIT(CR_ENC_GZIP) | CR_ENC_BIT(CR_ENC_BR));
+    CU_ASSERT_EQUAL(r->brotli_quality, 5);
+    CU_ASSERT_EQUAL(r->gzip_level, 6);
+    for (i = 0; i != r->num_compress_types; ++i) {
+        has_json |= strcmp(r->compress_types[i], "*/*+json") == 0;
+        has_xml |= strcmp(r->compress_types[i], "*/*+xml") == 0;
+    }
+    CU_ASSERT(has_json && has_xml); /* the default list covers any +json / +xml type */
+    r = &cfg->routes[1];
+    CU_ASSERT_EQUAL(r->compress_encodings, CR_ENC_BIT(CR_ENC_BR));
+    CU_ASSERT_EQUAL(r->brotli_quality, 11);
+    CU_ASSERT_EQUAL(r->gzip_level, 1);
+    CU_ASSERT_EQUAL_FATAL(r->num_compress_types, 4);
+    CU_ASSERT_STRING_EQUAL(r->compress_types[0], "*/*+json");
+    CU_ASSERT_STRING_EQUAL(r->compress_types[1], "application/*+xml");
+    CU_ASSERT_STRING_EQUAL(r->compress_types[2], "+yaml");
+    CU_ASSERT_STRING_EQUAL(r->compress_types[3], "text/*"); /* lower-cased */
+    r = &cfg->routes[2];
+    CU_ASSERT_EQUAL(r->compress_encodings, CR_ENC_BIT(CR_ENC_GZIP) | CR_ENC_BIT(CR_ENC_BR));
+    CU_ASSERT_EQUAL(r->brotli_quality, 0);
+    CU_ASSERT_EQUAL(r->gzip_level, 9);
+    r = &cfg->routes[3];
+    CU_ASSERT_EQUAL(r->cache, 0);
+    CU_ASSERT_EQUAL(r->compress, 1); /* on-the-fly compression of the passed-through response */
+    CU_ASSERT_EQUAL(r->compress_encodings, CR_ENC_BIT(CR_ENC_GZIP));
+    cr_config_free(&cfg);
+
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    compress: { encodings: [zstd] }\n", "t.yaml:6:29: ",
+                 "routes[0].compress.encodings[0]: unknown encoding (expected br or gzip) (\"zstd\")");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    compress: { encodings: [] }\n", "t.yaml:6:28: ",
+                 "routes[0].compress.encodings: the list must not be empty");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    compress: { encodings: [br, BR] }\n", "t.yaml:6:33: ",
+                 "routes[0].compress.encodings[1]: duplicate entry \"BR\"");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    compress: { encodings: br }\n", "t.yaml:6:28: ",
+                 "routes[0].compress.encodings: list expected");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    compress: { brotli_quality: 12 }\n", "t.yaml:6:33: ",
+                 "routes[0].compress.brotli_quality: 12 is out of range (0..11)");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    compress: { brotli_quality: -1 }\n", "t.yaml:6:33: ",
+                 "routes[0].compress.brotli_quality: bad integer \"-1\"");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    compress: { gzip_level: 0 }\n", "t.yaml:6:29: ",
+                 "routes[0].compress.gzip_level: 0 is out of range (1..9)");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    compress: { types: ['*/*'] }\n", "t.yaml:6:25: ",
+                 "routes[0].compress.types[0]: expected a media type like application/json, text/* or */*+json");
+}
+
 static void test_errbuf_edges(void)
 {
     char small[12];
@@ -827,4 +919,6 @@ void cr_test_register_config(void)
     CU_add_test(s, "methods", test_methods);
     CU_add_test(s, "route lines", test_route_lines);
     CU_add_test(s, "errbuf edges", test_errbuf_edges);
+    CU_add_test(s, "compress keys", test_compress_keys);
+    CU_add_test(s, "surrogate keys", test_surrogate_keys);
 }

@@ -1,11 +1,15 @@
 /*
  * test_store.c: unit tests for sidecar/store.c: lookup / insert / replace, variants, exact byte accounting, CLOCK
  * eviction under a byte limit, removal by key / object / prefix, readers outliving eviction, and a multithreaded
- * stress run followed by a consistency check. Leaks and use-after-free are caught by running under ASan/LSan, data
- * races by running under TSan.
+ * stress run followed by a consistency check. Invalidation (issue 5): the tag index (a purge touches exactly the
+ * tagged objects, also among 100,000; bytes stay exact with tag entries), soft purges by key / prefix / tag,
+ * lookup_all, epochs and insert_if_epoch, and a multithreaded purge-versus-insert run checking that no fill undoes a
+ * purge that started after the fill read its epoch. Leaks and use-after-free are caught by running under ASan/LSan,
+ * data races by running under TSan.
  */
 #include <CUnit/CUnit.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -614,6 +618,645 @@ static void test_store_threads(void)
     cr_store_free(&store);
 }
 
+/* ---- invalidation: tags, soft purges, epochs (issue 5) ---- */
+
+/* ts_make with tags ("a,b,c"; NULL for none). */
+static cr_object_t *ts_make_tagged(const char *key, const char *variant, size_t bodylen, const char *tags)
+{
+    cr_object_t *obj = cr_object_new(key, strlen(key), 200);
+    cr_str_t list[16];
+    size_t n = 0;
+    char *body;
+
+    CU_ASSERT_FATAL(obj != NULL);
+    CU_ASSERT_FATAL(cr_object_add_header(obj, "content-type", 12, "text/plain", 10, NULL) == CR_OK);
+    if (variant != NULL) {
+        cr_str_t names[] = {CR_STR("accept-encoding")};
+        CU_ASSERT_FATAL(cr_object_set_vary(obj, names, 1, variant, strlen(variant)) == CR_OK);
+    }
+    while (tags != NULL && *tags != '\0' && n != 16) {
+        const char *comma = strchr(tags, ',');
+        size_t len = comma != NULL ? (size_t)(comma - tags) : strlen(tags);
+        list[n++] = cr_str(tags, len);
+        tags += len + (comma != NULL);
+    }
+    CU_ASSERT_FATAL(cr_object_set_tags(obj, list, n) == CR_OK);
+    CU_ASSERT_FATAL((body = malloc(bodylen + 1)) != NULL);
+    memset(body, 'b', bodylen);
+    cr_object_set_body(obj, CR_ENC_IDENTITY, body, bodylen);
+    cr_object_finish(obj);
+    return obj;
+}
+
+static int ts_invalidated(const cr_object_t *obj)
+{
+    return (cr_object_flags(obj) & CR_OBJ_INVALIDATED) != 0;
+}
+
+static void test_store_tags(void)
+{
+    cr_store_t *store = cr_store_new(64 << 20);
+    cr_object_t *a = ts_make_tagged("a", NULL, 10, "user-1,all"), *b = ts_make_tagged("b", NULL, 20, "user-2,all"),
+                *c = ts_make_tagged("c", NULL, 30, NULL), *a2, *got;
+    size_t expect;
+
+    CU_ASSERT_FATAL(store != NULL);
+    /* cr_object_set_tags drops empties and duplicates, and counts the tags in the cost */
+    {
+        cr_object_t *x = cr_object_new("x", 1, 200), *y = cr_object_new("x", 1, 200);
+        cr_str_t tags[] = {CR_STR("t"), CR_STR(""), CR_STR("u"), CR_STR("t")};
+        CU_ASSERT_FATAL(x != NULL && y != NULL);
+        CU_ASSERT_EQUAL(cr_object_set_tags(x, tags, 4), CR_OK);
+        CU_ASSERT_EQUAL(x->num_tags, 2);
+        CU_ASSERT(cr_str_eq(x->tags[0].name, "t", 1) && cr_str_eq(x->tags[1].name, "u", 1));
+        CU_ASSERT_EQUAL(x->tags[1].name.base[1], '\0');
+        CU_ASSERT_PTR_EQUAL(x->tags[0].owner, x);
+        CU_ASSERT_EQUAL(x->tags[0].hash, cr_hash("t", 1));
+        CU_ASSERT_EQUAL(cr_object_set_tags(x, tags, 1), CR_OK); /* replaces */
+        CU_ASSERT_EQUAL(x->num_tags, 1);
+        cr_object_finish(x);
+        cr_object_finish(y);
+        CU_ASSERT(x->cost >= y->cost + sizeof(cr_object_tag_t) + 2);
+        cr_object_release(&x);
+        cr_object_release(&y);
+    }
+
+    CU_ASSERT_EQUAL(cr_store_insert(store, a), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_insert(store, b), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_insert(store, c), CR_OK);
+    CU_ASSERT(cr_store_tag_entries(store) >= 3 && cr_store_tag_entries(store) <= 4); /* "all" may sit in 1 or 2 shards */
+    expect = ts_charge(a) + ts_charge(b) + ts_charge(c);
+    CU_ASSERT_EQUAL(cr_store_bytes(store), expect + cr_store_tag_bytes(store));
+    CU_ASSERT_EQUAL(cr_store_tag_bytes(store),
+                    cr_store_tag_charge(6) * 2 + cr_store_tag_charge(3) * (cr_store_tag_entries(store) - 2));
+
+    CU_ASSERT_EQUAL(cr_store_purge_tag(store, "nope", 4, 0), 0);
+    CU_ASSERT_EQUAL(cr_store_purge_tag(store, "user-1", 6, 0), 1);
+    CU_ASSERT_EQUAL(a->st.linked, 0);
+    CU_ASSERT_EQUAL(a->refcnt, 1);
+    CU_ASSERT_PTR_NULL(a->tags[0].st.entry);
+    CU_ASSERT_EQUAL(cr_store_count(store), 2);
+    CU_ASSERT_EQUAL(cr_store_purge_tag(store, "user-1", 6, 0), 0);
+    CU_ASSERT_EQUAL(cr_store_tag_entries(store), 2);
+    CU_ASSERT_EQUAL(cr_store_bytes(store), ts_charge(b) + ts_charge(c) + cr_store_tag_charge(6) + cr_store_tag_charge(3));
+
+    /* replacing an object with one sharing its tags keeps the shared entries consistent */
+    a2 = ts_make_tagged("b", NULL, 25, "all,user-2,extra");
+    CU_ASSERT_EQUAL(cr_store_insert(store, a2), CR_OK);
+    CU_ASSERT_EQUAL(b->st.linked, 0);
+    CU_ASSERT_PTR_NULL(b->tags[0].st.entry);
+    CU_ASSERT_EQUAL(cr_store_tag_entries(store), 3);
+    CU_ASSERT_EQUAL(cr_store_bytes(store),
+                    ts_charge(a2) + ts_charge(c) + cr_store_tag_charge(6) + cr_store_tag_charge(3) + cr_store_tag_charge(5));
+    /* a replaced object's tags are gone from the index: the tag it alone had */
+    got = ts_make_tagged("b", NULL, 1, "only-old");
+    CU_ASSERT_EQUAL(cr_store_insert(store, got), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_insert(store, a2), CR_OK); /* back */
+    CU_ASSERT_EQUAL(cr_store_purge_tag(store, "only-old", 8, 0), 0);
+    cr_object_release(&got);
+
+    /* tags are case-sensitive, exact bytes */
+    CU_ASSERT_EQUAL(cr_store_purge_tag(store, "ALL", 3, 0), 0);
+    CU_ASSERT_EQUAL(cr_store_purge_tag(store, "al", 2, 0), 0);
+    CU_ASSERT_EQUAL(cr_store_purge_tag(store, "all", 3, 0), 1);
+    CU_ASSERT_EQUAL(cr_store_count(store), 1);
+    CU_ASSERT_EQUAL(cr_store_tag_entries(store), 0);
+    CU_ASSERT_EQUAL(cr_store_tag_bytes(store), 0);
+    CU_ASSERT_EQUAL(cr_store_bytes(store), ts_charge(c));
+
+    /* removal by key / object / prefix / eviction also leaves the index */
+    CU_ASSERT_EQUAL(cr_store_insert(store, a), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_insert(store, b), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_remove_key(store, "a", 1, cr_hash("a", 1)), 1);
+    CU_ASSERT_EQUAL(cr_store_remove_object(store, b), 1);
+    CU_ASSERT_EQUAL(cr_store_tag_entries(store), 0);
+    CU_ASSERT_EQUAL(cr_store_insert(store, a), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_remove_prefix(store, "", 0), 2);
+    CU_ASSERT_EQUAL(cr_store_tag_entries(store), 0);
+    CU_ASSERT_EQUAL(cr_store_bytes(store), 0);
+    cr_store_free(&store);
+
+    store = cr_store_new(ts_charge(a) + ts_charge(b) + 4 * cr_store_tag_charge(6));
+    CU_ASSERT_FATAL(store != NULL);
+    CU_ASSERT_EQUAL(cr_store_insert(store, a), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_insert(store, b), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_insert(store, a2), CR_OK); /* replaces b; evicts a to fit */
+    CU_ASSERT(cr_store_evictions(store) >= 1);
+    CU_ASSERT_EQUAL(cr_store_bytes(store), ts_charge(a2) + cr_store_tag_bytes(store));
+    CU_ASSERT_EQUAL(cr_store_tag_entries(store), 3);
+    cr_store_free(&store);
+
+    cr_object_release(&a);
+    cr_object_release(&a2);
+    cr_object_release(&b);
+    cr_object_release(&c);
+}
+
+/* More members than one batch holds, spread over shards, and exactly the tagged ones go among 100,000. */
+#define TS_LARGE 100000
+#define TS_LARGE_TAGGED 10
+
+static void test_store_tags_large(void)
+{
+    cr_store_t *store = cr_store_new((size_t)512 << 20);
+    cr_object_t **objs = calloc(TS_LARGE, sizeof(*objs));
+    size_t i, expect = 0, n, step = TS_LARGE / TS_LARGE_TAGGED;
+    char key[32], tags[32];
+
+    CU_ASSERT_FATAL(store != NULL && objs != NULL);
+    for (i = 0; i != TS_LARGE; ++i) {
+        snprintf(key, sizeof(key), "big/%zu", i);
+        /* every object has a 5-byte group tag; every step-th one also "hot10" (also 5 bytes) */
+        snprintf(tags, sizeof(tags), i % step == 7 ? "g%04zu,hot10" : "g%04zu", i % 1000);
+        objs[i] = ts_make_tagged(key, NULL, i % 64, tags);
+        CU_ASSERT_EQUAL(cr_store_insert(store, objs[i]), CR_OK);
+        expect += ts_charge(objs[i]);
+    }
+    CU_ASSERT_EQUAL(cr_store_count(store), TS_LARGE);
+    CU_ASSERT_EQUAL(cr_store_evictions(store), 0);
+    n = cr_store_tag_entries(store);
+    CU_ASSERT(n >= 1001 && n <= 1001 * 64);
+    CU_ASSERT_EQUAL(cr_store_tag_bytes(store), n * cr_store_tag_charge(5));
+    CU_ASSERT_EQUAL(cr_store_bytes(store), expect + cr_store_tag_bytes(store));
+
+    /* soft first: exactly the tagged ones are marked */
+    CU_ASSERT_EQUAL(cr_store_purge_tag(store, "hot10", 5, 1), TS_LARGE_TAGGED);
+    n = 0;
+    for (i = 0; i != TS_LARGE; ++i)
+        n += ts_invalidated(objs[i]) != (i % step == 7);
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_EQUAL(cr_store_count(store), TS_LARGE);
+
+    /* hard: exactly the tagged ones go */
+    CU_ASSERT_EQUAL(cr_store_purge_tag(store, "hot10", 5, 0), TS_LARGE_TAGGED);
+    n = 0;
+    for (i = 0; i != TS_LARGE; ++i) {
+        n += objs[i]->st.linked != (i % step != 7);
+        if (!objs[i]->st.linked)
+            expect -= ts_charge(objs[i]);
+    }
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_EQUAL(cr_store_count(store), TS_LARGE - TS_LARGE_TAGGED);
+    CU_ASSERT_EQUAL(cr_store_bytes(store), expect + cr_store_tag_bytes(store));
+    CU_ASSERT_EQUAL(cr_store_tag_bytes(store), cr_store_tag_entries(store) * cr_store_tag_charge(5));
+    CU_ASSERT_EQUAL(cr_store_purge_tag(store, "hot10", 5, 0), 0);
+
+    /* a group of 100 (more than a batch), over many shards */
+    CU_ASSERT_EQUAL(cr_store_purge_tag(store, "g0123", 5, 0), 100);
+    for (i = 123; i < TS_LARGE; i += 1000)
+        CU_ASSERT_EQUAL(objs[i]->st.linked, 0);
+    CU_ASSERT_EQUAL(cr_store_count(store), TS_LARGE - TS_LARGE_TAGGED - 100);
+
+    CU_ASSERT_EQUAL(cr_store_clear(store), TS_LARGE - TS_LARGE_TAGGED - 100);
+    CU_ASSERT_EQUAL(cr_store_tag_entries(store), 0);
+    CU_ASSERT_EQUAL(cr_store_bytes(store), 0);
+    for (i = 0; i != TS_LARGE; ++i) {
+        CU_ASSERT_EQUAL(objs[i]->refcnt, 1);
+        cr_object_release(&objs[i]);
+    }
+    free(objs);
+    cr_store_free(&store);
+}
+
+static void test_store_soft(void)
+{
+    cr_store_t *store = cr_store_new(64 << 20);
+    cr_object_t *v1 = ts_make_tagged("h\n/u/1", "v:1\n", 10, "t"), *v2 = ts_make_tagged("h\n/u/1", "v:2\n", 10, NULL),
+                *o = ts_make_tagged("h\n/u/2", NULL, 10, "t"), *p = ts_make_tagged("h\n/p/1", NULL, 10, NULL), *got, *fresh;
+    size_t bytes;
+
+    CU_ASSERT_FATAL(store != NULL);
+    v1->lifetime_ms = v2->lifetime_ms = o->lifetime_ms = p->lifetime_ms = 60000;
+    v1->response_time_ms = v2->response_time_ms = o->response_time_ms = p->response_time_ms = 1000;
+    p->flags |= CR_OBJ_FORCED; /* before it is shared */
+    CU_ASSERT_EQUAL(cr_store_insert(store, v1), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_insert(store, v2), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_insert(store, o), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_insert(store, p), CR_OK);
+    bytes = cr_store_bytes(store);
+    CU_ASSERT(cr_object_is_fresh(v1, 2000));
+
+    /* key: every variant, stays linked and findable, now stale */
+    CU_ASSERT_EQUAL(cr_store_purge_key(store, "h\n/u/1", 6, cr_hash("h\n/u/1", 6), 1), 2);
+    CU_ASSERT(ts_invalidated(v1) && ts_invalidated(v2) && !ts_invalidated(o) && !ts_invalidated(p));
+    CU_ASSERT(!cr_object_is_fresh(v1, 2000) && !cr_object_is_fresh(v2, 2000) && cr_object_is_fresh(o, 2000));
+    CU_ASSERT_EQUAL(cr_store_count(store), 4);
+    CU_ASSERT_EQUAL(cr_store_bytes(store), bytes);
+    got = ts_lookup(store, "h\n/u/1", ts_match_variant, "v:1\n", NULL);
+    CU_ASSERT_PTR_EQUAL(got, v1);
+    cr_object_release(&got);
+    /* soft again counts them again and changes nothing */
+    CU_ASSERT_EQUAL(cr_store_purge_key(store, "h\n/u/1", 6, cr_hash("h\n/u/1", 6), 1), 2);
+    CU_ASSERT_EQUAL(cr_store_purge_key(store, "h\n/u/9", 6, cr_hash("h\n/u/9", 6), 1), 0);
+    /* the other flags survive the atomic OR */
+    CU_ASSERT_EQUAL(cr_object_invalidate(v1), 0);
+
+    /* prefix */
+    CU_ASSERT_EQUAL(cr_store_purge_prefix(store, "h\n/p/", 5, 1), 1);
+    CU_ASSERT(ts_invalidated(p) && (cr_object_flags(p) & CR_OBJ_FORCED) != 0 && !ts_invalidated(o));
+    /* tag */
+    CU_ASSERT_EQUAL(cr_store_purge_tag(store, "t", 1, 1), 2);
+    CU_ASSERT(ts_invalidated(o));
+    CU_ASSERT_EQUAL(cr_store_count(store), 4);
+    CU_ASSERT_EQUAL(cr_store_bytes(store), bytes);
+
+    /* a refreshed object replaces a soft-purged one and is fresh */
+    fresh = ts_make_tagged("h\n/u/2", NULL, 10, "t");
+    fresh->lifetime_ms = 60000;
+    fresh->response_time_ms = 1000;
+    CU_ASSERT_EQUAL(cr_store_insert(store, fresh), CR_OK);
+    got = ts_lookup(store, "h\n/u/2", NULL, NULL, NULL);
+    CU_ASSERT_PTR_EQUAL(got, fresh);
+    CU_ASSERT(cr_object_is_fresh(got, 2000));
+    cr_object_release(&got);
+
+    /* hard purges remove soft-purged objects like any other */
+    CU_ASSERT_EQUAL(cr_store_purge_tag(store, "t", 1, 0), 2);
+    CU_ASSERT_EQUAL(cr_store_purge_prefix(store, "h\n", 2, 0), 2);
+    CU_ASSERT_EQUAL(cr_store_count(store), 0);
+    CU_ASSERT_EQUAL(cr_store_bytes(store), 0);
+
+    cr_object_release(&v1);
+    cr_object_release(&v2);
+    cr_object_release(&o);
+    cr_object_release(&p);
+    cr_object_release(&fresh);
+    cr_store_free(&store);
+}
+
+static void test_store_lookup_all(void)
+{
+    cr_store_t *store = cr_store_new(64 << 20);
+    cr_object_t *objs[3], *out[4];
+    size_t i, n, seen = 0;
+
+    CU_ASSERT_FATAL(store != NULL);
+    CU_ASSERT_EQUAL(cr_store_lookup_all(store, "k", 1, cr_hash("k", 1), out, 4), 0);
+    CU_ASSERT_EQUAL(cr_store_lookup_all(store, "k", 1, cr_hash("k", 1), NULL, 0), 0);
+    for (i = 0; i != 3; ++i) {
+        char v[8];
+        snprintf(v, sizeof(v), "v:%zu\n", i);
+        objs[i] = ts_make_tagged("k", v, i, "t");
+        CU_ASSERT_EQUAL(cr_store_insert(store, objs[i]), CR_OK);
+    }
+    {
+        cr_object_t *other = ts_make_tagged("k2", NULL, 1, NULL);
+        CU_ASSERT_EQUAL(cr_store_insert(store, other), CR_OK);
+        cr_object_release(&other);
+    }
+    n = cr_store_lookup_all(store, "k", 1, cr_hash("k", 1), out, 4);
+    CU_ASSERT_EQUAL(n, 3);
+    for (i = 0; i != n; ++i) {
+        seen |= (size_t)1 << (out[i]->variant_key.base[2] - '0');
+        CU_ASSERT_EQUAL(out[i]->refcnt, 3);
+        CU_ASSERT_EQUAL(out[i]->st.referenced, 0); /* inspection does not count as a hit */
+        cr_object_release(&out[i]);
+    }
+    CU_ASSERT_EQUAL(seen, 7);
+    /* fewer slots than variants: the count is still the total */
+    CU_ASSERT_EQUAL(cr_store_lookup_all(store, "k", 1, cr_hash("k", 1), out, 2), 3);
+    cr_object_release(&out[0]);
+    cr_object_release(&out[1]);
+    for (i = 0; i != 3; ++i) {
+        CU_ASSERT_EQUAL(objs[i]->refcnt, 2);
+        cr_object_release(&objs[i]);
+    }
+    cr_store_free(&store);
+}
+
+static uint64_t ts_epoch(cr_store_t *store, const char *key)
+{
+    return cr_store_key_epoch(store, key, strlen(key), cr_hash(key, strlen(key)));
+}
+
+static void test_store_epochs(void)
+{
+    cr_store_t *store = cr_store_new(64 << 20);
+    cr_object_t *obj, *other;
+    uint64_t e, e2;
+    size_t i, moved = 0;
+    char key[32];
+
+    CU_ASSERT_FATAL(store != NULL);
+    /* a key purge moves its key's epoch, even when nothing is stored, and declines a fill that read the old one */
+    e = ts_epoch(store, "h\n/a");
+    CU_ASSERT_EQUAL(ts_epoch(store, "h\n/a"), e);
+    CU_ASSERT_EQUAL(cr_store_purge_key(store, "h\n/a", 4, cr_hash("h\n/a", 4), 0), 0);
+    CU_ASSERT_NOT_EQUAL((e2 = ts_epoch(store, "h\n/a")), e);
+    obj = ts_make_tagged("h\n/a", NULL, 10, "t");
+    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, obj, e), CR_DECLINED);
+    CU_ASSERT_EQUAL(obj->st.linked, 0);
+    CU_ASSERT_EQUAL(obj->refcnt, 1);
+    CU_ASSERT_EQUAL(cr_store_count(store), 0);
+    CU_ASSERT_EQUAL(cr_store_tag_entries(store), 0);
+    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, obj, e2), CR_OK);
+    CU_ASSERT_EQUAL(obj->st.linked, 1);
+    /* soft purges move it too */
+    CU_ASSERT_EQUAL(cr_store_purge_key(store, "h\n/a", 4, cr_hash("h\n/a", 4), 1), 1);
+    CU_ASSERT_NOT_EQUAL(ts_epoch(store, "h\n/a"), e2);
+
+    /* a key purge moves few other keys' epochs (only those sharing its shard and slot) */
+    for (i = 0; i != 1000; ++i) {
+        uint64_t before;
+        snprintf(key, sizeof(key), "h\n/other/%zu", i);
+        before = ts_epoch(store, key);
+        cr_store_purge_key(store, "h\n/a", 4, cr_hash("h\n/a", 4), 0);
+        moved += ts_epoch(store, key) != before;
+    }
+    CU_ASSERT(moved < 10);
+
+    /* prefix and tag purges and clear move every key's epoch, whatever they match */
+    e = ts_epoch(store, "h\n/zzz");
+    cr_store_purge_prefix(store, "nothing-matches", 15, 0);
+    CU_ASSERT_NOT_EQUAL((e2 = ts_epoch(store, "h\n/zzz")), e);
+    cr_store_purge_tag(store, "no-such-tag", 11, 1);
+    CU_ASSERT_NOT_EQUAL((e = ts_epoch(store, "h\n/zzz")), e2);
+    cr_store_clear(store);
+    CU_ASSERT_NOT_EQUAL((e2 = ts_epoch(store, "h\n/zzz")), e);
+    other = ts_make_tagged("h\n/zzz", NULL, 1, NULL);
+    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, other, e), CR_DECLINED);
+
+    /* what is not an invalidation does not move epochs: inserts, replacements, remove_object, eviction */
+    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, other, e2), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_insert(store, obj), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_remove_object(store, obj), 1);
+    CU_ASSERT_EQUAL(ts_epoch(store, "h\n/zzz"), e2);
+    cr_object_release(&obj);
+    obj = ts_make_tagged("h\n/zzz", NULL, 2, NULL); /* replaces `other` */
+    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, obj, e2), CR_OK);
+    CU_ASSERT_EQUAL(other->st.linked, 0);
+    CU_ASSERT_EQUAL(ts_epoch(store, "h\n/zzz"), e2);
+    /* the oversize rule still applies */
+    cr_object_release(&other);
+    other = ts_make_tagged("h\n/zzz", NULL, (size_t)64 << 20, NULL);
+    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, other, e2), CR_DECLINED);
+    cr_object_release(&other);
+    cr_object_release(&obj);
+    cr_store_free(&store);
+
+    store = cr_store_new(4096);
+    CU_ASSERT_FATAL(store != NULL);
+    e = ts_epoch(store, "h\n/zzz");
+    for (i = 0; i != 100; ++i) {
+        snprintf(key, sizeof(key), "h\n/evict/%zu", i);
+        obj = ts_make_tagged(key, NULL, 500, "t");
+        CU_ASSERT_EQUAL(cr_store_insert(store, obj), CR_OK);
+        cr_object_release(&obj);
+    }
+    CU_ASSERT(cr_store_evictions(store) > 0);
+    CU_ASSERT_EQUAL(ts_epoch(store, "h\n/zzz"), e);
+    cr_store_free(&store);
+}
+
+/*
+ * Purges versus fills. TS_PF_FILLERS threads fill like flight.c would: read the key's epoch, read how many purges
+ * have started (s0), "fetch", then insert_if_epoch. One purger thread runs purges that cover every filler object
+ * (tag and prefix, hard and soft, and clear), counting each as started before and completed after it runs. Checked:
+ *  - a fill that sees a purge completed which started after its epoch read (completed > s0 before inserting) is
+ *    always declined;
+ *  - once a purge that started after a stored fill's epoch read has completed, that object is unlinked or marked
+ *    invalidated (each filler checks its recent objects as soon as it sees such a completion, through lookup_all);
+ *  - at the end, every filler object still linked either was filled after the last purge started (s0 == final) or
+ *    was soft-purged: no purge was undone by a fill that raced it.
+ * Readers look up, check tags and flags, and remove stale objects, to shake the index.
+ */
+#define TS_PF_FILLERS 3
+#define TS_PF_FILLS 4000
+#define TS_PF_KEYS 200
+#define TS_PF_PURGES 400
+
+#define TS_PF_RING 16
+
+static size_t ts_pf_started, ts_pf_completed; /* atomic */
+static int ts_pf_done;                         /* atomic */
+
+typedef struct {
+    cr_store_t *store;
+    unsigned seed;
+    size_t bad, stored, declined, checked;
+    cr_object_t **objs; /* every object this filler stored, referenced */
+    size_t *s0s;
+    size_t n;
+    size_t ring[TS_PF_RING]; /* indexes into objs of stored objects not checked yet */
+    size_t nring;
+    size_t seen; /* atomic: the completed count of the filler's last ring check, SIZE_MAX once it is done */
+} ts_pf_filler_t;
+
+static ts_pf_filler_t ts_pf_ctx[TS_PF_FILLERS];
+
+/* 1 when obj is linked (found by lookup_all under the shard lock) and not invalidated. */
+static int ts_pf_live(cr_store_t *store, cr_object_t *obj)
+{
+    cr_object_t *all[4];
+    size_t n = cr_store_lookup_all(store, obj->key.base, obj->key.len, obj->hash, all, 4), i;
+    int live = 0;
+
+    for (i = 0; i != CR_MIN(n, 4); ++i) {
+        if (all[i] == obj && !ts_invalidated(obj))
+            live = 1;
+        cr_object_release(&all[i]);
+    }
+    return live;
+}
+
+/* Checks (and retires) the ring's objects for which a purge that started after their epoch read has completed. */
+static void ts_pf_check_ring(ts_pf_filler_t *f)
+{
+    size_t completed = __atomic_load_n(&ts_pf_completed, __ATOMIC_SEQ_CST), i = 0;
+
+    while (i != f->nring) {
+        size_t idx = f->ring[i];
+        if (completed > f->s0s[idx]) {
+            if (ts_pf_live(f->store, f->objs[idx]))
+                ++f->bad;
+            ++f->checked;
+            f->ring[i] = f->ring[--f->nring];
+        } else {
+            ++i;
+        }
+    }
+    __atomic_store_n(&f->seen, completed, __ATOMIC_SEQ_CST);
+}
+
+
+static void *ts_pf_filler(void *arg)
+{
+    ts_pf_filler_t *f = arg;
+    char key[32], tags[16];
+    int i;
+
+    for (i = 0; i != TS_PF_FILLS; ++i) {
+        unsigned r = ts_rand(&f->seed), k = r % TS_PF_KEYS;
+        size_t keylen = (size_t)snprintf(key, sizeof(key), "pf/%u", k), s0, c1;
+        uint64_t hash = cr_hash(key, keylen), epoch;
+        cr_object_t *obj;
+        int ret;
+
+        epoch = cr_store_key_epoch(f->store, key, keylen, hash);
+        s0 = __atomic_load_n(&ts_pf_started, __ATOMIC_SEQ_CST);
+        snprintf(tags, sizeof(tags), "TT,k%u", k % 7);
+        obj = ts_make_tagged(key, (r >> 16) % 2 ? "v:1\n" : "v:2\n", (r >> 8) % 200, tags); /* the "fetch" */
+        c1 = __atomic_load_n(&ts_pf_completed, __ATOMIC_SEQ_CST);
+        ret = cr_store_insert_if_epoch(f->store, obj, epoch);
+        if (ret == CR_OK) {
+            ++f->stored;
+            if (c1 > s0)
+                ++f->bad; /* a purge started after the epoch read and completed before the insert */
+            f->objs[f->n] = obj;
+            f->s0s[f->n] = s0;
+            if (f->nring == TS_PF_RING)
+                f->ring[0] = f->ring[--f->nring]; /* drop the oldest-ish unchecked one */
+            f->ring[f->nring++] = f->n++;
+        } else {
+            ++f->declined;
+            if (ret != CR_DECLINED)
+                ++f->bad;
+            cr_object_release(&obj);
+        }
+        ts_pf_check_ring(f);
+    }
+    __atomic_store_n(&f->seen, SIZE_MAX, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void *ts_pf_purger(void *arg)
+{
+    cr_store_t *store = arg;
+    unsigned seed = 12345;
+    size_t j;
+    int i;
+
+    for (i = 0; i != TS_PF_PURGES; ++i) {
+        unsigned op = ts_rand(&seed) % 5;
+        __atomic_add_fetch(&ts_pf_started, 1, __ATOMIC_SEQ_CST);
+        if (op == 0)
+            cr_store_purge_tag(store, "TT", 2, 0);
+        else if (op == 1)
+            cr_store_purge_tag(store, "TT", 2, 1);
+        else if (op == 2)
+            cr_store_purge_prefix(store, "pf/", 3, 0);
+        else if (op == 3)
+            cr_store_purge_prefix(store, "pf/", 3, 1);
+        else
+            cr_store_clear(store);
+        __atomic_add_fetch(&ts_pf_completed, 1, __ATOMIC_SEQ_CST);
+        /* let every filler check its objects against this purge before the next one can clean up after it */
+        for (j = 0; j != TS_PF_FILLERS; ++j)
+            while (__atomic_load_n(&ts_pf_ctx[j].seen, __ATOMIC_SEQ_CST) < (size_t)i + 1)
+                sched_yield();
+    }
+    return NULL;
+}
+
+static void *ts_pf_reader(void *arg)
+{
+    ts_pf_filler_t *t = arg;
+    char key[32];
+
+    while (!__atomic_load_n(&ts_pf_done, __ATOMIC_ACQUIRE)) {
+        unsigned r = ts_rand(&t->seed), k = r % TS_PF_KEYS;
+        size_t keylen = (size_t)snprintf(key, sizeof(key), "pf/%u", k), i;
+        cr_object_t *obj = cr_store_lookup(t->store, key, keylen, cr_hash(key, keylen), NULL, NULL, NULL), *all[4];
+        if (obj != NULL) {
+            if (obj->num_tags != 2 || !cr_str_eq(obj->tags[0].name, "TT", 2) || !cr_str_eq(obj->key, key, keylen))
+                ++t->bad;
+            if ((cr_object_flags(obj) & CR_OBJ_INVALIDATED) != 0 && r % 4 == 0)
+                cr_store_remove_object(t->store, obj); /* a stale object found useless */
+            cr_object_release(&obj);
+        }
+        if (r % 16 == 0) {
+            size_t n = cr_store_lookup_all(t->store, key, keylen, cr_hash(key, keylen), all, 4);
+            for (i = 0; i != CR_MIN(n, 4); ++i)
+                cr_object_release(&all[i]);
+            if (n > 2)
+                ++t->bad;
+        }
+        if (r % 64 == 1)
+            cr_store_purge_key(t->store, key, keylen, cr_hash(key, keylen), r % 128 == 1);
+    }
+    return NULL;
+}
+
+static void test_store_purge_threads(void)
+{
+    cr_store_t *store = cr_store_new(256 * 1024);
+    pthread_t fillers[TS_PF_FILLERS], purger, reader;
+    ts_pf_filler_t *ctx = ts_pf_ctx, rctx;
+    size_t i, j, final, bad_end = 0, linked = 0, stored = 0, declined = 0, checked = 0, sum = 0, nobj = 0;
+    char key[32];
+
+    CU_ASSERT_FATAL(store != NULL);
+    ts_pf_started = ts_pf_completed = 0;
+    ts_pf_done = 0;
+    memset(&rctx, 0, sizeof(rctx));
+    rctx.store = store;
+    rctx.seed = 777;
+    for (i = 0; i != TS_PF_FILLERS; ++i) {
+        memset(&ctx[i], 0, sizeof(ctx[i]));
+        ctx[i].store = store;
+        ctx[i].seed = 0x9e3779b9u * (unsigned)(i + 3);
+        ctx[i].objs = calloc(TS_PF_FILLS, sizeof(*ctx[i].objs));
+        ctx[i].s0s = calloc(TS_PF_FILLS, sizeof(*ctx[i].s0s));
+        CU_ASSERT_FATAL(ctx[i].objs != NULL && ctx[i].s0s != NULL);
+    }
+    CU_ASSERT_FATAL(pthread_create(&reader, NULL, ts_pf_reader, &rctx) == 0);
+    for (i = 0; i != TS_PF_FILLERS; ++i)
+        CU_ASSERT_FATAL(pthread_create(&fillers[i], NULL, ts_pf_filler, &ctx[i]) == 0);
+    CU_ASSERT_FATAL(pthread_create(&purger, NULL, ts_pf_purger, store) == 0);
+    for (i = 0; i != TS_PF_FILLERS; ++i)
+        pthread_join(fillers[i], NULL);
+    pthread_join(purger, NULL);
+    __atomic_store_n(&ts_pf_done, 1, __ATOMIC_RELEASE);
+    pthread_join(reader, NULL);
+
+    final = __atomic_load_n(&ts_pf_started, __ATOMIC_SEQ_CST);
+    CU_ASSERT_EQUAL(final, TS_PF_PURGES);
+    CU_ASSERT_EQUAL(rctx.bad, 0);
+    for (i = 0; i != TS_PF_FILLERS; ++i) {
+        CU_ASSERT_EQUAL(ctx[i].bad, 0);
+        checked += ctx[i].checked;
+        stored += ctx[i].stored;
+        declined += ctx[i].declined;
+        for (j = 0; j != ctx[i].n; ++j) {
+            cr_object_t *obj = ctx[i].objs[j];
+            if (obj->st.linked) {
+                ++linked;
+                if (ctx[i].s0s[j] != final && !ts_invalidated(obj))
+                    ++bad_end;
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(bad_end, 0);
+    CU_ASSERT(stored > 0);
+    CU_ASSERT(checked > 0);
+    CU_ASSERT_EQUAL(stored + declined, TS_PF_FILLERS * TS_PF_FILLS);
+
+    /* quiescent accounting, tags included: every tag here is 2 bytes long */
+    for (i = 0; i != TS_PF_KEYS; ++i) {
+        ts_sum_t s = {0, 0};
+        size_t keylen = (size_t)snprintf(key, sizeof(key), "pf/%zu", i);
+        CU_ASSERT_PTR_NULL(cr_store_lookup(store, key, keylen, cr_hash(key, keylen), ts_match_sum, &s, NULL));
+        sum += s.bytes;
+        nobj += s.n;
+    }
+    CU_ASSERT_EQUAL(cr_store_count(store), nobj);
+    CU_ASSERT(linked <= nobj);
+    CU_ASSERT_EQUAL(cr_store_tag_bytes(store), cr_store_tag_entries(store) * cr_store_tag_charge(2));
+    CU_ASSERT_EQUAL(cr_store_bytes(store), sum + cr_store_tag_bytes(store));
+    CU_ASSERT(cr_store_bytes(store) <= cr_store_limit(store));
+    CU_ASSERT_EQUAL(cr_store_clear(store), nobj);
+    CU_ASSERT_EQUAL(cr_store_bytes(store), 0);
+    CU_ASSERT_EQUAL(cr_store_tag_entries(store), 0);
+
+    for (i = 0; i != TS_PF_FILLERS; ++i) {
+        for (j = 0; j != ctx[i].n; ++j)
+            cr_object_release(&ctx[i].objs[j]);
+        free(ctx[i].objs);
+        free(ctx[i].s0s);
+    }
+    cr_store_free(&store);
+}
+
 void cr_test_register_store(void)
 {
     CU_pSuite suite = CU_add_suite("store", NULL, NULL);
@@ -629,4 +1272,10 @@ void cr_test_register_store(void)
     CU_add_test(suite, "remove_prefix", test_store_remove_prefix);
     CU_add_test(suite, "reader survives eviction", test_store_reader_survives);
     CU_add_test(suite, "threads", test_store_threads);
+    CU_add_test(suite, "tags: index and hard purge", test_store_tags);
+    CU_add_test(suite, "tags: 10 tagged among 100,000", test_store_tags_large);
+    CU_add_test(suite, "soft purges", test_store_soft);
+    CU_add_test(suite, "lookup_all", test_store_lookup_all);
+    CU_add_test(suite, "epochs and insert_if_epoch", test_store_epochs);
+    CU_add_test(suite, "threads: purges versus fills", test_store_purge_threads);
 }
