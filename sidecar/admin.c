@@ -1,5 +1,6 @@
 /*
- * admin.c: the admin API: GET /healthz, GET /metrics (Prometheus text format).
+ * admin.c: the admin API: GET /healthz, GET /metrics (Prometheus text format), POST /v1/purge (keys, prefixes, tags;
+ * soft or hard), DELETE /v1/cache (everything), GET /v1/cache?key= (inspect one path's stored objects).
  *
  * Invariants: served on worker 0's loop through its own h2o context, never on the traffic port; it reads other
  * threads' counters with relaxed atomic loads only (cr_stats_sum). Every path except /healthz requires the bearer
@@ -8,10 +9,18 @@
 #include "corral/admin.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <stdio.h>
 
 #include "corral/http.h"
+#include "corral/invalidate.h"
+#include "corral/key.h"
+#include "corral/log.h"
+#include "corral/purge.h"
 #include "corral/runtime.h"
+#include "corral/writethrough.h"
 
 static int const_time_eq(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -110,6 +119,228 @@ static void send_metrics(h2o_req_t *req)
     send_text(req, "text/plain; version=0.0.4; charset=utf-8", buf, n);
 }
 
+static void send_json(h2o_req_t *req, int status, const char *reason, char *body, size_t len)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    h2o_iovec_t buf = h2o_iovec_init(body, len);
+    req->res.status = status;
+    req->res.reason = reason;
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_start_response(req, &generator);
+    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+}
+
+static void send_json_value(h2o_req_t *req, int status, const char *reason, json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT);
+    json_decref(v);
+    if (text == NULL) {
+        cr_send_json_error(req, 500, "Internal Server Error", "no_memory", "out of memory");
+        return;
+    }
+    {
+        size_t len = strlen(text);
+        char *copy = h2o_mem_alloc_pool(&req->pool, len + 1);
+        memcpy(copy, text, len);
+        copy[len] = '\n';
+        free(text);
+        send_json(req, status, reason, copy, len + 1);
+    }
+}
+
+/* Normalizes "path[?query]" for a purge or an inspection: the path part only. Returns its length or -1. */
+static int normalized_path_of(const char *uri, char *buf, size_t bufsize)
+{
+    size_t plen = strcspn(uri, "?");
+    return cr_key_normalize_path(cr_str(uri, plen), buf, bufsize);
+}
+
+/* POST /v1/purge {"keys": [...], "prefixes": [...], "tags": [...], "soft": false}: validated whole before anything
+ * is purged. Keys are paths (a query is ignored: every variant of the path goes). */
+static void handle_purge(h2o_req_t *req)
+{
+    cr_purge_request_t pr;
+    cr_purge_counts_t counts = {0};
+    char err[512], *out;
+    int rc, n;
+    size_t i;
+
+    if (req->entity.len > CR_PURGE_MAX_BODY) {
+        cr_send_json_error(req, 413, "Payload Too Large", "body_too_large", "a purge body may be at most 1 MiB");
+        return;
+    }
+    rc = cr_purge_parse(req->entity.base != NULL ? req->entity.base : "", req->entity.len, &pr, err, sizeof(err));
+    if (rc == CR_ERROR) {
+        cr_send_json_error(req, 500, "Internal Server Error", "no_memory", err);
+        return;
+    }
+    if (rc != CR_OK) {
+        cr_send_json_error(req, 400, "Bad Request", "invalid_purge", err);
+        return;
+    }
+    for (i = 0; i != pr.num_keys; ++i) {
+        char path[CR_INVALIDATE_MAX_PATH];
+        if ((n = normalized_path_of(pr.keys[i], path, sizeof(path))) < 0) {
+            snprintf(err, sizeof(err), "keys[%zu]: not a path (it must start with '/')", i);
+            cr_purge_request_free(&pr);
+            cr_send_json_error(req, 400, "Bad Request", "invalid_purge", err);
+            return;
+        }
+    }
+    for (i = 0; i != pr.num_prefixes; ++i) {
+        if (pr.prefixes[i][0] != '/') {
+            snprintf(err, sizeof(err), "prefixes[%zu]: not a path prefix (it must start with '/')", i);
+            cr_purge_request_free(&pr);
+            cr_send_json_error(req, 400, "Bad Request", "invalid_purge", err);
+            return;
+        }
+    }
+    for (i = 0; i != pr.num_keys; ++i) {
+        char path[CR_INVALIDATE_MAX_PATH];
+        n = normalized_path_of(pr.keys[i], path, sizeof(path));
+        counts.objects += cr_purge_path(cr_str(path, (size_t)n), pr.soft);
+        ++counts.keys;
+    }
+    for (i = 0; i != pr.num_prefixes; ++i) {
+        counts.objects += cr_purge_path_prefix(cr_str(pr.prefixes[i], strlen(pr.prefixes[i])), pr.soft);
+        ++counts.prefixes;
+    }
+    for (i = 0; i != pr.num_tags; ++i) {
+        counts.objects += cr_store_purge_tag(cr_rt.store, pr.tags[i], strlen(pr.tags[i]), pr.soft);
+        ++counts.tags;
+    }
+    out = h2o_mem_alloc_pool(&req->pool, 512);
+    n = cr_purge_result_json(&counts, pr.soft, out, 511);
+    cr_log_info("admin purge: %zu keys, %zu prefixes, %zu tags, %s: %zu objects", counts.keys, counts.prefixes, counts.tags,
+                pr.soft ? "soft" : "hard", counts.objects);
+    cr_purge_request_free(&pr);
+    assert(n > 0);
+    out[n++] = '\n';
+    send_json(req, 200, "OK", out, (size_t)n);
+}
+
+static void handle_clear(h2o_req_t *req)
+{
+    size_t n = cr_store_clear(cr_rt.store);
+    json_t *v = json_pack("{s:{s:I}}", "purged", "objects", (json_int_t)n);
+    cr_log_info("admin purge: everything: %zu objects", n);
+    send_json_value(req, 200, "OK", v);
+}
+
+/* The value of query parameter `name`, percent-decoded into the pool, or NULL. */
+static char *query_param(h2o_req_t *req, const char *name)
+{
+    size_t nlen = strlen(name);
+    const char *q, *end;
+    if (req->query_at == SIZE_MAX)
+        return NULL;
+    q = req->path.base + req->query_at + 1;
+    end = req->path.base + req->path.len;
+    while (q < end) {
+        const char *amp = memchr(q, '&', end - q);
+        if (amp == NULL)
+            amp = end;
+        if ((size_t)(amp - q) > nlen && memcmp(q, name, nlen) == 0 && q[nlen] == '=') {
+            const char *v = q + nlen + 1;
+            char *out = h2o_mem_alloc_pool(&req->pool, (amp - v) + 1), *o = out;
+            while (v < amp) {
+                if (*v == '%' && amp - v >= 3 && isxdigit((unsigned char)v[1]) && isxdigit((unsigned char)v[2])) {
+                    char hex[3] = {v[1], v[2], 0};
+                    *o++ = (char)strtol(hex, NULL, 16);
+                    v += 3;
+                } else {
+                    *o++ = *v == '+' ? ' ' : *v;
+                    ++v;
+                }
+            }
+            *o = '\0';
+            return out;
+        }
+        q = amp + 1;
+    }
+    return NULL;
+}
+
+static json_t *json_str(cr_str_t s)
+{
+    return json_stringn(s.base != NULL ? s.base : "", s.len);
+}
+
+/* One stored object as JSON: its key, variant, codings and their sizes, age, ttl, tags and size. */
+static json_t *describe(const cr_object_t *obj, uint64_t now)
+{
+    static const char *const names[CR_ENC_MAX] = {"identity", "gzip", "br"};
+    json_t *o = json_object(), *enc = json_object(), *tags = json_array(), *vary = json_array();
+    unsigned flags = cr_object_flags(obj);
+    uint64_t age = cr_object_age_ms(obj, now);
+    size_t i;
+    int e;
+
+    json_object_set_new(o, "key", json_str(obj->key));
+    json_object_set_new(o, "status", json_integer(obj->status));
+    for (i = 0; i != obj->num_vary; ++i)
+        json_array_append_new(vary, json_str(obj->vary_names[i]));
+    json_object_set_new(o, "vary", vary);
+    json_object_set_new(o, "variant", json_str(obj->variant_key));
+    for (e = 0; e != CR_ENC_MAX; ++e)
+        if (obj->bodies[e].base != NULL && !(e == CR_ENC_IDENTITY && (flags & CR_OBJ_ENCODED) != 0))
+            json_object_set_new(enc, names[e], json_integer((json_int_t)obj->bodies[e].len));
+    json_object_set_new(o, "encodings", enc);
+    json_object_set_new(o, "age", json_integer((json_int_t)(age / 1000)));
+    json_object_set_new(o, "ttl", json_integer(((json_int_t)obj->lifetime_ms - (json_int_t)age) / 1000));
+    json_object_set_new(o, "fresh", json_boolean(cr_object_is_fresh(obj, now)));
+    json_object_set_new(o, "invalidated", json_boolean((flags & CR_OBJ_INVALIDATED) != 0));
+    json_object_set_new(o, "hit_for_pass", json_boolean((flags & CR_OBJ_PASS) != 0));
+    for (i = 0; i != obj->num_tags; ++i)
+        if (obj->tags[i].name.len != 0 && obj->tags[i].name.base[0] != '\n') /* corral's own path tag is not shown */
+            json_array_append_new(tags, json_str(obj->tags[i].name));
+    json_object_set_new(o, "tags", tags);
+    json_object_set_new(o, "size", json_integer((json_int_t)obj->cost));
+    return o;
+}
+
+/* GET /v1/cache?key=/path[?query]: every stored object for that path (and query, when one is given). */
+static void handle_inspect(h2o_req_t *req)
+{
+    char *key = query_param(req, "key"), tag[CR_INVALIDATE_MAX_PATH + 1];
+    cr_object_t *objs[256];
+    const char *query;
+    json_t *entries;
+    size_t n, i;
+    int plen;
+
+    if (key == NULL || (plen = normalized_path_of(key, tag + 1, sizeof(tag) - 1)) < 0) {
+        cr_send_json_error(req, 400, "Bad Request", "invalid_key", "give ?key=/path[?query] (percent-encoded)");
+        return;
+    }
+    tag[0] = '\n';
+    query = strchr(key, '?');
+    n = cr_store_collect_tag(cr_rt.store, tag, (size_t)plen + 1, objs, CR_ARRAY_SIZE(objs));
+    entries = json_array();
+    for (i = 0; i != CR_MIN(n, CR_ARRAY_SIZE(objs)); ++i) {
+        cr_str_t uri = cr_invalidate_key_uri(objs[i]->key);
+        const char *q = memchr(uri.base, '?', uri.len);
+        int same_query = query == NULL || (q != NULL && (size_t)(uri.base + uri.len - q) == strlen(query) &&
+                                           memcmp(q, query, strlen(query)) == 0);
+        if (same_query)
+            json_array_append_new(entries, describe(objs[i], cr_now_ms()));
+        cr_object_release(&objs[i]);
+    }
+    if (json_array_size(entries) == 0) {
+        json_decref(entries);
+        cr_send_json_error(req, 404, "Not Found", "not_stored", "nothing is stored for this key");
+        return;
+    }
+    send_json_value(req, 200, "OK", json_pack("{s:s,s:o}", "key", key, "entries", entries));
+}
+
+static int is_method(h2o_req_t *req, const char *m)
+{
+    return h2o_memis(req->method.base, req->method.len, m, strlen(m));
+}
+
 static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
 {
     h2o_iovec_t path = req->path_normalized;
@@ -121,9 +352,21 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
         send_metrics(req);
-        return 0;
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/v1/purge"))) {
+        if (is_method(req, "POST"))
+            handle_purge(req);
+        else
+            cr_send_json_error(req, 405, "Method Not Allowed", "method_not_allowed", "use POST");
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/v1/cache"))) {
+        if (is_method(req, "DELETE"))
+            handle_clear(req);
+        else if (is_method(req, "GET"))
+            handle_inspect(req);
+        else
+            cr_send_json_error(req, 405, "Method Not Allowed", "method_not_allowed", "use GET or DELETE");
+    } else {
+        cr_send_json_error(req, 404, "Not Found", "not_found", "no such admin endpoint");
     }
-    cr_send_json_error(req, 404, "Not Found", "not_found", "no such admin endpoint");
     return 0;
 }
 

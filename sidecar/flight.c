@@ -16,6 +16,7 @@
 
 #include "corral/encoding.h"
 #include "corral/http.h"
+#include "corral/invalidate.h"
 #include "corral/log.h"
 #include "corral/pass.h"
 
@@ -51,7 +52,7 @@ struct st_cr_flight_t {
     /* waiters[i] is touched only by thread i */
     h2o_linklist_t *waiters; /* [nthreads] of cr_waiter_t */
 
-    int invalidated; /* atomic flag: do not store the result */
+    uint64_t epoch; /* the key's invalidation epoch when the fill began: a purge since then means "do not store" */
 
     /* immutable after creation */
     char *key;
@@ -348,7 +349,8 @@ static void fail_flight(cr_flight_t *f, int status, const char *code, const char
 
 static int is_stored_header_dropped(h2o_iovec_t lname, h2o_iovec_t connection)
 {
-    return h2o_memis(lname.base, lname.len, H2O_STRLIT("content-length")) || h2o_memis(lname.base, lname.len, H2O_STRLIT("date")) ||
+    return (cr_is_surrogate_key_header(lname) && !cr_rt.cfg->cache.keep_surrogate_key) ||
+           h2o_memis(lname.base, lname.len, H2O_STRLIT("content-length")) || h2o_memis(lname.base, lname.len, H2O_STRLIT("date")) ||
            h2o_memis(lname.base, lname.len, H2O_STRLIT("server")) || h2o_memis(lname.base, lname.len, H2O_STRLIT("age")) ||
            cr_is_hop_by_hop(lname, connection);
 }
@@ -428,6 +430,27 @@ static void set_freshness(cr_object_t *obj, const cr_flight_t *f)
         obj->flags |= CR_OBJ_MUST_REVALIDATE;
     if (d->requires_revalidation && !d->forced)
         obj->flags |= CR_OBJ_NO_CACHE;
+}
+
+/*
+ * Tags the object being built: the upstream's surrogate keys (cache.surrogate_key_header), plus corral's own path
+ * tag ("\n" + path, see cr_path_tag) through which writes and purges reach every variant of a path. Returns CR_OK,
+ * or CR_DECLINED when the response carries more tags than CR_SURROGATE_KEYS_MAX (it must then not be stored: a
+ * purge of a dropped tag would miss it), or CR_ERROR on allocation failure.
+ */
+static int set_tags(cr_flight_t *f, cr_object_t *obj, const h2o_header_t *headers, size_t num_headers)
+{
+    cr_str_t tags[CR_SURROGATE_KEYS_MAX + 1];
+    size_t num = 0, i;
+    int ret = CR_OK;
+
+    for (i = 0; i != num_headers && ret == CR_OK; ++i)
+        if (cr_is_surrogate_key_header(*headers[i].name))
+            ret = cr_surrogate_keys_parse(cr_str(headers[i].value.base, headers[i].value.len), tags, CR_SURROGATE_KEYS_MAX, &num);
+    tags[num++] = cr_path_tag(cr_str(f->key, f->keylen));
+    if (cr_object_set_tags(obj, tags, num) != CR_OK)
+        return CR_ERROR;
+    return ret;
 }
 
 static h2o_iovec_t find_header(const h2o_header_t *headers, size_t num_headers, const h2o_token_t *token)
@@ -512,11 +535,12 @@ static void complete(cr_flight_t *f)
     f->result = obj;
     if (f->decision.storable) {
         f->outcome = OUTCOME_SERVE_ALL;
-        if (__atomic_load_n(&f->invalidated, __ATOMIC_ACQUIRE)) {
-            f->not_stored_reason = "invalidated";
-        } else if (cr_store_insert(cr_rt.store, obj) == CR_OK) {
+        if (cr_store_insert_if_epoch(cr_rt.store, obj, f->epoch) == CR_OK) {
             f->stored = 1;
             ++f->owner->stats.stored;
+        } else if (cr_store_key_epoch(cr_rt.store, f->key, f->keylen, f->hash) != f->epoch) {
+            /* an invalidation landed while this fill was in flight: its answer is served, never stored as fresh */
+            f->not_stored_reason = "invalidated";
         } else {
             f->not_stored_reason = "too-large";
         }
@@ -574,6 +598,14 @@ static int build_refreshed(cr_flight_t *f, const h2o_header_t *headers, size_t n
     if (old->num_vary != 0 &&
         cr_object_set_vary(obj, old->vary_names, old->num_vary, old->variant_key.base, old->variant_key.len) != CR_OK)
         goto Error;
+    if (old->num_tags != 0) {
+        cr_str_t tags[CR_SURROGATE_KEYS_MAX + 1];
+        size_t n = CR_MIN(old->num_tags, CR_ARRAY_SIZE(tags));
+        for (i = 0; i != n; ++i)
+            tags[i] = old->tags[i].name;
+        if (cr_object_set_tags(obj, tags, n) != CR_OK)
+            goto Error;
+    }
     for (e = 0; e != CR_ENC_MAX; ++e) {
         if (old->bodies[e].base != NULL || e == CR_ENC_IDENTITY) {
             char *copy = NULL;
@@ -660,6 +692,10 @@ static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_h
             f->building->flags |= CR_OBJ_ENCODED;
             f->received_encoding = enc;
         }
+    }
+    if (set_tags(f, f->building, headers, num_headers) != CR_OK) {
+        f->decision.storable = 0;
+        f->decision.reason = "too-many-tags";
     }
     if (ri.has_content_length && ri.content_length != 0) {
         if ((f->body = malloc(ri.content_length)) == NULL)
@@ -771,6 +807,7 @@ static cr_flight_t *flight_new(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *sta
     memcpy(f->key, lk->key, lk->keylen + 1);
     f->keylen = lk->keylen;
     f->hash = lk->hash;
+    f->epoch = cr_store_key_epoch(cr_rt.store, f->key, f->keylen, f->hash);
     f->owner = t;
     f->route = lk->route;
     f->qi = lk->qi;
@@ -911,14 +948,4 @@ void cr_flight_revalidate_background(cr_thread_t *t, cr_lookup_t *lk, cr_object_
         return;
     }
     start_fill(t, f);
-}
-
-void cr_flight_invalidate(const char *key, size_t keylen, uint64_t hash)
-{
-    cr_flight_table_t *table = cr_rt.flights;
-    cr_flight_t *f;
-    pthread_mutex_lock(&table->mutex);
-    if ((f = do_find(table, key, keylen, hash)) != NULL)
-        __atomic_store_n(&f->invalidated, 1, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&table->mutex);
 }

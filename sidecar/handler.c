@@ -18,6 +18,7 @@
 #include "corral/pass.h"
 #include "corral/route.h"
 #include "corral/runtime.h"
+#include "corral/writethrough.h"
 
 #define CR_MAX_KEY 8192
 
@@ -142,29 +143,6 @@ void cr_handler_restart(cr_lookup_t *lk)
     lookup_and_answer(t, lk);
 }
 
-/* After a write went through: invalidate what it changed (a non-error answer to an unsafe method). */
-static void on_write_head(h2o_req_t *req, int status, const h2o_header_t *headers, size_t num_headers)
-{
-    const cr_route_config_t *route;
-    cr_thread_t *t;
-    char key[CR_MAX_KEY];
-    int keylen;
-
-    if (status >= 400)
-        return;
-    route = cr_route_match(cr_rt.cfg, cr_str(H2O_STRLIT("GET")), cr_str(req->input.path.base, req->input.path.len));
-    if (route == NULL || !route->cache)
-        return;
-    keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len),
-                          cr_str(req->input.path.base, req->input.path.len), NULL, NULL, key, sizeof(key));
-    if (keylen < 0)
-        return;
-    t = cr_thread_of(req);
-    ++t->stats.invalidations;
-    cr_flight_invalidate(key, keylen, cr_hash(key, keylen));
-    cr_store_remove_key(cr_rt.store, key, keylen, cr_hash(key, keylen));
-}
-
 static int key_header_lookup(void *ctx, const char *lname, size_t lnamelen, cr_str_t *value)
 {
     h2o_iovec_t v = cr_req_header_by_name(ctx, lname, lnamelen);
@@ -237,7 +215,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (!is_method(m, H2O_STRLIT("GET")) && !is_method(m, H2O_STRLIT("HEAD"))) {
         int safe = is_method(m, H2O_STRLIT("OPTIONS")) || is_method(m, H2O_STRLIT("TRACE"));
-        cr_pass_start(req, route, cr_cache_status_fwd(req, "method", NULL), safe ? NULL : on_write_head);
+        cr_pass_start(req, route, cr_cache_status_fwd(req, "method", NULL), safe ? NULL : cr_writethrough_on_head);
         return 0;
     }
 

@@ -7,6 +7,8 @@
  */
 #include "corral/http.h"
 
+#include "corral/runtime.h"
+
 #include <stdio.h>
 
 static const char *const hop_by_hop[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
@@ -38,6 +40,12 @@ int cr_is_hop_by_hop(h2o_iovec_t lname, h2o_iovec_t connection)
         if (h2o_memis(lname.base, lname.len, hop_by_hop[i], strlen(hop_by_hop[i])))
             return 1;
     return connection.base != NULL && list_contains(connection, lname);
+}
+
+int cr_is_surrogate_key_header(h2o_iovec_t lname)
+{
+    const char *h = cr_rt.cfg->cache.surrogate_key_header;
+    return h != NULL && h2o_memis(lname.base, lname.len, h, strlen(h));
 }
 
 h2o_iovec_t cr_connection_header(const h2o_header_t *headers, size_t num_headers)

@@ -381,3 +381,12 @@ cr_str_t cr_invalidate_key_path(cr_str_t key)
     q = memchr(nl + 1, '?', uri.len - (size_t)(nl + 1 - uri.base));
     return q != NULL ? cr_str(uri.base, (size_t)(q - uri.base)) : uri;
 }
+
+cr_str_t cr_path_tag(cr_str_t key)
+{
+    cr_str_t path = cr_invalidate_key_path(key);
+    const char *nl = path.len != 0 ? memchr(path.base, '\n', path.len) : NULL;
+    if (nl == NULL)
+        return path;
+    return cr_str(nl, path.len - (size_t)(nl - path.base));
+}

@@ -220,6 +220,8 @@ int cr_server_run(const cr_config_t *cfg)
 
     h2o_config_init(&cr_rt.admin_globalconf);
     cr_rt.admin_globalconf.server_name = h2o_iovec_init(H2O_STRLIT("corral"));
+    /* purge bodies over 1 MiB get corral's JSON 413; h2o itself refuses (plain text) only far beyond that */
+    cr_rt.admin_globalconf.max_request_entity_size = 16 * 1024 * 1024;
     hostconf = h2o_config_register_host(&cr_rt.admin_globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     cr_admin_register(hostconf);
 

@@ -684,11 +684,12 @@ size_t cr_store_remove_key(cr_store_t *store, const char *key, size_t keylen, ui
     return cr_store_purge_key(store, key, keylen, hash, 0);
 }
 
-/* Purges every object whose key starts with prefix (every object when prefixlen == 0). Returns the count. When a
+/* Purges every object for which match() says yes (it runs under the shard lock: no locking, no blocking). Returns the
+ * count. When a
  * batch fills up, the lock is dropped to release it and the scan resumes at the same bucket (or at bucket 0 if the
  * table grew meanwhile and objects moved; objects a soft purge already marked are then counted again, so a soft
  * count may exceed the number of matching objects only when inserts race the purge). */
-static size_t cr_store_purge_matching(cr_store_t *store, const char *prefix, size_t prefixlen, int soft)
+static size_t cr_store_purge_matching(cr_store_t *store, cr_store_match_fn match, void *ctx, int soft)
 {
     cr_store_batch_t batch;
     size_t total = 0, s;
@@ -703,7 +704,7 @@ static size_t cr_store_purge_matching(cr_store_t *store, const char *prefix, siz
             cr_object_t **slot = &shard->buckets[b], *obj;
             size_t mask;
             while ((obj = *slot) != NULL && batch.n != CR_STORE_BATCH) {
-                if (obj->key.len < prefixlen || (prefixlen != 0 && memcmp(obj->key.base, prefix, prefixlen) != 0)) {
+                if (!match(ctx, obj)) {
                     slot = &obj->st.hash_next;
                 } else if (soft) {
                     cr_object_invalidate(obj);
@@ -733,10 +734,52 @@ static size_t cr_store_purge_matching(cr_store_t *store, const char *prefix, siz
     return total;
 }
 
+typedef struct st_cr_store_prefix_t {
+    const char *prefix;
+    size_t len;
+} cr_store_prefix_t;
+
+static int key_has_prefix(void *ctx, const cr_object_t *obj)
+{
+    const cr_store_prefix_t *p = ctx;
+    return obj->key.len >= p->len && (p->len == 0 || memcmp(obj->key.base, p->prefix, p->len) == 0);
+}
+
 size_t cr_store_purge_prefix(cr_store_t *store, const char *prefix, size_t prefixlen, int soft)
 {
+    cr_store_prefix_t p = {prefix, prefixlen};
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    return cr_store_purge_matching(store, prefix, prefixlen, soft);
+    return cr_store_purge_matching(store, key_has_prefix, &p, soft);
+}
+
+size_t cr_store_purge_if(cr_store_t *store, cr_store_match_fn match, void *ctx, int soft)
+{
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    return cr_store_purge_matching(store, match, ctx, soft);
+}
+
+size_t cr_store_collect_tag(cr_store_t *store, const char *tag, size_t taglen, cr_object_t **out, size_t max)
+{
+    uint64_t hash = cr_hash(tag, taglen);
+    size_t n = 0, s;
+
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    for (s = 0; s != CR_STORE_SHARDS; ++s) {
+        cr_store_shard_t *shard = &store->shards[s];
+        cr_store_tag_t *e;
+        cr_object_tag_t *m;
+        pthread_mutex_lock(&shard->lock);
+        e = do_cr_store_tag_find(shard, tag, taglen, hash);
+        for (m = e != NULL ? e->members : NULL; m != NULL; m = m->st.next) {
+            if (n < max) {
+                cr_object_addref(m->owner);
+                out[n] = m->owner;
+            }
+            ++n;
+        }
+        pthread_mutex_unlock(&shard->lock);
+    }
+    return n;
 }
 
 size_t cr_store_remove_prefix(cr_store_t *store, const char *prefix, size_t prefixlen)
@@ -789,7 +832,7 @@ size_t cr_store_purge_tag(cr_store_t *store, const char *tag, size_t taglen, int
 size_t cr_store_clear(cr_store_t *store)
 {
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    return cr_store_purge_matching(store, NULL, 0, 0);
+    return cr_store_purge_prefix(store, "", 0, 0);
 }
 
 size_t cr_store_bytes(const cr_store_t *store)

@@ -32,7 +32,4 @@ int cr_flight_wait(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale, int shar
 /* Starts a background revalidation of `stale` unless one is already in flight for the key (no waiter). */
 void cr_flight_revalidate_background(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale);
 
-/* Marks the in-flight fill of a key, if any, so that its result is not stored (an invalidation landed). */
-void cr_flight_invalidate(const char *key, size_t keylen, uint64_t hash);
-
 #endif

@@ -28,6 +28,9 @@ h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned 
  * message's Connection header names it (`connection` is that header's value, or {NULL,0})? */
 int cr_is_hop_by_hop(h2o_iovec_t lname, h2o_iovec_t connection);
 
+/* Is this (lower-case) name the configured surrogate-key header (cache.surrogate_key_header)? */
+int cr_is_surrogate_key_header(h2o_iovec_t lname);
+
 /* The value of the response's Connection header among h2o_header_t's, or {NULL,0}. */
 h2o_iovec_t cr_connection_header(const h2o_header_t *headers, size_t num_headers);
 

@@ -81,4 +81,12 @@ int cr_surrogate_keys_parse(cr_str_t value, cr_str_t *out, size_t max, size_t *n
 cr_str_t cr_invalidate_key_uri(cr_str_t key);
 cr_str_t cr_invalidate_key_path(cr_str_t key);
 
+/*
+ * corral's own tag on every stored object: "\n" + the normalized path (no authority, no query), pointing into `key`.
+ * Writes and admin purges by path reach every variant of a path through it (every query string, key header, Vary
+ * value and authority: over-invalidation across authorities is the safe side). Its leading '\n' keeps it apart from
+ * every upstream tag.
+ */
+cr_str_t cr_path_tag(cr_str_t key);
+
 #endif

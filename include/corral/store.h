@@ -87,6 +87,16 @@ size_t cr_store_purge_key(cr_store_t *store, const char *key, size_t keylen, uin
  * whole cache: O(objects). Moves every key's epoch. Returns the count. Never fails. */
 size_t cr_store_purge_prefix(cr_store_t *store, const char *prefix, size_t prefixlen, int soft);
 
+/* Decides whether a stored object is purged by cr_store_purge_if(); runs under a shard lock (must not block). */
+typedef int (*cr_store_match_fn)(void *ctx, const cr_object_t *obj);
+/* Purges (as above) every object for which match(ctx, obj) returns 1. Scans the whole cache: O(objects). Moves every
+ * key's epoch. Returns the count. Never fails. */
+size_t cr_store_purge_if(cr_store_t *store, cr_store_match_fn match, void *ctx, int soft);
+
+/* Fills out[0 .. min(n, max)) with referenced objects carrying this tag and returns n, how many carry it (which may
+ * exceed max). O(shards + objects carrying it). For inspection; the caller releases each reference. */
+size_t cr_store_collect_tag(cr_store_t *store, const char *tag, size_t taglen, cr_object_t **out, size_t max);
+
 /* Purges (as above) every object carrying this tag (exact bytes). O(shards + objects carrying it). Moves every key's
  * epoch. Returns the count. Never fails. */
 size_t cr_store_purge_tag(cr_store_t *store, const char *tag, size_t taglen, int soft);

@@ -19,6 +19,7 @@ void cr_e2e_register_coalesce(void);
 void cr_e2e_register_stale_if_error(void);
 void cr_e2e_register_guard(void);
 void cr_e2e_register_compress(void);
+void cr_e2e_register_invalidate(void);
 
 int main(void)
 {
@@ -37,6 +38,7 @@ int main(void)
     cr_e2e_register_stale_if_error();
     cr_e2e_register_guard();
     cr_e2e_register_compress();
+    cr_e2e_register_invalidate();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
