@@ -925,6 +925,14 @@ static int parse_upstream(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node
     if (opt_uint(p, &m, "max_connections", 1, CR_CONFIG_MAX_CONNECTIONS, &maxconn) != 0)
         return -1;
     cfg->upstream.max_connections = (size_t)maxconn;
+    if (maxconn < cfg->threads) {
+        /* the cap is split over the threads, each of which needs at least one connection */
+        const yaml_node_t *mc = conf_find(p, &m, "max_connections");
+        return conf_fail(p, mc != NULL ? mc : n,
+                         "upstream.max_connections (%llu) is less than threads (%u): each thread needs at least one "
+                         "connection; raise max_connections or lower threads",
+                         (unsigned long long)maxconn, cfg->threads);
+    }
     if (opt_duration(p, &m, "connect_timeout", 1, &cfg->upstream.connect_timeout_ms) != 0 ||
         opt_duration(p, &m, "timeout", 1, &cfg->upstream.timeout_ms) != 0 ||
         opt_duration(p, &m, "queue_timeout", 1, &cfg->upstream.queue_timeout_ms) != 0)

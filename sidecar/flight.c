@@ -640,7 +640,8 @@ Error:
 static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_header_t *headers, size_t num_headers, int is_eos)
 {
     cr_flight_t *f = fetch->data;
-    h2o_iovec_t connection = cr_connection_header(headers, num_headers);
+    char connbuf[1024];
+    h2o_iovec_t connection = cr_join_header(headers, num_headers, H2O_TOKEN_CONNECTION, connbuf, sizeof(connbuf));
     cr_response_info_t ri;
     size_t i;
 

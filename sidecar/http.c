@@ -48,13 +48,25 @@ int cr_is_surrogate_key_header(h2o_iovec_t lname)
     return h != NULL && h2o_memis(lname.base, lname.len, h, strlen(h));
 }
 
-h2o_iovec_t cr_connection_header(const h2o_header_t *headers, size_t num_headers)
+h2o_iovec_t cr_join_header(const h2o_header_t *headers, size_t num_headers, const h2o_token_t *token, char *buf, size_t bufsize)
 {
-    size_t i;
-    for (i = 0; i != num_headers; ++i)
-        if (headers[i].name == &H2O_TOKEN_CONNECTION->buf)
-            return headers[i].value;
-    return h2o_iovec_init(NULL, 0);
+    size_t i, len = 0;
+    int found = 0;
+    for (i = 0; i != num_headers; ++i) {
+        const h2o_iovec_t *v = &headers[i].value;
+        if (headers[i].name != &token->buf)
+            continue;
+        if (found && len + 2 <= bufsize) {
+            memcpy(buf + len, ", ", 2);
+            len += 2;
+        }
+        found = 1;
+        if (len + v->len > bufsize)
+            return h2o_iovec_init(buf, len); /* truncated at a member boundary: the rest is dropped */
+        memcpy(buf + len, v->base, v->len);
+        len += v->len;
+    }
+    return found ? h2o_iovec_init(buf, len) : h2o_iovec_init(NULL, 0);
 }
 
 h2o_iovec_t cr_req_header(h2o_req_t *req, const h2o_token_t *token)
@@ -91,8 +103,10 @@ static int is_fill_dropped(const h2o_iovec_t *name)
 
 h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned flags, const cr_object_t *revalidate)
 {
-    h2o_iovec_t connection = cr_req_header(req, H2O_TOKEN_CONNECTION), xff = {NULL, 0}, via = {NULL, 0};
-    char peer[NI_MAXHOST], clbuf[32];
+    char peer[NI_MAXHOST], clbuf[32], connbuf[1024];
+    h2o_iovec_t connection = cr_join_header(req->headers.entries, req->headers.size, H2O_TOKEN_CONNECTION, connbuf,
+                                            sizeof(connbuf)),
+                xff = {NULL, 0}, via = {NULL, 0};
     size_t peerlen = 0, cap, i;
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -125,12 +139,13 @@ h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned 
         if (h->name == &H2O_TOKEN_HOST->buf || h->name == &H2O_TOKEN_CONTENT_LENGTH->buf ||
             h->name == &H2O_TOKEN_EXPECT->buf || cr_is_hop_by_hop(*h->name, connection))
             continue;
-        if (h2o_memis(h->name->base, h->name->len, H2O_STRLIT("x-forwarded-for"))) {
-            xff = h->value;
+        if (h->name == &H2O_TOKEN_X_FORWARDED_FOR->buf) {
+            /* several lines are one list (RFC 9110 5.3): joined, in order */
+            xff = xff.base == NULL ? h->value : h2o_concat(&req->pool, xff, h2o_iovec_init(H2O_STRLIT(", ")), h->value);
             continue;
         }
         if (h->name == &H2O_TOKEN_VIA->buf) {
-            via = h->value;
+            via = via.base == NULL ? h->value : h2o_concat(&req->pool, via, h2o_iovec_init(H2O_STRLIT(", ")), h->value);
             continue;
         }
         if (h2o_memis(h->name->base, h->name->len, H2O_STRLIT("x-forwarded-proto")))

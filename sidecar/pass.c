@@ -153,7 +153,8 @@ static int on_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_header
 {
     cr_pass_t *self = fetch->data;
     h2o_req_t *req = self->req;
-    h2o_iovec_t connection = cr_connection_header(headers, num_headers);
+    char connbuf[1024];
+    h2o_iovec_t connection = cr_join_header(headers, num_headers, H2O_TOKEN_CONNECTION, connbuf, sizeof(connbuf));
     size_t i;
 
     if (self->on_head != NULL)

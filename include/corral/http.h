@@ -31,8 +31,9 @@ int cr_is_hop_by_hop(h2o_iovec_t lname, h2o_iovec_t connection);
 /* Is this (lower-case) name the configured surrogate-key header (cache.surrogate_key_header)? */
 int cr_is_surrogate_key_header(h2o_iovec_t lname);
 
-/* The value of the response's Connection header among h2o_header_t's, or {NULL,0}. */
-h2o_iovec_t cr_connection_header(const h2o_header_t *headers, size_t num_headers);
+/* Every value of a header (by token) among h2o_header_t's, joined with ", " into buf (members that do not fit are
+ * dropped), or {NULL,0} when absent. Used for Connection, whose tokens may be spread over several lines. */
+h2o_iovec_t cr_join_header(const h2o_header_t *headers, size_t num_headers, const h2o_token_t *token, char *buf, size_t bufsize);
 
 /* First value of a request header by token, or {NULL,0}. */
 h2o_iovec_t cr_req_header(h2o_req_t *req, const h2o_token_t *token);

@@ -664,6 +664,8 @@ static void test_out_of_range(void)
                  "t.yaml:2:57: ", "upstream.max_connections: 0 is out of range (1..100000)");
     EXPECT_ERROR("listen: [{ address: '127.0.0.1:1' }]\nupstream: { url: 'http://127.0.0.1:2', max_connections: 100001 }\n",
                  "t.yaml:2:57: ", "upstream.max_connections: 100001 is out of range (1..100000)");
+    EXPECT_ERROR("threads: 4\nlisten: [{ address: '127.0.0.1:1' }]\nupstream: { url: 'http://127.0.0.1:2', max_connections: 2 }\n",
+                 "t.yaml:3:57: ", "upstream.max_connections (2) is less than threads (4)");
     EXPECT_ERROR(HEAD "cache: { memory: 512KiB }\n", "t.yaml:4:18: ", "cache.memory: 512KiB is out of range (at least 1MiB)");
     EXPECT_ERROR(HEAD "cache:\n  memory: 16MiB\n  max_object_size: 32MiB\n", "t.yaml:6:20: ",
                  "cache.max_object_size: 32MiB is out of range (at most cache.memory");
