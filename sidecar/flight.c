@@ -329,18 +329,25 @@ static h2o_iovec_t flight_req_header(void *ctx, const char *lname, size_t lnamel
     return h2o_iovec_init(NULL, 0);
 }
 
-static void fail_flight(cr_flight_t *f, int status, const char *code, const char *msg)
+/* stale-if-error (RFC 5861): may the stale copy being revalidated answer for a failed upstream? If so, makes it the
+ * flight's answer and returns 1. must-revalidate forbids it; the window runs from the end of freshness. */
+static int answer_with_stale_copy(cr_flight_t *f)
 {
     uint64_t now = h2o_now(f->owner->ctx.loop);
-    /* stale-if-error: a stale copy inside its window answers instead of the error */
-    if (f->stale != NULL && (f->stale->flags & CR_OBJ_MUST_REVALIDATE) == 0 &&
-        cr_object_age_ms(f->stale, now) <= f->stale->lifetime_ms + f->stale->sie_ms && f->stale->sie_ms != 0) {
-        f->outcome = OUTCOME_SERVE_ALL;
-        f->result = f->stale;
-        f->stale = NULL;
-        f->result_is_stale = 1;
+    if (f->stale == NULL || (cr_object_flags(f->stale) & CR_OBJ_MUST_REVALIDATE) != 0 || f->stale->sie_ms == 0 ||
+        cr_object_age_ms(f->stale, now) > f->stale->lifetime_ms + f->stale->sie_ms)
+        return 0;
+    f->outcome = OUTCOME_SERVE_ALL;
+    f->result = f->stale;
+    f->stale = NULL;
+    f->result_is_stale = 1;
+    return 1;
+}
+
+static void fail_flight(cr_flight_t *f, int status, const char *code, const char *msg)
+{
+    if (answer_with_stale_copy(f))
         return;
-    }
     f->outcome = OUTCOME_ERROR;
     f->error_status = status;
     f->error_code = code;
@@ -521,14 +528,8 @@ static void complete(cr_flight_t *f)
     set_freshness(obj, f);
 
     /* stale-if-error also covers 500, 502, 503 and 504 answers */
-    if ((status == 500 || status == 502 || status == 503 || status == 504) && f->stale != NULL &&
-        (f->stale->flags & CR_OBJ_MUST_REVALIDATE) == 0 && f->stale->sie_ms != 0 &&
-        cr_object_age_ms(f->stale, now) <= f->stale->lifetime_ms + f->stale->sie_ms) {
+    if ((status == 500 || status == 502 || status == 503 || status == 504) && answer_with_stale_copy(f)) {
         cr_object_release(&obj);
-        f->outcome = OUTCOME_SERVE_ALL;
-        f->result = f->stale;
-        f->stale = NULL;
-        f->result_is_stale = 1;
         return;
     }
 

@@ -69,7 +69,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
     cr_object_t *obj = cr_store_lookup(cr_rt.store, lk->key, lk->keylen, lk->hash, cr_handler_variant_matches, lk, &num_variants);
     const cr_request_info_t *qi = &lk->qi;
 
-    if (obj != NULL && (obj->flags & CR_OBJ_PASS) != 0) {
+    if (obj != NULL && (cr_object_flags(obj) & CR_OBJ_PASS) != 0) {
         if (cr_object_age_ms(obj, now) < obj->lifetime_ms) {
             cr_object_release(&obj);
             pass_with_status(req, "bypass", "detail=hit-for-pass");
@@ -89,7 +89,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
             cr_object_release(&obj);
             return;
         }
-        if (!request_no_cache && (obj->flags & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0) {
+        if (!request_no_cache && (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0) {
             /* stale: the client may accept it (max-stale), or stale-while-revalidate allows it once in background */
             if (cr_policy_request_accepts_stale(qi, age, obj->lifetime_ms)) {
                 ++t->stats.stale;
