@@ -1115,3 +1115,37 @@ int json_get_long(const char *json, const char *field, long *out)
     }
     return -1;
 }
+
+int harness_start_pair(cr_proc_t *upstream, cr_proc_t *corral, const char *yaml_template)
+{
+    if (harness_start_upstream(upstream) != 0)
+        return -1;
+    if (harness_start_corral(corral, yaml_template, upstream) != 0) {
+        harness_stop(upstream);
+        return -1;
+    }
+    return 0;
+}
+
+int harness_stop_pair(cr_proc_t *upstream, cr_proc_t *corral)
+{
+    int rc = harness_stop(corral);
+    harness_stop(upstream);
+    return rc == 0 ? 0 : -1;
+}
+
+long harness_metric(const cr_proc_t *corral, const char *name)
+{
+    char url[128], needle[160];
+    const char *at;
+    long v = -1;
+    cr_resp_t r;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", corral->admin_port);
+    if (http_get(&r, CR_H1, url, NULL) == 0 && r.status == 200) {
+        snprintf(needle, sizeof(needle), "\n%s ", name);
+        if ((at = strstr(r.body, needle)) != NULL)
+            v = atol(at + strlen(needle));
+    }
+    resp_free(&r);
+    return v;
+}

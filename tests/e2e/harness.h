@@ -56,6 +56,16 @@ int harness_start_upstream(cr_proc_t *p);
  * Returns 0 or -1. p is zeroed first. */
 int harness_start_corral(cr_proc_t *p, const char *yaml_template, const cr_proc_t *upstream);
 
+/* Starts the test upstream, then corral with yaml_template in front of it. On failure stops whatever started and
+ * returns -1; else 0. For CUnit suite inits. */
+int harness_start_pair(cr_proc_t *upstream, cr_proc_t *corral, const char *yaml_template);
+/* Stops corral then the upstream (by PID). Returns 0 when corral exited 0 (a clean drain), else -1. For suite
+ * cleanups: a crash or a sanitizer report at exit fails the suite. */
+int harness_stop_pair(cr_proc_t *upstream, cr_proc_t *corral);
+
+/* The value of a Prometheus metric on corral's admin port (GET /metrics, no token), or -1. */
+long harness_metric(const cr_proc_t *corral, const char *name);
+
 /* SIGTERM by PID, wait up to 5 s, then SIGKILL and reap. Returns the exit code (0..255), 128+N when killed by signal
  * N, or -1 when p was not running. Sets p->pid to 0; files are kept (see the invariants). */
 int harness_stop(cr_proc_t *p);

@@ -58,20 +58,12 @@ static const char *config_template = "threads: 2\n"
 
 static int suite_init(void)
 {
-    if (harness_start_upstream(&up) != 0)
-        return -1;
-    if (harness_start_corral(&corral, config_template, &up) != 0) {
-        harness_stop(&up);
-        return -1;
-    }
-    return 0;
+    return harness_start_pair(&up, &corral, config_template);
 }
 
 static int suite_cleanup(void)
 {
-    int rc = harness_stop(&corral);
-    harness_stop(&up);
-    return rc == 0 ? 0 : -1;
+    return harness_stop_pair(&up, &corral);
 }
 
 /* One request; returns the response (caller frees) and fills cs with its Cache-Status ("" when absent). */
@@ -758,41 +750,18 @@ static const char *small_template = "threads: 2\n"
 
 static int small_init(void)
 {
-    if (harness_start_upstream(&small_up) != 0)
-        return -1;
-    if (harness_start_corral(&small, small_template, &small_up) != 0) {
-        harness_stop(&small_up);
-        return -1;
-    }
-    return 0;
+    return harness_start_pair(&small_up, &small, small_template);
 }
 
 static int small_cleanup(void)
 {
-    int rc = harness_stop(&small);
-    harness_stop(&small_up);
-    return rc == 0 ? 0 : -1;
+    return harness_stop_pair(&small_up, &small);
 }
 
-static long metric(const cr_proc_t *p, const char *name)
-{
-    char url[128], needle[128];
-    const char *at;
-    long v = -1;
-    cr_resp_t r;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", p->admin_port);
-    if (http_get(&r, CR_H1, url, NULL) == 0 && r.status == 200) {
-        snprintf(needle, sizeof(needle), "\n%s ", name);
-        if ((at = strstr(r.body, needle)) != NULL)
-            v = atol(at + strlen(needle));
-    }
-    resp_free(&r);
-    return v;
-}
 
 static void test_store_stays_under_its_limit(void)
 {
-    long limit = metric(&small, "corral_store_limit_bytes"), bytes, evictions;
+    long limit = harness_metric(&small, "corral_store_limit_bytes"), bytes, evictions;
     char path[64], cs[256];
     int i;
     CU_ASSERT_EQUAL_FATAL(limit, 1024 * 1024);
@@ -804,13 +773,13 @@ static void test_store_stays_under_its_limit(void)
         CU_ASSERT_EQUAL(r.body_len, 20000);
         resp_free(&r);
         if (i % 20 == 19) {
-            bytes = metric(&small, "corral_store_bytes");
+            bytes = harness_metric(&small, "corral_store_bytes");
             CU_ASSERT(bytes > 0 && bytes <= limit);
         }
     }
-    evictions = metric(&small, "corral_store_evictions_total");
+    evictions = harness_metric(&small, "corral_store_evictions_total");
     CU_ASSERT(evictions >= 100);
-    CU_ASSERT(metric(&small, "corral_store_objects") < 60);
+    CU_ASSERT(harness_metric(&small, "corral_store_objects") < 60);
     /* the most recent key is still there, the first one was evicted */
     {
         cr_resp_t r;

@@ -44,20 +44,12 @@ static const char *template = "threads: 2\n"
 
 static int suite_init(void)
 {
-    if (harness_start_upstream(&up) != 0)
-        return -1;
-    if (harness_start_corral(&corral, template, &up) != 0) {
-        harness_stop(&up);
-        return -1;
-    }
-    return 0;
+    return harness_start_pair(&up, &corral, template);
 }
 
 static int suite_cleanup(void)
 {
-    int rc = harness_stop(&corral);
-    harness_stop(&up);
-    return rc == 0 ? 0 : -1;
+    return harness_stop_pair(&up, &corral);
 }
 
 static double now_ms(void)
@@ -366,20 +358,12 @@ static const char *sie_template = "threads: 2\n"
 
 static int sie_init(void)
 {
-    if (harness_start_upstream(&sie_up) != 0)
-        return -1;
-    if (harness_start_corral(&sie, sie_template, &sie_up) != 0) {
-        harness_stop(&sie_up);
-        return -1;
-    }
-    return 0;
+    return harness_start_pair(&sie_up, &sie, sie_template);
 }
 
 static int sie_cleanup(void)
 {
-    int rc = harness_stop(&sie);
-    harness_stop(&sie_up);
-    return rc == 0 ? 0 : -1;
+    return harness_stop_pair(&sie_up, &sie);
 }
 
 static void test_stale_if_error_inside_the_window_then_502(void)

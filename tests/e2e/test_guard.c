@@ -36,20 +36,12 @@ static const char *template = "threads: 1\n"
 
 static int suite_init(void)
 {
-    if (harness_start_upstream(&up) != 0)
-        return -1;
-    if (harness_start_corral(&corral, template, &up) != 0) {
-        harness_stop(&up);
-        return -1;
-    }
-    return 0;
+    return harness_start_pair(&up, &corral, template);
 }
 
 static int suite_cleanup(void)
 {
-    int rc = harness_stop(&corral);
-    harness_stop(&up);
-    return rc == 0 ? 0 : -1;
+    return harness_stop_pair(&up, &corral);
 }
 
 static size_t frame_header(unsigned char *p, size_t len, unsigned type, unsigned flags, uint32_t stream)
@@ -120,21 +112,6 @@ static int write_all(int fd, const unsigned char *p, size_t len)
     return 0;
 }
 
-static long metric(const char *name)
-{
-    char url[128], needle[128];
-    const char *at;
-    long v = -1;
-    cr_resp_t r;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", corral.admin_port);
-    if (http_get(&r, CR_H1, url, NULL) == 0 && r.status == 200) {
-        snprintf(needle, sizeof(needle), "\n%s ", name);
-        if ((at = strstr(r.body, needle)) != NULL)
-            v = atol(at + strlen(needle));
-    }
-    resp_free(&r);
-    return v;
-}
 
 static void test_rapid_reset_is_cut_off(void)
 {
@@ -159,13 +136,13 @@ static void test_rapid_reset_is_cut_off(void)
         struct pollfd pfd = {fd, POLLIN, 0};
         poll(&pfd, 1, 10);
         drain(fd);
-        if (metric("corral_requests_total") >= RESETS)
+        if (harness_metric(&corral, "corral_requests_total") >= RESETS)
             break;
     }
     close(fd);
     free(buf);
 
-    rejected = metric("corral_guard_rejections_total");
+    rejected = harness_metric(&corral, "corral_guard_rejections_total");
     CU_ASSERT(rejected >= RESETS - 200 - 50);
     upstream_seen = upstream_count(&up, "/pass/rr");
     CU_ASSERT(upstream_seen <= 200 + 50);

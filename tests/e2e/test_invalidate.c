@@ -40,20 +40,12 @@ static const char *template = "threads: 2\n"
 static int suite_init(void)
 {
     setenv("CORRAL_E2E_ADMIN_TOKEN", TOKEN, 1);
-    if (harness_start_upstream(&up) != 0)
-        return -1;
-    if (harness_start_corral(&corral, template, &up) != 0) {
-        harness_stop(&up);
-        return -1;
-    }
-    return 0;
+    return harness_start_pair(&up, &corral, template);
 }
 
 static int suite_cleanup(void)
 {
-    int rc = harness_stop(&corral);
-    harness_stop(&up);
-    return rc == 0 ? 0 : -1;
+    return harness_stop_pair(&up, &corral);
 }
 
 /* GET path; returns 1 when it was a hit, 0 otherwise; copies the body's "version" into ver (may be NULL). */
