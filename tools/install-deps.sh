@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
 # Installs the Debian packages corral needs to build, run, test and benchmark, only those that are missing.
 # Idempotent; uses sudo when not root. Fails loudly: a missing dependency is an error, never a skipped test.
+#
+#   tools/install-deps.sh           what build, run and test need
+#   tools/install-deps.sh --bench   that, plus the peers `make bench` compares corral with (nginx with Debian's brotli
+#                                   modules, Varnish). Their packaged services are not started: the benchmark runs its
+#                                   own instances on free ports, and a system nginx on port 80 would only compete for CPU.
 set -euo pipefail
+
+BENCH=0
+case "${1:-}" in
+  "") ;;
+  --bench) BENCH=1 ;;
+  *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+esac
 
 PKGS=(
   build-essential pkg-config clang
   libh2o-evloop-dev libssl-dev libmemcached-dev zlib1g-dev libbrotli-dev libyaml-dev libjansson-dev
   libcunit1-dev libcurl4-openssl-dev
-  memcached nghttp2-client wrk curl python3 procps
+  memcached nghttp2-client wrk curl openssl python3 procps
 )
+BENCH_PKGS=(nginx libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static varnish)
+[ "$BENCH" = 1 ] && PKGS+=("${BENCH_PKGS[@]}")
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -26,4 +40,11 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+if [ "$BENCH" = 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  # keep the packaged nginx and varnish services from starting (invoke-rc.d asks policy-rc.d; 101 = "not allowed"),
+  # and remove this file again however the install ends
+  printf '#!/bin/sh\n# temporary, from corral tools/install-deps.sh --bench\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod 755 /usr/sbin/policy-rc.d
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

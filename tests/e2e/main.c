@@ -13,6 +13,7 @@
 #include "harness.h"
 
 void cr_e2e_register_smoke(void);
+void cr_e2e_register_server(void);
 void cr_e2e_register_cache(void);
 void cr_e2e_register_store(void);
 void cr_e2e_register_coalesce(void);
@@ -32,6 +33,7 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     cr_e2e_register_smoke();
+    cr_e2e_register_server();
     cr_e2e_register_cache();
     cr_e2e_register_store();
     cr_e2e_register_coalesce();

@@ -283,7 +283,8 @@ static void test_uncached_routes_compress_on_the_fly_only_when_asked(void)
     long n;
     cr_resp_t plain = get_ae(CR_H1, "GET", "/plain/x?size=50000", "gzip", NULL),
               gz = get_ae(CR_H1, "GET", "/stream/x?size=50000&chunked=1", "gzip", NULL),
-              br = get_ae(CR_H2C, "GET", "/stream/x?size=50000", "br", NULL),
+              /* h1: Debian's libcurl 7.88.1 can stall on an h2 body without Content-Length (see test_server.c) */
+              br = get_ae(CR_H1, "GET", "/stream/x?size=50000", "br", NULL),
               id = get_ae(CR_H1, "GET", "/stream/x?size=50000", NULL, NULL);
     CU_ASSERT_STRING_EQUAL(hdr(&plain, "content-encoding", ce, sizeof(ce)), "");
     CU_ASSERT_EQUAL(plain.body_len, 50000);
