@@ -294,8 +294,7 @@ static json_t *describe(const cr_object_t *obj, uint64_t now)
     json_object_set_new(o, "invalidated", json_boolean((flags & CR_OBJ_INVALIDATED) != 0));
     json_object_set_new(o, "hit_for_pass", json_boolean((flags & CR_OBJ_PASS) != 0));
     for (i = 0; i != obj->num_tags; ++i)
-        if (obj->tags[i].name.len != 0 && obj->tags[i].name.base[0] != '\n') /* corral's own path tag is not shown */
-            json_array_append_new(tags, json_str(obj->tags[i].name));
+        json_array_append_new(tags, json_str(obj->tags[i].name));
     json_object_set_new(o, "tags", tags);
     json_object_set_new(o, "size", json_integer((json_int_t)obj->cost));
     return o;
@@ -304,20 +303,19 @@ static json_t *describe(const cr_object_t *obj, uint64_t now)
 /* GET /v1/cache?key=/path[?query]: every stored object for that path (and query, when one is given). */
 static void handle_inspect(h2o_req_t *req)
 {
-    char *key = query_param(req, "key"), tag[CR_INVALIDATE_MAX_PATH + 1];
+    char *key = query_param(req, "key"), path[CR_INVALIDATE_MAX_PATH];
     cr_object_t *objs[256];
     const char *query;
     json_t *entries;
     size_t n, i;
     int plen;
 
-    if (key == NULL || (plen = normalized_path_of(key, tag + 1, sizeof(tag) - 1)) < 0) {
+    if (key == NULL || (plen = normalized_path_of(key, path, sizeof(path))) < 0) {
         cr_send_json_error(req, 400, "Bad Request", "invalid_key", "give ?key=/path[?query] (percent-encoded)");
         return;
     }
-    tag[0] = '\n';
     query = strchr(key, '?');
-    n = cr_store_collect_tag(cr_rt.store, tag, (size_t)plen + 1, objs, CR_ARRAY_SIZE(objs));
+    n = cr_collect_path(cr_str(path, (size_t)plen), objs, CR_ARRAY_SIZE(objs));
     entries = json_array();
     for (i = 0; i != CR_MIN(n, CR_ARRAY_SIZE(objs)); ++i) {
         cr_str_t uri = cr_invalidate_key_uri(objs[i]->key);

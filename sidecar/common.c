@@ -20,16 +20,20 @@ int cr_str_ieq(cr_str_t a, const char *lower, size_t lowerlen)
     return 1;
 }
 
-uint64_t cr_hash(const void *p, size_t len)
+uint64_t cr_hash_more(uint64_t h, const void *p, size_t len)
 {
     const unsigned char *s = p;
-    uint64_t h = 1469598103934665603ull;
     size_t i;
     for (i = 0; i != len; ++i) {
         h ^= s[i];
         h *= 1099511628211ull;
     }
     return h;
+}
+
+uint64_t cr_hash(const void *p, size_t len)
+{
+    return cr_hash_more(CR_HASH_INIT, p, len);
 }
 
 uint64_t cr_now_ms(void)

@@ -362,9 +362,18 @@ static int is_stored_header_dropped(h2o_iovec_t lname, h2o_iovec_t connection)
            cr_is_hop_by_hop(lname, connection);
 }
 
+/* A new object for this flight's key, indexed by path in the store (writes and purges by path find it). */
+static cr_object_t *new_object(cr_flight_t *f, int status)
+{
+    cr_object_t *obj = cr_object_new(f->key, f->keylen, status);
+    if (obj != NULL)
+        obj->path_hash = cr_path_hash(cr_str(f->key, f->keylen));
+    return obj;
+}
+
 static void insert_pass_marker(cr_flight_t *f, uint64_t now)
 {
-    cr_object_t *marker = cr_object_new(f->key, f->keylen, 0);
+    cr_object_t *marker = new_object(f, 0);
     if (marker == NULL)
         return;
     marker->flags |= CR_OBJ_PASS;
@@ -440,22 +449,20 @@ static void set_freshness(cr_object_t *obj, const cr_flight_t *f)
 }
 
 /*
- * Tags the object being built: the upstream's surrogate keys (cache.surrogate_key_header), plus corral's own path
- * tag ("\n" + path, see cr_path_tag) through which writes and purges reach every variant of a path. Returns CR_OK,
- * or CR_DECLINED when the response carries more tags than CR_SURROGATE_KEYS_MAX (it must then not be stored: a
- * purge of a dropped tag would miss it), or CR_ERROR on allocation failure.
+ * Tags the object being built with the upstream's surrogate keys (cache.surrogate_key_header). Returns CR_OK, or
+ * CR_DECLINED when the response carries more tags than CR_SURROGATE_KEYS_MAX (it must then not be stored: a purge of
+ * a dropped tag would miss it), or CR_ERROR on allocation failure.
  */
-static int set_tags(cr_flight_t *f, cr_object_t *obj, const h2o_header_t *headers, size_t num_headers)
+static int set_tags(cr_object_t *obj, const h2o_header_t *headers, size_t num_headers)
 {
-    cr_str_t tags[CR_SURROGATE_KEYS_MAX + 1];
+    cr_str_t tags[CR_SURROGATE_KEYS_MAX];
     size_t num = 0, i;
     int ret = CR_OK;
 
     for (i = 0; i != num_headers && ret == CR_OK; ++i)
         if (cr_is_surrogate_key_header(*headers[i].name))
             ret = cr_surrogate_keys_parse(cr_str(headers[i].value.base, headers[i].value.len), tags, CR_SURROGATE_KEYS_MAX, &num);
-    tags[num++] = cr_path_tag(cr_str(f->key, f->keylen));
-    if (cr_object_set_tags(obj, tags, num) != CR_OK)
+    if (num != 0 && cr_object_set_tags(obj, tags, num) != CR_OK)
         return CR_ERROR;
     return ret;
 }
@@ -570,7 +577,7 @@ static int build_refreshed(cr_flight_t *f, const h2o_header_t *headers, size_t n
     cr_response_info_t ri;
     int e;
 
-    if ((obj = cr_object_new(f->key, f->keylen, old->status)) == NULL)
+    if ((obj = new_object(f, old->status)) == NULL)
         return CR_ERROR;
     obj->flags |= cr_object_flags(old) & CR_OBJ_ENCODED;
     /* stored headers not replaced by the 304 */
@@ -600,7 +607,7 @@ static int build_refreshed(cr_flight_t *f, const h2o_header_t *headers, size_t n
         cr_object_set_vary(obj, old->vary_names, old->num_vary, old->variant_key.base, old->variant_key.len) != CR_OK)
         goto Error;
     if (old->num_tags != 0) {
-        cr_str_t tags[CR_SURROGATE_KEYS_MAX + 1];
+        cr_str_t tags[CR_SURROGATE_KEYS_MAX];
         size_t n = CR_MIN(old->num_tags, CR_ARRAY_SIZE(tags));
         for (i = 0; i != n; ++i)
             tags[i] = old->tags[i].name;
@@ -668,7 +675,7 @@ static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_h
         publish(f);
         return -1;
     }
-    if ((f->building = cr_object_new(f->key, f->keylen, status)) == NULL)
+    if ((f->building = new_object(f, status)) == NULL)
         goto NoMemory;
     for (i = 0; i != num_headers; ++i) {
         const h2o_header_t *h = headers + i;
@@ -695,7 +702,7 @@ static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_h
             f->received_encoding = enc;
         }
     }
-    if (set_tags(f, f->building, headers, num_headers) != CR_OK) {
+    if (set_tags(f->building, headers, num_headers) != CR_OK) {
         f->decision.storable = 0;
         f->decision.reason = "too-many-tags";
     }

@@ -390,3 +390,17 @@ cr_str_t cr_path_tag(cr_str_t key)
         return path;
     return cr_str(nl, path.len - (size_t)(nl - path.base));
 }
+
+uint64_t cr_path_hash_of_path(cr_str_t path)
+{
+    uint64_t h = cr_hash_more(cr_hash("\n", 1), path.base, path.len);
+    return h != 0 ? h : 1;
+}
+
+uint64_t cr_path_hash(cr_str_t key)
+{
+    cr_str_t tag = cr_path_tag(key);
+    if (tag.len == 0 || tag.base[0] != '\n')
+        return cr_path_hash_of_path(tag);
+    return cr_path_hash_of_path(cr_str(tag.base + 1, tag.len - 1));
+}

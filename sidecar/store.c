@@ -29,7 +29,8 @@
  *
  * Entry overhead. The store's only per-object memory outside cr_object_t is its bucket slot; a table doubles when its
  * count exceeds its bucket count, so it has fewer than 2 slots per object at its high-water mark (tables never
- * shrink; the initial 16 buckets per shard are a fixed cost not charged): CR_STORE_ENTRY_OVERHEAD = 2 pointers.
+ * shrink; the initial 16 buckets per shard are a fixed cost not charged), for the key table and the path table:
+ * CR_STORE_ENTRY_OVERHEAD = 3 pointers.
  *
  * An object may be linked in at most one store at a time (st is a single set of links).
  *
@@ -63,7 +64,7 @@
 #define CR_STORE_SHARD_BITS 6
 #define CR_STORE_SHARDS (1u << CR_STORE_SHARD_BITS)
 #define CR_STORE_INITIAL_BUCKETS 16
-#define CR_STORE_ENTRY_OVERHEAD (2 * sizeof(void *))
+#define CR_STORE_ENTRY_OVERHEAD (3 * sizeof(void *))
 #define CR_STORE_INITIAL_TAG_BUCKETS 16
 /* Key-epoch slots per shard, chosen by hash bits 32.. (the shard uses the top bits, the buckets the low ones). */
 #define CR_STORE_EPOCH_SLOTS 64
@@ -83,7 +84,8 @@ typedef struct st_cr_store_tag_t {
 typedef struct st_cr_store_shard_t {
     alignas(64) pthread_mutex_t lock;
     cr_object_t **buckets;
-    size_t mask; /* number of buckets - 1 */
+    cr_object_t **path_buckets; /* the path index: objects with path_hash != 0, chained through st.path_next */
+    size_t mask; /* number of buckets - 1 (both tables) */
     cr_object_t *hand; /* CLOCK hand: next object examined for eviction, NULL when the shard is empty */
     size_t count;
     size_t bytes; /* objects' charges plus tag entries' charges */
@@ -170,13 +172,16 @@ cr_store_t *cr_store_new(size_t memory_limit)
     for (i = 0; i != CR_STORE_SHARDS; ++i) {
         cr_store_shard_t *shard = &store->shards[i];
         if ((shard->buckets = calloc(CR_STORE_INITIAL_BUCKETS, sizeof(*shard->buckets))) == NULL ||
+            (shard->path_buckets = calloc(CR_STORE_INITIAL_BUCKETS, sizeof(*shard->path_buckets))) == NULL ||
             (shard->tag_buckets = calloc(CR_STORE_INITIAL_TAG_BUCKETS, sizeof(*shard->tag_buckets))) == NULL ||
             pthread_mutex_init(&shard->lock, NULL) != 0) {
             free(shard->buckets);
+            free(shard->path_buckets);
             free(shard->tag_buckets);
             while (i-- != 0) {
                 pthread_mutex_destroy(&store->shards[i].lock);
                 free(store->shards[i].buckets);
+                free(store->shards[i].path_buckets);
                 free(store->shards[i].tag_buckets);
             }
             free(store);
@@ -203,20 +208,25 @@ void cr_store_free(cr_store_t **storep)
         assert(store->shards[i].tag_count == 0 && store->shards[i].tag_bytes == 0 && store->shards[i].bytes == 0);
         pthread_mutex_destroy(&store->shards[i].lock);
         free(store->shards[i].buckets);
+        free(store->shards[i].path_buckets);
         free(store->shards[i].tag_buckets);
     }
     store->magic = 0;
     free(store);
 }
 
-/* Doubles the bucket array. On allocation failure the table keeps its size (chains just get longer). */
+/* Doubles both bucket arrays. On allocation failure the tables keep their size (chains just get longer). */
 static void do_cr_store_grow(cr_store_shard_t *shard)
 {
     size_t newmask = shard->mask * 2 + 1, i;
-    cr_object_t **newbuckets;
+    cr_object_t **newbuckets, **newpath;
 
     if (newmask > SIZE_MAX / sizeof(*newbuckets) - 1 || (newbuckets = calloc(newmask + 1, sizeof(*newbuckets))) == NULL)
         return;
+    if ((newpath = calloc(newmask + 1, sizeof(*newpath))) == NULL) {
+        free(newbuckets);
+        return;
+    }
     for (i = 0; i <= shard->mask; ++i) {
         cr_object_t *obj = shard->buckets[i], *next;
         for (; obj != NULL; obj = next) {
@@ -224,10 +234,17 @@ static void do_cr_store_grow(cr_store_shard_t *shard)
             next = obj->st.hash_next;
             obj->st.hash_next = *slot;
             *slot = obj;
+            if (obj->path_hash != 0) {
+                slot = &newpath[obj->path_hash & newmask];
+                obj->st.path_next = *slot;
+                *slot = obj;
+            }
         }
     }
     free(shard->buckets);
+    free(shard->path_buckets);
     shard->buckets = newbuckets;
+    shard->path_buckets = newpath;
     shard->mask = newmask;
 }
 
@@ -390,6 +407,11 @@ static void do_cr_store_link(cr_store_t *store, cr_store_shard_t *shard, cr_obje
 
     obj->st.hash_next = *slot;
     *slot = obj;
+    if (obj->path_hash != 0) {
+        slot = &shard->path_buckets[obj->path_hash & shard->mask];
+        obj->st.path_next = *slot;
+        *slot = obj;
+    }
     if (shard->hand == NULL) {
         obj->st.clock_prev = obj->st.clock_next = obj;
         shard->hand = obj;
@@ -424,6 +446,15 @@ static void do_cr_store_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_ob
     }
     *slot = obj->st.hash_next;
     obj->st.hash_next = NULL;
+    if (obj->path_hash != 0) {
+        slot = &shard->path_buckets[obj->path_hash & shard->mask];
+        while (*slot != obj) {
+            assert(*slot != NULL);
+            slot = &(*slot)->st.path_next;
+        }
+        *slot = obj->st.path_next;
+        obj->st.path_next = NULL;
+    }
 
     if (obj->st.clock_next == obj) {
         assert(shard->hand == obj && shard->count == 1);
@@ -756,6 +787,71 @@ size_t cr_store_purge_if(cr_store_t *store, cr_store_match_fn match, void *ctx, 
 {
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     return cr_store_purge_matching(store, match, ctx, soft);
+}
+
+/* Hard: unlinks the matching objects of the path chain a batch at a time (collected first, then unlinked, since
+ * unlinking edits the chain being walked). Soft: marks them under one lock hold per shard. */
+size_t cr_store_purge_path(cr_store_t *store, uint64_t path_hash, cr_store_match_fn match, void *ctx, int soft)
+{
+    cr_store_batch_t batch;
+    size_t total = 0, s, i;
+
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    assert(path_hash != 0);
+    cr_store_bump_global_epoch(store);
+    batch.n = 0;
+    for (s = 0; s != CR_STORE_SHARDS; ++s) {
+        cr_store_shard_t *shard = &store->shards[s];
+        int full;
+        do {
+            cr_object_t *obj;
+            full = 0;
+            pthread_mutex_lock(&shard->lock);
+            for (obj = shard->path_buckets[path_hash & shard->mask]; obj != NULL; obj = obj->st.path_next) {
+                if (obj->path_hash != path_hash || !match(ctx, obj))
+                    continue;
+                if (soft) {
+                    cr_object_invalidate(obj);
+                    ++total;
+                } else if (batch.n == CR_STORE_BATCH) {
+                    full = 1;
+                    break;
+                } else {
+                    batch.objs[batch.n++] = obj;
+                }
+            }
+            for (i = 0; i != batch.n; ++i)
+                do_cr_store_unlink(store, shard, batch.objs[i]);
+            pthread_mutex_unlock(&shard->lock);
+            total += batch.n;
+            cr_store_batch_release(&batch);
+        } while (full);
+    }
+    return total;
+}
+
+size_t cr_store_collect_path(cr_store_t *store, uint64_t path_hash, cr_store_match_fn match, void *ctx, cr_object_t **out,
+                             size_t max)
+{
+    size_t n = 0, s;
+
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    for (s = 0; s != CR_STORE_SHARDS; ++s) {
+        cr_store_shard_t *shard = &store->shards[s];
+        cr_object_t *obj;
+        pthread_mutex_lock(&shard->lock);
+        for (obj = shard->path_buckets[path_hash & shard->mask]; obj != NULL; obj = obj->st.path_next) {
+            if (obj->path_hash != path_hash || !match(ctx, obj))
+                continue;
+            if (n < max) {
+                cr_object_addref(obj);
+                out[n] = obj;
+            }
+            ++n;
+        }
+        pthread_mutex_unlock(&shard->lock);
+    }
+    return n;
 }
 
 size_t cr_store_collect_tag(cr_store_t *store, const char *tag, size_t taglen, cr_object_t **out, size_t max)

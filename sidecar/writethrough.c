@@ -15,14 +15,22 @@
 
 #define CR_MAX_INVALIDATIONS 64
 
+/* Does the object's key name exactly this path (tells path-hash collisions apart)? */
+static int key_path_is(void *ctx, const cr_object_t *obj)
+{
+    const cr_str_t *path = ctx;
+    cr_str_t tag = cr_path_tag(obj->key); /* "\n/path" */
+    return tag.len == path->len + 1 && memcmp(tag.base + 1, path->base, path->len) == 0;
+}
+
 size_t cr_purge_path(cr_str_t path, int soft)
 {
-    char tag[CR_INVALIDATE_MAX_PATH + 2];
-    if (path.len + 1 > sizeof(tag))
-        return 0;
-    tag[0] = '\n';
-    memcpy(tag + 1, path.base, path.len);
-    return cr_store_purge_tag(cr_rt.store, tag, path.len + 1, soft);
+    return cr_store_purge_path(cr_rt.store, cr_path_hash_of_path(path), key_path_is, &path, soft);
+}
+
+size_t cr_collect_path(cr_str_t path, cr_object_t **out, size_t max)
+{
+    return cr_store_collect_path(cr_rt.store, cr_path_hash_of_path(path), key_path_is, &path, out, max);
 }
 
 static int key_path_has_prefix(void *ctx, const cr_object_t *obj)

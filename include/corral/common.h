@@ -48,8 +48,11 @@ static inline int cr_str_eq(cr_str_t a, const char *lit, size_t litlen)
 /* ASCII case-insensitive equality against a lower-case literal. */
 int cr_str_ieq(cr_str_t a, const char *lower, size_t lowerlen);
 
-/* 64-bit FNV-1a; good enough for hash tables keyed by normalized cache keys. */
+/* 64-bit FNV-1a; good enough for hash tables keyed by normalized cache keys. cr_hash_more continues a hash, so
+ * cr_hash(a + b) == cr_hash_more(cr_hash(a), b): pieces hash like their concatenation. */
+#define CR_HASH_INIT 1469598103934665603ull
 uint64_t cr_hash(const void *p, size_t len);
+uint64_t cr_hash_more(uint64_t h, const void *p, size_t len);
 
 /* Wall-clock milliseconds since the epoch. */
 uint64_t cr_now_ms(void);

@@ -82,11 +82,13 @@ cr_str_t cr_invalidate_key_uri(cr_str_t key);
 cr_str_t cr_invalidate_key_path(cr_str_t key);
 
 /*
- * corral's own tag on every stored object: "\n" + the normalized path (no authority, no query), pointing into `key`.
- * Writes and admin purges by path reach every variant of a path through it (every query string, key header, Vary
- * value and authority: over-invalidation across authorities is the safe side). Its leading '\n' keeps it apart from
- * every upstream tag.
+ * The path part of a key as corral indexes it: "\n" + the normalized path (no authority, no query), pointing into
+ * `key`. cr_path_hash(key) is its hash, and cr_path_hash_of_path(path) the same hash from a bare normalized path:
+ * the store's path-index key (never 0). Writes and admin purges by path reach every variant of a path through it
+ * (every query string, key header, Vary value and authority: over-invalidation across authorities is the safe side).
  */
 cr_str_t cr_path_tag(cr_str_t key);
+uint64_t cr_path_hash(cr_str_t key);
+uint64_t cr_path_hash_of_path(cr_str_t path);
 
 #endif

@@ -72,6 +72,7 @@ struct st_cr_object_t {
     /* identity */
     cr_str_t key; /* primary key, owned */
     uint64_t hash; /* cr_hash(key) */
+    uint64_t path_hash; /* set by the creator before insert: indexes the object by path in the store; 0 = not indexed */
     cr_str_t variant_key; /* "name:value\n" per Vary'd request header, in vary_names order; empty when no Vary */
     cr_str_t *vary_names; /* lower-case header names from the response's Vary, owned */
     size_t num_vary;
@@ -101,6 +102,7 @@ struct st_cr_object_t {
     /* store-private: touched only by store.c under the owning shard's lock */
     struct {
         cr_object_t *hash_next;    /* chain in the bucket */
+        cr_object_t *path_next;    /* chain in the path index's bucket */
         cr_object_t *clock_prev, *clock_next; /* CLOCK ring of the shard */
         uint8_t referenced;
         uint8_t linked;

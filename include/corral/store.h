@@ -93,6 +93,17 @@ typedef int (*cr_store_match_fn)(void *ctx, const cr_object_t *obj);
  * key's epoch. Returns the count. Never fails. */
 size_t cr_store_purge_if(cr_store_t *store, cr_store_match_fn match, void *ctx, int soft);
 
+/*
+ * The path index: objects whose creator set path_hash (corral sets the hash of the key's path part, see cr_path_tag)
+ * are also chained by it, so every variant of a path (query strings, key headers, Vary values) is found in
+ * O(shards + objects of that path), at one pointer per object. match() tells hash collisions apart.
+ * cr_store_purge_path purges them (hard or soft; moves every key's epoch) and returns how many;
+ * cr_store_collect_path fills out[0 .. min(n, max)) with references (the caller releases them) and returns n.
+ */
+size_t cr_store_purge_path(cr_store_t *store, uint64_t path_hash, cr_store_match_fn match, void *ctx, int soft);
+size_t cr_store_collect_path(cr_store_t *store, uint64_t path_hash, cr_store_match_fn match, void *ctx, cr_object_t **out,
+                             size_t max);
+
 /* Fills out[0 .. min(n, max)) with referenced objects carrying this tag and returns n, how many carry it (which may
  * exceed max). O(shards + objects carrying it). For inspection; the caller releases each reference. */
 size_t cr_store_collect_tag(cr_store_t *store, const char *tag, size_t taglen, cr_object_t **out, size_t max);

@@ -1,8 +1,8 @@
 /*
  * writethrough.h: invalidation after writes, and purges by path (shared by the write path and the admin API).
  *
- * Every stored object carries corral's path tag ("\n" + normalized path, cr_path_tag), so invalidating a path reaches
- * all its variants (query strings, key headers, Vary values, codings, authorities) at O(matches). Path prefixes have
+ * Every stored object is indexed by its path in the store (cr_path_hash), so invalidating a path reaches all its
+ * variants (query strings, key headers, Vary values, codings, authorities) at O(matches). Path prefixes have
  * no index: they scan the store. Every purge moves the store's epochs, so a fill in flight is not stored as fresh.
  */
 #ifndef CORRAL_WRITETHROUGH_H
@@ -10,9 +10,12 @@
 
 #include <h2o.h>
 #include "corral/common.h"
+#include "corral/object.h"
 
 /* Purges every object stored for this path (normalized, no query). Returns how many. */
 size_t cr_purge_path(cr_str_t path, int soft);
+/* References to up to max objects stored for this path (the caller releases them); returns how many there are. */
+size_t cr_collect_path(cr_str_t path, cr_object_t **out, size_t max);
 /* Purges every object whose normalized path starts with `prefix`. O(objects). Returns how many. */
 size_t cr_purge_path_prefix(cr_str_t prefix, int soft);
 

@@ -621,6 +621,54 @@ static void test_store_threads(void)
 /* ---- invalidation: tags, soft purges, epochs (issue 5) ---- */
 
 /* ts_make with tags ("a,b,c"; NULL for none). */
+/* The path part of a test key "host\npath?query": everything between the newline and the '?'. */
+static int ts_same_path(void *ctx, const cr_object_t *obj)
+{
+    const char *path = ctx, *nl = memchr(obj->key.base, '\n', obj->key.len);
+    size_t plen = strlen(path), rest = obj->key.len - (size_t)(nl + 1 - obj->key.base);
+    return nl != NULL && rest >= plen && memcmp(nl + 1, path, plen) == 0 && (rest == plen || nl[1 + plen] == '?');
+}
+
+static void test_store_path_index(void)
+{
+    static const char *keys[] = {"h\n/a?x=1", "h\n/a?x=2", "g\n/a", "h\n/ab", "h\n/b"};
+    cr_store_t *store = cr_store_new(1 << 20);
+    cr_object_t *got[8];
+    size_t i, n, bytes_before;
+    uint64_t epoch;
+
+    CU_ASSERT_FATAL(store != NULL);
+    for (i = 0; i != 5; ++i) {
+        cr_object_t *obj = ts_make(keys[i], NULL, 10, 'p');
+        /* "/a" and "/ab" share a path hash on purpose here: the match function must tell them apart */
+        obj->path_hash = strncmp(strchr(keys[i], '\n') + 1, "/a", 2) == 0 ? 77 : 78;
+        CU_ASSERT_EQUAL(cr_store_insert(store, obj), CR_OK);
+        cr_object_release(&obj);
+    }
+    n = cr_store_collect_path(store, 77, ts_same_path, (void *)"/a", got, 8);
+    CU_ASSERT_EQUAL(n, 3);
+    for (i = 0; i != CR_MIN(n, 8); ++i)
+        cr_object_release(&got[i]);
+    /* soft: marked, still there */
+    CU_ASSERT_EQUAL(cr_store_purge_path(store, 77, ts_same_path, (void *)"/a", 1), 3);
+    CU_ASSERT_EQUAL(cr_store_count(store), 5);
+    epoch = cr_store_key_epoch(store, "h\n/b", 4, cr_hash("h\n/b", 4));
+    bytes_before = cr_store_bytes(store);
+    /* hard: the three variants of /a go, /ab (same hash) and /b stay, and every epoch moves */
+    CU_ASSERT_EQUAL(cr_store_purge_path(store, 77, ts_same_path, (void *)"/a", 0), 3);
+    CU_ASSERT_EQUAL(cr_store_count(store), 2);
+    CU_ASSERT(cr_store_bytes(store) < bytes_before);
+    CU_ASSERT_NOT_EQUAL(cr_store_key_epoch(store, "h\n/b", 4, cr_hash("h\n/b", 4)), epoch);
+    CU_ASSERT_EQUAL(cr_store_collect_path(store, 77, ts_same_path, (void *)"/a", got, 8), 0);
+    n = cr_store_collect_path(store, 77, ts_same_path, (void *)"/ab", got, 8);
+    CU_ASSERT_EQUAL(n, 1);
+    for (i = 0; i != CR_MIN(n, 8); ++i)
+        cr_object_release(&got[i]);
+    CU_ASSERT_EQUAL(cr_store_purge_path(store, 78, ts_same_path, (void *)"/b", 0), 1);
+    CU_ASSERT_EQUAL(cr_store_count(store), 1);
+    cr_store_free(&store);
+}
+
 static cr_object_t *ts_make_tagged(const char *key, const char *variant, size_t bodylen, const char *tags)
 {
     cr_object_t *obj = cr_object_new(key, strlen(key), 200);
@@ -1276,6 +1324,7 @@ void cr_test_register_store(void)
     CU_add_test(suite, "tags: 10 tagged among 100,000", test_store_tags_large);
     CU_add_test(suite, "soft purges", test_store_soft);
     CU_add_test(suite, "lookup_all", test_store_lookup_all);
+    CU_add_test(suite, "path index: purge and collect every variant of a path", test_store_path_index);
     CU_add_test(suite, "epochs and insert_if_epoch", test_store_epochs);
     CU_add_test(suite, "threads: purges versus fills", test_store_purge_threads);
 }
