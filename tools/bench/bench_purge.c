@@ -589,7 +589,7 @@ int main(int argc, char **argv)
     }
 
     printf("bench_purge: corral L1 store, %u objects (key \"127.0.0.1:8081\\n/items/<i>\", %zu headers, %d-byte body, "
-           "path tag each),\n%zu tagged \"hot\" and %zu tagged \"warm\"; %zu bytes charged, %zu tag index entries; built in %.2f s\n",
+           "indexed by path),\n%zu tagged \"hot\" and %zu tagged \"warm\"; %zu bytes charged, %zu tag index entries; built in %.2f s\n",
            nobj, CR_ARRAY_SIZE(hdrs), BODY_LEN, tagged, tagged, bytes, tag_entries,
            (double)build_ns / 1e9);
     printf("%zu rounds per scenario, %llu ms of baseline per round; CPUs used: %d", reps, (unsigned long long)(baseline_ns / 1000000u),
