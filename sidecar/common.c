@@ -36,6 +36,22 @@ uint64_t cr_hash(const void *p, size_t len)
     return cr_hash_more(CR_HASH_INIT, p, len);
 }
 
+size_t cr_i64toa(int64_t v, char *buf)
+{
+    char tmp[20];
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 0, len = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        buf[len++] = '-';
+    while (n != 0)
+        buf[len++] = tmp[--n];
+    return len;
+}
+
 uint64_t cr_now_ms(void)
 {
     struct timespec ts;

@@ -52,7 +52,8 @@ static h2o_iovec_t hit_status(h2o_req_t *req, const cr_object_t *obj, uint64_t n
     int64_t left = (int64_t)obj->lifetime_ms - (int64_t)cr_object_age_ms(obj, now);
     int64_t ttl = left >= 0 ? left / 1000 : -((-left + 999) / 1000); /* stale by any amount shows a negative ttl */
     char *buf = h2o_mem_alloc_pool(&req->pool, 48);
-    return h2o_iovec_init(buf, sprintf(buf, "corral; hit; ttl=%lld", (long long)ttl));
+    memcpy(buf, "corral; hit; ttl=", 17);
+    return h2o_iovec_init(buf, 17 + cr_i64toa(ttl, buf + 17));
 }
 
 static void pass_with_status(h2o_req_t *req, const char *fwd, const char *extra)

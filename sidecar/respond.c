@@ -261,7 +261,7 @@ void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object
     }
     agebuf = h2o_mem_alloc_pool(&req->pool, 24);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_AGE, NULL, agebuf,
-                   sprintf(agebuf, "%llu", (unsigned long long)(cr_object_age_ms(obj, now) / 1000)));
+                   cr_i64toa((int64_t)(cr_object_age_ms(obj, now) / 1000), agebuf));
     if (cache_status.base != NULL)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-status"), 0, NULL, cache_status.base,
                               cache_status.len);

@@ -54,6 +54,10 @@ int cr_str_ieq(cr_str_t a, const char *lower, size_t lowerlen);
 uint64_t cr_hash(const void *p, size_t len);
 uint64_t cr_hash_more(uint64_t h, const void *p, size_t len);
 
+/* Writes the decimal form of v (with a '-' when negative) to buf, which must hold 21 bytes; returns the length. No
+ * NUL is written. Used on the hit path instead of snprintf. */
+size_t cr_i64toa(int64_t v, char *buf);
+
 /* Wall-clock milliseconds since the epoch. */
 uint64_t cr_now_ms(void);
 

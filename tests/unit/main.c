@@ -5,6 +5,7 @@
 #include <CUnit/Basic.h>
 #include <stdio.h>
 
+void cr_test_register_common(void);
 void cr_test_register_config(void);
 void cr_test_register_route(void);
 void cr_test_register_key(void);
@@ -20,6 +21,7 @@ int main(void)
     unsigned failures;
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
+    cr_test_register_common();
     cr_test_register_config();
     cr_test_register_route();
     cr_test_register_key();
