@@ -1,0 +1,623 @@
+#!/usr/bin/env python3
+"""bench.py: the workload driver behind tools/bench/run.sh (which starts and stops every server and passes their
+ports in BENCH_* environment variables). Standard library only.
+
+Workloads, each run against corral, nginx and Varnish in turn (a peer whose start failed is left out and said so):
+  hit-*       cache-hit throughput of a 2 KB JSON object (h2load -c 50 -m 10 -D 5 over h2c, wrk -t1 -c50 -d5s over
+              HTTP/1.1), identity and compressed; best of 2 rounds, the servers' order rotated between rounds (this
+              machine is shared, and one round can be hit by someone else's build). Before each run a curl with the same
+              protocol and Accept-Encoding records the status, Content-Encoding, body size and cache header actually
+              served; the load tool's own byte counts give the mean body size it received.
+  stampede-N  N clients (h2load -c N -n N -m 1, one request each) on a cold key whose upstream answer takes 200 ms:
+              upstream fetches (the test upstream's /__count) and per-request latency (h2load --log-file).
+  miss, pass  sequential HTTP/1.1 requests (h2load --h1 -c 1 -m 1 with a URI list) with a fast upstream, direct and
+              through each proxy, 2 interleaved rounds pooled: p50 and p99, and what each proxy adds at p50.
+              miss: a fresh cacheable key per request (looked up, fetched, stored); pass: a route each proxy passes
+              through uncached. direct-xcpu puts the client on the other CPU, to show what crossing CPUs costs.
+--quick: 2 s runs, one round, no 5000-client stampede (a smoke run of the script itself).
+Ratios are corral / peer: above 1 is better for corral on req/s, below 1 is better on latencies and fetch counts.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+ENV = os.environ
+WORK = ENV["BENCH_WORK"]
+UP = "127.0.0.1:%s" % ENV["BENCH_UP_PORT"]
+CPU_CLIENT = ENV.get("BENCH_CPU_CLIENT", "0")
+QUICK = ENV.get("BENCH_QUICK", "0") == "1"
+HIT_SECONDS = 2 if QUICK else 5
+HIT_ROUNDS = 1 if QUICK else 2
+STAMPEDE_SIZES = [500] if QUICK else [500, 5000]
+LAT_SAMPLES = 500 if QUICK else 1000   # per round
+LAT_ROUNDS = 1 if QUICK else 2         # targets interleaved, samples pooled over the rounds
+LAT_WARMUP = 100                       # per round, dropped
+RUN_ID = "%x" % int(time.time() * 1000)
+
+SERVERS = {
+    "corral": {"h1": "127.0.0.1:%s" % ENV["BENCH_CORRAL_PORT"], "h2": "127.0.0.1:%s" % ENV["BENCH_CORRAL_PORT"],
+               "status": "ok"},
+    "nginx": {"h1": "127.0.0.1:%s" % ENV.get("BENCH_NGINX_H1_PORT", "0"),
+              "h2": "127.0.0.1:%s" % ENV.get("BENCH_NGINX_H2_PORT", "0"), "status": ENV.get("BENCH_NGINX_STATUS", "missing")},
+    "varnish": {"h1": "127.0.0.1:%s" % ENV.get("BENCH_VARNISH_PORT", "0"),
+                "h2": "127.0.0.1:%s" % ENV.get("BENCH_VARNISH_PORT", "0"), "status": ENV.get("BENCH_VARNISH_STATUS", "missing")},
+}
+ORDER = ["corral", "nginx", "varnish"]
+PEERS = ["nginx", "varnish"]
+PIDS = dict(p.split("=", 1) for p in ENV.get("BENCH_PIDS", "").split(",") if "=" in p)
+
+NOTES = []     # free-text findings printed at the end and written to the JSON
+PROBLEMS = []  # things that went wrong (server died, errors, not served from cache)
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def note(msg):
+    NOTES.append(msg)
+    log("  note: " + msg)
+
+
+def problem(msg):
+    PROBLEMS.append(msg)
+    log("  PROBLEM: " + msg)
+
+
+def alive(name):
+    pid = PIDS.get(name)
+    if pid is None:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except OSError:
+        return False
+    # a zombie counts as dead
+    try:
+        with open("/proc/%s/status" % pid) as f:
+            for line in f:
+                if line.startswith("State:"):
+                    return "Z" not in line.split()[1]
+    except OSError:
+        return False
+    return True
+
+
+def active():
+    return [s for s in ORDER if SERVERS[s]["status"] == "ok"]
+
+
+def check_alive(context):
+    for s in active():
+        if not alive(s):
+            SERVERS[s]["status"] = "died"
+            problem("%s died during %s (see its log)" % (s, context))
+
+
+def upstream_get(path):
+    with urllib.request.urlopen("http://%s%s" % (UP, path), timeout=10) as r:
+        return json.loads(r.read().decode())
+
+
+def upstream_count(path):
+    return upstream_get("/__count?path=" + urllib.parse.quote(path, safe=""))["count"]
+
+
+def pinned(cmd, cpu=None):
+    return ["taskset", "-c", cpu or CPU_CLIENT] + cmd
+
+
+def run(cmd, timeout=120):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------------------------------------- probing
+
+CACHE_HEADERS = ("cache-status", "x-cache-status", "x-cache", "age", "x-varnish")
+
+
+def curl_probe(url, h2, accept_encoding=None):
+    """One request with curl; returns {status, encoding, body_bytes, cache: {...}} as served."""
+    with tempfile.NamedTemporaryFile(dir=WORK) as hdr, tempfile.NamedTemporaryFile(dir=WORK) as body:
+        cmd = ["curl", "-s", "-m", "10", "-D", hdr.name, "-o", body.name]
+        cmd += ["--http2-prior-knowledge"] if h2 else ["--http1.1"]
+        if accept_encoding:
+            cmd += ["-H", "accept-encoding: " + accept_encoding]
+        cmd.append(url)
+        rc, out = run(cmd, timeout=20)
+        head = open(hdr.name, "rb").read().decode("latin-1")
+        size = os.path.getsize(body.name)
+    res = {"rc": rc, "status": None, "encoding": "identity", "body_bytes": size, "cache": {}}
+    for line in head.split("\r\n"):
+        if line.startswith("HTTP/"):
+            parts = line.split()
+            res["status"] = int(parts[1]) if len(parts) > 1 else None
+            res["cache"] = {}
+            res["encoding"] = "identity"
+        elif ":" in line:
+            k, v = line.split(":", 1)
+            k = k.strip().lower()
+            if k == "content-encoding":
+                res["encoding"] = v.strip()
+            elif k in CACHE_HEADERS:
+                res["cache"][k] = v.strip()
+    return res
+
+
+def is_hit(server, probe):
+    c = probe["cache"]
+    if server == "corral":
+        return c.get("cache-status", "").replace(" ", "").startswith("corral;hit")
+    if server == "nginx":
+        return c.get("x-cache-status", "") == "HIT"
+    if server == "varnish":
+        return c.get("x-cache", "") == "HIT"
+    return False
+
+
+def cache_header(server, probe):
+    c = probe["cache"]
+    key = {"corral": "cache-status", "nginx": "x-cache-status", "varnish": "x-cache"}[server]
+    v = c.get(key, "-")
+    if "age" in c:
+        v += "; age=" + c["age"]
+    return v
+
+
+# ---------------------------------------------------------------------------------------------------------- parsers
+
+def parse_h2load(out):
+    r = {}
+    m = re.search(r"finished in ([\d.]+)(\w+), ([\d.]+) req/s", out)
+    if m:
+        r["rps"] = float(m.group(3))
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", out)
+    if m:
+        r.update(total=int(m.group(1)), done=int(m.group(3)), succeeded=int(m.group(4)), failed=int(m.group(5)),
+                 errored=int(m.group(6)), timeout=int(m.group(7)))
+    m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    if m:
+        r["status"] = {"2xx": int(m.group(1)), "3xx": int(m.group(2)), "4xx": int(m.group(3)), "5xx": int(m.group(4))}
+    m = re.search(r"traffic: .*?\((\d+)\) total, .*?\((\d+)\) headers.*?, .*?\((\d+)\) data", out)
+    if m:
+        r["bytes_total"], r["bytes_headers"], r["bytes_data"] = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    return r
+
+
+def wrk_bytes(num, unit):
+    mult = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}
+    return float(num) * mult.get(unit, 1)
+
+
+def parse_wrk(out):
+    r = {}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if m:
+        r["rps"] = float(m.group(1))
+    m = re.search(r"(\d+) requests in [\d.]+\w+, ([\d.]+)(\w+) read", out)
+    if m:
+        r["done"] = int(m.group(1))
+        r["bytes_total"] = wrk_bytes(m.group(2), m.group(3))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    r["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    r["socket_errors"] = sum(int(x) for x in m.groups()) if m else 0
+    return r
+
+
+def percentile(sorted_vals, p):
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_vals:
+        return None
+    k = max(0, min(len(sorted_vals) - 1, int(-(-p * len(sorted_vals) // 100)) - 1))
+    return sorted_vals[k]
+
+
+def read_h2load_log(path):
+    """Returns [(start_us, status, duration_us)] from h2load --log-file."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3:
+                rows.append((int(parts[0]), int(parts[1]), int(parts[2])))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------- workloads
+
+HIT_QUERY = "size=2048&ctype=application/json&cc=public,max-age=3600"
+HIT_WORKLOADS = [
+    # name, protocol, accept-encoding, label
+    ("hit-h2c-identity", "h2", None, "h2c identity (req/s)"),
+    ("hit-h2c-br-gzip", "h2", "br, gzip", "h2c br, gzip (req/s)"),
+    ("hit-h1-identity", "h1", None, "h1 identity (req/s)"),
+    ("hit-h1-gzip", "h1", "gzip", "h1 gzip (req/s)"),
+]
+
+
+def hit_path(server):
+    return "/bench/%s/%s/item" % (RUN_ID, server)
+
+
+def hit_url(server, proto):
+    return "http://%s%s?%s" % (SERVERS[server][proto], hit_path(server), HIT_QUERY)
+
+
+def hit_run(s, name, proto, ae, label):
+    """One load-tool run against server s. Returns (rps or None, detail dict)."""
+    url = hit_url(s, proto)
+    probe = curl_probe(url, proto == "h2", ae)
+    if proto == "h2":
+        cmd = ["h2load", "-c", "50", "-m", "10", "-t", "1", "-D", str(HIT_SECONDS)]
+        if ae:
+            cmd += ["-H", "accept-encoding: " + ae]
+        rc, out = run(pinned(cmd + [url]), timeout=HIT_SECONDS + 60)
+        r = parse_h2load(out)
+        n = r.get("done") or 0
+        body_mean = r["bytes_data"] / n if n and "bytes_data" in r else None
+        errors = (r.get("failed", 0) + r.get("errored", 0) + r.get("timeout", 0)) if r else None
+        non2xx = sum(v for k, v in r.get("status", {}).items() if k != "2xx")
+    else:
+        cmd = ["wrk", "-t1", "-c50", "-d%ds" % HIT_SECONDS]
+        if ae:
+            cmd += ["-H", "Accept-Encoding: " + ae]
+        rc, out = run(pinned(cmd + [url]), timeout=HIT_SECONDS + 60)
+        r = parse_wrk(out)
+        n = r.get("done") or 0
+        body_mean = r["bytes_total"] / n if n and "bytes_total" in r else None  # includes headers
+        errors = r.get("socket_errors")
+        non2xx = r.get("non2xx", 0)
+    rps = r.get("rps")
+    if not alive(s):
+        rps = None  # whatever the tool counted, the server did not survive the run
+    detail = {"served_encoding": probe["encoding"], "status": probe["status"], "probe_body_bytes": probe["body_bytes"],
+              "cache_header": cache_header(s, probe), "hit": is_hit(s, probe), "mean_bytes_per_response": body_mean,
+              "bytes_measure": "body" if proto == "h2" else "head+body (wrk, rounded)",
+              "errors": errors, "non2xx": non2xx, "tool_rc": rc}
+    log("  %-8s %-13s %9s req/s   served %-8s %5s B  %-32s load-tool mean %s B/resp%s" % (
+        s, label.split(" (")[0], "%.0f" % rps if rps else "?", probe["encoding"], probe["body_bytes"],
+        cache_header(s, probe), "%.0f" % body_mean if body_mean else "?",
+        ("  errors=%s non2xx=%s" % (errors, non2xx)) if (errors or non2xx) else ""))
+    if rps is None:
+        problem("%s %s: no result from the load tool (rc %s): %s" % (s, name, rc, out.strip()[-300:]))
+    if errors or non2xx:
+        problem("%s %s: %s errors, %s non-2xx responses" % (s, name, errors, non2xx))
+    if not is_hit(s, probe):
+        problem("%s %s: probe was not a cache hit (%s)" % (s, name, cache_header(s, probe)))
+    if ae and probe["encoding"] == "identity":
+        note("%s %s: served identity although the client accepts %s" % (s, name, ae))
+    check_alive(name)
+    return rps, detail
+
+
+def bench_hits(results):
+    log("\n== 1. cache-hit throughput, 2 KB JSON (h2load -c 50 -m 10 -D %d -t 1; wrk -t1 -c50 -d%ds); best of %d rounds, "
+        "servers in rotated order each round" % (HIT_SECONDS, HIT_SECONDS, HIT_ROUNDS))
+    for s in active():
+        # prime: the first request fills the cache; the second must be a hit
+        curl_probe(hit_url(s, "h1"), False)
+        p = curl_probe(hit_url(s, "h1"), False)
+        if not is_hit(s, p):
+            problem("%s: second request for the hit object was not a hit (%s, status %s)" % (s, cache_header(s, p), p["status"]))
+    check_alive("priming the hit objects")
+    for name, proto, ae, label in HIT_WORKLOADS:
+        row = {"workload": name, "label": label, "unit": "req/s", "better": "higher", "values": {}, "detail": {},
+               "rounds": {}}
+        for rnd in range(HIT_ROUNDS):
+            order = active()
+            order = order[rnd % len(order):] + order[:rnd % len(order)] if order else order
+            for s in order:
+                rps, detail = hit_run(s, name, proto, ae, label)
+                row["rounds"].setdefault(s, []).append(rps)
+                best = row["values"].get(s)
+                if s not in row["detail"] or (rps is not None and (best is None or rps > best)):
+                    row["values"][s] = rps
+                    row["detail"][s] = detail
+        for s in row["rounds"]:
+            if any(v is None for v in row["rounds"][s]):
+                row["values"][s] = None  # a failed round voids the best
+        results.append(row)
+    # every peer must have fetched its hit object exactly once for all four workloads
+    log("  upstream fetches of each server's hit object over all four workloads (1 = every request was a hit):")
+    counts = {}
+    for s in ORDER:
+        if SERVERS[s]["status"] in ("ok", "died"):
+            counts[s] = upstream_count(hit_path(s))
+            log("    %-8s %d" % (s, counts[s]))
+            if counts[s] != 1:
+                problem("%s: the hit object was fetched %d times from the upstream (expected 1)" % (s, counts[s]))
+    return counts
+
+
+def stampede_one(s, n):
+    path = "/stampede/%s/%s/%d" % (RUN_ID, s, n)
+    url = "http://%s%s?delay=200&size=2048&ctype=application/json&cc=public,max-age=3600" % (SERVERS[s]["h2"], path)
+    logf = os.path.join(WORK, "stampede-%s-%d.log" % (s, n))
+    cmd = ["h2load", "-c", str(n), "-n", str(n), "-m", "1", "-t", "1", "--log-file", logf, url]
+    t0 = time.time()
+    rc, out = run(pinned(cmd), timeout=120)
+    wall = time.time() - t0
+    r = parse_h2load(out)
+    rows = read_h2load_log(logf) if os.path.exists(logf) else []
+    durs = sorted(d / 1000.0 for (_, st, d) in rows if st == 200)
+    starts = sorted(st0 for (st0, _, _) in rows)
+    fetches = upstream_count(path)
+    res = {
+        "clients": n, "fetches": fetches, "completed_200": len(durs), "logged": len(rows),
+        "non200": sum(1 for (_, st, _) in rows if st != 200), "failed": r.get("failed"), "errored": r.get("errored"),
+        "timeout": r.get("timeout"),
+        "min_ms": durs[0] if durs else None, "mean_ms": sum(durs) / len(durs) if durs else None,
+        "p50_ms": percentile(durs, 50), "p99_ms": percentile(durs, 99), "max_ms": durs[-1] if durs else None,
+        "send_spread_ms": (starts[-1] - starts[0]) / 1000.0 if starts else None,
+        "wall_s": round(wall, 2), "tool_rc": rc,
+    }
+    # how many requests were sent before the first response could have arrived (200 ms after the first send)
+    if starts:
+        res["sent_within_200ms"] = sum(1 for x in starts if x - starts[0] < 200000)
+        # when the last client had its answer, counted from the first request sent
+        res["all_done_ms"] = (max(st0 + d for (st0, _, d) in rows) - starts[0]) / 1000.0
+    if not rows:
+        res["tool_output"] = out.strip()[-500:]
+    return res
+
+
+def bench_stampede(results):
+    log("\n== 2. stampede: N clients at once on a cold key, upstream answers in 200 ms (h2load -c N -n N -m 1 -t 1 --log-file)")
+    detail = {}
+    for n in STAMPEDE_SIZES:
+        rows = {k: {"workload": "stampede-%d" % n, "label": "stampede %d: %s" % (n, lab), "unit": u, "better": "lower",
+                    "values": {}, "detail": {}}
+                for k, lab, u in (("fetches", "upstream fetches", "count"), ("min_ms", "min latency (ms)", "ms"),
+                                  ("mean_ms", "mean latency (ms)", "ms"), ("p99_ms", "p99 latency (ms)", "ms"),
+                                  ("max_ms", "max latency (ms)", "ms"))}
+        for s in active():
+            res = stampede_one(s, n)
+            detail.setdefault(str(n), {})[s] = res
+            for k in rows:
+                rows[k]["values"][s] = res[k]
+            f = lambda v: "%.1f" % v if v is not None else "?"
+            log("  %-8s N=%-5d fetches=%-3s ok=%d/%d min=%s mean=%s p50=%s p99=%s max=%s ms  (sends spread over %s ms, "
+                "%s sent in the first 200 ms, all answered %s ms after the first send)" % (
+                s, n, res["fetches"], res["completed_200"], n, f(res["min_ms"]), f(res["mean_ms"]), f(res["p50_ms"]),
+                f(res["p99_ms"]), f(res["max_ms"]), f(res["send_spread_ms"]), res.get("sent_within_200ms", "?"),
+                f(res.get("all_done_ms"))))
+            if res["completed_200"] != n:
+                problem("%s stampede %d: only %d of %d requests got a 200 (non-200 %d, failed %s, errored %s, timeout %s)%s" % (
+                    s, n, res["completed_200"], n, res["non200"], res["failed"], res["errored"], res["timeout"],
+                    (": " + res["tool_output"]) if "tool_output" in res else ""))
+            if res["fetches"] != 1:
+                problem("%s stampede %d: the upstream was asked %d times for the cold key (expected 1)" % (s, n, res["fetches"]))
+            check_alive("stampede %d" % n)
+        results.extend(rows.values())
+    return detail
+
+
+def latency_run(target, urls, cpu=None):
+    """Sequential HTTP/1.1 requests over one keep-alive connection. Returns sorted per-request durations in us."""
+    with tempfile.NamedTemporaryFile("w", dir=WORK, delete=False, suffix=".uris") as f:
+        f.write("\n".join(urls) + "\n")
+        uris = f.name
+    logf = uris + ".log"
+    cmd = ["h2load", "--h1", "-c", "1", "-m", "1", "-t", "1", "-n", str(len(urls)), "-i", uris, "--log-file", logf]
+    rc, out = run(pinned(cmd, cpu), timeout=300)
+    rows = read_h2load_log(logf) if os.path.exists(logf) else []
+    bad = sum(1 for (_, st, _) in rows if st != 200)
+    durs = [d for (_, st, d) in rows[LAT_WARMUP:] if st == 200]
+    return sorted(durs), bad, rc, out
+
+
+def bench_latency(results):
+    log("\n== 3. miss and pass overhead: sequential HTTP/1.1 requests over one connection (h2load --h1 -c 1 -m 1), "
+        "%d rounds of %d (+%d warm-up dropped), targets interleaved, samples pooled" % (LAT_ROUNDS, LAT_SAMPLES, LAT_WARMUP))
+    detail = {}
+    total = LAT_SAMPLES + LAT_WARMUP
+    for mode in ("miss", "pass"):
+        rows = {k: {"workload": "%s-%s" % (mode, k), "label": lab % mode, "unit": "us", "better": "lower",
+                    "values": {}, "detail": {}}
+                for k, lab in (("p50", "%s p50 (us)"), ("p99", "%s p99 (us)"), ("added_p50", "%s added at p50 (us)"))}
+        d = detail.setdefault(mode, {})
+        # direct-xcpu: the client on the servers' CPU (idle at this point), so each request crosses CPUs twice, as
+        # the proxied path does four times (client 0 -> proxy 1 -> upstream 0 and back): what a cross-CPU hop costs
+        targets = [("direct", UP, None), ("direct-xcpu", UP, ENV.get("BENCH_CPU_SERVER"))]
+        targets += [(s, SERVERS[s]["h1"], None) for s in active()]
+        pooled = {name: [] for name, _, _ in targets}
+        counts = {name: [0, 0, 0] for name, _, _ in targets}  # non-200, upstream fetched, requested
+        for rnd in range(LAT_ROUNDS):
+            for name, addr, cpu in targets:
+                if name in SERVERS and SERVERS[name]["status"] != "ok":
+                    continue
+                base = "/%s/%s/%s/%d/obj" % (mode, RUN_ID, name, rnd)
+                if mode == "miss":
+                    qs = "size=2048&ctype=application/json&cc=public,max-age=600&i=%d"
+                else:
+                    qs = "size=2048&ctype=application/json&cc=no-store&i=%d"
+                urls = ["http://%s%s?%s" % (addr, base, qs % i) for i in range(total)]
+                durs, bad, rc, out = latency_run(name, urls, cpu)
+                pooled[name] += durs
+                counts[name][0] += bad
+                counts[name][1] += upstream_count(base)
+                counts[name][2] += total
+                if not durs:
+                    problem("%s %s: no latency samples (rc %s): %s" % (mode, name, rc, out.strip()[-300:]))
+                if name in SERVERS:
+                    check_alive(mode)
+        for name, _, _ in targets:
+            durs = sorted(pooled[name])
+            bad, fetched, requested = counts[name]
+            if not requested:
+                continue
+            res = {"samples": len(durs), "non200": bad, "p50_us": percentile(durs, 50), "p99_us": percentile(durs, 99),
+                   "mean_us": sum(durs) / len(durs) if durs else None, "upstream_fetches": fetched, "requests": requested}
+            d[name] = res
+            log("  %-5s %-11s p50=%s us  p99=%s us  mean=%s us  (samples %d, non-200 %d, upstream saw %d of %d)" % (
+                mode, name, res["p50_us"], res["p99_us"], "%.0f" % res["mean_us"] if durs else "?", len(durs), bad,
+                fetched, requested))
+            if bad:
+                problem("%s %s: %d non-200 answers" % (mode, name, bad))
+            if fetched != requested:
+                problem("%s %s: the upstream saw %d of %d requests (each should reach it once)" % (mode, name, fetched, requested))
+        direct = d.get("direct", {}).get("p50_us")
+        for s in active():
+            if s not in d:
+                continue
+            rows["p50"]["values"][s] = d[s]["p50_us"]
+            rows["p99"]["values"][s] = d[s]["p99_us"]
+            added = d[s]["p50_us"] - direct if d[s]["p50_us"] is not None and direct is not None else None
+            rows["added_p50"]["values"][s] = added
+            d[s]["added_p50_us"] = added
+        for r in rows.values():
+            k = "%s_us" % r["workload"].split("-", 1)[1]
+            r["direct"] = d.get("direct", {}).get(k)
+            r["direct_xcpu"] = d.get("direct-xcpu", {}).get(k)
+        results.extend(rows.values())
+    return detail
+
+
+# ---------------------------------------------------------------------------------------------------------- report
+
+def ratio(row, peer):
+    c, p = row["values"].get("corral"), row["values"].get(peer)
+    if c is None or p is None or p == 0:
+        return None
+    if row["workload"].endswith("added_p50") and (p <= 0 or c < 0):
+        return None  # a difference near zero makes a ratio meaningless
+    return c / p
+
+
+def fmt(v, unit):
+    if v is None:
+        return "-"
+    if unit == "req/s":
+        return "%.0f" % v
+    if unit == "count":
+        return "%d" % v
+    if unit == "us":
+        return "%.0f" % v
+    return "%.1f" % v
+
+
+def print_table(results, hit_counts):
+    log("\n== results (ratios are corral / peer: higher is better for corral on req/s, lower on latency and fetches)")
+    head = "%-34s %10s %10s %10s %9s %9s  %s" % ("workload", "corral", "nginx", "varnish", "c/nginx", "c/varnish", "served encoding c / n / v")
+    log(head)
+    log("-" * len(head))
+    for r in results:
+        enc = ""
+        if r["detail"]:
+            enc = " / ".join(r["detail"].get(s, {}).get("served_encoding", "-") for s in ORDER)
+        if "direct" in r and r["direct"] is not None:
+            enc = "direct: %s us, client on the other CPU: %s us" % (fmt(r["direct"], "us"), fmt(r.get("direct_xcpu"), "us"))
+        rn, rv = ratio(r, "nginx"), ratio(r, "varnish")
+        r["ratio"] = {"nginx": rn, "varnish": rv}
+        log("%-34s %10s %10s %10s %9s %9s  %s" % (
+            r["label"], fmt(r["values"].get("corral"), r["unit"]), fmt(r["values"].get("nginx"), r["unit"]),
+            fmt(r["values"].get("varnish"), r["unit"]), "%.2fx" % rn if rn is not None else "-",
+            "%.2fx" % rv if rv is not None else "-", enc))
+
+
+def versions():
+    v = {}
+    for name, cmd in (("corral", [ENV.get("BENCH_CORRAL_BIN", "build/corral"), "--version"]), ("nginx", ["nginx", "-v"]),
+                      ("varnish", ["varnishd", "-V"]), ("h2load", ["h2load", "--version"]), ("wrk", ["wrk", "-v"])):
+        try:
+            _, out = run(cmd, timeout=10)
+            v[name] = out.strip().splitlines()[0] if out.strip() else "?"
+        except (OSError, subprocess.TimeoutExpired):
+            v[name] = "not installed"
+    try:
+        _, head = run(["git", "rev-parse", "--short", "HEAD"], timeout=10)
+        _, dirty = run(["git", "status", "--porcelain", "--", "sidecar", "include"], timeout=10)
+        v["corral_tree"] = head.strip() + (" + uncommitted changes in sidecar/ or include/" if dirty.strip() else "")
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return v
+
+
+def machine():
+    model = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
+            "server_cpu": ENV.get("BENCH_CPU_SERVER"), "client_cpu": CPU_CLIENT}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", help="write the table and details as JSON to this file")
+    args = ap.parse_args()
+
+    started = time.time()
+    m, v = machine(), versions()
+    log("corral bench  %s  nproc=%s  %s" % (datetime.datetime.now().isoformat(timespec="seconds"), m["nproc"], m["cpu_model"]))
+    for k in ORDER + ["corral_tree", "h2load", "wrk"]:
+        log("  %-8s %s%s" % (k, v.get(k), "" if k not in SERVERS or SERVERS[k]["status"] == "ok" else "  [%s: not benchmarked]" % SERVERS[k]["status"]))
+    for s in ORDER:
+        if SERVERS[s]["status"] != "ok":
+            problem("%s is %s: its column is empty" % (s, SERVERS[s]["status"]))
+    log("  servers pinned to CPU %s, load generators and the test upstream to CPU %s" % (m["server_cpu"], m["client_cpu"]))
+    m["loadavg_start"] = open("/proc/loadavg").read().strip()
+    log("  /proc/loadavg at start: %s (anything else running on this machine skews every figure)" % m["loadavg_start"])
+
+    results = []
+    hit_counts = bench_hits(results)
+    stampede = bench_stampede(results)
+    latency = bench_latency(results)
+    print_table(results, hit_counts)
+
+    # anything corral logged above [info] (errors, warnings, assertion failures) is worth a look
+    try:
+        lines = open(os.path.join(WORK, "corral.out"), errors="replace").read().splitlines()
+    except OSError:
+        lines = []
+    odd = [l for l in lines if "[info]" not in l]
+    if odd:
+        problem("corral logged %d line(s) above info level; first ones: %s" % (len(odd), " | ".join(odd[:5])[:600]))
+
+    log("\nchecks:")
+    for s in ORDER:
+        if s in hit_counts:
+            log("  %-8s served the hit workloads from its cache: %s (upstream fetched its hit object %d time%s)" % (
+                s, "yes" if hit_counts[s] == 1 else "NO", hit_counts[s], "" if hit_counts[s] == 1 else "s"))
+    if PROBLEMS:
+        log("problems (%d):" % len(PROBLEMS))
+        for p in PROBLEMS:
+            log("  - " + p)
+    else:
+        log("  no problems seen")
+    elapsed = time.time() - started
+    m["loadavg_end"] = open("/proc/loadavg").read().strip()
+    log("/proc/loadavg at the end: %s" % m["loadavg_end"])
+    log("bench took %.0f s" % elapsed)
+
+    if args.json:
+        doc = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": m, "versions": v,
+               "servers": {s: SERVERS[s]["status"] for s in ORDER}, "run_id": RUN_ID,
+               "settings": {"hit_seconds": HIT_SECONDS, "hit_rounds": HIT_ROUNDS, "latency_rounds": LAT_ROUNDS,
+                            "stampede_clients": STAMPEDE_SIZES,
+                            "latency_samples": LAT_SAMPLES, "latency_warmup": LAT_WARMUP},
+               "table": results, "hit_object_upstream_fetches": hit_counts, "stampede": stampede,
+               "miss_pass": latency, "notes": NOTES, "problems": PROBLEMS, "elapsed_s": round(elapsed, 1)}
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=2)
+        log("wrote %s" % args.json)
+
+
+if __name__ == "__main__":
+    main()
