@@ -150,13 +150,6 @@ static void send_json_value(h2o_req_t *req, int status, const char *reason, json
     }
 }
 
-/* Normalizes "path[?query]" for a purge or an inspection: the path part only. Returns its length or -1. */
-static int normalized_path_of(const char *uri, char *buf, size_t bufsize)
-{
-    size_t plen = strcspn(uri, "?");
-    return cr_key_normalize_path(cr_str(uri, plen), buf, bufsize);
-}
-
 /* POST /v1/purge {"keys": [...], "prefixes": [...], "tags": [...], "soft": false}: validated whole before anything
  * is purged. Keys are paths (a query is ignored: every variant of the path goes). */
 static void handle_purge(h2o_req_t *req)
@@ -182,7 +175,7 @@ static void handle_purge(h2o_req_t *req)
     }
     for (i = 0; i != pr.num_keys; ++i) {
         char path[CR_INVALIDATE_MAX_PATH];
-        if ((n = normalized_path_of(pr.keys[i], path, sizeof(path))) < 0) {
+        if ((n = cr_key_normalize_uri_path(cr_str(pr.keys[i], strlen(pr.keys[i])), path, sizeof(path))) < 0) {
             snprintf(err, sizeof(err), "keys[%zu]: not a path (it must start with '/')", i);
             cr_purge_request_free(&pr);
             cr_send_json_error(req, 400, "Bad Request", "invalid_purge", err);
@@ -199,7 +192,7 @@ static void handle_purge(h2o_req_t *req)
     }
     for (i = 0; i != pr.num_keys; ++i) {
         char path[CR_INVALIDATE_MAX_PATH];
-        n = normalized_path_of(pr.keys[i], path, sizeof(path));
+        n = cr_key_normalize_uri_path(cr_str(pr.keys[i], strlen(pr.keys[i])), path, sizeof(path));
         counts.objects += cr_purge_path(cr_str(path, (size_t)n), pr.soft);
         ++counts.keys;
     }
@@ -310,7 +303,7 @@ static void handle_inspect(h2o_req_t *req)
     size_t n, i;
     int plen;
 
-    if (key == NULL || (plen = normalized_path_of(key, path, sizeof(path))) < 0) {
+    if (key == NULL || (plen = cr_key_normalize_uri_path(cr_str(key, strlen(key)), path, sizeof(path))) < 0) {
         cr_send_json_error(req, 400, "Bad Request", "invalid_key", "give ?key=/path[?query] (percent-encoded)");
         return;
     }

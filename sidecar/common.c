@@ -20,6 +20,17 @@ int cr_str_ieq(cr_str_t a, const char *lower, size_t lowerlen)
     return 1;
 }
 
+cr_str_t cr_str_trim_ows(cr_str_t s)
+{
+    while (s.len != 0 && cr_is_ows(s.base[0])) {
+        ++s.base;
+        --s.len;
+    }
+    while (s.len != 0 && cr_is_ows(s.base[s.len - 1]))
+        --s.len;
+    return s;
+}
+
 uint64_t cr_hash_more(uint64_t h, const void *p, size_t len)
 {
     const unsigned char *s = p;

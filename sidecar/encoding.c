@@ -45,11 +45,6 @@ cr_str_t cr_encoding_name(cr_encoding_t enc)
     }
 }
 
-static int is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
 /* RFC 9110 tchar. */
 static int is_tchar(unsigned char c)
 {
@@ -62,24 +57,12 @@ static char lower(char c)
     return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
 }
 
-/* Trims OWS at both ends. */
-static cr_str_t trim_ows(cr_str_t s)
-{
-    while (s.len != 0 && is_ows(s.base[0])) {
-        ++s.base;
-        --s.len;
-    }
-    while (s.len != 0 && is_ows(s.base[s.len - 1]))
-        --s.len;
-    return s;
-}
-
 int cr_encoding_parse(cr_str_t content_encoding)
 {
     cr_str_t v;
     if (content_encoding.base == NULL)
         return CR_ENC_IDENTITY;
-    v = trim_ows(content_encoding);
+    v = cr_str_trim_ows(content_encoding);
     if (v.len == 0 || cr_str_ieq(v, "identity", 8))
         return CR_ENC_IDENTITY;
     if (cr_str_ieq(v, "gzip", 4) || cr_str_ieq(v, "x-gzip", 6))
@@ -595,13 +578,13 @@ static int parse_member(cr_str_t m, int *slot, int *q)
     if (i == 0)
         return -1;
     coding = cr_str(m.base, i);
-    w = trim_ows(cr_str(m.base + i, m.len - i));
+    w = cr_str_trim_ows(cr_str(m.base + i, m.len - i));
     if (w.len == 0) {
         *q = 1000;
     } else {
         if (w.base[0] != ';')
             return -1;
-        w = trim_ows(cr_str(w.base + 1, w.len - 1));
+        w = cr_str_trim_ows(cr_str(w.base + 1, w.len - 1));
         if (w.len < 2 || lower(w.base[0]) != 'q' || w.base[1] != '=')
             return -1;
         if (parse_qvalue(cr_str(w.base + 2, w.len - 2), q) != 0)
@@ -638,7 +621,7 @@ int cr_negotiate_encoding(cr_str_t accept_encoding, unsigned available)
     end = p + accept_encoding.len;
     while (p < end) {
         const char *comma = memchr(p, ',', (size_t)(end - p)), *mend = comma != NULL ? comma : end;
-        cr_str_t m = trim_ows(cr_str(p, (size_t)(mend - p)));
+        cr_str_t m = cr_str_trim_ows(cr_str(p, (size_t)(mend - p)));
         if (m.len != 0 && parse_member(m, &slot, &q) == 0 && slot != NEG_OTHER && listed[slot] < 0)
             listed[slot] = q;
         p = comma != NULL ? comma + 1 : end;
@@ -729,7 +712,7 @@ int cr_media_type_compressible(cr_str_t content_type, char *const *patterns, siz
 
     if (content_type.base == NULL)
         return 0;
-    ct = trim_ows(content_type);
+    ct = cr_str_trim_ows(content_type);
     while (i != ct.len && is_tchar((unsigned char)ct.base[i]))
         ++i;
     if (i == 0 || i == ct.len || ct.base[i] != '/')
@@ -741,7 +724,7 @@ int cr_media_type_compressible(cr_str_t content_type, char *const *patterns, siz
     if (i == j)
         return 0;
     sub = cr_str(ct.base + j, i - j);
-    while (i != ct.len && is_ows(ct.base[i]))
+    while (i != ct.len && cr_is_ows(ct.base[i]))
         ++i;
     if (i != ct.len && ct.base[i] != ';')
         return 0;

@@ -178,12 +178,8 @@ static int is_method(h2o_iovec_t m, const char *lit, size_t len)
 static int path_is_normalized(h2o_iovec_t path)
 {
     char buf[CR_MAX_KEY];
-    size_t plen = 0;
-    int n;
-    while (plen != path.len && path.base[plen] != '?')
-        ++plen;
-    n = cr_key_normalize_path(cr_str(path.base, plen), buf, sizeof(buf));
-    return n >= 0 && (size_t)n == plen && memcmp(buf, path.base, plen) == 0;
+    int n = cr_key_normalize_uri_path(cr_str(path.base, path.len), buf, sizeof(buf));
+    return n >= 0 && (size_t)n <= path.len && (n == (int)path.len || path.base[n] == '?') && memcmp(buf, path.base, n) == 0;
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)

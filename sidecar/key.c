@@ -266,3 +266,11 @@ int cr_key_normalize_path(cr_str_t path, char *buf, size_t bufsize)
         return -1;
     return key_out_finish(&o);
 }
+
+int cr_key_normalize_uri_path(cr_str_t uri, char *buf, size_t bufsize)
+{
+    size_t plen = 0;
+    while (plen != uri.len && uri.base[plen] != '?')
+        ++plen;
+    return cr_key_normalize_path(cr_str(uri.base, plen), buf, bufsize);
+}

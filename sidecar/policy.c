@@ -19,22 +19,6 @@
 
 /* --- small helpers ------------------------------------------------------------------------------------------------ */
 
-static int is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static cr_str_t trim_ows(cr_str_t s)
-{
-    while (s.len != 0 && is_ows(s.base[0])) {
-        ++s.base;
-        --s.len;
-    }
-    while (s.len != 0 && is_ows(s.base[s.len - 1]))
-        --s.len;
-    return s;
-}
-
 static uint64_t sat_add(uint64_t a, uint64_t b)
 {
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
@@ -80,7 +64,7 @@ void cr_header_list_foreach(cr_str_t value, int (*cb)(void *ctx, cr_str_t member
                 continue;
         }
         /* end of a member: a comma outside quotes, or the end of the value (an unterminated quote runs to the end) */
-        cr_str_t member = trim_ows(cr_str(value.base + start, i - start));
+        cr_str_t member = cr_str_trim_ows(cr_str(value.base + start, i - start));
         if (member.len != 0 && cb(ctx, member) != 0)
             return;
         start = i + 1;
@@ -191,8 +175,8 @@ static int cc_member(void *ctx, cr_str_t member)
     size_t i;
 
     if (eq != NULL) {
-        name = trim_ows(cr_str(member.base, (size_t)(eq - member.base)));
-        cr_str_t raw = trim_ows(cr_str(eq + 1, member.len - (size_t)(eq + 1 - member.base)));
+        name = cr_str_trim_ows(cr_str(member.base, (size_t)(eq - member.base)));
+        cr_str_t raw = cr_str_trim_ows(cr_str(eq + 1, member.len - (size_t)(eq + 1 - member.base)));
         has_value = directive_value(raw, &value) == 0;
     }
 
@@ -402,7 +386,7 @@ int cr_http_date_parse(cr_str_t s, uint64_t *ms)
     assert(ms != NULL);
     if (s.base == NULL)
         return -1;
-    s = trim_ows(s);
+    s = cr_str_trim_ows(s);
     if (parse_imf_fixdate(s, &v) != 0 && parse_rfc850(s, &v) != 0 && parse_asctime(s, &v) != 0)
         return -1;
     *ms = v;
@@ -698,7 +682,7 @@ int cr_policy_etag_matches(cr_str_t if_none_match, cr_str_t etag)
 
     if (etag.base == NULL || if_none_match.base == NULL)
         return 0;
-    etag = trim_ows(etag);
+    etag = cr_str_trim_ows(etag);
     m.etag = strip_weak(etag);
     m.matched = 0;
     if (etag.len == 0 || m.etag.len == 0)

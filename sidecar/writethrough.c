@@ -49,11 +49,8 @@ size_t cr_purge_path_prefix(cr_str_t prefix, int soft)
 static size_t purge_uri(cr_str_t uri)
 {
     char buf[CR_INVALIDATE_MAX_PATH];
-    size_t plen = 0;
     int n;
-    while (plen != uri.len && uri.base[plen] != '?')
-        ++plen;
-    if ((n = cr_key_normalize_path(cr_str(uri.base, plen), buf, sizeof(buf))) < 0)
+    if ((n = cr_key_normalize_uri_path(uri, buf, sizeof(buf))) < 0)
         return 0;
     return cr_purge_path(cr_str(buf, (size_t)n), 0);
 }

@@ -48,6 +48,14 @@ static inline int cr_str_eq(cr_str_t a, const char *lit, size_t litlen)
 /* ASCII case-insensitive equality against a lower-case literal. */
 int cr_str_ieq(cr_str_t a, const char *lower, size_t lowerlen);
 
+/* Optional whitespace (RFC 9110 5.6.3): space or tab. */
+static inline int cr_is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+/* s without leading and trailing OWS. */
+cr_str_t cr_str_trim_ows(cr_str_t s);
+
 /* 64-bit FNV-1a; good enough for hash tables keyed by normalized cache keys. cr_hash_more continues a hash, so
  * cr_hash(a + b) == cr_hash_more(cr_hash(a), b): pieces hash like their concatenation. */
 #define CR_HASH_INIT 1469598103934665603ull

@@ -26,5 +26,7 @@ int cr_key_build(const cr_route_config_t *route, cr_str_t authority, cr_str_t pa
 
 /* Normalizes only the path part (no query) into buf; returns length or -1. Used by invalidation. */
 int cr_key_normalize_path(cr_str_t path, char *buf, size_t bufsize);
+/* Same, for a "path[?query]": the query is dropped first. */
+int cr_key_normalize_uri_path(cr_str_t uri, char *buf, size_t bufsize);
 
 #endif
