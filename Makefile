@@ -38,7 +38,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 E2E_SRCS := $(wildcard tests/e2e/*.c)
 HDRS := $(wildcard include/corral/*.h)
 
-.PHONY: all deps run test unit e2e bench bench-store clean asan
+.PHONY: all deps run test unit e2e bench bench-store bench-purge clean asan
 all: $(BUILD)/corral
 
 deps:
@@ -90,6 +90,14 @@ $(BUILD)/bench_store: tools/bench/bench_store.c $(BUILD)/libcorral.a $(HDRS)
 bench-store: deps
 	$(MAKE) --no-print-directory $(BUILD)/bench_store
 	$(BUILD)/bench_store $(BENCH_STORE_ARGS)
+
+$(BUILD)/bench_purge: tools/bench/bench_purge.c $(BUILD)/libcorral.a $(HDRS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libcorral.a $(LIBS)
+
+# A tag purge of 10,000 of 1,000,000 objects while hits run on the other core (issue 5's benchmark).
+bench-purge: deps
+	$(MAKE) --no-print-directory $(BUILD)/bench_purge
+	$(BUILD)/bench_purge $(BENCH_PURGE_ARGS)
 
 asan:
 	$(MAKE) SANITIZE=address,undefined test
