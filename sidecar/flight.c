@@ -150,15 +150,6 @@ cr_flight_table_t *cr_flight_table_new(unsigned nthreads)
     return table;
 }
 
-void cr_flight_table_free(cr_flight_table_t **table)
-{
-    if (*table == NULL)
-        return;
-    pthread_mutex_destroy(&(*table)->mutex);
-    free(*table);
-    *table = NULL;
-}
-
 /* caller holds the table mutex */
 static cr_flight_t *do_find(cr_flight_table_t *table, const char *key, size_t keylen, uint64_t hash)
 {
@@ -277,11 +268,6 @@ static void on_flight_messages(h2o_multithread_receiver_t *receiver, h2o_linklis
 void cr_flight_thread_init(cr_thread_t *t)
 {
     h2o_multithread_register_receiver(t->ctx.queue, &t->flight_receiver, on_flight_messages);
-}
-
-void cr_flight_thread_dispose(cr_thread_t *t)
-{
-    h2o_multithread_unregister_receiver(t->ctx.queue, &t->flight_receiver);
 }
 
 /* Owner thread: removes the flight from the table and wakes every thread that has waiters. Drops the fill's ref. */

@@ -26,12 +26,6 @@ cr_guard_t *cr_guard_new(void)
     return calloc(1, sizeof(cr_guard_t));
 }
 
-void cr_guard_free(cr_guard_t **g)
-{
-    free(*g);
-    *g = NULL;
-}
-
 static cr_guard_slot_t *slot_of(cr_guard_t *g, uint64_t conn_id)
 {
     return &g->slots[(conn_id * 0x9E3779B97F4A7C15ull >> 40) & (GUARD_SLOTS - 1)];

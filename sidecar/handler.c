@@ -235,12 +235,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     memcpy(lk->key, keybuf, keylen + 1);
     lk->keylen = keylen;
     lk->hash = cr_hash(keybuf, keylen);
-    lk->is_head = is_method(m, H2O_STRLIT("HEAD"));
     cr_request_info_from_req(req, &lk->qi);
-    if (lk->qi.has_authorization) {
-        /* a stored response may answer an authorized request only if it was stored from one (RFC 9111 3.5) */
-        lk->fwd = "request";
-    }
     lookup_and_answer(t, lk);
     return 0;
 }

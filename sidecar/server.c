@@ -7,7 +7,9 @@
  * own SO_REUSEPORT socket per listener (the kernel spreads connections). Thread 0 also serves the admin listener.
  * Signals are blocked in every worker and taken by the main thread with sigwait(); on SIGTERM/SIGINT it sets
  * cr_rt.stopping and wakes every loop; each worker closes its listeners and runs until its in-flight requests are
- * done (at most CR_DRAIN_MS), then exits.
+ * done (at most CR_DRAIN_MS), then exits. Per-thread state (loops, upstream pools, flight receivers, the guard) is not
+ * torn down: background revalidations may still hold upstream connections at that point, and the process exits
+ * right after the workers return.
  */
 #include "corral/runtime.h"
 

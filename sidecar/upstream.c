@@ -50,17 +50,6 @@ void cr_upstream_init(cr_upstream_t **_up, h2o_loop_t *loop, const cr_config_t *
     *_up = up;
 }
 
-void cr_upstream_dispose(cr_upstream_t **_up)
-{
-    cr_upstream_t *up = *_up;
-    if (up == NULL)
-        return;
-    assert(up->active == 0 && h2o_linklist_is_empty(&up->queue));
-    h2o_socketpool_dispose(&up->pool);
-    free(up);
-    *_up = NULL;
-}
-
 size_t cr_upstream_active(const cr_upstream_t *up)
 {
     return up->active;

@@ -15,11 +15,9 @@
 #include "corral/runtime.h"
 
 cr_flight_table_t *cr_flight_table_new(unsigned nthreads);
-void cr_flight_table_free(cr_flight_table_t **table);
 
 /* Registers the per-thread receiver that answers waiters woken by other threads. */
 void cr_flight_thread_init(cr_thread_t *t);
-void cr_flight_thread_dispose(cr_thread_t *t);
 
 /*
  * Makes `lk->req` wait for a fill of lk->key: joins the flight in progress or starts one. `stale` (may be NULL; the

@@ -19,7 +19,6 @@
 typedef struct st_cr_guard_t cr_guard_t;
 
 cr_guard_t *cr_guard_new(void);
-void cr_guard_free(cr_guard_t **g);
 
 /* Returns 1 when this connection is over its budget (the caller answers 429), else 0. */
 int cr_guard_is_blocked(cr_guard_t *g, uint64_t conn_id, uint64_t now);

@@ -20,7 +20,6 @@ typedef struct st_cr_lookup_t {
     size_t keylen;
     uint64_t hash;
     cr_request_info_t qi;
-    int is_head;
     unsigned restarts; /* lookups redone after a flight answered another variant */
     const char *fwd;   /* why it went forward: "uri-miss", "vary-miss", "stale", "request" */
 } cr_lookup_t;

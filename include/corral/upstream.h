@@ -63,7 +63,6 @@ struct st_cr_fetch_t {
 
 /* Initialises a thread's upstream on its loop. */
 void cr_upstream_init(cr_upstream_t **up, h2o_loop_t *loop, const cr_config_t *cfg, unsigned nthreads);
-void cr_upstream_dispose(cr_upstream_t **up);
 
 /* Starts (or queues) a fetch. Callbacks may fire synchronously from inside this call. */
 void cr_fetch_start(cr_upstream_t *up, cr_fetch_t *fetch);
