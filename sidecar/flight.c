@@ -1,5 +1,7 @@
 /*
- * flight.c: single-flight cache fills shared by all threads (see flight.h for the model).
+ * flight.c: single-flight cache fills shared by all threads (see flight.h for the model): the flight table, the
+ * waiters and their wake-up, the upstream fetch of a fill, and the choice of outcome (store, share, pass, error,
+ * stale-if-error). Making the stored object from the response is fill_object.c's.
  *
  * Locking: `table->mutex` guards the hash chains, `done`, `has_waiters[]` and `num_waiters` of every flight in the
  * table. Nothing else takes it, and no callback or I/O runs while it is held. `waiters[i]` is touched only by
@@ -14,9 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "corral/encoding.h"
+#include "corral/fill_object.h"
 #include "corral/http.h"
-#include "corral/invalidate.h"
 #include "corral/log.h"
 #include "corral/pass.h"
 
@@ -340,26 +341,9 @@ static void fail_flight(cr_flight_t *f, int status, const char *code, const char
     snprintf(f->error_msg, sizeof(f->error_msg), "%s", msg);
 }
 
-static int is_stored_header_dropped(h2o_iovec_t lname, h2o_iovec_t connection)
-{
-    return (cr_is_surrogate_key_header(lname) && !cr_rt.cfg->cache.keep_surrogate_key) ||
-           h2o_memis(lname.base, lname.len, H2O_STRLIT("content-length")) || h2o_memis(lname.base, lname.len, H2O_STRLIT("date")) ||
-           h2o_memis(lname.base, lname.len, H2O_STRLIT("server")) || h2o_memis(lname.base, lname.len, H2O_STRLIT("age")) ||
-           cr_is_hop_by_hop(lname, connection);
-}
-
-/* A new object for this flight's key, indexed by path in the store (writes and purges by path find it). */
-static cr_object_t *new_object(cr_flight_t *f, int status)
-{
-    cr_object_t *obj = cr_object_new(f->key, f->keylen, status);
-    if (obj != NULL)
-        obj->path_hash = cr_path_hash(cr_str(f->key, f->keylen));
-    return obj;
-}
-
 static void insert_pass_marker(cr_flight_t *f, uint64_t now)
 {
-    cr_object_t *marker = new_object(f, 0);
+    cr_object_t *marker = cr_fill_object_new(cr_str(f->key, f->keylen), 0);
     if (marker == NULL)
         return;
     marker->flags |= CR_OBJ_PASS;
@@ -369,136 +353,6 @@ static void insert_pass_marker(cr_flight_t *f, uint64_t now)
     cr_object_finish(marker);
     cr_store_insert(cr_rt.store, marker);
     cr_object_release(&marker);
-}
-
-/* Sets the vary fields of f->building from the response's Vary header(s), Accept-Encoding excepted (corral serves
- * every coding from the one object). Returns CR_OK or CR_ERROR (too many or too long names). */
-static int set_vary(cr_flight_t *f, const h2o_header_t *headers, size_t num_headers)
-{
-    cr_str_t names[16];
-    char namebuf[512], keybuf[4096];
-    size_t num = 0, used = 0, i, keylen;
-
-    for (i = 0; i != num_headers; ++i) {
-        const char *p, *end;
-        if (headers[i].name != &H2O_TOKEN_VARY->buf)
-            continue;
-        p = headers[i].value.base;
-        end = p + headers[i].value.len;
-        while (p < end) {
-            const char *s;
-            size_t len, j;
-            while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-                ++p;
-            s = p;
-            while (p < end && *p != ',' && *p != ' ' && *p != '\t')
-                ++p;
-            len = p - s;
-            if (len == 0)
-                continue;
-            if (num == CR_ARRAY_SIZE(names) || used + len > sizeof(namebuf))
-                return CR_ERROR;
-            for (j = 0; j != len; ++j)
-                namebuf[used + j] = (s[j] >= 'A' && s[j] <= 'Z') ? s[j] + 32 : s[j];
-            /* corral negotiates content-codings itself from one stored object: keys never split on Accept-Encoding */
-            if (cr_str_eq(cr_str(namebuf + used, len), H2O_STRLIT("accept-encoding")))
-                continue;
-            names[num++] = cr_str(namebuf + used, len);
-            used += len;
-        }
-    }
-    if (num == 0)
-        return CR_OK;
-    keylen = cr_variant_key(names, num, flight_req_header, f, keybuf, sizeof(keybuf));
-    if (keylen == SIZE_MAX)
-        return CR_ERROR;
-    return cr_object_set_vary(f->building, names, num, keybuf, keylen);
-}
-
-static void set_freshness(cr_object_t *obj, const cr_flight_t *f)
-{
-    const cr_store_decision_t *d = &f->decision;
-    obj->request_time_ms = f->request_time_ms;
-    obj->response_time_ms = f->response_time_ms;
-    obj->initial_age_ms = d->initial_age_ms;
-    obj->lifetime_ms = d->lifetime_ms;
-    obj->swr_ms = d->swr_ms;
-    obj->sie_ms = d->sie_ms;
-    if (obj->last_modified.base != NULL && cr_http_date_parse(obj->last_modified, &obj->last_modified_ms) != 0)
-        obj->last_modified_ms = 0;
-    if (d->forced)
-        obj->flags |= CR_OBJ_FORCED;
-    if (d->must_revalidate)
-        obj->flags |= CR_OBJ_MUST_REVALIDATE;
-    if (d->requires_revalidation && !d->forced)
-        obj->flags |= CR_OBJ_NO_CACHE;
-}
-
-/*
- * Tags the object being built with the upstream's surrogate keys (cache.surrogate_key_header). Returns CR_OK, or
- * CR_DECLINED when the response carries more tags than CR_SURROGATE_KEYS_MAX (it must then not be stored: a purge of
- * a dropped tag would miss it), or CR_ERROR on allocation failure.
- */
-static int set_tags(cr_object_t *obj, const h2o_header_t *headers, size_t num_headers)
-{
-    cr_str_t tags[CR_SURROGATE_KEYS_MAX];
-    size_t num = 0, i;
-    int ret = CR_OK;
-
-    for (i = 0; i != num_headers && ret == CR_OK; ++i)
-        if (cr_is_surrogate_key_header(*headers[i].name))
-            ret = cr_surrogate_keys_parse(cr_str(headers[i].value.base, headers[i].value.len), tags, CR_SURROGATE_KEYS_MAX, &num);
-    if (num != 0 && cr_object_set_tags(obj, tags, num) != CR_OK)
-        return CR_ERROR;
-    return ret;
-}
-
-static h2o_iovec_t find_header(const h2o_header_t *headers, size_t num_headers, const h2o_token_t *token)
-{
-    size_t i;
-    for (i = 0; i != num_headers; ++i)
-        if (headers[i].name == &token->buf)
-            return headers[i].value;
-    return h2o_iovec_init(NULL, 0);
-}
-
-/*
- * Compresses a stored identity body once, into every coding the route allows, keeping each variant only when it is
- * smaller than identity. Skipped for types the route does not list, bodies under compress.min_size, and responses
- * that say no-transform. Runs on the owner's event loop (brotli at the default quality 5 costs ~10 ms per MiB).
- * Failing to compress is not an error: the object is then served as identity.
- */
-static void make_compressed_variants(cr_flight_t *f, cr_object_t *obj)
-{
-    const cr_route_config_t *route = f->route;
-    cr_str_t body = obj->bodies[CR_ENC_IDENTITY], ctype = cr_object_find_header(obj, H2O_STRLIT("content-type")),
-             cc = cr_object_find_header(obj, H2O_STRLIT("cache-control"));
-    cr_cache_control_t parsed;
-    char *out;
-    size_t outlen;
-
-    if (!route->compress || body.len < route->compress_min_size || body.len == 0 || ctype.base == NULL ||
-        !cr_media_type_compressible(ctype, route->compress_types, route->num_compress_types))
-        return;
-    cr_cc_init(&parsed);
-    if (cc.base != NULL)
-        cr_cc_parse(&parsed, cc);
-    if ((parsed.flags & CR_CC_NO_TRANSFORM) != 0)
-        return;
-    if ((route->compress_encodings & CR_ENC_BIT(CR_ENC_BR)) != 0 &&
-        cr_encode_br(body.base, body.len, route->brotli_quality, 1, &out, &outlen) == CR_OK) {
-        if (outlen < body.len)
-            cr_object_set_body(obj, CR_ENC_BR, out, outlen);
-        else
-            free(out);
-    }
-    if ((route->compress_encodings & CR_ENC_BIT(CR_ENC_GZIP)) != 0 &&
-        cr_encode_gzip(body.base, body.len, route->gzip_level, &out, &outlen) == CR_OK) {
-        if (outlen < body.len)
-            cr_object_set_body(obj, CR_ENC_GZIP, out, outlen);
-        else
-            free(out);
-    }
 }
 
 /* Stores (or not) the finished object and picks the outcome. Owner thread. */
@@ -515,10 +369,10 @@ static void complete(cr_flight_t *f)
         f->body = NULL;
         f->body_len = f->body_cap = 0;
         if (f->decision.storable && (obj->flags & CR_OBJ_ENCODED) == 0)
-            make_compressed_variants(f, obj);
+            cr_fill_object_compress(f->route, obj);
     }
     cr_object_finish(obj);
-    set_freshness(obj, f);
+    cr_fill_object_set_freshness(obj, &f->decision, f->response_time_ms);
 
     /* stale-if-error also covers 500, 502, 503 and 504 answers */
     if ((status == 500 || status == 502 || status == 503 || status == 504) && answer_with_stale_copy(f)) {
@@ -555,99 +409,26 @@ static void complete(cr_flight_t *f)
     insert_pass_marker(f, now);
 }
 
-/* A 304 to a revalidation: the stored headers are updated with the 304's (RFC 9111 4.3.4), the body is kept. */
-static int build_refreshed(cr_flight_t *f, const h2o_header_t *headers, size_t num_headers, h2o_iovec_t connection)
-{
-    cr_object_t *old = f->stale, *obj;
-    size_t i, j;
-    cr_response_info_t ri;
-    int e;
-
-    if ((obj = new_object(f, old->status)) == NULL)
-        return CR_ERROR;
-    obj->flags |= cr_object_flags(old) & CR_OBJ_ENCODED;
-    /* stored headers not replaced by the 304 */
-    for (i = 0; i != old->num_headers; ++i) {
-        const cr_object_header_t *oh = old->headers + i;
-        int replaced = 0;
-        for (j = 0; j != num_headers; ++j) {
-            if (headers[j].name->len == oh->name.len && memcmp(headers[j].name->base, oh->name.base, oh->name.len) == 0 &&
-                !h2o_memis(oh->name.base, oh->name.len, H2O_STRLIT("content-length"))) {
-                replaced = 1;
-                break;
-            }
-        }
-        if (!replaced && cr_object_add_header(obj, oh->name.base, oh->name.len, oh->value.base, oh->value.len, oh->token) != CR_OK)
-            goto Error;
-    }
-    for (j = 0; j != num_headers; ++j) {
-        const h2o_header_t *h = headers + j;
-        if (is_stored_header_dropped(*h->name, connection) || h->name == &H2O_TOKEN_CONTENT_TYPE->buf ||
-            h->name == &H2O_TOKEN_CONTENT_ENCODING->buf)
-            continue;
-        if (cr_object_add_header(obj, h->name->base, h->name->len, h->value.base, h->value.len,
-                                 h2o_iovec_is_token(h->name) ? (const void *)h->name : NULL) != CR_OK)
-            goto Error;
-    }
-    if (old->num_vary != 0 &&
-        cr_object_set_vary(obj, old->vary_names, old->num_vary, old->variant_key.base, old->variant_key.len) != CR_OK)
-        goto Error;
-    if (old->num_tags != 0) {
-        cr_str_t tags[CR_SURROGATE_KEYS_MAX];
-        size_t n = CR_MIN(old->num_tags, CR_ARRAY_SIZE(tags));
-        for (i = 0; i != n; ++i)
-            tags[i] = old->tags[i].name;
-        if (cr_object_set_tags(obj, tags, n) != CR_OK)
-            goto Error;
-    }
-    for (e = 0; e != CR_ENC_MAX; ++e) {
-        if (old->bodies[e].base != NULL || e == CR_ENC_IDENTITY) {
-            char *copy = NULL;
-            if (old->bodies[e].len != 0) {
-                if ((copy = malloc(old->bodies[e].len)) == NULL)
-                    goto Error;
-                memcpy(copy, old->bodies[e].base, old->bodies[e].len);
-            }
-            cr_object_set_body(obj, e, copy, old->bodies[e].len);
-        }
-    }
-    /* freshness from the merged header set (the 304's Date and Age are those of the revalidation) */
-    cr_response_info_init(&ri);
-    for (i = 0; i != obj->num_headers; ++i)
-        cr_response_info_add(&ri, obj->headers[i].name, obj->headers[i].value);
-    for (j = 0; j != num_headers; ++j)
-        if (headers[j].name == &H2O_TOKEN_DATE->buf || headers[j].name == &H2O_TOKEN_AGE->buf)
-            cr_response_info_add(&ri, cr_str(headers[j].name->base, headers[j].name->len),
-                                 cr_str(headers[j].value.base, headers[j].value.len));
-    ri.status = old->status;
-    cr_policy_decide(f->route, &f->qi, &ri, f->request_time_ms, f->response_time_ms, &f->decision);
-    f->status = old->status;
-    f->building = obj;
-    f->refreshed = 1;
-    ++f->owner->stats.revalidated;
-    return CR_OK;
-Error:
-    cr_object_release(&obj);
-    return CR_ERROR;
-}
-
 static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_header_t *headers, size_t num_headers, int is_eos)
 {
     cr_flight_t *f = fetch->data;
-    char connbuf[1024];
-    h2o_iovec_t connection = cr_join_header(headers, num_headers, H2O_TOKEN_CONNECTION, connbuf, sizeof(connbuf));
+    const char *unstorable = NULL;
     cr_response_info_t ri;
-    size_t i;
 
     f->response_time_ms = h2o_now(f->owner->ctx.loop);
     f->status = status;
 
     if (status == 304 && f->stale != NULL) {
-        if (build_refreshed(f, headers, num_headers, connection) != CR_OK) {
+        /* the stored headers updated with the 304's, the body kept (RFC 9111 4.3.4) */
+        if ((f->building = cr_fill_object_refreshed(f->stale, headers, num_headers, &ri)) == NULL) {
             fail_flight(f, 502, "internal_error", "could not build the refreshed object");
             publish(f);
             return -1;
         }
+        cr_policy_decide(f->route, &f->qi, &ri, f->request_time_ms, f->response_time_ms, &f->decision);
+        f->status = f->stale->status;
+        f->refreshed = 1;
+        ++f->owner->stats.revalidated;
         complete(f);
         publish(f);
         return is_eos ? 0 : -1;
@@ -661,36 +442,12 @@ static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_h
         publish(f);
         return -1;
     }
-    if ((f->building = new_object(f, status)) == NULL)
+    if ((f->building = cr_fill_object_from_response(cr_str(f->key, f->keylen), status, headers, num_headers, flight_req_header,
+                                                    f, &unstorable, &f->received_encoding)) == NULL)
         goto NoMemory;
-    for (i = 0; i != num_headers; ++i) {
-        const h2o_header_t *h = headers + i;
-        if (is_stored_header_dropped(*h->name, connection))
-            continue;
-        if (cr_object_add_header(f->building, h->name->base, h->name->len, h->value.base, h->value.len,
-                                 h2o_iovec_is_token(h->name) ? (const void *)h->name : NULL) != CR_OK)
-            goto NoMemory;
-    }
-    if (set_vary(f, headers, num_headers) != CR_OK) {
+    if (unstorable != NULL) {
         f->decision.storable = 0;
-        f->decision.reason = "vary-too-complex";
-    }
-    {
-        h2o_iovec_t ce = find_header(headers, num_headers, H2O_TOKEN_CONTENT_ENCODING);
-        int enc = cr_encoding_parse(cr_str(ce.base, ce.len));
-        if (enc < 0) {
-            /* a coding corral cannot decode (deflate, a list of codings): relayed, never stored */
-            f->decision.storable = 0;
-            f->decision.reason = "content-encoding";
-        } else if (enc != CR_ENC_IDENTITY) {
-            /* already compressed by the upstream: stored as it is, decoded on the fly for clients that refuse it */
-            f->building->flags |= CR_OBJ_ENCODED;
-            f->received_encoding = enc;
-        }
-    }
-    if (set_tags(f->building, headers, num_headers) != CR_OK) {
-        f->decision.storable = 0;
-        f->decision.reason = "too-many-tags";
+        f->decision.reason = unstorable;
     }
     if (ri.has_content_length && ri.content_length != 0) {
         if ((f->body = malloc(ri.content_length)) == NULL)

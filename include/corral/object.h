@@ -89,7 +89,6 @@ struct st_cr_object_t {
     uint64_t last_modified_ms; /* parsed, 0 if absent */
 
     /* freshness, all ms */
-    uint64_t request_time_ms;
     uint64_t response_time_ms;
     uint64_t initial_age_ms;
     uint64_t lifetime_ms;

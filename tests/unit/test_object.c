@@ -350,7 +350,6 @@ static void test_object_freshness(void)
 
     CU_ASSERT_FATAL(obj != NULL);
     cr_object_finish(obj);
-    obj->request_time_ms = t0 - 100;
     obj->response_time_ms = t0;
     obj->initial_age_ms = 5000;
     obj->lifetime_ms = 60000;

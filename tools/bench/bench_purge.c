@@ -136,7 +136,7 @@ static int put(cr_store_t *store, uint32_t i, uint64_t now_ms)
         goto Error;
     memset(body, 'x', BODY_LEN);
     cr_object_set_body(obj, CR_ENC_IDENTITY, body, BODY_LEN);
-    obj->request_time_ms = obj->response_time_ms = now_ms;
+    obj->response_time_ms = now_ms;
     obj->lifetime_ms = 3600 * 1000;
     cr_object_finish(obj);
     if (obj->num_tags != ntags || cr_store_insert(store, obj) != CR_OK)

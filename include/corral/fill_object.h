@@ -1,0 +1,50 @@
+/*
+ * fill_object.h: turning an upstream response into the object a fill stores.
+ *
+ * Which headers are kept, the Vary variant key, the surrogate-key tags, the received content coding, the gzip and
+ * brotli variants made once at store time, the freshness fields, and the object a 304 makes of a stored one.
+ * Everything here runs on the fill's owner thread on objects nobody else sees yet; no locks, no I/O.
+ */
+#ifndef CORRAL_FILL_OBJECT_H
+#define CORRAL_FILL_OBJECT_H
+
+#include <h2o.h>
+#include "corral/config.h"
+#include "corral/http.h"
+#include "corral/object.h"
+#include "corral/policy.h"
+
+/* A new object for `key`, indexed by path in the store (writes and purges by path find it). NULL when out of memory. */
+cr_object_t *cr_fill_object_new(cr_str_t key, int status);
+
+/*
+ * The object for an upstream response, all but its body: the end-to-end headers that are not corral's own to set
+ * (Content-Length, Date, Server, Age, hop-by-hop ones, and the surrogate-key header unless cache.keep_surrogate_key),
+ * the Vary variant key from the request headers that `get` reads (Accept-Encoding excepted: corral serves every
+ * coding from one object), the surrogate-key tags, and the received coding (*received; the object is marked
+ * CR_OBJ_ENCODED when the upstream compressed it). Returns NULL when out of memory. *unstorable is set to a reason
+ * ("vary-too-complex", "content-encoding", "too-many-tags") when the response must not be stored, else to NULL.
+ */
+cr_object_t *cr_fill_object_from_response(cr_str_t key, int status, const h2o_header_t *headers, size_t num_headers,
+                                          cr_header_getter_fn get, void *get_ctx, const char **unstorable,
+                                          cr_encoding_t *received);
+
+/*
+ * What a 304 to a revalidation makes of the stored object `old` (RFC 9111 4.3.4): its headers updated with the
+ * 304's, its bodies, Vary and tags kept. *ri describes the merged headers (with the 304's Date and Age) for the new
+ * freshness decision. Returns NULL when out of memory.
+ */
+cr_object_t *cr_fill_object_refreshed(const cr_object_t *old, const h2o_header_t *headers, size_t num_headers,
+                                      cr_response_info_t *ri);
+
+/*
+ * Compresses the identity body once into every coding the route allows, keeping each variant only when smaller.
+ * Skipped for types the route does not list, bodies under compress.min_size, and no-transform responses. Runs on the
+ * owner's event loop (brotli at quality 5: about 10 ms per MiB). Failing to compress is not an error.
+ */
+void cr_fill_object_compress(const cr_route_config_t *route, cr_object_t *obj);
+
+/* Freshness fields and flags from the store decision; call after cr_object_finish (it parses Last-Modified). */
+void cr_fill_object_set_freshness(cr_object_t *obj, const cr_store_decision_t *d, uint64_t response_time_ms);
+
+#endif
