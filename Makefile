@@ -84,14 +84,14 @@ bench:
 	$(MAKE) --no-print-directory all
 	tools/bench/run.sh $(BUILD)/corral $(BENCH_ARGS)
 
-$(BUILD)/bench_store: tools/bench/bench_store.c $(BUILD)/libcorral.a $(HDRS)
+$(BUILD)/bench_store: tools/bench/bench_store.c tools/bench/bench_common.h $(BUILD)/libcorral.a $(HDRS)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libcorral.a $(LIBS)
 
 bench-store: deps
 	$(MAKE) --no-print-directory $(BUILD)/bench_store
 	$(BUILD)/bench_store $(BENCH_STORE_ARGS)
 
-$(BUILD)/bench_purge: tools/bench/bench_purge.c $(BUILD)/libcorral.a $(HDRS)
+$(BUILD)/bench_purge: tools/bench/bench_purge.c tools/bench/bench_common.h $(BUILD)/libcorral.a $(HDRS)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libcorral.a $(LIBS)
 
 # A tag purge of 10,000 of 1,000,000 objects while hits run on the other core (issue 5's benchmark).

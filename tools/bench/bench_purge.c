@@ -46,6 +46,7 @@
 #include "corral/invalidate.h"
 #include "corral/object.h"
 #include "corral/store.h"
+#include "bench_common.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -68,31 +69,6 @@
 #define WARMUP_NS 50000000ull
 
 enum { OUT_FRESH = 0, OUT_STALE = 1, OUT_MISS = 2 };
-
-static const struct {
-    const char *name, *value;
-} hdrs[] = {
-    {"content-type", "application/json"},
-    {"cache-control", "public, max-age=3600"},
-    {"etag", "\"5f2b9c1e-64\""},
-    {"date", "Fri, 27 Nov 2026 12:00:00 GMT"},
-};
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static inline uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 /* Writes object i's key into buf (AUTHORITY already there) and returns its length. */
 static inline size_t make_key(char *buf, uint32_t i)

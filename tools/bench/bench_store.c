@@ -19,6 +19,7 @@
  */
 #include "corral/object.h"
 #include "corral/store.h"
+#include "bench_common.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -33,31 +34,6 @@
 #define KEY_SUFFIX_LEN (sizeof(KEY_SUFFIX) - 1)
 #define KEY_MAX (KEY_PREFIX_LEN + 8 + KEY_SUFFIX_LEN)
 #define SMALL_BODY 100
-
-static const struct {
-    const char *name, *value;
-} hdrs[] = {
-    {"content-type", "application/json"},
-    {"cache-control", "public, max-age=3600"},
-    {"etag", "\"5f2b9c1e-64\""},
-    {"date", "Fri, 27 Nov 2026 12:00:00 GMT"},
-};
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static inline uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 /* Writes the key of object i (fixed width, so every key has the same length and cost) into buf. */
 static inline size_t make_key(char *buf, uint32_t i)
