@@ -285,6 +285,16 @@ size_t cr_variant_key(const cr_str_t *names, size_t num_names, cr_header_getter_
     return len;
 }
 
+int cr_buffer_append(h2o_buffer_t **buf, const void *p, size_t len)
+{
+    h2o_iovec_t dst = h2o_buffer_reserve(buf, len);
+    if (dst.base == NULL)
+        return CR_ERROR;
+    memcpy(dst.base, p, len);
+    (*buf)->size += len;
+    return CR_OK;
+}
+
 void cr_send_json_error(h2o_req_t *req, int status, const char *reason, const char *code, const char *msg)
 {
     static h2o_generator_t generator = {NULL, NULL};

@@ -88,12 +88,7 @@ static void on_dispose(void *p)
 static int on_encoded(void *ctx, const void *buf, size_t len)
 {
     cr_pass_t *self = ctx;
-    h2o_iovec_t dst = h2o_buffer_reserve(&self->encoded, len);
-    if (dst.base == NULL)
-        return CR_ERROR;
-    memcpy(dst.base, buf, len);
-    self->encoded->size += len;
-    return CR_OK;
+    return cr_buffer_append(&self->encoded, buf, len);
 }
 
 /*

@@ -141,12 +141,7 @@ typedef struct st_cr_decode_gen_t {
 static int on_decoded(void *ctx, const void *buf, size_t len)
 {
     cr_decode_gen_t *self = ctx;
-    h2o_iovec_t dst = h2o_buffer_reserve(&self->out, len);
-    if (dst.base == NULL)
-        return CR_ERROR;
-    memcpy(dst.base, buf, len);
-    self->out->size += len;
-    return CR_OK;
+    return cr_buffer_append(&self->out, buf, len);
 }
 
 static void decode_and_send(cr_decode_gen_t *self, h2o_req_t *req)

@@ -51,6 +51,9 @@ typedef h2o_iovec_t (*cr_header_getter_fn)(void *ctx, const char *lname, size_t 
  * it does not fit. */
 size_t cr_variant_key(const cr_str_t *names, size_t num_names, cr_header_getter_fn get, void *ctx, char *buf, size_t cap);
 
+/* Appends len bytes to an h2o buffer. Returns CR_OK, or CR_ERROR when the buffer cannot grow. */
+int cr_buffer_append(h2o_buffer_t **buf, const void *p, size_t len);
+
 /* Sends a short JSON error ({"error": code, "message": msg}) with the given status. */
 void cr_send_json_error(h2o_req_t *req, int status, const char *reason, const char *code, const char *msg);
 
