@@ -174,12 +174,20 @@ static int is_method(h2o_iovec_t m, const char *lit, size_t len)
     return h2o_memis(m.base, m.len, lit, len);
 }
 
-/* Is the path part (before '?') already in the form the cache key uses? ("/a/../b", "%2E" and "%7e" are not.) */
-static int path_is_normalized(h2o_iovec_t path)
+/* Does the key's path part (cr_key_build's "authority\npath[?query]...") equal the request's raw path part? Not when
+ * the request path was not in normalized form ("/a/../b", "%2E", "%7e"). */
+static int key_path_is_request_path(const char *key, size_t keylen, h2o_iovec_t path)
 {
-    char buf[CR_MAX_KEY];
-    int n = cr_key_normalize_uri_path(cr_str(path.base, path.len), buf, sizeof(buf));
-    return n >= 0 && (size_t)n <= path.len && (n == (int)path.len || path.base[n] == '?') && memcmp(buf, path.base, n) == 0;
+    const char *p = memchr(key, '\n', keylen), *end = key + keylen, *q;
+    size_t plen = 0;
+
+    if (p == NULL)
+        return 0;
+    for (q = ++p; q != end && *q != '?' && *q != '\n'; ++q)
+        ;
+    while (plen != path.len && path.base[plen] != '?')
+        ++plen;
+    return (size_t)(q - p) == plen && memcmp(p, path.base, plen) == 0;
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -216,15 +224,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
-    if (!path_is_normalized(req->input.path)) {
-        /* the key would name another path than the one the upstream is asked for: never store such answers */
-        pass_with_status(req, "bypass", "detail=unnormalized-path");
-        return 0;
-    }
     keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len),
                           cr_str(req->input.path.base, req->input.path.len), key_header_lookup, req, keybuf, sizeof(keybuf));
     if (keylen < 0) {
         pass_with_status(req, "bypass", "detail=key-too-long");
+        return 0;
+    }
+    if (!key_path_is_request_path(keybuf, (size_t)keylen, req->input.path)) {
+        /* the key would name another path than the one the upstream is asked for: never store such answers */
+        pass_with_status(req, "bypass", "detail=unnormalized-path");
         return 0;
     }
     lk = h2o_mem_alloc_pool(&req->pool, sizeof(*lk));
