@@ -216,7 +216,7 @@ static void answer_waiter(cr_waiter_t *w)
             else
                 snprintf(extra, sizeof(extra), "detail=%s", f->not_stored_reason != NULL ? f->not_stored_reason : "not-stored");
         } else {
-            ++w->thread->stats.coalesced;
+            CR_STAT_INC(w->thread->stats, coalesced);
             snprintf(extra, sizeof(extra), "collapsed");
         }
         cr_respond_object(req, lk->route, f->result, cr_cache_status_fwd(req, lk->fwd, h2o_strdup(&req->pool, extra, SIZE_MAX).base));
@@ -385,7 +385,7 @@ static void complete(cr_flight_t *f)
         f->outcome = OUTCOME_SERVE_ALL;
         if (cr_store_insert_if_epoch(cr_rt.store, obj, f->epoch) == CR_OK) {
             f->stored = 1;
-            ++f->owner->stats.stored;
+            CR_STAT_INC(f->owner->stats, stored);
         } else if (cr_store_key_epoch(cr_rt.store, f->key, f->keylen, f->hash) != f->epoch) {
             /* an invalidation landed while this fill was in flight: its answer is served, never stored as fresh */
             f->not_stored_reason = "invalidated";
@@ -394,7 +394,7 @@ static void complete(cr_flight_t *f)
         }
         return;
     }
-    ++f->owner->stats.not_stored;
+    CR_STAT_INC(f->owner->stats, not_stored);
     f->not_stored_reason = f->decision.reason != NULL ? f->decision.reason : "not-storable";
     if (status >= 500) {
         /* an error answer is shared by the whole herd: the failing upstream is asked once */
@@ -428,7 +428,7 @@ static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_h
         cr_policy_decide(f->route, &f->qi, &ri, f->request_time_ms, f->response_time_ms, &f->decision);
         f->status = f->stale->status;
         f->refreshed = 1;
-        ++f->owner->stats.revalidated;
+        CR_STAT_INC(f->owner->stats, revalidated);
         complete(f);
         publish(f);
         return is_eos ? 0 : -1;
@@ -503,7 +503,7 @@ static int on_fill_body(cr_fetch_t *fetch, h2o_buffer_t **input, int is_eos)
 static void on_fill_error(cr_fetch_t *fetch, cr_fetch_error_t err, const char *msg, int head_seen)
 {
     cr_flight_t *f = fetch->data;
-    ++f->owner->stats.upstream_errors;
+    CR_STAT_INC(f->owner->stats, upstream_errors);
     cr_log_error("upstream %s while filling %.*s: %s", err == CR_FETCH_ERR_TIMEOUT ? "timeout" : "error", (int)f->keylen, f->key,
                  msg);
     if (err == CR_FETCH_ERR_TIMEOUT)
@@ -587,7 +587,7 @@ static void start_fill(cr_thread_t *t, cr_flight_t *f)
     f->fetch.is_head = 0;
     f->fetch.is_idempotent = 1;
     f->request_time_ms = h2o_now(t->ctx.loop);
-    ++t->stats.upstream_requests;
+    CR_STAT_INC(t->stats, upstream_requests);
     cr_fetch_start(t->upstream, &f->fetch);
 }
 
@@ -595,7 +595,7 @@ static void on_waiter_timeout(h2o_timeout_entry_t *entry)
 {
     cr_waiter_t *w = H2O_STRUCT_FROM_MEMBER(cr_waiter_t, timer, entry);
     waiter_detach(w);
-    ++w->thread->stats.coalesce_timeouts;
+    CR_STAT_INC(w->thread->stats, coalesce_timeouts);
     cr_pass_start(w->lk->req, w->lk->route, cr_cache_status_fwd(w->lk->req, w->lk->fwd, "detail=coalesce-timeout"), NULL);
 }
 
@@ -666,8 +666,6 @@ int cr_flight_wait(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale, int shar
     w->timer.cb = on_waiter_timeout;
     h2o_linklist_insert(&f->waiters[t->idx], &w->link);
     h2o_timeout_link(t->ctx.loop, cr_thread_timeout(t, lk->route->coalesce_timeout_ms), &w->timer);
-    if (!is_leader)
-        ++t->stats.misses;
     if (is_leader)
         start_fill(t, f);
     return CR_OK;

@@ -85,7 +85,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         uint64_t age = cr_object_age_ms(obj, now);
         int request_no_cache = (qi->cc.flags & CR_CC_NO_CACHE) != 0;
         if (!request_no_cache && cr_object_is_fresh(obj, now) && cr_policy_request_accepts_fresh(qi, age, obj->lifetime_ms)) {
-            ++t->stats.hits;
+            CR_STAT_INC(t->stats, hits);
             cr_respond_object(req, lk->route, obj, hit_status(req, obj, now));
             cr_object_release(&obj);
             return;
@@ -93,14 +93,14 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         if (!request_no_cache && (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0) {
             /* stale: the client may accept it (max-stale), or stale-while-revalidate allows it once in background */
             if (cr_policy_request_accepts_stale(qi, age, obj->lifetime_ms)) {
-                ++t->stats.stale;
+                CR_STAT_INC(t->stats, stale);
                 cr_respond_object(req, lk->route, obj, hit_status(req, obj, now));
                 cr_object_release(&obj);
                 return;
             }
             if (obj->swr_ms != 0 && age < obj->lifetime_ms + obj->swr_ms && (qi->cc.flags & CR_CC_ONLY_IF_CACHED) == 0 &&
                 qi->cc.max_age == CR_CC_UNSET && qi->cc.min_fresh == CR_CC_UNSET) {
-                ++t->stats.stale;
+                CR_STAT_INC(t->stats, stale);
                 cr_respond_object(req, lk->route, obj, cr_cache_status_fwd(req, "stale", "detail=stale-while-revalidate"));
                 cr_flight_revalidate_background(t, lk, obj);
                 cr_object_release(&obj);
@@ -113,7 +113,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
             return;
         }
         lk->fwd = request_no_cache ? "request" : "stale";
-        ++t->stats.misses;
+        CR_STAT_INC(t->stats, misses);
         if (cr_flight_wait(t, lk, obj, lk->route->coalesce) != CR_OK)
             pass_with_status(req, lk->fwd, "detail=too-many-waiters");
         cr_object_release(&obj);
@@ -129,7 +129,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         pass_with_status(req, "request", "detail=no-store");
         return;
     }
-    ++t->stats.misses;
+    CR_STAT_INC(t->stats, misses);
     if (cr_flight_wait(t, lk, NULL, lk->route->coalesce) != CR_OK)
         pass_with_status(req, lk->fwd, "detail=too-many-waiters");
 }
@@ -200,9 +200,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     char keybuf[CR_MAX_KEY];
     int keylen;
 
-    ++t->stats.requests;
+    CR_STAT_INC(t->stats, requests);
     if (cr_guard_is_blocked(t->guard, req->conn->id, h2o_now(t->ctx.loop))) {
-        ++t->stats.guard_rejections;
+        CR_STAT_INC(t->stats, guard_rejections);
         cr_send_json_error(req, 429, "Too Many Requests", "too_many_cancellations",
                            "this connection cancelled too many requests; open a new connection later");
         return 0;

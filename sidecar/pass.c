@@ -224,7 +224,7 @@ static void on_error(cr_fetch_t *fetch, cr_fetch_error_t err, const char *msg, i
     h2o_req_t *req = self->req;
     cr_thread_t *t = cr_thread_of(req);
 
-    ++t->stats.upstream_errors;
+    CR_STAT_INC(t->stats, upstream_errors);
     self->fetch_done = 1;
     self->receiving = NULL;
     cr_log_error("upstream %s for %.*s %.*s: %s", err == CR_FETCH_ERR_TIMEOUT ? "timeout" : "error", (int)req->input.method.len,
@@ -271,7 +271,7 @@ void cr_pass_start(h2o_req_t *req, const cr_route_config_t *route, h2o_iovec_t c
     self->fetch.is_head = h2o_memis(m.base, m.len, H2O_STRLIT("HEAD"));
     self->fetch.is_idempotent = self->fetch.is_head || h2o_memis(m.base, m.len, H2O_STRLIT("GET")) ||
                                 h2o_memis(m.base, m.len, H2O_STRLIT("OPTIONS"));
-    ++t->stats.passes;
-    ++t->stats.upstream_requests;
+    CR_STAT_INC(t->stats, passes);
+    CR_STAT_INC(t->stats, upstream_requests);
     cr_fetch_start(t->upstream, &self->fetch);
 }

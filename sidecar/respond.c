@@ -261,7 +261,7 @@ void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-status"), 0, NULL, cache_status.base,
                               cache_status.len);
     if (not_modified) {
-        ++t->stats.not_modified;
+        CR_STAT_INC(t->stats, not_modified);
         h2o_start_response(req, &generator);
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
         return;

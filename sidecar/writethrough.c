@@ -77,7 +77,7 @@ void cr_writethrough_on_head(h2o_req_t *req, int status, const h2o_header_t *hea
 
     if (status < 200 || status >= 400)
         return;
-    ++t->stats.invalidations;
+    CR_STAT_INC(t->stats, invalidations);
     purged += purge_uri(path);
     for (i = 0; i != num_headers; ++i) {
         char buf[CR_INVALIDATE_MAX_PATH];

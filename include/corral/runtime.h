@@ -41,6 +41,10 @@ typedef struct st_cr_stats_t {
     uint64_t guard_rejections; /* requests refused by the rapid-reset guard */
 } cr_stats_t;
 
+/* Counts one event in a thread's own counters. Only the owning thread writes them; the store is atomic (relaxed, a
+ * plain move on x86) so that the admin thread's relaxed loads in cr_stats_sum() are not a data race. */
+#define CR_STAT_INC(stats, field) __atomic_store_n(&(stats).field, (stats).field + 1, __ATOMIC_RELAXED)
+
 typedef struct st_cr_timeout_slot_t {
     h2o_linklist_t link;
     uint64_t ms;

@@ -117,7 +117,12 @@ static void test_herd_gets_one_body_and_says_collapsed(void)
 {
     cr_resp_t rs[60];
     size_t i;
+    long misses = harness_metric(&corral, "corral_cache_misses_total"),
+         coalesced = harness_metric(&corral, "corral_coalesced_total");
     CU_ASSERT_EQUAL(http_parallel_get(rs, 60, CR_H1, url_of(&corral, "/co/body?cc=max-age%3D60&delay=300"), NULL, 60), 0);
+    /* the counters agree: 60 misses, 59 of them answered by the leader's fill */
+    CU_ASSERT_EQUAL(harness_metric(&corral, "corral_cache_misses_total") - misses, 60);
+    CU_ASSERT_EQUAL(harness_metric(&corral, "corral_coalesced_total") - coalesced, 59);
     for (i = 0; i != 60; ++i) {
         CU_ASSERT_EQUAL(rs[i].status, 200);
         CU_ASSERT(rs[i].body_len == rs[0].body_len && memcmp(rs[i].body, rs[0].body, rs[0].body_len) == 0);
