@@ -790,7 +790,7 @@ size_t cr_store_purge_if(cr_store_t *store, cr_store_match_fn match, void *ctx, 
 }
 
 /* Hard: unlinks the matching objects of the path chain a batch at a time (collected first, then unlinked, since
- * unlinking edits the chain being walked). Soft: marks them under one lock hold per shard. */
+ * unlinking edits the chain being walked). Soft: marks them under one lock hold per shard (path chains are short). */
 size_t cr_store_purge_path(cr_store_t *store, uint64_t path_hash, cr_store_match_fn match, void *ctx, int soft)
 {
     cr_store_batch_t batch;
@@ -884,7 +884,7 @@ size_t cr_store_remove_prefix(cr_store_t *store, const char *prefix, size_t pref
 }
 
 /* Hard: unlinks the tag's members a batch at a time, looking the entry up again after each lock drop (it is freed
- * with its last member). Soft: marks every member under one lock hold per shard. */
+ * with its last member). Soft: marks members a batch at a time too, walking the list again after each lock drop. */
 size_t cr_store_purge_tag(cr_store_t *store, const char *tag, size_t taglen, int soft)
 {
     uint64_t hash = cr_hash(tag, taglen);
@@ -902,12 +902,18 @@ size_t cr_store_purge_tag(cr_store_t *store, const char *tag, size_t taglen, int
             pthread_mutex_lock(&shard->lock);
             e = do_cr_store_tag_find(shard, tag, taglen, hash);
             if (soft) {
+                /* at most CR_STORE_BATCH new marks per lock hold, so hits on this shard never wait long; the pass
+                 * that marks nothing new has seen every member, and its count is the result */
                 cr_object_tag_t *m;
-                for (m = e != NULL ? e->members : NULL; m != NULL; m = m->st.next) {
-                    cr_object_invalidate(m->owner);
-                    ++total;
+                size_t seen = 0, marked = 0;
+                for (m = e != NULL ? e->members : NULL; m != NULL && marked != CR_STORE_BATCH; m = m->st.next) {
+                    ++seen;
+                    marked += (size_t)cr_object_invalidate(m->owner);
                 }
-                e = NULL;
+                if (marked != CR_STORE_BATCH || m == NULL) {
+                    total += seen;
+                    e = NULL;
+                }
             } else {
                 while (e != NULL && batch.n != CR_STORE_BATCH) {
                     cr_object_t *obj = e->members->owner;
