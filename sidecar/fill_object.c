@@ -240,12 +240,14 @@ void cr_fill_object_compress(const cr_route_config_t *route, cr_object_t *obj)
 
 void cr_fill_object_set_freshness(cr_object_t *obj, const cr_store_decision_t *d, uint64_t response_time_ms)
 {
+    cr_str_t lm = cr_object_find_header(obj, H2O_STRLIT("last-modified"));
+
     obj->response_time_ms = response_time_ms;
     obj->initial_age_ms = d->initial_age_ms;
     obj->lifetime_ms = d->lifetime_ms;
-    obj->swr_ms = d->swr_ms;
-    obj->sie_ms = d->sie_ms;
-    if (obj->last_modified.base != NULL && cr_http_date_parse(obj->last_modified, &obj->last_modified_ms) != 0)
+    obj->swr_ms = (uint32_t)CR_MIN(d->swr_ms, (uint64_t)UINT32_MAX);
+    obj->sie_ms = (uint32_t)CR_MIN(d->sie_ms, (uint64_t)UINT32_MAX);
+    if (lm.base != NULL && cr_http_date_parse(lm, &obj->last_modified_ms) != 0)
         obj->last_modified_ms = 0;
     if (d->forced)
         obj->flags |= CR_OBJ_FORCED;

@@ -103,6 +103,7 @@ static int is_fill_dropped(const h2o_iovec_t *name)
 
 h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned flags, const cr_object_t *revalidate)
 {
+    cr_str_t last_modified = revalidate != NULL ? cr_object_find_header(revalidate, H2O_STRLIT("last-modified")) : cr_str(NULL, 0);
     char peer[NI_MAXHOST], clbuf[32], connbuf[1024];
     h2o_iovec_t connection = cr_join_header(req->headers.entries, req->headers.size, H2O_TOKEN_CONNECTION, connbuf,
                                             sizeof(connbuf)),
@@ -124,7 +125,7 @@ h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned 
     for (i = 0; i != req->headers.size; ++i)
         cap += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     if (revalidate != NULL)
-        cap += revalidate->etag.len + revalidate->last_modified.len + 64;
+        cap += revalidate->etag.len + last_modified.len + 64;
     p = buf = h2o_mem_alloc_pool(&req->pool, cap);
 
     APPEND(p, method.base, method.len);
@@ -163,9 +164,9 @@ h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned 
             APPEND(p, revalidate->etag.base, revalidate->etag.len);
             APPEND_LIT(p, "\r\n");
         }
-        if (revalidate->last_modified.len != 0) {
+        if (last_modified.len != 0) {
             APPEND_LIT(p, "if-modified-since: ");
-            APPEND(p, revalidate->last_modified.base, revalidate->last_modified.len);
+            APPEND(p, last_modified.base, last_modified.len);
             APPEND_LIT(p, "\r\n");
         }
     }

@@ -1,8 +1,8 @@
 /*
  * object.c: building, measuring and refcounting cached responses (cr_object_t).
  *
- * Memory layout. Each object is a cr_object_impl_t (the public cr_object_t first, then builder state) allocated
- * together with its NUL-terminated primary key. While the object is being built, headers are appended to a growable
+ * Memory layout. Each object is a cr_object_impl_t (the public cr_object_t first) allocated together with its
+ * NUL-terminated primary key; what only building needs lives in a separate cr_object_builder_t, freed at finish. While the object is being built, headers are appended to a growable
  * array and their names and values (each NUL-terminated) to one growable string arena; when the arena grows, the
  * header pointers are rebased onto the new copy, so headers are valid (and cr_object_find_header works) at every
  * step. cr_object_finish() compacts the array and the arena into one exact-size block. The Vary names array, their
@@ -20,7 +20,7 @@
  *  - tags are distinct and non-empty; tags[i].owner == the object.
  *  - before finish, bodies[e].base == NULL means "not set yet"; from finish on, bodies[CR_ENC_IDENTITY].base is never
  *    NULL (an empty body points at a static "", never freed) and other encodings have base == NULL when absent.
- *  - etag / last_modified point into header storage (or are {NULL,0}).
+ *  - etag points into header storage (or is {NULL,0}).
  *
  * Locking: none. The builder functions are for the creating thread only, before the object is shared. The refcount
  * uses __atomic builtins: addref is RELAXED (the caller already holds a reference, so nothing needs ordering), release
@@ -33,20 +33,23 @@
 /* The static empty identity body: never freed. */
 static char cr_object_empty_body[1] = "";
 
-typedef struct st_cr_object_impl_t {
-    cr_object_t pub; /* must stay first: cr_object_t * and cr_object_impl_t * convert to each other */
-
-    /* builder state (header storage stays owned through these after finish) */
+/* What only building needs: allocated by cr_object_new, freed by cr_object_finish (so a stored object does not carry
+ * it). */
+typedef struct st_cr_object_builder_t {
     size_t headers_cap;   /* slots in pub.headers while building */
     size_t headers_bytes; /* bytes allocated for pub.headers (the compacted block after finish) */
     char *arena;          /* header strings while building; NULL after a successful compaction */
     size_t arena_len, arena_cap;
-    void *vary_block; /* vary_names array + names + variant key, or NULL */
     size_t vary_bytes;
     size_t tags_bytes; /* bytes of the block pub.tags points to (0 when NULL) */
-    uint8_t finished;
+} cr_object_builder_t;
 
-    char keybuf[]; /* the primary key plus NUL */
+typedef struct st_cr_object_impl_t {
+    cr_object_t pub; /* must stay first: cr_object_t * and cr_object_impl_t * convert to each other */
+    cr_object_builder_t *b; /* non-NULL until finish */
+    void *vary_block;       /* vary_names array + names + variant key, or NULL */
+    char *arena;            /* header strings kept past finish only when compaction ran out of memory, else NULL */
+    char keybuf[];          /* the primary key plus NUL */
 } cr_object_impl_t;
 
 static inline cr_object_impl_t *cr_object_impl(cr_object_t *obj)
@@ -66,6 +69,10 @@ cr_object_t *cr_object_new(const char *key, size_t keylen, int status)
     if (keylen > SIZE_MAX - sizeof(*impl) - 1 || (impl = malloc(sizeof(*impl) + keylen + 1)) == NULL)
         return NULL;
     memset(impl, 0, sizeof(*impl));
+    if ((impl->b = calloc(1, sizeof(*impl->b))) == NULL) {
+        free(impl);
+        return NULL;
+    }
     if (keylen != 0)
         memcpy(impl->keybuf, key, keylen);
     impl->keybuf[keylen] = '\0';
@@ -84,7 +91,7 @@ cr_object_t *cr_object_new(const char *key, size_t keylen, int status)
  * CR_ERROR (allocation; the object is unchanged). */
 static int cr_object_grow_arena(cr_object_impl_t *impl, size_t need)
 {
-    size_t newcap = impl->arena_cap != 0 ? impl->arena_cap : 256, i;
+    size_t newcap = impl->b->arena_cap != 0 ? impl->b->arena_cap : 256, i;
     char *newarena;
 
     while (newcap < need) {
@@ -94,17 +101,17 @@ static int cr_object_grow_arena(cr_object_impl_t *impl, size_t need)
     }
     if ((newarena = malloc(newcap)) == NULL)
         return CR_ERROR;
-    if (impl->arena_len != 0)
-        memcpy(newarena, impl->arena, impl->arena_len);
+    if (impl->b->arena_len != 0)
+        memcpy(newarena, impl->b->arena, impl->b->arena_len);
     /* rebase while the old arena is still allocated, so the pointer arithmetic stays within one object */
     for (i = 0; i != impl->pub.num_headers; ++i) {
         cr_object_header_t *h = &impl->pub.headers[i];
-        h->name.base = newarena + (h->name.base - impl->arena);
-        h->value.base = newarena + (h->value.base - impl->arena);
+        h->name.base = newarena + (h->name.base - impl->b->arena);
+        h->value.base = newarena + (h->value.base - impl->b->arena);
     }
-    free(impl->arena);
-    impl->arena = newarena;
-    impl->arena_cap = newcap;
+    free(impl->b->arena);
+    impl->b->arena = newarena;
+    impl->b->arena_cap = newcap;
     return CR_OK;
 }
 
@@ -116,24 +123,24 @@ int cr_object_add_header(cr_object_t *obj, const char *name, size_t namelen, con
     size_t need, i;
 
     CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
-    assert(!impl->finished);
+    assert(impl->b != NULL);
 
-    if (namelen > SIZE_MAX / 4 || valuelen > SIZE_MAX / 4 || impl->arena_len > SIZE_MAX / 4)
+    if (namelen > SIZE_MAX / 4 || valuelen > SIZE_MAX / 4 || impl->b->arena_len > SIZE_MAX / 4)
         return CR_ERROR;
     need = namelen + 1 + valuelen + 1;
-    if (impl->arena_len + need > impl->arena_cap && cr_object_grow_arena(impl, impl->arena_len + need) != CR_OK)
+    if (impl->b->arena_len + need > impl->b->arena_cap && cr_object_grow_arena(impl, impl->b->arena_len + need) != CR_OK)
         return CR_ERROR;
-    if (obj->num_headers == impl->headers_cap) {
-        size_t newcap = impl->headers_cap != 0 ? impl->headers_cap * 2 : 16;
+    if (obj->num_headers == impl->b->headers_cap) {
+        size_t newcap = impl->b->headers_cap != 0 ? impl->b->headers_cap * 2 : 16;
         cr_object_header_t *newheaders;
         if (newcap > SIZE_MAX / sizeof(*newheaders) || (newheaders = realloc(obj->headers, newcap * sizeof(*newheaders))) == NULL)
             return CR_ERROR;
         obj->headers = newheaders;
-        impl->headers_cap = newcap;
-        impl->headers_bytes = newcap * sizeof(*newheaders);
+        impl->b->headers_cap = newcap;
+        impl->b->headers_bytes = newcap * sizeof(*newheaders);
     }
 
-    dst = impl->arena + impl->arena_len;
+    dst = impl->b->arena + impl->b->arena_len;
     h = &obj->headers[obj->num_headers++];
     for (i = 0; i != namelen; ++i)
         dst[i] = cr_object_lower(name[i]);
@@ -145,7 +152,7 @@ int cr_object_add_header(cr_object_t *obj, const char *name, size_t namelen, con
     dst[valuelen] = '\0';
     h->value = cr_str(dst, valuelen);
     h->token = token;
-    impl->arena_len += need;
+    impl->b->arena_len += need;
     return CR_OK;
 }
 
@@ -158,7 +165,7 @@ int cr_object_set_vary(cr_object_t *obj, const cr_str_t *names, size_t num_names
     void *block;
 
     CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
-    assert(!impl->finished);
+    assert(impl->b != NULL);
 
     if (num_names > SIZE_MAX / 4 / sizeof(cr_str_t) || variant_keylen > SIZE_MAX / 4)
         return CR_ERROR;
@@ -186,7 +193,7 @@ int cr_object_set_vary(cr_object_t *obj, const cr_str_t *names, size_t num_names
 
     free(impl->vary_block);
     impl->vary_block = block;
-    impl->vary_bytes = bytes;
+    impl->b->vary_bytes = bytes;
     obj->vary_names = num_names != 0 ? arr : NULL;
     obj->num_vary = num_names;
     obj->variant_key = cr_str(dst, variant_keylen);
@@ -215,7 +222,7 @@ int cr_object_set_tags(cr_object_t *obj, const cr_str_t *tags, size_t n)
     int ret = CR_ERROR;
 
     CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
-    assert(!impl->finished);
+    assert(impl->b != NULL);
     assert(tags != NULL || n == 0);
 
     if (n > SIZE_MAX / 4 / sizeof(cr_object_tag_t))
@@ -257,7 +264,7 @@ int cr_object_set_tags(cr_object_t *obj, const cr_str_t *tags, size_t n)
     free(obj->tags);
     obj->tags = arr;
     obj->num_tags = num;
-    impl->tags_bytes = num != 0 ? bytes : 0;
+    impl->b->tags_bytes = num != 0 ? bytes : 0;
     ret = CR_OK;
 Exit:
     free(uniq);
@@ -275,7 +282,7 @@ static void cr_object_free_body(cr_str_t *body)
 void cr_object_set_body(cr_object_t *obj, cr_encoding_t enc, char *base, size_t len)
 {
     CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
-    assert(!cr_object_impl(obj)->finished);
+    assert(cr_object_impl(obj)->b != NULL);
     assert((unsigned)enc < CR_ENC_MAX);
     assert(base != NULL || len == 0);
 
@@ -295,29 +302,29 @@ static void cr_object_compact_headers(cr_object_impl_t *impl)
 
     if (obj->num_headers == 0) {
         free(obj->headers);
-        free(impl->arena);
+        free(impl->b->arena);
         obj->headers = NULL;
-        impl->arena = NULL;
-        impl->headers_bytes = impl->headers_cap = impl->arena_cap = impl->arena_len = 0;
+        impl->b->arena = NULL;
+        impl->b->headers_bytes = impl->b->headers_cap = impl->b->arena_cap = impl->b->arena_len = 0;
         return;
     }
-    if ((block = malloc(arraybytes + impl->arena_len)) == NULL)
+    if ((block = malloc(arraybytes + impl->b->arena_len)) == NULL)
         return;
     strings = block + arraybytes;
-    memcpy(strings, impl->arena, impl->arena_len);
+    memcpy(strings, impl->b->arena, impl->b->arena_len);
     memcpy(block, obj->headers, arraybytes);
     for (i = 0; i != obj->num_headers; ++i) {
         cr_object_header_t *h = &((cr_object_header_t *)(void *)block)[i];
-        h->name.base = strings + (h->name.base - impl->arena);
-        h->value.base = strings + (h->value.base - impl->arena);
+        h->name.base = strings + (h->name.base - impl->b->arena);
+        h->value.base = strings + (h->value.base - impl->b->arena);
     }
     free(obj->headers);
-    free(impl->arena);
+    free(impl->b->arena);
     obj->headers = (cr_object_header_t *)(void *)block;
-    impl->arena = NULL;
-    impl->headers_cap = obj->num_headers;
-    impl->headers_bytes = arraybytes + impl->arena_len;
-    impl->arena_cap = 0;
+    impl->b->arena = NULL;
+    impl->b->headers_cap = obj->num_headers;
+    impl->b->headers_bytes = arraybytes + impl->b->arena_len;
+    impl->b->arena_cap = 0;
 }
 
 void cr_object_finish(cr_object_t *obj)
@@ -327,19 +334,21 @@ void cr_object_finish(cr_object_t *obj)
     int i;
 
     CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
-    assert(!impl->finished);
+    assert(impl->b != NULL);
 
     if (obj->bodies[CR_ENC_IDENTITY].base == NULL)
         obj->bodies[CR_ENC_IDENTITY] = cr_str(cr_object_empty_body, 0);
     cr_object_compact_headers(impl);
     obj->etag = cr_object_find_header(obj, "etag", 4);
-    obj->last_modified = cr_object_find_header(obj, "last-modified", 13);
 
-    cost = sizeof(*impl) + obj->key.len + 1 + impl->headers_bytes + impl->arena_cap + impl->vary_bytes + impl->tags_bytes;
+    cost = sizeof(*impl) + obj->key.len + 1 + impl->b->headers_bytes + impl->b->arena_cap + impl->b->vary_bytes + impl->b->tags_bytes;
     for (i = 0; i != CR_ENC_MAX; ++i)
         cost += obj->bodies[i].len;
     obj->cost = cost;
-    impl->finished = 1;
+    /* the builder goes; an arena that compaction could not replace (out of memory) still holds the header strings */
+    impl->arena = impl->b->arena;
+    free(impl->b);
+    impl->b = NULL;
 }
 
 cr_str_t cr_object_find_header(const cr_object_t *obj, const char *lname, size_t lnamelen)
@@ -370,12 +379,16 @@ static void cr_object_destroy(cr_object_impl_t *impl)
     size_t t;
     int i;
 
-    assert(!impl->pub.st.linked);
+    assert(!impl->pub.st_linked);
     for (t = 0; t != impl->pub.num_tags; ++t)
         assert(impl->pub.tags[t].st.entry == NULL);
     for (i = 0; i != CR_ENC_MAX; ++i)
         cr_object_free_body(&impl->pub.bodies[i]);
     free(impl->pub.headers);
+    if (impl->b != NULL) { /* released before finish */
+        free(impl->b->arena);
+        free(impl->b);
+    }
     free(impl->arena);
     free(impl->vary_block);
     free(impl->pub.tags);

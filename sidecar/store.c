@@ -7,7 +7,7 @@
  * objects enter just behind the hand). All variants of a primary key are separate objects in the same chain.
  *
  * Invariants (per shard, under its lock):
- *  - an object is linked (st.linked == 1) iff it is in exactly one bucket chain and in the ring; it then carries
+ *  - an object is linked (st_linked == 1) iff it is in exactly one bucket chain and in the ring; it then carries
  *    exactly one reference owned by the store;
  *  - no two linked objects have equal key and variant_key;
  *  - shard->count / shard->bytes are the number of linked objects and the sum of their charges, where
@@ -422,8 +422,8 @@ static void do_cr_store_link(cr_store_t *store, cr_store_shard_t *shard, cr_obje
         obj->st.clock_prev->st.clock_next = obj;
         shard->hand->st.clock_prev = obj;
     }
-    obj->st.referenced = 0;
-    obj->st.linked = 1;
+    obj->st_referenced = 0;
+    obj->st_linked = 1;
     ++shard->count;
     shard->bytes += charge;
     __atomic_add_fetch(&store->count, 1, __ATOMIC_RELAXED);
@@ -439,7 +439,7 @@ static void do_cr_store_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_ob
     cr_object_t **slot = &shard->buckets[obj->hash & shard->mask];
     size_t charge = cr_store_charge(obj);
 
-    assert(obj->st.linked);
+    assert(obj->st_linked);
     while (*slot != obj) {
         assert(*slot != NULL);
         slot = &(*slot)->st.hash_next;
@@ -467,7 +467,7 @@ static void do_cr_store_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_ob
     }
     obj->st.clock_prev = obj->st.clock_next = NULL;
     do_cr_store_tags_unlink(store, shard, obj);
-    obj->st.linked = 0;
+    obj->st_linked = 0;
 
     assert(shard->count != 0 && shard->bytes >= charge);
     --shard->count;
@@ -484,8 +484,8 @@ static cr_object_t *do_cr_store_evict_one(cr_store_t *store, cr_store_shard_t *s
     cr_object_t *obj;
 
     while ((obj = shard->hand) != NULL) {
-        if (obj->st.referenced) {
-            obj->st.referenced = 0;
+        if (obj->st_referenced) {
+            obj->st_referenced = 0;
         } else if (obj != spare) {
             do_cr_store_unlink(store, shard, obj);
             return obj;
@@ -544,7 +544,7 @@ cr_object_t *cr_store_lookup(cr_store_t *store, const char *key, size_t keylen, 
     }
     if (found != NULL) {
         cr_object_addref(found);
-        found->st.referenced = 1;
+        found->st_referenced = 1;
     }
     pthread_mutex_unlock(&shard->lock);
 
@@ -617,7 +617,7 @@ static int cr_store_do_insert(cr_store_t *store, cr_object_t *obj, int check_epo
         pthread_mutex_unlock(&shard->lock);
         return CR_DECLINED;
     }
-    if (obj->st.linked) {
+    if (obj->st_linked) {
         /* already in this store (inserted twice): nothing to do */
         pthread_mutex_unlock(&shard->lock);
         return CR_OK;
@@ -665,7 +665,7 @@ int cr_store_remove_object(cr_store_t *store, cr_object_t *obj)
     CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
     shard = cr_store_shard(store, obj->hash);
     pthread_mutex_lock(&shard->lock);
-    if (obj->st.linked) {
+    if (obj->st_linked) {
         do_cr_store_unlink(store, shard, obj);
         removed = 1;
     }

@@ -68,6 +68,7 @@ struct st_cr_object_t {
     unsigned magic;
     uint32_t refcnt; /* atomic (__atomic builtins) */
     unsigned flags;  /* CR_OBJ_*; once shared, read with cr_object_flags() only (CR_OBJ_INVALIDATED is set atomically) */
+    int status;
 
     /* identity */
     cr_str_t key; /* primary key, owned */
@@ -75,25 +76,29 @@ struct st_cr_object_t {
     uint64_t path_hash; /* set by the creator before insert: indexes the object by path in the store; 0 = not indexed */
     cr_str_t variant_key; /* "name:value\n" per Vary'd request header, in vary_names order; empty when no Vary */
     cr_str_t *vary_names; /* lower-case header names from the response's Vary, owned */
-    size_t num_vary;
     cr_object_tag_t *tags; /* surrogate keys, owned, distinct, none empty; NULL when num_tags == 0 */
-    size_t num_tags;
+    cr_object_header_t *headers; /* as received from upstream, hop-by-hop headers already removed, owned */
+    uint32_t num_vary;
+    uint32_t num_tags;
+    uint32_t num_headers;
+
+    /* freshness windows, ms (clamped to 49 days) */
+    uint32_t swr_ms;
+    uint32_t sie_ms;
+
+    /* store-private: touched only by store.c under the owning shard's lock (packed here, beside the windows) */
+    uint8_t st_referenced;
+    uint8_t st_linked;
 
     /* response */
-    int status;
-    cr_object_header_t *headers; /* as received from upstream, hop-by-hop headers already removed, owned */
-    size_t num_headers;
     cr_str_t bodies[CR_ENC_MAX]; /* bodies[CR_ENC_IDENTITY] always set (may be empty); others base == NULL if absent */
     cr_str_t etag;          /* points into headers, or {NULL,0} */
-    cr_str_t last_modified; /* points into headers, or {NULL,0} */
     uint64_t last_modified_ms; /* parsed, 0 if absent */
 
-    /* freshness, all ms */
+    /* freshness, ms */
     uint64_t response_time_ms;
     uint64_t initial_age_ms;
     uint64_t lifetime_ms;
-    uint64_t swr_ms;
-    uint64_t sie_ms;
 
     size_t cost; /* bytes charged to the store: the object, key, headers, Vary block, tags (with their index
                   * memberships), bodies; fixed at finish */
@@ -103,8 +108,6 @@ struct st_cr_object_t {
         cr_object_t *hash_next;    /* chain in the bucket */
         cr_object_t *path_next;    /* chain in the path index's bucket */
         cr_object_t *clock_prev, *clock_next; /* CLOCK ring of the shard */
-        uint8_t referenced;
-        uint8_t linked;
     } st;
 };
 

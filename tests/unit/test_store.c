@@ -108,7 +108,7 @@ static void test_store_basic(void)
     CU_ASSERT_EQUAL(cr_store_count(store), 1);
     CU_ASSERT_EQUAL(cr_store_bytes(store), ts_charge(a2));
     CU_ASSERT_EQUAL(a->refcnt, 1); /* the store dropped its reference */
-    CU_ASSERT_EQUAL(a->st.linked, 0);
+    CU_ASSERT_EQUAL(a->st_linked, 0);
     got = ts_lookup(store, "a", NULL, NULL, &nv);
     CU_ASSERT_PTR_EQUAL(got, a2);
     CU_ASSERT_EQUAL(nv, 1);
@@ -174,7 +174,7 @@ static void test_store_variants(void)
     gz2 = ts_make("k", variants[0], 50, 'z');
     CU_ASSERT_EQUAL(cr_store_insert(store, gz2), CR_OK);
     CU_ASSERT_EQUAL(cr_store_count(store), 4);
-    CU_ASSERT_EQUAL(objs[0]->st.linked, 0);
+    CU_ASSERT_EQUAL(objs[0]->st_linked, 0);
     got = ts_lookup(store, "k", ts_match_variant, (void *)variants[0], &nv);
     CU_ASSERT_PTR_EQUAL(got, gz2);
     CU_ASSERT_EQUAL(nv, 3);
@@ -264,7 +264,7 @@ static void test_store_accounting(void)
     n = 0;
     expect = 0;
     for (i = 0; i != 500; ++i) {
-        if (objs[i]->st.linked) {
+        if (objs[i]->st_linked) {
             ++n;
             expect += ts_charge(objs[i]);
         }
@@ -278,7 +278,7 @@ static void test_store_accounting(void)
     CU_ASSERT_EQUAL(cr_store_clear(store), 0);
     for (i = 0; i != 500; ++i) {
         CU_ASSERT_EQUAL(objs[i]->refcnt, 1);
-        CU_ASSERT_EQUAL(objs[i]->st.linked, 0);
+        CU_ASSERT_EQUAL(objs[i]->st_linked, 0);
         cr_object_release(&objs[i]);
     }
     cr_store_free(&store);
@@ -292,7 +292,7 @@ static void test_store_declined(void)
     CU_ASSERT_FATAL(store != NULL);
     CU_ASSERT_EQUAL(cr_store_insert(store, big), CR_DECLINED);
     CU_ASSERT_EQUAL(big->refcnt, 1);
-    CU_ASSERT_EQUAL(big->st.linked, 0);
+    CU_ASSERT_EQUAL(big->st_linked, 0);
     CU_ASSERT_EQUAL(cr_store_count(store), 0);
     CU_ASSERT_EQUAL(cr_store_bytes(store), 0);
     CU_ASSERT_EQUAL(cr_store_evictions(store), 0);
@@ -304,14 +304,14 @@ static void test_store_declined(void)
     small = ts_make("exact", NULL, 101, 'e');
     CU_ASSERT_EQUAL(cr_store_insert(store, small), CR_DECLINED);
     CU_ASSERT_EQUAL(cr_store_count(store), 1);
-    CU_ASSERT_EQUAL(exact->st.linked, 1);
+    CU_ASSERT_EQUAL(exact->st_linked, 1);
     cr_object_release(&small);
     /* a smaller one evicts it */
     small = ts_make("small", NULL, 10, 's');
     CU_ASSERT_EQUAL(cr_store_insert(store, small), CR_OK);
     CU_ASSERT_EQUAL(cr_store_count(store), 1);
     CU_ASSERT_EQUAL(cr_store_evictions(store), 1);
-    CU_ASSERT_EQUAL(exact->st.linked, 0);
+    CU_ASSERT_EQUAL(exact->st_linked, 0);
     CU_ASSERT_EQUAL(cr_store_bytes(store), ts_charge(small));
 
     cr_object_release(&big);
@@ -348,7 +348,7 @@ static void test_store_eviction_stream(void)
     CU_ASSERT(cr_store_evictions(store) > 0);
     CU_ASSERT_EQUAL(cr_store_evictions(store) + cr_store_count(store), TS_STREAM);
     for (i = 0; i != TS_STREAM; ++i) {
-        if (objs[i]->st.linked) {
+        if (objs[i]->st_linked) {
             ++n;
             expect += ts_charge(objs[i]);
         }
@@ -357,7 +357,7 @@ static void test_store_eviction_stream(void)
     CU_ASSERT_EQUAL(cr_store_bytes(store), expect);
     /* the store is kept reasonably full: eviction stops as soon as it is under the limit */
     CU_ASSERT(expect > cr_store_limit(store) / 2);
-    CU_ASSERT(objs[TS_STREAM - 1]->st.linked || cr_store_count(store) > 0);
+    CU_ASSERT(objs[TS_STREAM - 1]->st_linked || cr_store_count(store) > 0);
 
     for (i = 0; i != TS_STREAM; ++i)
         cr_object_release(&objs[i]);
@@ -387,8 +387,8 @@ static void test_store_clock_second_chance(void)
         cr_object_release(&got);
     }
     CU_ASSERT_EQUAL(misses, 0);
-    CU_ASSERT_EQUAL(hot->st.linked, 1);
-    CU_ASSERT_EQUAL(cold->st.linked, 0);
+    CU_ASSERT_EQUAL(hot->st_linked, 1);
+    CU_ASSERT_EQUAL(cold->st_linked, 0);
     CU_ASSERT(cr_store_evictions(store) >= TS_STREAM - 1000);
     CU_ASSERT(cr_store_bytes(store) <= cr_store_limit(store));
 
@@ -452,14 +452,14 @@ static void test_store_reader_survives(void)
     cr_object_release(&x); /* the store holds the only reference now */
     held = ts_lookup(store, "held", NULL, NULL, NULL);
     CU_ASSERT_FATAL(held != NULL);
-    for (i = 0; i != 1000 && held->st.linked; ++i) {
+    for (i = 0; i != 1000 && held->st_linked; ++i) {
         cr_object_t *obj;
         snprintf(key, sizeof(key), "flood/%zu", i);
         obj = ts_make(key, NULL, 1000, 'f');
         CU_ASSERT_EQUAL(cr_store_insert(store, obj), CR_OK);
         cr_object_release(&obj);
     }
-    CU_ASSERT_EQUAL(held->st.linked, 0);
+    CU_ASSERT_EQUAL(held->st_linked, 0);
     CU_ASSERT_PTR_NULL(ts_lookup(store, "held", NULL, NULL, NULL));
     CU_ASSERT_EQUAL(cr_store_remove_object(store, held), 0);
     CU_ASSERT_EQUAL(held->refcnt, 1);
@@ -481,7 +481,7 @@ static void test_store_reader_survives(void)
     CU_ASSERT_FATAL(held != NULL);
     cr_store_free(&store);
     CU_ASSERT_EQUAL(held->refcnt, 1);
-    CU_ASSERT_EQUAL(held->st.linked, 0);
+    CU_ASSERT_EQUAL(held->st_linked, 0);
     cr_object_release(&held);
 }
 
@@ -740,7 +740,7 @@ static void test_store_tags(void)
 
     CU_ASSERT_EQUAL(cr_store_purge_tag(store, "nope", 4, 0), 0);
     CU_ASSERT_EQUAL(cr_store_purge_tag(store, "user-1", 6, 0), 1);
-    CU_ASSERT_EQUAL(a->st.linked, 0);
+    CU_ASSERT_EQUAL(a->st_linked, 0);
     CU_ASSERT_EQUAL(a->refcnt, 1);
     CU_ASSERT_PTR_NULL(a->tags[0].st.entry);
     CU_ASSERT_EQUAL(cr_store_count(store), 2);
@@ -751,7 +751,7 @@ static void test_store_tags(void)
     /* replacing an object with one sharing its tags keeps the shared entries consistent */
     a2 = ts_make_tagged("b", NULL, 25, "all,user-2,extra");
     CU_ASSERT_EQUAL(cr_store_insert(store, a2), CR_OK);
-    CU_ASSERT_EQUAL(b->st.linked, 0);
+    CU_ASSERT_EQUAL(b->st_linked, 0);
     CU_ASSERT_PTR_NULL(b->tags[0].st.entry);
     CU_ASSERT_EQUAL(cr_store_tag_entries(store), 3);
     CU_ASSERT_EQUAL(cr_store_bytes(store),
@@ -839,8 +839,8 @@ static void test_store_tags_large(void)
     CU_ASSERT_EQUAL(cr_store_purge_tag(store, "hot10", 5, 0), TS_LARGE_TAGGED);
     n = 0;
     for (i = 0; i != TS_LARGE; ++i) {
-        n += objs[i]->st.linked != (i % step != 7);
-        if (!objs[i]->st.linked)
+        n += objs[i]->st_linked != (i % step != 7);
+        if (!objs[i]->st_linked)
             expect -= ts_charge(objs[i]);
     }
     CU_ASSERT_EQUAL(n, 0);
@@ -852,7 +852,7 @@ static void test_store_tags_large(void)
     /* a group of 100 (more than a batch), over many shards */
     CU_ASSERT_EQUAL(cr_store_purge_tag(store, "g0123", 5, 0), 100);
     for (i = 123; i < TS_LARGE; i += 1000)
-        CU_ASSERT_EQUAL(objs[i]->st.linked, 0);
+        CU_ASSERT_EQUAL(objs[i]->st_linked, 0);
     CU_ASSERT_EQUAL(cr_store_count(store), TS_LARGE - TS_LARGE_TAGGED - 100);
 
     CU_ASSERT_EQUAL(cr_store_clear(store), TS_LARGE - TS_LARGE_TAGGED - 100);
@@ -957,7 +957,7 @@ static void test_store_lookup_all(void)
     for (i = 0; i != n; ++i) {
         seen |= (size_t)1 << (out[i]->variant_key.base[2] - '0');
         CU_ASSERT_EQUAL(out[i]->refcnt, 3);
-        CU_ASSERT_EQUAL(out[i]->st.referenced, 0); /* inspection does not count as a hit */
+        CU_ASSERT_EQUAL(out[i]->st_referenced, 0); /* inspection does not count as a hit */
         cr_object_release(&out[i]);
     }
     CU_ASSERT_EQUAL(seen, 7);
@@ -993,12 +993,12 @@ static void test_store_epochs(void)
     CU_ASSERT_NOT_EQUAL((e2 = ts_epoch(store, "h\n/a")), e);
     obj = ts_make_tagged("h\n/a", NULL, 10, "t");
     CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, obj, e), CR_DECLINED);
-    CU_ASSERT_EQUAL(obj->st.linked, 0);
+    CU_ASSERT_EQUAL(obj->st_linked, 0);
     CU_ASSERT_EQUAL(obj->refcnt, 1);
     CU_ASSERT_EQUAL(cr_store_count(store), 0);
     CU_ASSERT_EQUAL(cr_store_tag_entries(store), 0);
     CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, obj, e2), CR_OK);
-    CU_ASSERT_EQUAL(obj->st.linked, 1);
+    CU_ASSERT_EQUAL(obj->st_linked, 1);
     /* soft purges move it too */
     CU_ASSERT_EQUAL(cr_store_purge_key(store, "h\n/a", 4, cr_hash("h\n/a", 4), 1), 1);
     CU_ASSERT_NOT_EQUAL(ts_epoch(store, "h\n/a"), e2);
@@ -1032,7 +1032,7 @@ static void test_store_epochs(void)
     cr_object_release(&obj);
     obj = ts_make_tagged("h\n/zzz", NULL, 2, NULL); /* replaces `other` */
     CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, obj, e2), CR_OK);
-    CU_ASSERT_EQUAL(other->st.linked, 0);
+    CU_ASSERT_EQUAL(other->st_linked, 0);
     CU_ASSERT_EQUAL(ts_epoch(store, "h\n/zzz"), e2);
     /* the oversize rule still applies */
     cr_object_release(&other);
@@ -1267,7 +1267,7 @@ static void test_store_purge_threads(void)
         declined += ctx[i].declined;
         for (j = 0; j != ctx[i].n; ++j) {
             cr_object_t *obj = ctx[i].objs[j];
-            if (obj->st.linked) {
+            if (obj->st_linked) {
                 ++linked;
                 if (ctx[i].s0s[j] != final && !ts_invalidated(obj))
                     ++bad_end;
