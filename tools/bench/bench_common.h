@@ -1,12 +1,16 @@
 /*
  * bench_common.h: what the in-process benchmarks (bench_store.c, bench_purge.c) share: the headers of their test
- * objects (shaped like a small JSON API response), a monotonic clock in nanoseconds, and a xorshift generator.
+ * objects (shaped like a small JSON API response), a monotonic clock in nanoseconds, a xorshift generator, and a
+ * reader of this process's memory figures.
  * Header-only (static functions); no state.
  */
 #ifndef CORRAL_BENCH_COMMON_H
 #define CORRAL_BENCH_COMMON_H
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static const struct {
@@ -32,6 +36,25 @@ static inline uint64_t xorshift(uint64_t *s)
     x ^= x >> 7;
     x ^= x << 17;
     return *s = x;
+}
+
+/* A "VmRSS"-style field of /proc/self/status in KiB, or -1. */
+static inline long status_kib(const char *field)
+{
+    char line[256];
+    long v = -1;
+    size_t flen = strlen(field);
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
+            v = strtol(line + flen + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return v;
 }
 
 #endif

@@ -397,24 +397,6 @@ static int run_round(cr_store_t *store, uint32_t nobj, size_t tagged, scenario_t
     return 0;
 }
 
-static long status_kib(const char *field)
-{
-    char line[256];
-    long v = -1;
-    size_t flen = strlen(field);
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
-            v = strtol(line + flen + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
 static json_t *stats_json(const lat_stats_t *st)
 {
     return json_pack("{sI sI sI sI sI}", "lookups", (json_int_t)st->n, "p50_ns", (json_int_t)st->p50, "p99_ns", (json_int_t)st->p99,

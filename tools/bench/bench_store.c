@@ -88,24 +88,6 @@ Error:
     return -1;
 }
 
-static long status_kib(const char *field)
-{
-    char line[256];
-    long v = -1;
-    size_t flen = strlen(field);
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
-            v = strtol(line + flen + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
 /* Times `iters` random draws among n objects (stride > 1: only among the 1,000 keys 0, stride, 2*stride, ...); with
  * do_lookup 0 only the key build and hash run. ns per iteration. */
 static double time_loop(cr_store_t *store, uint32_t n, uint32_t stride, size_t iters, int do_lookup, uint64_t seed, size_t *found)
