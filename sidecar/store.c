@@ -710,11 +710,6 @@ size_t cr_store_purge_key(cr_store_t *store, const char *key, size_t keylen, uin
     return total;
 }
 
-size_t cr_store_remove_key(cr_store_t *store, const char *key, size_t keylen, uint64_t hash)
-{
-    return cr_store_purge_key(store, key, keylen, hash, 0);
-}
-
 /* Purges every object for which match() says yes (it runs under the shard lock: no locking, no blocking). Returns the
  * count. When a
  * batch fills up, the lock is dropped to release it and the scan resumes at the same bucket (or at bucket 0 if the
@@ -876,11 +871,6 @@ size_t cr_store_collect_tag(cr_store_t *store, const char *tag, size_t taglen, c
         pthread_mutex_unlock(&shard->lock);
     }
     return n;
-}
-
-size_t cr_store_remove_prefix(cr_store_t *store, const char *prefix, size_t prefixlen)
-{
-    return cr_store_purge_prefix(store, prefix, prefixlen, 0);
 }
 
 /* Hard: unlinks the tag's members a batch at a time, looking the entry up again after each lock drop (it is freed

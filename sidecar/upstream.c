@@ -50,16 +50,6 @@ void cr_upstream_init(cr_upstream_t **_up, h2o_loop_t *loop, const cr_config_t *
     *_up = up;
 }
 
-size_t cr_upstream_active(const cr_upstream_t *up)
-{
-    return up->active;
-}
-
-size_t cr_upstream_queued(const cr_upstream_t *up)
-{
-    return up->queued;
-}
-
 /* Lets the next queued fetch take the slot a finished one left. */
 static void release_slot(cr_upstream_t *up)
 {

@@ -112,9 +112,6 @@ size_t cr_store_collect_tag(cr_store_t *store, const char *tag, size_t taglen, c
  * epoch. Returns the count. Never fails. */
 size_t cr_store_purge_tag(cr_store_t *store, const char *tag, size_t taglen, int soft);
 
-/* Hard purges: cr_store_purge_key(..., 0) and cr_store_purge_prefix(..., 0). */
-size_t cr_store_remove_key(cr_store_t *store, const char *key, size_t keylen, uint64_t hash);
-size_t cr_store_remove_prefix(cr_store_t *store, const char *prefix, size_t prefixlen);
 
 /* Removes everything (a hard purge of every object; moves every key's epoch). Returns the count. */
 size_t cr_store_clear(cr_store_t *store);

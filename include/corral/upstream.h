@@ -72,8 +72,5 @@ void cr_fetch_cancel(cr_fetch_t *fetch);
 void cr_fetch_pause(cr_fetch_t *fetch);
 void cr_fetch_resume(cr_fetch_t *fetch);
 
-/* Open connections (busy) and queued fetches on this thread, for metrics and tests. */
-size_t cr_upstream_active(const cr_upstream_t *up);
-size_t cr_upstream_queued(const cr_upstream_t *up);
 
 #endif

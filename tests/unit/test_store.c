@@ -189,8 +189,8 @@ static void test_store_variants(void)
     CU_ASSERT_EQUAL(cr_store_bytes(store), ts_charge(gz2) + ts_charge(objs[1]) + ts_charge(objs[2]) + ts_charge(other));
 
     /* remove_key removes every variant, and only that key */
-    CU_ASSERT_EQUAL(cr_store_remove_key(store, "k", 1, cr_hash("k", 1)), 3);
-    CU_ASSERT_EQUAL(cr_store_remove_key(store, "k", 1, cr_hash("k", 1)), 0);
+    CU_ASSERT_EQUAL(cr_store_purge_key(store, "k", 1, cr_hash("k", 1), 0), 3);
+    CU_ASSERT_EQUAL(cr_store_purge_key(store, "k", 1, cr_hash("k", 1), 0), 0);
     CU_ASSERT_PTR_NULL(ts_lookup(store, "k", NULL, NULL, &nv));
     CU_ASSERT_EQUAL(nv, 0);
     CU_ASSERT_EQUAL(cr_store_count(store), 1);
@@ -226,7 +226,7 @@ static void test_store_remove_key_many(void)
     CU_ASSERT_PTR_NULL(ts_lookup(store, "many", ts_match_variant, "none", &nv));
     CU_ASSERT_EQUAL(nv, 300);
     CU_ASSERT_EQUAL(cr_store_count(store), 300);
-    CU_ASSERT_EQUAL(cr_store_remove_key(store, "many", 4, cr_hash("many", 4)), 300);
+    CU_ASSERT_EQUAL(cr_store_purge_key(store, "many", 4, cr_hash("many", 4), 0), 300);
     CU_ASSERT_EQUAL(cr_store_count(store), 0);
     CU_ASSERT_EQUAL(cr_store_bytes(store), 0);
     cr_store_free(&store);
@@ -253,7 +253,7 @@ static void test_store_accounting(void)
     /* remove every 4th by key, every 7th by object */
     for (i = 0; i != 500; ++i) {
         if (i % 4 == 0) {
-            CU_ASSERT_EQUAL(cr_store_remove_key(store, objs[i]->key.base, objs[i]->key.len, objs[i]->hash), 1);
+            CU_ASSERT_EQUAL(cr_store_purge_key(store, objs[i]->key.base, objs[i]->key.len, objs[i]->hash, 0), 1);
             expect -= ts_charge(objs[i]);
         } else if (i % 7 == 0) {
             CU_ASSERT_EQUAL(cr_store_remove_object(store, objs[i]), 1);
@@ -419,11 +419,11 @@ static void test_store_remove_prefix(void)
         CU_ASSERT_EQUAL(cr_store_insert(store, obj), CR_OK);
         cr_object_release(&obj);
     }
-    CU_ASSERT_EQUAL(cr_store_remove_prefix(store, "a.com\n/img/1", 12), 111); /* 1, 10-19, 100-199 */
+    CU_ASSERT_EQUAL(cr_store_purge_prefix(store, "a.com\n/img/1", 12, 0), 111); /* 1, 10-19, 100-199 */
     CU_ASSERT_EQUAL(cr_store_count(store), 190);
-    CU_ASSERT_EQUAL(cr_store_remove_prefix(store, "a.com\n", 6), 90);
-    CU_ASSERT_EQUAL(cr_store_remove_prefix(store, "a.com\n", 6), 0);
-    CU_ASSERT_EQUAL(cr_store_remove_prefix(store, "zzz", 3), 0);
+    CU_ASSERT_EQUAL(cr_store_purge_prefix(store, "a.com\n", 6, 0), 90);
+    CU_ASSERT_EQUAL(cr_store_purge_prefix(store, "a.com\n", 6, 0), 0);
+    CU_ASSERT_EQUAL(cr_store_purge_prefix(store, "zzz", 3, 0), 0);
     CU_ASSERT_EQUAL(cr_store_count(store), 100);
     CU_ASSERT_EQUAL(cr_store_bytes(store), expect);
     CU_ASSERT_PTR_NULL(ts_lookup(store, "a.com\n/img/5", NULL, NULL, NULL));
@@ -433,7 +433,7 @@ static void test_store_remove_prefix(void)
         cr_object_release(&got);
     }
     /* the empty prefix matches everything */
-    CU_ASSERT_EQUAL(cr_store_remove_prefix(store, "", 0), 100);
+    CU_ASSERT_EQUAL(cr_store_purge_prefix(store, "", 0, 0), 100);
     CU_ASSERT_EQUAL(cr_store_count(store), 0);
     CU_ASSERT_EQUAL(cr_store_bytes(store), 0);
     cr_store_free(&store);
@@ -554,11 +554,11 @@ static void *ts_mt_thread(void *arg)
                 ++t->bad;
             cr_object_release(&obj);
         } else if (op < 90) {
-            if (cr_store_remove_key(t->store, key, keylen, hash) > TS_MT_VARIANTS)
+            if (cr_store_purge_key(t->store, key, keylen, hash, 0) > TS_MT_VARIANTS)
                 ++t->bad;
         } else if (op < 92) {
             snprintf(prefix, sizeof(prefix), "mt/2%u", v);
-            cr_store_remove_prefix(t->store, prefix, strlen(prefix));
+            cr_store_purge_prefix(t->store, prefix, strlen(prefix), 0);
         } else if (op < 97) {
             ts_sum_t sum = {0, 0};
             if (cr_store_lookup(t->store, key, keylen, hash, ts_match_sum, &sum, &nv) != NULL || sum.n != nv)
@@ -775,11 +775,11 @@ static void test_store_tags(void)
     /* removal by key / object / prefix / eviction also leaves the index */
     CU_ASSERT_EQUAL(cr_store_insert(store, a), CR_OK);
     CU_ASSERT_EQUAL(cr_store_insert(store, b), CR_OK);
-    CU_ASSERT_EQUAL(cr_store_remove_key(store, "a", 1, cr_hash("a", 1)), 1);
+    CU_ASSERT_EQUAL(cr_store_purge_key(store, "a", 1, cr_hash("a", 1), 0), 1);
     CU_ASSERT_EQUAL(cr_store_remove_object(store, b), 1);
     CU_ASSERT_EQUAL(cr_store_tag_entries(store), 0);
     CU_ASSERT_EQUAL(cr_store_insert(store, a), CR_OK);
-    CU_ASSERT_EQUAL(cr_store_remove_prefix(store, "", 0), 2);
+    CU_ASSERT_EQUAL(cr_store_purge_prefix(store, "", 0, 0), 2);
     CU_ASSERT_EQUAL(cr_store_tag_entries(store), 0);
     CU_ASSERT_EQUAL(cr_store_bytes(store), 0);
     cr_store_free(&store);
