@@ -131,6 +131,16 @@ void cr_object_finish(cr_object_t *obj);
 /* Finds a header by lower-case name; returns the first value or {NULL,0}. */
 cr_str_t cr_object_find_header(const cr_object_t *obj, const char *lname, size_t lnamelen);
 
+/* The primary key and the variant key (read through these: the fields behind them may change layout). */
+static inline cr_str_t cr_object_key(const cr_object_t *obj)
+{
+    return obj->key;
+}
+static inline cr_str_t cr_object_variant_key(const cr_object_t *obj)
+{
+    return obj->variant_key;
+}
+
 /* Current age (RFC 9111 4.2.3) at `now`. */
 static inline uint64_t cr_object_age_ms(const cr_object_t *obj, uint64_t now)
 {
