@@ -1,41 +1,65 @@
 /*
- * store.c: the L1 in-memory object store: sharded hash tables with CLOCK eviction under one byte budget.
+ * store.c: the L1 in-memory object store: sharded hash tables, lock-free lookups, CLOCK eviction under one byte budget.
  *
- * Structure. CR_STORE_SHARDS shards, chosen by the top bits of the key hash. Each shard has a mutex, an open hash table
- * (power-of-two buckets chosen by the low hash bits, chained through obj->st.hash_next, doubled when the load factor
- * passes 1) and a CLOCK ring (circular, doubly linked through obj->st.clock_prev/next, `hand` = next candidate, new
- * objects enter just behind the hand). All variants of a primary key are separate objects in the same chain.
+ * Structure. CR_STORE_SHARDS shards, chosen by the top bits of the key hash. Each shard has a mutex that every writer
+ * takes, a key table that lookups read without it, a path index and a tag index (both only under the mutex).
+ *
+ * The key table is open addressing with linear probing over an array of tagged words: 0 is empty, 1 a tombstone,
+ * anything else an object pointer (its low 48 bits) with a 16-bit fingerprint of the key hash in the high 16 bits, so
+ * a probe skips other keys without touching their objects. The home slot is hash & mask. All variants of a primary
+ * key are separate objects in the same probe run. Writers keep at least a quarter of the slots empty (a table whose
+ * live plus tombstone slots would pass 3/4 is rebuilt first, to twice its live count rounded up to a power of two),
+ * so every probe ends at an empty slot; a table left less than 1/8 full by removals is rebuilt smaller. A rebuild
+ * fills a new array and publishes it with one atomic store; the old one is retired (below), so a reader still
+ * walking it sees a complete older snapshot.
+ *
+ * Lock-free lookups (ebr.h). A lookup enters a read section, loads the table and probes it with atomic loads, takes a
+ * reference on the object it returns, and leaves. Writers change a slot with one atomic store: empty or tombstone ->
+ * object (insert), object -> object (replacement of the same key and variant), object -> tombstone (removal), never
+ * object -> empty, so a concurrent probe run is never cut short. An object is written completely before the store
+ * that publishes it and is immutable afterwards (object.h), so a reader sees it whole. An unlinked object keeps the
+ * store's reference, and a replaced table its memory, until every reader that might still hold a pointer to it has
+ * left its read section: they go on the store's retire lists (objects chained through st.path_next, which is free
+ * once unlinked) and are released by cr_store_reclaim(), which writers call after retiring and lookups call now and
+ * then. So a lookup's reference is always taken on a live object, and a hit takes no lock and writes nothing shared
+ * but the object's refcount and, once per CLOCK sweep, its referenced bit.
+ *
+ * Retire lists: `fresh` (retired since the last epoch advance) and `waiting` (retired before the advance that
+ * returned waiting_epoch, freed once cr_ebr_safe(waiting_epoch)). Only under retire_lock, a leaf lock (taken with no
+ * shard lock held). `retired` counts the objects on both lists (atomic).
  *
  * Invariants (per shard, under its lock):
- *  - an object is linked (st_linked == 1) iff it is in exactly one bucket chain and in the ring; it then carries
- *    exactly one reference owned by the store;
+ *  - an object is linked (st_linked == 1) iff it is in exactly one slot of its shard's current table; it then carries
+ *    exactly one reference owned by the store, and is in the path index iff path_hash != 0;
+ *  - st_linked == 2 iff the object is on a retire list (it still carries the store's reference); it may not be
+ *    inserted again until reclaimed (the insert is declined);
  *  - no two linked objects have equal key and variant_key;
- *  - shard->count / shard->bytes are the number of linked objects and the sum of their charges, where
- *    charge = obj->cost + cr_store_entry_overhead(), plus the charges of the shard's tag entries (below). The
- *    store-wide `count` and `bytes` are atomic sums of the same, updated in the same critical section as the link /
- *    unlink, so once threads are quiescent they are exact.
+ *  - `used` counts the table's non-empty slots and stays below 3/4 of them (so empty slots remain);
+ *  - shard->count / shard->bytes are the number of linked objects and the sum of their costs, plus the charges of the
+ *    shard's tag entries (below), plus index_bytes: what the key table and path index have grown beyond their initial
+ *    CR_STORE_INITIAL_SLOTS slots each (8 bytes a slot; the initial tables are a fixed cost, not charged). The
+ *    store-wide `count` and `bytes` are atomic sums of the same, updated in the same critical section, so once
+ *    threads are quiescent they are exact.
  *
  * Locking rules (memcached style): a function named do_*() expects the caller to hold the shard's lock. No code path
- * holds two shard locks at once, so there is no lock order to respect. The variant match callback runs under the
- * shard lock and must not call back into the store. Objects leaving the store (evicted, replaced, removed) are
- * released only after the shard lock is dropped, so destructors (free of big bodies) never run under a lock; only
- * tag entries (small, store-owned) are allocated and freed under it.
+ * holds two shard locks at once, so there is no lock order to respect; retire_lock is only taken with no shard lock
+ * held. The variant match callback runs inside a read section (or under the shard lock) and must not call back into
+ * the store. Objects leaving the store are released only by cr_store_reclaim(), never under a shard lock, so
+ * destructors (free of big bodies) never run under one; only tag entries and tables are allocated under it.
  *
  * Eviction. An insert that leaves `bytes` above the limit evicts one object at a time from shards chosen round-robin
- * by an atomic cursor: CLOCK gives each object whose `referenced` bit is set (by lookup) a second chance. Shards
- * holding less than half of their fair share of bytes are skipped on the first pass, which keeps shard sizes balanced
- * (inserts land on random shards while round-robin evicts evenly) and keeps a small shard's hot objects resident.
- * An insert never evicts the object it has just linked (it would be the only victim in an otherwise empty shard).
- *
- * Entry overhead. The store's only per-object memory outside cr_object_t is its bucket slot; a table doubles when its
- * count exceeds its bucket count, so it has fewer than 2 slots per object at its high-water mark (tables never
- * shrink; the initial 16 buckets per shard are a fixed cost not charged), for the key table and the path table:
- * CR_STORE_ENTRY_OVERHEAD = 3 pointers.
+ * by an atomic cursor. Each shard's CLOCK hand sweeps its table's slots: an object whose `referenced` bit is set (by
+ * lookup) gets a second chance. Shards holding less than half of their fair share of bytes are skipped on the first
+ * pass, which keeps shard sizes balanced (inserts land on random shards while round-robin evicts evenly) and keeps a
+ * small shard's hot objects resident. An insert never evicts the object it has just linked.
  *
  * An object may be linked in at most one store at a time (st is a single set of links).
  *
- * Tag index. Each shard also has a hash table of cr_store_tag_t entries (chained through hash_next, grown like the key
- * table), one per distinct tag among the shard's linked objects. An entry heads a doubly linked list of memberships:
+ * Path index. Objects with path_hash != 0 are also chained through st.path_next in the shard's path buckets (doubled
+ * when its count passes its bucket count), under the shard lock only.
+ *
+ * Tag index. Each shard also has a hash table of cr_store_tag_t entries (chained through hash_next, grown like the path
+ * index), one per distinct tag among the shard's linked objects. An entry heads a doubly linked list of memberships:
  * the cr_object_tag_t array inside each tagged object (tag->st.entry/prev/next), so indexing allocates nothing per
  * object. Invariants, per shard under its lock: an object is linked iff each of its tags is a member of its shard's
  * entry for that tag; entry->num_members is the length of its list and never 0 (an entry is freed when its last
@@ -46,7 +70,7 @@
  * entry both carry is never freed in between.
  *
  * Soft purges set CR_OBJ_INVALIDATED with an atomic OR (cr_object_invalidate): the object stays linked and other
- * threads read the bit without the shard lock (cr_object_is_fresh). Everything else in the index is under the lock.
+ * threads read the bit without any lock (cr_object_is_fresh).
  *
  * Epochs (the fill race, see store.h). `epoch` (store-wide) moves at the start of every prefix / tag purge and clear,
  * before any shard is visited; each shard's epochs[] slot for a key moves under the shard lock in the same critical
@@ -56,6 +80,8 @@
  */
 #include "corral/store.h"
 
+#include "corral/ebr.h"
+
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdlib.h>
@@ -63,13 +89,25 @@
 #define CR_STORE_MAGIC 0x57013e11u
 #define CR_STORE_SHARD_BITS 6
 #define CR_STORE_SHARDS (1u << CR_STORE_SHARD_BITS)
-#define CR_STORE_INITIAL_BUCKETS 16
-#define CR_STORE_ENTRY_OVERHEAD (3 * sizeof(void *))
+#define CR_STORE_INITIAL_SLOTS 16
 #define CR_STORE_INITIAL_TAG_BUCKETS 16
-/* Key-epoch slots per shard, chosen by hash bits 32.. (the shard uses the top bits, the buckets the low ones). */
+/* Key-epoch slots per shard, chosen by hash bits 32.. (the shard uses the top bits, the table the low ones). */
 #define CR_STORE_EPOCH_SLOTS 64
-/* How many leaving objects a removal batches under one lock hold before dropping it to release them. */
-#define CR_STORE_BATCH 64
+/* Tagged table words. */
+#define CR_STORE_SLOT_EMPTY ((uintptr_t)0)
+#define CR_STORE_SLOT_TOMB ((uintptr_t)1)
+#define CR_STORE_PTR_MASK ((((uintptr_t)1) << 48) - 1)
+/* A lookup runs cr_store_reclaim() (if anything waits) once every this many lookups on its thread. */
+#define CR_STORE_RECLAIM_EVERY 64
+
+_Static_assert(sizeof(uintptr_t) == 8, "the key table packs a 16-bit fingerprint above 48-bit pointers");
+
+/* The key table: its slots, and its link on the retire list once replaced. */
+typedef struct st_cr_store_table_t {
+    struct st_cr_store_table_t *retired_next;
+    size_t mask; /* slots - 1 */
+    uintptr_t slots[];
+} cr_store_table_t;
 
 /* One tag of the shard's index: the list of its members (memberships inside the tagged objects). */
 typedef struct st_cr_store_tag_t {
@@ -83,12 +121,15 @@ typedef struct st_cr_store_tag_t {
 
 typedef struct st_cr_store_shard_t {
     alignas(64) pthread_mutex_t lock;
-    cr_object_t **buckets;
+    cr_store_table_t *table; /* atomic: lookups load it without the lock */
+    size_t used;             /* non-empty slots of table (live + tombstones) */
+    size_t hand;             /* CLOCK hand: the next slot examined for eviction */
     cr_object_t **path_buckets; /* the path index: objects with path_hash != 0, chained through st.path_next */
-    size_t mask; /* number of buckets - 1 (both tables) */
-    cr_object_t *hand; /* CLOCK hand: next object examined for eviction, NULL when the shard is empty */
+    size_t path_mask;
+    size_t path_count;
     size_t count;
-    size_t bytes; /* objects' charges plus tag entries' charges */
+    size_t bytes;       /* objects' costs plus tag entries' charges plus index_bytes */
+    size_t index_bytes; /* slots of the key table and path buckets beyond the initial ones, 8 bytes each */
     cr_store_tag_t **tag_buckets;
     size_t tag_mask;
     size_t tag_count;
@@ -103,31 +144,30 @@ struct st_cr_store_t {
     size_t count;       /* atomic */
     size_t tag_count;   /* atomic */
     size_t tag_bytes;   /* atomic */
+    size_t index_bytes; /* atomic */
+    size_t retired;     /* atomic: objects on the retire lists */
     uint64_t evictions; /* atomic */
     uint64_t epoch;     /* atomic: moved by every prefix / tag purge and clear */
     unsigned cursor;    /* atomic: round-robin eviction shard */
+    pthread_mutex_t retire_lock;
+    cr_object_t *fresh_objs, *waiting_objs;
+    cr_store_table_t *fresh_tables, *waiting_tables;
+    uint64_t waiting_epoch;
     cr_store_shard_t shards[CR_STORE_SHARDS];
 };
 
-/* Objects unlinked under a lock, released once it is dropped. */
-typedef struct st_cr_store_batch_t {
-    size_t n;
-    cr_object_t *objs[CR_STORE_BATCH];
-} cr_store_batch_t;
+/* What one critical section unlinked or replaced, retired once the lock is dropped. */
+typedef struct st_cr_store_leaving_t {
+    cr_object_t *objs; /* chained through st.path_next */
+    cr_store_table_t *tables;
+    size_t num_objs;
+} cr_store_leaving_t;
 
-size_t cr_store_entry_overhead(void)
-{
-    return CR_STORE_ENTRY_OVERHEAD;
-}
-
-static inline size_t cr_store_charge(const cr_object_t *obj)
-{
-    return obj->cost + CR_STORE_ENTRY_OVERHEAD;
-}
+static _Thread_local unsigned cr_store_lookups_since_reclaim;
 
 size_t cr_store_tag_charge(size_t taglen)
 {
-    return sizeof(cr_store_tag_t) + taglen + 1 + CR_STORE_ENTRY_OVERHEAD;
+    return sizeof(cr_store_tag_t) + taglen + 1;
 }
 
 static inline cr_store_shard_t *cr_store_shard(cr_store_t *store, uint64_t hash)
@@ -140,23 +180,70 @@ static inline uint64_t *cr_store_epoch_slot(cr_store_shard_t *shard, uint64_t ha
     return &shard->epochs[(hash >> 32) & (CR_STORE_EPOCH_SLOTS - 1)];
 }
 
+static inline uintptr_t cr_store_fingerprint(uint64_t hash)
+{
+    return (uintptr_t)((hash >> 40) & 0xffff) << 48;
+}
+
+static inline uintptr_t cr_store_slot_word(const cr_object_t *obj)
+{
+    return cr_store_fingerprint(obj->hash) | (uintptr_t)obj;
+}
+
+static inline cr_object_t *cr_store_slot_object(uintptr_t word)
+{
+    return (cr_object_t *)(word & CR_STORE_PTR_MASK);
+}
+
 static inline int cr_store_key_eq(const cr_object_t *obj, const char *key, size_t keylen, uint64_t hash)
 {
-    return obj->hash == hash && obj->key.len == keylen && (keylen == 0 || memcmp(obj->key.base, key, keylen) == 0);
+    cr_str_t k = cr_object_key(obj);
+    return obj->hash == hash && k.len == keylen && (keylen == 0 || memcmp(k.base, key, keylen) == 0);
 }
 
 static inline int cr_store_variant_eq(const cr_object_t *a, const cr_object_t *b)
 {
-    return a->variant_key.len == b->variant_key.len &&
-           (a->variant_key.len == 0 || memcmp(a->variant_key.base, b->variant_key.base, a->variant_key.len) == 0);
+    cr_str_t va = cr_object_variant_key(a), vb = cr_object_variant_key(b);
+    return va.len == vb.len && (va.len == 0 || memcmp(va.base, vb.base, va.len) == 0);
 }
 
-static void cr_store_batch_release(cr_store_batch_t *batch)
+static inline unsigned cr_store_linked_state(const cr_object_t *obj)
 {
-    size_t i;
-    for (i = 0; i != batch->n; ++i)
-        cr_object_release(&batch->objs[i]);
-    batch->n = 0;
+    return __atomic_load_n(&obj->st_linked, __ATOMIC_RELAXED);
+}
+
+static cr_store_table_t *cr_store_table_new(size_t slots)
+{
+    cr_store_table_t *t;
+
+    if (slots > (SIZE_MAX - sizeof(*t)) / sizeof(uintptr_t) || (t = malloc(sizeof(*t) + slots * sizeof(uintptr_t))) == NULL)
+        return NULL;
+    t->retired_next = NULL;
+    t->mask = slots - 1;
+    memset(t->slots, 0, slots * sizeof(uintptr_t));
+    return t;
+}
+
+/* Bytes charged for a shard's tables (key table, path and tag buckets): whatever they have grown beyond their initial
+ * size. The shard's lock is held. */
+static void do_cr_store_recharge_index(cr_store_t *store, cr_store_shard_t *shard)
+{
+    size_t now = (shard->table->mask + 1 - CR_STORE_INITIAL_SLOTS + shard->path_mask + 1 - CR_STORE_INITIAL_SLOTS +
+                  shard->tag_mask + 1 - CR_STORE_INITIAL_TAG_BUCKETS) *
+                 sizeof(uintptr_t);
+
+    if (now >= shard->index_bytes) {
+        size_t d = now - shard->index_bytes;
+        shard->bytes += d;
+        __atomic_add_fetch(&store->bytes, d, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&store->index_bytes, d, __ATOMIC_RELAXED);
+    } else {
+        size_t d = shard->index_bytes - now;
+        shard->bytes -= d;
+        __atomic_sub_fetch(&store->bytes, d, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&store->index_bytes, d, __ATOMIC_RELAXED);
+    }
+    shard->index_bytes = now;
 }
 
 cr_store_t *cr_store_new(size_t memory_limit)
@@ -167,27 +254,32 @@ cr_store_t *cr_store_new(size_t memory_limit)
     if ((store = aligned_alloc(alignof(cr_store_t), sizeof(*store))) == NULL) /* sizeof is a multiple of alignof */
         return NULL;
     memset(store, 0, sizeof(*store));
+    if (pthread_mutex_init(&store->retire_lock, NULL) != 0) {
+        free(store);
+        return NULL;
+    }
     store->magic = CR_STORE_MAGIC;
     store->limit = memory_limit;
     for (i = 0; i != CR_STORE_SHARDS; ++i) {
         cr_store_shard_t *shard = &store->shards[i];
-        if ((shard->buckets = calloc(CR_STORE_INITIAL_BUCKETS, sizeof(*shard->buckets))) == NULL ||
-            (shard->path_buckets = calloc(CR_STORE_INITIAL_BUCKETS, sizeof(*shard->path_buckets))) == NULL ||
+        if ((shard->table = cr_store_table_new(CR_STORE_INITIAL_SLOTS)) == NULL ||
+            (shard->path_buckets = calloc(CR_STORE_INITIAL_SLOTS, sizeof(*shard->path_buckets))) == NULL ||
             (shard->tag_buckets = calloc(CR_STORE_INITIAL_TAG_BUCKETS, sizeof(*shard->tag_buckets))) == NULL ||
             pthread_mutex_init(&shard->lock, NULL) != 0) {
-            free(shard->buckets);
+            free(shard->table);
             free(shard->path_buckets);
             free(shard->tag_buckets);
             while (i-- != 0) {
                 pthread_mutex_destroy(&store->shards[i].lock);
-                free(store->shards[i].buckets);
+                free(store->shards[i].table);
                 free(store->shards[i].path_buckets);
                 free(store->shards[i].tag_buckets);
             }
+            pthread_mutex_destroy(&store->retire_lock);
             free(store);
             return NULL;
         }
-        shard->mask = CR_STORE_INITIAL_BUCKETS - 1;
+        shard->path_mask = CR_STORE_INITIAL_SLOTS - 1;
         shard->tag_mask = CR_STORE_INITIAL_TAG_BUCKETS - 1;
     }
     return store;
@@ -203,49 +295,150 @@ void cr_store_free(cr_store_t **storep)
     *storep = NULL;
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     cr_store_clear(store);
+    /* no lookups may run any more (the caller's contract), so whatever waits for readers can go */
+    while (__atomic_load_n(&store->retired, __ATOMIC_RELAXED) != 0 || store->fresh_tables != NULL || store->waiting_tables != NULL)
+        cr_store_reclaim(store);
     for (i = 0; i != CR_STORE_SHARDS; ++i) {
-        assert(store->shards[i].count == 0 && store->shards[i].hand == NULL);
-        assert(store->shards[i].tag_count == 0 && store->shards[i].tag_bytes == 0 && store->shards[i].bytes == 0);
-        pthread_mutex_destroy(&store->shards[i].lock);
-        free(store->shards[i].buckets);
-        free(store->shards[i].path_buckets);
-        free(store->shards[i].tag_buckets);
+        cr_store_shard_t *shard = &store->shards[i];
+        assert(shard->count == 0 && shard->tag_count == 0 && shard->tag_bytes == 0);
+        assert(shard->bytes == shard->index_bytes);
+        pthread_mutex_destroy(&shard->lock);
+        free(shard->table);
+        free(shard->path_buckets);
+        free(shard->tag_buckets);
     }
+    pthread_mutex_destroy(&store->retire_lock);
     store->magic = 0;
     free(store);
 }
 
-/* Doubles both bucket arrays. On allocation failure the tables keep their size (chains just get longer). */
-static void do_cr_store_grow(cr_store_shard_t *shard)
+/* ---- the key table (all do_*: the shard's lock is held) ---- */
+
+/* The slot holding obj in the current table (obj is linked). */
+static size_t do_cr_store_slot_of(cr_store_shard_t *shard, const cr_object_t *obj)
 {
-    size_t newmask = shard->mask * 2 + 1, i;
-    cr_object_t **newbuckets, **newpath;
+    cr_store_table_t *t = shard->table;
+    uintptr_t want = cr_store_slot_word(obj);
+    size_t i;
+
+    for (i = obj->hash & t->mask;; i = (i + 1) & t->mask) {
+        assert(t->slots[i] != CR_STORE_SLOT_EMPTY);
+        if (t->slots[i] == want)
+            return i;
+    }
+}
+
+/* The first empty or tombstone slot of obj's probe run in t. */
+static size_t cr_store_free_slot(const cr_store_table_t *t, uint64_t hash)
+{
+    size_t i;
+    for (i = hash & t->mask; t->slots[i] > CR_STORE_SLOT_TOMB; i = (i + 1) & t->mask)
+        ;
+    return i;
+}
+
+/* Replaces the table by one of `slots` slots holding the same objects and no tombstones, publishes it, and hands the
+ * old one to `leaving`. Returns CR_OK, or CR_ERROR on allocation failure (nothing changes). */
+static int do_cr_store_rebuild(cr_store_t *store, cr_store_shard_t *shard, size_t slots, cr_store_leaving_t *leaving)
+{
+    cr_store_table_t *old = shard->table, *t;
+    size_t i;
+
+    assert(slots >= CR_STORE_INITIAL_SLOTS && (slots & (slots - 1)) == 0 && shard->count < slots / 2 + 1);
+    if ((t = cr_store_table_new(slots)) == NULL)
+        return CR_ERROR;
+    for (i = 0; i <= old->mask; ++i) {
+        uintptr_t w = old->slots[i];
+        if (w > CR_STORE_SLOT_TOMB)
+            t->slots[cr_store_free_slot(t, cr_store_slot_object(w)->hash)] = w;
+    }
+    /* the new table is complete before lookups can load it */
+    __atomic_store_n(&shard->table, t, __ATOMIC_SEQ_CST);
+    shard->used = shard->count;
+    shard->hand = (size_t)((uint64_t)shard->hand * slots / (old->mask + 1)) & t->mask;
+    do_cr_store_recharge_index(store, shard);
+    old->retired_next = leaving->tables;
+    leaving->tables = old;
+    return CR_OK;
+}
+
+/* The table size for `count` live objects: twice as many slots, rounded up to a power of two. */
+static size_t cr_store_slots_for(size_t count)
+{
+    size_t slots = CR_STORE_INITIAL_SLOTS;
+    while (slots < 2 * count && slots <= SIZE_MAX / 4)
+        slots *= 2;
+    return slots;
+}
+
+/* Makes room for one more slot: rebuilds when used would pass 3/4 of the table. Returns CR_OK, or CR_ERROR when the
+ * rebuild failed and no slot can be spared (one empty slot must always remain). */
+static int do_cr_store_reserve(cr_store_t *store, cr_store_shard_t *shard, cr_store_leaving_t *leaving)
+{
+    size_t slots = shard->table->mask + 1;
+
+    if ((shard->used + 1) * 4 <= slots * 3)
+        return CR_OK;
+    if (do_cr_store_rebuild(store, shard, cr_store_slots_for(shard->count + 1), leaving) == CR_OK)
+        return CR_OK;
+    return shard->used + 2 <= slots ? CR_OK : CR_ERROR;
+}
+
+/* After removals: a table less than 1/8 full is rebuilt smaller (if that fails, it simply stays). */
+static void do_cr_store_maybe_shrink(cr_store_t *store, cr_store_shard_t *shard, cr_store_leaving_t *leaving)
+{
+    size_t slots = shard->table->mask + 1;
+
+    if (slots > CR_STORE_INITIAL_SLOTS && shard->count * 8 < slots)
+        do_cr_store_rebuild(store, shard, cr_store_slots_for(shard->count), leaving);
+}
+
+/* ---- the path index (all do_*: the shard's lock is held) ---- */
+
+/* Doubles the path buckets. On allocation failure they keep their size (chains just get longer). */
+static void do_cr_store_path_grow(cr_store_t *store, cr_store_shard_t *shard)
+{
+    size_t newmask = shard->path_mask * 2 + 1, i;
+    cr_object_t **newbuckets;
 
     if (newmask > SIZE_MAX / sizeof(*newbuckets) - 1 || (newbuckets = calloc(newmask + 1, sizeof(*newbuckets))) == NULL)
         return;
-    if ((newpath = calloc(newmask + 1, sizeof(*newpath))) == NULL) {
-        free(newbuckets);
-        return;
-    }
-    for (i = 0; i <= shard->mask; ++i) {
-        cr_object_t *obj = shard->buckets[i], *next;
+    for (i = 0; i <= shard->path_mask; ++i) {
+        cr_object_t *obj = shard->path_buckets[i], *next;
         for (; obj != NULL; obj = next) {
-            cr_object_t **slot = &newbuckets[obj->hash & newmask];
-            next = obj->st.hash_next;
-            obj->st.hash_next = *slot;
+            cr_object_t **slot = &newbuckets[obj->path_hash & newmask];
+            next = obj->st.path_next;
+            obj->st.path_next = *slot;
             *slot = obj;
-            if (obj->path_hash != 0) {
-                slot = &newpath[obj->path_hash & newmask];
-                obj->st.path_next = *slot;
-                *slot = obj;
-            }
         }
     }
-    free(shard->buckets);
     free(shard->path_buckets);
-    shard->buckets = newbuckets;
-    shard->path_buckets = newpath;
-    shard->mask = newmask;
+    shard->path_buckets = newbuckets;
+    shard->path_mask = newmask;
+    do_cr_store_recharge_index(store, shard);
+}
+
+static void do_cr_store_path_link(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj)
+{
+    cr_object_t **slot = &shard->path_buckets[obj->path_hash & shard->path_mask];
+
+    obj->st.path_next = *slot;
+    *slot = obj;
+    if (++shard->path_count > shard->path_mask + 1)
+        do_cr_store_path_grow(store, shard);
+}
+
+static void do_cr_store_path_unlink(cr_store_shard_t *shard, cr_object_t *obj)
+{
+    cr_object_t **slot = &shard->path_buckets[obj->path_hash & shard->path_mask];
+
+    while (*slot != obj) {
+        assert(*slot != NULL);
+        slot = &(*slot)->st.path_next;
+    }
+    *slot = obj->st.path_next;
+    obj->st.path_next = NULL;
+    --shard->path_count;
 }
 
 /* ---- tag index (all do_*: the shard's lock is held) ---- */
@@ -260,7 +453,7 @@ static cr_store_tag_t *do_cr_store_tag_find(cr_store_shard_t *shard, const char 
 }
 
 /* Doubles the tag table. On allocation failure the table keeps its size (chains just get longer). */
-static void do_cr_store_tag_grow(cr_store_shard_t *shard)
+static void do_cr_store_tag_grow(cr_store_t *store, cr_store_shard_t *shard)
 {
     size_t newmask = shard->tag_mask * 2 + 1, i;
     cr_store_tag_t **newbuckets;
@@ -279,6 +472,7 @@ static void do_cr_store_tag_grow(cr_store_shard_t *shard)
     free(shard->tag_buckets);
     shard->tag_buckets = newbuckets;
     shard->tag_mask = newmask;
+    do_cr_store_recharge_index(store, shard);
 }
 
 /* Creates an entry with no members yet (the caller adds one at once, or frees it) and charges it. Returns NULL on
@@ -306,7 +500,7 @@ static cr_store_tag_t *do_cr_store_tag_new(cr_store_t *store, cr_store_shard_t *
     __atomic_add_fetch(&store->tag_bytes, charge, __ATOMIC_RELAXED);
     __atomic_add_fetch(&store->bytes, charge, __ATOMIC_RELAXED);
     if (shard->tag_count > shard->tag_mask + 1)
-        do_cr_store_tag_grow(shard);
+        do_cr_store_tag_grow(store, shard);
     return e;
 }
 
@@ -399,155 +593,290 @@ static void do_cr_store_tags_unlink(cr_store_t *store, cr_store_shard_t *shard, 
 /* ---- linking ---- */
 
 /* Links obj (whose reference the store now owns, and whose tag memberships do_cr_store_tags_link() already added)
- * into the shard's chain and ring, and charges it. Never fails. */
-static void do_cr_store_link(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj)
+ * into slot i of the table and the path index, and charges it. Slot i is an empty or tombstone slot of obj's probe
+ * run, or holds the object obj replaces, which do_cr_store_unlink_at(..., 0, ...) already unlinked: one atomic store
+ * then swaps them, so a lookup finds one or the other, never neither. Never fails. */
+static void do_cr_store_link(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj, size_t i)
 {
-    cr_object_t **slot = &shard->buckets[obj->hash & shard->mask];
-    size_t charge = cr_store_charge(obj);
+    cr_store_table_t *t = shard->table;
 
-    obj->st.hash_next = *slot;
-    *slot = obj;
-    if (obj->path_hash != 0) {
-        slot = &shard->path_buckets[obj->path_hash & shard->mask];
-        obj->st.path_next = *slot;
-        *slot = obj;
-    }
-    if (shard->hand == NULL) {
-        obj->st.clock_prev = obj->st.clock_next = obj;
-        shard->hand = obj;
-    } else {
-        /* just behind the hand: the last object the hand reaches */
-        obj->st.clock_next = shard->hand;
-        obj->st.clock_prev = shard->hand->st.clock_prev;
-        obj->st.clock_prev->st.clock_next = obj;
-        shard->hand->st.clock_prev = obj;
-    }
-    obj->st_referenced = 0;
-    obj->st_linked = 1;
+    if (t->slots[i] == CR_STORE_SLOT_EMPTY)
+        ++shard->used;
+    else
+        assert(t->slots[i] == CR_STORE_SLOT_TOMB || cr_store_linked_state(cr_store_slot_object(t->slots[i])) == 2);
+    __atomic_store_n(&obj->st_referenced, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&obj->st_linked, 1, __ATOMIC_RELAXED);
+    if (obj->path_hash != 0)
+        do_cr_store_path_link(store, shard, obj);
     ++shard->count;
-    shard->bytes += charge;
+    shard->bytes += obj->cost;
     __atomic_add_fetch(&store->count, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&store->bytes, charge, __ATOMIC_RELAXED);
-    if (shard->count > shard->mask + 1)
-        do_cr_store_grow(shard);
+    __atomic_add_fetch(&store->bytes, obj->cost, __ATOMIC_RELAXED);
+    /* publish: everything above, and the object itself, before a lookup can see it */
+    __atomic_store_n(&t->slots[i], cr_store_slot_word(obj), __ATOMIC_SEQ_CST);
 }
 
-/* Unlinks a linked object (chain, ring, tag index) and uncharges it. The store's reference passes to the caller, who
- * must release it after dropping the lock. */
-static void do_cr_store_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj)
+/* Unlinks the linked object in slot i (path index, tag index and, with `tombstone`, the table: otherwise the caller
+ * links its replacement into the slot at once) and uncharges it. The store's reference goes to `leaving` (retired
+ * once the caller drops the lock). */
+static void do_cr_store_unlink_at(cr_store_t *store, cr_store_shard_t *shard, size_t i, int tombstone, cr_store_leaving_t *leaving)
 {
-    cr_object_t **slot = &shard->buckets[obj->hash & shard->mask];
-    size_t charge = cr_store_charge(obj);
+    cr_object_t *obj = cr_store_slot_object(shard->table->slots[i]);
 
-    assert(obj->st_linked);
-    while (*slot != obj) {
-        assert(*slot != NULL);
-        slot = &(*slot)->st.hash_next;
-    }
-    *slot = obj->st.hash_next;
-    obj->st.hash_next = NULL;
-    if (obj->path_hash != 0) {
-        slot = &shard->path_buckets[obj->path_hash & shard->mask];
-        while (*slot != obj) {
-            assert(*slot != NULL);
-            slot = &(*slot)->st.path_next;
-        }
-        *slot = obj->st.path_next;
-        obj->st.path_next = NULL;
-    }
-
-    if (obj->st.clock_next == obj) {
-        assert(shard->hand == obj && shard->count == 1);
-        shard->hand = NULL;
-    } else {
-        if (shard->hand == obj)
-            shard->hand = obj->st.clock_next;
-        obj->st.clock_prev->st.clock_next = obj->st.clock_next;
-        obj->st.clock_next->st.clock_prev = obj->st.clock_prev;
-    }
-    obj->st.clock_prev = obj->st.clock_next = NULL;
+    assert(cr_store_linked_state(obj) == 1);
+    if (tombstone)
+        __atomic_store_n(&shard->table->slots[i], CR_STORE_SLOT_TOMB, __ATOMIC_SEQ_CST);
+    if (obj->path_hash != 0)
+        do_cr_store_path_unlink(shard, obj);
     do_cr_store_tags_unlink(store, shard, obj);
-    obj->st_linked = 0;
+    __atomic_store_n(&obj->st_linked, 2, __ATOMIC_RELAXED);
 
-    assert(shard->count != 0 && shard->bytes >= charge);
+    assert(shard->count != 0 && shard->bytes >= obj->cost);
     --shard->count;
-    shard->bytes -= charge;
+    shard->bytes -= obj->cost;
     __atomic_sub_fetch(&store->count, 1, __ATOMIC_RELAXED);
-    __atomic_sub_fetch(&store->bytes, charge, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&store->bytes, obj->cost, __ATOMIC_RELAXED);
+
+    obj->st.path_next = leaving->objs;
+    leaving->objs = obj;
+    ++leaving->num_objs;
 }
 
-/* Runs the CLOCK hand to the first unreferenced object other than `spare` (clearing referenced bits on the way) and
- * unlinks it. Returns the victim (the caller releases it after unlocking), or NULL when the shard holds nothing but
- * `spare` (kept alive by the inserting caller's own reference). */
-static cr_object_t *do_cr_store_evict_one(cr_store_t *store, cr_store_shard_t *shard, const cr_object_t *spare)
+static void do_cr_store_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj, cr_store_leaving_t *leaving)
 {
-    cr_object_t *obj;
+    do_cr_store_unlink_at(store, shard, do_cr_store_slot_of(shard, obj), 1, leaving);
+}
 
-    while ((obj = shard->hand) != NULL) {
-        if (obj->st_referenced) {
-            obj->st_referenced = 0;
-        } else if (obj != spare) {
-            do_cr_store_unlink(store, shard, obj);
-            return obj;
-        } else if (shard->count == 1) {
-            return NULL;
-        }
-        shard->hand = obj->st.clock_next;
+/* ---- retiring and reclaiming ---- */
+
+/* Appends what a critical section left behind to the fresh lists, then reclaims what it can. No shard lock held. */
+static void cr_store_retire(cr_store_t *store, cr_store_leaving_t *leaving)
+{
+    if (leaving->objs == NULL && leaving->tables == NULL)
+        return;
+    pthread_mutex_lock(&store->retire_lock);
+    while (leaving->objs != NULL) {
+        cr_object_t *obj = leaving->objs;
+        leaving->objs = obj->st.path_next;
+        obj->st.path_next = store->fresh_objs;
+        store->fresh_objs = obj;
     }
-    return NULL;
+    while (leaving->tables != NULL) {
+        cr_store_table_t *t = leaving->tables;
+        leaving->tables = t->retired_next;
+        t->retired_next = store->fresh_tables;
+        store->fresh_tables = t;
+    }
+    __atomic_add_fetch(&store->retired, leaving->num_objs, __ATOMIC_RELAXED);
+    leaving->num_objs = 0;
+    pthread_mutex_unlock(&store->retire_lock);
+    cr_store_reclaim(store);
+}
+
+/* Takes the waiting lists out if no reader can still see them; then, if none are waiting, makes the fresh ones wait
+ * for a new epoch (and takes them too if that epoch is already safe). retire_lock is held. */
+static void cr_store_take_reclaimable(cr_store_t *store, cr_object_t **objs, cr_store_table_t **tables)
+{
+    int round;
+
+    for (round = 0; round != 2; ++round) {
+        if (store->waiting_objs != NULL || store->waiting_tables != NULL) {
+            if (!cr_ebr_safe(store->waiting_epoch))
+                return;
+            while (store->waiting_objs != NULL) {
+                cr_object_t *obj = store->waiting_objs;
+                store->waiting_objs = obj->st.path_next;
+                obj->st.path_next = *objs;
+                *objs = obj;
+            }
+            while (store->waiting_tables != NULL) {
+                cr_store_table_t *t = store->waiting_tables;
+                store->waiting_tables = t->retired_next;
+                t->retired_next = *tables;
+                *tables = t;
+            }
+        }
+        if (store->fresh_objs == NULL && store->fresh_tables == NULL)
+            return;
+        store->waiting_objs = store->fresh_objs;
+        store->waiting_tables = store->fresh_tables;
+        store->fresh_objs = NULL;
+        store->fresh_tables = NULL;
+        store->waiting_epoch = cr_ebr_advance();
+    }
+}
+
+/* Releases what cr_store_take_reclaimable() returned (no lock held). */
+static void cr_store_release_reclaimed(cr_store_t *store, cr_object_t *objs, cr_store_table_t *tables)
+{
+    size_t n = 0;
+
+    while (tables != NULL) {
+        cr_store_table_t *t = tables;
+        tables = t->retired_next;
+        free(t);
+    }
+    while (objs != NULL) {
+        cr_object_t *obj = objs;
+        objs = obj->st.path_next;
+        obj->st.path_next = NULL;
+        __atomic_store_n(&obj->st_linked, 0, __ATOMIC_RELAXED);
+        cr_object_release(&obj); /* the store's reference */
+        ++n;
+    }
+    if (n != 0)
+        __atomic_sub_fetch(&store->retired, n, __ATOMIC_RELAXED);
+}
+
+void cr_store_reclaim(cr_store_t *store)
+{
+    cr_object_t *objs = NULL;
+    cr_store_table_t *tables = NULL;
+
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    pthread_mutex_lock(&store->retire_lock);
+    cr_store_take_reclaimable(store, &objs, &tables);
+    pthread_mutex_unlock(&store->retire_lock);
+    cr_store_release_reclaimed(store, objs, tables);
+}
+
+/* cr_store_reclaim() from a lookup: never waits for the lock (another thread is reclaiming already). */
+static void cr_store_reclaim_from_lookup(cr_store_t *store)
+{
+    cr_object_t *objs = NULL;
+    cr_store_table_t *tables = NULL;
+
+    if (pthread_mutex_trylock(&store->retire_lock) != 0)
+        return;
+    cr_store_take_reclaimable(store, &objs, &tables);
+    pthread_mutex_unlock(&store->retire_lock);
+    cr_store_release_reclaimed(store, objs, tables);
+}
+
+/* ---- eviction ---- */
+
+/* Runs the CLOCK hand over the table to the first unreferenced object other than `spare` (clearing referenced bits on
+ * the way) and unlinks it. Returns 1 if it unlinked one, 0 when the shard holds nothing but `spare`. */
+static int do_cr_store_evict_one(cr_store_t *store, cr_store_shard_t *shard, const cr_object_t *spare, cr_store_leaving_t *leaving)
+{
+    cr_store_table_t *t = shard->table;
+    size_t steps;
+
+    if (shard->count == 0 || (shard->count == 1 && cr_store_linked_state(spare) == 1 &&
+                              cr_store_shard(store, spare->hash) == shard))
+        return 0;
+    /* two sweeps at most: the first may only clear referenced bits */
+    for (steps = 0; steps != 2 * (t->mask + 1) + 1; ++steps) {
+        size_t i = shard->hand;
+        uintptr_t w = t->slots[i];
+        cr_object_t *obj;
+        shard->hand = (i + 1) & t->mask;
+        if (w <= CR_STORE_SLOT_TOMB)
+            continue;
+        obj = cr_store_slot_object(w);
+        if (__atomic_load_n(&obj->st_referenced, __ATOMIC_RELAXED)) {
+            __atomic_store_n(&obj->st_referenced, 0, __ATOMIC_RELAXED);
+        } else if (obj != spare) {
+            do_cr_store_unlink_at(store, shard, i, 1, leaving);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Evicts until bytes <= limit, never choosing `spare` (the object just inserted). Gives up, leaving the store over its
  * limit, only after two full rounds of shards without a victim, which needs other threads racing to empty the store
- * (or a store holding nothing but `spare`, which cannot exceed the limit on its own). */
+ * (or a store holding nothing but `spare` and its index, which cannot exceed the limit on their own). */
 static void cr_store_evict(cr_store_t *store, const cr_object_t *spare)
 {
+    cr_store_leaving_t leaving = {NULL, NULL, 0};
     unsigned idle = 0;
     size_t bytes;
 
     while ((bytes = __atomic_load_n(&store->bytes, __ATOMIC_RELAXED)) > store->limit && idle < 2 * CR_STORE_SHARDS) {
         cr_store_shard_t *shard = &store->shards[__atomic_fetch_add(&store->cursor, 1, __ATOMIC_RELAXED) % CR_STORE_SHARDS];
-        cr_object_t *victim = NULL;
+        int evicted = 0;
 
         pthread_mutex_lock(&shard->lock);
         /* first round: skip shards holding under half their fair share */
-        if (idle >= CR_STORE_SHARDS || shard->bytes >= bytes / CR_STORE_SHARDS / 2)
-            victim = do_cr_store_evict_one(store, shard, spare);
+        if (idle >= CR_STORE_SHARDS || shard->bytes >= bytes / CR_STORE_SHARDS / 2) {
+            evicted = do_cr_store_evict_one(store, shard, spare, &leaving);
+            if (evicted)
+                do_cr_store_maybe_shrink(store, shard, &leaving);
+        }
         pthread_mutex_unlock(&shard->lock);
 
-        if (victim != NULL) {
+        if (evicted) {
             __atomic_add_fetch(&store->evictions, 1, __ATOMIC_RELAXED);
-            cr_object_release(&victim);
             idle = 0;
         } else {
             ++idle;
         }
+        if (leaving.num_objs >= 64)
+            cr_store_retire(store, &leaving);
     }
+    cr_store_retire(store, &leaving);
+}
+
+/* ---- lookups ---- */
+
+/* Probes t for key; returns the first variant match() accepts, or NULL. *n counts the key's variants seen: all of them
+ * when NULL is returned, those up to the match otherwise.
+ * Runs inside a read section or under the shard lock. */
+static cr_object_t *cr_store_probe(const cr_store_table_t *t, const char *key, size_t keylen, uint64_t hash,
+                                   cr_variant_match_fn match, void *ctx, size_t *n)
+{
+    uintptr_t fp = cr_store_fingerprint(hash);
+    size_t i;
+
+    *n = 0;
+    for (i = hash & t->mask;; i = (i + 1) & t->mask) {
+        uintptr_t w = __atomic_load_n(&t->slots[i], __ATOMIC_ACQUIRE);
+        cr_object_t *obj;
+        if (w == CR_STORE_SLOT_EMPTY)
+            break;
+        if (w == CR_STORE_SLOT_TOMB || (w & ~CR_STORE_PTR_MASK) != fp)
+            continue;
+        obj = cr_store_slot_object(w);
+        if (!cr_store_key_eq(obj, key, keylen, hash))
+            continue;
+        ++*n;
+        if (match == NULL || match(ctx, obj) == 1)
+            return obj; /* a hit need not count the rest */
+    }
+    return NULL;
 }
 
 cr_object_t *cr_store_lookup(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_variant_match_fn match,
                              void *ctx, size_t *num_variants)
 {
     cr_store_shard_t *shard;
-    cr_object_t *obj, *found = NULL;
-    size_t n = 0;
+    cr_object_t *found;
+    size_t n;
 
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     shard = cr_store_shard(store, hash);
-    pthread_mutex_lock(&shard->lock);
-    for (obj = shard->buckets[hash & shard->mask]; obj != NULL; obj = obj->st.hash_next) {
-        if (!cr_store_key_eq(obj, key, keylen, hash))
-            continue;
-        ++n;
-        if (found == NULL && (match == NULL || match(ctx, obj) == 1))
-            found = obj;
+    if (cr_ebr_enter()) {
+        found = cr_store_probe(__atomic_load_n(&shard->table, __ATOMIC_ACQUIRE), key, keylen, hash, match, ctx, &n);
+        if (found != NULL)
+            cr_object_addref(found); /* the store's reference keeps it alive until we leave */
+        cr_ebr_exit();
+    } else {
+        /* no reader slot for this thread: the writers' lock instead */
+        pthread_mutex_lock(&shard->lock);
+        found = cr_store_probe(shard->table, key, keylen, hash, match, ctx, &n);
+        if (found != NULL)
+            cr_object_addref(found);
+        pthread_mutex_unlock(&shard->lock);
     }
-    if (found != NULL) {
-        cr_object_addref(found);
-        found->st_referenced = 1;
+    /* CLOCK: write the bit only when it is clear, so hits on a hot object do not bounce its cache line */
+    if (found != NULL && !__atomic_load_n(&found->st_referenced, __ATOMIC_RELAXED))
+        __atomic_store_n(&found->st_referenced, 1, __ATOMIC_RELAXED);
+    if (++cr_store_lookups_since_reclaim >= CR_STORE_RECLAIM_EVERY) {
+        cr_store_lookups_since_reclaim = 0;
+        if (__atomic_load_n(&store->retired, __ATOMIC_RELAXED) != 0)
+            cr_store_reclaim_from_lookup(store);
     }
-    pthread_mutex_unlock(&shard->lock);
-
     if (num_variants != NULL)
         *num_variants = n;
     return found;
@@ -556,14 +885,19 @@ cr_object_t *cr_store_lookup(cr_store_t *store, const char *key, size_t keylen, 
 size_t cr_store_lookup_all(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_object_t **out, size_t max)
 {
     cr_store_shard_t *shard;
-    cr_object_t *obj;
-    size_t n = 0;
+    cr_store_table_t *t;
+    size_t n = 0, i;
 
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     assert(out != NULL || max == 0);
     shard = cr_store_shard(store, hash);
     pthread_mutex_lock(&shard->lock);
-    for (obj = shard->buckets[hash & shard->mask]; obj != NULL; obj = obj->st.hash_next) {
+    t = shard->table;
+    for (i = hash & t->mask; t->slots[i] != CR_STORE_SLOT_EMPTY; i = (i + 1) & t->mask) {
+        cr_object_t *obj;
+        if (t->slots[i] == CR_STORE_SLOT_TOMB)
+            continue;
+        obj = cr_store_slot_object(t->slots[i]);
         if (!cr_store_key_eq(obj, key, keylen, hash))
             continue;
         if (n < max) {
@@ -597,53 +931,71 @@ static void cr_store_bump_global_epoch(cr_store_t *store)
     __atomic_add_fetch(&store->epoch, 1, __ATOMIC_SEQ_CST);
 }
 
+/* ---- inserting ---- */
+
 /* cr_store_insert, optionally conditional on the key's epoch (check_epoch). */
 static int cr_store_do_insert(cr_store_t *store, cr_object_t *obj, int check_epoch, uint64_t epoch)
 {
+    cr_store_leaving_t leaving = {NULL, NULL, 0};
     cr_store_shard_t *shard;
-    cr_object_t *cur, *replaced = NULL;
+    cr_store_table_t *t;
+    cr_str_t key = cr_object_key(obj);
+    size_t i, slot = SIZE_MAX;
+    int ret = CR_OK;
 
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
     assert(obj->cost != 0); /* finished */
-    assert(obj->hash == cr_hash(obj->key.base, obj->key.len));
+    assert(obj->hash == cr_hash(key.base, key.len));
 
-    if (obj->cost > store->limit || cr_store_charge(obj) > store->limit)
+    if (obj->cost > store->limit || ((uintptr_t)obj & ~CR_STORE_PTR_MASK) != 0 || ((uintptr_t)obj & 1) != 0)
         return CR_DECLINED;
 
     shard = cr_store_shard(store, obj->hash);
     pthread_mutex_lock(&shard->lock);
     if (check_epoch && cr_store_epoch_of(store, shard, obj->hash) != epoch) {
-        pthread_mutex_unlock(&shard->lock);
-        return CR_DECLINED;
+        ret = CR_DECLINED;
+        goto Unlock;
     }
-    if (obj->st_linked) {
-        /* already in this store (inserted twice): nothing to do */
-        pthread_mutex_unlock(&shard->lock);
-        return CR_OK;
+    switch (cr_store_linked_state(obj)) {
+    case 1: /* already in this store (inserted twice): nothing to do */
+        goto Unlock;
+    case 2: /* unlinked a moment ago and still waiting for readers to leave */
+        ret = CR_DECLINED;
+        goto Unlock;
     }
-    if (do_cr_store_tags_prepare(store, shard, obj) != CR_OK) {
-        pthread_mutex_unlock(&shard->lock);
-        return CR_DECLINED;
+    if (do_cr_store_reserve(store, shard, &leaving) != CR_OK || do_cr_store_tags_prepare(store, shard, obj) != CR_OK) {
+        ret = CR_DECLINED;
+        goto Unlock;
     }
-    for (cur = shard->buckets[obj->hash & shard->mask]; cur != NULL; cur = cur->st.hash_next) {
-        if (cr_store_key_eq(cur, obj->key.base, obj->key.len, obj->hash) && cr_store_variant_eq(cur, obj)) {
-            replaced = cur;
+    /* obj's memberships first: an entry that the replaced object shares with obj then never drops to 0 members (and
+     * is freed under obj's resolved pointer) while the replaced object leaves */
+    do_cr_store_tags_link(obj);
+    t = shard->table;
+    for (i = obj->hash & t->mask; t->slots[i] != CR_STORE_SLOT_EMPTY; i = (i + 1) & t->mask) {
+        cr_object_t *cur;
+        if (t->slots[i] == CR_STORE_SLOT_TOMB) {
+            if (slot == SIZE_MAX)
+                slot = i;
+            continue;
+        }
+        cur = cr_store_slot_object(t->slots[i]);
+        if (cr_store_key_eq(cur, key.base, key.len, obj->hash) && cr_store_variant_eq(cur, obj)) {
+            do_cr_store_unlink_at(store, shard, i, 0, &leaving); /* the link below swaps obj in */
+            slot = i;
             break;
         }
     }
-    /* obj's memberships first: an entry that `replaced` shares with obj then never drops to 0 members (and is freed
-     * under obj's resolved pointer) while `replaced` leaves */
-    do_cr_store_tags_link(obj);
-    if (replaced != NULL)
-        do_cr_store_unlink(store, shard, replaced);
+    if (slot == SIZE_MAX)
+        slot = i;
     cr_object_addref(obj);
-    do_cr_store_link(store, shard, obj);
+    do_cr_store_link(store, shard, obj, slot);
+Unlock:
     pthread_mutex_unlock(&shard->lock);
-
-    cr_object_release(&replaced);
-    cr_store_evict(store, obj);
-    return CR_OK;
+    if (ret == CR_OK)
+        cr_store_evict(store, obj); /* first: keep the time the store spends over its limit short */
+    cr_store_retire(store, &leaving);
+    return ret;
 }
 
 int cr_store_insert(cr_store_t *store, cr_object_t *obj)
@@ -656,8 +1008,11 @@ int cr_store_insert_if_epoch(cr_store_t *store, cr_object_t *obj, uint64_t epoch
     return cr_store_do_insert(store, obj, 1, epoch);
 }
 
+/* ---- removing and purging ---- */
+
 int cr_store_remove_object(cr_store_t *store, cr_object_t *obj)
 {
+    cr_store_leaving_t leaving = {NULL, NULL, 0};
     cr_store_shard_t *shard;
     int removed = 0;
 
@@ -665,97 +1020,77 @@ int cr_store_remove_object(cr_store_t *store, cr_object_t *obj)
     CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
     shard = cr_store_shard(store, obj->hash);
     pthread_mutex_lock(&shard->lock);
-    if (obj->st_linked) {
-        do_cr_store_unlink(store, shard, obj);
+    if (cr_store_linked_state(obj) == 1) {
+        do_cr_store_unlink(store, shard, obj, &leaving);
+        do_cr_store_maybe_shrink(store, shard, &leaving);
         removed = 1;
     }
     pthread_mutex_unlock(&shard->lock);
-
-    if (removed)
-        cr_object_release(&obj); /* the store's reference; the caller's own is untouched */
+    cr_store_retire(store, &leaving); /* the store's reference; the caller's own is untouched */
     return removed;
 }
 
 size_t cr_store_purge_key(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, int soft)
 {
+    cr_store_leaving_t leaving = {NULL, NULL, 0};
     cr_store_shard_t *shard;
-    cr_store_batch_t batch;
-    cr_object_t **slot, *obj;
-    size_t total = 0;
+    cr_store_table_t *t;
+    size_t total = 0, i;
 
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     shard = cr_store_shard(store, hash);
-    batch.n = 0;
-    do {
-        pthread_mutex_lock(&shard->lock);
-        /* every pass moves the epoch: harmless, and the first one is before anything is purged */
-        __atomic_add_fetch(cr_store_epoch_slot(shard, hash), 1, __ATOMIC_RELEASE);
-        slot = &shard->buckets[hash & shard->mask];
-        while ((obj = *slot) != NULL && batch.n != CR_STORE_BATCH) {
-            if (!cr_store_key_eq(obj, key, keylen, hash)) {
-                slot = &obj->st.hash_next;
-            } else if (soft) {
-                cr_object_invalidate(obj);
-                ++total;
-                slot = &obj->st.hash_next;
-            } else {
-                do_cr_store_unlink(store, shard, obj); /* *slot now holds the next object */
-                batch.objs[batch.n++] = obj;
-            }
-        }
-        pthread_mutex_unlock(&shard->lock);
-        total += batch.n;
-        cr_store_batch_release(&batch);
-    } while (obj != NULL); /* the batch filled up: rescan the chain */
+    pthread_mutex_lock(&shard->lock);
+    __atomic_add_fetch(cr_store_epoch_slot(shard, hash), 1, __ATOMIC_RELEASE);
+    t = shard->table;
+    for (i = hash & t->mask; t->slots[i] != CR_STORE_SLOT_EMPTY; i = (i + 1) & t->mask) {
+        cr_object_t *obj;
+        if (t->slots[i] == CR_STORE_SLOT_TOMB)
+            continue;
+        obj = cr_store_slot_object(t->slots[i]);
+        if (!cr_store_key_eq(obj, key, keylen, hash))
+            continue;
+        if (soft)
+            cr_object_invalidate(obj);
+        else
+            do_cr_store_unlink_at(store, shard, i, 1, &leaving); /* a tombstone: the probe run goes on */
+        ++total;
+    }
+    do_cr_store_maybe_shrink(store, shard, &leaving);
+    pthread_mutex_unlock(&shard->lock);
+    cr_store_retire(store, &leaving);
     return total;
 }
 
-/* Purges every object for which match() says yes (it runs under the shard lock: no locking, no blocking). Returns the
- * count. When a
- * batch fills up, the lock is dropped to release it and the scan resumes at the same bucket (or at bucket 0 if the
- * table grew meanwhile and objects moved; objects a soft purge already marked are then counted again, so a soft
- * count may exceed the number of matching objects only when inserts race the purge). */
+/* Purges every object for which match() says yes (it runs under the shard lock: no locking, no blocking), one lock
+ * hold per shard. Returns the count. */
 static size_t cr_store_purge_matching(cr_store_t *store, cr_store_match_fn match, void *ctx, int soft)
 {
-    cr_store_batch_t batch;
     size_t total = 0, s;
 
     cr_store_bump_global_epoch(store);
-    batch.n = 0;
     for (s = 0; s != CR_STORE_SHARDS; ++s) {
+        cr_store_leaving_t leaving = {NULL, NULL, 0};
         cr_store_shard_t *shard = &store->shards[s];
-        size_t b = 0;
+        cr_store_table_t *t;
+        size_t i;
         pthread_mutex_lock(&shard->lock);
-        while (b <= shard->mask) {
-            cr_object_t **slot = &shard->buckets[b], *obj;
-            size_t mask;
-            while ((obj = *slot) != NULL && batch.n != CR_STORE_BATCH) {
-                if (!match(ctx, obj)) {
-                    slot = &obj->st.hash_next;
-                } else if (soft) {
-                    cr_object_invalidate(obj);
-                    ++total;
-                    slot = &obj->st.hash_next;
-                } else {
-                    do_cr_store_unlink(store, shard, obj); /* *slot now holds the next object */
-                    batch.objs[batch.n++] = obj;
-                }
-            }
-            if (obj == NULL) {
-                ++b;
+        t = shard->table;
+        for (i = 0; i <= t->mask && shard->count != 0; ++i) {
+            cr_object_t *obj;
+            if (t->slots[i] <= CR_STORE_SLOT_TOMB)
                 continue;
-            }
-            mask = shard->mask;
-            pthread_mutex_unlock(&shard->lock);
-            total += batch.n;
-            cr_store_batch_release(&batch);
-            pthread_mutex_lock(&shard->lock);
-            if (shard->mask != mask)
-                b = 0;
+            obj = cr_store_slot_object(t->slots[i]);
+            if (!match(ctx, obj))
+                continue;
+            if (soft)
+                cr_object_invalidate(obj);
+            else
+                do_cr_store_unlink_at(store, shard, i, 1, &leaving);
+            ++total;
         }
+        do_cr_store_maybe_shrink(store, shard, &leaving);
         pthread_mutex_unlock(&shard->lock);
-        total += batch.n;
-        cr_store_batch_release(&batch);
+        cr_store_retire(store, &leaving);
     }
     return total;
 }
@@ -768,7 +1103,8 @@ typedef struct st_cr_store_prefix_t {
 static int key_has_prefix(void *ctx, const cr_object_t *obj)
 {
     const cr_store_prefix_t *p = ctx;
-    return obj->key.len >= p->len && (p->len == 0 || memcmp(obj->key.base, p->prefix, p->len) == 0);
+    cr_str_t k = cr_object_key(obj);
+    return k.len >= p->len && (p->len == 0 || memcmp(k.base, p->prefix, p->len) == 0);
 }
 
 size_t cr_store_purge_prefix(cr_store_t *store, const char *prefix, size_t prefixlen, int soft)
@@ -784,43 +1120,31 @@ size_t cr_store_purge_if(cr_store_t *store, cr_store_match_fn match, void *ctx, 
     return cr_store_purge_matching(store, match, ctx, soft);
 }
 
-/* Hard: unlinks the matching objects of the path chain a batch at a time (collected first, then unlinked, since
- * unlinking edits the chain being walked). Soft: marks them under one lock hold per shard (path chains are short). */
 size_t cr_store_purge_path(cr_store_t *store, uint64_t path_hash, cr_store_match_fn match, void *ctx, int soft)
 {
-    cr_store_batch_t batch;
-    size_t total = 0, s, i;
+    size_t total = 0, s;
 
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     assert(path_hash != 0);
     cr_store_bump_global_epoch(store);
-    batch.n = 0;
     for (s = 0; s != CR_STORE_SHARDS; ++s) {
+        cr_store_leaving_t leaving = {NULL, NULL, 0};
         cr_store_shard_t *shard = &store->shards[s];
-        int full;
-        do {
-            cr_object_t *obj;
-            full = 0;
-            pthread_mutex_lock(&shard->lock);
-            for (obj = shard->path_buckets[path_hash & shard->mask]; obj != NULL; obj = obj->st.path_next) {
-                if (obj->path_hash != path_hash || !match(ctx, obj))
-                    continue;
-                if (soft) {
-                    cr_object_invalidate(obj);
-                    ++total;
-                } else if (batch.n == CR_STORE_BATCH) {
-                    full = 1;
-                    break;
-                } else {
-                    batch.objs[batch.n++] = obj;
-                }
-            }
-            for (i = 0; i != batch.n; ++i)
-                do_cr_store_unlink(store, shard, batch.objs[i]);
-            pthread_mutex_unlock(&shard->lock);
-            total += batch.n;
-            cr_store_batch_release(&batch);
-        } while (full);
+        cr_object_t *obj, *next;
+        pthread_mutex_lock(&shard->lock);
+        for (obj = shard->path_buckets[path_hash & shard->path_mask]; obj != NULL; obj = next) {
+            next = obj->st.path_next; /* unlinking reuses path_next for the retire list */
+            if (obj->path_hash != path_hash || !match(ctx, obj))
+                continue;
+            if (soft)
+                cr_object_invalidate(obj);
+            else
+                do_cr_store_unlink(store, shard, obj, &leaving);
+            ++total;
+        }
+        do_cr_store_maybe_shrink(store, shard, &leaving);
+        pthread_mutex_unlock(&shard->lock);
+        cr_store_retire(store, &leaving);
     }
     return total;
 }
@@ -835,7 +1159,7 @@ size_t cr_store_collect_path(cr_store_t *store, uint64_t path_hash, cr_store_mat
         cr_store_shard_t *shard = &store->shards[s];
         cr_object_t *obj;
         pthread_mutex_lock(&shard->lock);
-        for (obj = shard->path_buckets[path_hash & shard->mask]; obj != NULL; obj = obj->st.path_next) {
+        for (obj = shard->path_buckets[path_hash & shard->path_mask]; obj != NULL; obj = obj->st.path_next) {
             if (obj->path_hash != path_hash || !match(ctx, obj))
                 continue;
             if (n < max) {
@@ -873,50 +1197,39 @@ size_t cr_store_collect_tag(cr_store_t *store, const char *tag, size_t taglen, c
     return n;
 }
 
-/* Hard: unlinks the tag's members a batch at a time, looking the entry up again after each lock drop (it is freed
- * with its last member). Soft: marks members a batch at a time too, walking the list again after each lock drop. */
+/* Hard: unlinks the tag's members (the entry is freed with its last one). Soft: marks them. One lock hold per shard. */
 size_t cr_store_purge_tag(cr_store_t *store, const char *tag, size_t taglen, int soft)
 {
     uint64_t hash = cr_hash(tag, taglen);
-    cr_store_batch_t batch;
     size_t total = 0, s;
 
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     assert(tag != NULL || taglen == 0);
     cr_store_bump_global_epoch(store);
-    batch.n = 0;
     for (s = 0; s != CR_STORE_SHARDS; ++s) {
+        cr_store_leaving_t leaving = {NULL, NULL, 0};
         cr_store_shard_t *shard = &store->shards[s];
         cr_store_tag_t *e;
-        do {
-            pthread_mutex_lock(&shard->lock);
-            e = do_cr_store_tag_find(shard, tag, taglen, hash);
-            if (soft) {
-                /* at most CR_STORE_BATCH new marks per lock hold, so hits on this shard never wait long; the pass
-                 * that marks nothing new has seen every member, and its count is the result */
-                cr_object_tag_t *m;
-                size_t seen = 0, marked = 0;
-                for (m = e != NULL ? e->members : NULL; m != NULL && marked != CR_STORE_BATCH; m = m->st.next) {
-                    ++seen;
-                    marked += (size_t)cr_object_invalidate(m->owner);
-                }
-                if (marked != CR_STORE_BATCH || m == NULL) {
-                    total += seen;
-                    e = NULL;
-                }
-            } else {
-                while (e != NULL && batch.n != CR_STORE_BATCH) {
-                    cr_object_t *obj = e->members->owner;
-                    if (e->num_members == 1)
-                        e = NULL; /* unlinking its last member frees the entry */
-                    do_cr_store_unlink(store, shard, obj);
-                    batch.objs[batch.n++] = obj;
-                }
+        pthread_mutex_lock(&shard->lock);
+        e = do_cr_store_tag_find(shard, tag, taglen, hash);
+        if (soft) {
+            cr_object_tag_t *m;
+            for (m = e != NULL ? e->members : NULL; m != NULL; m = m->st.next) {
+                cr_object_invalidate(m->owner);
+                ++total;
             }
-            pthread_mutex_unlock(&shard->lock);
-            total += batch.n;
-            cr_store_batch_release(&batch);
-        } while (e != NULL); /* the batch filled up with members left */
+        } else {
+            while (e != NULL) {
+                cr_object_t *obj = e->members->owner;
+                if (e->num_members == 1)
+                    e = NULL; /* unlinking its last member frees the entry */
+                do_cr_store_unlink(store, shard, obj, &leaving);
+                ++total;
+            }
+            do_cr_store_maybe_shrink(store, shard, &leaving);
+        }
+        pthread_mutex_unlock(&shard->lock);
+        cr_store_retire(store, &leaving);
     }
     return total;
 }
@@ -961,4 +1274,16 @@ size_t cr_store_tag_bytes(const cr_store_t *store)
 {
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     return __atomic_load_n(&store->tag_bytes, __ATOMIC_RELAXED);
+}
+
+size_t cr_store_index_bytes(const cr_store_t *store)
+{
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    return __atomic_load_n(&store->index_bytes, __ATOMIC_RELAXED);
+}
+
+size_t cr_store_retired(const cr_store_t *store)
+{
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    return __atomic_load_n(&store->retired, __ATOMIC_RELAXED);
 }

@@ -86,7 +86,9 @@ struct st_cr_object_t {
     uint32_t swr_ms;
     uint32_t sie_ms;
 
-    /* store-private: touched only by store.c under the owning shard's lock (packed here, beside the windows) */
+    /* store-private (packed here, beside the windows), atomic: st_referenced is set by lock-free lookups and cleared
+     * by the CLOCK hand; st_linked is 0 (not in a store), 1 (linked) or 2 (unlinked, the store's reference waiting for
+     * lock-free readers to leave) */
     uint8_t st_referenced;
     uint8_t st_linked;
 
@@ -103,11 +105,9 @@ struct st_cr_object_t {
     size_t cost; /* bytes charged to the store: the object, key, headers, Vary block, tags (with their index
                   * memberships), bodies; fixed at finish */
 
-    /* store-private: touched only by store.c under the owning shard's lock */
+    /* store-private: touched only by store.c under the owning shard's lock (or, once unlinked, its retire lock) */
     struct {
-        cr_object_t *hash_next;    /* chain in the bucket */
-        cr_object_t *path_next;    /* chain in the path index's bucket */
-        cr_object_t *clock_prev, *clock_next; /* CLOCK ring of the shard */
+        cr_object_t *path_next; /* chain in the path index's bucket while linked; the store's retire list after */
     } st;
 };
 

@@ -2,10 +2,13 @@
  * store.h: the L1 in-memory store, byte-bounded, safe across threads.
  *
  * Objects are grouped by primary key; one primary key may hold several variants (Vary). The store is split into
- * shards, each with its own mutex, hash table and CLOCK ring; no function ever holds two shard locks at once. The
- * byte total is a single atomic counter, and an insert that pushes it over the limit evicts (CLOCK, second chance)
- * from the shards in round-robin order until it is under again. Linked objects carry one reference owned by the
- * store; lookups return a new reference, so evicting or purging an object being sent is safe.
+ * shards, each with its own mutex, key table and CLOCK hand; writers (insert, remove, purge, eviction) take the shard's
+ * mutex, and no function ever holds two shard locks at once. Lookups take no lock at all: they read the key table
+ * inside an epoch-based read section (ebr.h) and take a reference on what they return, and whatever writers unlink is
+ * released only once no lookup can still be looking at it (cr_store_reclaim). The byte total is a single atomic
+ * counter, and an insert that pushes it over the limit evicts (CLOCK, second chance) from the shards in round-robin
+ * order until it is under again. Linked objects carry one reference owned by the store; lookups return a new
+ * reference, so evicting or purging an object being sent is safe.
  *
  * Invalidation. Objects may carry surrogate keys (tags, cr_object_set_tags); each shard indexes its objects by tag,
  * so purging a tag costs O(shards + objects carrying it), never a scan of the cache. Every purge is hard (objects are
@@ -30,14 +33,17 @@ typedef struct st_cr_store_t cr_store_t;
 /* Decides whether a stored variant fits the current request: returns 1 on a match. */
 typedef int (*cr_variant_match_fn)(void *ctx, const cr_object_t *obj);
 
-/* memory_limit: bytes (everything counted: object cost plus the store's own per-entry overhead). */
+/* memory_limit: bytes (everything counted: object costs plus the store's own index, see cr_store_index_bytes()). */
 cr_store_t *cr_store_new(size_t memory_limit);
 void cr_store_free(cr_store_t **store);
 
 /*
  * Returns a referenced object with this primary key for which match(ctx, obj) returns 1 (match may be NULL: any
- * variant), or NULL. Sets *num_variants (when not NULL) to how many variants the key holds. Marks the object
- * referenced for CLOCK. The caller releases the reference with cr_object_release().
+ * variant), or NULL. When num_variants is not NULL it is set to how many variants the key holds if NULL is returned,
+ * and to a number from 1 to that count otherwise (the search stops at the first match). Marks the object referenced
+ * for CLOCK. Takes no lock: match runs on objects other threads may be unlinking at the same time (they stay valid
+ * until the lookup returns) and must not call into the store. The caller releases the reference with
+ * cr_object_release().
  */
 cr_object_t *cr_store_lookup(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_variant_match_fn match,
                              void *ctx, size_t *num_variants);
@@ -123,13 +129,20 @@ size_t cr_store_count(const cr_store_t *store);
 /* Objects evicted to make room since creation. */
 uint64_t cr_store_evictions(const cr_store_t *store);
 
-/* Per-object bytes the store itself adds on top of cr_object_t::cost (hash chain, ring), for accounting tests. */
-size_t cr_store_entry_overhead(void);
+/* Bytes the store charges for its own index: what its tables (key table, path and tag buckets) have grown beyond their
+ * initial size, included in cr_store_bytes(). */
+size_t cr_store_index_bytes(const cr_store_t *store);
+
+/* Objects unlinked but not yet released: their store reference waits until no lookup can still see them. */
+size_t cr_store_retired(const cr_store_t *store);
+/* Releases whatever retired objects and tables no lookup can still see. Writers and lookups call it on their own;
+ * callable from any thread that is not inside a lookup. Never fails. */
+void cr_store_reclaim(cr_store_t *store);
 
 /*
  * The tag index: each shard holds one entry per distinct tag among its linked objects, charged to the store's bytes
  * as cr_store_tag_charge(taglen) while it exists (the per-object memberships are part of cr_object_t::cost). So, once
- * threads are quiescent, bytes == sum(obj->cost + cr_store_entry_overhead()) + sum over entries of their charge.
+ * threads are quiescent, bytes == sum(obj->cost) + sum over entries of their charge + cr_store_index_bytes().
  */
 size_t cr_store_tag_charge(size_t taglen);
 /* Number of tag index entries across shards, and the bytes they are charged (both exact once threads are quiescent). */
