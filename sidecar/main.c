@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "corral/config.h"
+#include "corral/hugepages.h"
 #include "corral/log.h"
 #include "corral/runtime.h"
 
@@ -67,6 +68,8 @@ int main(int argc, char **argv)
     int test_only = 0, ch, err, ret;
     char errbuf[1024];
     cr_config_t *cfg;
+
+    cr_hugepages_reexec(argv); /* first: glibc reads its malloc settings only at start */
 
     while ((ch = getopt_long(argc, argv, "c:tvh", longopts, NULL)) != -1) {
         switch (ch) {

@@ -1545,6 +1545,55 @@ out:
     stop_all(&c, &up, 0);
 }
 
+/* Reads /proc/<pid>/environ and says whether it holds `needle` as one whole variable. */
+static int environ_has(pid_t pid, const char *needle)
+{
+    char path[64], buf[65536];
+    size_t n, off;
+    FILE *fp;
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    if ((fp = fopen(path, "r")) == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    for (off = 0; off < n; off += strlen(buf + off) + 1)
+        if (strcmp(buf + off, needle) == 0)
+            return 1;
+    return 0;
+}
+
+/* 1 when the kernel offers transparent huge pages to madvise'd memory (what corral checks before re-executing). */
+static int thp_available(void)
+{
+    char buf[128] = "";
+    FILE *fp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (fp == NULL)
+        return 0;
+    buf[fread(buf, 1, sizeof(buf) - 1, fp)] = '\0';
+    fclose(fp);
+    return strstr(buf, "[always]") != NULL || strstr(buf, "[madvise]") != NULL;
+}
+
+/* corral re-executes itself once with glibc's malloc on transparent huge pages: same PID, still serving; and not when
+ * CORRAL_HUGEPAGES=0 says no. */
+static void test_hugepages_reexec(void)
+{
+    cr_proc_t up = {0}, c = {0};
+    REQUIRE(start_both(&up, &c, yaml_pass) == 0);
+    CU_ASSERT(get_ok(&c, CR_H1, "/thp"));
+    CU_ASSERT_EQUAL(environ_has(c.pid, "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"), thp_available());
+    harness_stop(&c);
+    REQUIRE(setenv("CORRAL_HUGEPAGES", "0", 1) == 0);
+    REQUIRE(harness_start_corral(&c, yaml_pass, &up) == 0);
+    unsetenv("CORRAL_HUGEPAGES");
+    CU_ASSERT(get_ok(&c, CR_H2C, "/thp"));
+    CU_ASSERT_EQUAL(environ_has(c.pid, "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"), 0);
+out:
+    unsetenv("CORRAL_HUGEPAGES");
+    stop_all(&c, &up, 0);
+}
+
 /* ---- 8. admin ---- */
 
 static char *admin_url(const cr_proc_t *c, const char *path)
@@ -1724,6 +1773,7 @@ void cr_e2e_register_server(void)
     CU_add_test(s, "cli: missing or invalid file without -t", test_cli_bad_file_without_t);
     CU_add_test(s, "drain: SIGTERM with requests in flight", test_drain_on_sigterm);
     CU_add_test(s, "SIGHUP keeps serving; SIGTERM and SIGINT when idle exit 0", test_sigterm_idle_exits_zero);
+    CU_add_test(s, "re-executes once with malloc on huge pages, same PID", test_hugepages_reexec);
     CU_add_test(s, "admin: healthz and metrics without a token", test_admin_open);
     CU_add_test(s, "admin: bearer token from token_env", test_admin_token);
     CU_add_test(s, "admin: bearer token from token_file", test_admin_token_file);

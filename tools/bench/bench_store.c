@@ -18,6 +18,7 @@
  * at most 200 bytes; RSS <= memory * 1.1 + 32 MiB. A benchmark: it exits 0 whatever the figures (1 on a setup error).
  */
 #include "corral/object.h"
+#include "corral/hugepages.h"
 #include "corral/store.h"
 #include "bench_common.h"
 
@@ -286,6 +287,7 @@ int main(int argc, char **argv)
     char model[256] = "?";
     FILE *f;
 
+    cr_hugepages_reexec(argv); /* the heap as corral runs it */
     if (quick)
         iters = 500000;
     if ((f = fopen("/proc/cpuinfo", "r")) != NULL) {
@@ -301,6 +303,9 @@ int main(int argc, char **argv)
         fclose(f);
     }
     printf("bench_store: corral L1 store, single thread, %ld CPUs online, %s\n", sysconf(_SC_NPROCESSORS_ONLN), model);
+    printf("heap: %s\n", getenv("GLIBC_TUNABLES") != NULL && strstr(getenv("GLIBC_TUNABLES"), "glibc.malloc.hugetlb=1") != NULL
+                              ? "transparent huge pages (glibc.malloc.hugetlb=1, as corral runs)"
+                              : "small pages (transparent huge pages unavailable or CORRAL_HUGEPAGES=0)");
     printf("objects: key %zu B, %zu headers, body %d B: payload %zu B (key + header names and values + body)\n\n",
            (size_t)KEY_MAX, CR_ARRAY_SIZE(hdrs), SMALL_BODY, payload_of(KEY_MAX, SMALL_BODY));
 
