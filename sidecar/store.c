@@ -142,13 +142,14 @@ static inline uint64_t *cr_store_epoch_slot(cr_store_shard_t *shard, uint64_t ha
 
 static inline int cr_store_key_eq(const cr_object_t *obj, const char *key, size_t keylen, uint64_t hash)
 {
-    return obj->hash == hash && obj->key.len == keylen && (keylen == 0 || memcmp(obj->key.base, key, keylen) == 0);
+    cr_str_t k = cr_object_key(obj);
+    return obj->hash == hash && k.len == keylen && (keylen == 0 || memcmp(k.base, key, keylen) == 0);
 }
 
 static inline int cr_store_variant_eq(const cr_object_t *a, const cr_object_t *b)
 {
-    return a->variant_key.len == b->variant_key.len &&
-           (a->variant_key.len == 0 || memcmp(a->variant_key.base, b->variant_key.base, a->variant_key.len) == 0);
+    cr_str_t va = cr_object_variant_key(a), vb = cr_object_variant_key(b);
+    return va.len == vb.len && (va.len == 0 || memcmp(va.base, vb.base, va.len) == 0);
 }
 
 static void cr_store_batch_release(cr_store_batch_t *batch)
@@ -606,7 +607,7 @@ static int cr_store_do_insert(cr_store_t *store, cr_object_t *obj, int check_epo
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
     assert(obj->cost != 0); /* finished */
-    assert(obj->hash == cr_hash(obj->key.base, obj->key.len));
+    assert(obj->hash == cr_hash(cr_object_key(obj).base, cr_object_key(obj).len));
 
     if (obj->cost > store->limit || cr_store_charge(obj) > store->limit)
         return CR_DECLINED;
@@ -627,7 +628,7 @@ static int cr_store_do_insert(cr_store_t *store, cr_object_t *obj, int check_epo
         return CR_DECLINED;
     }
     for (cur = shard->buckets[obj->hash & shard->mask]; cur != NULL; cur = cur->st.hash_next) {
-        if (cr_store_key_eq(cur, obj->key.base, obj->key.len, obj->hash) && cr_store_variant_eq(cur, obj)) {
+        if (cr_store_key_eq(cur, cr_object_key(obj).base, cr_object_key(obj).len, obj->hash) && cr_store_variant_eq(cur, obj)) {
             replaced = cur;
             break;
         }
@@ -768,7 +769,8 @@ typedef struct st_cr_store_prefix_t {
 static int key_has_prefix(void *ctx, const cr_object_t *obj)
 {
     const cr_store_prefix_t *p = ctx;
-    return obj->key.len >= p->len && (p->len == 0 || memcmp(obj->key.base, p->prefix, p->len) == 0);
+    cr_str_t k = cr_object_key(obj);
+    return k.len >= p->len && (p->len == 0 || memcmp(k.base, p->prefix, p->len) == 0);
 }
 
 size_t cr_store_purge_prefix(cr_store_t *store, const char *prefix, size_t prefixlen, int soft)

@@ -71,14 +71,14 @@ static int put(cr_store_t *store, const char *key, size_t keylen, size_t bodylen
     if ((obj = cr_object_new(key, keylen, 200)) == NULL)
         return -1;
     for (i = 0; i != CR_ARRAY_SIZE(hdrs); ++i)
-        if (cr_object_add_header(obj, hdrs[i].name, strlen(hdrs[i].name), hdrs[i].value, strlen(hdrs[i].value), NULL) != CR_OK)
+        if (cr_object_add_header(obj, hdrs[i].name, strlen(hdrs[i].name), hdrs[i].value, strlen(hdrs[i].value), 0) != CR_OK)
             goto Error;
     if ((body = malloc(bodylen)) == NULL)
         goto Error;
     memset(body, 'x', bodylen);
     cr_object_set_body(obj, CR_ENC_IDENTITY, body, bodylen);
     obj->lifetime_ms = 3600 * 1000;
-    cr_object_finish(obj);
+    obj = cr_object_finish(obj);
     if (cr_store_insert(store, obj) != CR_OK)
         goto Error;
     cr_object_release(&obj);
@@ -191,13 +191,13 @@ static void overhead_breakdown(void)
     cr_object_t *o0 = cr_object_new("k", 1, 200), *o1 = cr_object_new("k", 1, 200);
     size_t fixed, per_header;
 
-    if (o0 == NULL || o1 == NULL || cr_object_add_header(o1, "a", 1, "b", 1, NULL) != CR_OK) {
+    if (o0 == NULL || o1 == NULL || cr_object_add_header(o1, "a", 1, "b", 1, 0) != CR_OK) {
         cr_object_release(&o0);
         cr_object_release(&o1);
         return;
     }
-    cr_object_finish(o0);
-    cr_object_finish(o1);
+    o0 = cr_object_finish(o0);
+    o1 = cr_object_finish(o1);
     fixed = o0->cost - 1;
     per_header = o1->cost - o0->cost - 2;
     printf("   charged overhead = %zu B per object (object struct, key NUL) + %zu B per header (array slot, NULs) + %zu B "
