@@ -271,15 +271,17 @@ static json_t *describe(const cr_object_t *obj, uint64_t now)
     size_t i;
     int e;
 
-    json_object_set_new(o, "key", json_str(obj->key));
+    json_object_set_new(o, "key", json_str(cr_object_key(obj)));
     json_object_set_new(o, "status", json_integer(obj->status));
     for (i = 0; i != obj->num_vary; ++i)
-        json_array_append_new(vary, json_str(obj->vary_names[i]));
+        json_array_append_new(vary, json_str(cr_object_vary_names(obj)[i]));
     json_object_set_new(o, "vary", vary);
-    json_object_set_new(o, "variant", json_str(obj->variant_key));
-    for (e = 0; e != CR_ENC_MAX; ++e)
-        if (obj->bodies[e].base != NULL && !(e == CR_ENC_IDENTITY && (flags & CR_OBJ_ENCODED) != 0))
-            json_object_set_new(enc, names[e], json_integer((json_int_t)obj->bodies[e].len));
+    json_object_set_new(o, "variant", json_str(cr_object_variant_key(obj)));
+    for (e = 0; e != CR_ENC_MAX; ++e) {
+        cr_str_t body = cr_object_body(obj, (cr_encoding_t)e);
+        if (body.base != NULL && !(e == CR_ENC_IDENTITY && (flags & CR_OBJ_ENCODED) != 0))
+            json_object_set_new(enc, names[e], json_integer((json_int_t)body.len));
+    }
     json_object_set_new(o, "encodings", enc);
     json_object_set_new(o, "age", json_integer((json_int_t)(age / 1000)));
     json_object_set_new(o, "ttl", json_integer(((json_int_t)obj->lifetime_ms - (json_int_t)age) / 1000));
@@ -311,7 +313,7 @@ static void handle_inspect(h2o_req_t *req)
     n = cr_collect_path(cr_str(path, (size_t)plen), objs, CR_ARRAY_SIZE(objs));
     entries = json_array();
     for (i = 0; i != CR_MIN(n, CR_ARRAY_SIZE(objs)); ++i) {
-        cr_str_t uri = cr_invalidate_key_uri(objs[i]->key);
+        cr_str_t uri = cr_invalidate_key_uri(cr_object_key(objs[i]));
         const char *q = memchr(uri.base, '?', uri.len);
         int same_query = query == NULL || (q != NULL && (size_t)(uri.base + uri.len - q) == strlen(query) &&
                                            memcmp(q, query, strlen(query)) == 0);

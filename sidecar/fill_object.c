@@ -31,8 +31,7 @@ static int is_stored_header_dropped(h2o_iovec_t lname, h2o_iovec_t connection)
 
 static int add_header(cr_object_t *obj, const h2o_header_t *h)
 {
-    return cr_object_add_header(obj, h->name->base, h->name->len, h->value.base, h->value.len,
-                                h2o_iovec_is_token(h->name) ? (const void *)h->name : NULL);
+    return cr_object_add_header(obj, h->name->base, h->name->len, h->value.base, h->value.len, cr_token_index(h->name));
 }
 
 /* Sets the object's Vary fields from the response's Vary header(s), Accept-Encoding excepted. Returns CR_OK, or
@@ -144,21 +143,22 @@ cr_object_t *cr_fill_object_refreshed(const cr_object_t *old, const h2o_header_t
     size_t i, j;
     int e;
 
-    if ((obj = cr_fill_object_new(old->key, old->status)) == NULL)
+    if ((obj = cr_fill_object_new(cr_object_key(old), old->status)) == NULL)
         return NULL;
     obj->flags |= cr_object_flags(old) & CR_OBJ_ENCODED;
     /* stored headers not replaced by the 304 */
     for (i = 0; i != old->num_headers; ++i) {
-        const cr_object_header_t *oh = old->headers + i;
+        cr_str_t name = cr_object_header_name(old, i), value = cr_object_header_value(old, i);
         int replaced = 0;
         for (j = 0; j != num_headers; ++j) {
-            if (headers[j].name->len == oh->name.len && memcmp(headers[j].name->base, oh->name.base, oh->name.len) == 0 &&
-                !h2o_memis(oh->name.base, oh->name.len, H2O_STRLIT("content-length"))) {
+            if (headers[j].name->len == name.len && memcmp(headers[j].name->base, name.base, name.len) == 0 &&
+                !h2o_memis(name.base, name.len, H2O_STRLIT("content-length"))) {
                 replaced = 1;
                 break;
             }
         }
-        if (!replaced && cr_object_add_header(obj, oh->name.base, oh->name.len, oh->value.base, oh->value.len, oh->token) != CR_OK)
+        if (!replaced &&
+            cr_object_add_header(obj, name.base, name.len, value.base, value.len, cr_object_header_token(old, i)) != CR_OK)
             goto Error;
     }
     for (j = 0; j != num_headers; ++j) {
@@ -169,8 +169,8 @@ cr_object_t *cr_fill_object_refreshed(const cr_object_t *old, const h2o_header_t
         if (add_header(obj, h) != CR_OK)
             goto Error;
     }
-    if (old->num_vary != 0 &&
-        cr_object_set_vary(obj, old->vary_names, old->num_vary, old->variant_key.base, old->variant_key.len) != CR_OK)
+    if (old->num_vary != 0 && cr_object_set_vary(obj, cr_object_vary_names(old), old->num_vary, cr_object_variant_key(old).base,
+                                                 cr_object_variant_key(old).len) != CR_OK)
         goto Error;
     if (old->num_tags != 0) {
         cr_str_t tags[CR_SURROGATE_KEYS_MAX];
@@ -181,20 +181,21 @@ cr_object_t *cr_fill_object_refreshed(const cr_object_t *old, const h2o_header_t
             goto Error;
     }
     for (e = 0; e != CR_ENC_MAX; ++e) {
-        if (old->bodies[e].base != NULL || e == CR_ENC_IDENTITY) {
+        cr_str_t body = cr_object_body(old, (cr_encoding_t)e);
+        if (body.base != NULL || e == CR_ENC_IDENTITY) {
             char *copy = NULL;
-            if (old->bodies[e].len != 0) {
-                if ((copy = malloc(old->bodies[e].len)) == NULL)
+            if (body.len != 0) {
+                if ((copy = malloc(body.len)) == NULL)
                     goto Error;
-                memcpy(copy, old->bodies[e].base, old->bodies[e].len);
+                memcpy(copy, body.base, body.len);
             }
-            cr_object_set_body(obj, e, copy, old->bodies[e].len);
+            cr_object_set_body(obj, (cr_encoding_t)e, copy, body.len);
         }
     }
     /* freshness from the merged header set (the 304's Date and Age are those of the revalidation) */
     cr_response_info_init(ri);
     for (i = 0; i != obj->num_headers; ++i)
-        cr_response_info_add(ri, obj->headers[i].name, obj->headers[i].value);
+        cr_response_info_add(ri, cr_object_header_name(obj, i), cr_object_header_value(obj, i));
     for (j = 0; j != num_headers; ++j)
         if (headers[j].name == &H2O_TOKEN_DATE->buf || headers[j].name == &H2O_TOKEN_AGE->buf)
             cr_response_info_add(ri, cr_str(headers[j].name->base, headers[j].name->len),
@@ -208,7 +209,7 @@ Error:
 
 void cr_fill_object_compress(const cr_route_config_t *route, cr_object_t *obj)
 {
-    cr_str_t body = obj->bodies[CR_ENC_IDENTITY], ctype = cr_object_find_header(obj, H2O_STRLIT("content-type")),
+    cr_str_t body = cr_object_body(obj, CR_ENC_IDENTITY), ctype = cr_object_find_header(obj, H2O_STRLIT("content-type")),
              cc = cr_object_find_header(obj, H2O_STRLIT("cache-control"));
     cr_cache_control_t parsed;
     char *out;
@@ -240,15 +241,11 @@ void cr_fill_object_compress(const cr_route_config_t *route, cr_object_t *obj)
 
 void cr_fill_object_set_freshness(cr_object_t *obj, const cr_store_decision_t *d, uint64_t response_time_ms)
 {
-    cr_str_t lm = cr_object_find_header(obj, H2O_STRLIT("last-modified"));
-
     obj->response_time_ms = response_time_ms;
-    obj->initial_age_ms = d->initial_age_ms;
-    obj->lifetime_ms = d->lifetime_ms;
-    obj->swr_ms = (uint32_t)CR_MIN(d->swr_ms, (uint64_t)UINT32_MAX);
-    obj->sie_ms = (uint32_t)CR_MIN(d->sie_ms, (uint64_t)UINT32_MAX);
-    if (lm.base != NULL && cr_http_date_parse(lm, &obj->last_modified_ms) != 0)
-        obj->last_modified_ms = 0;
+    obj->initial_age_ms = cr_object_clamp_ms(d->initial_age_ms);
+    obj->lifetime_ms = cr_object_clamp_ms(d->lifetime_ms);
+    obj->swr_ms = cr_object_clamp_ms(d->swr_ms);
+    obj->sie_ms = cr_object_clamp_ms(d->sie_ms);
     if (d->forced)
         obj->flags |= CR_OBJ_FORCED;
     if (d->must_revalidate)

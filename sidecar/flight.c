@@ -322,7 +322,7 @@ static int answer_with_stale_copy(cr_flight_t *f)
 {
     uint64_t now = h2o_now(f->owner->ctx.loop);
     if (f->stale == NULL || (cr_object_flags(f->stale) & CR_OBJ_MUST_REVALIDATE) != 0 || f->stale->sie_ms == 0 ||
-        cr_object_age_ms(f->stale, now) > f->stale->lifetime_ms + f->stale->sie_ms)
+        cr_object_age_ms(f->stale, now) > (uint64_t)f->stale->lifetime_ms + f->stale->sie_ms)
         return 0;
     f->outcome = OUTCOME_SERVE_ALL;
     f->result = f->stale;
@@ -348,9 +348,9 @@ static void insert_pass_marker(cr_flight_t *f, uint64_t now)
         return;
     marker->flags |= CR_OBJ_PASS;
     marker->response_time_ms = now;
-    marker->lifetime_ms = f->route->coalesce_pass_ttl_ms;
+    marker->lifetime_ms = cr_object_clamp_ms(f->route->coalesce_pass_ttl_ms);
     cr_object_set_body(marker, CR_ENC_IDENTITY, NULL, 0);
-    cr_object_finish(marker);
+    marker = cr_object_finish(marker);
     cr_store_insert(cr_rt.store, marker);
     cr_object_release(&marker);
 }
@@ -371,7 +371,7 @@ static void complete(cr_flight_t *f)
         if (f->decision.storable && (obj->flags & CR_OBJ_ENCODED) == 0)
             cr_fill_object_compress(f->route, obj);
     }
-    cr_object_finish(obj);
+    obj = cr_object_finish(obj);
     cr_fill_object_set_freshness(obj, &f->decision, f->response_time_ms);
 
     /* stale-if-error also covers 500, 502, 503 and 504 answers */

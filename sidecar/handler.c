@@ -43,8 +43,8 @@ int cr_handler_variant_matches(void *_lk, const cr_object_t *obj)
 
     if (obj->num_vary == 0)
         return 1;
-    len = cr_variant_key(obj->vary_names, obj->num_vary, req_header_getter, lk->req, buf, sizeof(buf));
-    return len != SIZE_MAX && len == obj->variant_key.len && memcmp(buf, obj->variant_key.base, len) == 0;
+    len = cr_variant_key(cr_object_vary_names(obj), obj->num_vary, req_header_getter, lk->req, buf, sizeof(buf));
+    return len != SIZE_MAX && len == cr_object_variant_key(obj).len && memcmp(buf, cr_object_variant_key(obj).base, len) == 0;
 }
 
 static h2o_iovec_t hit_status(h2o_req_t *req, const cr_object_t *obj, uint64_t now)
@@ -98,7 +98,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
                 cr_object_release(&obj);
                 return;
             }
-            if (obj->swr_ms != 0 && age < obj->lifetime_ms + obj->swr_ms && (qi->cc.flags & CR_CC_ONLY_IF_CACHED) == 0 &&
+            if (obj->swr_ms != 0 && age < (uint64_t)obj->lifetime_ms + obj->swr_ms && (qi->cc.flags & CR_CC_ONLY_IF_CACHED) == 0 &&
                 qi->cc.max_age == CR_CC_UNSET && qi->cc.min_fresh == CR_CC_UNSET) {
                 CR_STAT_INC(t->stats, stale);
                 cr_respond_object(req, lk->route, obj, cr_cache_status_fwd(req, "stale", "detail=stale-while-revalidate"));

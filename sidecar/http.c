@@ -69,6 +69,19 @@ h2o_iovec_t cr_join_header(const h2o_header_t *headers, size_t num_headers, cons
     return found ? h2o_iovec_init(buf, len) : h2o_iovec_init(NULL, 0);
 }
 
+_Static_assert(H2O_MAX_TOKENS < CR_OBJECT_MAX_TOKEN, "token indexes must fit an object's token");
+
+unsigned cr_token_index(const h2o_iovec_t *name)
+{
+    return h2o_iovec_is_token(name) ? (unsigned)((const h2o_token_t *)name - h2o__tokens) + 1 : 0;
+}
+
+const h2o_token_t *cr_token_of(unsigned index)
+{
+    assert(index != 0 && index <= H2O_MAX_TOKENS);
+    return &h2o__tokens[index - 1];
+}
+
 h2o_iovec_t cr_req_header(h2o_req_t *req, const h2o_token_t *token)
 {
     ssize_t i = h2o_find_header(&req->headers, token, -1);
@@ -103,7 +116,8 @@ static int is_fill_dropped(const h2o_iovec_t *name)
 
 h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned flags, const cr_object_t *revalidate)
 {
-    cr_str_t last_modified = revalidate != NULL ? cr_object_find_header(revalidate, H2O_STRLIT("last-modified")) : cr_str(NULL, 0);
+    cr_str_t last_modified = revalidate != NULL ? cr_object_find_header(revalidate, H2O_STRLIT("last-modified")) : cr_str(NULL, 0),
+             etag = revalidate != NULL ? cr_object_etag(revalidate) : cr_str(NULL, 0);
     char peer[NI_MAXHOST], clbuf[32], connbuf[1024];
     h2o_iovec_t connection = cr_join_header(req->headers.entries, req->headers.size, H2O_TOKEN_CONNECTION, connbuf,
                                             sizeof(connbuf)),
@@ -125,7 +139,7 @@ h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned 
     for (i = 0; i != req->headers.size; ++i)
         cap += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     if (revalidate != NULL)
-        cap += revalidate->etag.len + last_modified.len + 64;
+        cap += etag.len + last_modified.len + 64;
     p = buf = h2o_mem_alloc_pool(&req->pool, cap);
 
     APPEND(p, method.base, method.len);
@@ -159,9 +173,9 @@ h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned 
         APPEND_LIT(p, "\r\n");
     }
     if (revalidate != NULL) {
-        if (revalidate->etag.len != 0) {
+        if (etag.len != 0) {
             APPEND_LIT(p, "if-none-match: ");
-            APPEND(p, revalidate->etag.base, revalidate->etag.len);
+            APPEND(p, etag.base, etag.len);
             APPEND_LIT(p, "\r\n");
         }
         if (last_modified.len != 0) {

@@ -1,26 +1,44 @@
 /*
- * object.c: building, measuring and refcounting cached responses (cr_object_t).
+ * object.c: building, packing, measuring and refcounting cached responses (cr_object_t).
  *
- * Memory layout. Each object is a cr_object_impl_t (the public cr_object_t first) allocated together with its
- * NUL-terminated primary key; what only building needs lives in a separate cr_object_builder_t, freed at finish. While the object is being built, headers are appended to a growable
- * array and their names and values (each NUL-terminated) to one growable string arena; when the arena grows, the
- * header pointers are rebased onto the new copy, so headers are valid (and cr_object_find_header works) at every
- * step. cr_object_finish() compacts the array and the arena into one exact-size block. The Vary names array, their
- * strings and the variant key live in a second block. The tags (cr_object_tag_t array, which doubles as the
- * object's memberships in the store's tag index, followed by the NUL-terminated names) live in a third block.
- * Bodies are separate malloc'ed buffers owned by the object. A finished object therefore costs at most
- * 4 + CR_ENC_MAX allocations.
+ * Two layouts; every accessor in object.h reads both (cr_object_is_packed() tells them apart: body_bits != 0).
+ *
+ * Loose layout, while building. One allocation holds a cr_object_builder_t, then the cr_object_t, then the key and
+ * its NUL (cr_object_loose_t); the builder is found from the object by its fixed offset. The builder owns growable
+ * parts: the header index (cr_object_hdr_t entries) and the header strings (each name and value NUL-terminated,
+ * addressed by offset, so growing them moves nothing the object records), the Vary table (cr_str_t per name, then
+ * the variant key, then their strings, in one block), the bodies; obj->tags points to the tag block
+ * (cr_object_tag_t array, which doubles as the object's memberships in the store's tag index, then the names).
+ *
+ * Packed layout, what cr_object_finish() makes: one exact-size block, in this order (object.h's inline accessors
+ * compute every position from the struct's counts and sizes, so the struct keeps no pointer into its own block):
+ *     cr_object_t
+ *     body table      cr_str_t per encoding present, in encoding order (bit e of body_bits: encoding e is there)
+ *     key, NUL
+ *     (pad to 4)      header index: num_headers cr_object_hdr_t
+ *                     header strings: header_bytes bytes
+ *     (pad to 8)      only when there is a Vary or a tag: the Vary table (num_vary + 1 cr_str_t, the last one the
+ *                     variant key), the tags (num_tags cr_object_tag_t), then the Vary names, the variant key and
+ *                     the tag names, each NUL-terminated
+ * Bodies stay separate malloc'ed buffers owned by the object (the table points at them); an empty identity body
+ * points at a static "" never freed. Packing copies everything but the bodies into the new block and frees the loose
+ * allocations; the object moves (finish returns it) and its tags' `owner` follow. When the block cannot be allocated,
+ * the object stays loose for good: valid, complete, and counted exactly as it is.
  *
  * Invariants:
- *  - `cost` is 0 until finish, then the bytes the object owns: the impl struct, the key, the header block, the
- *    Vary block, the tag block and the length of every body. It never changes afterwards.
+ *  - `cost` is 0 until finish, then the bytes the object allocated: the block (packed) or the loose allocation, the
+ *    index and strings capacities, the Vary block and the tag block (loose), plus the length of every body. It never
+ *    changes afterwards.
  *  - after finish nothing but `refcnt`, the CR_OBJ_INVALIDATED bit of `flags` (atomic, see object.h) and the
- *    store-private `st` fields (the object's and each tag's) is written; any thread holding a reference may read the
- *    rest without locks.
- *  - tags are distinct and non-empty; tags[i].owner == the object.
- *  - before finish, bodies[e].base == NULL means "not set yet"; from finish on, bodies[CR_ENC_IDENTITY].base is never
- *    NULL (an empty body points at a static "", never freed) and other encodings have base == NULL when absent.
- *  - etag points into header storage (or is {NULL,0}).
+ *    store-private fields (the object's and each tag's) is written; any thread holding a reference may read the rest
+ *    without locks.
+ *  - body_bits is 0 while building and in a loose finished object; in a packed one it has the identity bit set.
+ *  - the header index entries' offsets grow with the index (each name starts where the previous value's NUL ended),
+ *    the first is 0, and header_bytes is where the last value's NUL ends.
+ *  - etag is 0 or 1 + the index of the first header named "etag".
+ *  - tags are distinct and non-empty; tags[i].owner == the object (where it is now).
+ *  - before finish, a body with base == NULL is "not set yet"; from finish on, the identity body is never NULL and
+ *    other encodings are NULL when absent.
  *
  * Locking: none. The builder functions are for the creating thread only, before the object is shared. The refcount
  * uses __atomic builtins: addref is RELAXED (the caller already holds a reference, so nothing needs ordering), release
@@ -33,28 +51,34 @@
 /* The static empty identity body: never freed. */
 static char cr_object_empty_body[1] = "";
 
-/* What only building needs: allocated by cr_object_new, freed by cr_object_finish (so a stored object does not carry
- * it). */
+/* What the loose layout owns besides the struct and the key. */
 typedef struct st_cr_object_builder_t {
-    size_t headers_cap;   /* slots in pub.headers while building */
-    size_t headers_bytes; /* bytes allocated for pub.headers (the compacted block after finish) */
-    char *arena;          /* header strings while building; NULL after a successful compaction */
-    size_t arena_len, arena_cap;
+    cr_object_hdr_t *index; /* num_headers used */
+    size_t index_cap;
+    char *strings; /* obj->header_bytes used */
+    size_t strings_cap;
+    cr_str_t *vary; /* the Vary table (num_vary + 1 entries) followed by its strings; NULL when num_vary == 0 */
     size_t vary_bytes;
-    size_t tags_bytes; /* bytes of the block pub.tags points to (0 when NULL) */
+    size_t tags_bytes; /* bytes of the block obj->tags points to (0 when NULL) */
+    cr_str_t bodies[CR_ENC_MAX];
 } cr_object_builder_t;
 
-typedef struct st_cr_object_impl_t {
-    cr_object_t pub; /* must stay first: cr_object_t * and cr_object_impl_t * convert to each other */
-    cr_object_builder_t *b; /* non-NULL until finish */
-    void *vary_block;       /* vary_names array + names + variant key, or NULL */
-    char *arena;            /* header strings kept past finish only when compaction ran out of memory, else NULL */
-    char keybuf[];          /* the primary key plus NUL */
-} cr_object_impl_t;
+/* The loose layout's allocation: the builder, the object, then the key (right after the struct, as in a packed block
+ * with an empty body table). */
+typedef struct st_cr_object_loose_t {
+    cr_object_builder_t b;
+    cr_object_t obj; /* must stay last */
+} cr_object_loose_t;
 
-static inline cr_object_impl_t *cr_object_impl(cr_object_t *obj)
+_Static_assert(sizeof(cr_object_loose_t) == offsetof(cr_object_loose_t, obj) + sizeof(cr_object_t),
+               "the key must follow the object directly");
+_Static_assert(sizeof(cr_object_t) % _Alignof(cr_str_t) == 0, "the body table must be aligned");
+_Static_assert(_Alignof(cr_str_t) >= _Alignof(cr_object_tag_t), "the tags follow the Vary table");
+
+static inline cr_object_loose_t *cr_object_loose(const cr_object_t *obj)
 {
-    return (cr_object_impl_t *)obj;
+    assert(!cr_object_is_packed(obj));
+    return (cr_object_loose_t *)(void *)((char *)(uintptr_t)obj - offsetof(cr_object_loose_t, obj));
 }
 
 static inline char cr_object_lower(char c)
@@ -62,141 +86,151 @@ static inline char cr_object_lower(char c)
     return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
 }
 
+static inline size_t cr_object_align(size_t off, size_t to)
+{
+    return (off + (to - 1)) & ~(to - 1);
+}
+
+static void cr_object_free_body(cr_str_t *body)
+{
+    if (body->base != NULL && body->base != cr_object_empty_body)
+        free((char *)body->base);
+    *body = cr_str(NULL, 0);
+}
+
+/* Asserts the object is one being built. */
+static inline cr_object_builder_t *cr_object_building(cr_object_t *obj)
+{
+    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
+    assert(obj->cost == 0);
+    return &cr_object_loose(obj)->b;
+}
+
 cr_object_t *cr_object_new(const char *key, size_t keylen, int status)
 {
-    cr_object_impl_t *impl;
+    cr_object_loose_t *loose;
+    char *keybuf;
 
-    if (keylen > SIZE_MAX - sizeof(*impl) - 1 || (impl = malloc(sizeof(*impl) + keylen + 1)) == NULL)
+    assert(status >= 0 && status <= 999);
+    if (keylen > CR_OBJECT_MAX_KEY || (loose = malloc(sizeof(*loose) + keylen + 1)) == NULL)
         return NULL;
-    memset(impl, 0, sizeof(*impl));
-    if ((impl->b = calloc(1, sizeof(*impl->b))) == NULL) {
-        free(impl);
-        return NULL;
-    }
+    memset(loose, 0, sizeof(*loose));
+    keybuf = (char *)(&loose->obj + 1);
     if (keylen != 0)
-        memcpy(impl->keybuf, key, keylen);
-    impl->keybuf[keylen] = '\0';
+        memcpy(keybuf, key, keylen);
+    keybuf[keylen] = '\0';
 
-    impl->pub.magic = CR_OBJECT_MAGIC;
-    impl->pub.refcnt = 1;
-    impl->pub.key = cr_str(impl->keybuf, keylen);
-    impl->pub.hash = cr_hash(impl->keybuf, keylen);
-    impl->pub.variant_key = cr_str(cr_object_empty_body, 0);
-    impl->pub.status = status;
-    /* bodies[] stay {NULL,0} until set, so a builder can tell whether it set the identity body yet */
-    return &impl->pub;
+    loose->obj.magic = CR_OBJECT_MAGIC;
+    loose->obj.refcnt = 1;
+    loose->obj.status = (uint16_t)status;
+    loose->obj.key_len = (uint32_t)keylen;
+    loose->obj.hash = cr_hash(keybuf, keylen);
+    /* bodies stay {NULL,0} until set, so a builder can tell whether it set the identity body yet */
+    return &loose->obj;
 }
 
-/* Moves the arena into a new buffer of at least `need` bytes and rebases every header onto it. Returns CR_OK or
- * CR_ERROR (allocation; the object is unchanged). */
-static int cr_object_grow_arena(cr_object_impl_t *impl, size_t need)
+/* The capacity a growable buffer of `cap` units needs to hold `len` + 1 of them (doubling from `initial`), or 0 on
+ * overflow. */
+static size_t cr_object_grown(size_t cap, size_t len, size_t initial, size_t unit)
 {
-    size_t newcap = impl->b->arena_cap != 0 ? impl->b->arena_cap : 256, i;
-    char *newarena;
-
-    while (newcap < need) {
-        if (newcap > SIZE_MAX / 2)
-            return CR_ERROR;
+    size_t newcap = cap != 0 ? cap : initial;
+    while (newcap < len + 1) {
+        if (newcap > SIZE_MAX / 2 / unit)
+            return 0;
         newcap *= 2;
     }
-    if ((newarena = malloc(newcap)) == NULL)
-        return CR_ERROR;
-    if (impl->b->arena_len != 0)
-        memcpy(newarena, impl->b->arena, impl->b->arena_len);
-    /* rebase while the old arena is still allocated, so the pointer arithmetic stays within one object */
-    for (i = 0; i != impl->pub.num_headers; ++i) {
-        cr_object_header_t *h = &impl->pub.headers[i];
-        h->name.base = newarena + (h->name.base - impl->b->arena);
-        h->value.base = newarena + (h->value.base - impl->b->arena);
-    }
-    free(impl->b->arena);
-    impl->b->arena = newarena;
-    impl->b->arena_cap = newcap;
-    return CR_OK;
+    return newcap;
 }
 
-int cr_object_add_header(cr_object_t *obj, const char *name, size_t namelen, const char *value, size_t valuelen, const void *token)
+int cr_object_add_header(cr_object_t *obj, const char *name, size_t namelen, const char *value, size_t valuelen, unsigned token)
 {
-    cr_object_impl_t *impl = cr_object_impl(obj);
-    cr_object_header_t *h;
-    char *dst;
+    cr_object_builder_t *b = cr_object_building(obj);
     size_t need, i;
+    cr_object_hdr_t *h;
+    char *dst;
 
-    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
-    assert(impl->b != NULL);
-
-    if (namelen > SIZE_MAX / 4 || valuelen > SIZE_MAX / 4 || impl->b->arena_len > SIZE_MAX / 4)
+    if (obj->num_headers == CR_OBJECT_MAX_HEADERS || namelen > CR_OBJECT_MAX_NAME || token > CR_OBJECT_MAX_TOKEN ||
+        valuelen > CR_OBJECT_MAX_HEADER_BYTES)
         return CR_ERROR;
     need = namelen + 1 + valuelen + 1;
-    if (impl->b->arena_len + need > impl->b->arena_cap && cr_object_grow_arena(impl, impl->b->arena_len + need) != CR_OK)
+    if (need > CR_OBJECT_MAX_HEADER_BYTES - obj->header_bytes)
         return CR_ERROR;
-    if (obj->num_headers == impl->b->headers_cap) {
-        size_t newcap = impl->b->headers_cap != 0 ? impl->b->headers_cap * 2 : 16;
-        cr_object_header_t *newheaders;
-        if (newcap > SIZE_MAX / sizeof(*newheaders) || (newheaders = realloc(obj->headers, newcap * sizeof(*newheaders))) == NULL)
+    if (obj->header_bytes + need > b->strings_cap) {
+        size_t cap = cr_object_grown(b->strings_cap, obj->header_bytes + need - 1, 256, 1);
+        char *p;
+        if (cap == 0 || (p = realloc(b->strings, cap)) == NULL)
             return CR_ERROR;
-        obj->headers = newheaders;
-        impl->b->headers_cap = newcap;
-        impl->b->headers_bytes = newcap * sizeof(*newheaders);
+        b->strings = p;
+        b->strings_cap = cap;
+    }
+    if (obj->num_headers == b->index_cap) {
+        size_t cap = cr_object_grown(b->index_cap, obj->num_headers, 16, sizeof(*b->index));
+        cr_object_hdr_t *p;
+        if (cap == 0 || (p = realloc(b->index, cap * sizeof(*p))) == NULL)
+            return CR_ERROR;
+        b->index = p;
+        b->index_cap = cap;
     }
 
-    dst = impl->b->arena + impl->b->arena_len;
-    h = &obj->headers[obj->num_headers++];
+    dst = b->strings + obj->header_bytes;
     for (i = 0; i != namelen; ++i)
         dst[i] = cr_object_lower(name[i]);
     dst[namelen] = '\0';
-    h->name = cr_str(dst, namelen);
-    dst += namelen + 1;
     if (valuelen != 0)
-        memcpy(dst, value, valuelen);
-    dst[valuelen] = '\0';
-    h->value = cr_str(dst, valuelen);
-    h->token = token;
-    impl->b->arena_len += need;
+        memcpy(dst + namelen + 1, value, valuelen);
+    dst[namelen + 1 + valuelen] = '\0';
+
+    h = &b->index[obj->num_headers++];
+    h->off = obj->header_bytes;
+    h->len_token = (uint32_t)namelen | (uint32_t)token << 24;
+    obj->header_bytes += (uint32_t)need;
+    if (obj->etag == 0 && cr_str_eq(cr_str(dst, namelen), "etag", 4))
+        obj->etag = obj->num_headers;
     return CR_OK;
 }
 
 int cr_object_set_vary(cr_object_t *obj, const cr_str_t *names, size_t num_names, const char *variant_key, size_t variant_keylen)
 {
-    cr_object_impl_t *impl = cr_object_impl(obj);
+    cr_object_builder_t *b = cr_object_building(obj);
     size_t bytes, i, j;
-    cr_str_t *arr;
+    cr_str_t *table;
     char *dst;
-    void *block;
 
-    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
-    assert(impl->b != NULL);
-
-    if (num_names > SIZE_MAX / 4 / sizeof(cr_str_t) || variant_keylen > SIZE_MAX / 4)
+    if (num_names > CR_OBJECT_MAX_VARY || variant_keylen > SIZE_MAX / 4 || (num_names == 0 && variant_keylen != 0))
         return CR_ERROR;
-    bytes = num_names * sizeof(cr_str_t) + variant_keylen + 1;
+    if (num_names == 0) {
+        free(b->vary);
+        b->vary = NULL;
+        b->vary_bytes = 0;
+        obj->num_vary = 0;
+        return CR_OK;
+    }
+    bytes = (num_names + 1) * sizeof(cr_str_t) + variant_keylen + 1;
     for (i = 0; i != num_names; ++i) {
-        if (names[i].len >= SIZE_MAX - bytes)
+        if (names[i].len >= SIZE_MAX / 4 - bytes)
             return CR_ERROR;
         bytes += names[i].len + 1;
     }
-    if ((block = malloc(bytes)) == NULL)
+    if ((table = malloc(bytes)) == NULL)
         return CR_ERROR;
 
-    arr = block;
-    dst = (char *)block + num_names * sizeof(cr_str_t);
+    dst = (char *)(table + num_names + 1);
     for (i = 0; i != num_names; ++i) {
         for (j = 0; j != names[i].len; ++j)
             dst[j] = cr_object_lower(names[i].base[j]);
         dst[names[i].len] = '\0';
-        arr[i] = cr_str(dst, names[i].len);
+        table[i] = cr_str(dst, names[i].len);
         dst += names[i].len + 1;
     }
     if (variant_keylen != 0)
         memcpy(dst, variant_key, variant_keylen);
     dst[variant_keylen] = '\0';
+    table[num_names] = cr_str(dst, variant_keylen);
 
-    free(impl->vary_block);
-    impl->vary_block = block;
-    impl->b->vary_bytes = bytes;
-    obj->vary_names = num_names != 0 ? arr : NULL;
-    obj->num_vary = num_names;
-    obj->variant_key = cr_str(dst, variant_keylen);
+    free(b->vary);
+    b->vary = table;
+    b->vary_bytes = bytes;
+    obj->num_vary = (uint8_t)num_names;
     return CR_OK;
 }
 
@@ -213,7 +247,7 @@ static int cr_object_has_tag(const cr_str_t *tags, const uint64_t *hashes, size_
 /* Deduplication is quadratic in n; callers bound n (cr_surrogate_keys_parse caps it at CR_SURROGATE_KEYS_MAX). */
 int cr_object_set_tags(cr_object_t *obj, const cr_str_t *tags, size_t n)
 {
-    cr_object_impl_t *impl = cr_object_impl(obj);
+    cr_object_builder_t *b = cr_object_building(obj);
     cr_str_t *uniq = NULL;
     uint64_t *hashes = NULL;
     cr_object_tag_t *arr = NULL;
@@ -221,11 +255,9 @@ int cr_object_set_tags(cr_object_t *obj, const cr_str_t *tags, size_t n)
     char *dst;
     int ret = CR_ERROR;
 
-    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
-    assert(impl->b != NULL);
     assert(tags != NULL || n == 0);
 
-    if (n > SIZE_MAX / 4 / sizeof(cr_object_tag_t))
+    if (n > SIZE_MAX / 4 / sizeof(cr_object_tag_t) || n > UINT32_MAX)
         return CR_ERROR;
     if (n != 0 && ((uniq = malloc(n * sizeof(*uniq))) == NULL || (hashes = malloc(n * sizeof(*hashes))) == NULL))
         goto Exit;
@@ -263,8 +295,8 @@ int cr_object_set_tags(cr_object_t *obj, const cr_str_t *tags, size_t n)
     }
     free(obj->tags);
     obj->tags = arr;
-    obj->num_tags = num;
-    impl->b->tags_bytes = num != 0 ? bytes : 0;
+    obj->num_tags = (uint32_t)num;
+    b->tags_bytes = num != 0 ? bytes : 0;
     ret = CR_OK;
 Exit:
     free(uniq);
@@ -272,94 +304,166 @@ Exit:
     return ret;
 }
 
-static void cr_object_free_body(cr_str_t *body)
-{
-    if (body->base != NULL && body->base != cr_object_empty_body)
-        free((char *)body->base);
-    *body = cr_str(NULL, 0);
-}
-
 void cr_object_set_body(cr_object_t *obj, cr_encoding_t enc, char *base, size_t len)
 {
-    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
-    assert(cr_object_impl(obj)->b != NULL);
+    cr_object_builder_t *b = cr_object_building(obj);
+
     assert((unsigned)enc < CR_ENC_MAX);
     assert(base != NULL || len == 0);
 
-    cr_object_free_body(&obj->bodies[enc]);
+    cr_object_free_body(&b->bodies[enc]);
     if (base == NULL && enc == CR_ENC_IDENTITY)
         base = cr_object_empty_body;
-    obj->bodies[enc] = cr_str(base, len);
+    b->bodies[enc] = cr_str(base, len);
 }
 
-/* Replaces the build array + arena with one exact-size block. On allocation failure the build buffers stay (they are
- * valid, just not tight) and are what `cost` counts. */
-static void cr_object_compact_headers(cr_object_impl_t *impl)
+/* Copies a NUL-terminated string to *dst (advancing it) and returns the copy. */
+static cr_str_t cr_object_copy_str(char **dst, cr_str_t s)
 {
-    cr_object_t *obj = &impl->pub;
-    size_t arraybytes = obj->num_headers * sizeof(cr_object_header_t), i;
-    char *block, *strings;
-
-    if (obj->num_headers == 0) {
-        free(obj->headers);
-        free(impl->b->arena);
-        obj->headers = NULL;
-        impl->b->arena = NULL;
-        impl->b->headers_bytes = impl->b->headers_cap = impl->b->arena_cap = impl->b->arena_len = 0;
-        return;
-    }
-    if ((block = malloc(arraybytes + impl->b->arena_len)) == NULL)
-        return;
-    strings = block + arraybytes;
-    memcpy(strings, impl->b->arena, impl->b->arena_len);
-    memcpy(block, obj->headers, arraybytes);
-    for (i = 0; i != obj->num_headers; ++i) {
-        cr_object_header_t *h = &((cr_object_header_t *)(void *)block)[i];
-        h->name.base = strings + (h->name.base - impl->b->arena);
-        h->value.base = strings + (h->value.base - impl->b->arena);
-    }
-    free(obj->headers);
-    free(impl->b->arena);
-    obj->headers = (cr_object_header_t *)(void *)block;
-    impl->b->arena = NULL;
-    impl->b->headers_cap = obj->num_headers;
-    impl->b->headers_bytes = arraybytes + impl->b->arena_len;
-    impl->b->arena_cap = 0;
+    cr_str_t copy = cr_str(*dst, s.len);
+    memcpy(*dst, s.base, s.len + 1);
+    *dst += s.len + 1;
+    return copy;
 }
 
-void cr_object_finish(cr_object_t *obj)
+/* Builds the packed block of a loose object (see the top comment) and frees the loose allocations. Returns the
+ * packed object, or NULL (allocation; the loose object is untouched). */
+static cr_object_t *cr_object_pack(cr_object_t *obj)
 {
-    cr_object_impl_t *impl = cr_object_impl(obj);
-    size_t cost;
-    int i;
+    cr_object_loose_t *loose = cr_object_loose(obj);
+    cr_object_builder_t *b = &loose->b;
+    size_t vary_table = obj->num_vary != 0 ? (obj->num_vary + 1u) * sizeof(cr_str_t) : 0,
+           tag_table = obj->num_tags * sizeof(cr_object_tag_t), index_bytes = obj->num_headers * sizeof(cr_object_hdr_t),
+           index_off, vary_off, size, cost, i;
+    unsigned bits = 0;
+    cr_object_t *packed;
+    cr_str_t *table;
+    char *block, *dst;
+    int e;
 
-    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
-    assert(impl->b != NULL);
+    for (e = 0; e != CR_ENC_MAX; ++e)
+        if (b->bodies[e].base != NULL)
+            bits |= 1u << e;
+    assert((bits & 1u) != 0); /* identity */
 
-    if (obj->bodies[CR_ENC_IDENTITY].base == NULL)
-        obj->bodies[CR_ENC_IDENTITY] = cr_str(cr_object_empty_body, 0);
-    cr_object_compact_headers(impl);
-    obj->etag = cr_object_find_header(obj, "etag", 4);
+    index_off = cr_object_align(sizeof(*obj) + (size_t)__builtin_popcount(bits) * sizeof(cr_str_t) + obj->key_len + 1,
+                                _Alignof(cr_object_hdr_t));
+    size = vary_off = index_off + index_bytes + obj->header_bytes;
+    if (vary_table != 0 || tag_table != 0) {
+        vary_off = cr_object_align(vary_off, _Alignof(cr_str_t));
+        size = vary_off + vary_table + tag_table + (b->vary_bytes - vary_table) + (b->tags_bytes - tag_table);
+    }
+    if ((block = malloc(size)) == NULL)
+        return NULL;
 
-    cost = sizeof(*impl) + obj->key.len + 1 + impl->b->headers_bytes + impl->b->arena_cap + impl->b->vary_bytes + impl->b->tags_bytes;
-    for (i = 0; i != CR_ENC_MAX; ++i)
-        cost += obj->bodies[i].len;
-    obj->cost = cost;
-    /* the builder goes; an arena that compaction could not replace (out of memory) still holds the header strings */
-    impl->arena = impl->b->arena;
-    free(impl->b);
-    impl->b = NULL;
+    /* the struct and the body table */
+    packed = (cr_object_t *)(void *)block;
+    *packed = *obj;
+    packed->body_bits = (uint8_t)bits;
+    table = (cr_str_t *)(void *)(packed + 1);
+    cost = size;
+    for (e = 0; e != CR_ENC_MAX; ++e) {
+        if (b->bodies[e].base != NULL) {
+            *table++ = b->bodies[e];
+            cost += b->bodies[e].len;
+        }
+    }
+    /* the key (right after the body table), the header index and strings */
+    memcpy((char *)table, obj + 1, obj->key_len + 1);
+    assert(cr_object__index_offset(packed) == index_off);
+    if (index_bytes != 0) {
+        memcpy(block + index_off, b->index, index_bytes);
+        memcpy(block + index_off + index_bytes, b->strings, obj->header_bytes);
+    }
+    /* the Vary table, the tags, their strings */
+    dst = block + vary_off + vary_table + tag_table;
+    if (vary_table != 0) {
+        cr_str_t *vary = (cr_str_t *)(void *)(block + vary_off);
+        assert(cr_object__vary_offset(packed) == vary_off);
+        for (i = 0; i != obj->num_vary + 1u; ++i)
+            vary[i] = cr_object_copy_str(&dst, b->vary[i]);
+    }
+    if (tag_table != 0) {
+        cr_object_tag_t *tags = (cr_object_tag_t *)(void *)(block + vary_off + vary_table);
+        for (i = 0; i != obj->num_tags; ++i) {
+            assert(obj->tags[i].st.entry == NULL);
+            tags[i] = obj->tags[i];
+            tags[i].name = cr_object_copy_str(&dst, obj->tags[i].name);
+            tags[i].owner = packed;
+        }
+        packed->tags = tags;
+    }
+    assert(dst == block + size);
+    packed->cost = cost;
+
+    /* the loose object is gone: its bodies now belong to the packed one */
+    free(b->index);
+    free(b->strings);
+    free(b->vary);
+    free(obj->tags);
+    obj->magic = 0;
+    free(loose);
+    return packed;
+}
+
+/* What a loose object allocated. */
+static size_t cr_object_loose_cost(const cr_object_t *obj)
+{
+    const cr_object_builder_t *b = &cr_object_loose(obj)->b;
+    size_t cost = sizeof(cr_object_loose_t) + obj->key_len + 1 + b->index_cap * sizeof(*b->index) + b->strings_cap +
+                  b->vary_bytes + b->tags_bytes;
+    int e;
+
+    for (e = 0; e != CR_ENC_MAX; ++e)
+        cost += b->bodies[e].len;
+    return cost;
+}
+
+cr_object_t *cr_object_finish(cr_object_t *obj)
+{
+    cr_object_builder_t *b = cr_object_building(obj);
+    cr_object_t *packed;
+
+    assert(obj->refcnt == 1 && !obj->st_linked);
+
+    if (b->bodies[CR_ENC_IDENTITY].base == NULL)
+        b->bodies[CR_ENC_IDENTITY] = cr_str(cr_object_empty_body, 0);
+    if ((packed = cr_object_pack(obj)) != NULL)
+        return packed;
+    /* out of memory: stay loose (everything is in place already) */
+    obj->cost = cr_object_loose_cost(obj);
+    return obj;
+}
+
+cr_object_header_index_t cr_object__loose_header_index(const cr_object_t *obj)
+{
+    const cr_object_builder_t *b = &cr_object_loose(obj)->b;
+    cr_object_header_index_t ix = {b->index, b->strings};
+    return ix;
+}
+
+const cr_str_t *cr_object__loose_vary(const cr_object_t *obj)
+{
+    return cr_object_loose(obj)->b.vary;
+}
+
+cr_str_t cr_object__loose_body(const cr_object_t *obj, cr_encoding_t enc)
+{
+    assert((unsigned)enc < CR_ENC_MAX);
+    return cr_object_loose(obj)->b.bodies[enc];
 }
 
 cr_str_t cr_object_find_header(const cr_object_t *obj, const char *lname, size_t lnamelen)
 {
+    cr_object_header_index_t ix;
     size_t i;
 
     CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
+    ix = cr_object__header_index(obj);
     for (i = 0; i != obj->num_headers; ++i) {
-        const cr_object_header_t *h = &obj->headers[i];
-        if (h->name.len == lnamelen && memcmp(h->name.base, lname, lnamelen) == 0)
-            return h->value;
+        const cr_object_hdr_t *h = &ix.entries[i];
+        if ((h->len_token & CR_OBJECT_MAX_NAME) == lnamelen && memcmp(ix.strings + h->off, lname, lnamelen) == 0)
+            return cr_object_header_value(obj, i);
     }
     return cr_str(NULL, 0);
 }
@@ -374,26 +478,31 @@ void cr_object_addref(cr_object_t *obj)
     (void)old;
 }
 
-static void cr_object_destroy(cr_object_impl_t *impl)
+static void cr_object_destroy(cr_object_t *obj)
 {
     size_t t;
-    int i;
+    int e;
 
-    assert(!impl->pub.st_linked);
-    for (t = 0; t != impl->pub.num_tags; ++t)
-        assert(impl->pub.tags[t].st.entry == NULL);
-    for (i = 0; i != CR_ENC_MAX; ++i)
-        cr_object_free_body(&impl->pub.bodies[i]);
-    free(impl->pub.headers);
-    if (impl->b != NULL) { /* released before finish */
-        free(impl->b->arena);
-        free(impl->b);
+    assert(!obj->st_linked);
+    for (t = 0; t != obj->num_tags; ++t)
+        assert(obj->tags[t].st.entry == NULL);
+    if (cr_object_is_packed(obj)) {
+        cr_str_t *table = (cr_str_t *)(void *)(obj + 1);
+        for (e = 0; e != __builtin_popcount(obj->body_bits); ++e)
+            cr_object_free_body(&table[e]);
+        obj->magic = 0;
+        free(obj);
+    } else {
+        cr_object_loose_t *loose = cr_object_loose(obj);
+        for (e = 0; e != CR_ENC_MAX; ++e)
+            cr_object_free_body(&loose->b.bodies[e]);
+        free(loose->b.index);
+        free(loose->b.strings);
+        free(loose->b.vary);
+        free(obj->tags);
+        obj->magic = 0;
+        free(loose);
     }
-    free(impl->arena);
-    free(impl->vary_block);
-    free(impl->pub.tags);
-    impl->pub.magic = 0;
-    free(impl);
 }
 
 void cr_object_release(cr_object_t **objp)
@@ -408,5 +517,5 @@ void cr_object_release(cr_object_t **objp)
     old = __atomic_fetch_sub(&obj->refcnt, 1, __ATOMIC_ACQ_REL);
     assert(old != 0);
     if (old == 1)
-        cr_object_destroy(cr_object_impl(obj));
+        cr_object_destroy(obj);
 }

@@ -55,7 +55,7 @@ static cr_encoding_t received_encoding(const cr_object_t *obj)
 {
     if ((cr_object_flags(obj) & CR_OBJ_ENCODED) == 0)
         return CR_ENC_IDENTITY;
-    return obj->bodies[CR_ENC_BR].base != NULL ? CR_ENC_BR : CR_ENC_GZIP;
+    return cr_object_body(obj, CR_ENC_BR).base != NULL ? CR_ENC_BR : CR_ENC_GZIP;
 }
 
 /* Bit set of the representations the object can be sent in without work. */
@@ -64,7 +64,7 @@ static unsigned available_encodings(const cr_object_t *obj)
     unsigned bits = 0;
     int e;
     for (e = 0; e != CR_ENC_MAX; ++e)
-        if (obj->bodies[e].base != NULL)
+        if (cr_object_body(obj, (cr_encoding_t)e).base != NULL)
             bits |= CR_ENC_BIT(e);
     if ((cr_object_flags(obj) & CR_OBJ_ENCODED) != 0)
         bits &= ~CR_ENC_BIT(CR_ENC_IDENTITY);
@@ -75,7 +75,7 @@ static unsigned available_encodings(const cr_object_t *obj)
 static h2o_iovec_t variant_etag(h2o_req_t *req, const cr_object_t *obj, cr_encoding_t enc)
 {
     static const char *const suffix[CR_ENC_MAX] = {"-id", "-gz", "-br"};
-    cr_str_t e = obj->etag;
+    cr_str_t e = cr_object_etag(obj);
     size_t slen;
     char *buf;
 
@@ -91,20 +91,24 @@ static h2o_iovec_t variant_etag(h2o_req_t *req, const cr_object_t *obj, cr_encod
     return h2o_iovec_init(buf, e.len + slen);
 }
 
-/* If-None-Match against the variant's ETag, else If-Modified-Since (RFC 9110 13.2.2). */
+/* If-None-Match against the variant's ETag, else If-Modified-Since (RFC 9110 13.2.2). The stored Last-Modified is
+ * parsed here, only for a request that carries If-Modified-Since (no object keeps it parsed). */
 static int is_not_modified(h2o_req_t *req, const cr_object_t *obj, h2o_iovec_t etag)
 {
     h2o_iovec_t inm, ims;
-    uint64_t ims_ms;
+    cr_str_t lm;
+    uint64_t ims_ms, lm_ms;
 
     if (obj->status != 200)
         return 0;
     if ((inm = cr_req_header(req, H2O_TOKEN_IF_NONE_MATCH)).base != NULL)
         return etag.base != NULL && cr_policy_etag_matches(cr_str(inm.base, inm.len), cr_str(etag.base, etag.len));
-    if ((ims = cr_req_header(req, H2O_TOKEN_IF_MODIFIED_SINCE)).base != NULL && obj->last_modified_ms != 0 &&
-        cr_http_date_parse(cr_str(ims.base, ims.len), &ims_ms) == 0)
-        return obj->last_modified_ms <= ims_ms;
-    return 0;
+    if ((ims = cr_req_header(req, H2O_TOKEN_IF_MODIFIED_SINCE)).base == NULL ||
+        (lm = cr_object_find_header(obj, H2O_STRLIT("last-modified"))).base == NULL)
+        return 0;
+    if (cr_http_date_parse(lm, &lm_ms) != 0 || lm_ms == 0 || cr_http_date_parse(cr_str(ims.base, ims.len), &ims_ms) != 0)
+        return 0;
+    return lm_ms <= ims_ms;
 }
 
 static int is_304_header(cr_str_t n)
@@ -183,7 +187,7 @@ static void send_decoded(h2o_req_t *req, const cr_object_t *obj, cr_encoding_t c
     cr_decode_gen_t *self = h2o_mem_alloc_shared(&req->pool, sizeof(*self), on_decode_gen_dispose);
     memset(self, 0, sizeof(*self));
     self->super.proceed = on_decode_proceed;
-    self->input = obj->bodies[coded];
+    self->input = cr_object_body(obj, coded);
     h2o_buffer_init(&self->out, &h2o_socket_buffer_prototype);
     /* a decoded body can be no larger than max_object_size allowed, times a generous ratio: a bomb is cut short */
     self->decoder = cr_decoder_new(coded, (size_t)cr_rt.cfg->cache.max_object_size * 64 + 1024 * 1024);
@@ -205,6 +209,7 @@ void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object
         not_modified, vary_done = 0, is_head;
     cr_encoding_t coded = received_encoding(obj);
     h2o_iovec_t etag, body;
+    cr_str_t stored;
     cr_object_t **slot;
     char *agebuf;
     size_t i;
@@ -230,21 +235,20 @@ void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object
     req->res.status = not_modified ? 304 : obj->status;
     req->res.reason = reason_phrase(req->res.status);
     for (i = 0; i != obj->num_headers; ++i) {
-        const cr_object_header_t *h = obj->headers + i;
-        if (cr_str_eq(h->name, H2O_STRLIT("etag")) || cr_str_eq(h->name, H2O_STRLIT("content-encoding")))
+        cr_str_t name = cr_object_header_name(obj, i), value = cr_object_header_value(obj, i);
+        unsigned token = cr_object_header_token(obj, i);
+        if (cr_str_eq(name, H2O_STRLIT("etag")) || cr_str_eq(name, H2O_STRLIT("content-encoding")))
             continue;
-        if (not_modified && !is_304_header(h->name))
+        if (not_modified && !is_304_header(name))
             continue;
-        if (forced && is_forced_override(h->name))
+        if (forced && is_forced_override(name))
             continue;
-        if (has_variants && cr_str_eq(h->name, H2O_STRLIT("vary")) && mentions_accept_encoding(h->value))
+        if (has_variants && cr_str_eq(name, H2O_STRLIT("vary")) && mentions_accept_encoding(value))
             vary_done = 1;
-        if (h->token != NULL)
-            h2o_add_header(&req->pool, &req->res.headers, H2O_STRUCT_FROM_MEMBER(h2o_token_t, buf, h->token), NULL,
-                           h->value.base, h->value.len);
+        if (token != 0)
+            h2o_add_header(&req->pool, &req->res.headers, cr_token_of(token), NULL, value.base, value.len);
         else
-            h2o_add_header_by_str(&req->pool, &req->res.headers, h->name.base, h->name.len, 0, NULL, h->value.base,
-                                  h->value.len);
+            h2o_add_header_by_str(&req->pool, &req->res.headers, name.base, name.len, 0, NULL, value.base, value.len);
     }
     if (etag.base != NULL)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, etag.base, etag.len);
@@ -281,7 +285,8 @@ void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object
         }
         return;
     }
-    body = h2o_iovec_init(obj->bodies[chosen].base, obj->bodies[chosen].len);
+    stored = cr_object_body(obj, (cr_encoding_t)chosen);
+    body = h2o_iovec_init(stored.base, stored.len);
     req->res.content_length = body.len;
     h2o_start_response(req, &generator);
     if (is_head || body.len == 0)

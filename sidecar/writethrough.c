@@ -19,7 +19,7 @@
 static int key_path_is(void *ctx, const cr_object_t *obj)
 {
     const cr_str_t *path = ctx;
-    cr_str_t tag = cr_path_tag(obj->key); /* "\n/path" */
+    cr_str_t tag = cr_path_tag(cr_object_key(obj)); /* "\n/path" */
     return tag.len == path->len + 1 && memcmp(tag.base + 1, path->base, path->len) == 0;
 }
 
@@ -36,7 +36,7 @@ size_t cr_collect_path(cr_str_t path, cr_object_t **out, size_t max)
 static int key_path_has_prefix(void *ctx, const cr_object_t *obj)
 {
     const cr_str_t *prefix = ctx;
-    cr_str_t path = cr_path_tag(obj->key); /* "\n/path" */
+    cr_str_t path = cr_path_tag(cr_object_key(obj)); /* "\n/path" */
     return path.len >= prefix->len + 1 && memcmp(path.base + 1, prefix->base, prefix->len) == 0;
 }
 

@@ -44,7 +44,8 @@ cr_object_t *cr_fill_object_refreshed(const cr_object_t *old, const h2o_header_t
  */
 void cr_fill_object_compress(const cr_route_config_t *route, cr_object_t *obj);
 
-/* Freshness fields and flags from the store decision; call after cr_object_finish (it parses Last-Modified). */
+/* Freshness fields (clamped, see object.h) and flags from the store decision; call on the finished object before it
+ * is shared. */
 void cr_fill_object_set_freshness(cr_object_t *obj, const cr_store_decision_t *d, uint64_t response_time_ms);
 
 #endif

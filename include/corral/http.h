@@ -35,6 +35,12 @@ int cr_is_surrogate_key_header(h2o_iovec_t lname);
  * dropped), or {NULL,0} when absent. Used for Connection, whose tokens may be spread over several lines. */
 h2o_iovec_t cr_join_header(const h2o_header_t *headers, size_t num_headers, const h2o_token_t *token, char *buf, size_t bufsize);
 
+/* The small integer an object keeps for a header name (cr_object_add_header's `token`): 1 + the index of h2o's
+ * token, or 0 when the name is not one of h2o's tokens. */
+unsigned cr_token_index(const h2o_iovec_t *name);
+/* The h2o token behind a non-zero cr_token_index(). */
+const h2o_token_t *cr_token_of(unsigned index);
+
 /* First value of a request header by token, or {NULL,0}. */
 h2o_iovec_t cr_req_header(h2o_req_t *req, const h2o_token_t *token);
 /* First value of a request header by lower-case name (tokens and non-tokens), or {NULL,0}. */

@@ -11,6 +11,7 @@ void cr_test_register_route(void);
 void cr_test_register_key(void);
 void cr_test_register_policy(void);
 void cr_test_register_object(void);
+void cr_test_register_object_oom(void);
 void cr_test_register_store(void);
 void cr_test_register_ebr(void);
 void cr_test_register_invalidate(void);
@@ -28,6 +29,7 @@ int main(void)
     cr_test_register_key();
     cr_test_register_policy();
     cr_test_register_object();
+    cr_test_register_object_oom();
     cr_test_register_store();
     cr_test_register_ebr();
     cr_test_register_invalidate();

@@ -21,12 +21,11 @@ static cr_object_t *te_make(const char *key, size_t bodylen)
     char *body;
 
     CU_ASSERT_FATAL(obj != NULL);
-    CU_ASSERT_FATAL(cr_object_add_header(obj, "content-type", 12, "text/plain", 10, NULL) == CR_OK);
+    CU_ASSERT_FATAL(cr_object_add_header(obj, "content-type", 12, "text/plain", 10, 0) == CR_OK);
     CU_ASSERT_FATAL((body = malloc(bodylen + 1)) != NULL);
     memset(body, 'b', bodylen);
     cr_object_set_body(obj, CR_ENC_IDENTITY, body, bodylen);
-    cr_object_finish(obj);
-    return obj;
+    return cr_object_finish(obj);
 }
 
 static cr_object_t *te_lookup(cr_store_t *store, const char *key)
@@ -171,8 +170,8 @@ static void *te_race_reader(void *arg)
             ++t->misses;
             continue;
         }
-        if (!cr_str_eq(cr_object_key(obj), "race/hot", 8) || obj->bodies[CR_ENC_IDENTITY].len != 32 ||
-            obj->bodies[CR_ENC_IDENTITY].base[31] != 'b')
+        if (!cr_str_eq(cr_object_key(obj), "race/hot", 8) || cr_object_body(obj, CR_ENC_IDENTITY).len != 32 ||
+            cr_object_body(obj, CR_ENC_IDENTITY).base[31] != 'b')
             ++t->wrong;
         cr_object_release(&obj);
     }

@@ -24,7 +24,7 @@ static cr_object_t *ts_make(const char *key, const char *variant, size_t bodylen
     char *body;
 
     CU_ASSERT_FATAL(obj != NULL);
-    CU_ASSERT_FATAL(cr_object_add_header(obj, "content-type", 12, "text/plain", 10, NULL) == CR_OK);
+    CU_ASSERT_FATAL(cr_object_add_header(obj, "content-type", 12, "text/plain", 10, 0) == CR_OK);
     if (variant != NULL) {
         cr_str_t names[] = {CR_STR("accept-encoding")};
         CU_ASSERT_FATAL(cr_object_set_vary(obj, names, 1, variant, strlen(variant)) == CR_OK);
@@ -32,8 +32,7 @@ static cr_object_t *ts_make(const char *key, const char *variant, size_t bodylen
     CU_ASSERT_FATAL((body = malloc(bodylen + 1)) != NULL);
     memset(body, fill, bodylen);
     cr_object_set_body(obj, CR_ENC_IDENTITY, body, bodylen);
-    cr_object_finish(obj);
-    return obj;
+    return cr_object_finish(obj);
 }
 
 static size_t ts_charge(const cr_object_t *obj)
@@ -56,7 +55,7 @@ static cr_object_t *ts_lookup(cr_store_t *store, const char *key, cr_variant_mat
 static int ts_match_variant(void *ctx, const cr_object_t *obj)
 {
     const char *want = ctx;
-    return cr_str_eq(obj->variant_key, want, strlen(want));
+    return cr_str_eq(cr_object_variant_key(obj), want, strlen(want));
 }
 
 /* ctx: a ts_sum_t; visits every variant (never matches) and sums their charges */
@@ -118,7 +117,7 @@ static void test_store_basic(void)
     got = ts_lookup(store, "a", NULL, NULL, &nv);
     CU_ASSERT_PTR_EQUAL(got, a2);
     CU_ASSERT_EQUAL(nv, 1);
-    CU_ASSERT_EQUAL(got->bodies[CR_ENC_IDENTITY].len, 300);
+    CU_ASSERT_EQUAL(cr_object_body(got, CR_ENC_IDENTITY).len, 300);
     cr_object_release(&got);
 
     /* remove_object of the replaced one: not linked */
@@ -169,7 +168,7 @@ static void test_store_variants(void)
     CU_ASSERT_EQUAL(nv, 3);
     got = ts_lookup(store, "k", NULL, NULL, &nv); /* any variant */
     CU_ASSERT_PTR_NOT_NULL(got);
-    CU_ASSERT(cr_str_eq(got->key, "k", 1));
+    CU_ASSERT(cr_str_eq(cr_object_key(got), "k", 1));
     CU_ASSERT_EQUAL(nv, 1); /* the first variant of the probe run */
     cr_object_release(&got);
     CU_ASSERT_PTR_NULL(ts_lookup(store, "k", ts_match_sum, &sum, &nv));
@@ -259,7 +258,8 @@ static void test_store_accounting(void)
     /* remove every 4th by key, every 7th by object */
     for (i = 0; i != 500; ++i) {
         if (i % 4 == 0) {
-            CU_ASSERT_EQUAL(cr_store_purge_key(store, objs[i]->key.base, objs[i]->key.len, objs[i]->hash, 0), 1);
+            cr_str_t key = cr_object_key(objs[i]);
+            CU_ASSERT_EQUAL(cr_store_purge_key(store, key.base, key.len, objs[i]->hash, 0), 1);
             expect -= ts_charge(objs[i]);
         } else if (i % 7 == 0) {
             CU_ASSERT_EQUAL(cr_store_remove_object(store, objs[i]), 1);
@@ -470,9 +470,9 @@ static void test_store_reader_survives(void)
     CU_ASSERT_EQUAL(cr_store_remove_object(store, held), 0);
     CU_ASSERT_EQUAL(held->refcnt, 1);
     CU_ASSERT(cr_str_eq(cr_object_find_header(held, "content-type", 12), "text/plain", 10));
-    CU_ASSERT_EQUAL(held->bodies[CR_ENC_IDENTITY].len, 1000);
+    CU_ASSERT_EQUAL(cr_object_body(held, CR_ENC_IDENTITY).len, 1000);
     for (i = 0; i != 1000; ++i)
-        ok &= held->bodies[CR_ENC_IDENTITY].base[i] == 'H';
+        ok &= cr_object_body(held, CR_ENC_IDENTITY).base[i] == 'H';
     CU_ASSERT(ok);
     cr_object_release(&held); /* frees it (LSan reports a leak otherwise, ASan a double free) */
 
@@ -519,13 +519,13 @@ static char ts_mt_fill(unsigned k, unsigned v)
 /* Checks everything a reader may see without locks. */
 static int ts_mt_check(const cr_object_t *obj, const char *key, unsigned k)
 {
-    cr_str_t body = obj->bodies[CR_ENC_IDENTITY];
+    cr_str_t body = cr_object_body(obj, CR_ENC_IDENTITY), key_of = cr_object_key(obj), variant = cr_object_variant_key(obj);
     unsigned v;
     size_t i;
 
-    if (!cr_str_eq(obj->key, key, strlen(key)) || obj->variant_key.len != 4 || obj->variant_key.base[0] != 'v')
+    if (!cr_str_eq(key_of, key, strlen(key)) || variant.len != 4 || variant.base[0] != 'v')
         return 0;
-    v = (unsigned)(obj->variant_key.base[2] - '0');
+    v = (unsigned)(variant.base[2] - '0');
     for (i = 0; i != body.len; ++i)
         if (body.base[i] != ts_mt_fill(k, v))
             return 0;
@@ -630,8 +630,9 @@ static void test_store_threads(void)
 /* The path part of a test key "host\npath?query": everything between the newline and the '?'. */
 static int ts_same_path(void *ctx, const cr_object_t *obj)
 {
-    const char *path = ctx, *nl = memchr(obj->key.base, '\n', obj->key.len);
-    size_t plen = strlen(path), rest = obj->key.len - (size_t)(nl + 1 - obj->key.base);
+    cr_str_t key = cr_object_key(obj);
+    const char *path = ctx, *nl = memchr(key.base, '\n', key.len);
+    size_t plen = strlen(path), rest = key.len - (size_t)(nl + 1 - key.base);
     return nl != NULL && rest >= plen && memcmp(nl + 1, path, plen) == 0 && (rest == plen || nl[1 + plen] == '?');
 }
 
@@ -683,7 +684,7 @@ static cr_object_t *ts_make_tagged(const char *key, const char *variant, size_t 
     char *body;
 
     CU_ASSERT_FATAL(obj != NULL);
-    CU_ASSERT_FATAL(cr_object_add_header(obj, "content-type", 12, "text/plain", 10, NULL) == CR_OK);
+    CU_ASSERT_FATAL(cr_object_add_header(obj, "content-type", 12, "text/plain", 10, 0) == CR_OK);
     if (variant != NULL) {
         cr_str_t names[] = {CR_STR("accept-encoding")};
         CU_ASSERT_FATAL(cr_object_set_vary(obj, names, 1, variant, strlen(variant)) == CR_OK);
@@ -698,8 +699,7 @@ static cr_object_t *ts_make_tagged(const char *key, const char *variant, size_t 
     CU_ASSERT_FATAL((body = malloc(bodylen + 1)) != NULL);
     memset(body, 'b', bodylen);
     cr_object_set_body(obj, CR_ENC_IDENTITY, body, bodylen);
-    cr_object_finish(obj);
-    return obj;
+    return cr_object_finish(obj);
 }
 
 static int ts_invalidated(const cr_object_t *obj)
@@ -728,8 +728,9 @@ static void test_store_tags(void)
         CU_ASSERT_EQUAL(x->tags[0].hash, cr_hash("t", 1));
         CU_ASSERT_EQUAL(cr_object_set_tags(x, tags, 1), CR_OK); /* replaces */
         CU_ASSERT_EQUAL(x->num_tags, 1);
-        cr_object_finish(x);
-        cr_object_finish(y);
+        x = cr_object_finish(x);
+        y = cr_object_finish(y);
+        CU_ASSERT_PTR_EQUAL(x->tags[0].owner, x); /* follows the object when finish moves it */
         CU_ASSERT(x->cost >= y->cost + sizeof(cr_object_tag_t) + 2);
         cr_object_release(&x);
         cr_object_release(&y);
@@ -961,7 +962,7 @@ static void test_store_lookup_all(void)
     n = cr_store_lookup_all(store, "k", 1, cr_hash("k", 1), out, 4);
     CU_ASSERT_EQUAL(n, 3);
     for (i = 0; i != n; ++i) {
-        seen |= (size_t)1 << (out[i]->variant_key.base[2] - '0');
+        seen |= (size_t)1 << (cr_object_variant_key(out[i]).base[2] - '0');
         CU_ASSERT_EQUAL(out[i]->refcnt, 3);
         CU_ASSERT_EQUAL(out[i]->st_referenced, 0); /* inspection does not count as a hit */
         cr_object_release(&out[i]);
@@ -1102,7 +1103,7 @@ static ts_pf_filler_t ts_pf_ctx[TS_PF_FILLERS];
 static int ts_pf_live(cr_store_t *store, cr_object_t *obj)
 {
     cr_object_t *all[4];
-    size_t n = cr_store_lookup_all(store, obj->key.base, obj->key.len, obj->hash, all, 4), i;
+    size_t n = cr_store_lookup_all(store, cr_object_key(obj).base, cr_object_key(obj).len, obj->hash, all, 4), i;
     int live = 0;
 
     for (i = 0; i != CR_MIN(n, 4); ++i) {
@@ -1212,7 +1213,7 @@ static void *ts_pf_reader(void *arg)
         size_t keylen = (size_t)snprintf(key, sizeof(key), "pf/%u", k), i;
         cr_object_t *obj = cr_store_lookup(t->store, key, keylen, cr_hash(key, keylen), NULL, NULL, NULL), *all[4];
         if (obj != NULL) {
-            if (obj->num_tags != 2 || !cr_str_eq(obj->tags[0].name, "TT", 2) || !cr_str_eq(obj->key, key, keylen))
+            if (obj->num_tags != 2 || !cr_str_eq(obj->tags[0].name, "TT", 2) || !cr_str_eq(cr_object_key(obj), key, keylen))
                 ++t->bad;
             if ((cr_object_flags(obj) & CR_OBJ_INVALIDATED) != 0 && r % 4 == 0)
                 cr_store_remove_object(t->store, obj); /* a stale object found useless */

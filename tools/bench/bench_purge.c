@@ -99,7 +99,7 @@ static int put(cr_store_t *store, uint32_t i, uint64_t now_ms)
     if ((obj = cr_object_new(key, keylen, 200)) == NULL)
         return -1;
     for (h = 0; h != CR_ARRAY_SIZE(hdrs); ++h)
-        if (cr_object_add_header(obj, hdrs[h].name, strlen(hdrs[h].name), hdrs[h].value, strlen(hdrs[h].value), NULL) != CR_OK)
+        if (cr_object_add_header(obj, hdrs[h].name, strlen(hdrs[h].name), hdrs[h].value, strlen(hdrs[h].value), 0) != CR_OK)
             goto Error;
     if (i % TAG_EVERY == HOT_PHASE)
         tags[ntags++] = CR_STR("hot");
@@ -114,7 +114,7 @@ static int put(cr_store_t *store, uint32_t i, uint64_t now_ms)
     cr_object_set_body(obj, CR_ENC_IDENTITY, body, BODY_LEN);
     obj->response_time_ms = now_ms;
     obj->lifetime_ms = 3600 * 1000;
-    cr_object_finish(obj);
+    obj = cr_object_finish(obj);
     if (obj->num_tags != ntags || cr_store_insert(store, obj) != CR_OK)
         goto Error;
     cr_object_release(&obj);
