@@ -13,8 +13,8 @@
  * Packed layout, what cr_object_finish() makes: one exact-size block, in this order (object.h's inline accessors
  * compute every position from the struct's counts and sizes, so the struct keeps no pointer into its own block):
  *     cr_object_t
- *     body table      cr_str_t per encoding present, in encoding order (bit e of body_bits: encoding e is there)
- *     key, NUL
+ *     key, NUL        right after the struct, as in the loose layout (a lookup compares it at a fixed address)
+ *     (pad to 8)      body table: cr_str_t per encoding present, in encoding order (bit e of body_bits: encoding e)
  *     (pad to 4)      header index: num_headers cr_object_hdr_t
  *                     header strings: header_bytes bytes
  *     (pad to 8)      only when there is a Vary or a tag: the Vary table (num_vary + 1 cr_str_t, the last one the
@@ -334,7 +334,7 @@ static cr_object_t *cr_object_pack(cr_object_t *obj)
     cr_object_builder_t *b = &loose->b;
     size_t vary_table = obj->num_vary != 0 ? (obj->num_vary + 1u) * sizeof(cr_str_t) : 0,
            tag_table = obj->num_tags * sizeof(cr_object_tag_t), index_bytes = obj->num_headers * sizeof(cr_object_hdr_t),
-           index_off, vary_off, size, cost, i;
+           table_off, index_off, vary_off, size, cost, i;
     unsigned bits = 0;
     cr_object_t *packed;
     cr_str_t *table;
@@ -346,8 +346,8 @@ static cr_object_t *cr_object_pack(cr_object_t *obj)
             bits |= 1u << e;
     assert((bits & 1u) != 0); /* identity */
 
-    index_off = cr_object_align(sizeof(*obj) + (size_t)__builtin_popcount(bits) * sizeof(cr_str_t) + obj->key_len + 1,
-                                _Alignof(cr_object_hdr_t));
+    table_off = cr_object_align(sizeof(*obj) + obj->key_len + 1, _Alignof(cr_str_t));
+    index_off = cr_object_align(table_off + (size_t)__builtin_popcount(bits) * sizeof(cr_str_t), _Alignof(cr_object_hdr_t));
     size = vary_off = index_off + index_bytes + obj->header_bytes;
     if (vary_table != 0 || tag_table != 0) {
         vary_off = cr_object_align(vary_off, _Alignof(cr_str_t));
@@ -360,7 +360,11 @@ static cr_object_t *cr_object_pack(cr_object_t *obj)
     packed = (cr_object_t *)(void *)block;
     *packed = *obj;
     packed->body_bits = (uint8_t)bits;
-    table = (cr_str_t *)(void *)(packed + 1);
+    /* the key, right after the struct */
+    memcpy(packed + 1, obj + 1, obj->key_len + 1);
+    memset((char *)(packed + 1) + obj->key_len + 1, 0, table_off - sizeof(*obj) - obj->key_len - 1);
+    assert(cr_object__body_table_offset(packed) == table_off);
+    table = (cr_str_t *)(void *)(block + table_off);
     cost = size;
     for (e = 0; e != CR_ENC_MAX; ++e) {
         if (b->bodies[e].base != NULL) {
@@ -368,8 +372,7 @@ static cr_object_t *cr_object_pack(cr_object_t *obj)
             cost += b->bodies[e].len;
         }
     }
-    /* the key (right after the body table), the header index and strings */
-    memcpy((char *)table, obj + 1, obj->key_len + 1);
+    /* the header index and strings */
     assert(cr_object__index_offset(packed) == index_off);
     if (index_bytes != 0) {
         memcpy(block + index_off, b->index, index_bytes);
@@ -487,7 +490,7 @@ static void cr_object_destroy(cr_object_t *obj)
     for (t = 0; t != obj->num_tags; ++t)
         assert(obj->tags[t].st.entry == NULL);
     if (cr_object_is_packed(obj)) {
-        cr_str_t *table = (cr_str_t *)(void *)(obj + 1);
+        cr_str_t *table = (cr_str_t *)(void *)((char *)obj + cr_object__body_table_offset(obj));
         for (e = 0; e != __builtin_popcount(obj->body_bits); ++e)
             cr_object_free_body(&table[e]);
         obj->magic = 0;

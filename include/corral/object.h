@@ -171,15 +171,21 @@ static inline int cr_object_is_packed(const cr_object_t *obj)
 {
     return obj->body_bits != 0;
 }
-/* Bytes of the packed block's body table, which lies right after the struct (0 in the loose layout). */
+/* Bytes of the packed block's body table (0 in the loose layout). */
 static inline size_t cr_object__body_table_bytes(const cr_object_t *obj)
 {
     return (size_t)__builtin_popcount(obj->body_bits) * sizeof(cr_str_t);
 }
-/* Offset from the object of the header index in the packed layout: after the body table, the key and its NUL. */
+/* Offset from the object of the packed block's body table: after the key and its NUL, aligned for pointers. */
+static inline size_t cr_object__body_table_offset(const cr_object_t *obj)
+{
+    size_t off = sizeof(cr_object_t) + obj->key_len + 1;
+    return (off + (_Alignof(cr_str_t) - 1)) & ~(size_t)(_Alignof(cr_str_t) - 1);
+}
+/* Offset from the object of the header index in the packed layout: after the body table. */
 static inline size_t cr_object__index_offset(const cr_object_t *obj)
 {
-    size_t off = sizeof(cr_object_t) + cr_object__body_table_bytes(obj) + obj->key_len + 1;
+    size_t off = cr_object__body_table_offset(obj) + cr_object__body_table_bytes(obj);
     return (off + (_Alignof(cr_object_hdr_t) - 1)) & ~(size_t)(_Alignof(cr_object_hdr_t) - 1);
 }
 /* Offset from the object of the Vary table in the packed layout: after the header strings, aligned for pointers. */
@@ -205,10 +211,11 @@ static inline const cr_str_t *cr_object__vary(const cr_object_t *obj)
     return (const cr_str_t *)(const void *)((const char *)obj + cr_object__vary_offset(obj));
 }
 
-/* The primary key (NUL-terminated). The key lies right after the struct and the body table, in both layouts. */
+/* The primary key (NUL-terminated). The key lies right after the struct in both layouts, at an address a lookup
+ * knows before it reads the object, so the key and the struct's first line are fetched at once. */
 static inline cr_str_t cr_object_key(const cr_object_t *obj)
 {
-    return cr_str((const char *)(obj + 1) + cr_object__body_table_bytes(obj), obj->key_len);
+    return cr_str((const char *)(obj + 1), obj->key_len);
 }
 /* "name:value\n" per Vary'd request header, in the order of cr_object_vary_names(); empty ("") when no Vary. */
 static inline cr_str_t cr_object_variant_key(const cr_object_t *obj)
@@ -257,7 +264,8 @@ static inline cr_str_t cr_object_body(const cr_object_t *obj, cr_encoding_t enc)
         return cr_object__loose_body(obj, enc);
     if ((obj->body_bits & bit) == 0)
         return cr_str(NULL, 0);
-    return ((const cr_str_t *)(const void *)(obj + 1))[__builtin_popcount(obj->body_bits & (bit - 1))];
+    return ((const cr_str_t *)(const void *)((const char *)obj + cr_object__body_table_offset(obj)))
+        [__builtin_popcount(obj->body_bits & (bit - 1))];
 }
 
 /* Current age (RFC 9111 4.2.3) at `now`. */

@@ -23,6 +23,7 @@
 #include "bench_common.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -186,6 +187,75 @@ static int bench_lookup(uint32_t n, size_t iters, lookup_result_t *r)
     return 0;
 }
 
+/* Thread scaling: T threads look up keys of one store at once (no lock is shared: see store.c); aggregate rate. */
+typedef struct {
+    cr_store_t *store;
+    uint32_t n, stride;
+    size_t iters, found;
+    uint64_t seed;
+} scale_arg_t;
+
+static void *scale_thread(void *p)
+{
+    scale_arg_t *a = p;
+    time_loop(a->store, a->n, a->stride, a->iters, 1, a->seed, &a->found);
+    return NULL;
+}
+
+/* Million lookups per second with `threads` threads, each doing `iters` lookups drawn as time_loop draws them (n = 1:
+ * every thread looks up key 0 only, the worst case for that object's refcount line). */
+static double scale_run(cr_store_t *store, uint32_t n, uint32_t stride, unsigned threads, size_t iters)
+{
+    pthread_t th[8];
+    scale_arg_t args[8];
+    uint64_t t0;
+    unsigned i;
+
+    t0 = now_ns();
+    for (i = 0; i != threads; ++i) {
+        args[i] = (scale_arg_t){store, n, stride, iters, 0, 0x51ed2701u * (i + 1)};
+        if (pthread_create(&th[i], NULL, scale_thread, &args[i]) != 0)
+            return 0;
+    }
+    for (i = 0; i != threads; ++i)
+        pthread_join(th[i], NULL);
+    t0 = now_ns() - t0;
+    for (i = 0; i != threads; ++i)
+        if (args[i].found != iters)
+            return 0;
+    return (double)iters * threads / ((double)t0 / 1e9) / 1e6;
+}
+
+typedef struct {
+    double hot1, hot2, same1, same2;
+} scale_result_t;
+
+static int bench_scaling(uint32_t n, size_t iters, scale_result_t *r)
+{
+    char key[KEY_MAX + 1];
+    cr_store_t *store;
+    uint32_t i;
+    int run;
+
+    if ((store = cr_store_new((size_t)16 << 30)) == NULL)
+        return -1;
+    key_template(key);
+    for (i = 0; i != n; ++i)
+        if (put(store, key, make_key(key, i), SMALL_BODY) != 0) {
+            cr_store_free(&store);
+            return -1;
+        }
+    memset(r, 0, sizeof(*r));
+    for (run = 0; run != 3; ++run) { /* best of 3 each */
+        r->hot1 = CR_MAX(r->hot1, scale_run(store, n, n / 1000, 1, iters));
+        r->hot2 = CR_MAX(r->hot2, scale_run(store, n, n / 1000, 2, iters));
+        r->same1 = CR_MAX(r->same1, scale_run(store, 1, 1, 1, iters)); /* n = 1: key 0 every time */
+        r->same2 = CR_MAX(r->same2, scale_run(store, 1, 1, 2, iters));
+    }
+    cr_store_free(&store);
+    return r->hot1 > 0 && r->hot2 > 0 && r->same1 > 0 && r->same2 > 0 ? 0 : -1;
+}
+
 /* Where the charged overhead comes from: a finished object shaped like the benchmark's, taken apart by the sizes of
  * the parts of its block (object.h / object.c: struct, body table, key NUL, header index, NULs, alignment). */
 static void overhead_breakdown(void)
@@ -292,6 +362,7 @@ int main(int argc, char **argv)
     static const uint32_t sizes[] = {1000, 10000, 100000, 1000000};
     lookup_result_t res[CR_ARRAY_SIZE(sizes)];
     churn_result_t ch;
+    scale_result_t sc;
     size_t iters = 2000000, churn_keys = 1000000, limit = (size_t)64 << 20, i;
     double lo = 1e18, hi = 0, max_overhead = 0, rss_bound;
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
@@ -353,6 +424,16 @@ int main(int argc, char **argv)
            ch.keys / ch.seconds, ch.count, ch.bytes, (unsigned long long)ch.evictions);
     printf("   VmRSS %.1f MiB at the end (peak VmHWM %.1f MiB; %.1f MiB before the first insert)\n", ch.rss_kib / 1024.0,
            ch.hwm_kib / 1024.0, ch.base_rss_kib / 1024.0);
+
+    if (bench_scaling(100000, iters, &sc) != 0) {
+        fprintf(stderr, "bench_store: the thread scaling run failed\n");
+        return 1;
+    }
+    printf("\n3. thread scaling: lookups of 1 and 2 threads at once on one store of 100000 objects (best of 3), "
+           "Mlookups/s in all\n");
+    printf("   1,000 hot keys: 1 thread %.2f, 2 threads %.2f (%.2fx)\n", sc.hot1, sc.hot2, sc.hot2 / sc.hot1);
+    printf("   one key only:   1 thread %.2f, 2 threads %.2f (%.2fx; both threads write that object's refcount)\n",
+           sc.same1, sc.same2, sc.same2 / sc.same1);
 
     rss_bound = ch.limit * 1.1 / 1048576.0 + 32;
     printf("\nchecks (issue 6):\n");
