@@ -3,8 +3,9 @@
  *
  * Invariants: runs on the request's worker thread only. A hit takes one object reference that is tied to the
  * request's pool and dropped when the request is disposed, so the body is sent by reference (no copy) and an
- * eviction or purge during the send is harmless. Nothing on the hit path takes a lock other than the store shard's
- * lookup lock, and no counter is shared between threads.
+ * eviction or purge during the send is harmless. The hit path takes no lock (the store's lookup is lock-free) and
+ * writes nothing shared between threads: statistics are per thread, and the lookup's and the response's references
+ * are pins of the thread (pin.h), released with cr_pin_release() on it.
  */
 #include "corral/handler.h"
 
@@ -16,6 +17,7 @@
 #include "corral/key.h"
 #include "corral/log.h"
 #include "corral/pass.h"
+#include "corral/pin.h"
 #include "corral/route.h"
 #include "corral/runtime.h"
 #include "corral/writethrough.h"
@@ -67,17 +69,17 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
     h2o_req_t *req = lk->req;
     uint64_t now = h2o_now(t->ctx.loop);
     size_t num_variants = 0;
-    cr_object_t *obj = cr_store_lookup(cr_rt.store, lk->key, lk->keylen, lk->hash, cr_handler_variant_matches, lk, &num_variants);
+    cr_object_t *obj = cr_store_lookup_pinned(cr_rt.store, lk->key, lk->keylen, lk->hash, cr_handler_variant_matches, lk, &num_variants);
     const cr_request_info_t *qi = &lk->qi;
 
     if (obj != NULL && (cr_object_flags(obj) & CR_OBJ_PASS) != 0) {
         if (cr_object_age_ms(obj, now) < obj->lifetime_ms) {
-            cr_object_release(&obj);
+            cr_pin_release(&obj);
             pass_with_status(req, "bypass", "detail=hit-for-pass");
             return;
         }
         cr_store_remove_object(cr_rt.store, obj);
-        cr_object_release(&obj);
+        cr_pin_release(&obj);
         num_variants = 0;
     }
 
@@ -87,7 +89,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         if (!request_no_cache && cr_object_is_fresh(obj, now) && cr_policy_request_accepts_fresh(qi, age, obj->lifetime_ms)) {
             CR_STAT_INC(t->stats, hits);
             cr_respond_object(req, lk->route, obj, hit_status(req, obj, now));
-            cr_object_release(&obj);
+            cr_pin_release(&obj);
             return;
         }
         if (!request_no_cache && (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0) {
@@ -95,7 +97,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
             if (cr_policy_request_accepts_stale(qi, age, obj->lifetime_ms)) {
                 CR_STAT_INC(t->stats, stale);
                 cr_respond_object(req, lk->route, obj, hit_status(req, obj, now));
-                cr_object_release(&obj);
+                cr_pin_release(&obj);
                 return;
             }
             if (obj->swr_ms != 0 && age < (uint64_t)obj->lifetime_ms + obj->swr_ms && (qi->cc.flags & CR_CC_ONLY_IF_CACHED) == 0 &&
@@ -103,12 +105,12 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
                 CR_STAT_INC(t->stats, stale);
                 cr_respond_object(req, lk->route, obj, cr_cache_status_fwd(req, "stale", "detail=stale-while-revalidate"));
                 cr_flight_revalidate_background(t, lk, obj);
-                cr_object_release(&obj);
+                cr_pin_release(&obj);
                 return;
             }
         }
         if ((qi->cc.flags & CR_CC_ONLY_IF_CACHED) != 0) {
-            cr_object_release(&obj);
+            cr_pin_release(&obj);
             cr_send_json_error(req, 504, "Gateway Timeout", "only_if_cached", "no fresh stored response");
             return;
         }
@@ -116,7 +118,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         CR_STAT_INC(t->stats, misses);
         if (cr_flight_wait(t, lk, obj, lk->route->coalesce) != CR_OK)
             pass_with_status(req, lk->fwd, "detail=too-many-waiters");
-        cr_object_release(&obj);
+        cr_pin_release(&obj);
         return;
     }
 

@@ -2,8 +2,8 @@
  * respond.c: answering a request from a stored object: content-coding negotiation, per-variant validators,
  * conditional requests (304), HEAD, and the on-the-fly decoder for objects held only in the upstream's coding.
  *
- * Invariants: runs on the request's worker thread. The request holds one object reference (tied to its pool and
- * dropped when it is disposed), so every stored byte is sent by reference: no copy, no allocation proportional to
+ * Invariants: runs on the request's worker thread. The request holds one object reference, a pin of that thread
+ * (pin.h: a hot object's hits write nothing shared), tied to its pool and dropped when it is disposed, so every stored byte is sent by reference: no copy, no allocation proportional to
  * the body, no lock held while sending. Only an object stored solely in a coding the client refuses is decoded, in
  * CR_CODEC_CHUNK pieces, one h2o_send at a time (the decoder and its buffer live in the request's pool).
  * Validators: the ETag as received names the representation as received (identity, or the upstream's own coding);
@@ -16,6 +16,7 @@
 
 #include "corral/encoding.h"
 #include "corral/http.h"
+#include "corral/pin.h"
 #include "corral/runtime.h"
 
 static const char *reason_phrase(int status)
@@ -47,7 +48,7 @@ static const char *reason_phrase(int status)
 
 static void on_object_ref_dispose(void *p)
 {
-    cr_object_release((cr_object_t **)p);
+    cr_pin_release((cr_object_t **)p); /* disposed on the request's thread, which took the pin */
 }
 
 /* The coding the object's bodies were received in (identity unless the upstream sent it compressed). */
@@ -228,7 +229,7 @@ void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object
     not_modified = is_not_modified(req, obj, etag);
 
     /* the request holds a reference until it is disposed: the body is sent by reference */
-    cr_object_addref(obj);
+    cr_pin_acquire(obj);
     slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_object_ref_dispose);
     *slot = obj;
 

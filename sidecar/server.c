@@ -7,7 +7,9 @@
  * own SO_REUSEPORT socket per listener (the kernel spreads connections). Thread 0 also serves the admin listener.
  * Signals are blocked in every worker and taken by the main thread with sigwait(); on SIGTERM/SIGINT it sets
  * cr_rt.stopping and wakes every loop; each worker closes its listeners and runs until its in-flight requests are
- * done (at most CR_DRAIN_MS), then exits. Per-thread state (loops, upstream pools, flight receivers, the guard) is not
+ * done (at most CR_DRAIN_MS), drops its cached object references (pin.h) and exits. Every CR_PIN_MAINTAIN_MS a
+ * worker also lets go of the cached references of objects that left the store (its loop wakes at least that often,
+ * so an idle worker does too). Per-thread state (loops, upstream pools, flight receivers, the guard) is not
  * torn down: background revalidations may still hold upstream connections at that point, and the process exits
  * right after the workers return.
  */
@@ -26,6 +28,7 @@
 #include "corral/guard.h"
 #include "corral/handler.h"
 #include "corral/log.h"
+#include "corral/pin.h"
 
 #define CR_DRAIN_MS 10000
 
@@ -115,7 +118,7 @@ static void *worker_main(void *arg)
     cr_thread_t *t = arg;
     const cr_config_t *cfg = cr_rt.cfg;
     h2o_loop_t *loop = h2o_evloop_create();
-    uint64_t deadline;
+    uint64_t deadline, last_maintain;
     size_t i;
 
     h2o_context_init(&t->ctx, loop, &cr_rt.globalconf);
@@ -149,8 +152,14 @@ static void *worker_main(void *arg)
         t->admin_listener = start_listener(loop, admin_fd, &t->admin_accept_ctx);
     }
 
-    while (!cr_rt.stopping)
-        h2o_evloop_run(loop, INT32_MAX);
+    last_maintain = h2o_now(loop);
+    while (!cr_rt.stopping) {
+        h2o_evloop_run(loop, CR_PIN_MAINTAIN_MS);
+        if (h2o_now(loop) - last_maintain >= CR_PIN_MAINTAIN_MS) {
+            cr_pin_maintain(); /* the thread's cached object references (pin.h) */
+            last_maintain = h2o_now(loop);
+        }
+    }
 
     /* drain: stop accepting, let the requests in progress finish */
     for (i = 0; i != t->num_listeners; ++i) {
@@ -170,6 +179,7 @@ static void *worker_main(void *arg)
         h2o_evloop_run(loop, 50);
     if (t->inflight != 0)
         cr_log_warn("worker %u: %zu requests still in progress after the drain period", t->idx, t->inflight);
+    cr_pin_drop_all();
     return NULL;
 }
 

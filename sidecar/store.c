@@ -81,6 +81,7 @@
 #include "corral/store.h"
 
 #include "corral/ebr.h"
+#include "corral/pin.h"
 
 #include <pthread.h>
 #include <stdalign.h>
@@ -847,8 +848,17 @@ static cr_object_t *cr_store_probe(const cr_store_table_t *t, const char *key, s
     return NULL;
 }
 
-cr_object_t *cr_store_lookup(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_variant_match_fn match,
-                             void *ctx, size_t *num_variants)
+/* Takes the reference a lookup returns: a plain one, or a pin (pin.h). The object is alive during the call. */
+static inline void cr_store_take(cr_object_t *obj, int pinned)
+{
+    if (pinned)
+        cr_pin_acquire(obj);
+    else
+        cr_object_addref(obj);
+}
+
+static cr_object_t *cr_store_do_lookup(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_variant_match_fn match,
+                                       void *ctx, size_t *num_variants, int pinned)
 {
     cr_store_shard_t *shard;
     cr_object_t *found;
@@ -859,14 +869,14 @@ cr_object_t *cr_store_lookup(cr_store_t *store, const char *key, size_t keylen, 
     if (cr_ebr_enter()) {
         found = cr_store_probe(__atomic_load_n(&shard->table, __ATOMIC_ACQUIRE), key, keylen, hash, match, ctx, &n);
         if (found != NULL)
-            cr_object_addref(found); /* the store's reference keeps it alive until we leave */
+            cr_store_take(found, pinned); /* the store's reference keeps it alive until we leave */
         cr_ebr_exit();
     } else {
         /* no reader slot for this thread: the writers' lock instead */
         pthread_mutex_lock(&shard->lock);
         found = cr_store_probe(shard->table, key, keylen, hash, match, ctx, &n);
         if (found != NULL)
-            cr_object_addref(found);
+            cr_store_take(found, pinned);
         pthread_mutex_unlock(&shard->lock);
     }
     /* CLOCK: write the bit only when it is clear, so hits on a hot object do not bounce its cache line */
@@ -880,6 +890,18 @@ cr_object_t *cr_store_lookup(cr_store_t *store, const char *key, size_t keylen, 
     if (num_variants != NULL)
         *num_variants = n;
     return found;
+}
+
+cr_object_t *cr_store_lookup(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_variant_match_fn match,
+                             void *ctx, size_t *num_variants)
+{
+    return cr_store_do_lookup(store, key, keylen, hash, match, ctx, num_variants, 0);
+}
+
+cr_object_t *cr_store_lookup_pinned(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_variant_match_fn match,
+                                    void *ctx, size_t *num_variants)
+{
+    return cr_store_do_lookup(store, key, keylen, hash, match, ctx, num_variants, 1);
 }
 
 size_t cr_store_lookup_all(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_object_t **out, size_t max)

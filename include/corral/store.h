@@ -48,6 +48,11 @@ void cr_store_free(cr_store_t **store);
 cr_object_t *cr_store_lookup(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_variant_match_fn match,
                              void *ctx, size_t *num_variants);
 
+/* cr_store_lookup(), but the reference returned is a pin of the calling thread (pin.h): released with
+ * cr_pin_release() on this thread, and a hot object's hits then write nothing shared. */
+cr_object_t *cr_store_lookup_pinned(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_variant_match_fn match,
+                                    void *ctx, size_t *num_variants);
+
 /*
  * Fills out[0 .. min(n, max)) with referenced objects stored under this primary key (every variant, in chain order)
  * and returns n, the number of variants the key holds (which may exceed max). Does not mark them referenced for

@@ -14,6 +14,7 @@ void cr_test_register_object(void);
 void cr_test_register_object_oom(void);
 void cr_test_register_store(void);
 void cr_test_register_ebr(void);
+void cr_test_register_pin(void);
 void cr_test_register_invalidate(void);
 void cr_test_register_purge(void);
 void cr_test_register_encoding(void);
@@ -32,6 +33,7 @@ int main(void)
     cr_test_register_object_oom();
     cr_test_register_store();
     cr_test_register_ebr();
+    cr_test_register_pin();
     cr_test_register_invalidate();
     cr_test_register_purge();
     cr_test_register_encoding();
