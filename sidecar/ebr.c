@@ -71,8 +71,9 @@ int cr_ebr_enter(void)
     }
     assert(__atomic_load_n(&slot->active, __ATOMIC_RELAXED) == 0); /* no nesting */
     /* a stale (smaller) epoch only makes writers wait longer: safe */
-    __atomic_store_n(&slot->active, __atomic_load_n(&cr_ebr_epoch, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* the store above before any load of the structure (one full barrier) */
+    /* a sequentially consistent exchange (one locked instruction on x86): ordered before the walk's loads, which are
+     * sequentially consistent too (plain loads on x86) */
+    (void)__atomic_exchange_n(&slot->active, __atomic_load_n(&cr_ebr_epoch, __ATOMIC_RELAXED), __ATOMIC_SEQ_CST);
     return 1;
 }
 
@@ -91,10 +92,9 @@ int cr_ebr_safe(uint64_t w)
 {
     size_t i, n;
 
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     n = __atomic_load_n(&cr_ebr_high_water, __ATOMIC_SEQ_CST);
     for (i = 0; i != n; ++i) {
-        /* acquire: a reader seen leaving (0) is done with everything it read */
+        /* at least acquire: a reader seen leaving (0) is done with everything it read */
         uint64_t a = __atomic_load_n(&cr_ebr_slots[i].active, __ATOMIC_SEQ_CST);
         if (a != 0 && a < w)
             return 0;

@@ -832,7 +832,7 @@ static cr_object_t *cr_store_probe(const cr_store_table_t *t, const char *key, s
 
     *n = 0;
     for (i = hash & t->mask;; i = (i + 1) & t->mask) {
-        uintptr_t w = __atomic_load_n(&t->slots[i], __ATOMIC_ACQUIRE);
+        uintptr_t w = __atomic_load_n(&t->slots[i], __ATOMIC_SEQ_CST); /* see ebr.h: plain loads on x86 */
         cr_object_t *obj;
         if (w == CR_STORE_SLOT_EMPTY)
             break;
@@ -867,7 +867,7 @@ static cr_object_t *cr_store_do_lookup(cr_store_t *store, const char *key, size_
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     shard = cr_store_shard(store, hash);
     if (cr_ebr_enter()) {
-        found = cr_store_probe(__atomic_load_n(&shard->table, __ATOMIC_ACQUIRE), key, keylen, hash, match, ctx, &n);
+        found = cr_store_probe(__atomic_load_n(&shard->table, __ATOMIC_SEQ_CST), key, keylen, hash, match, ctx, &n);
         if (found != NULL)
             cr_store_take(found, pinned); /* the store's reference keeps it alive until we leave */
         cr_ebr_exit();

@@ -7,7 +7,7 @@
  * anything unlinked before cr_ebr_advance() returned W may be reused once cr_ebr_safe(W) returns 1, because every
  * reader that could still see it has left its read section by then.
  *
- * Cost for a reader: one store to its own cache line (a full barrier) on enter and one on exit; it reads the global
+ * Cost for a reader: one exchange on its own cache line (a full barrier) on enter and one store on exit; it reads the global
  * epoch, which only writers move (once per batch they retire), so a hit path touches no shared lock and writes no
  * shared counter.
  *
@@ -15,10 +15,11 @@
  * key destructor). There are CR_EBR_MAX_READERS slots; a thread that finds none free gets 0 from cr_ebr_enter() and
  * must fall back to the writers' lock for that walk (correct, only slower). Read sections do not nest.
  *
- * Ordering (the Dekker pattern). A reader stores its epoch with a sequentially consistent store and then reads the
- * structure; a writer unlinks (sequentially consistent stores), advances the epoch (a sequentially consistent
- * read-modify-write) and then reads the readers' slots. Either the writer sees the reader's slot (and waits for it),
- * or the reader entered after the advance and cannot see what was unlinked before it.
+ * Ordering (the Dekker pattern). A reader publishes its epoch with a sequentially consistent exchange and then reads
+ * the structure with sequentially consistent loads; a writer unlinks (sequentially consistent stores), advances the
+ * epoch (a sequentially consistent read-modify-write) and then reads the readers' slots (sequentially consistent
+ * loads). Either the writer sees the reader's slot (and waits for it), or the reader entered after the advance and
+ * cannot see what was unlinked before it. No fences, so ThreadSanitizer models all of it.
  */
 #ifndef CORRAL_EBR_H
 #define CORRAL_EBR_H
