@@ -347,7 +347,7 @@ static cr_object_t *cr_object_pack(cr_object_t *obj)
     assert((bits & 1u) != 0); /* identity */
 
     table_off = cr_object_align(sizeof(*obj) + obj->key_len + 1, _Alignof(cr_str_t));
-    index_off = cr_object_align(table_off + (size_t)__builtin_popcount(bits) * sizeof(cr_str_t), _Alignof(cr_object_hdr_t));
+    index_off = cr_object_align(table_off + (size_t)cr_object__bits(bits) * sizeof(cr_str_t), _Alignof(cr_object_hdr_t));
     size = vary_off = index_off + index_bytes + obj->header_bytes;
     if (vary_table != 0 || tag_table != 0) {
         vary_off = cr_object_align(vary_off, _Alignof(cr_str_t));
@@ -491,7 +491,7 @@ static void cr_object_destroy(cr_object_t *obj)
         assert(obj->tags[t].st.entry == NULL);
     if (cr_object_is_packed(obj)) {
         cr_str_t *table = (cr_str_t *)(void *)((char *)obj + cr_object__body_table_offset(obj));
-        for (e = 0; e != __builtin_popcount(obj->body_bits); ++e)
+        for (e = 0; e != (int)cr_object__bits(obj->body_bits); ++e)
             cr_object_free_body(&table[e]);
         obj->magic = 0;
         free(obj);

@@ -171,10 +171,17 @@ static inline int cr_object_is_packed(const cr_object_t *obj)
 {
     return obj->body_bits != 0;
 }
+/* How many of the CR_ENC_MAX body bits are set (inline: __builtin_popcount is a libgcc call without -mpopcnt, and
+ * this runs on every hit). */
+_Static_assert(CR_ENC_MAX == 3, "cr_object__bits counts three bits");
+static inline unsigned cr_object__bits(unsigned b)
+{
+    return (b & 1u) + ((b >> 1) & 1u) + ((b >> 2) & 1u);
+}
 /* Bytes of the packed block's body table (0 in the loose layout). */
 static inline size_t cr_object__body_table_bytes(const cr_object_t *obj)
 {
-    return (size_t)__builtin_popcount(obj->body_bits) * sizeof(cr_str_t);
+    return (size_t)cr_object__bits(obj->body_bits) * sizeof(cr_str_t);
 }
 /* Offset from the object of the packed block's body table: after the key and its NUL, aligned for pointers. */
 static inline size_t cr_object__body_table_offset(const cr_object_t *obj)
@@ -265,7 +272,7 @@ static inline cr_str_t cr_object_body(const cr_object_t *obj, cr_encoding_t enc)
     if ((obj->body_bits & bit) == 0)
         return cr_str(NULL, 0);
     return ((const cr_str_t *)(const void *)((const char *)obj + cr_object__body_table_offset(obj)))
-        [__builtin_popcount(obj->body_bits & (bit - 1))];
+        [cr_object__bits(obj->body_bits & (bit - 1))];
 }
 
 /* Current age (RFC 9111 4.2.3) at `now`. */
