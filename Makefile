@@ -81,8 +81,13 @@ run: deps
 # brotli modules and Varnish, which the default install leaves out.
 bench:
 	@tools/install-deps.sh --bench
-	$(MAKE) --no-print-directory all
-	tools/bench/run.sh $(BUILD)/corral $(BENCH_ARGS)
+	$(MAKE) --no-print-directory all $(BUILD)/bare_h2o
+	BENCH_BARE=$(BUILD)/bare_h2o tools/bench/run.sh $(BUILD)/corral $(BENCH_ARGS)
+
+# The libh2o ceiling the bench measures beside corral: a static buffer served by a bare h2o handler.
+$(BUILD)/bare_h2o: tools/bench/bare_h2o.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
 
 $(BUILD)/bench_store: tools/bench/bench_store.c tools/bench/bench_common.h $(BUILD)/libcorral.a $(HDRS)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libcorral.a $(LIBS)
