@@ -310,12 +310,10 @@ def abort_with_reset(writer):
     writer.transport.abort()
 
 
-async def write_chunked(writer, body):
+def chunked_body(body):
     step = 4096
-    for i in range(0, len(body), step):
-        piece = body[i:i + step]
-        writer.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
-    writer.write(b"0\r\n\r\n")
+    out = [b"%x\r\n" % len(body[i:i + step]) + body[i:i + step] + b"\r\n" for i in range(0, len(body), step)]
+    return b"".join(out) + b"0\r\n\r\n"
 
 
 async def serve_one(reader, writer, req, keep_alive):
@@ -434,22 +432,23 @@ async def serve_counted(reader, writer, req, keep_alive):
     elif req.version == "HTTP/1.0":
         headers.append(("Connection", "keep-alive"))
 
-    writer.write(build_head(status, headers))
+    head = build_head(status, headers)
     if req.method == "HEAD" or not has_body:
+        writer.write(head)
         await writer.drain()
         return keep_alive
     body_delay = get_int("body_delay", 0)
     if body_delay > 0:
+        writer.write(head)
         await writer.drain()
         await asyncio.sleep(body_delay / 1000.0)
+        head = b""
     if fail == "truncate":
-        writer.write(body)
+        writer.write(head + body)
         await writer.drain()
         return False
-    if chunked:
-        await write_chunked(writer, body)
-    else:
-        writer.write(body)
+    # head and body in one write, as a fast origin sends a small response: one segment, one wake-up of the reader
+    writer.write(head + (chunked_body(body) if chunked else body))
     await writer.drain()
     return keep_alive
 
