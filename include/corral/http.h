@@ -24,6 +24,9 @@ enum {
  */
 h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned flags, const cr_object_t *revalidate);
 
+/* Does a comma-separated header value (e.g. Connection, Vary) hold this token (case-insensitive)? */
+int cr_list_contains(h2o_iovec_t list, h2o_iovec_t token);
+
 /* Is this (lower-case) response or request header hop-by-hop, either always (RFC 9110 7.6.1) or because the
  * message's Connection header names it (`connection` is that header's value, or {NULL,0})? */
 int cr_is_hop_by_hop(h2o_iovec_t lname, h2o_iovec_t connection);
