@@ -94,6 +94,26 @@ static int is_fill_dropped(const h2o_iovec_t *name)
            name == &H2O_TOKEN_IF_RANGE->buf;
 }
 
+size_t cr_numeric_host(const struct sockaddr_storage *ss, socklen_t sslen, char *buf)
+{
+    if (ss->ss_family == AF_INET) {
+        const unsigned char *a = (const unsigned char *)&((const struct sockaddr_in *)ss)->sin_addr.s_addr;
+        char *p = buf;
+        int i;
+        for (i = 0; i != 4; ++i) {
+            if (i != 0)
+                *p++ = '.';
+            if (a[i] >= 100)
+                *p++ = '0' + a[i] / 100;
+            if (a[i] >= 10)
+                *p++ = '0' + a[i] / 10 % 10;
+            *p++ = '0' + a[i] % 10;
+        }
+        return p - buf;
+    }
+    return h2o_socket_getnumerichost((struct sockaddr *)ss, sslen, buf);
+}
+
 #define APPEND(p, s, l)                                                                                                             \
     do {                                                                                                                            \
         memcpy((p), (s), (l));                                                                                                      \
@@ -116,7 +136,7 @@ h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned 
     if (method.base == NULL)
         method = req->method;
     if ((sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss)) != 0) {
-        size_t l = h2o_socket_getnumerichost((void *)&ss, sslen, peer);
+        size_t l = cr_numeric_host(&ss, sslen, peer);
         if (l != SIZE_MAX)
             peerlen = l;
     }

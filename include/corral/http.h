@@ -31,6 +31,10 @@ int cr_list_contains(h2o_iovec_t list, h2o_iovec_t token);
  * message's Connection header names it (`connection` is that header's value, or {NULL,0})? */
 int cr_is_hop_by_hop(h2o_iovec_t lname, h2o_iovec_t connection);
 
+/* A socket address as numeric text into buf (NI_MAXHOST bytes, not NUL-terminated): IPv4 formatted here (printf cost
+ * more than building the rest of an upstream request head), others by h2o. Returns the length, or SIZE_MAX. */
+size_t cr_numeric_host(const struct sockaddr_storage *ss, socklen_t sslen, char *buf);
+
 /* Is this (lower-case) name the configured surrogate-key header (cache.surrogate_key_header)? */
 int cr_is_surrogate_key_header(h2o_iovec_t lname);
 
