@@ -2,15 +2,17 @@
 # make bench: corral side by side with nginx (proxy_cache + brotli/gzip filters) and Varnish (do_gzip, http2), all in
 # front of the same test upstream, in one run.
 #
-#   tools/bench/run.sh [CORRAL_BINARY] [--json FILE] [--quick]
+#   tools/bench/run.sh [CORRAL_BINARY] [--json FILE] [--quick] [--only hit,stampede,latency]
 #
 # Workloads (tools/bench/bench.py drives them and prints the table):
 #   1. cache-hit throughput of a 2 KB JSON object: h2c `h2load -c 50 -m 10 -D 5` identity and `br, gzip`,
 #      HTTP/1.1 `wrk -t1 -c50 -d5s` identity and gzip; the Content-Encoding each server really served is printed;
 #   2. stampede (issue 3): 500 then 5000 clients on a cold key with a 200 ms upstream: upstream fetches, latency;
-#   3. miss and pass overhead: p50/p99 of sequential HTTP/1.1 requests, direct to the upstream vs via each proxy.
+#   3. miss and pass overhead: p50/p99 of sequential HTTP/1.1 requests, direct to the upstream vs via each proxy, in
+#      two placements (all on one CPU; proxy on CPU 1 with client and upstream on CPU 0), and each proxy's CPU time
+#      per request.
 # Hit runs are best of 2 rounds and latency samples are pooled over 2 interleaved rounds; the whole run takes about
-# 2.5 minutes (--quick: about 30 s, one round of 2 s runs, no 5000-client stampede).
+# 2.5 minutes (--quick: about 30 s, one round of 2 s runs, no 5000-client stampede). --only runs some sections.
 #
 # Equivalence: one worker each (corral threads: 1, nginx worker_processes 1; Varnish's thread pools all share the
 # pinned CPU), 256 MiB of cache each, the same upstream, freshness from the upstream's Cache-Control only, compression
@@ -18,7 +20,8 @@
 # Varnish gzips once at store time, its default level 6; corral makes gzip and br once at store time).
 #
 # Set-up: every server (corral, nginx master+worker, varnishd and its threads) is pinned to CPU 1, the load generators
-# and the test upstream to CPU 0. Everything listens on 127.0.0.1 on free ports. Config files are generated into a
+# and the test upstream to CPU 0 (section 3 moves the upstream and the client to CPU 1 for its one-CPU placement,
+# then back). Everything listens on 127.0.0.1 on free ports. Config files are generated into a
 # temp dir; nginx and Varnish keep their pid files, logs, cache and work dirs there. Every process started here is
 # stopped by PID on exit (trap), and the temp dir is removed (BENCH_KEEP=1 keeps it, for the logs).
 # A benchmark, not a test: it asserts nothing, but says when a peer is missing, broken, or not serving from cache.
@@ -28,12 +31,15 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CORRAL=$ROOT/build/corral
 JSON=""
 QUICK=0
+ONLY=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --json) JSON=$2; shift 2 ;;
     --json=*) JSON=${1#--json=}; shift ;;
     --quick) QUICK=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --only=*) ONLY=${1#--only=}; shift ;;
+    -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d'; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) CORRAL=$1; shift ;;
   esac
@@ -244,4 +250,5 @@ export BENCH_PIDS="$PIDLIST"
 
 ARGS=()
 [ -n "$JSON" ] && ARGS+=(--json "$JSON")
+[ -n "$ONLY" ] && ARGS+=(--only "$ONLY")
 python3 tools/bench/bench.py "${ARGS[@]}"
