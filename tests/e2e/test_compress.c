@@ -28,6 +28,9 @@ static const char *template = "threads: 2\n"
                               "    compress: true\n"
                               "  - match: { prefix: /plain }\n"
                               "    cache: false\n"
+                              "  - match: { prefix: /slowbr }\n"
+                              "    ttl: 60s\n"
+                              "    compress: { brotli_quality: 11 }\n"
                               "  - match: { prefix: /gzonly }\n"
                               "    ttl: 60s\n"
                               "    compress: { encodings: [gzip] }\n"
@@ -257,6 +260,31 @@ static void test_first_answer_does_not_wait_for_the_codings(void)
     }
 }
 
+/* Requests that come while a miss's codings are made (its leader has its answer already) are answered as if they
+ * had come after the store: a hit in the coding they ask for, only-if-cached served, no-cache forwarded. 12 KB of
+ * random letters at brotli quality 11 keep that window open for a few milliseconds, so that they land in it (the
+ * body fits a new connection's send buffer: all of it reaches the client before the codings are made). */
+static void test_requests_during_the_codings_see_the_store(void)
+{
+    const char *p = "/slowbr/x?size=12000&random=1";
+    char ce[32], cs[128];
+    cr_resp_t first = get_ae(CR_H1, "GET", p, NULL, NULL);
+    cr_resp_t oic = get_ae(CR_H2C, "GET", p, "br", "Cache-Control: only-if-cached");
+    cr_resp_t nc = get_ae(CR_H1, "GET", p, "gzip", "Cache-Control: no-cache");
+    CU_ASSERT_EQUAL(first.status, 200);
+    CU_ASSERT_EQUAL(first.body_len, 12000);
+    CU_ASSERT_PTR_NOT_NULL(strstr(hdr(&first, "cache-status", cs, sizeof(cs)), "stored"));
+    CU_ASSERT_EQUAL(oic.status, 200);
+    CU_ASSERT_STRING_EQUAL(hdr(&oic, "content-encoding", ce, sizeof(ce)), "br");
+    CU_ASSERT_PTR_NOT_NULL(strstr(hdr(&oic, "cache-status", cs, sizeof(cs)), "corral; hit"));
+    CU_ASSERT_EQUAL(nc.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(hdr(&nc, "cache-status", cs, sizeof(cs)), "fwd=request"));
+    CU_ASSERT_EQUAL(upstream_count(&up, "/slowbr/x"), 2);
+    resp_free(&first);
+    resp_free(&oic);
+    resp_free(&nc);
+}
+
 static void test_head_matches_get(void)
 {
     const char *p = "/head/x?size=6000";
@@ -348,6 +376,7 @@ void cr_e2e_register_compress(void)
     CU_add_test(s, "one upstream request for several Accept-Encodings", test_one_upstream_request_for_three_accept_encodings);
     CU_add_test(s, "ETag and 304 per variant", test_etag_and_304_per_variant);
     CU_add_test(s, "the first answer does not wait for the codings", test_first_answer_does_not_wait_for_the_codings);
+    CU_add_test(s, "requests during the codings see the store", test_requests_during_the_codings_see_the_store);
     CU_add_test(s, "HEAD matches GET", test_head_matches_get);
     CU_add_test(s, "no-transform is respected", test_no_transform_is_respected);
     CU_add_test(s, "upstream gzip stored as is, decoded for identity clients",
