@@ -2,14 +2,12 @@
 """bench.py: the workload driver behind tools/bench/run.sh (which starts and stops every server and passes their
 ports in BENCH_* environment variables). Standard library only.
 
-Workloads, each run against corral, nginx and Varnish in turn (a peer whose start failed is left out and said so):
+Workloads, in this order, each against corral, nginx and Varnish in turn (a peer whose start failed is left out):
   hit-*       cache-hit throughput of a 2 KB JSON object (h2load -c 50 -m 10 -D 5 over h2c, wrk -t1 -c50 -d5s over
               HTTP/1.1), identity and compressed; best of 2 rounds, the servers' order rotated between rounds (this
               machine is shared, and one round can be hit by someone else's build). Before each run a curl with the same
               protocol and Accept-Encoding records the status, Content-Encoding, body size and cache header actually
               served; the load tool's own byte counts give the mean body size it received.
-  stampede-N  N clients (h2load -c N -n N -m 1, one request each) on a cold key whose upstream answer takes 200 ms:
-              upstream fetches (the test upstream's /__count) and per-request latency (h2load --log-file).
   miss, pass  sequential HTTP/1.1 requests (h2load --h1 -c 1 -m 1 with a URI list) with a fast upstream, direct and
               through each proxy, 2 interleaved rounds pooled: p50 and p99, what each proxy adds at p50 over the
               direct run of the same placement, and each proxy's own CPU time per request (all its processes and
@@ -19,6 +17,9 @@ Workloads, each run against corral, nginx and Varnish in turn (a peer whose star
               adds); split keeps the proxy on the servers' CPU and client and upstream on the other (four crossings
               per proxied request, none direct), with direct-xcpu (the client on the other CPU) to show what
               crossing costs. The test upstream is moved between CPUs for this (sched_setaffinity), then moved back.
+  stampede-N  N clients (h2load -c N -n N -m 1, one request each) on a cold key whose upstream answer takes 200 ms:
+              upstream fetches (the test upstream's /__count) and per-request latency (h2load --log-file). Last,
+              since Varnish takes a while to reap the threads 5000 clients made it start.
 --quick: 2 s runs, one round, no 5000-client stampede (a smoke run of the script itself).
 --only hit,stampede,latency: run only these sections (default: all).
 Ratios are corral / peer: above 1 is better for corral on req/s, below 1 is better on latencies and fetch counts.
@@ -380,7 +381,7 @@ def stampede_one(s, n):
 
 
 def bench_stampede(results):
-    log("\n== 2. stampede: N clients at once on a cold key, upstream answers in 200 ms (h2load -c N -n N -m 1 -t 1 --log-file)")
+    log("\n== 3. stampede: N clients at once on a cold key, upstream answers in 200 ms (h2load -c N -n N -m 1 -t 1 --log-file)")
     detail = {}
     for n in STAMPEDE_SIZES:
         rows = {k: {"workload": "stampede-%d" % n, "label": "stampede %d: %s" % (n, lab), "unit": u, "better": "lower",
@@ -448,7 +449,7 @@ def cpu_ns(pid):
 
 
 def pin_upstream(cpu):
-    """Moves every thread of the test upstream to one CPU (the placements of section 3)."""
+    """Moves every thread of the test upstream to one CPU (the placements of the miss and pass section)."""
     pid = PIDS.get("upstream")
     if pid is None:
         return False
@@ -477,8 +478,9 @@ def latency_run(target, urls, cpu=None, measure_pid=None):
     return sorted(durs), bad, rc, out, cpu_us
 
 
-# Where each party of section 3 runs. "1cpu": proxy, client and upstream share the servers' CPU, so no request
-# crosses CPUs and what a proxy adds is its own work (its CPU time, and the two extra context switches a hop costs).
+# Where each party of the miss and pass section runs. "1cpu": proxy, client and upstream share the servers' CPU, so
+# no request crosses CPUs and what a proxy adds is its own work (its CPU time, and the two extra context switches a
+# hop costs).
 # "split": the servers' CPU for the proxy, the other for client and upstream, as in the rest of the bench; a proxied
 # request then crosses CPUs four times (client -> proxy -> upstream -> proxy -> client) and the direct one none;
 # direct-xcpu (client on the servers' CPU, two crossings) shows what crossing costs on this machine.
@@ -493,7 +495,7 @@ def placements():
 
 
 def bench_latency(results):
-    log("\n== 3. miss and pass overhead: sequential HTTP/1.1 requests over one connection (h2load --h1 -c 1 -m 1), "
+    log("\n== 2. miss and pass overhead: sequential HTTP/1.1 requests over one connection (h2load --h1 -c 1 -m 1), "
         "%d rounds of %d (+%d warm-up dropped), targets and placements interleaved, samples pooled" % (
             LAT_ROUNDS, LAT_SAMPLES, LAT_WARMUP))
     places = placements()
@@ -675,8 +677,10 @@ def main():
 
     results = []
     hit_counts = bench_hits(results) if "hit" in only else {}
-    stampede = bench_stampede(results) if "stampede" in only else {}
+    # latency before the stampede: after 5000 clients Varnish reaps thousands of idle threads for a while, which
+    # doubled its CPU per miss and pass when measured then
     latency = bench_latency(results) if "latency" in only else {}
+    stampede = bench_stampede(results) if "stampede" in only else {}
     print_table(results, hit_counts)
 
     # anything corral logged above [info] (errors, warnings, assertion failures) is worth a look

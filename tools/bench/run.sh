@@ -7,10 +7,10 @@
 # Workloads (tools/bench/bench.py drives them and prints the table):
 #   1. cache-hit throughput of a 2 KB JSON object: h2c `h2load -c 50 -m 10 -D 5` identity and `br, gzip`,
 #      HTTP/1.1 `wrk -t1 -c50 -d5s` identity and gzip; the Content-Encoding each server really served is printed;
-#   2. stampede (issue 3): 500 then 5000 clients on a cold key with a 200 ms upstream: upstream fetches, latency;
-#   3. miss and pass overhead: p50/p99 of sequential HTTP/1.1 requests, direct to the upstream vs via each proxy, in
+#   2. miss and pass overhead: p50/p99 of sequential HTTP/1.1 requests, direct to the upstream vs via each proxy, in
 #      two placements (all on one CPU; proxy on CPU 1 with client and upstream on CPU 0), and each proxy's CPU time
-#      per request.
+#      per request;
+#   3. stampede (issue 3): 500 then 5000 clients on a cold key with a 200 ms upstream: upstream fetches, latency.
 # Hit runs are best of 2 rounds and latency samples are pooled over 2 interleaved rounds; the whole run takes about
 # 2.5 minutes (--quick: about 30 s, one round of 2 s runs, no 5000-client stampede). --only runs some sections.
 #
@@ -21,7 +21,7 @@
 # Varnish gzips once at store time, its default level 6; corral makes gzip and br once at store time).
 #
 # Set-up: every server (corral, nginx master+worker, varnishd and its threads) is pinned to CPU 1, the load generators
-# and the test upstream to CPU 0 (section 3 moves the upstream and the client to CPU 1 for its one-CPU placement,
+# and the test upstream to CPU 0 (section 2 moves the upstream and the client to CPU 1 for its one-CPU placement,
 # then back). Everything listens on 127.0.0.1 on free ports. Config files are generated into a temp dir; nginx and
 # Varnish keep their pid files, logs and work dirs there. Every process started here is stopped by PID on exit
 # (trap), and the temp dirs are removed (BENCH_KEEP=1 keeps the one with the logs).
