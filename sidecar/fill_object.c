@@ -207,21 +207,36 @@ Error:
     return NULL;
 }
 
-void cr_fill_object_compress(const cr_route_config_t *route, cr_object_t *obj)
+cr_object_t *cr_fill_object_copy(const cr_object_t *obj)
+{
+    cr_response_info_t unused;
+    /* a 304 that brings no header changes nothing: its merge is a copy */
+    return cr_fill_object_refreshed(obj, NULL, 0, &unused);
+}
+
+int cr_fill_object_compressible(const cr_route_config_t *route, const cr_object_t *obj)
 {
     cr_str_t body = cr_object_body(obj, CR_ENC_IDENTITY), ctype = cr_object_find_header(obj, H2O_STRLIT("content-type")),
              cc = cr_object_find_header(obj, H2O_STRLIT("cache-control"));
     cr_cache_control_t parsed;
-    char *out;
-    size_t outlen;
 
-    if (!route->compress || body.len < route->compress_min_size || body.len == 0 || ctype.base == NULL ||
+    if (!route->compress || (route->compress_encodings & (CR_ENC_BIT(CR_ENC_BR) | CR_ENC_BIT(CR_ENC_GZIP))) == 0 ||
+        body.len < route->compress_min_size || body.len == 0 || ctype.base == NULL ||
         !cr_media_type_compressible(ctype, route->compress_types, route->num_compress_types))
-        return;
+        return 0;
     cr_cc_init(&parsed);
     if (cc.base != NULL)
         cr_cc_parse(&parsed, cc);
-    if ((parsed.flags & CR_CC_NO_TRANSFORM) != 0)
+    return (parsed.flags & CR_CC_NO_TRANSFORM) == 0;
+}
+
+void cr_fill_object_compress(const cr_route_config_t *route, cr_object_t *obj)
+{
+    cr_str_t body = cr_object_body(obj, CR_ENC_IDENTITY);
+    char *out;
+    size_t outlen;
+
+    if (!cr_fill_object_compressible(route, obj))
         return;
     if ((route->compress_encodings & CR_ENC_BIT(CR_ENC_BR)) != 0 &&
         cr_encode_br(body.base, body.len, route->brotli_quality, 1, &out, &outlen) == CR_OK) {

@@ -3,10 +3,16 @@
  * waiters and their wake-up, the upstream fetch of a fill, and the choice of outcome (store, share, pass, error,
  * stale-if-error). Making the stored object from the response is fill_object.c's.
  *
- * Locking: `table->mutex` guards the hash chains, `done`, `has_waiters[]` and `num_waiters` of every flight in the
- * table. Nothing else takes it, and no callback or I/O runs while it is held. `waiters[i]` is touched only by
+ * Locking: `table->mutex` guards the hash chains, `done`, `fetched`, `has_waiters[]` and `num_waiters` of every flight
+ * in the table. Nothing else takes it, and no callback or I/O runs while it is held. `waiters[i]` is touched only by
  * thread i. Fields of the fill (fetch, building, body, decision) are touched only by the owner thread until the
  * flight is published; after publication the outcome fields are read-only and `done` is 1.
+ * Answer order: when the object is to be stored with codings and the leader still waits, the leader is answered from
+ * the finished identity-only result first, and the codings are made from the owner's zero timeout, after h2o has the
+ * leader's answer: into a copy, which is what gets stored and what every other waiter gets. The stored object always
+ * holds its codings; the flight stays in the table and keeps the fill's reference until then, and a request that
+ * comes meanwhile and finds no fresh object waits for the store and looks up again (cr_flight_await_store), so that
+ * nothing but the leader's own answer comes before the store.
  * Reference counting: the table link and the running fetch share one reference (dropped at publish); each waiter
  * and each cross-thread message holds one. The last release frees the flight, on whichever thread that happens.
  */
@@ -47,6 +53,7 @@ struct st_cr_flight_t {
     cr_flight_t *hash_next;
     int in_table;
     int done;
+    int fetched; /* the answer is complete and the leader has it: only its codings are still being made */
     size_t num_waiters;
     unsigned char *has_waiters; /* [nthreads] */
 
@@ -80,6 +87,7 @@ struct st_cr_flight_t {
     int status;
     cr_encoding_t received_encoding; /* the upstream's Content-Encoding (identity unless CR_OBJ_ENCODED) */
     int refreshed;                   /* a 304 refreshed `stale`: `building` already holds its bodies */
+    h2o_timeout_entry_t codings_timer; /* linked (zero timeout) while the leader has its answer and the codings wait */
 
     /* the outcome: written by the owner before publication, read-only afterwards */
     cr_outcome_t outcome;
@@ -99,6 +107,7 @@ typedef struct st_cr_waiter_t {
     cr_thread_t *thread;
     h2o_timeout_entry_t timer;
     int is_leader;
+    int after_fetch; /* joined once the answer was fetched (the codings window): looks up again at publication */
 } cr_waiter_t;
 
 typedef struct st_cr_flight_message_t {
@@ -200,6 +209,12 @@ static void answer_waiter(cr_waiter_t *w)
     h2o_req_t *req = lk->req;
     char extra[160];
 
+    if (w->after_fetch) {
+        /* it came after the answer was fetched (while the codings were made): it is answered as if it had come
+         * after the store, by the same lookup (a hit, stale, no-cache, ...) */
+        cr_handler_lookup(lk);
+        return;
+    }
     switch (f->outcome) {
     case OUTCOME_SERVE_ALL:
         if (f->result_is_stale) {
@@ -355,10 +370,87 @@ static void insert_pass_marker(cr_flight_t *f, uint64_t now)
     cr_object_release(&marker);
 }
 
-/* Stores (or not) the finished object and picks the outcome. Owner thread. */
-static void complete(cr_flight_t *f)
+/* Offers the result to the store (a storable answer) and notes how that went. Owner thread. Returns CR_OK (stored),
+ * CR_DECLINED (an invalidation came first) or CR_ERROR (the store refused it: too large, or no memory for its tags). */
+static int store_result(cr_flight_t *f)
+{
+    f->not_stored_reason = NULL;
+    if (cr_store_insert_if_epoch(cr_rt.store, f->result, f->epoch) == CR_OK) {
+        f->stored = 1;
+        CR_STAT_INC(f->owner->stats, stored);
+        return CR_OK;
+    }
+    if (cr_store_key_epoch(cr_rt.store, f->key, f->keylen, f->hash) != f->epoch) {
+        /* an invalidation landed while this fill was in flight: its answer is served, never stored as fresh */
+        f->not_stored_reason = "invalidated";
+        return CR_DECLINED;
+    }
+    f->not_stored_reason = "too-large";
+    return CR_ERROR;
+}
+
+/* The leader's waiter if it still waits (it may have gone away, or passed after its coalesce timeout). It was
+ * linked first on the owner's list, so this is one step. */
+static cr_waiter_t *find_leader(cr_flight_t *f)
+{
+    h2o_linklist_t *anchor = &f->waiters[f->owner->idx], *node;
+    for (node = anchor->next; node != anchor; node = node->next) {
+        cr_waiter_t *w = H2O_STRUCT_FROM_MEMBER(cr_waiter_t, link, node);
+        if (w->is_leader)
+            return w;
+    }
+    return NULL;
+}
+
+/* Answers the leader from the result, which has no codings yet; they are made once the answer is on its way. */
+static void answer_leader_first(cr_flight_t *f, cr_waiter_t *w)
+{
+    h2o_req_t *req = w->lk->req;
+    cr_str_t vary = cr_object_find_header(f->result, H2O_STRLIT("vary"));
+
+    waiter_detach(w); /* its reference is dropped when its request is disposed */
+    /* the stored object will hold codings and every answer from it varies on Accept-Encoding: so does this one */
+    if (!cr_list_contains(h2o_iovec_init(vary.base, vary.len), h2o_iovec_init(H2O_STRLIT("accept-encoding"))))
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("accept-encoding"));
+    cr_respond_object(req, w->lk->route, f->result, cr_cache_status_fwd(req, w->lk->fwd, "stored"));
+}
+
+/*
+ * Runs from the owner's zero timeout, after the leader's answer was handed to h2o (an HTTP/1.1 answer is written by
+ * then, and an HTTP/2 one is flushed by h2o's own zero-timeout entry, linked before this one): makes the codings
+ * into a copy of the result, stores the copy, and answers every other waiter from it.
+ */
+static void on_codings_timer(h2o_timeout_entry_t *entry)
+{
+    cr_flight_t *f = H2O_STRUCT_FROM_MEMBER(cr_flight_t, codings_timer, entry);
+    cr_object_t *identity_only = f->result, *full = cr_fill_object_copy(identity_only);
+
+    if (full != NULL) {
+        cr_fill_object_compress(f->route, full);
+        full = cr_object_finish(full);
+        cr_fill_object_set_freshness(full, &f->decision, f->response_time_ms);
+        f->result = full;
+    }
+    if (store_result(f) == CR_ERROR && full != NULL) {
+        /* too large with its codings: the leader was told "stored", so what it got is stored */
+        f->result = identity_only;
+        identity_only = full;
+        store_result(f);
+    }
+    if (identity_only != f->result)
+        cr_object_release(&identity_only);
+    publish(f);
+}
+
+/*
+ * Makes the finished object, stores it (or not) and picks the outcome. Owner thread. Returns CR_OK when the flight
+ * is ready to publish, or CR_AGAIN when the leader was answered first and the codings, the store and the other
+ * waiters follow from the zero timeout (on_codings_timer publishes).
+ */
+static int complete(cr_flight_t *f)
 {
     cr_object_t *obj = f->building;
+    cr_waiter_t *leader = NULL;
     uint64_t now = h2o_now(f->owner->ctx.loop);
     int status = f->status;
 
@@ -368,8 +460,15 @@ static void complete(cr_flight_t *f)
         cr_object_set_body(obj, (obj->flags & CR_OBJ_ENCODED) != 0 ? f->received_encoding : CR_ENC_IDENTITY, f->body, f->body_len);
         f->body = NULL;
         f->body_len = f->body_cap = 0;
-        if (f->decision.storable && (obj->flags & CR_OBJ_ENCODED) == 0)
-            cr_fill_object_compress(f->route, obj);
+        if (f->decision.storable && (obj->flags & CR_OBJ_ENCODED) == 0 && cr_fill_object_compressible(f->route, obj)) {
+            /* compressing takes longer than the rest of a miss: the leader, when it still waits, is not kept waiting
+             * for it. Not when nothing will be stored (an invalidation came first), nor for a private flight (not in
+             * the table, so a request that comes meanwhile could not wait for the store: cr_flight_await_store) */
+            if (f->in_table && status < 500 && cr_store_key_epoch(cr_rt.store, f->key, f->keylen, f->hash) == f->epoch)
+                leader = find_leader(f);
+            if (leader == NULL)
+                cr_fill_object_compress(f->route, obj);
+        }
     }
     obj = cr_object_finish(obj);
     cr_fill_object_set_freshness(obj, &f->decision, f->response_time_ms);
@@ -377,22 +476,23 @@ static void complete(cr_flight_t *f)
     /* stale-if-error also covers 500, 502, 503 and 504 answers */
     if ((status == 500 || status == 502 || status == 503 || status == 504) && answer_with_stale_copy(f)) {
         cr_object_release(&obj);
-        return;
+        return CR_OK;
     }
 
     f->result = obj;
     if (f->decision.storable) {
         f->outcome = OUTCOME_SERVE_ALL;
-        if (cr_store_insert_if_epoch(cr_rt.store, obj, f->epoch) == CR_OK) {
-            f->stored = 1;
-            CR_STAT_INC(f->owner->stats, stored);
-        } else if (cr_store_key_epoch(cr_rt.store, f->key, f->keylen, f->hash) != f->epoch) {
-            /* an invalidation landed while this fill was in flight: its answer is served, never stored as fresh */
-            f->not_stored_reason = "invalidated";
-        } else {
-            f->not_stored_reason = "too-large";
+        if (leader != NULL) {
+            pthread_mutex_lock(&cr_rt.flights->mutex);
+            f->fetched = 1;
+            pthread_mutex_unlock(&cr_rt.flights->mutex);
+            answer_leader_first(f, leader);
+            f->codings_timer.cb = on_codings_timer;
+            h2o_timeout_link(f->owner->ctx.loop, &f->owner->ctx.zero_timeout, &f->codings_timer);
+            return CR_AGAIN;
         }
-        return;
+        store_result(f);
+        return CR_OK;
     }
     CR_STAT_INC(f->owner->stats, not_stored);
     f->not_stored_reason = f->decision.reason != NULL ? f->decision.reason : "not-storable";
@@ -401,12 +501,20 @@ static void complete(cr_flight_t *f)
         f->outcome = OUTCOME_SERVE_ALL;
         if (f->stale != NULL)
             cr_store_remove_object(cr_rt.store, f->stale);
-        return;
+        return CR_OK;
     }
     f->outcome = OUTCOME_SERVE_LEADER;
     if (f->stale != NULL)
         cr_store_remove_object(cr_rt.store, f->stale);
     insert_pass_marker(f, now);
+    return CR_OK;
+}
+
+/* The fill's response is complete: the outcome, then (now or after the codings) everyone's answer. */
+static void finish_fill(cr_flight_t *f)
+{
+    if (complete(f) != CR_AGAIN)
+        publish(f);
 }
 
 static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_header_t *headers, size_t num_headers, int is_eos)
@@ -429,8 +537,7 @@ static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_h
         f->status = f->stale->status;
         f->refreshed = 1;
         CR_STAT_INC(f->owner->stats, revalidated);
-        complete(f);
-        publish(f);
+        finish_fill(f);
         return is_eos ? 0 : -1;
     }
 
@@ -455,8 +562,7 @@ static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_h
         f->body_cap = ri.content_length;
     }
     if (is_eos) {
-        complete(f);
-        publish(f);
+        finish_fill(f);
     }
     return 0;
 
@@ -494,8 +600,7 @@ static int on_fill_body(cr_fetch_t *fetch, h2o_buffer_t **input, int is_eos)
         h2o_buffer_consume(input, n);
     }
     if (is_eos) {
-        complete(f);
-        publish(f);
+        finish_fill(f);
     }
     return 0;
 }
@@ -596,32 +701,72 @@ static void on_waiter_timeout(h2o_timeout_entry_t *entry)
     cr_waiter_t *w = H2O_STRUCT_FROM_MEMBER(cr_waiter_t, timer, entry);
     waiter_detach(w);
     CR_STAT_INC(w->thread->stats, coalesce_timeouts);
-    cr_pass_start(w->lk->req, w->lk->route, cr_cache_status_fwd(w->lk->req, w->lk->fwd, "detail=coalesce-timeout"), NULL);
+    cr_pass_start(w->lk->req, w->lk->route,
+                  cr_cache_status_fwd(w->lk->req, w->lk->fwd != NULL ? w->lk->fwd : "uri-miss", "detail=coalesce-timeout"), NULL);
+}
+
+/* Registers lk->req as a waiter of `f` (the caller holds the waiter's reference). Before the fetch starts: its
+ * callbacks may run synchronously. */
+static void add_waiter(cr_thread_t *t, cr_flight_t *f, cr_lookup_t *lk, int is_leader, int after_fetch)
+{
+    cr_waiter_t *w = h2o_mem_alloc_shared(&lk->req->pool, sizeof(*w), on_waiter_dispose);
+    memset(w, 0, sizeof(*w));
+    w->flight = f;
+    w->lk = lk;
+    w->thread = t;
+    w->is_leader = is_leader;
+    w->after_fetch = after_fetch;
+    w->timer.cb = on_waiter_timeout;
+    h2o_linklist_insert(&f->waiters[t->idx], &w->link);
+    h2o_timeout_link(t->ctx.loop, cr_thread_timeout(t, lk->route->coalesce_timeout_ms), &w->timer);
+}
+
+/* caller holds the table mutex: joins `f` unless it has max_waiters already. Returns CR_OK or CR_DECLINED. */
+static int do_join(cr_flight_t *f, cr_thread_t *t, const cr_lookup_t *lk)
+{
+    if (f->num_waiters >= lk->route->coalesce_max_waiters)
+        return CR_DECLINED;
+    ++f->num_waiters;
+    f->has_waiters[t->idx] = 1;
+    flight_addref(f); /* the waiter's */
+    return CR_OK;
+}
+
+int cr_flight_await_store(cr_thread_t *t, cr_lookup_t *lk)
+{
+    cr_flight_table_t *table = cr_rt.flights;
+    cr_flight_t *f;
+    int ret = CR_DECLINED;
+
+    pthread_mutex_lock(&table->mutex);
+    if ((f = do_find(table, lk->key, lk->keylen, lk->hash)) != NULL && f->fetched)
+        ret = do_join(f, t, lk);
+    pthread_mutex_unlock(&table->mutex);
+    if (ret == CR_OK)
+        add_waiter(t, f, lk, 0, 1);
+    return ret;
 }
 
 int cr_flight_wait(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale, int shared)
 {
     cr_flight_table_t *table = cr_rt.flights;
     cr_flight_t *f = NULL, *created = NULL;
-    cr_waiter_t *w;
-    int is_leader = 0;
+    int is_leader = 0, after_fetch = 0;
 
     if (shared) {
         pthread_mutex_lock(&table->mutex);
         f = do_find(table, lk->key, lk->keylen, lk->hash);
-        if (f != NULL) {
-            if (f->num_waiters >= lk->route->coalesce_max_waiters) {
-                pthread_mutex_unlock(&table->mutex);
-                return CR_DECLINED;
-            }
-            ++f->num_waiters;
-            f->has_waiters[t->idx] = 1;
-            flight_addref(f); /* the waiter's */
+        if (f != NULL && do_join(f, t, lk) != CR_OK) {
+            pthread_mutex_unlock(&table->mutex);
+            CR_STAT_INC(t->stats, misses);
+            return CR_DECLINED;
         }
+        after_fetch = f != NULL && f->fetched;
         pthread_mutex_unlock(&table->mutex);
     }
     if (f == NULL) {
         if ((created = flight_new(t, lk, stale)) == NULL) {
+            CR_STAT_INC(t->stats, misses);
             cr_send_json_error(lk->req, 503, "Service Unavailable", "no_memory", "out of memory");
             return CR_OK;
         }
@@ -643,6 +788,7 @@ int cr_flight_wait(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale, int shar
                     /* another thread started one meanwhile: join it and drop ours */
                     ++race->num_waiters;
                     race->has_waiters[t->idx] = 1;
+                    after_fetch = race->fetched;
                     flight_addref(race);
                 }
                 pthread_mutex_unlock(&table->mutex);
@@ -656,16 +802,9 @@ int cr_flight_wait(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale, int shar
         }
     }
 
-    /* register the waiter before the fetch starts: its callbacks may run synchronously */
-    w = h2o_mem_alloc_shared(&lk->req->pool, sizeof(*w), on_waiter_dispose);
-    memset(w, 0, sizeof(*w));
-    w->flight = f;
-    w->lk = lk;
-    w->thread = t;
-    w->is_leader = is_leader;
-    w->timer.cb = on_waiter_timeout;
-    h2o_linklist_insert(&f->waiters[t->idx], &w->link);
-    h2o_timeout_link(t->ctx.loop, cr_thread_timeout(t, lk->route->coalesce_timeout_ms), &w->timer);
+    add_waiter(t, f, lk, is_leader, after_fetch);
+    if (!after_fetch)
+        CR_STAT_INC(t->stats, misses); /* one that came after the fetch is counted by its second lookup */
     if (is_leader)
         start_fill(t, f);
     return CR_OK;

@@ -92,6 +92,10 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
             cr_pin_release(&obj);
             return;
         }
+        if (cr_flight_await_store(t, lk) == CR_OK) { /* a fresher answer is being stored this moment */
+            cr_object_release(&obj);
+            return;
+        }
         if (!request_no_cache && (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0) {
             /* stale: the client may accept it (max-stale), or stale-while-revalidate allows it once in background */
             if (cr_policy_request_accepts_stale(qi, age, obj->lifetime_ms)) {
@@ -115,13 +119,15 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
             return;
         }
         lk->fwd = request_no_cache ? "request" : "stale";
-        CR_STAT_INC(t->stats, misses);
         if (cr_flight_wait(t, lk, obj, lk->route->coalesce) != CR_OK)
             pass_with_status(req, lk->fwd, "detail=too-many-waiters");
         cr_pin_release(&obj);
         return;
     }
 
+    /* an answer fetched a moment ago may be having its codings made: these would otherwise not wait for its store */
+    if ((qi->cc.flags & (CR_CC_ONLY_IF_CACHED | CR_CC_NO_STORE)) != 0 && cr_flight_await_store(t, lk) == CR_OK)
+        return;
     if ((qi->cc.flags & CR_CC_ONLY_IF_CACHED) != 0) {
         cr_send_json_error(req, 504, "Gateway Timeout", "only_if_cached", "nothing stored for this request");
         return;
@@ -131,9 +137,13 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         pass_with_status(req, "request", "detail=no-store");
         return;
     }
-    CR_STAT_INC(t->stats, misses);
     if (cr_flight_wait(t, lk, NULL, lk->route->coalesce) != CR_OK)
         pass_with_status(req, lk->fwd, "detail=too-many-waiters");
+}
+
+void cr_handler_lookup(cr_lookup_t *lk)
+{
+    lookup_and_answer(cr_thread_of(lk->req), lk);
 }
 
 void cr_handler_restart(cr_lookup_t *lk)

@@ -14,7 +14,7 @@
 static const char *const hop_by_hop[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
                                          "upgrade", "http2-settings", "proxy-authenticate", "proxy-authorization"};
 
-static int list_contains(h2o_iovec_t list, h2o_iovec_t lname)
+int cr_list_contains(h2o_iovec_t list, h2o_iovec_t lname)
 {
     const char *p = list.base, *end = list.base + list.len;
     while (p < end) {
@@ -39,7 +39,7 @@ int cr_is_hop_by_hop(h2o_iovec_t lname, h2o_iovec_t connection)
     for (i = 0; i != CR_ARRAY_SIZE(hop_by_hop); ++i)
         if (h2o_memis(lname.base, lname.len, hop_by_hop[i], strlen(hop_by_hop[i])))
             return 1;
-    return connection.base != NULL && list_contains(connection, lname);
+    return connection.base != NULL && cr_list_contains(connection, lname);
 }
 
 int cr_is_surrogate_key_header(h2o_iovec_t lname)
@@ -107,6 +107,26 @@ static int is_fill_dropped(const h2o_iovec_t *name)
            name == &H2O_TOKEN_IF_RANGE->buf;
 }
 
+size_t cr_numeric_host(const struct sockaddr_storage *ss, socklen_t sslen, char *buf)
+{
+    if (ss->ss_family == AF_INET) {
+        const unsigned char *a = (const unsigned char *)&((const struct sockaddr_in *)ss)->sin_addr.s_addr;
+        char *p = buf;
+        int i;
+        for (i = 0; i != 4; ++i) {
+            if (i != 0)
+                *p++ = '.';
+            if (a[i] >= 100)
+                *p++ = '0' + a[i] / 100;
+            if (a[i] >= 10)
+                *p++ = '0' + a[i] / 10 % 10;
+            *p++ = '0' + a[i] % 10;
+        }
+        return p - buf;
+    }
+    return h2o_socket_getnumerichost((struct sockaddr *)ss, sslen, buf);
+}
+
 #define APPEND(p, s, l)                                                                                                             \
     do {                                                                                                                            \
         memcpy((p), (s), (l));                                                                                                      \
@@ -130,7 +150,7 @@ h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned 
     if (method.base == NULL)
         method = req->method;
     if ((sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss)) != 0) {
-        size_t l = h2o_socket_getnumerichost((void *)&ss, sslen, peer);
+        size_t l = cr_numeric_host(&ss, sslen, peer);
         if (l != SIZE_MAX)
             peerlen = l;
     }
@@ -222,7 +242,7 @@ void cr_request_info_from_req(h2o_req_t *req, cr_request_info_t *qi)
         } else if (h->name == &H2O_TOKEN_AUTHORIZATION->buf) {
             qi->has_authorization = 1;
         } else if (h2o_memis(h->name->base, h->name->len, H2O_STRLIT("pragma"))) {
-            if (list_contains(h->value, h2o_iovec_init(H2O_STRLIT("no-cache"))))
+            if (cr_list_contains(h->value, h2o_iovec_init(H2O_STRLIT("no-cache"))))
                 qi->pragma_no_cache = 1;
         }
     }
@@ -252,7 +272,7 @@ void cr_response_info_add(cr_response_info_t *ri, cr_str_t n, cr_str_t v)
     } else if (cr_str_eq(n, H2O_STRLIT("set-cookie"))) {
         ri->has_set_cookie = 1;
     } else if (cr_str_eq(n, H2O_STRLIT("vary"))) {
-        if (list_contains(hv, h2o_iovec_init(H2O_STRLIT("*"))))
+        if (cr_list_contains(hv, h2o_iovec_init(H2O_STRLIT("*"))))
             ri->vary_star = 1;
     } else if (cr_str_eq(n, H2O_STRLIT("etag"))) {
         ri->has_etag = 1;
@@ -263,7 +283,7 @@ void cr_response_info_add(cr_response_info_t *ri, cr_str_t n, cr_str_t v)
             ri->content_length = cl;
         }
     } else if (cr_str_eq(n, H2O_STRLIT("pragma"))) {
-        if (list_contains(hv, h2o_iovec_init(H2O_STRLIT("no-cache"))))
+        if (cr_list_contains(hv, h2o_iovec_init(H2O_STRLIT("no-cache"))))
             ri->pragma_no_cache = 1;
     }
 }

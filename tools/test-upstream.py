@@ -9,6 +9,7 @@ overridden key by key by) per-path settings made with POST /__set:
   status=N  cc=  delay=ms  body_delay=ms  size=N  ctype=  vary=  etag=  lm=  expires=  age=  date=  pragma=
   setcookie=1  hdr=Name:Value (repeatable)  location=  content_location=  chunked=1  version=
   gzip=1 (gzip the body and send Content-Encoding: gzip, whatever Accept-Encoding says)
+  random=1 (with size=N: N pseudo-random letters and digits, the same for the same path, which compress slowly)
   fail=reset|garbage|truncate|hang
 The default body is JSON describing the request (path, target, method, n, version, headers, body_len). All JSON is
 written by json.dumps with its default separators (", " and ": "), so tests may look for '"n": 3' verbatim.
@@ -39,6 +40,7 @@ import datetime
 import email.utils
 import gzip
 import json
+import random
 import signal
 import socket
 import struct
@@ -141,6 +143,10 @@ def etag_matches(configured, if_none_match):
 def sized_body(n):
     reps = n // len(FILLER) + 1
     return (FILLER * reps)[:n]
+
+
+def random_body(n, seed):
+    return bytes(random.Random(seed).choices(b"abcdefghijklmnopqrstuvwxyz0123456789", k=n))
 
 
 class Request:
@@ -310,12 +316,10 @@ def abort_with_reset(writer):
     writer.transport.abort()
 
 
-async def write_chunked(writer, body):
+def chunked_body(body):
     step = 4096
-    for i in range(0, len(body), step):
-        piece = body[i:i + step]
-        writer.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
-    writer.write(b"0\r\n\r\n")
+    out = [b"%x\r\n" % len(body[i:i + step]) + body[i:i + step] + b"\r\n" for i in range(0, len(body), step)]
+    return b"".join(out) + b"0\r\n\r\n"
 
 
 async def serve_one(reader, writer, req, keep_alive):
@@ -374,7 +378,7 @@ async def serve_counted(reader, writer, req, keep_alive):
     size = get("size")
     if size is not None:
         try:
-            body = sized_body(max(0, int(size)))
+            body = random_body(max(0, int(size)), key) if get("random") == "1" else sized_body(max(0, int(size)))
         except ValueError:
             body = b""
     else:
@@ -434,22 +438,23 @@ async def serve_counted(reader, writer, req, keep_alive):
     elif req.version == "HTTP/1.0":
         headers.append(("Connection", "keep-alive"))
 
-    writer.write(build_head(status, headers))
+    head = build_head(status, headers)
     if req.method == "HEAD" or not has_body:
+        writer.write(head)
         await writer.drain()
         return keep_alive
     body_delay = get_int("body_delay", 0)
     if body_delay > 0:
+        writer.write(head)
         await writer.drain()
         await asyncio.sleep(body_delay / 1000.0)
+        head = b""
     if fail == "truncate":
-        writer.write(body)
+        writer.write(head + body)
         await writer.drain()
         return False
-    if chunked:
-        await write_chunked(writer, body)
-    else:
-        writer.write(body)
+    # head and body in one write, as a fast origin sends a small response: one segment, one wake-up of the reader
+    writer.write(head + (chunked_body(body) if chunked else body))
     await writer.drain()
     return keep_alive
 

@@ -37,6 +37,13 @@ cr_object_t *cr_fill_object_from_response(cr_str_t key, int status, const h2o_he
 cr_object_t *cr_fill_object_refreshed(const cr_object_t *old, const h2o_header_t *headers, size_t num_headers,
                                       cr_response_info_t *ri);
 
+/* A copy of a finished object (headers, Vary, tags, bodies; not finished, no freshness fields yet), to be given
+ * more bodies before it is finished. NULL when out of memory. */
+cr_object_t *cr_fill_object_copy(const cr_object_t *obj);
+
+/* Would cr_fill_object_compress make a coding of this object (route, type, size, no-transform)? Cheap. */
+int cr_fill_object_compressible(const cr_route_config_t *route, const cr_object_t *obj);
+
 /*
  * Compresses the identity body once into every coding the route allows, keeping each variant only when smaller.
  * Skipped for types the route does not list, bodies under compress.min_size, and no-transform responses. Runs on the

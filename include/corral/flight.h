@@ -22,10 +22,20 @@ void cr_flight_thread_init(cr_thread_t *t);
 /*
  * Makes `lk->req` wait for a fill of lk->key: joins the flight in progress or starts one. `stale` (may be NULL; the
  * flight takes its own reference) is an object to revalidate with its validators. With `shared` == 0 the flight is
- * private to this request (coalescing off, or a marker said so). Returns CR_OK, or CR_DECLINED when the flight
- * already has the route's max_waiters (the caller passes the request instead).
+ * private to this request (coalescing off, or a marker said so). Counts the request as a miss, except when the flight
+ * it joins has its answer already and only makes its codings: then the request is looked up again once the object
+ * is stored (cr_handler_lookup), as if it had come a moment later, and that lookup counts it. Returns CR_OK, or
+ * CR_DECLINED when the flight already has the route's max_waiters (the caller passes the request instead).
  */
 int cr_flight_wait(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale, int shared);
+
+/*
+ * For a lookup that found no fresh object: when a flight for lk->key has its answer already and only makes its
+ * codings (the leader was answered first, see flight.c), makes lk->req wait for the store and then look up again
+ * (cr_handler_lookup), as if it had come a moment later, and returns CR_OK. Returns CR_DECLINED otherwise (no such
+ * flight, or it has max_waiters): the caller goes on as usual.
+ */
+int cr_flight_await_store(cr_thread_t *t, cr_lookup_t *lk);
 
 /* Starts a background revalidation of `stale` unless one is already in flight for the key (no waiter). */
 void cr_flight_revalidate_background(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale);

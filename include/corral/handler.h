@@ -33,6 +33,9 @@ void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object
 /* Builds a Cache-Status value in the request's pool: "corral; fwd=<fwd>[; <extra>]". */
 h2o_iovec_t cr_cache_status_fwd(h2o_req_t *req, const char *fwd, const char *extra);
 
+/* Looks the request up again and answers it (hit, stale, fill, ...), as on_req did; counts it. */
+void cr_handler_lookup(cr_lookup_t *lk);
+
 /* Redoes the lookup after a flight's response did not fit this request's variant (bounded: passes after one). */
 void cr_handler_restart(cr_lookup_t *lk);
 

@@ -24,9 +24,16 @@ enum {
  */
 h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned flags, const cr_object_t *revalidate);
 
+/* Does a comma-separated header value (e.g. Connection, Vary) hold this token (case-insensitive)? */
+int cr_list_contains(h2o_iovec_t list, h2o_iovec_t token);
+
 /* Is this (lower-case) response or request header hop-by-hop, either always (RFC 9110 7.6.1) or because the
  * message's Connection header names it (`connection` is that header's value, or {NULL,0})? */
 int cr_is_hop_by_hop(h2o_iovec_t lname, h2o_iovec_t connection);
+
+/* A socket address as numeric text into buf (NI_MAXHOST bytes, not NUL-terminated): IPv4 formatted here (printf cost
+ * more than building the rest of an upstream request head), others by h2o. Returns the length, or SIZE_MAX. */
+size_t cr_numeric_host(const struct sockaddr_storage *ss, socklen_t sslen, char *buf);
 
 /* Is this (lower-case) name the configured surrogate-key header (cache.surrogate_key_header)? */
 int cr_is_surrogate_key_header(h2o_iovec_t lname);

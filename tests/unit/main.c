@@ -18,6 +18,7 @@ void cr_test_register_pin(void);
 void cr_test_register_invalidate(void);
 void cr_test_register_purge(void);
 void cr_test_register_encoding(void);
+void cr_test_register_http(void);
 
 int main(void)
 {
@@ -37,6 +38,7 @@ int main(void)
     cr_test_register_invalidate();
     cr_test_register_purge();
     cr_test_register_encoding();
+    cr_test_register_http();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
