@@ -175,7 +175,9 @@ def is_hit(server, probe):
 
 def cache_header(server, probe):
     c = probe["cache"]
-    key = {"corral": "cache-status", "nginx": "x-cache-status", "varnish": "x-cache"}[server]
+    key = {"corral": "cache-status", "nginx": "x-cache-status", "varnish": "x-cache"}.get(server)
+    if key is None:
+        return "(no cache: static buffer)"
     v = c.get(key, "-")
     if "age" in c:
         v += "; age=" + c["age"]
@@ -262,8 +264,9 @@ def hit_url(server, proto):
     return "http://%s%s?%s" % (SERVERS[server][proto], hit_path(server), HIT_QUERY)
 
 
-def hit_run(s, name, proto, ae, label):
-    """One load-tool run against server s. Returns (rps or None, detail dict)."""
+def hit_run(s, name, proto, ae, label, cache=True):
+    """One load-tool run against server s (cache=False: the bare libh2o ceiling, no cache to check). Returns (rps or
+    None, detail dict)."""
     url = hit_url(s, proto)
     probe = curl_probe(url, proto == "h2", ae)
     if proto == "h2":
@@ -301,7 +304,7 @@ def hit_run(s, name, proto, ae, label):
         problem("%s %s: no result from the load tool (rc %s): %s" % (s, name, rc, out.strip()[-300:]))
     if errors or non2xx:
         problem("%s %s: %s errors, %s non-2xx responses" % (s, name, errors, non2xx))
-    if not is_hit(s, probe):
+    if cache and not is_hit(s, probe):
         problem("%s %s: probe was not a cache hit (%s)" % (s, name, cache_header(s, probe)))
     if ae and probe["encoding"] == "identity":
         note("%s %s: served identity although the client accepts %s" % (s, name, ae))
@@ -309,9 +312,61 @@ def hit_run(s, name, proto, ae, label):
     return rps, detail
 
 
+BARE = {"proc": None}
+
+
+def bare_start():
+    """Starts tools/bench/bare_h2o (BENCH_BARE_BIN) pinned like the servers, serving the hit object's own body: the
+    libh2o ceiling, measured in the same rounds as the servers. Returns True when it answers."""
+    binary = ENV.get("BENCH_BARE_BIN")
+    if not binary or not os.access(binary, os.X_OK):
+        note("the bare libh2o server is not built (make bench builds it): no ceiling column")
+        return False
+    path = "/bench/%s/bare/body?%s" % (RUN_ID, HIT_QUERY)
+    with urllib.request.urlopen("http://%s%s" % (UP, path), timeout=10) as r:
+        body = r.read()
+    body_file = os.path.join(WORK, "bare-body")
+    with open(body_file, "wb") as f:
+        f.write(body)
+    port = ENV["BENCH_BARE_PORT"]
+    out = open(os.path.join(WORK, "bare.out"), "w")
+    BARE["proc"] = subprocess.Popen(pinned([binary, port, body_file, "application/json"], ENV.get("BENCH_CPU_SERVER", "1")),
+                                    stdout=out, stderr=subprocess.STDOUT)
+    SERVERS["bare"] = {"h1": "127.0.0.1:%s" % port, "h2": "127.0.0.1:%s" % port, "status": "ok"}
+    PIDS["bare"] = str(BARE["proc"].pid)
+    for _ in range(100):
+        if curl_probe(hit_url("bare", "h1"), False)["status"] == 200:
+            return True
+        time.sleep(0.05)
+    problem("the bare libh2o server did not come up (see bare.out)")
+    bare_stop()
+    return False
+
+
+def bare_stop():
+    p = BARE["proc"]
+    if p is not None:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        BARE["proc"] = None
+
+
 def bench_hits(results):
+    try:
+        with_bare = bare_start()
+        return bench_hits_rounds(results, with_bare)
+    finally:
+        bare_stop()
+
+
+def bench_hits_rounds(results, with_bare):
     log("\n== 1. cache-hit throughput, 2 KB JSON (h2load -c 50 -m 10 -D %d -t 1; wrk -t1 -c50 -d%ds); best of %d rounds, "
-        "servers in rotated order each round" % (HIT_SECONDS, HIT_SECONDS, HIT_ROUNDS))
+        "servers in rotated order each round; \"bare\" is the libh2o ceiling (tools/bench/bare_h2o.c: the same body and "
+        "codings from a static buffer)" % (HIT_SECONDS, HIT_SECONDS, HIT_ROUNDS))
     for s in active():
         # prime: the first request fills the cache; the second must be a hit
         curl_probe(hit_url(s, "h1"), False)
@@ -323,10 +378,10 @@ def bench_hits(results):
         row = {"workload": name, "label": label, "unit": "req/s", "better": "higher", "values": {}, "detail": {},
                "rounds": {}}
         for rnd in range(HIT_ROUNDS):
-            order = active()
+            order = active() + (["bare"] if with_bare else [])
             order = order[rnd % len(order):] + order[:rnd % len(order)] if order else order
             for s in order:
-                rps, detail = hit_run(s, name, proto, ae, label)
+                rps, detail = hit_run(s, name, proto, ae, label, cache=s != "bare")
                 row["rounds"].setdefault(s, []).append(rps)
                 best = row["values"].get(s)
                 if s not in row["detail"] or (rps is not None and (best is None or rps > best)):
@@ -583,7 +638,7 @@ def bench_latency(results):
 
 # ---------------------------------------------------------------------------------------------------------- report
 
-def ratio(row, peer):
+def ratio(row, peer):  # peer: nginx, varnish or bare
     c, p = row["values"].get("corral"), row["values"].get(peer)
     if c is None or p is None or p == 0:
         return None
@@ -606,21 +661,23 @@ def fmt(v, unit):
 
 def print_table(results, hit_counts):
     log("\n== results (ratios are corral / peer: higher is better for corral on req/s, lower on latency and fetches)")
-    head = "%-44s %10s %10s %10s %9s %9s  %s" % ("workload", "corral", "nginx", "varnish", "c/nginx", "c/varnish", "served encoding c / n / v")
+    head = "%-44s %10s %10s %10s %10s %9s %9s %7s  %s" % ("workload", "corral", "nginx", "varnish", "bare h2o", "c/nginx",
+                                                          "c/varnish", "c/bare", "served encoding c / n / v / b")
     log(head)
     log("-" * len(head))
     for r in results:
         enc = ""
         if r["detail"]:
-            enc = " / ".join(r["detail"].get(s, {}).get("served_encoding", "-") for s in ORDER)
+            enc = " / ".join(r["detail"].get(s, {}).get("served_encoding", "-") for s in ORDER + ["bare"] if s in SERVERS)
         if r.get("baseline_text"):
             enc = r["baseline_text"]
-        rn, rv = ratio(r, "nginx"), ratio(r, "varnish")
-        r["ratio"] = {"nginx": rn, "varnish": rv}
-        log("%-44s %10s %10s %10s %9s %9s  %s" % (
+        rn, rv, rb = ratio(r, "nginx"), ratio(r, "varnish"), ratio(r, "bare")
+        r["ratio"] = {"nginx": rn, "varnish": rv, "bare": rb}
+        log("%-44s %10s %10s %10s %10s %9s %9s %7s  %s" % (
             r["label"], fmt(r["values"].get("corral"), r["unit"]), fmt(r["values"].get("nginx"), r["unit"]),
-            fmt(r["values"].get("varnish"), r["unit"]), "%.2fx" % rn if rn is not None else "-",
-            "%.2fx" % rv if rv is not None else "-", enc))
+            fmt(r["values"].get("varnish"), r["unit"]), fmt(r["values"].get("bare"), r["unit"]),
+            "%.2fx" % rn if rn is not None else "-", "%.2fx" % rv if rv is not None else "-",
+            "%.2f" % rb if rb is not None else "-", enc))
 
 
 def versions():

@@ -7,6 +7,8 @@
 # Workloads (tools/bench/bench.py drives them and prints the table):
 #   1. cache-hit throughput of a 2 KB JSON object: h2c `h2load -c 50 -m 10 -D 5` identity and `br, gzip`,
 #      HTTP/1.1 `wrk -t1 -c50 -d5s` identity and gzip; the Content-Encoding each server really served is printed;
+#      the same runs against build/bare_h2o (the libh2o ceiling: the same body and codings from a static buffer,
+#      pinned like the servers) give corral's ratio to the ceiling;
 #   2. miss and pass overhead: p50/p99 of sequential HTTP/1.1 requests, direct to the upstream vs via each proxy, in
 #      two placements (all on one CPU; proxy on CPU 1 with client and upstream on CPU 0), and each proxy's CPU time
 #      per request;
@@ -251,6 +253,10 @@ export BENCH_CORRAL_PORT="$CORRAL_PORT" BENCH_CORRAL_PID="$CORRAL_PID" BENCH_COR
 export BENCH_NGINX_H1_PORT="$NGINX_H1_PORT" BENCH_NGINX_H2_PORT="$NGINX_H2_PORT" BENCH_NGINX_STATUS="$NGINX_STATUS"
 export BENCH_VARNISH_PORT="$VARNISH_PORT" BENCH_VARNISH_STATUS="$VARNISH_STATUS"
 export BENCH_QUICK="$QUICK"
+# the libh2o ceiling (tools/bench/bare_h2o.c, built by make bench): bench.py starts and stops it for the hit runs
+BARE_BIN=${BENCH_BARE:-$ROOT/build/bare_h2o}
+case "$BARE_BIN" in /*) ;; *) BARE_BIN=$ROOT/$BARE_BIN ;; esac
+export BENCH_BARE_BIN="$BARE_BIN" BENCH_BARE_PORT="$(free_port)"
 # pid list for the driver's liveness checks: NAME=PID,...
 PIDLIST=""
 for i in "${!PIDS[@]}"; do PIDLIST+="${NAMES[$i]}=${PIDS[$i]},"; done
