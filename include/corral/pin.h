@@ -22,7 +22,7 @@
 
 #include "corral/object.h"
 
-#define CR_PIN_SLOTS 256
+#define CR_PIN_SLOTS 1024
 #define CR_PIN_MAINTAIN_MS 500
 
 /* Takes a pin on obj for the calling thread. obj must stay alive during the call (the caller holds a reference, or
