@@ -432,11 +432,13 @@ static void on_codings_timer(h2o_timeout_entry_t *entry)
         f->result = full;
     }
     if (store_result(f) == CR_ERROR && full != NULL) {
-        /* too large with its codings: the leader was told "stored", so what it got is stored */
+        /* too large with its codings: the leader was told "stored", so what it got is stored (it is already) */
         f->result = identity_only;
         identity_only = full;
         store_result(f);
     }
+    /* whatever stays stored without codings no longer makes requests wait (the copy, when stored, replaced it) */
+    cr_object_codings_done(f->result);
     if (identity_only != f->result)
         cr_object_release(&identity_only);
     publish(f);
@@ -486,6 +488,11 @@ static int complete(cr_flight_t *f)
             pthread_mutex_lock(&cr_rt.flights->mutex);
             f->fetched = 1;
             pthread_mutex_unlock(&cr_rt.flights->mutex);
+            /* stored now, without codings and marked so, before the leader is answered: a request that comes
+             * before the copy with codings is stored finds this answer (never an older one) and waits for the copy */
+            obj->flags |= CR_OBJ_CODINGS_PENDING;
+            if (cr_store_insert_if_epoch(cr_rt.store, obj, f->epoch) != CR_OK)
+                obj->flags &= (uint16_t)~CR_OBJ_CODINGS_PENDING; /* not shared: a plain write */
             answer_leader_first(f, leader);
             f->codings_timer.cb = on_codings_timer;
             h2o_timeout_link(f->owner->ctx.loop, &f->owner->ctx.zero_timeout, &f->codings_timer);

@@ -87,13 +87,18 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         uint64_t age = cr_object_age_ms(obj, now);
         int request_no_cache = (qi->cc.flags & CR_CC_NO_CACHE) != 0;
         if (!request_no_cache && cr_object_is_fresh(obj, now) && cr_policy_request_accepts_fresh(qi, age, obj->lifetime_ms)) {
+            /* stored a moment ago by a miss answered before its codings were made: wait for the copy with them */
+            if ((cr_object_flags(obj) & CR_OBJ_CODINGS_PENDING) != 0 && cr_flight_await_store(t, lk) == CR_OK) {
+                cr_pin_release(&obj);
+                return;
+            }
             CR_STAT_INC(t->stats, hits);
             cr_respond_object(req, lk->route, obj, hit_status(req, obj, now));
             cr_pin_release(&obj);
             return;
         }
         if (cr_flight_await_store(t, lk) == CR_OK) { /* a fresher answer is being stored this moment */
-            cr_object_release(&obj);
+            cr_pin_release(&obj);
             return;
         }
         if (!request_no_cache && (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0) {

@@ -16,8 +16,9 @@
  * as the caller holds a reference to a finished object; on an unfinished one, until the next builder call.
  *
  * Flags and threads: before the object is shared, its creator may set any flag with plain writes. Once it is shared
- * (inserted into the store, or handed to another thread), the only flag that still changes is CR_OBJ_INVALIDATED,
- * which a soft purge sets with an atomic OR (cr_object_invalidate) from whatever thread purges; every read of
+ * (inserted into the store, or handed to another thread), the only flags that still change are CR_OBJ_INVALIDATED,
+ * which a soft purge sets with an atomic OR (cr_object_invalidate) from whatever thread purges, and
+ * CR_OBJ_CODINGS_PENDING, which its flight clears with an atomic AND (cr_object_codings_done); every read of
  * `flags` on a shared object must therefore be atomic too: use cr_object_flags() (a relaxed atomic load), never
  * `obj->flags` directly. Relaxed is enough: the bit guards no other data, and a thread that looks the object up
  * after the purge returned reads it after the store's own synchronisation (a lookup's read section, see ebr.h).
@@ -40,6 +41,8 @@ enum {
     CR_OBJ_PASS = 1u << 3,            /* hit-for-pass marker: no response, requests go straight upstream */
     CR_OBJ_ENCODED = 1u << 5,         /* no identity body: the object holds only the upstream's own coding (gzip or br) */
     CR_OBJ_INVALIDATED = 1u << 4,     /* soft-purged: treat as stale; set atomically on shared objects (see above) */
+    CR_OBJ_CODINGS_PENDING = 1u << 6, /* stored before its gzip/br were made (a miss answered first): a request that
+                                       * finds it waits for the copy with the codings; cleared atomically if it stays */
 };
 
 /* Body encodings an object may hold (issue 4 fills the non-identity ones). */
@@ -291,6 +294,11 @@ static inline unsigned cr_object_flags(const cr_object_t *obj)
 static inline int cr_object_invalidate(cr_object_t *obj)
 {
     return (__atomic_fetch_or(&obj->flags, (uint16_t)CR_OBJ_INVALIDATED, __ATOMIC_RELAXED) & CR_OBJ_INVALIDATED) == 0;
+}
+/* Clears CR_OBJ_CODINGS_PENDING, atomically (the object stays stored without codings). */
+static inline void cr_object_codings_done(cr_object_t *obj)
+{
+    __atomic_fetch_and(&obj->flags, (uint16_t)~CR_OBJ_CODINGS_PENDING, __ATOMIC_RELAXED);
 }
 static inline int cr_object_is_fresh(const cr_object_t *obj, uint64_t now)
 {

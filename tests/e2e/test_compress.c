@@ -285,6 +285,36 @@ static void test_requests_during_the_codings_see_the_store(void)
     resp_free(&nc);
 }
 
+/* A refresh answered before its codings are made (a no-cache request) is what the very next request gets: the
+ * newer answer is stored at once, marked as waiting for its codings, so a request in that window waits for the copy
+ * with them instead of being served the older object still stored. The upstream's X-Version header tells them
+ * apart; a slow brotli keeps the window open. */
+static void test_a_refresh_is_what_the_next_request_gets(void)
+{
+    const char *p = "/slowbr/refresh?size=300000&random=1";
+    char ce[32], cs[128], v[16];
+    cr_resp_t first, second, nc, after;
+    upstream_set(&up, "/slowbr/refresh", "hdr=X-Version:1");
+    first = get_ae(CR_H1, "GET", p, NULL, NULL);
+    second = get_ae(CR_H1, "GET", p, "br", NULL);
+    CU_ASSERT_STRING_EQUAL(hdr(&second, "x-version", v, sizeof(v)), "1");
+    CU_ASSERT_PTR_NOT_NULL(strstr(hdr(&second, "cache-status", cs, sizeof(cs)), "corral; hit"));
+    upstream_set(&up, "/slowbr/refresh", "hdr=X-Version:2");
+    nc = get_ae(CR_H1, "GET", p, NULL, "Cache-Control: no-cache");
+    after = get_ae(CR_H2C, "GET", p, "br", NULL);
+    CU_ASSERT_STRING_EQUAL(hdr(&nc, "x-version", v, sizeof(v)), "2");
+    CU_ASSERT_PTR_NOT_NULL(strstr(hdr(&nc, "cache-status", cs, sizeof(cs)), "fwd=request; stored"));
+    CU_ASSERT_STRING_EQUAL(hdr(&after, "x-version", v, sizeof(v)), "2");
+    CU_ASSERT_STRING_EQUAL(hdr(&after, "content-encoding", ce, sizeof(ce)), "br");
+    CU_ASSERT_PTR_NOT_NULL(strstr(hdr(&after, "cache-status", cs, sizeof(cs)), "corral; hit"));
+    CU_ASSERT_EQUAL(upstream_count(&up, "/slowbr/refresh"), 2);
+    upstream_set(&up, "/slowbr/refresh", "");
+    resp_free(&first);
+    resp_free(&second);
+    resp_free(&nc);
+    resp_free(&after);
+}
+
 static void test_head_matches_get(void)
 {
     const char *p = "/head/x?size=6000";
@@ -377,6 +407,7 @@ void cr_e2e_register_compress(void)
     CU_add_test(s, "ETag and 304 per variant", test_etag_and_304_per_variant);
     CU_add_test(s, "the first answer does not wait for the codings", test_first_answer_does_not_wait_for_the_codings);
     CU_add_test(s, "requests during the codings see the store", test_requests_during_the_codings_see_the_store);
+    CU_add_test(s, "a refresh answered before its codings is what the next request gets", test_a_refresh_is_what_the_next_request_gets);
     CU_add_test(s, "HEAD matches GET", test_head_matches_get);
     CU_add_test(s, "no-transform is respected", test_no_transform_is_respected);
     CU_add_test(s, "upstream gzip stored as is, decoded for identity clients",
