@@ -49,7 +49,8 @@
  *
  * Eviction. An insert that leaves `bytes` above the limit evicts one object at a time from shards chosen round-robin
  * by an atomic cursor. Each shard's CLOCK hand sweeps its table's slots: an object whose `referenced` bit is set (by
- * lookup) gets a second chance. Shards holding less than half of their fair share of bytes are skipped on the first
+ * lookup) gets a second chance, and of the first CR_STORE_EVICT_SAMPLE unreferenced objects the hand passes, the
+ * oldest (response_time_ms) goes, since slot order says nothing about age. Shards holding less than half of their fair share of bytes are skipped on the first
  * pass, which keeps shard sizes balanced (inserts land on random shards while round-robin evicts evenly) and keeps a
  * small shard's hot objects resident. An insert never evicts the object it has just linked.
  *
@@ -98,6 +99,8 @@
 #define CR_STORE_SLOT_EMPTY ((uintptr_t)0)
 #define CR_STORE_SLOT_TOMB ((uintptr_t)1)
 #define CR_STORE_PTR_MASK ((((uintptr_t)1) << 48) - 1)
+/* Eviction picks the oldest of this many unreferenced objects the CLOCK hand passes (sampled LRU within CLOCK). */
+#define CR_STORE_EVICT_SAMPLE 8
 /* A lookup runs cr_store_reclaim() (if anything waits) once every this many lookups on its thread. */
 #define CR_STORE_RECLAIM_EVERY 64
 
@@ -756,12 +759,16 @@ static void cr_store_reclaim_from_lookup(cr_store_t *store)
 
 /* ---- eviction ---- */
 
-/* Runs the CLOCK hand over the table to the first unreferenced object other than `spare` (clearing referenced bits on
- * the way) and unlinks it. Returns 1 if it unlinked one, 0 when the shard holds nothing but `spare`. */
+/* Runs the CLOCK hand over the table (clearing referenced bits on the way) until it has seen CR_STORE_EVICT_SAMPLE
+ * unreferenced objects other than `spare`, or a whole sweep found some, and unlinks the oldest of them (by
+ * response_time_ms: slots are in no particular order, so the hand alone would evict a new object as readily as an
+ * old one). Returns 1 if it unlinked one, 0 when the shard holds nothing else than `spare`, or only objects that
+ * lookups kept marking referenced through two sweeps. */
 static int do_cr_store_evict_one(cr_store_t *store, cr_store_shard_t *shard, const cr_object_t *spare, cr_store_leaving_t *leaving)
 {
     cr_store_table_t *t = shard->table;
-    size_t steps;
+    size_t steps, best = SIZE_MAX, sampled = 0;
+    uint64_t best_time = UINT64_MAX;
 
     if (shard->count == 0 || (shard->count == 1 && cr_store_linked_state(spare) == 1 &&
                               cr_store_shard(store, spare->hash) == shard))
@@ -771,18 +778,29 @@ static int do_cr_store_evict_one(cr_store_t *store, cr_store_shard_t *shard, con
         size_t i = shard->hand;
         uintptr_t w = t->slots[i];
         cr_object_t *obj;
+        if (best != SIZE_MAX && steps > t->mask)
+            break; /* a whole sweep: take the oldest found */
         shard->hand = (i + 1) & t->mask;
         if (w <= CR_STORE_SLOT_TOMB)
             continue;
         obj = cr_store_slot_object(w);
         if (__atomic_load_n(&obj->st_referenced, __ATOMIC_RELAXED)) {
             __atomic_store_n(&obj->st_referenced, 0, __ATOMIC_RELAXED);
-        } else if (obj != spare) {
-            do_cr_store_unlink_at(store, shard, i, 1, leaving);
-            return 1;
+            continue;
         }
+        if (obj == spare)
+            continue;
+        if (best == SIZE_MAX || obj->response_time_ms < best_time) {
+            best = i;
+            best_time = obj->response_time_ms;
+        }
+        if (++sampled == CR_STORE_EVICT_SAMPLE)
+            break;
     }
-    return 0;
+    if (best == SIZE_MAX)
+        return 0;
+    do_cr_store_unlink_at(store, shard, best, 1, leaving);
+    return 1;
 }
 
 /* Evicts until bytes <= limit, never choosing `spare` (the object just inserted). Gives up, leaving the store over its

@@ -403,6 +403,40 @@ static void test_store_clock_second_chance(void)
     cr_store_free(&store);
 }
 
+/* Among objects nobody looks up, eviction goes oldest first (as in e2e's store bound: 200 distinct 20 KB keys
+ * through room for about 50): after a stream, the first objects are gone and the last ones are all there. The
+ * objects' slots are in hash order, so this holds only because eviction compares ages, not slot positions. */
+static void test_store_eviction_oldest_first(void)
+{
+    size_t round;
+
+    for (round = 0; round != 20; ++round) {
+        cr_object_t *objs[200];
+        cr_store_t *store;
+        size_t i, first_gone = 0, last_kept = 0;
+        char key[32];
+
+        for (i = 0; i != 200; ++i) {
+            snprintf(key, sizeof(key), "/r%zu/k%zu", round, i);
+            objs[i] = ts_make(key, NULL, 20000, 'x');
+            objs[i]->response_time_ms = 1000 + i; /* one per millisecond, in order */
+        }
+        store = cr_store_new(objs[0]->cost * 50 + objs[0]->cost / 2);
+        CU_ASSERT_FATAL(store != NULL);
+        for (i = 0; i != 200; ++i)
+            CU_ASSERT_EQUAL(cr_store_insert(store, objs[i]), CR_OK);
+        for (i = 0; i != 10; ++i)
+            first_gone += objs[i]->st_linked == 0;
+        for (i = 190; i != 200; ++i)
+            last_kept += objs[i]->st_linked == 1;
+        CU_ASSERT_EQUAL(first_gone, 10);
+        CU_ASSERT_EQUAL(last_kept, 10);
+        for (i = 0; i != 200; ++i)
+            cr_object_release(&objs[i]);
+        cr_store_free(&store);
+    }
+}
+
 static void test_store_remove_prefix(void)
 {
     cr_store_t *store = cr_store_new(64 << 20);
@@ -1326,6 +1360,7 @@ void cr_test_register_store(void)
     CU_add_test(suite, "declined when oversize", test_store_declined);
     CU_add_test(suite, "eviction keeps bytes under the limit", test_store_eviction_stream);
     CU_add_test(suite, "CLOCK second chance", test_store_clock_second_chance);
+    CU_add_test(suite, "eviction goes oldest first among unreferenced objects", test_store_eviction_oldest_first);
     CU_add_test(suite, "remove_prefix", test_store_remove_prefix);
     CU_add_test(suite, "reader survives eviction", test_store_reader_survives);
     CU_add_test(suite, "threads", test_store_threads);
