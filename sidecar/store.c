@@ -24,9 +24,8 @@
  * then. So a lookup's reference is always taken on a live object, and a hit takes no lock and writes nothing shared
  * but the object's refcount and, once per CLOCK sweep, its referenced bit.
  *
- * Retire lists: `fresh` (retired since the last epoch advance) and `waiting` (retired before the advance that
- * returned waiting_epoch, freed once cr_ebr_safe(waiting_epoch)). Only under retire_lock, a leaf lock (taken with no
- * shard lock held). `retired` counts the objects on both lists (atomic).
+ * Files: this one has the tables, lookups, inserts, eviction and the key / prefix / path purges; store_tags.c the
+ * tag index; store_retire.c the retire lists and cr_store_reclaim(); store_internal.h the types they share.
  *
  * Invariants (per shard, under its lock):
  *  - an object is linked (st_linked == 1) iff it is in exactly one slot of its shard's current table; it then carries
@@ -34,10 +33,11 @@
  *  - st_linked == 2 iff the object is on a retire list (it still carries the store's reference); it may not be
  *    inserted again until reclaimed (the insert is declined);
  *  - no two linked objects have equal key and variant_key;
- *  - `used` counts the table's non-empty slots and stays below 3/4 of them (so empty slots remain);
+ *  - `used` counts the table's non-empty slots and stays below 3/4 of them, or (when a rebuild found no memory)
+ *    below all of them: at least one slot stays empty, so every probe ends;
  *  - shard->count / shard->bytes are the number of linked objects and the sum of their costs, plus the charges of the
- *    shard's tag entries (below), plus index_bytes: what the key table and path index have grown beyond their initial
- *    CR_STORE_INITIAL_SLOTS slots each (8 bytes a slot; the initial tables are a fixed cost, not charged). The
+ *    shard's tag entries, plus index_bytes: what the key table, path buckets and tag buckets have grown beyond their
+ *    initial size (8 bytes a slot; the initial tables are a fixed cost, not charged). The
  *    store-wide `count` and `bytes` are atomic sums of the same, updated in the same critical section, so once
  *    threads are quiescent they are exact.
  *
@@ -50,25 +50,18 @@
  * Eviction. An insert that leaves `bytes` above the limit evicts one object at a time from shards chosen round-robin
  * by an atomic cursor. Each shard's CLOCK hand sweeps its table's slots: an object whose `referenced` bit is set (by
  * lookup) gets a second chance, and of the first CR_STORE_EVICT_SAMPLE unreferenced objects the hand passes, the
- * oldest (response_time_ms) goes, since slot order says nothing about age. Shards holding less than half of their fair share of bytes are skipped on the first
- * pass, which keeps shard sizes balanced (inserts land on random shards while round-robin evicts evenly) and keeps a
- * small shard's hot objects resident. An insert never evicts the object it has just linked.
+ * oldest (response_time_ms) goes, since slot order says nothing about age. Shards holding less than half of their
+ * fair share of bytes are skipped on the first pass, which keeps shard sizes balanced (inserts land on random shards
+ * while round-robin evicts evenly) and keeps a small shard's hot objects resident. An insert never evicts the object
+ * it has just linked.
  *
  * An object may be linked in at most one store at a time (st is a single set of links).
  *
  * Path index. Objects with path_hash != 0 are also chained through st.path_next in the shard's path buckets (doubled
  * when its count passes its bucket count), under the shard lock only.
  *
- * Tag index. Each shard also has a hash table of cr_store_tag_t entries (chained through hash_next, grown like the path
- * index), one per distinct tag among the shard's linked objects. An entry heads a doubly linked list of memberships:
- * the cr_object_tag_t array inside each tagged object (tag->st.entry/prev/next), so indexing allocates nothing per
- * object. Invariants, per shard under its lock: an object is linked iff each of its tags is a member of its shard's
- * entry for that tag; entry->num_members is the length of its list and never 0 (an entry is freed when its last
- * member leaves); tag_count and tag_bytes count the entries and their charges (cr_store_tag_charge()), which are
- * included in shard->bytes and the store's bytes. A tag purge looks the tag up in each shard (O(1) each) and walks
- * only its members. An insert creates the entries it needs before changing anything else, so an allocation failure
- * declines it cleanly; the new object then joins the tag lists before the object it replaces leaves them, so an
- * entry both carry is never freed in between.
+ * Tag index (store_tags.c). Each shard also indexes its linked objects by surrogate key, with no allocation per
+ * object; its entries are charged to shard->bytes.
  *
  * Soft purges set CR_OBJ_INVALIDATED with an atomic OR (cr_object_invalidate): the object stays linked and other
  * threads read the bit without any lock (cr_object_is_fresh).
@@ -79,7 +72,7 @@
  * cr_store_insert_if_epoch() compares under the shard lock: a purge either reached the shard after the insert (and
  * finds the object there) or moved the epoch before unlocking the shard (and the insert, locking after it, sees it).
  */
-#include "corral/store.h"
+#include "corral/store_internal.h"
 
 #include "corral/ebr.h"
 #include "corral/pin.h"
@@ -88,133 +81,7 @@
 #include <stdalign.h>
 #include <stdlib.h>
 
-#define CR_STORE_MAGIC 0x57013e11u
-#define CR_STORE_SHARD_BITS 6
-#define CR_STORE_SHARDS (1u << CR_STORE_SHARD_BITS)
-#define CR_STORE_INITIAL_SLOTS 16
-#define CR_STORE_INITIAL_TAG_BUCKETS 16
-/* Key-epoch slots per shard, chosen by hash bits 32.. (the shard uses the top bits, the table the low ones). */
-#define CR_STORE_EPOCH_SLOTS 64
-/* Tagged table words. */
-#define CR_STORE_SLOT_EMPTY ((uintptr_t)0)
-#define CR_STORE_SLOT_TOMB ((uintptr_t)1)
-#define CR_STORE_PTR_MASK ((((uintptr_t)1) << 48) - 1)
-/* Eviction picks the oldest of this many unreferenced objects the CLOCK hand passes (sampled LRU within CLOCK). */
-#define CR_STORE_EVICT_SAMPLE 8
-/* A lookup runs cr_store_reclaim() (if anything waits) once every this many lookups on its thread. */
-#define CR_STORE_RECLAIM_EVERY 64
-
-_Static_assert(sizeof(uintptr_t) == 8, "the key table packs a 16-bit fingerprint above 48-bit pointers");
-
-/* The key table: its slots, and its link on the retire list once replaced. */
-typedef struct st_cr_store_table_t {
-    struct st_cr_store_table_t *retired_next;
-    size_t mask; /* slots - 1 */
-    uintptr_t slots[];
-} cr_store_table_t;
-
-/* One tag of the shard's index: the list of its members (memberships inside the tagged objects). */
-typedef struct st_cr_store_tag_t {
-    struct st_cr_store_tag_t *hash_next;
-    uint64_t hash;
-    cr_object_tag_t *members; /* head; linked through cr_object_tag_t::st.prev/next */
-    size_t num_members;       /* never 0 while the entry exists */
-    size_t len;
-    char name[]; /* len bytes + NUL */
-} cr_store_tag_t;
-
-typedef struct st_cr_store_shard_t {
-    alignas(64) pthread_mutex_t lock;
-    cr_store_table_t *table; /* atomic: lookups load it without the lock */
-    size_t used;             /* non-empty slots of table (live + tombstones) */
-    size_t hand;             /* CLOCK hand: the next slot examined for eviction */
-    cr_object_t **path_buckets; /* the path index: objects with path_hash != 0, chained through st.path_next */
-    size_t path_mask;
-    size_t path_count;
-    size_t count;
-    size_t bytes;       /* objects' costs plus tag entries' charges plus index_bytes */
-    size_t index_bytes; /* slots of the key table and path buckets beyond the initial ones, 8 bytes each */
-    cr_store_tag_t **tag_buckets;
-    size_t tag_mask;
-    size_t tag_count;
-    size_t tag_bytes;
-    uint64_t epochs[CR_STORE_EPOCH_SLOTS]; /* atomic; written under the lock */
-} cr_store_shard_t;
-
-struct st_cr_store_t {
-    unsigned magic;
-    size_t limit;
-    size_t bytes;       /* atomic */
-    size_t count;       /* atomic */
-    size_t tag_count;   /* atomic */
-    size_t tag_bytes;   /* atomic */
-    size_t index_bytes; /* atomic */
-    size_t retired;     /* atomic: objects on the retire lists */
-    uint64_t evictions; /* atomic */
-    uint64_t epoch;     /* atomic: moved by every prefix / tag purge and clear */
-    unsigned cursor;    /* atomic: round-robin eviction shard */
-    pthread_mutex_t retire_lock;
-    cr_object_t *fresh_objs, *waiting_objs;
-    cr_store_table_t *fresh_tables, *waiting_tables;
-    uint64_t waiting_epoch;
-    cr_store_shard_t shards[CR_STORE_SHARDS];
-};
-
-/* What one critical section unlinked or replaced, retired once the lock is dropped. */
-typedef struct st_cr_store_leaving_t {
-    cr_object_t *objs; /* chained through st.path_next */
-    cr_store_table_t *tables;
-    size_t num_objs;
-} cr_store_leaving_t;
-
 static _Thread_local unsigned cr_store_lookups_since_reclaim;
-
-size_t cr_store_tag_charge(size_t taglen)
-{
-    return sizeof(cr_store_tag_t) + taglen + 1;
-}
-
-static inline cr_store_shard_t *cr_store_shard(cr_store_t *store, uint64_t hash)
-{
-    return &store->shards[hash >> (64 - CR_STORE_SHARD_BITS)];
-}
-
-static inline uint64_t *cr_store_epoch_slot(cr_store_shard_t *shard, uint64_t hash)
-{
-    return &shard->epochs[(hash >> 32) & (CR_STORE_EPOCH_SLOTS - 1)];
-}
-
-static inline uintptr_t cr_store_fingerprint(uint64_t hash)
-{
-    return (uintptr_t)((hash >> 40) & 0xffff) << 48;
-}
-
-static inline uintptr_t cr_store_slot_word(const cr_object_t *obj)
-{
-    return cr_store_fingerprint(obj->hash) | (uintptr_t)obj;
-}
-
-static inline cr_object_t *cr_store_slot_object(uintptr_t word)
-{
-    return (cr_object_t *)(word & CR_STORE_PTR_MASK);
-}
-
-static inline int cr_store_key_eq(const cr_object_t *obj, const char *key, size_t keylen, uint64_t hash)
-{
-    cr_str_t k = cr_object_key(obj);
-    return obj->hash == hash && k.len == keylen && (keylen == 0 || memcmp(k.base, key, keylen) == 0);
-}
-
-static inline int cr_store_variant_eq(const cr_object_t *a, const cr_object_t *b)
-{
-    cr_str_t va = cr_object_variant_key(a), vb = cr_object_variant_key(b);
-    return va.len == vb.len && (va.len == 0 || memcmp(va.base, vb.base, va.len) == 0);
-}
-
-static inline unsigned cr_store_linked_state(const cr_object_t *obj)
-{
-    return __atomic_load_n(&obj->st_linked, __ATOMIC_RELAXED);
-}
 
 static cr_store_table_t *cr_store_table_new(size_t slots)
 {
@@ -230,7 +97,7 @@ static cr_store_table_t *cr_store_table_new(size_t slots)
 
 /* Bytes charged for a shard's tables (key table, path and tag buckets): whatever they have grown beyond their initial
  * size. The shard's lock is held. */
-static void do_cr_store_recharge_index(cr_store_t *store, cr_store_shard_t *shard)
+void do_cr_store_recharge_index(cr_store_t *store, cr_store_shard_t *shard)
 {
     size_t now = (shard->table->mask + 1 - CR_STORE_INITIAL_SLOTS + shard->path_mask + 1 - CR_STORE_INITIAL_SLOTS +
                   shard->tag_mask + 1 - CR_STORE_INITIAL_TAG_BUCKETS) *
@@ -389,7 +256,7 @@ static int do_cr_store_reserve(cr_store_t *store, cr_store_shard_t *shard, cr_st
 }
 
 /* After removals: a table less than 1/8 full is rebuilt smaller (if that fails, it simply stays). */
-static void do_cr_store_maybe_shrink(cr_store_t *store, cr_store_shard_t *shard, cr_store_leaving_t *leaving)
+void do_cr_store_maybe_shrink(cr_store_t *store, cr_store_shard_t *shard, cr_store_leaving_t *leaving)
 {
     size_t slots = shard->table->mask + 1;
 
@@ -445,155 +312,6 @@ static void do_cr_store_path_unlink(cr_store_shard_t *shard, cr_object_t *obj)
     --shard->path_count;
 }
 
-/* ---- tag index (all do_*: the shard's lock is held) ---- */
-
-static cr_store_tag_t *do_cr_store_tag_find(cr_store_shard_t *shard, const char *name, size_t len, uint64_t hash)
-{
-    cr_store_tag_t *e;
-    for (e = shard->tag_buckets[hash & shard->tag_mask]; e != NULL; e = e->hash_next)
-        if (e->hash == hash && e->len == len && (len == 0 || memcmp(e->name, name, len) == 0))
-            return e;
-    return NULL;
-}
-
-/* Doubles the tag table. On allocation failure the table keeps its size (chains just get longer). */
-static void do_cr_store_tag_grow(cr_store_t *store, cr_store_shard_t *shard)
-{
-    size_t newmask = shard->tag_mask * 2 + 1, i;
-    cr_store_tag_t **newbuckets;
-
-    if (newmask > SIZE_MAX / sizeof(*newbuckets) - 1 || (newbuckets = calloc(newmask + 1, sizeof(*newbuckets))) == NULL)
-        return;
-    for (i = 0; i <= shard->tag_mask; ++i) {
-        cr_store_tag_t *e = shard->tag_buckets[i], *next;
-        for (; e != NULL; e = next) {
-            cr_store_tag_t **slot = &newbuckets[e->hash & newmask];
-            next = e->hash_next;
-            e->hash_next = *slot;
-            *slot = e;
-        }
-    }
-    free(shard->tag_buckets);
-    shard->tag_buckets = newbuckets;
-    shard->tag_mask = newmask;
-    do_cr_store_recharge_index(store, shard);
-}
-
-/* Creates an entry with no members yet (the caller adds one at once, or frees it) and charges it. Returns NULL on
- * allocation failure (nothing changes). */
-static cr_store_tag_t *do_cr_store_tag_new(cr_store_t *store, cr_store_shard_t *shard, const cr_object_tag_t *t)
-{
-    size_t charge = cr_store_tag_charge(t->name.len);
-    cr_store_tag_t *e, **slot;
-
-    if (t->name.len > SIZE_MAX - sizeof(*e) - 1 || (e = malloc(sizeof(*e) + t->name.len + 1)) == NULL)
-        return NULL;
-    memcpy(e->name, t->name.base, t->name.len);
-    e->name[t->name.len] = '\0';
-    e->len = t->name.len;
-    e->hash = t->hash;
-    e->members = NULL;
-    e->num_members = 0;
-    slot = &shard->tag_buckets[e->hash & shard->tag_mask];
-    e->hash_next = *slot;
-    *slot = e;
-    ++shard->tag_count;
-    shard->tag_bytes += charge;
-    shard->bytes += charge;
-    __atomic_add_fetch(&store->tag_count, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&store->tag_bytes, charge, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&store->bytes, charge, __ATOMIC_RELAXED);
-    if (shard->tag_count > shard->tag_mask + 1)
-        do_cr_store_tag_grow(store, shard);
-    return e;
-}
-
-/* Unchains, uncharges and frees an entry that has no members left. */
-static void do_cr_store_tag_free(cr_store_t *store, cr_store_shard_t *shard, cr_store_tag_t *e)
-{
-    cr_store_tag_t **slot = &shard->tag_buckets[e->hash & shard->tag_mask];
-    size_t charge = cr_store_tag_charge(e->len);
-
-    assert(e->num_members == 0 && e->members == NULL);
-    while (*slot != e) {
-        assert(*slot != NULL);
-        slot = &(*slot)->hash_next;
-    }
-    *slot = e->hash_next;
-    assert(shard->tag_count != 0 && shard->tag_bytes >= charge && shard->bytes >= charge);
-    --shard->tag_count;
-    shard->tag_bytes -= charge;
-    shard->bytes -= charge;
-    __atomic_sub_fetch(&store->tag_count, 1, __ATOMIC_RELAXED);
-    __atomic_sub_fetch(&store->tag_bytes, charge, __ATOMIC_RELAXED);
-    __atomic_sub_fetch(&store->bytes, charge, __ATOMIC_RELAXED);
-    free(e);
-}
-
-/* Points each of obj's tags at its shard entry, creating missing entries (memberless until do_cr_store_tags_link).
- * Returns CR_OK, or CR_ERROR on allocation failure, after undoing what it did (entries it created are freed). */
-static int do_cr_store_tags_prepare(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj)
-{
-    size_t i;
-
-    for (i = 0; i != obj->num_tags; ++i) {
-        cr_object_tag_t *t = &obj->tags[i];
-        assert(t->owner == obj && t->st.entry == NULL);
-        if ((t->st.entry = do_cr_store_tag_find(shard, t->name.base, t->name.len, t->hash)) == NULL &&
-            (t->st.entry = do_cr_store_tag_new(store, shard, t)) == NULL) {
-            /* entries without members were created just now, for this object (tags are distinct) */
-            while (i-- != 0) {
-                t = &obj->tags[i];
-                if (t->st.entry->num_members == 0)
-                    do_cr_store_tag_free(store, shard, t->st.entry);
-                t->st.entry = NULL;
-            }
-            return CR_ERROR;
-        }
-    }
-    return CR_OK;
-}
-
-/* Adds obj's memberships to the entries do_cr_store_tags_prepare() chose. Never fails. */
-static void do_cr_store_tags_link(cr_object_t *obj)
-{
-    size_t i;
-
-    for (i = 0; i != obj->num_tags; ++i) {
-        cr_object_tag_t *t = &obj->tags[i];
-        cr_store_tag_t *e = t->st.entry;
-        assert(e != NULL);
-        t->st.prev = NULL;
-        t->st.next = e->members;
-        if (e->members != NULL)
-            e->members->st.prev = t;
-        e->members = t;
-        ++e->num_members;
-    }
-}
-
-/* Removes obj's memberships, freeing entries left empty. Never fails. */
-static void do_cr_store_tags_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj)
-{
-    size_t i;
-
-    for (i = 0; i != obj->num_tags; ++i) {
-        cr_object_tag_t *t = &obj->tags[i];
-        cr_store_tag_t *e = t->st.entry;
-        assert(e != NULL && e->num_members != 0);
-        if (t->st.prev != NULL)
-            t->st.prev->st.next = t->st.next;
-        else
-            e->members = t->st.next;
-        if (t->st.next != NULL)
-            t->st.next->st.prev = t->st.prev;
-        t->st.entry = NULL;
-        t->st.prev = t->st.next = NULL;
-        if (--e->num_members == 0)
-            do_cr_store_tag_free(store, shard, e);
-    }
-}
-
 /* ---- linking ---- */
 
 /* Links obj (whose reference the store now owns, and whose tag memberships do_cr_store_tags_link() already added)
@@ -646,115 +364,9 @@ static void do_cr_store_unlink_at(cr_store_t *store, cr_store_shard_t *shard, si
     ++leaving->num_objs;
 }
 
-static void do_cr_store_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj, cr_store_leaving_t *leaving)
+void do_cr_store_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj, cr_store_leaving_t *leaving)
 {
     do_cr_store_unlink_at(store, shard, do_cr_store_slot_of(shard, obj), 1, leaving);
-}
-
-/* ---- retiring and reclaiming ---- */
-
-/* Appends what a critical section left behind to the fresh lists, then reclaims what it can. No shard lock held. */
-static void cr_store_retire(cr_store_t *store, cr_store_leaving_t *leaving)
-{
-    if (leaving->objs == NULL && leaving->tables == NULL)
-        return;
-    pthread_mutex_lock(&store->retire_lock);
-    while (leaving->objs != NULL) {
-        cr_object_t *obj = leaving->objs;
-        leaving->objs = obj->st.path_next;
-        obj->st.path_next = store->fresh_objs;
-        store->fresh_objs = obj;
-    }
-    while (leaving->tables != NULL) {
-        cr_store_table_t *t = leaving->tables;
-        leaving->tables = t->retired_next;
-        t->retired_next = store->fresh_tables;
-        store->fresh_tables = t;
-    }
-    __atomic_add_fetch(&store->retired, leaving->num_objs, __ATOMIC_RELAXED);
-    leaving->num_objs = 0;
-    pthread_mutex_unlock(&store->retire_lock);
-    cr_store_reclaim(store);
-}
-
-/* Takes the waiting lists out if no reader can still see them; then, if none are waiting, makes the fresh ones wait
- * for a new epoch (and takes them too if that epoch is already safe). retire_lock is held. */
-static void cr_store_take_reclaimable(cr_store_t *store, cr_object_t **objs, cr_store_table_t **tables)
-{
-    int round;
-
-    for (round = 0; round != 2; ++round) {
-        if (store->waiting_objs != NULL || store->waiting_tables != NULL) {
-            if (!cr_ebr_safe(store->waiting_epoch))
-                return;
-            while (store->waiting_objs != NULL) {
-                cr_object_t *obj = store->waiting_objs;
-                store->waiting_objs = obj->st.path_next;
-                obj->st.path_next = *objs;
-                *objs = obj;
-            }
-            while (store->waiting_tables != NULL) {
-                cr_store_table_t *t = store->waiting_tables;
-                store->waiting_tables = t->retired_next;
-                t->retired_next = *tables;
-                *tables = t;
-            }
-        }
-        if (store->fresh_objs == NULL && store->fresh_tables == NULL)
-            return;
-        store->waiting_objs = store->fresh_objs;
-        store->waiting_tables = store->fresh_tables;
-        store->fresh_objs = NULL;
-        store->fresh_tables = NULL;
-        store->waiting_epoch = cr_ebr_advance();
-    }
-}
-
-/* Releases what cr_store_take_reclaimable() returned (no lock held). */
-static void cr_store_release_reclaimed(cr_store_t *store, cr_object_t *objs, cr_store_table_t *tables)
-{
-    size_t n = 0;
-
-    while (tables != NULL) {
-        cr_store_table_t *t = tables;
-        tables = t->retired_next;
-        free(t);
-    }
-    while (objs != NULL) {
-        cr_object_t *obj = objs;
-        objs = obj->st.path_next;
-        obj->st.path_next = NULL;
-        __atomic_store_n(&obj->st_linked, 0, __ATOMIC_RELAXED);
-        cr_object_release(&obj); /* the store's reference */
-        ++n;
-    }
-    if (n != 0)
-        __atomic_sub_fetch(&store->retired, n, __ATOMIC_RELAXED);
-}
-
-void cr_store_reclaim(cr_store_t *store)
-{
-    cr_object_t *objs = NULL;
-    cr_store_table_t *tables = NULL;
-
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    pthread_mutex_lock(&store->retire_lock);
-    cr_store_take_reclaimable(store, &objs, &tables);
-    pthread_mutex_unlock(&store->retire_lock);
-    cr_store_release_reclaimed(store, objs, tables);
-}
-
-/* cr_store_reclaim() from a lookup: never waits for the lock (another thread is reclaiming already). */
-static void cr_store_reclaim_from_lookup(cr_store_t *store)
-{
-    cr_object_t *objs = NULL;
-    cr_store_table_t *tables = NULL;
-
-    if (pthread_mutex_trylock(&store->retire_lock) != 0)
-        return;
-    cr_store_take_reclaimable(store, &objs, &tables);
-    pthread_mutex_unlock(&store->retire_lock);
-    cr_store_release_reclaimed(store, objs, tables);
 }
 
 /* ---- eviction ---- */
@@ -966,7 +578,7 @@ uint64_t cr_store_key_epoch(cr_store_t *store, const char *key, size_t keylen, u
 }
 
 /* Moves the epoch of every key (before a prefix / tag purge or a clear visits any shard). */
-static void cr_store_bump_global_epoch(cr_store_t *store)
+void cr_store_bump_global_epoch(cr_store_t *store)
 {
     __atomic_add_fetch(&store->epoch, 1, __ATOMIC_SEQ_CST);
 }
@@ -1213,67 +825,6 @@ size_t cr_store_collect_path(cr_store_t *store, uint64_t path_hash, cr_store_mat
     return n;
 }
 
-size_t cr_store_collect_tag(cr_store_t *store, const char *tag, size_t taglen, cr_object_t **out, size_t max)
-{
-    uint64_t hash = cr_hash(tag, taglen);
-    size_t n = 0, s;
-
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    for (s = 0; s != CR_STORE_SHARDS; ++s) {
-        cr_store_shard_t *shard = &store->shards[s];
-        cr_store_tag_t *e;
-        cr_object_tag_t *m;
-        pthread_mutex_lock(&shard->lock);
-        e = do_cr_store_tag_find(shard, tag, taglen, hash);
-        for (m = e != NULL ? e->members : NULL; m != NULL; m = m->st.next) {
-            if (n < max) {
-                cr_object_addref(m->owner);
-                out[n] = m->owner;
-            }
-            ++n;
-        }
-        pthread_mutex_unlock(&shard->lock);
-    }
-    return n;
-}
-
-/* Hard: unlinks the tag's members (the entry is freed with its last one). Soft: marks them. One lock hold per shard. */
-size_t cr_store_purge_tag(cr_store_t *store, const char *tag, size_t taglen, int soft)
-{
-    uint64_t hash = cr_hash(tag, taglen);
-    size_t total = 0, s;
-
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    assert(tag != NULL || taglen == 0);
-    cr_store_bump_global_epoch(store);
-    for (s = 0; s != CR_STORE_SHARDS; ++s) {
-        cr_store_leaving_t leaving = {NULL, NULL, 0};
-        cr_store_shard_t *shard = &store->shards[s];
-        cr_store_tag_t *e;
-        pthread_mutex_lock(&shard->lock);
-        e = do_cr_store_tag_find(shard, tag, taglen, hash);
-        if (soft) {
-            cr_object_tag_t *m;
-            for (m = e != NULL ? e->members : NULL; m != NULL; m = m->st.next) {
-                cr_object_invalidate(m->owner);
-                ++total;
-            }
-        } else {
-            while (e != NULL) {
-                cr_object_t *obj = e->members->owner;
-                if (e->num_members == 1)
-                    e = NULL; /* unlinking its last member frees the entry */
-                do_cr_store_unlink(store, shard, obj, &leaving);
-                ++total;
-            }
-            do_cr_store_maybe_shrink(store, shard, &leaving);
-        }
-        pthread_mutex_unlock(&shard->lock);
-        cr_store_retire(store, &leaving);
-    }
-    return total;
-}
-
 size_t cr_store_clear(cr_store_t *store)
 {
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
@@ -1302,18 +853,6 @@ uint64_t cr_store_evictions(const cr_store_t *store)
 {
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     return __atomic_load_n(&store->evictions, __ATOMIC_RELAXED);
-}
-
-size_t cr_store_tag_entries(const cr_store_t *store)
-{
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    return __atomic_load_n(&store->tag_count, __ATOMIC_RELAXED);
-}
-
-size_t cr_store_tag_bytes(const cr_store_t *store)
-{
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    return __atomic_load_n(&store->tag_bytes, __ATOMIC_RELAXED);
 }
 
 size_t cr_store_index_bytes(const cr_store_t *store)
