@@ -478,6 +478,21 @@ static cr_object_t *cr_store_probe(const cr_store_table_t *t, const char *key, s
     return NULL;
 }
 
+/* Under the shard lock: the next object of the key in t's probe run from slot *i on (start at hash & t->mask), its
+ * slot left in *i (step past it with *i = (*i + 1) & t->mask), or NULL at the end of the run. */
+static cr_object_t *do_cr_store_next_of_key(const cr_store_table_t *t, size_t *i, const char *key, size_t keylen, uint64_t hash)
+{
+    for (; t->slots[*i] != CR_STORE_SLOT_EMPTY; *i = (*i + 1) & t->mask) {
+        cr_object_t *obj;
+        if (t->slots[*i] == CR_STORE_SLOT_TOMB)
+            continue;
+        obj = cr_store_slot_object(t->slots[*i]);
+        if (cr_store_key_eq(obj, key, keylen, hash))
+            return obj;
+    }
+    return NULL;
+}
+
 /* Takes the reference a lookup returns: a plain one, or a pin (pin.h). The object is alive during the call. */
 static inline void cr_store_take(cr_object_t *obj, int pinned)
 {
@@ -538,6 +553,7 @@ size_t cr_store_lookup_all(cr_store_t *store, const char *key, size_t keylen, ui
 {
     cr_store_shard_t *shard;
     cr_store_table_t *t;
+    cr_object_t *obj;
     size_t n = 0, i;
 
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
@@ -545,13 +561,7 @@ size_t cr_store_lookup_all(cr_store_t *store, const char *key, size_t keylen, ui
     shard = cr_store_shard(store, hash);
     pthread_mutex_lock(&shard->lock);
     t = shard->table;
-    for (i = hash & t->mask; t->slots[i] != CR_STORE_SLOT_EMPTY; i = (i + 1) & t->mask) {
-        cr_object_t *obj;
-        if (t->slots[i] == CR_STORE_SLOT_TOMB)
-            continue;
-        obj = cr_store_slot_object(t->slots[i]);
-        if (!cr_store_key_eq(obj, key, keylen, hash))
-            continue;
+    for (i = hash & t->mask; (obj = do_cr_store_next_of_key(t, &i, key, keylen, hash)) != NULL; i = (i + 1) & t->mask) {
         if (n < max) {
             cr_object_addref(obj);
             out[n] = obj;
@@ -687,6 +697,7 @@ size_t cr_store_purge_key(cr_store_t *store, const char *key, size_t keylen, uin
     cr_store_leaving_t leaving = {NULL, NULL, 0};
     cr_store_shard_t *shard;
     cr_store_table_t *t;
+    cr_object_t *obj;
     size_t total = 0, i;
 
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
@@ -694,13 +705,7 @@ size_t cr_store_purge_key(cr_store_t *store, const char *key, size_t keylen, uin
     pthread_mutex_lock(&shard->lock);
     __atomic_add_fetch(cr_store_epoch_slot(shard, hash), 1, __ATOMIC_RELEASE);
     t = shard->table;
-    for (i = hash & t->mask; t->slots[i] != CR_STORE_SLOT_EMPTY; i = (i + 1) & t->mask) {
-        cr_object_t *obj;
-        if (t->slots[i] == CR_STORE_SLOT_TOMB)
-            continue;
-        obj = cr_store_slot_object(t->slots[i]);
-        if (!cr_store_key_eq(obj, key, keylen, hash))
-            continue;
+    for (i = hash & t->mask; (obj = do_cr_store_next_of_key(t, &i, key, keylen, hash)) != NULL; i = (i + 1) & t->mask) {
         if (soft)
             cr_object_invalidate(obj);
         else
