@@ -167,7 +167,7 @@ void cr_store_free(cr_store_t **storep)
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     cr_store_clear(store);
     /* no lookups may run any more (the caller's contract), so whatever waits for readers can go */
-    while (__atomic_load_n(&store->retired, __ATOMIC_RELAXED) != 0 || store->fresh_tables != NULL || store->waiting_tables != NULL)
+    while (__atomic_load_n(&store->retired, __ATOMIC_RELAXED) != 0 || store->fresh.tables != NULL || store->waiting.tables != NULL)
         cr_store_reclaim(store);
     for (i = 0; i != CR_STORE_SHARDS; ++i) {
         cr_store_shard_t *shard = &store->shards[i];

@@ -18,106 +18,98 @@
 
 /* ---- retiring and reclaiming ---- */
 
+/* Moves everything `from` holds onto `to` (the order within the lists does not matter) and empties `from`. */
+static void cr_store_leaving_move(cr_store_leaving_t *to, cr_store_leaving_t *from)
+{
+    while (from->objs != NULL) {
+        cr_object_t *obj = from->objs;
+        from->objs = obj->st.path_next;
+        obj->st.path_next = to->objs;
+        to->objs = obj;
+    }
+    while (from->tables != NULL) {
+        cr_store_table_t *t = from->tables;
+        from->tables = t->retired_next;
+        t->retired_next = to->tables;
+        to->tables = t;
+    }
+    to->num_objs += from->num_objs;
+    from->num_objs = 0;
+}
+
 /* Appends what a critical section left behind to the fresh lists, then reclaims what it can. No shard lock held. */
 void cr_store_retire(cr_store_t *store, cr_store_leaving_t *leaving)
 {
     if (leaving->objs == NULL && leaving->tables == NULL)
         return;
     pthread_mutex_lock(&store->retire_lock);
-    while (leaving->objs != NULL) {
-        cr_object_t *obj = leaving->objs;
-        leaving->objs = obj->st.path_next;
-        obj->st.path_next = store->fresh_objs;
-        store->fresh_objs = obj;
-    }
-    while (leaving->tables != NULL) {
-        cr_store_table_t *t = leaving->tables;
-        leaving->tables = t->retired_next;
-        t->retired_next = store->fresh_tables;
-        store->fresh_tables = t;
-    }
     __atomic_add_fetch(&store->retired, leaving->num_objs, __ATOMIC_RELAXED);
-    leaving->num_objs = 0;
+    cr_store_leaving_move(&store->fresh, leaving);
     pthread_mutex_unlock(&store->retire_lock);
     cr_store_reclaim(store);
 }
 
-/* Takes the waiting lists out if no reader can still see them; then, if none are waiting, makes the fresh ones wait
- * for a new epoch (and takes them too if that epoch is already safe). retire_lock is held. */
-static void cr_store_take_reclaimable(cr_store_t *store, cr_object_t **objs, cr_store_table_t **tables)
+/* Moves the waiting lists to `gone` if no reader can still see them; then, if none are waiting, makes the fresh ones
+ * wait for a new epoch (and takes them too if that epoch is already safe). retire_lock is held. */
+static void cr_store_take_reclaimable(cr_store_t *store, cr_store_leaving_t *gone)
 {
     int round;
 
     for (round = 0; round != 2; ++round) {
-        if (store->waiting_objs != NULL || store->waiting_tables != NULL) {
+        if (store->waiting.objs != NULL || store->waiting.tables != NULL) {
             if (!cr_ebr_safe(store->waiting_epoch))
                 return;
-            while (store->waiting_objs != NULL) {
-                cr_object_t *obj = store->waiting_objs;
-                store->waiting_objs = obj->st.path_next;
-                obj->st.path_next = *objs;
-                *objs = obj;
-            }
-            while (store->waiting_tables != NULL) {
-                cr_store_table_t *t = store->waiting_tables;
-                store->waiting_tables = t->retired_next;
-                t->retired_next = *tables;
-                *tables = t;
-            }
+            cr_store_leaving_move(gone, &store->waiting);
         }
-        if (store->fresh_objs == NULL && store->fresh_tables == NULL)
+        if (store->fresh.objs == NULL && store->fresh.tables == NULL)
             return;
-        store->waiting_objs = store->fresh_objs;
-        store->waiting_tables = store->fresh_tables;
-        store->fresh_objs = NULL;
-        store->fresh_tables = NULL;
+        store->waiting = store->fresh; /* the waiting lists are empty here */
+        store->fresh = (cr_store_leaving_t){NULL, NULL, 0};
         store->waiting_epoch = cr_ebr_advance();
     }
 }
 
-/* Releases what cr_store_take_reclaimable() returned (no lock held). */
-static void cr_store_release_reclaimed(cr_store_t *store, cr_object_t *objs, cr_store_table_t *tables)
+/* Releases what cr_store_take_reclaimable() took (no lock held). */
+static void cr_store_release_reclaimed(cr_store_t *store, cr_store_leaving_t *gone)
 {
-    size_t n = 0;
-
-    while (tables != NULL) {
-        cr_store_table_t *t = tables;
-        tables = t->retired_next;
+    while (gone->tables != NULL) {
+        cr_store_table_t *t = gone->tables;
+        gone->tables = t->retired_next;
         free(t);
     }
-    while (objs != NULL) {
-        cr_object_t *obj = objs;
-        objs = obj->st.path_next;
+    while (gone->objs != NULL) {
+        cr_object_t *obj = gone->objs;
+        gone->objs = obj->st.path_next;
         obj->st.path_next = NULL;
         __atomic_store_n(&obj->st_linked, 0, __ATOMIC_RELAXED);
         cr_object_release(&obj); /* the store's reference */
-        ++n;
     }
-    if (n != 0)
-        __atomic_sub_fetch(&store->retired, n, __ATOMIC_RELAXED);
+    if (gone->num_objs != 0)
+        __atomic_sub_fetch(&store->retired, gone->num_objs, __ATOMIC_RELAXED);
+}
+
+/* Takes and releases what no reader can still see; `wait` 0 gives up at once when another thread holds the lock. */
+static void cr_store_reclaim_some(cr_store_t *store, int wait)
+{
+    cr_store_leaving_t gone = {NULL, NULL, 0};
+
+    if (wait)
+        pthread_mutex_lock(&store->retire_lock);
+    else if (pthread_mutex_trylock(&store->retire_lock) != 0)
+        return;
+    cr_store_take_reclaimable(store, &gone);
+    pthread_mutex_unlock(&store->retire_lock);
+    cr_store_release_reclaimed(store, &gone);
 }
 
 void cr_store_reclaim(cr_store_t *store)
 {
-    cr_object_t *objs = NULL;
-    cr_store_table_t *tables = NULL;
-
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    pthread_mutex_lock(&store->retire_lock);
-    cr_store_take_reclaimable(store, &objs, &tables);
-    pthread_mutex_unlock(&store->retire_lock);
-    cr_store_release_reclaimed(store, objs, tables);
+    cr_store_reclaim_some(store, 1);
 }
 
 /* cr_store_reclaim() from a lookup: never waits for the lock (another thread is reclaiming already). */
 void cr_store_reclaim_from_lookup(cr_store_t *store)
 {
-    cr_object_t *objs = NULL;
-    cr_store_table_t *tables = NULL;
-
-    if (pthread_mutex_trylock(&store->retire_lock) != 0)
-        return;
-    cr_store_take_reclaimable(store, &objs, &tables);
-    pthread_mutex_unlock(&store->retire_lock);
-    cr_store_release_reclaimed(store, objs, tables);
+    cr_store_reclaim_some(store, 0);
 }

@@ -65,6 +65,14 @@ typedef struct st_cr_store_shard_t {
     uint64_t epochs[CR_STORE_EPOCH_SLOTS]; /* atomic; written under the lock */
 } cr_store_shard_t;
 
+/* Objects and tables on their way out: what one critical section unlinked or replaced (retired once the lock is
+ * dropped), and the store's retire lists (store_retire.c). */
+typedef struct st_cr_store_leaving_t {
+    cr_object_t *objs; /* chained through st.path_next */
+    cr_store_table_t *tables;
+    size_t num_objs;
+} cr_store_leaving_t;
+
 struct st_cr_store_t {
     unsigned magic;
     size_t limit;
@@ -78,18 +86,10 @@ struct st_cr_store_t {
     uint64_t epoch;     /* atomic: moved by every prefix / tag purge and clear */
     unsigned cursor;    /* atomic: round-robin eviction shard */
     pthread_mutex_t retire_lock;
-    cr_object_t *fresh_objs, *waiting_objs;
-    cr_store_table_t *fresh_tables, *waiting_tables;
+    cr_store_leaving_t fresh, waiting; /* under retire_lock (store_retire.c) */
     uint64_t waiting_epoch;
     cr_store_shard_t shards[CR_STORE_SHARDS];
 };
-
-/* What one critical section unlinked or replaced, retired once the lock is dropped. */
-typedef struct st_cr_store_leaving_t {
-    cr_object_t *objs; /* chained through st.path_next */
-    cr_store_table_t *tables;
-    size_t num_objs;
-} cr_store_leaving_t;
 
 static inline cr_store_shard_t *cr_store_shard(cr_store_t *store, uint64_t hash)
 {
