@@ -109,18 +109,14 @@ static double time_loop(cr_store_t *store, uint32_t n, uint32_t stride, size_t i
                                      : (uint32_t)(xorshift(&s) % n);
         size_t keylen = make_key(key, idx);
         uint64_t hash = cr_hash(key, keylen);
-        if (do_lookup == 2) { /* as corral's hit path: a pin of this thread (pin.h) */
-            cr_object_t *obj = cr_store_lookup_pinned(store, key, keylen, hash, NULL, NULL, NULL);
-            if (obj != NULL) {
-                ++hits;
+        if (do_lookup) { /* 2: as corral's hit path, a pin of this thread (pin.h); 1: a plain reference */
+            cr_object_t *obj = do_lookup == 2 ? cr_store_lookup_pinned(store, key, keylen, hash, NULL, NULL, NULL)
+                                              : cr_store_lookup(store, key, keylen, hash, NULL, NULL, NULL);
+            hits += obj != NULL;
+            if (do_lookup == 2)
                 cr_pin_release(&obj);
-            }
-        } else if (do_lookup) {
-            cr_object_t *obj = cr_store_lookup(store, key, keylen, hash, NULL, NULL, NULL);
-            if (obj != NULL) {
-                ++hits;
+            else
                 cr_object_release(&obj);
-            }
         } else {
             acc += hash; /* keep the hash live */
             __asm__ volatile("" : : "r"(acc) : "memory");
