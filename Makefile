@@ -55,7 +55,7 @@ $(BUILD)/libcorral.a: $(LIB_OBJS)
 $(BUILD)/corral: $(MAIN_OBJ) $(BUILD)/libcorral.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/unit_tests: $(UNIT_SRCS) $(BUILD)/libcorral.a $(HDRS)
+$(BUILD)/unit_tests: $(UNIT_SRCS) $(wildcard tests/unit/*.h) $(BUILD)/libcorral.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -o $@ $(UNIT_SRCS) $(BUILD)/libcorral.a $(LIBS) $(TEST_LIBS)
 

@@ -12,21 +12,9 @@
 
 #include "corral/ebr.h"
 #include "corral/store.h"
+#include "fixtures.h"
 
 void cr_test_register_ebr(void);
-
-static cr_object_t *te_make(const char *key, size_t bodylen)
-{
-    cr_object_t *obj = cr_object_new(key, strlen(key), 200);
-    char *body;
-
-    CU_ASSERT_FATAL(obj != NULL);
-    CU_ASSERT_FATAL(cr_object_add_header(obj, "content-type", 12, "text/plain", 10, 0) == CR_OK);
-    CU_ASSERT_FATAL((body = malloc(bodylen + 1)) != NULL);
-    memset(body, 'b', bodylen);
-    cr_object_set_body(obj, CR_ENC_IDENTITY, body, bodylen);
-    return cr_object_finish(obj);
-}
 
 static cr_object_t *te_lookup(cr_store_t *store, const char *key)
 {
@@ -105,7 +93,7 @@ static void test_ebr_epochs(void)
 static void test_ebr_store_defers_release(void)
 {
     cr_store_t *store = cr_store_new(1 << 20);
-    cr_object_t *a = te_make("ebr/a", 10), *b = te_make("ebr/b", 10), *got;
+    cr_object_t *a = ts_make("ebr/a", NULL, 10, 'b'), *b = ts_make("ebr/b", NULL, 10, 'b'), *got;
     te_reader_t early, late;
     pthread_t th_early, th_late;
 
@@ -191,7 +179,7 @@ static void test_ebr_replace_never_misses(void)
     unsigned other = 0;
 
     CU_ASSERT_FATAL(store != NULL);
-    obj = te_make("race/hot", 32);
+    obj = ts_make("race/hot", NULL, 32, 'b');
     CU_ASSERT_EQUAL(cr_store_insert(store, obj), CR_OK);
     cr_object_release(&obj);
     for (i = 0; i != TE_RACE_READERS; ++i) {
@@ -199,14 +187,14 @@ static void test_ebr_replace_never_misses(void)
         CU_ASSERT_FATAL(pthread_create(&th[i], NULL, te_race_reader, &ctx[i]) == 0);
     }
     for (i = 0; i != TE_RACE_ROUNDS; ++i) {
-        obj = te_make("race/hot", 32);
+        obj = ts_make("race/hot", NULL, 32, 'b');
         CU_ASSERT_EQUAL(cr_store_insert(store, obj), CR_OK);
         cr_object_release(&obj);
         /* another key of the same shard; every 500 rounds, drop them all (the table shrinks) */
         do {
             snprintf(key, sizeof(key), "race/o%u", other++);
         } while (cr_hash(key, strlen(key)) >> 58 != hot_shard);
-        obj = te_make(key, 16);
+        obj = ts_make(key, NULL, 16, 'b');
         CU_ASSERT_EQUAL(cr_store_insert(store, obj), CR_OK);
         cr_object_release(&obj);
         if (i % 500 == 499)
@@ -238,7 +226,7 @@ static void test_ebr_index_charged(void)
     for (i = 0; i != 20000; ++i) {
         cr_object_t *obj;
         snprintf(key, sizeof(key), "idx/%zu", i);
-        obj = te_make(key, 8);
+        obj = ts_make(key, NULL, 8, 'b');
         costs += obj->cost;
         CU_ASSERT_EQUAL(cr_store_insert(store, obj), CR_OK);
         cr_object_release(&obj);

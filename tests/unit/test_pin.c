@@ -10,19 +10,9 @@
 
 #include "corral/pin.h"
 #include "corral/store.h"
+#include "fixtures.h"
 
 void cr_test_register_pin(void);
-
-static cr_object_t *tp_make(const char *key)
-{
-    cr_object_t *obj = cr_object_new(key, strlen(key), 200);
-    char *body = malloc(4);
-
-    CU_ASSERT_FATAL(obj != NULL && body != NULL);
-    memcpy(body, "body", 4);
-    cr_object_set_body(obj, CR_ENC_IDENTITY, body, 4);
-    return cr_object_finish(obj);
-}
 
 static uint32_t tp_refcnt(const cr_object_t *obj)
 {
@@ -32,7 +22,7 @@ static uint32_t tp_refcnt(const cr_object_t *obj)
 static void test_pin_hot_object(void)
 {
     cr_store_t *store = cr_store_new(1 << 20);
-    cr_object_t *obj = tp_make("pin/hot"), *pins[1000];
+    cr_object_t *obj = ts_make("pin/hot", NULL, 4, 'b'), *pins[1000];
     size_t i;
 
     CU_ASSERT_FATAL(store != NULL);
@@ -81,7 +71,7 @@ static void test_pin_shared_slot(void)
     CU_ASSERT_EQUAL(cr_pin_drop_all(), 0);
     /* find two objects that collide: pin one, then see whether pinning another leaves the slot to it */
     for (n = 0; n != CR_ARRAY_SIZE(objs) && b == NULL; ++n) {
-        objs[n] = tp_make("pin/slot");
+        objs[n] = ts_make("pin/slot", NULL, 4, 'b');
         for (j = 0; j != n && b == NULL; ++j) {
             uint32_t before;
             pa = objs[j];
@@ -152,7 +142,7 @@ static void *tp_thread(void *p)
 
 static void test_pin_threads(void)
 {
-    cr_object_t *obj = tp_make("pin/thread"), *mine = obj;
+    cr_object_t *obj = ts_make("pin/thread", NULL, 4, 'b'), *mine = obj;
     tp_thread_t t = {obj, 0, 99, 99};
     pthread_t th;
 
