@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 void cr_test_register_common(void);
+void cr_test_register_chunked(void);
 void cr_test_register_config(void);
 void cr_test_register_route(void);
 void cr_test_register_key(void);
@@ -26,6 +27,7 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     cr_test_register_common();
+    cr_test_register_chunked();
     cr_test_register_config();
     cr_test_register_route();
     cr_test_register_key();
