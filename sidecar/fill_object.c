@@ -265,6 +265,8 @@ void cr_fill_object_set_freshness(cr_object_t *obj, const cr_store_decision_t *d
         obj->flags |= CR_OBJ_FORCED;
     if (d->must_revalidate)
         obj->flags |= CR_OBJ_MUST_REVALIDATE;
+    if (d->shareable)
+        obj->flags |= CR_OBJ_SHAREABLE;
     if (d->requires_revalidation && !d->forced)
         obj->flags |= CR_OBJ_NO_CACHE;
 }

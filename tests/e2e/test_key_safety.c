@@ -151,7 +151,7 @@ static void test_h2_cookie_crumbs_are_one_vary_value(void)
 
     r = get_on(&corral, CR_H2C, path, bob, cs, sizeof(cs));
     CU_ASSERT_EQUAL(r.status, 200);
-    CS_HASNT(cs, "hit");
+    CS_HASNT(cs, "corral; hit");
     BODY_HAS(r, "session=b");
     BODY_HASNT(r, "session=a");
     resp_free(&r);
@@ -176,7 +176,7 @@ static void test_h1_repeated_lines_are_one_value(void)
     CS_HAS(cs, "stored");
     resp_free(&r);
     r = get_on(&corral, CR_H1, "/vl/page?vary=accept-language", b, cs, sizeof(cs));
-    CS_HASNT(cs, "hit");
+    CS_HASNT(cs, "corral; hit");
     BODY_HAS(r, "de");
     resp_free(&r);
     r = get_on(&corral, CR_H1, "/vl/page?vary=accept-language", a, cs, sizeof(cs));
@@ -188,7 +188,7 @@ static void test_h1_repeated_lines_are_one_value(void)
     CS_HAS(cs, "stored");
     resp_free(&r);
     r = get_on(&corral, CR_H1, "/lang/page", b, cs, sizeof(cs));
-    CS_HASNT(cs, "hit");
+    CS_HASNT(cs, "corral; hit");
     resp_free(&r);
     r = get_on(&corral, CR_H1, "/lang/page", a, cs, sizeof(cs));
     CS_HAS(cs, "corral; hit");
@@ -212,7 +212,7 @@ static void test_huge_joined_header_is_passed(void)
     resp_free(&r);
     r = get_on(&corral, CR_H1, "/lang/huge", b, cs, sizeof(cs));
     CU_ASSERT_EQUAL(r.status, 200);
-    CS_HASNT(cs, "hit");
+    CS_HASNT(cs, "corral; hit");
     resp_free(&r);
     CU_ASSERT_EQUAL(upstream_count(&up, "/lang/huge"), 2);
     /* Vary on it: never stored, never matched */
@@ -220,7 +220,7 @@ static void test_huge_joined_header_is_passed(void)
     CS_HASNT(cs, "stored");
     resp_free(&r);
     r = get_on(&corral, CR_H1, "/vl/huge?vary=accept-language", b, cs, sizeof(cs));
-    CS_HASNT(cs, "hit");
+    CS_HASNT(cs, "corral; hit");
     resp_free(&r);
     CU_ASSERT_EQUAL(upstream_count(&up, "/vl/huge"), 2);
     free(l1);
@@ -243,7 +243,7 @@ static void test_encoded_query_name_is_keyed_as_decoded(void)
     BODY_HAS(r, "\"target\": \"/q/enc?page=999\"");
     resp_free(&r);
     r = get_on(&corral, CR_H1, "/q/enc", NULL, cs, sizeof(cs));
-    CS_HASNT(cs, "hit");
+    CS_HASNT(cs, "corral; hit");
     BODY_HAS(r, "\"target\": \"/q/enc\"");
     BODY_HASNT(r, "999");
     resp_free(&r);
@@ -331,11 +331,11 @@ static void test_forward_headers_join_the_key(void)
     BODY_HASNT(r, "admin");
     resp_free(&r);
     r = get_on(&corral2, CR_H1, "/fwd/page", b, cs, sizeof(cs));
-    CS_HASNT(cs, "hit");
+    CS_HASNT(cs, "corral; hit");
     BODY_HAS(r, "b.example");
     resp_free(&r);
     r = get_on(&corral2, CR_H1, "/fwd/page", NULL, cs, sizeof(cs));
-    CS_HASNT(cs, "hit");
+    CS_HASNT(cs, "corral; hit");
     BODY_HASNT(r, ".example");
     resp_free(&r);
     r = get_on(&corral2, CR_H1, "/fwd/page", a, cs, sizeof(cs));
@@ -361,13 +361,13 @@ static void test_cookie_request_is_passed_without_explicit_shareability(void)
     BODY_HAS(r, "session=alice");
     resp_free(&r);
     r = get_on(&corral, CR_H1, "/ck/page", NULL, cs, sizeof(cs));
-    CS_HASNT(cs, "hit");
+    CS_HASNT(cs, "corral; hit");
     BODY_HASNT(r, "alice");
     resp_free(&r);
     CU_ASSERT_EQUAL(upstream_count(&up, "/ck/page"), 2);
     /* the anonymous page is stored, but a cookie request is not served it */
     r = get_on(&corral, CR_H2C, "/ck/page", bob, cs, sizeof(cs));
-    CS_HASNT(cs, "hit");
+    CS_HASNT(cs, "corral; hit");
     BODY_HAS(r, "session=bob");
     resp_free(&r);
     CU_ASSERT_EQUAL(upstream_count(&up, "/ck/page"), 3);
@@ -403,7 +403,7 @@ static void test_cookie_request_uses_explicitly_shareable_objects(void)
     CS_HASNT(cs, "stored");
     resp_free(&r);
     r = get_on(&corral, CR_H1, "/ck/ma?cc=max-age%3D60", NULL, cs, sizeof(cs));
-    CS_HASNT(cs, "hit");
+    CS_HASNT(cs, "corral; hit");
     resp_free(&r);
     CU_ASSERT_EQUAL(upstream_count(&up, "/ck/ma"), 2);
 }
@@ -443,11 +443,11 @@ static void test_cookie_list_joins_the_key(void)
     BODY_HAS(r, "session=a");
     resp_free(&r);
     r = get_on(&corral2, CR_H1, "/sess/page", b, cs, sizeof(cs));
-    CS_HASNT(cs, "hit");
+    CS_HASNT(cs, "corral; hit");
     BODY_HAS(r, "\"cookie\": \"session=b\"");
     resp_free(&r);
     r = get_on(&corral2, CR_H1, "/sess/page", NULL, cs, sizeof(cs));
-    CS_HASNT(cs, "hit");
+    CS_HASNT(cs, "corral; hit");
     BODY_HASNT(r, "session=");
     resp_free(&r);
     CU_ASSERT_EQUAL(upstream_count(&up2, "/sess/page"), 3);
@@ -474,9 +474,9 @@ static void test_path_variants_do_not_escape_a_pass_route(void)
         for (k = 0; k != 2; ++k) {
             int status = raw_get(&corral, variants[i], cs, sizeof(cs));
             CU_ASSERT(status != 0);
-            if (strstr(cs, "hit") != NULL || strstr(cs, "stored") != NULL)
+            if (strstr(cs, "corral; hit") != NULL || strstr(cs, "stored") != NULL)
                 fprintf(stderr, "\n  %s was cached: %s\n", variants[i], cs);
-            CS_HASNT(cs, "hit");
+            CS_HASNT(cs, "corral; hit");
             CS_HASNT(cs, "stored");
         }
     }
