@@ -149,7 +149,7 @@ h2o_iovec_t cr_req_header_by_name(h2o_req_t *req, const char *lname, size_t lnam
 /*
  * Request headers that make an upstream serve another URL, host, scheme or method than the request line says
  * (framework "override" and proxy-forwarding headers). They are not part of the key, so a fill drops them unless
- * the route lists them in forward_headers (which puts them in the key). X-Forwarded-For, X-Forwarded-Proto and Via
+ * the route keys on them (forward_headers puts them in key.headers). X-Forwarded-For, X-Forwarded-Proto and Via
  * are corral's own (replaced or appended), so they are not here.
  */
 static const char *const unkeyed_headers[] = {
@@ -160,19 +160,31 @@ static const char *const unkeyed_headers[] = {
     "x-proxy-url",        "x-http-host-override",   "x-forwarded-protocol",
 };
 
-/* Is this (lower-case) name one of the unkeyed headers that a fill of `route` drops? */
+/* Does a (lower-case) header name equal a list entry when '_' counts as '-'? CGI-style servers (WSGI, PHP, Rack)
+ * read "x_forwarded_host" as "x-forwarded-host". */
+static int name_eq_dash(const h2o_iovec_t *name, const char *entry)
+{
+    size_t i;
+    for (i = 0; i != name->len; ++i)
+        if (entry[i] == '\0' || (name->base[i] != entry[i] && !(name->base[i] == '_' && entry[i] == '-')))
+            return 0;
+    return entry[i] == '\0';
+}
+
+/* Is this (lower-case) name one of the unkeyed headers (or a spelling of one with '_') that a fill of `route` drops?
+ * Not when the route keys on it under exactly that name (key.headers, forward_headers). */
 static int is_unkeyed_dropped(const h2o_iovec_t *name, const cr_route_config_t *route)
 {
     size_t i;
     if (name->len < 6 || (name->base[0] != 'x' && name->base[0] != 'f'))
         return 0;
     for (i = 0; i != CR_ARRAY_SIZE(unkeyed_headers); ++i)
-        if (h2o_memis(name->base, name->len, unkeyed_headers[i], strlen(unkeyed_headers[i])))
+        if (name_eq_dash(name, unkeyed_headers[i]))
             break;
     if (i == CR_ARRAY_SIZE(unkeyed_headers))
         return 0;
-    for (i = 0; route != NULL && i != route->num_forward_headers; ++i)
-        if (h2o_memis(name->base, name->len, route->forward_headers[i], strlen(route->forward_headers[i])))
+    for (i = 0; route != NULL && i != route->num_key_headers; ++i)
+        if (h2o_memis(name->base, name->len, route->key_headers[i], strlen(route->key_headers[i])))
             return 0;
     return 1;
 }

@@ -392,8 +392,8 @@ int cr_key_normalize_uri_path(cr_str_t uri, char *buf, size_t bufsize)
  *   - ".." (after the above, e.g. "..;x" or "%2F..%2F") pops a segment, and makes the path ambiguous: whether it
  *     applies before or after "//" merging depends on the upstream;
  *   - a backslash (raw or %5C: Windows servers read it as '/'), an encoded control byte, "%25" followed by two hex
- *     digits (a double-decoding upstream reads it as that escape) or an invalid escape also make it ambiguous; a
- *     backslash is read as '/'.
+ *     digits (a double-decoding upstream reads it as that escape), a 0xC0 or 0xC1 byte (overlong UTF-8, raw or
+ *     escaped) or an invalid escape also make it ambiguous; a backslash is read as '/'.
  * Case is kept. The result has no trailing '/' except for the root "/".
  */
 int cr_key_match_path(cr_str_t path, char *buf, size_t bufsize, int *ambiguous)
@@ -426,14 +426,14 @@ int cr_key_match_path(cr_str_t path, char *buf, size_t bufsize, int *ambiguous)
                 if (i + 2 < len && (hi = hex_value(path.base[i + 1])) >= 0 && (lo = hex_value(path.base[i + 2])) >= 0) {
                     c = (unsigned char)(hi * 16 + lo);
                     width = 3;
-                    if (is_ctl(c) || c == '\\' ||
+                    if (is_ctl(c) || c == '\\' || c == 0xc0 || c == 0xc1 ||
                         (c == '%' && i + 4 < len && hex_value(path.base[i + 3]) >= 0 && hex_value(path.base[i + 4]) >= 0))
                         amb = 1;
                 } else {
                     amb = 1; /* an invalid escape: kept as it is */
                 }
-            } else if (c == '\\') {
-                amb = 1;
+            } else if (c == '\\' || c == 0xc0 || c == 0xc1) {
+                amb = 1; /* 0xC0 and 0xC1 only start overlong UTF-8 ("%C0%AF" is '/' to some decoders) */
             }
             if (c == '/' || c == '\\') {
                 if (width == 3)

@@ -291,7 +291,8 @@ static void test_unkeyed_headers_are_not_sent_on_fills(void)
                                        "X-HTTP-Method-Override: DELETE", "X-Host: evil.example", "X-Forwarded-Scheme: nothttps",
                                        "X-Forwarded-Server: evil.example", "X-Forwarded-Port: 1", "X-Forwarded-Prefix: /evil",
                                        "Forwarded: host=evil.example", "X-Original-Host: evil.example", "X-Override-URL: /admin",
-                                       "X-Method-Override: DELETE", "X-HTTP-Method: DELETE", NULL};
+                                       "X-Method-Override: DELETE", "X-HTTP-Method: DELETE", "X_Forwarded_Host: evil.example",
+                                       "X-Forwarded-Host: evil.example", NULL};
     char cs[256];
     cr_resp_t r;
 
@@ -321,7 +322,7 @@ static void test_unkeyed_headers_are_not_sent_on_fills(void)
 static void test_forward_headers_join_the_key(void)
 {
     static const char *const a[] = {"X-Forwarded-Host: a.example", "X-Original-URL: /admin", NULL};
-    static const char *const b[] = {"X-Forwarded-Host: b.example", NULL};
+    static const char *const b[] = {"X-Forwarded-Host: b.example", "X_Forwarded_Host: c.example", NULL};
     char cs[256];
     cr_resp_t r;
 
@@ -333,6 +334,7 @@ static void test_forward_headers_join_the_key(void)
     r = get_on(&corral2, CR_H1, "/fwd/page", b, cs, sizeof(cs));
     CS_HASNT(cs, "corral; hit");
     BODY_HAS(r, "b.example");
+    BODY_HASNT(r, "c.example"); /* another spelling is not the keyed header: dropped */
     resp_free(&r);
     r = get_on(&corral2, CR_H1, "/fwd/page", NULL, cs, sizeof(cs));
     CS_HASNT(cs, "corral; hit");
