@@ -43,12 +43,21 @@ int cr_handler_variant_matches(void *_lk, const cr_object_t *obj)
     char buf[4096];
     size_t len;
 
-    if (lk->cookie_pass && (cr_object_flags(obj) & (CR_OBJ_SHAREABLE | CR_OBJ_PASS)) == 0)
-        return 0; /* cacheable only by the route's ttl or a heuristic: never for a request with Cookie */
     if (obj->num_vary == 0)
         return 1;
     len = cr_variant_key(cr_object_vary_names(obj), obj->num_vary, req_header_getter, lk->req, buf, sizeof(buf));
     return len != SIZE_MAX && len == cr_object_variant_key(obj).len && memcmp(buf, cr_object_variant_key(obj).base, len) == 0;
+}
+
+/* The store lookup's filter: the variant fits, and a request with Cookie on a `cookies: pass` route sees only
+ * objects whose response was explicitly shareable (or a hit-for-pass marker). A flight's answer to its own leader is
+ * not filtered so: it was fetched for that request. */
+static int lookup_matches(void *_lk, const cr_object_t *obj)
+{
+    cr_lookup_t *lk = _lk;
+    if (lk->cookie_pass && (cr_object_flags(obj) & (CR_OBJ_SHAREABLE | CR_OBJ_PASS)) == 0)
+        return 0; /* cacheable only by the route's ttl, a heuristic or max-age: never for a request with Cookie */
+    return cr_handler_variant_matches(lk, obj);
 }
 
 static h2o_iovec_t hit_status(h2o_req_t *req, const cr_object_t *obj, uint64_t now)
@@ -71,7 +80,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
     h2o_req_t *req = lk->req;
     uint64_t now = h2o_now(t->ctx.loop);
     size_t num_variants = 0;
-    cr_object_t *obj = cr_store_lookup_pinned(cr_rt.store, lk->key, lk->keylen, lk->hash, cr_handler_variant_matches, lk, &num_variants);
+    cr_object_t *obj = cr_store_lookup_pinned(cr_rt.store, lk->key, lk->keylen, lk->hash, lookup_matches, lk, &num_variants);
     const cr_request_info_t *qi = &lk->qi;
 
     if (obj != NULL && (cr_object_flags(obj) & CR_OBJ_PASS) != 0) {

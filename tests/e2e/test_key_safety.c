@@ -380,6 +380,26 @@ static void test_cookie_request_is_passed_without_explicit_shareability(void)
     CU_ASSERT_EQUAL(upstream_count(&up, "/ck/page"), 3);
 }
 
+/* Vary: Cookie on a response that is not explicitly shareable: fetched once for the cookie request, not stored. */
+static void test_cookie_request_with_vary_is_fetched_once(void)
+{
+    static const char *const alice[] = {"Cookie: session=alice", NULL};
+    char cs[256];
+    cr_resp_t r;
+
+    r = get_on(&corral, CR_H1, "/ck/vary?vary=cookie", alice, cs, sizeof(cs));
+    CU_ASSERT_EQUAL(r.status, 200);
+    CS_HAS(cs, "detail=cookie");
+    BODY_HAS(r, "session=alice");
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/ck/vary"), 1);
+    r = get_on(&corral, CR_H1, "/ck/vary?vary=cookie", NULL, cs, sizeof(cs));
+    CS_HAS(cs, "stored"); /* no hit-for-pass marker was left behind */
+    BODY_HASNT(r, "alice");
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/ck/vary"), 2);
+}
+
 static void test_cookie_request_uses_explicitly_shareable_objects(void)
 {
     static const char *const alice[] = {"Cookie: session=alice", NULL};
@@ -505,6 +525,7 @@ void cr_e2e_register_key_safety(void)
     CU_add_test(s, "a cookie request is passed unless the response is public/s-maxage",
                 test_cookie_request_is_passed_without_explicit_shareability);
     CU_add_test(s, "a cookie request uses explicitly shareable objects", test_cookie_request_uses_explicitly_shareable_objects);
+    CU_add_test(s, "a cookie request to a Vary: Cookie page is fetched once", test_cookie_request_with_vary_is_fetched_once);
     CU_add_test(s, "path variants do not escape a cache: false route", test_path_variants_do_not_escape_a_pass_route);
     s = CU_add_suite("key safety (route rules)", rules_init, rules_cleanup);
     CU_add_test(s, "forward_headers are forwarded and join the key", test_forward_headers_join_the_key);
