@@ -393,7 +393,8 @@ int cr_key_normalize_uri_path(cr_str_t uri, char *buf, size_t bufsize)
  *     applies before or after "//" merging depends on the upstream;
  *   - a backslash (raw or %5C: Windows servers read it as '/'), an encoded control byte, "%25" followed by two hex
  *     digits (a double-decoding upstream reads it as that escape), a 0xC0 or 0xC1 byte (overlong UTF-8, raw or
- *     escaped) or an invalid escape also make it ambiguous; a backslash is read as '/'.
+ *     escaped), a raw '#' (a fragment to many servers) or an invalid escape also make it ambiguous; a backslash
+ *     is read as '/'.
  * Case is kept. The result has no trailing '/' except for the root "/".
  */
 int cr_key_match_path(cr_str_t path, char *buf, size_t bufsize, int *ambiguous)
@@ -432,8 +433,9 @@ int cr_key_match_path(cr_str_t path, char *buf, size_t bufsize, int *ambiguous)
                 } else {
                     amb = 1; /* an invalid escape: kept as it is */
                 }
-            } else if (c == '\\' || c == 0xc0 || c == 0xc1) {
-                amb = 1; /* 0xC0 and 0xC1 only start overlong UTF-8 ("%C0%AF" is '/' to some decoders) */
+            } else if (c == '\\' || c == 0xc0 || c == 0xc1 || c == '#') {
+                amb = 1; /* 0xC0 and 0xC1 only start overlong UTF-8 ("%C0%AF" is '/' to some decoders); many servers
+                            cut a raw '#' and what follows as a fragment */
             }
             if (c == '/' || c == '\\') {
                 if (width == 3)

@@ -486,7 +486,8 @@ static void test_path_variants_do_not_escape_a_pass_route(void)
     static const char *const variants[] = {"/private",   "//private",      "/private/", "/private;x", "/private%2F",
                                            "/%70rivate", "/private/.",     "/./private", "/private//", "/private;x/",
                                            "/secret//a", "/secret;x/a",    "/x/..;/secret/a", "/secret%2Fa", "/private%2f",
-                                           "/public/..;/private", "/secret\\a"};
+                                           "/public/..;/private", "/secret\\a", "/private#x",
+                                           "/private%C0%AF", "/secret%5Ca", "/secret%2570"};
     size_t i;
     long before = upstream_total(&up);
 

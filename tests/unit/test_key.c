@@ -214,6 +214,8 @@ static void test_match_path(void)
     EXPECT_MATCH("/a%C0%AFprivate", "/a%C0%AFprivate", 1); /* overlong UTF-8 '/' */
     EXPECT_MATCH("/a\xc0\xafprivate", "/a\xc0\xafprivate", 1);
     EXPECT_MATCH("/caf%C3%A9", "/caf%C3%A9", 0);
+    EXPECT_MATCH("/private#x", "/private#x", 1);
+    EXPECT_MATCH("/private%23x", "/private%23x", 0); /* an escaped '#' is part of the name */
     EXPECT_MATCH("/100%25", "/100%25", 0); /* "%25" not followed by an escape is plain '%' */
     /* malformed */
     EXPECT_MATCH("", NULL, 0);
