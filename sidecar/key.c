@@ -3,13 +3,18 @@
  *
  * Key layout: "<authority, lower-cased>\n<normalized path>[?<normalized query>]" followed, for each of the route's
  * key headers in config order, by "\n<name>:<value>" (value trimmed of SP/HTAB; an absent header gives an empty
- * value). There is no trailing newline.
+ * value; the lookup gives every line of a repeated header, joined), then, on a `cookies: [names]` route, by
+ * "\ncookies:<the listed crumbs in request order, joined with "; ">". There is no trailing newline.
  * - Path: "%XX" escapes of unreserved bytes (RFC 3986 2.3: ALPHA DIGIT - . _ ~) are decoded, the hex digits of the
  *   remaining escapes are upper-cased, then dot-segments are removed (RFC 3986 5.2.4; "%2E" counts as '.', since
  *   decoding comes first). Nothing else is collapsed: "//" stays, invalid escapes such as "%zz" are kept verbatim.
- * - Query: split on '&', empty members dropped, filtered by the route's key.query rule (a member's name is the raw
- *   bytes before its first '='), stable-sorted by the raw bytes of the whole "name=value" member, joined with '&';
- *   the '?' is omitted when nothing is left.
+ * - Query: split on '&', empty members dropped, each member normalized like a path segment (unreserved escapes
+ *   decoded, other hex upper-cased), filtered by the route's key.query rule (a member's name is the bytes before its
+ *   first '=', compared with the listed names after full percent-decoding: "pa%67e" is "page"), stable-sorted by the
+ *   normalized bytes of the whole "name=value" member, joined with '&'; the '?' is omitted when nothing is left.
+ *   The "path?query" part of the key is exactly what a fill asks the upstream for (flight.c), so a parameter the
+ *   key ignores is never sent on a fill.
+ * - Match form (cr_key_match_path): what routes are matched on; see that function.
  *
  * Invariants: pure functions; no allocation, no locks, no global state. Output goes to the caller's buffer only.
  * Because '\n' separates the parts, any control byte in the authority, path, query or a header value makes the

@@ -162,6 +162,10 @@ static void test_h2_cookie_crumbs_are_one_vary_value(void)
     BODY_HAS(r, "session=a");
     resp_free(&r);
     CU_ASSERT_EQUAL(upstream_count(&up, "/vc/page"), 2);
+    /* a pass route sends one Cookie line too */
+    r = get_on(&corral, CR_H2C, "/secret/ck", alice, cs, sizeof(cs));
+    BODY_HAS(r, "\"cookie\": \"theme=dark; session=a\"");
+    resp_free(&r);
 }
 
 /* Two Accept-Language lines over HTTP/1.1, for Vary and for key.headers. */
