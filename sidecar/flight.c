@@ -564,6 +564,7 @@ static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_h
     if (unstorable != NULL) {
         f->decision.storable = 0;
         f->decision.reason = unstorable;
+        f->decision.per_request = strcmp(unstorable, "vary-too-long") == 0; /* leaves no hit-for-pass for the others */
     }
     if (ri.has_content_length && ri.content_length != 0) {
         if ((f->body = malloc(ri.content_length)) == NULL)

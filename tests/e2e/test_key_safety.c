@@ -219,14 +219,18 @@ static void test_huge_joined_header_is_passed(void)
     CS_HASNT(cs, "corral; hit");
     resp_free(&r);
     CU_ASSERT_EQUAL(upstream_count(&up, "/lang/huge"), 2);
-    /* Vary on it: never stored, never matched */
+    /* Vary on it: never stored, never matched, and no hit-for-pass left for requests with a plain value */
     r = get_on(&corral, CR_H1, "/vl/huge?vary=accept-language", a, cs, sizeof(cs));
     CS_HASNT(cs, "stored");
+    CS_HAS(cs, "detail=vary-too-long");
     resp_free(&r);
     r = get_on(&corral, CR_H1, "/vl/huge?vary=accept-language", b, cs, sizeof(cs));
     CS_HASNT(cs, "corral; hit");
     resp_free(&r);
     CU_ASSERT_EQUAL(upstream_count(&up, "/vl/huge"), 2);
+    r = get_on(&corral, CR_H1, "/vl/huge?vary=accept-language", NULL, cs, sizeof(cs));
+    CS_HAS(cs, "stored");
+    resp_free(&r);
     free(l1);
     free(l2);
     free(l3);
