@@ -6,6 +6,9 @@
  * eviction or purge during the send is harmless. The hit path takes no lock (the store's lookup is lock-free) and
  * writes nothing shared between threads: statistics are per thread, and the lookup's and the response's references
  * are pins of the thread (pin.h), released with cr_pin_release() on it.
+ * Key safety: routes are matched on the path's match form (key.h) and a path an upstream could read two ways is
+ * never cached; a request with Cookie on a `cookies: pass` route sees only objects stored from explicitly shareable
+ * responses (CR_OBJ_SHAREABLE) and fills for itself alone.
  */
 #include "corral/handler.h"
 
