@@ -14,6 +14,7 @@
 #include "corral/config.h"
 #include "corral/common.h"
 #include "corral/encoding.h"
+#include "corral/key.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -61,6 +62,8 @@ static const char *const route_keys[] = {"match",
                                          "coalesce",
                                          "compress",
                                          "invalidate",
+                                         "forward_headers",
+                                         "cookies",
                                          NULL};
 static const char *const match_keys[] = {"prefix", "exact", "methods", NULL};
 static const char *const key_keys[] = {"query", "headers", NULL};
@@ -679,12 +682,21 @@ static const char *check_encoding(char *s)
     return NULL;
 }
 
+/* A route's path, rewritten in place to the match form requests are compared in (cr_key_match_path: "/a/" is "/a"). */
 static const char *check_match_path(char *s)
 {
+    char buf[4096];
+    int ambiguous, n;
+
     if (s[0] != '/')
         return "a path must start with '/'";
     if (has_ctl_or_space(s) || strpbrk(s, "?#") != NULL)
         return "a path must not contain spaces, control characters, '?' or '#'";
+    if ((n = cr_key_match_path(cr_str(s, strlen(s)), buf, sizeof(buf), &ambiguous)) < 0)
+        return "the path is too long";
+    if (ambiguous)
+        return "a path must not contain \"..\", backslashes, or invalid or double escapes";
+    memcpy(s, buf, (size_t)n + 1); /* never longer than the input */
     return NULL;
 }
 
@@ -1193,6 +1205,60 @@ static int parse_compress(cr_conf_parser_t *p, cr_route_config_t *r, const cr_co
     return 0;
 }
 
+/* A cookie name (RFC 6265 4.1.1 cookie-name is a token); kept as written (names are case-sensitive). */
+static const char *check_cookie_name(char *s)
+{
+    const char *q;
+    if (s[0] == '\0')
+        return "not a valid cookie name";
+    for (q = s; *q != '\0'; ++q)
+        if (!is_tchar((unsigned char)*q))
+            return "not a valid cookie name";
+    return NULL;
+}
+
+/* `forward_headers: [names]` (each also joins key_headers) and `cookies: pass | ignore | [names]`. Returns 0 or -1. */
+static int parse_forward_and_cookies(cr_conf_parser_t *p, cr_route_config_t *r, const cr_conf_map_t *m)
+{
+    const yaml_node_t *c = conf_find(p, m, "cookies");
+    size_t i, j;
+
+    if (opt_string_list(p, m, "forward_headers", 0, check_header_name, &r->forward_headers, &r->num_forward_headers) != 0)
+        return -1;
+    for (i = 0; i != r->num_forward_headers; ++i) {
+        char **kh;
+        if (strcmp(r->forward_headers[i], "cookie") == 0)
+            return conf_fail(p, conf_find(p, m, "forward_headers"), "%s.forward_headers: cookie is set with cookies:, not here",
+                             m->path);
+        for (j = 0; j != r->num_key_headers && strcmp(r->key_headers[j], r->forward_headers[i]) != 0; ++j)
+            ;
+        if (j != r->num_key_headers)
+            continue;
+        if ((kh = realloc(r->key_headers, (r->num_key_headers + 1) * sizeof(char *))) == NULL)
+            return conf_fail(p, m->node, "out of memory");
+        r->key_headers = kh;
+        if ((kh[r->num_key_headers] = conf_strdup(r->forward_headers[i], strlen(r->forward_headers[i]))) == NULL)
+            return conf_fail(p, m->node, "out of memory");
+        ++r->num_key_headers;
+    }
+    if (c == NULL)
+        return 0;
+    if (c->type == YAML_SEQUENCE_NODE) {
+        r->cookies = CR_COOKIES_LIST;
+        return opt_string_list(p, m, "cookies", 1, check_cookie_name, &r->cookie_names, &r->num_cookie_names);
+    }
+    if (c->type == YAML_SCALAR_NODE && strcmp(scalar_str(c), "pass") == 0)
+        r->cookies = CR_COOKIES_PASS;
+    else if (c->type == YAML_SCALAR_NODE && strcmp(scalar_str(c), "ignore") == 0)
+        r->cookies = CR_COOKIES_IGNORE;
+    else
+        return conf_fail(p, c, "%s.cookies: expected pass, ignore or a list of cookie names, found %s%s%s", m->path,
+                         c->type == YAML_SCALAR_NODE && !node_is_null(c) ? "\"" : "",
+                         c->type == YAML_SCALAR_NODE && !node_is_null(c) ? scalar_str(c) : node_kind(c),
+                         c->type == YAML_SCALAR_NODE && !node_is_null(c) ? "\"" : "");
+    return 0;
+}
+
 static int parse_route(cr_conf_parser_t *p, cr_route_config_t *r, const yaml_node_t *n, size_t index)
 {
     char path[48];
@@ -1244,7 +1310,8 @@ static int parse_route(cr_conf_parser_t *p, cr_route_config_t *r, const yaml_nod
         if ((v = conf_find(p, &m, "force_cache_control")) != NULL)
             return conf_fail(p, v, "%s.force_cache_control: only applies with force_ttl, which is not set", path);
     }
-    if (parse_key(p, r, &m) != 0 || parse_coalesce(p, r, &m) != 0 || parse_compress(p, r, &m) != 0)
+    if (parse_key(p, r, &m) != 0 || parse_coalesce(p, r, &m) != 0 || parse_compress(p, r, &m) != 0 ||
+        parse_forward_and_cookies(p, r, &m) != 0)
         return -1;
     return opt_string_list(p, &m, "invalidate", 0, check_invalidate, &r->invalidate, &r->num_invalidate);
 }
@@ -1460,6 +1527,8 @@ void cr_config_free(cr_config_t **cfgp)
         free(r->force_cache_control);
         free_strv(r->key_query_names, r->num_key_query_names);
         free_strv(r->key_headers, r->num_key_headers);
+        free_strv(r->forward_headers, r->num_forward_headers);
+        free_strv(r->cookie_names, r->num_cookie_names);
         free_strv(r->compress_types, r->num_compress_types);
         free_strv(r->invalidate, r->num_invalidate);
     }

@@ -34,8 +34,9 @@ static int add_header(cr_object_t *obj, const h2o_header_t *h)
     return cr_object_add_header(obj, h->name->base, h->name->len, h->value.base, h->value.len, cr_token_index(h->name));
 }
 
-/* Sets the object's Vary fields from the response's Vary header(s), Accept-Encoding excepted. Returns CR_OK, or
- * CR_ERROR when there are too many or too long names, or the variant key does not fit. */
+/* Sets the object's Vary fields from the response's Vary header(s), Accept-Encoding excepted. Returns CR_OK,
+ * CR_ERROR when there are too many or too long names, or CR_DECLINED when the request's values of them do not fit a
+ * variant key (this request's doing, not the response's). */
 static int set_vary(cr_object_t *obj, const h2o_header_t *headers, size_t num_headers, cr_header_getter_fn get, void *ctx)
 {
     cr_str_t names[16];
@@ -74,7 +75,7 @@ static int set_vary(cr_object_t *obj, const h2o_header_t *headers, size_t num_he
         return CR_OK;
     keylen = cr_variant_key(names, num, get, ctx, keybuf, sizeof(keybuf));
     if (keylen == SIZE_MAX)
-        return CR_ERROR;
+        return CR_DECLINED;
     return cr_object_set_vary(obj, names, num, keybuf, keylen);
 }
 
@@ -111,8 +112,8 @@ cr_object_t *cr_fill_object_from_response(cr_str_t key, int status, const h2o_he
     for (i = 0; i != num_headers; ++i)
         if (!is_stored_header_dropped(*headers[i].name, connection) && add_header(obj, headers + i) != CR_OK)
             goto NoMemory;
-    if (set_vary(obj, headers, num_headers, get, get_ctx) != CR_OK)
-        *unstorable = "vary-too-complex";
+    if ((rc = set_vary(obj, headers, num_headers, get, get_ctx)) != CR_OK)
+        *unstorable = rc == CR_DECLINED ? "vary-too-long" : "vary-too-complex";
     for (i = 0; i != num_headers && ce.base == NULL; ++i)
         if (headers[i].name == &H2O_TOKEN_CONTENT_ENCODING->buf)
             ce = headers[i].value;
@@ -265,6 +266,8 @@ void cr_fill_object_set_freshness(cr_object_t *obj, const cr_store_decision_t *d
         obj->flags |= CR_OBJ_FORCED;
     if (d->must_revalidate)
         obj->flags |= CR_OBJ_MUST_REVALIDATE;
+    if (d->shareable)
+        obj->flags |= CR_OBJ_SHAREABLE;
     if (d->requires_revalidation && !d->forced)
         obj->flags |= CR_OBJ_NO_CACHE;
 }

@@ -511,6 +511,8 @@ static int complete(cr_flight_t *f)
         return CR_OK;
     }
     f->outcome = OUTCOME_SERVE_LEADER;
+    if (f->decision.per_request)
+        return CR_OK; /* unstorable because of this request (Authorization, Cookie): others may still be served */
     if (f->stale != NULL)
         cr_store_remove_object(cr_rt.store, f->stale);
     insert_pass_marker(f, now);
@@ -562,6 +564,7 @@ static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_h
     if (unstorable != NULL) {
         f->decision.storable = 0;
         f->decision.reason = unstorable;
+        f->decision.per_request = strcmp(unstorable, "vary-too-long") == 0; /* leaves no hit-for-pass for the others */
     }
     if (ri.has_content_length && ri.content_length != 0) {
         if ((f->body = malloc(ri.content_length)) == NULL)
@@ -627,27 +630,48 @@ static void on_fill_error(cr_fetch_t *fetch, cr_fetch_error_t err, const char *m
 
 static const cr_fetch_callbacks_t fill_callbacks = {on_fill_head, on_fill_body, on_fill_error};
 
-/* Copies the leader's request headers (for Vary) into one arena owned by the flight. */
+/* Copies the leader's request headers (for Vary) into one arena owned by the flight, one entry per name: the field
+ * lines of a repeated header joined in order with ", " ("; " for Cookie), as cr_req_header does. Quadratic in the
+ * number of header lines, which libh2o bounds (100 for HTTP/1.1); this runs once per fill. */
 static int copy_req_headers(cr_flight_t *f, h2o_req_t *req)
 {
-    size_t i, total = 0;
+    size_t i, j, total = 0, n = 0;
     char *p;
     for (i = 0; i != req->headers.size; ++i)
-        total += req->headers.entries[i].name->len + req->headers.entries[i].value.len;
+        total += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 2;
     if ((f->req_headers = calloc(req->headers.size + 1, sizeof(*f->req_headers))) == NULL ||
         (f->req_header_arena = malloc(total + 1)) == NULL)
         return CR_ERROR;
     p = f->req_header_arena;
     for (i = 0; i != req->headers.size; ++i) {
         const h2o_header_t *h = req->headers.entries + i;
+        int is_cookie = h->name == &H2O_TOKEN_COOKIE->buf;
+        for (j = 0; j != i && !h2o_memis(req->headers.entries[j].name->base, req->headers.entries[j].name->len, h->name->base,
+                                         h->name->len);
+             ++j)
+            ;
+        if (j != i)
+            continue; /* joined into the entry of its first line */
         memcpy(p, h->name->base, h->name->len);
-        f->req_headers[i].name = cr_str(p, h->name->len);
+        f->req_headers[n].name = cr_str(p, h->name->len);
         p += h->name->len;
-        memcpy(p, h->value.base, h->value.len);
-        f->req_headers[i].value = cr_str(p, h->value.len);
-        p += h->value.len;
+        f->req_headers[n].value.base = p;
+        for (j = i; j != req->headers.size; ++j) {
+            const h2o_header_t *hj = req->headers.entries + j;
+            if (!h2o_memis(hj->name->base, hj->name->len, h->name->base, h->name->len))
+                continue;
+            if (j != i) {
+                *p++ = is_cookie ? ';' : ',';
+                *p++ = ' ';
+            }
+            if (hj->value.len != 0)
+                memcpy(p, hj->value.base, hj->value.len);
+            p += hj->value.len;
+        }
+        f->req_headers[n].value.len = (size_t)(p - f->req_headers[n].value.base);
+        ++n;
     }
-    f->num_req_headers = req->headers.size;
+    f->num_req_headers = n;
     return CR_OK;
 }
 
@@ -679,7 +703,16 @@ static cr_flight_t *flight_new(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *sta
         cr_object_addref(stale);
         f->stale = stale;
     }
-    head = cr_build_upstream_head(lk->req, h2o_iovec_init(H2O_STRLIT("GET")), CR_UPREQ_FILL, stale);
+    {
+        /* the key's path and query ("authority\npath?query[\n...]"): what the key ignores, a fill never sends */
+        const char *t = memchr(lk->key, '\n', lk->keylen), *te;
+        cr_fill_request_t fill = {lk->route, h2o_iovec_init(NULL, 0), stale};
+        assert(t != NULL);
+        ++t;
+        te = memchr(t, '\n', lk->keylen - (size_t)(t - lk->key));
+        fill.target = h2o_iovec_init(t, (size_t)((te != NULL ? te : lk->key + lk->keylen) - t));
+        head = cr_build_upstream_head(lk->req, &fill);
+    }
     if ((f->reqhead = malloc(head.len)) == NULL)
         goto Error;
     memcpy(f->reqhead, head.base, head.len);

@@ -6,6 +6,9 @@
  * eviction or purge during the send is harmless. The hit path takes no lock (the store's lookup is lock-free) and
  * writes nothing shared between threads: statistics are per thread, and the lookup's and the response's references
  * are pins of the thread (pin.h), released with cr_pin_release() on it.
+ * Key safety: routes are matched on the path's match form (key.h) and a path an upstream could read two ways is
+ * never cached; a request with Cookie on a `cookies: pass` route sees only objects stored from explicitly shareable
+ * responses (CR_OBJ_SHAREABLE) and fills for itself alone.
  */
 #include "corral/handler.h"
 
@@ -49,6 +52,17 @@ int cr_handler_variant_matches(void *_lk, const cr_object_t *obj)
     return len != SIZE_MAX && len == cr_object_variant_key(obj).len && memcmp(buf, cr_object_variant_key(obj).base, len) == 0;
 }
 
+/* The store lookup's filter: the variant fits, and a request with Cookie on a `cookies: pass` route sees only
+ * objects whose response was explicitly shareable (or a hit-for-pass marker). A flight's answer to its own leader is
+ * not filtered so: it was fetched for that request. */
+static int lookup_matches(void *_lk, const cr_object_t *obj)
+{
+    cr_lookup_t *lk = _lk;
+    if (lk->cookie_pass && (cr_object_flags(obj) & (CR_OBJ_SHAREABLE | CR_OBJ_PASS)) == 0)
+        return 0; /* cacheable only by the route's ttl, a heuristic or max-age: never for a request with Cookie */
+    return cr_handler_variant_matches(lk, obj);
+}
+
 static h2o_iovec_t hit_status(h2o_req_t *req, const cr_object_t *obj, uint64_t now)
 {
     int64_t left = (int64_t)obj->lifetime_ms - (int64_t)cr_object_age_ms(obj, now);
@@ -69,7 +83,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
     h2o_req_t *req = lk->req;
     uint64_t now = h2o_now(t->ctx.loop);
     size_t num_variants = 0;
-    cr_object_t *obj = cr_store_lookup_pinned(cr_rt.store, lk->key, lk->keylen, lk->hash, cr_handler_variant_matches, lk, &num_variants);
+    cr_object_t *obj = cr_store_lookup_pinned(cr_rt.store, lk->key, lk->keylen, lk->hash, lookup_matches, lk, &num_variants);
     const cr_request_info_t *qi = &lk->qi;
 
     if (obj != NULL && (cr_object_flags(obj) & CR_OBJ_PASS) != 0) {
@@ -109,7 +123,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
                 cr_pin_release(&obj);
                 return;
             }
-            if (obj->swr_ms != 0 && age < (uint64_t)obj->lifetime_ms + obj->swr_ms && (qi->cc.flags & CR_CC_ONLY_IF_CACHED) == 0 &&
+            if (obj->swr_ms != 0 && !lk->cookie_pass && age < (uint64_t)obj->lifetime_ms + obj->swr_ms && (qi->cc.flags & CR_CC_ONLY_IF_CACHED) == 0 &&
                 qi->cc.max_age == CR_CC_UNSET && qi->cc.min_fresh == CR_CC_UNSET) {
                 CR_STAT_INC(t->stats, stale);
                 cr_respond_object(req, lk->route, obj, cr_cache_status_fwd(req, "stale", "detail=stale-while-revalidate"));
@@ -124,7 +138,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
             return;
         }
         lk->fwd = request_no_cache ? "request" : "stale";
-        if (cr_flight_wait(t, lk, obj, lk->route->coalesce) != CR_OK)
+        if (cr_flight_wait(t, lk, obj, lk->route->coalesce && !lk->cookie_pass) != CR_OK)
             pass_with_status(req, lk->fwd, "detail=too-many-waiters");
         cr_pin_release(&obj);
         return;
@@ -142,7 +156,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         pass_with_status(req, "request", "detail=no-store");
         return;
     }
-    if (cr_flight_wait(t, lk, NULL, lk->route->coalesce) != CR_OK)
+    if (cr_flight_wait(t, lk, NULL, lk->route->coalesce && !lk->cookie_pass) != CR_OK)
         pass_with_status(req, lk->fwd, "detail=too-many-waiters");
 }
 
@@ -215,7 +229,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     cr_req_tracker_t *tracker;
     cr_lookup_t *lk;
     char keybuf[CR_MAX_KEY];
-    int keylen;
+    int keylen, ambiguous;
 
     CR_STAT_INC(t->stats, requests);
     if (cr_guard_is_blocked(t->guard, req->conn->id, h2o_now(t->ctx.loop))) {
@@ -230,7 +244,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     tracker->req = req;
     tracker->conn_id = req->conn->id;
 
-    route = cr_route_match(cr_rt.cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len));
+    route = cr_route_match_ex(cr_rt.cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len), &ambiguous);
     if (route == NULL || !route->cache) {
         cr_pass_start(req, route, h2o_iovec_init(NULL, 0), NULL);
         return 0;
@@ -241,6 +255,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
+    if (ambiguous) {
+        /* "..;", "%2F..", a backslash, a double escape: the upstream may read it as a path another route covers */
+        pass_with_status(req, "bypass", "detail=ambiguous-path");
+        return 0;
+    }
     keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len),
                           cr_str(req->input.path.base, req->input.path.len), key_header_lookup, req, keybuf, sizeof(keybuf));
     if (keylen < 0) {
@@ -261,6 +280,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     lk->keylen = keylen;
     lk->hash = cr_hash(keybuf, keylen);
     cr_request_info_from_req(req, &lk->qi);
+    lk->cookie_pass = lk->qi.has_cookie && route->cookies == CR_COOKIES_PASS;
     lookup_and_answer(t, lk);
     return 0;
 }

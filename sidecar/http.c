@@ -7,6 +7,7 @@
  */
 #include "corral/http.h"
 
+#include "corral/key.h"
 #include "corral/runtime.h"
 
 #include <stdio.h>
@@ -82,20 +83,110 @@ const h2o_token_t *cr_token_of(unsigned index)
     return &h2o__tokens[index - 1];
 }
 
+/* Every field line of a header from the first one (index `first`), joined in order (RFC 9110 5.3) with ", ", or
+ * with "; " for Cookie (RFC 9113 8.2.3). One line is returned as it is (no copy): a request with no repeated header
+ * costs one scan of its headers. Several are joined into the request's pool, whole: never truncated. The size is
+ * bounded by the request head itself (libh2o's limits); the fixed buffers of keys and variant keys reject values
+ * too long for them, so such requests are not cached. */
+static h2o_iovec_t join_from(h2o_req_t *req, ssize_t first, int is_cookie, int (*same)(const h2o_header_t *, const void *),
+                             const void *name)
+{
+    const h2o_headers_t *hs = &req->headers;
+    size_t i, total = 0, n = 0;
+    char *buf, *p;
+
+    for (i = (size_t)first; i != hs->size; ++i)
+        if (same(hs->entries + i, name)) {
+            total += hs->entries[i].value.len + 2;
+            ++n;
+        }
+    if (n == 1)
+        return hs->entries[first].value;
+    p = buf = h2o_mem_alloc_pool(&req->pool, total);
+    for (i = (size_t)first; i != hs->size; ++i) {
+        const h2o_iovec_t *v = &hs->entries[i].value;
+        if (!same(hs->entries + i, name))
+            continue;
+        if (p != buf) {
+            *p++ = is_cookie ? ';' : ',';
+            *p++ = ' ';
+        }
+        if (v->len != 0)
+            memcpy(p, v->base, v->len);
+        p += v->len;
+    }
+    return h2o_iovec_init(buf, (size_t)(p - buf));
+}
+
+static int same_token(const h2o_header_t *h, const void *token)
+{
+    return h->name == &((const h2o_token_t *)token)->buf;
+}
+
+static int same_str(const h2o_header_t *h, const void *lname)
+{
+    const h2o_iovec_t *n = lname;
+    return h2o_memis(h->name->base, h->name->len, n->base, n->len);
+}
+
 h2o_iovec_t cr_req_header(h2o_req_t *req, const h2o_token_t *token)
 {
     ssize_t i = h2o_find_header(&req->headers, token, -1);
-    return i == -1 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
+    return i == -1 ? h2o_iovec_init(NULL, 0) : join_from(req, i, token == H2O_TOKEN_COOKIE, same_token, token);
 }
 
 h2o_iovec_t cr_req_header_by_name(h2o_req_t *req, const char *lname, size_t lnamelen)
 {
     const h2o_token_t *token = h2o_lookup_token(lname, lnamelen);
+    h2o_iovec_t name = h2o_iovec_init(lname, lnamelen);
     ssize_t i;
     if (token != NULL)
         return cr_req_header(req, token);
     i = h2o_find_header_by_str(&req->headers, lname, lnamelen, -1);
-    return i == -1 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
+    return i == -1 ? h2o_iovec_init(NULL, 0) : join_from(req, i, 0, same_str, &name);
+}
+
+/*
+ * Request headers that make an upstream serve another URL, host, scheme or method than the request line says
+ * (framework "override" and proxy-forwarding headers). They are not part of the key, so a fill drops them unless
+ * the route keys on them (forward_headers puts them in key.headers). X-Forwarded-For, X-Forwarded-Proto and Via
+ * are corral's own (replaced or appended), so they are not here.
+ */
+static const char *const unkeyed_headers[] = {
+    "x-forwarded-host",   "x-forwarded-server",     "x-forwarded-port",  "x-forwarded-prefix", "x-forwarded-scheme",
+    "x-forwarded-ssl",    "x-forwarded-uri",        "x-forwarded-path",  "forwarded",          "x-host",
+    "x-original-host",    "x-original-url",         "x-original-uri",    "x-rewrite-url",      "x-override-url",
+    "x-http-method-override", "x-http-method",      "x-method-override", "x-url-scheme",       "front-end-https",
+    "x-proxy-url",        "x-http-host-override",   "x-forwarded-protocol",
+};
+
+/* Does a (lower-case) header name equal a list entry when '_' counts as '-'? CGI-style servers (WSGI, PHP, Rack)
+ * read "x_forwarded_host" as "x-forwarded-host". */
+static int name_eq_dash(const h2o_iovec_t *name, const char *entry)
+{
+    size_t i;
+    for (i = 0; i != name->len; ++i)
+        if (entry[i] == '\0' || (name->base[i] != entry[i] && !(name->base[i] == '_' && entry[i] == '-')))
+            return 0;
+    return entry[i] == '\0';
+}
+
+/* Is this (lower-case) name one of the unkeyed headers (or a spelling of one with '_') that a fill of `route` drops?
+ * Not when the route keys on it under exactly that name (key.headers, forward_headers). */
+static int is_unkeyed_dropped(const h2o_iovec_t *name, const cr_route_config_t *route)
+{
+    size_t i;
+    if (name->len < 6 || (name->base[0] != 'x' && name->base[0] != 'f'))
+        return 0;
+    for (i = 0; i != CR_ARRAY_SIZE(unkeyed_headers); ++i)
+        if (name_eq_dash(name, unkeyed_headers[i]))
+            break;
+    if (i == CR_ARRAY_SIZE(unkeyed_headers))
+        return 0;
+    for (i = 0; route != NULL && i != route->num_key_headers; ++i)
+        if (h2o_memis(name->base, name->len, route->key_headers[i], strlen(route->key_headers[i])))
+            return 0;
+    return 1;
 }
 
 /* A fill asks for the plain representation: corral makes and negotiates the codings itself, and the stored object
@@ -134,8 +225,12 @@ size_t cr_numeric_host(const struct sockaddr_storage *ss, socklen_t sslen, char 
     } while (0)
 #define APPEND_LIT(p, lit) APPEND(p, lit, sizeof(lit) - 1)
 
-h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned flags, const cr_object_t *revalidate)
+h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, const cr_fill_request_t *fill)
 {
+    const cr_object_t *revalidate = fill != NULL ? fill->revalidate : NULL;
+    const cr_route_config_t *route = fill != NULL ? fill->route : NULL;
+    h2o_iovec_t method = fill != NULL ? h2o_iovec_init(H2O_STRLIT("GET")) : req->method,
+                target = fill != NULL && fill->target.base != NULL ? fill->target : req->input.path, cookie = {NULL, 0};
     cr_str_t last_modified = revalidate != NULL ? cr_object_find_header(revalidate, H2O_STRLIT("last-modified")) : cr_str(NULL, 0),
              etag = revalidate != NULL ? cr_object_etag(revalidate) : cr_str(NULL, 0);
     char peer[NI_MAXHOST], clbuf[32], connbuf[1024];
@@ -147,15 +242,13 @@ h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned 
     socklen_t sslen;
     char *buf, *p;
 
-    if (method.base == NULL)
-        method = req->method;
     if ((sslen = req->conn->callbacks->get_peername(req->conn, (void *)&ss)) != 0) {
         size_t l = cr_numeric_host(&ss, sslen, peer);
         if (l != SIZE_MAX)
             peerlen = l;
     }
 
-    cap = method.len + req->input.path.len + req->input.authority.len + peerlen + 256;
+    cap = method.len + target.len + req->input.authority.len + peerlen + 256;
     for (i = 0; i != req->headers.size; ++i)
         cap += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     if (revalidate != NULL)
@@ -164,7 +257,7 @@ h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned 
 
     APPEND(p, method.base, method.len);
     *p++ = ' ';
-    APPEND(p, req->input.path.base, req->input.path.len);
+    APPEND(p, target.base, target.len);
     APPEND_LIT(p, " HTTP/1.1\r\nhost: ");
     APPEND(p, req->input.authority.base, req->input.authority.len);
     APPEND_LIT(p, "\r\nconnection: keep-alive\r\n");
@@ -185,11 +278,33 @@ h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned 
         }
         if (h2o_memis(h->name->base, h->name->len, H2O_STRLIT("x-forwarded-proto")))
             continue;
-        if ((flags & CR_UPREQ_FILL) != 0 && is_fill_dropped(h->name))
+        if (h->name == &H2O_TOKEN_COOKIE->buf) {
+            /* one line, crumbs joined with "; " (RFC 9113 8.2.3): an HTTP/2 client sends each crumb as its own field */
+            if (cookie.base == NULL)
+                cookie = cr_req_header(req, H2O_TOKEN_COOKIE);
+            continue;
+        }
+        if (fill != NULL && (is_fill_dropped(h->name) || is_unkeyed_dropped(h->name, route)))
             continue;
         APPEND(p, h->name->base, h->name->len);
         APPEND_LIT(p, ": ");
         APPEND(p, h->value.base, h->value.len);
+        APPEND_LIT(p, "\r\n");
+    }
+    if (cookie.base != NULL && route != NULL && route->cookies != CR_COOKIES_PASS) {
+        /* a fill of a route that says how to treat cookies: none (ignore), or the listed ones, as in the key */
+        size_t n = route->cookies == CR_COOKIES_LIST ? cr_key_cookie_filter(route, cr_str(cookie.base, cookie.len), p + 8, cookie.len)
+                                                     : 0;
+        cookie = h2o_iovec_init(NULL, 0);
+        if (n != 0 && n != SIZE_MAX) {
+            APPEND_LIT(p, "cookie: "); /* the filtered crumbs were written right after it */
+            p += n;
+            APPEND_LIT(p, "\r\n");
+        }
+    }
+    if (cookie.base != NULL) {
+        APPEND_LIT(p, "cookie: ");
+        APPEND(p, cookie.base, cookie.len);
         APPEND_LIT(p, "\r\n");
     }
     if (revalidate != NULL) {
@@ -221,7 +336,7 @@ h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned 
         APPEND_LIT(p, "2 corral\r\n");
     else
         APPEND_LIT(p, "1.1 corral\r\n");
-    if ((flags & CR_UPREQ_FILL) == 0 && req->entity.base != NULL) {
+    if (fill == NULL && req->entity.base != NULL) {
         int n = snprintf(clbuf, sizeof(clbuf), "content-length: %zu\r\n", req->entity.len);
         APPEND(p, clbuf, (size_t)n);
     }
@@ -241,6 +356,8 @@ void cr_request_info_from_req(h2o_req_t *req, cr_request_info_t *qi)
             cr_cc_parse(&qi->cc, cr_str(h->value.base, h->value.len));
         } else if (h->name == &H2O_TOKEN_AUTHORIZATION->buf) {
             qi->has_authorization = 1;
+        } else if (h->name == &H2O_TOKEN_COOKIE->buf) {
+            qi->has_cookie = 1;
         } else if (h2o_memis(h->name->base, h->name->len, H2O_STRLIT("pragma"))) {
             if (cr_list_contains(h->value, h2o_iovec_init(H2O_STRLIT("no-cache"))))
                 qi->pragma_no_cache = 1;

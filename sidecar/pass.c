@@ -262,7 +262,7 @@ void cr_pass_start(h2o_req_t *req, const cr_route_config_t *route, h2o_iovec_t c
 
     self->fetch.cb = &pass_callbacks;
     self->fetch.data = self;
-    self->fetch.reqbufs[0] = cr_build_upstream_head(req, h2o_iovec_init(NULL, 0), 0, NULL);
+    self->fetch.reqbufs[0] = cr_build_upstream_head(req, NULL);
     self->fetch.num_reqbufs = 1;
     if (req->entity.base != NULL && req->entity.len != 0) {
         self->fetch.reqbufs[1] = req->entity;

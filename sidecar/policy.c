@@ -580,9 +580,16 @@ void cr_policy_decide(const cr_route_config_t *route, const cr_request_info_t *r
         not_storable(out, "set-cookie");
         return;
     }
+    out->shareable = (cc->flags & CR_CC_PUBLIC) != 0 || cc->s_maxage != CR_CC_UNSET;
     if (req != NULL && req->has_authorization &&
         (cc->flags & (CR_CC_PUBLIC | CR_CC_MUST_REVALIDATE)) == 0 && cc->s_maxage == CR_CC_UNSET) {
         not_storable(out, "authorization");
+        out->per_request = 1;
+        return;
+    }
+    if (req != NULL && req->has_cookie && route->cookies == CR_COOKIES_PASS && !out->shareable) {
+        not_storable(out, "cookie");
+        out->per_request = 1;
         return;
     }
 

@@ -3,10 +3,15 @@
  *
  * Invariants: reads only the immutable config, allocates nothing and keeps no state, so it is lock-free and safe from
  * any thread. Routes are tried in config order; the first whose method set and path matcher both match wins.
- * Matching is on raw bytes of the path up to '?': callers that want "/a/../b" to match like "/b" pass the
- * normalized path (cr_key_normalize_path).
+ * Matching is on the match form of the path (cr_key_match_path: "//a", "/a/", "/a;x" and "/%61" are all "/a"), and
+ * the config holds its paths in that form, so a request cannot leave a route through a spelling the upstream reads
+ * as the same resource. A path longer than CR_ROUTE_MAX_PATH matches no route (it is passed through uncached).
  */
 #include "corral/route.h"
+
+#include "corral/key.h"
+
+#define CR_ROUTE_MAX_PATH 8192
 
 static int route_path_matches(const cr_route_config_t *r, const char *path, size_t len)
 {
@@ -20,21 +25,29 @@ static int route_path_matches(const cr_route_config_t *r, const char *path, size
     return len == plen || (plen != 0 && r->match_path[plen - 1] == '/') || path[plen] == '/';
 }
 
-/* Never fails: returns the first matching route or NULL (pass through). */
-const cr_route_config_t *cr_route_match(const cr_config_t *cfg, cr_str_t method, cr_str_t path)
+const cr_route_config_t *cr_route_match_ex(const cr_config_t *cfg, cr_str_t method, cr_str_t path, int *ambiguous)
 {
-    const char *q;
+    char buf[CR_ROUTE_MAX_PATH];
     unsigned bit;
     size_t i;
+    int n;
 
     CR_CHECK_OBJ_NOTNULL(cfg, CR_CONFIG_MAGIC);
-    if (path.len != 0 && (q = memchr(path.base, '?', path.len)) != NULL)
-        path.len = (size_t)(q - path.base);
+    if ((n = cr_key_match_path(path, buf, sizeof(buf), ambiguous)) < 0) {
+        if (ambiguous != NULL)
+            *ambiguous = 1;
+        return NULL;
+    }
     bit = cr_method_bit(method.base, method.len);
     for (i = 0; i != cfg->num_routes; ++i) {
         const cr_route_config_t *r = cfg->routes + i;
-        if ((r->methods & bit) != 0 && route_path_matches(r, path.base, path.len))
+        if ((r->methods & bit) != 0 && route_path_matches(r, buf, (size_t)n))
             return r;
     }
     return NULL;
+}
+
+const cr_route_config_t *cr_route_match(const cr_config_t *cfg, cr_str_t method, cr_str_t path)
+{
+    return cr_route_match_ex(cfg, method, path, NULL);
 }

@@ -43,6 +43,13 @@ typedef enum en_cr_key_query_mode_t {
     CR_KEY_QUERY_LIST,    /* only the named parameters count, sorted */
 } cr_key_query_mode_t;
 
+/* How a cached route treats a request's Cookie (`cookies:`). */
+typedef enum en_cr_cookies_mode_t {
+    CR_COOKIES_PASS = 0, /* default: a request with Cookie is not served or stored unless the response is public/s-maxage */
+    CR_COOKIES_IGNORE,   /* Cookie is stripped from fills; cached as if absent */
+    CR_COOKIES_LIST,     /* only the named cookies are forwarded on fills, and they are part of the key */
+} cr_cookies_mode_t;
+
 typedef enum en_cr_match_kind_t {
     CR_MATCH_PREFIX = 0,
     CR_MATCH_EXACT,
@@ -51,7 +58,7 @@ typedef enum en_cr_match_kind_t {
 typedef struct st_cr_route_config_t {
     /* match */
     cr_match_kind_t match_kind;
-    char *match_path; /* the prefix or exact path */
+    char *match_path; /* the prefix or exact path, in match form (cr_key_match_path: "/a/" is "/a") */
     size_t match_path_len;
     unsigned methods; /* CR_METHOD_* bits */
 
@@ -71,8 +78,14 @@ typedef struct st_cr_route_config_t {
     cr_key_query_mode_t key_query;
     char **key_query_names; /* CR_KEY_QUERY_LIST: the names, sorted ascending */
     size_t num_key_query_names;
-    char **key_headers; /* lower-cased request header names that are part of the key, in config order */
+    char **key_headers; /* lower-cased request header names that are part of the key, in config order; holds the
+                           forward_headers too (appended after key.headers when not listed there) */
     size_t num_key_headers;
+    char **forward_headers; /* lower-cased: unkeyed-by-default headers (http.c) that fills forward; also key headers */
+    size_t num_forward_headers;
+    cr_cookies_mode_t cookies;
+    char **cookie_names; /* CR_COOKIES_LIST: the cookie names (case-sensitive), in config order */
+    size_t num_cookie_names;
 
     /* coalescing */
     int coalesce;                 /* default 1 */

@@ -23,7 +23,8 @@ cr_object_t *cr_fill_object_new(cr_str_t key, int status);
  * the Vary variant key from the request headers that `get` reads (Accept-Encoding excepted: corral serves every
  * coding from one object), the surrogate-key tags, and the received coding (*received; the object is marked
  * CR_OBJ_ENCODED when the upstream compressed it). Returns NULL when out of memory. *unstorable is set to a reason
- * ("vary-too-complex", "content-encoding", "too-many-tags") when the response must not be stored, else to NULL.
+ * ("vary-too-complex", "vary-too-long": the request's
+ * values of the varied headers do not fit a variant key, "content-encoding", "too-many-tags") when the response must not be stored, else to NULL.
  */
 cr_object_t *cr_fill_object_from_response(cr_str_t key, int status, const h2o_header_t *headers, size_t num_headers,
                                           cr_header_getter_fn get, void *get_ctx, const char **unstorable,

@@ -22,6 +22,8 @@ typedef struct st_cr_lookup_t {
     cr_request_info_t qi;
     unsigned restarts; /* lookups redone after a flight answered another variant */
     const char *fwd;   /* why it went forward: "uri-miss", "vary-miss", "stale", "request" */
+    int cookie_pass;   /* the request carries Cookie on a `cookies: pass` route: it sees only CR_OBJ_SHAREABLE objects,
+                          and its fills are its own (never shared with a waiter, no background revalidation) */
 } cr_lookup_t;
 
 /* Registers the traffic handler on the host config. */

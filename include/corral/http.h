@@ -13,16 +13,23 @@
 #include "corral/object.h"
 #include "corral/policy.h"
 
-enum {
-    CR_UPREQ_FILL = 1u << 0, /* a cache fill: method GET, client validators and Range are not forwarded */
-};
+/* What makes an upstream request a cache fill (or a background revalidation). */
+typedef struct st_cr_fill_request_t {
+    const cr_route_config_t *route; /* its forward_headers and cookies rules apply */
+    h2o_iovec_t target;             /* the normalized path and query the key was made from; {NULL,0}: the request's */
+    const cr_object_t *revalidate;  /* a stored object whose ETag / Last-Modified are sent, or NULL */
+} cr_fill_request_t;
 
 /*
- * Builds the upstream request head for `req` into its pool. `method` overrides the request method when base != NULL.
- * With `revalidate` (a stored object), its ETag / Last-Modified are sent as If-None-Match / If-Modified-Since.
- * Content-Length is set from req->entity when the request has a body.
+ * Builds the upstream request head for `req` into its pool. Several Cookie lines are sent as one, joined with "; ".
+ * With `fill` == NULL (a pass): the request's method, target and headers as received (hop-by-hop removed), with
+ * Content-Length from req->entity when it has a body. With `fill`: a GET of fill->target, without the client's
+ * validators, Range and Accept-Encoding, without the unkeyed headers (X-Forwarded-Host, X-Original-URL, ... see
+ * http.c) unless the route's forward_headers lists them, without Cookie under `cookies: ignore` and with only the
+ * listed cookies under `cookies: [names]`; with fill->revalidate, its ETag / Last-Modified as If-None-Match /
+ * If-Modified-Since. Never fails (the pool aborts when out of memory).
  */
-h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, h2o_iovec_t method, unsigned flags, const cr_object_t *revalidate);
+h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, const cr_fill_request_t *fill);
 
 /* Does a comma-separated header value (e.g. Connection, Vary) hold this token (case-insensitive)? */
 int cr_list_contains(h2o_iovec_t list, h2o_iovec_t token);
@@ -48,9 +55,10 @@ unsigned cr_token_index(const h2o_iovec_t *name);
 /* The h2o token behind a non-zero cr_token_index(). */
 const h2o_token_t *cr_token_of(unsigned index);
 
-/* First value of a request header by token, or {NULL,0}. */
+/* Every value of a request header by token, joined in order with ", " ("; " for Cookie), or {NULL,0} when absent.
+ * A single line is returned as it is; several are joined, whole, in the request's pool. */
 h2o_iovec_t cr_req_header(h2o_req_t *req, const h2o_token_t *token);
-/* First value of a request header by lower-case name (tokens and non-tokens), or {NULL,0}. */
+/* The same by lower-case name (tokens and non-tokens). */
 h2o_iovec_t cr_req_header_by_name(h2o_req_t *req, const char *lname, size_t lnamelen);
 
 void cr_request_info_from_req(h2o_req_t *req, cr_request_info_t *qi);

@@ -43,6 +43,7 @@ enum {
     CR_OBJ_INVALIDATED = 1u << 4,     /* soft-purged: treat as stale; set atomically on shared objects (see above) */
     CR_OBJ_CODINGS_PENDING = 1u << 6, /* stored before its gzip/br were made (a miss answered first): a request that
                                        * finds it waits for the copy with the codings; cleared atomically if it stays */
+    CR_OBJ_SHAREABLE = 1u << 7,       /* the response said public or s-maxage: it may answer requests with Cookie */
 };
 
 /* Body encodings an object may hold (issue 4 fills the non-identity ones). */

@@ -78,6 +78,7 @@ typedef struct st_cr_request_info_t {
     int has_cache_control;
     int pragma_no_cache;   /* Pragma: no-cache with no Cache-Control: treated as request no-cache */
     int has_authorization;
+    int has_cookie;
 } cr_request_info_t;
 
 void cr_request_info_init(cr_request_info_t *qi);
@@ -93,6 +94,8 @@ typedef struct st_cr_store_decision_t {
     uint64_t sie_ms;       /* stale-if-error window (response directive, else route) */
     int must_revalidate;   /* must-revalidate / proxy-revalidate / s-maxage: never serve stale (no swr/sie) */
     int requires_revalidation; /* no-cache: store, but every use must revalidate (ignored when forced) */
+    int shareable;         /* public or s-maxage: may serve requests that carry Cookie (`cookies: pass`) */
+    int per_request;       /* not storable because of this request (Authorization, Cookie), not of the response */
 } cr_store_decision_t;
 
 /*
@@ -102,6 +105,9 @@ typedef struct st_cr_store_decision_t {
  *  - no-store, private (shared cache), Vary: *, and Set-Cookie (unless route->allow_set_cookie) are not storable;
  *    with force_ttl + ignore_no_store, no-store and private are overridden;
  *  - a request with Authorization is storable only with public, s-maxage or must-revalidate in the response;
+ *  - on a `cookies: pass` route (the default), a request with Cookie is storable only with public or s-maxage
+ *    (Varnish passes every such request; corral still stores and shares what the response says is shareable);
+ *    `shareable` records public / s-maxage for the object, so that only those serve later Cookie requests;
  *  - freshness: s-maxage, then max-age, then Expires - Date (or - response time), less nothing (age is separate);
  *    else route->ttl_ms; else heuristic (10% of Date - Last-Modified, capped at 24h) when the route allows it;
  *    else not storable ("no-freshness"). Lifetime is capped by route->max_ttl_ms when set;

@@ -1,6 +1,6 @@
 /*
  * main.c: the CUnit runner for the end-to-end suites. Each tests/e2e/test_<suite>.c exports cr_e2e_register_<suite>(),
- * which adds its suite; list new suites below. Exit code: failed assertions plus failed suites, capped at 255.
+ * which adds its suite; list new suites below. CORRAL_E2E_SUITE=text runs only the suites whose name contains text. Exit code: failed assertions plus failed suites, capped at 255.
  *
  * Invariants: CORRAL_ROOT is set (to the repository root found from the current directory or this binary) before
  * any suite runs, so children and helpers agree on where tools/ and build/ are; curl_global_init runs exactly once.
@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 
@@ -21,6 +22,7 @@ void cr_e2e_register_stale_if_error(void);
 void cr_e2e_register_guard(void);
 void cr_e2e_register_compress(void);
 void cr_e2e_register_invalidate(void);
+void cr_e2e_register_key_safety(void);
 
 int main(void)
 {
@@ -41,6 +43,12 @@ int main(void)
     cr_e2e_register_guard();
     cr_e2e_register_compress();
     cr_e2e_register_invalidate();
+    cr_e2e_register_key_safety();
+    if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
+        CU_pSuite s;
+        for (s = CU_get_registry()->pSuite; s != NULL; s = s->pNext)
+            CU_set_suite_active(s, strstr(s->pName, getenv("CORRAL_E2E_SUITE")) != NULL);
+    }
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

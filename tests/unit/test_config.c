@@ -897,6 +897,57 @@ static void test_errbuf_edges(void)
     cr_config_free(&cfg);
 }
 
+static void test_forward_headers_cookies_paths(void)
+{
+    cr_config_t *cfg = load(HEAD "routes:\n"
+                                 "  - match: { prefix: /a/ }\n"
+                                 "    key: { headers: [x-tenant, X-Forwarded-Host] }\n"
+                                 "    forward_headers: [X-Forwarded-Host, x-original-url]\n"
+                                 "    cookies: [session, Lang]\n"
+                                 "  - match: { exact: '//b;x/./' }\n"
+                                 "    cookies: ignore\n"
+                                 "  - match: { prefix: / }\n"
+                                 "    cookies: pass\n");
+    const cr_route_config_t *r;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    r = &cfg->routes[0];
+    CU_ASSERT_STRING_EQUAL(r->match_path, "/a"); /* match form */
+    CU_ASSERT_EQUAL_FATAL(r->num_forward_headers, 2);
+    CU_ASSERT_STRING_EQUAL(r->forward_headers[0], "x-forwarded-host");
+    CU_ASSERT_STRING_EQUAL(r->forward_headers[1], "x-original-url");
+    /* forwarded headers join the key, once */
+    CU_ASSERT_EQUAL_FATAL(r->num_key_headers, 3);
+    CU_ASSERT_STRING_EQUAL(r->key_headers[0], "x-tenant");
+    CU_ASSERT_STRING_EQUAL(r->key_headers[1], "x-forwarded-host");
+    CU_ASSERT_STRING_EQUAL(r->key_headers[2], "x-original-url");
+    CU_ASSERT_EQUAL(r->cookies, CR_COOKIES_LIST);
+    CU_ASSERT_EQUAL_FATAL(r->num_cookie_names, 2);
+    CU_ASSERT_STRING_EQUAL(r->cookie_names[1], "Lang"); /* cookie names are case-sensitive */
+    CU_ASSERT_STRING_EQUAL(cfg->routes[1].match_path, "/b");
+    CU_ASSERT_EQUAL(cfg->routes[1].cookies, CR_COOKIES_IGNORE);
+    CU_ASSERT_EQUAL(cfg->routes[2].cookies, CR_COOKIES_PASS);
+    CU_ASSERT_STRING_EQUAL(cfg->routes[2].match_path, "/");
+    cr_config_free(&cfg);
+
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    cookies: sometimes\n", "t.yaml:6:14: ",
+                 "routes[0].cookies: expected pass, ignore or a list of cookie names, found \"sometimes\"");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    cookies: { a: 1 }\n", "t.yaml:6:14: ",
+                 "routes[0].cookies: expected pass, ignore or a list of cookie names, found a mapping");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    cookies: []\n", "t.yaml:6:14: ", "the list must not be empty");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    cookies: [a, 'b c']\n", "t.yaml:6:18: ",
+                 "routes[0].cookies[1]: not a valid cookie name");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    cookies: [a, a]\n", "t.yaml:6:18: ", "duplicate entry");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    forward_headers: [x-forwarded-host, 'a b']\n", "t.yaml:6:41: ",
+                 "routes[0].forward_headers[1]: not a valid header name");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    forward_headers: x-forwarded-host\n", "t.yaml:6:22: ",
+                 "routes[0].forward_headers");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: /a }\n    forward_headers: [Cookie]\n", "t.yaml:6:22: ",
+                 "cookie is set with cookies:");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { prefix: '/a/..;/b' }\n", "t.yaml:5:22: ", "must not contain \"..\"");
+    EXPECT_ERROR(HEAD "routes:\n  - match: { exact: '/a\\\\b' }\n", "t.yaml:5:21: ", "backslashes");
+}
+
 void cr_test_register_config(void)
 {
     CU_pSuite s = CU_add_suite("config", NULL, NULL);
@@ -923,4 +974,5 @@ void cr_test_register_config(void)
     CU_add_test(s, "errbuf edges", test_errbuf_edges);
     CU_add_test(s, "compress keys", test_compress_keys);
     CU_add_test(s, "surrogate keys", test_surrogate_keys);
+    CU_add_test(s, "forward_headers, cookies and match paths", test_forward_headers_cookies_paths);
 }

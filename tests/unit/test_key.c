@@ -87,7 +87,9 @@ static void test_query_all(void)
     EXPECT_KEY(&r, "/p?&&", "/p");               /* only empty members */
     EXPECT_KEY(&r, "/p?&b&&a=&", "/p?a=&b");     /* empty members dropped, valueless kept */
     EXPECT_KEY(&r, "/p?a=2&a=1&a=2", "/p?a=1&a=2&a=2");
-    EXPECT_KEY(&r, "/p?x=%2f&x=%2F", "/p?x=%2F&x=%2f"); /* query bytes are kept verbatim */
+    EXPECT_KEY(&r, "/p?x=%2f&x=%2F", "/p?x=%2F&x=%2F"); /* escapes normalized as in the path */
+    EXPECT_KEY(&r, "/p?%61=%62&b=1", "/p?a=b&b=1");     /* unreserved escapes decoded, then sorted */
+    EXPECT_KEY(&r, "/p?a=%zz&a=%4", "/p?a=%4&a=%zz");   /* invalid escapes kept verbatim */
     EXPECT_KEY(&r, "/p?q=a+b", "/p?q=a+b");
 }
 
@@ -125,8 +127,106 @@ static void test_query_list(void)
     EXPECT_KEY(&r, "/u?pages=1&pag=1&page", "/u?page");
     EXPECT_KEY(&r, "/u?page=1=2&page=0", "/u?page=0&page=1=2"); /* the name stops at the first '=' */
     EXPECT_KEY(&r, "/u?PAGE=1", "/u");                         /* names are case-sensitive */
+    /* names are compared after percent-decoding: the upstream reads "pa%67e" as "page" */
+    EXPECT_KEY(&r, "/u?pa%67e=999", "/u?page=999");
+    EXPECT_KEY(&r, "/u?%70%61%67%65=1&%6c%69mit=2", "/u?limit=2&page=1");
+    EXPECT_KEY(&r, "/u?pag%2565=1", "/u");       /* "%2565" decodes once to "%65", not 'e' */
+    EXPECT_KEY(&r, "/u?page%3D1=2", "/u");       /* the name is "page=1" */
+    EXPECT_KEY(&r, "/u?pa+ge=1", "/u");          /* "pa ge" */
+    EXPECT_KEY(&r, "/u?page%00=1", "/u");
+    EXPECT_KEY(&r, "/u?page=%41%2f", "/u?page=A%2F"); /* values normalized like names */
     r.num_key_query_names = 0;
     EXPECT_KEY(&r, "/u?page=1", "/u"); /* query: [] keeps nothing */
+}
+
+static void test_cookie_filter(void)
+{
+    char *names[] = {"session", "lang"};
+    cr_route_config_t r = {0};
+    char buf[64];
+    size_t n;
+    fake_headers_t h = {{"cookie"}, {" theme=dark; session=a ;x=1;lang=en;session=b"}};
+    fake_headers_t none = {{NULL}, {NULL}};
+    r.cookies = CR_COOKIES_LIST;
+    r.cookie_names = names;
+    r.num_cookie_names = 2;
+    n = cr_key_cookie_filter(&r, cr_str(h.values[0], strlen(h.values[0])), buf, sizeof(buf));
+    CU_ASSERT_EQUAL(n, strlen("session=a; lang=en; session=b"));
+    CU_ASSERT(n != SIZE_MAX && memcmp(buf, "session=a; lang=en; session=b", n) == 0);
+    CU_ASSERT_EQUAL(cr_key_cookie_filter(&r, CR_STR("Session=a; sessionx=1; =2; ;"), buf, sizeof(buf)), 0); /* case-sensitive */
+    CU_ASSERT_EQUAL(cr_key_cookie_filter(&r, CR_STR("session=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), buf,
+                                         sizeof(buf)),
+                    SIZE_MAX);
+    /* the listed cookies join the key, in the request's order; others do not */
+    CU_ASSERT_STRING_EQUAL(build(&r, "h", "/p", &h), "h\n/p\ncookies:session=a; lang=en; session=b");
+    CU_ASSERT_STRING_EQUAL(build(&r, "h", "/p", &none), "h\n/p\ncookies:");
+    r.cookies = CR_COOKIES_IGNORE;
+    CU_ASSERT_STRING_EQUAL(build(&r, "h", "/p", &h), "h\n/p");
+}
+
+static void check_match(const char *in, const char *expect, int expect_ambiguous, int line)
+{
+    char buf[256];
+    int amb = -1, n = cr_key_match_path(cr_str(in, strlen(in)), buf, sizeof(buf), &amb);
+    int ok = expect == NULL ? n == -1 : (n >= 0 && strcmp(buf, expect) == 0 && amb == expect_ambiguous);
+    if (!ok)
+        fprintf(stderr, "\n  test_key.c:%d: \"%s\": expected \"%s\" (%d), got \"%s\" (%d)\n", line, in, expect ? expect : "(-1)",
+                expect_ambiguous, n >= 0 ? buf : "(-1)", amb);
+    CU_ASSERT(ok);
+}
+#define EXPECT_MATCH(in, expect, amb) check_match((in), (expect), (amb), __LINE__)
+
+static void test_match_path(void)
+{
+    EXPECT_MATCH("/private", "/private", 0);
+    EXPECT_MATCH("//private", "/private", 0);
+    EXPECT_MATCH("/private/", "/private", 0);
+    EXPECT_MATCH("/private//", "/private", 0);
+    EXPECT_MATCH("/private;x", "/private", 0);
+    EXPECT_MATCH("/private;x/", "/private", 0);
+    EXPECT_MATCH("/private;x=1/a;y", "/private/a", 0);
+    EXPECT_MATCH("/private%3Bx", "/private", 0);
+    EXPECT_MATCH("/private%2F", "/private", 0);
+    EXPECT_MATCH("/private%2f", "/private", 0);
+    EXPECT_MATCH("/a%2Fb", "/a/b", 0);
+    EXPECT_MATCH("/%70rivate", "/private", 0);
+    EXPECT_MATCH("/private/.", "/private", 0);
+    EXPECT_MATCH("/./private", "/private", 0);
+    EXPECT_MATCH("/private/.;x", "/private", 0);
+    EXPECT_MATCH("/PRIVATE", "/PRIVATE", 0); /* case is kept */
+    EXPECT_MATCH("/a%20b%e9", "/a%20b%E9", 0);
+    EXPECT_MATCH("/private?x=1", "/private", 0);
+    EXPECT_MATCH("/", "/", 0);
+    EXPECT_MATCH("//", "/", 0);
+    EXPECT_MATCH("/;x", "/", 0);
+    /* ambiguous: "..", backslashes, invalid or double escapes, encoded control bytes */
+    EXPECT_MATCH("/public/..;/private", "/private", 1);
+    EXPECT_MATCH("/a/../private", "/private", 1);
+    EXPECT_MATCH("/a%2F..%2Fprivate", "/private", 1);
+    EXPECT_MATCH("/a/%2E%2E/private", "/private", 1);
+    EXPECT_MATCH("/../private", "/private", 1);
+    EXPECT_MATCH("/private\\x", "/private/x", 1);
+    EXPECT_MATCH("/private%5Cx", "/private/x", 1);
+    EXPECT_MATCH("/%2570rivate", "/%2570rivate", 1);
+    EXPECT_MATCH("/private%zz", "/private%zz", 1);
+    EXPECT_MATCH("/private%2", "/private%2", 1);
+    EXPECT_MATCH("/private%00", "/private%00", 1);
+    EXPECT_MATCH("/a%C0%AFprivate", "/a%C0%AFprivate", 1); /* overlong UTF-8 '/' */
+    EXPECT_MATCH("/a\xc0\xafprivate", "/a\xc0\xafprivate", 1);
+    EXPECT_MATCH("/caf%C3%A9", "/caf%C3%A9", 0);
+    EXPECT_MATCH("/private#x", "/private#x", 1);
+    EXPECT_MATCH("/private%23x", "/private%23x", 0); /* an escaped '#' is part of the name */
+    EXPECT_MATCH("/100%25", "/100%25", 0); /* "%25" not followed by an escape is plain '%' */
+    /* malformed */
+    EXPECT_MATCH("", NULL, 0);
+    EXPECT_MATCH("private", NULL, 0);
+    EXPECT_MATCH("/a b", NULL, 0);
+    EXPECT_MATCH("/a\nb", NULL, 0);
+    {
+        char buf[5];
+        CU_ASSERT_EQUAL(cr_key_match_path(CR_STR("/abc"), buf, sizeof(buf), NULL), 4);
+        CU_ASSERT_EQUAL(cr_key_match_path(CR_STR("/abc"), buf, sizeof(buf) - 1, NULL), -1);
+    }
 }
 
 static void test_dot_segments(void)
@@ -271,6 +371,8 @@ void cr_test_register_key(void)
     CU_add_test(s, "query sorting", test_query_sorting);
     CU_add_test(s, "query none", test_query_none);
     CU_add_test(s, "query list", test_query_list);
+    CU_add_test(s, "cookie filter and cookies in the key", test_cookie_filter);
+    CU_add_test(s, "match form of paths", test_match_path);
     CU_add_test(s, "dot segments", test_dot_segments);
     CU_add_test(s, "percent encoding", test_percent);
     CU_add_test(s, "headers", test_headers);

@@ -568,6 +568,59 @@ static void test_decide_authorization(void)
     ASSERT_REASON(d, "authorization");
 }
 
+/* `cookies: pass` (the default): a request with Cookie stores only what the response says is shareable. */
+static void test_decide_cookie(void)
+{
+    cr_route_config_t route = route_default();
+    cr_request_info_t req = req_with(NULL);
+    cr_response_info_t res;
+    cr_store_decision_t d;
+
+    req.has_cookie = 1;
+    route.ttl_ms = 5 * SEC;
+    res = res_with(200, NULL);
+    d = decide(&route, &req, &res);
+    ASSERT_REASON(d, "cookie");
+    CU_ASSERT_EQUAL(d.per_request, 1); /* no hit-for-pass marker for everyone else */
+    res = res_with(200, "max-age=60");
+    d = decide(&route, &req, &res);
+    ASSERT_REASON(d, "cookie");
+    res = res_with(200, "must-revalidate, max-age=60"); /* enough for Authorization, not for Cookie */
+    d = decide(&route, &req, &res);
+    ASSERT_REASON(d, "cookie");
+    res = res_with(200, "public, max-age=60");
+    d = decide(&route, &req, &res);
+    ASSERT_STORED(d, 60 * SEC);
+    CU_ASSERT_EQUAL(d.shareable, 1);
+    res = res_with(200, "public");
+    d = decide(&route, &req, &res);
+    ASSERT_STORED(d, 5 * SEC); /* public with the route's ttl is explicitly shareable */
+    res = res_with(200, "s-maxage=30");
+    d = decide(&route, &req, &res);
+    ASSERT_STORED(d, 30 * SEC);
+    CU_ASSERT_EQUAL(d.shareable, 1);
+    /* a route that says how to treat cookies */
+    route.cookies = CR_COOKIES_IGNORE;
+    res = res_with(200, NULL);
+    d = decide(&route, &req, &res);
+    ASSERT_STORED(d, 5 * SEC);
+    CU_ASSERT_EQUAL(d.shareable, 0);
+    route.cookies = CR_COOKIES_LIST;
+    d = decide(&route, &req, &res);
+    ASSERT_STORED(d, 5 * SEC);
+    /* without Cookie nothing changes, and shareable says what the response said */
+    route.cookies = CR_COOKIES_PASS;
+    req.has_cookie = 0;
+    d = decide(&route, &req, &res);
+    ASSERT_STORED(d, 5 * SEC);
+    CU_ASSERT_EQUAL(d.shareable, 0);
+    /* Authorization is per request too */
+    req.has_authorization = 1;
+    d = decide(&route, &req, &res);
+    ASSERT_REASON(d, "authorization");
+    CU_ASSERT_EQUAL(d.per_request, 1);
+}
+
 static void test_decide_no_freshness(void)
 {
     cr_route_config_t route = route_default();
@@ -1276,6 +1329,7 @@ void cr_test_register_policy(void)
         T(test_decide_vary_star),
         T(test_decide_set_cookie),
         T(test_decide_authorization),
+        T(test_decide_cookie),
         T(test_decide_no_freshness),
         T(test_decide_reason_precedence),
         T(test_decide_s_maxage_beats_max_age),

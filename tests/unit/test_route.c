@@ -68,10 +68,10 @@ static void test_prefix_segment_boundary(void)
     CU_ASSERT_EQUAL(match("POST", "/v20"), -1);
     CU_ASSERT_EQUAL(match("POST", "/v2?x=1"), 6);
     CU_ASSERT_EQUAL(match("POST", "/V2"), -1); /* case-sensitive */
-    /* a prefix ending in '/' matches anything below it, but not the bare directory without the slash */
+    /* a trailing '/' is not significant, in the route or the request */
     CU_ASSERT_EQUAL(match("PUT", "/static/app.js"), 3);
     CU_ASSERT_EQUAL(match("PUT", "/static/"), 3);
-    CU_ASSERT_EQUAL(match("PUT", "/static"), -1);
+    CU_ASSERT_EQUAL(match("PUT", "/static"), 3);
     CU_ASSERT_EQUAL(match("PUT", "/staticX"), -1);
     /* "/" matches everything */
     CU_ASSERT_EQUAL(match("GET", "/"), 7);
@@ -82,9 +82,9 @@ static void test_exact(void)
 {
     CU_ASSERT_EQUAL(match("GET", "/v1/health"), 4);
     CU_ASSERT_EQUAL(match("GET", "/v1/health?verbose=1"), 4); /* query ignored */
-    CU_ASSERT_EQUAL(match("GET", "/v1/health/"), 7);
+    CU_ASSERT_EQUAL(match("GET", "/v1/health/"), 4); /* match form: no trailing '/' */
     CU_ASSERT_EQUAL(match("GET", "/v1/healthz"), 7);
-    CU_ASSERT_EQUAL(match("GET", "/v1/users/me/"), 1);
+    CU_ASSERT_EQUAL(match("GET", "/v1/users/me/"), 0);
     CU_ASSERT_EQUAL(match("DELETE", "/v1/users/me"), 0); /* no methods = all methods */
 }
 
@@ -98,6 +98,36 @@ static void test_methods(void)
     CU_ASSERT_EQUAL(match("PROPFIND", "/v2/x"), 6); /* unknown methods match routes without a method list */
     CU_ASSERT_EQUAL(match("PROPFIND", "/v1/posts"), -1);
     CU_ASSERT_EQUAL(match("get", "/x"), -1); /* methods are case-sensitive */
+}
+
+/* The variants an upstream may read as the same resource match the same route (issue 10). */
+static void test_path_variants(void)
+{
+    static const char *const same[] = {"/v1/health",   "//v1/health",     "/v1//health",   "/v1/health/",  "/v1/health;jsessionid=1",
+                                       "/v1;x/health", "/v1/health%2F",   "/v1%2Fhealth",  "/%761/health", "/v1/./health",
+                                       "/v1/health/.", "/v1/health%3Bx",  "/v1/health?x"};
+    size_t i;
+    int amb;
+    for (i = 0; i != sizeof(same) / sizeof(same[0]); ++i) {
+        const cr_route_config_t *r = cr_route_match_ex(cfg, CR_STR("GET"), cr_str(same[i], strlen(same[i])), &amb);
+        if (r != cfg->routes + 4 || amb)
+            fprintf(stderr, "\n  %s: route %d, ambiguous %d\n", same[i], r == NULL ? -1 : (int)(r - cfg->routes), amb);
+        CU_ASSERT(r == cfg->routes + 4 && !amb);
+    }
+    /* "..;" and friends: matched as resolved, and flagged so that the handler does not cache them */
+    CU_ASSERT_PTR_EQUAL(cr_route_match_ex(cfg, CR_STR("GET"), CR_STR("/x/..;/v1/health"), &amb), cfg->routes + 4);
+    CU_ASSERT_EQUAL(amb, 1);
+    CU_ASSERT_PTR_EQUAL(cr_route_match_ex(cfg, CR_STR("GET"), CR_STR("/v1\\health"), &amb), cfg->routes + 4);
+    CU_ASSERT_EQUAL(amb, 1);
+    CU_ASSERT_PTR_EQUAL(cr_route_match_ex(cfg, CR_STR("GET"), CR_STR("/V1/health"), &amb), cfg->routes + 7); /* case kept */
+    CU_ASSERT_EQUAL(amb, 0);
+    CU_ASSERT_PTR_NULL(cr_route_match_ex(cfg, CR_STR("GET"), CR_STR("no-slash"), &amb));
+    CU_ASSERT_EQUAL(amb, 1);
+    /* prefixes: the same rules at the boundary */
+    CU_ASSERT_EQUAL(match("PUT", "/v2;x/y"), 6);
+    CU_ASSERT_EQUAL(match("PUT", "//v2"), 6);
+    CU_ASSERT_EQUAL(match("PUT", "/v2%2Fy"), 6);
+    CU_ASSERT_EQUAL(match("PUT", "/v2x"), -1);
 }
 
 static void test_no_routes(void)
@@ -119,5 +149,6 @@ void cr_test_register_route(void)
     CU_add_test(s, "prefix segment boundary", test_prefix_segment_boundary);
     CU_add_test(s, "exact", test_exact);
     CU_add_test(s, "methods", test_methods);
+    CU_add_test(s, "path variants", test_path_variants);
     CU_add_test(s, "no routes", test_no_routes);
 }
