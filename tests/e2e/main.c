@@ -2,6 +2,7 @@
  * main.c: the CUnit runner for the end-to-end suites. Each tests/e2e/test_<suite>.c exports cr_e2e_register_<suite>(),
  * which adds its suite; list new suites below. Exit code: failed assertions plus failed suites, capped at 255.
  *
+ * CORRAL_E2E_SUITE=<name> runs that suite only.
  * Invariants: CORRAL_ROOT is set (to the repository root found from the current directory or this binary) before
  * any suite runs, so children and helpers agree on where tools/ and build/ are; curl_global_init runs exactly once.
  */
@@ -21,6 +22,7 @@ void cr_e2e_register_stale_if_error(void);
 void cr_e2e_register_guard(void);
 void cr_e2e_register_compress(void);
 void cr_e2e_register_invalidate(void);
+void cr_e2e_register_hostile_upstream(void);
 
 int main(void)
 {
@@ -41,8 +43,12 @@ int main(void)
     cr_e2e_register_guard();
     cr_e2e_register_compress();
     cr_e2e_register_invalidate();
+    cr_e2e_register_hostile_upstream();
     CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
+    if (getenv("CORRAL_E2E_SUITE") != NULL) /* run one suite by name, e.g. CORRAL_E2E_SUITE=hostile_upstream */
+        CU_basic_run_suite(CU_get_suite(getenv("CORRAL_E2E_SUITE")));
+    else
+        CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
     CU_cleanup_registry();
     curl_global_cleanup();
