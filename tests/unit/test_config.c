@@ -495,6 +495,7 @@ static void test_shipped_files(void)
     if (cfg == NULL)
         fprintf(stderr, "\n  %s\n", errbuf);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(cfg->limits.upstream_header_size, (size_t)64 << 10);
     CU_ASSERT_EQUAL(cfg->num_listens, 2);
     CU_ASSERT_STRING_EQUAL(cfg->listens[1].tls_certificate, "/etc/corral/tls.crt");
     CU_ASSERT_EQUAL(cfg->tier.num_memcached_servers, 1);
