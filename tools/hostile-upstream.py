@@ -115,6 +115,8 @@ MODES = {
     "chunk_hex0x": [("send", head(b"HTTP/1.1 200 OK", b"Transfer-Encoding: chunked") + b"0x5\r\nhello\r\n0\r\n\r\n"),
                     ("fin",)],
     "chunk_rst": [("send", head(b"HTTP/1.1 200 OK", b"Transfer-Encoding: chunked") + b"5\r\nhello\r\n"), ("rst",)],
+    "slow_chunk_no_last": [("sleep", 300), ("send", head(b"HTTP/1.1 200 OK", b"Transfer-Encoding: chunked") +
+                                                  b"5\r\nhello\r\n"), ("fin",)],
     "cl_short": [("send", cl_answer(b"Content-Length: 100")), ("fin",)],
     "cl_short_rst": [("send", cl_answer(b"Content-Length: 100")), ("rst",)],
     "close_rst": [("send", head(b"HTTP/1.1 200 OK", b"Content-Type: text/plain") + BODY), ("sleep", 50), ("rst",)],

@@ -198,6 +198,29 @@ static void test_one_log_line(void)
     free(log);
 }
 
+/* Waiters coalesced on a fill whose body is cut: every one gets 502 (never a partial body), and nothing is stored. */
+static void test_coalesced_truncation(void)
+{
+    cr_resp_t resps[6], r;
+    size_t i;
+    long before;
+    CU_ASSERT_EQUAL(http_parallel_get(resps, 6, CR_H2C_UPGRADE, url_of(&corral, "/cache/slow_chunk_no_last/x"), NULL, 0), 0);
+    for (i = 0; i != 6; ++i) {
+        if (resps[i].status != 502)
+            fprintf(stderr, "  waiter %zu: status %ld body %.100s\n", i, resps[i].status, resps[i].body);
+        CU_ASSERT_EQUAL(resps[i].status, 502);
+        CU_ASSERT(is_json_error(&resps[i]));
+        resp_free(&resps[i]);
+    }
+    before = upstream_count(&up, "/cache/slow_chunk_no_last/x");
+    CU_ASSERT(before >= 1 && before <= 6);
+    CU_ASSERT_EQUAL(http_get(&r, CR_H1, url_of(&corral, "/cache/slow_chunk_no_last/x"), NULL), 0);
+    CU_ASSERT_EQUAL(r.status, 502);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/cache/slow_chunk_no_last/x"), before + 1);
+    check_still_serves(CR_H1, "coalesced");
+}
+
 /* Polls the upstream's /__sent for path until it is at least 1 (bounded: 5 s). */
 static int wait_sent(const char *path)
 {
@@ -302,6 +325,7 @@ void cr_e2e_register_hostile_upstream(void)
     CU_add_test(s, "malformed heads and truncated bodies, pass route, HTTP/1.1", test_pass_h1);
     CU_add_test(s, "malformed heads and truncated bodies, pass route, h2c", test_pass_h2c);
     CU_add_test(s, "a malformed head is logged once", test_one_log_line);
+    CU_add_test(s, "coalesced waiters of a truncated fill all get 502", test_coalesced_truncation);
     CU_add_test(s, "poisoning: a body after a HEAD answer", test_poison_head_body);
     CU_add_test(s, "poisoning: a late body after a HEAD answer, next request at once", test_poison_head_late_race);
     CU_add_test(s, "poisoning: a late body after a HEAD answer, on an idle connection", test_poison_head_late_idle);
