@@ -17,11 +17,12 @@
  * never exceeds `cap`; a new connection is made only when no idle one is usable, so open connections never exceed
  * `cap` either. A body is complete only when its framing says so: the last chunk and its trailers, the whole
  * Content-Length, or a clean FIN (h2o_socket_error_closed) for a close-delimited body; a reset (h2o_socket_error_io)
- * or an early FIN is an error. A connection goes back to the idle list only when the response ended exactly where
- * its framing said, no byte followed, the head allowed keep-alive, and it was not the answer to a HEAD or a 204
- * (a buggy origin may send their body later, when the next request is already on the connection); otherwise it is
- * closed. An idle connection is watched: any byte, FIN or error while idle closes it, as does the 2 s idle timeout,
- * and it is checked again (MSG_PEEK) when it is taken. Callbacks to the user run last in each path, after the
+ * or an early FIN is an error. A connection goes back to the idle list only when the response was framed by
+ * Content-Length or chunked coding, ended exactly there, no byte followed, and the head allowed keep-alive; otherwise
+ * it is closed. After a HEAD, a 204 or a 304 it is always closed: a buggy origin may send a body there later, when
+ * the next request is already on the connection, and nothing could tell that body from the next answer. An idle
+ * connection is watched: any byte, FIN or error while idle closes it, as does the 2 s idle timeout, and it is
+ * checked again (MSG_PEEK) when it is taken. Callbacks to the user run last in each path, after the
  * fetch's own state is settled (and the socket detached from it), so the user may free the fetch inside them; no
  * callback runs from inside cr_fetch_start.
  */
@@ -425,9 +426,9 @@ static void on_head_bytes(cr_fetch_t *f, const char *err)
     f->_body = (uint8_t)head.body;
     f->_keep_alive = head.keep_alive != 0;
     if (head.body == CR_H1_BODY_NONE || (head.body == CR_H1_BODY_LENGTH && head.content_length == 0)) {
-        /* the response ends with its head. Reused only when nothing followed it, and never after a HEAD or a 204:
-         * a buggy origin may send their body later, when the next request is already on the connection */
-        int reuse = head.keep_alive && err == NULL && sock->input->size == (size_t)r && !f->is_head && head.status != 204;
+        /* the response ends with its head. Reused only when nothing followed it, and never after a HEAD, a 204 or a
+         * 304: a buggy origin may send a body there later, when the next request is already on the connection */
+        int reuse = head.keep_alive && err == NULL && sock->input->size == (size_t)r && head.body != CR_H1_BODY_NONE;
         sock = detach(f);
         f->cb->on_head(f, head.status, head.reason, head.headers, head.num_headers, 1);
         h2o_mem_clear_pool(&pool);

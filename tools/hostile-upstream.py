@@ -12,7 +12,7 @@ answers "victim <path>" the same way: a test asks it after a poisoning attempt a
 
 Control endpoints (never counted), as tools/test-upstream.py has them, so tests/e2e/harness.c's helpers work:
 GET /__count?path=/x, GET /__total, POST /__reset, GET /__health, and GET /__sent?path=/x: how many times a delayed
-part of an answer for /x (the late body of head_late / n204_late) has been written.
+part of an answer for /x (the late bytes of head_late, n204_late, n304_late, cl_late) has been written.
 
 Invariants:
   - standard library only; a thread per connection; requests on a connection are read and answered in order.
@@ -134,6 +134,8 @@ MODES = {
     "n204_body": [("send", head(b"HTTP/1.1 204 No Content") + POISON)],
     "n204_late": [("send", head(b"HTTP/1.1 204 No Content")), ("sleep", 300), ("send", POISON), ("sent",)],
     "n304_body": [("send", head(b"HTTP/1.1 304 Not Modified") + POISON)],
+    "n304_late": [("send", head(b"HTTP/1.1 304 Not Modified")), ("sleep", 300), ("send", POISON), ("sent",)],
+    "cl_late": [("send", cl_answer(b"Content-Length: 5")), ("sleep", 300), ("send", POISON), ("sent",)],
     "conn_close_extra": [("send", cl_answer(b"Content-Length: 5", b"Connection: close"))],
 }
 

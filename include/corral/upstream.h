@@ -12,8 +12,8 @@
  * What the client guarantees (see upstream.c and h1_response.h): a malformed response head fails the fetch with
  * CR_FETCH_ERR_PROTOCOL before any header reaches on_head; a body is complete (on_body with is_eos) only when its
  * framing says so (last chunk, full Content-Length, clean FIN of a close-delimited body), anything else is on_error
- * with head_seen = 1; a connection is reused only when its response ended exactly where its framing said and no byte
- * waits on it.
+ * with head_seen = 1; a connection is reused only when its response was framed by Content-Length or chunked coding,
+ * ended exactly there, and no byte waits on it (never after a HEAD, a 204 or a 304).
  *
  * Callbacks run on the owning thread's loop, never from inside cr_fetch_start. After on_error, an on_body or on_head
  * with is_eos, or a callback that returned nonzero, the fetch is finished and the caller may free it (even inside

@@ -304,6 +304,14 @@ static void test_poison_304_body(void)
 {
     poison_case("GET", "/pass/n304_body/1", 304, "/cache/victim/304-body", 0);
 }
+static void test_poison_304_late_race(void)
+{
+    poison_case("GET", "/pass/n304_late/1", 304, "/cache/victim/304-late-race", 0);
+}
+static void test_poison_cl_late_idle(void)
+{
+    poison_case("GET", "/cache/cl_late/1", 200, "/cache/victim/cl-late-idle", 1);
+}
 static void test_poison_cl_extra(void)
 {
     poison_case("GET", "/cache/cl_extra/1", 200, "/cache/victim/cl-extra", 0);
@@ -333,6 +341,8 @@ void cr_e2e_register_hostile_upstream(void)
     CU_add_test(s, "poisoning: a late body after a 204, next request at once", test_poison_204_late_race);
     CU_add_test(s, "poisoning: a late body after a 204, on an idle connection", test_poison_204_late_idle);
     CU_add_test(s, "poisoning: a body after a 304", test_poison_304_body);
+    CU_add_test(s, "poisoning: a late body after a 304, next request at once", test_poison_304_late_race);
+    CU_add_test(s, "poisoning: late bytes after a Content-Length body, on an idle connection", test_poison_cl_late_idle);
     CU_add_test(s, "poisoning: bytes after a Content-Length body", test_poison_cl_extra);
     CU_add_test(s, "poisoning: bytes after a chunked body", test_poison_chunk_extra);
     CU_add_test(s, "poisoning: bytes after a Connection: close answer", test_poison_conn_close);
