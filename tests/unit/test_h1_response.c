@@ -4,6 +4,7 @@
  * form the parser must reject before any header reaches corral.
  */
 #include <CUnit/CUnit.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,6 +292,78 @@ static void test_limit(void)
     free(buf);
 }
 
+/*
+ * Mutated heads (a fixed pseudo-random sequence): every one is parsed whole and then as it would arrive in pieces,
+ * each time from a heap buffer exactly as long as what came (so ASan sees any read past the end); both give the same
+ * answer, and an accepted head has a status in 100..599 (the callbacks never see another).
+ */
+static void test_mutations(void)
+{
+    static const char *const seeds[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX: y\r\n\r\nhello",
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 204 No\r\nConnection: keep-alive, close\r\nContent-Length: 5, 5\r\n\r\n",
+        "HTTP/1.1 103 E\r\nLink: a\r\n\r\nHTTP/1.1 304 N\r\nTransfer-Encoding: Chunked\r\n\r\n",
+    };
+    uint32_t rnd = 12345;
+    char buf[256];
+    size_t it;
+#define RND() (rnd = rnd * 1103515245u + 12345u, (rnd >> 16) & 0x7fff)
+    for (it = 0; it != 20000; ++it) {
+        const char *seed = seeds[RND() % 3];
+        size_t len = strlen(seed), m, muts = RND() % 5, step = 1 + RND() % 16, n;
+        ssize_t whole, pieces = -2;
+        cr_h1_parser_t p;
+        cr_h1_head_t h;
+        char *b;
+        memcpy(buf, seed, len);
+        for (m = 0; m != muts; ++m) {
+            size_t pos = RND() % len;
+            switch (RND() % 3) {
+            case 0:
+                buf[pos] = (char)(RND() & 0xff);
+                break;
+            case 1:
+                if (len < sizeof(buf) - 1) {
+                    memmove(buf + pos + 1, buf + pos, len - pos);
+                    buf[pos] = "\r\n :,0\t;"[RND() % 8];
+                    ++len;
+                }
+                break;
+            default:
+                if (len > 1) {
+                    memmove(buf + pos, buf + pos + 1, len - pos - 1);
+                    --len;
+                }
+                break;
+            }
+        }
+        b = malloc(len);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+        memcpy(b, buf, len);
+        whole = parse_n(b, len, 0, &h);
+        if (whole > 0 && (h.status < 200 || h.status > 599))
+            CU_FAIL("a head with a status outside 200..599 was accepted");
+        free(b);
+        cr_h1_parser_init(&p, LIMIT);
+        for (n = step; pieces == -2; n += step) {
+            size_t have = n < len ? n : len;
+            b = malloc(have != 0 ? have : 1);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+            memcpy(b, buf, have);
+            pieces = cr_h1_parse_response(&p, b, have, 0, &pool, &h, &why);
+            free(b);
+            if (have == len)
+                break;
+        }
+        if (whole != pieces)
+            fprintf(stderr, "\n  mutation %zu: whole %zd, in pieces of %zu %zd\n", it, whole, step, pieces);
+        CU_ASSERT_EQUAL(whole, pieces);
+        h2o_mem_clear_pool(&pool);
+        h2o_mem_init_pool(&pool);
+    }
+#undef RND
+}
+
 static int suite_init(void)
 {
     h2o_mem_init_pool(&pool);
@@ -313,4 +386,5 @@ void cr_test_register_h1_response(void)
     CU_add_test(s, "malformed framing", test_malformed_framing);
     CU_add_test(s, "interim responses", test_interim);
     CU_add_test(s, "head size limit", test_limit);
+    CU_add_test(s, "mutated heads, whole and in pieces", test_mutations);
 }
