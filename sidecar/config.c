@@ -27,6 +27,8 @@
 
 #define CR_CONFIG_MAX_FILE_SIZE (16u << 20)
 #define CR_CONFIG_MIN_MEMORY ((size_t)1 << 20)
+#define CR_CONFIG_MIN_UPSTREAM_HEADER_SIZE ((size_t)1 << 10)
+#define CR_CONFIG_MAX_UPSTREAM_HEADER_SIZE ((size_t)1 << 20)
 #define CR_CONFIG_MAX_THREADS 256
 #define CR_CONFIG_MAX_CONNECTIONS 100000
 #define CR_CONFIG_MAX_WAITERS 1000000
@@ -39,13 +41,14 @@ static const char *const default_compress_types[] = {
 
 /* ---- the schema: which keys each mapping allows (also used to say where a misplaced key belongs) ---- */
 
-static const char *const top_keys[] = {"threads", "listen", "upstream", "admin", "cache", "tier", "routes", NULL};
+static const char *const top_keys[] = {"threads", "listen", "upstream", "admin", "cache", "tier", "limits", "routes", NULL};
 static const char *const listen_keys[] = {"address", "tls", NULL};
 static const char *const tls_keys[] = {"certificate", "key", NULL};
 static const char *const upstream_keys[] = {"url", "max_connections", "connect_timeout", "timeout", "queue_timeout", NULL};
 static const char *const admin_keys[] = {"address", "token_file", "token_env", NULL};
 static const char *const cache_keys[] = {"memory", "max_object_size", "surrogate_key_header", "keep_surrogate_key", NULL};
 static const char *const tier_keys[] = {"memcached", NULL};
+static const char *const limits_keys[] = {"upstream_header_size", NULL};
 static const char *const memcached_keys[] = {"servers", "timeout", NULL};
 static const char *const route_keys[] = {"match",
                                          "cache",
@@ -79,6 +82,7 @@ typedef enum en_cr_conf_section_t {
     SEC_CACHE,
     SEC_TIER,
     SEC_MEMCACHED,
+    SEC_LIMITS,
     SEC_ROUTE,
     SEC_MATCH,
     SEC_KEY,
@@ -94,6 +98,7 @@ static const struct {
     [SEC_TLS] = {"listen[].tls", tls_keys},            [SEC_UPSTREAM] = {"upstream", upstream_keys},
     [SEC_ADMIN] = {"admin", admin_keys},               [SEC_CACHE] = {"cache", cache_keys},
     [SEC_TIER] = {"tier", tier_keys},                  [SEC_MEMCACHED] = {"tier.memcached", memcached_keys},
+    [SEC_LIMITS] = {"limits", limits_keys},
     [SEC_ROUTE] = {"routes[]", route_keys},            [SEC_MATCH] = {"routes[].match", match_keys},
     [SEC_KEY] = {"routes[].key", key_keys},            [SEC_COALESCE] = {"routes[].coalesce", coalesce_keys},
     [SEC_COMPRESS] = {"routes[].compress", compress_keys},
@@ -1039,6 +1044,23 @@ static int parse_tier(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *
     return opt_duration(p, &mm, "timeout", 1, &cfg->tier.memcached_timeout_ms);
 }
 
+/* limits: bounds on what corral accepts from its peers. */
+static int parse_limits(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n)
+{
+    cr_conf_map_t m = {n, "limits"};
+    const yaml_node_t *hs;
+
+    if (check_mapping(p, n, SEC_LIMITS, "limits", "limits") != 0)
+        return -1;
+    if (opt_size(p, &m, "upstream_header_size", &cfg->limits.upstream_header_size) != 0)
+        return -1;
+    hs = conf_find(p, &m, "upstream_header_size");
+    if (hs != NULL && (cfg->limits.upstream_header_size < CR_CONFIG_MIN_UPSTREAM_HEADER_SIZE ||
+                       cfg->limits.upstream_header_size > CR_CONFIG_MAX_UPSTREAM_HEADER_SIZE))
+        return conf_fail(p, hs, "limits.upstream_header_size: %s is out of range (1KiB to 1MiB)", scalar_str(hs));
+    return 0;
+}
+
 static int strcmp_ptr(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -1360,6 +1382,7 @@ static int parse_root(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *
     if ((cfg->cache.surrogate_key_header = conf_strdup("surrogate-key", 13)) == NULL)
         return conf_fail_at(p, 1, 1, "out of memory");
     cfg->tier.memcached_timeout_ms = 20;
+    cfg->limits.upstream_header_size = (size_t)64 << 10;
 
     if (root == NULL)
         return conf_fail_at(p, 1, 1, "missing required key \"listen\" at the top level (the file is empty)");
@@ -1383,6 +1406,8 @@ static int parse_root(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *
     if ((n = conf_find(p, &m, "cache")) != NULL && parse_cache(p, cfg, n) != 0)
         return -1;
     if ((n = conf_find(p, &m, "tier")) != NULL && parse_tier(p, cfg, n) != 0)
+        return -1;
+    if ((n = conf_find(p, &m, "limits")) != NULL && parse_limits(p, cfg, n) != 0)
         return -1;
     if ((n = conf_find(p, &m, "routes")) != NULL && parse_routes(p, cfg, n) != 0)
         return -1;

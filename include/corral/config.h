@@ -158,6 +158,10 @@ typedef struct st_cr_config_t {
         uint64_t memcached_timeout_ms; /* default 20 */
     } tier;
 
+    struct {
+        size_t upstream_header_size; /* default 64 KiB, 1 KiB..1 MiB: a longer upstream response head is malformed */
+    } limits;
+
     cr_route_config_t *routes;
     size_t num_routes;
 } cr_config_t;

@@ -1,23 +1,33 @@
 /*
  * upstream.h: HTTP/1.1 requests to the configured upstream, over a per-thread keep-alive pool with a hard cap.
  *
- * Each worker thread owns one cr_upstream_t; nothing in it is shared with other threads (per-thread cap is
- * max(1, upstream.max_connections / threads), so the process never holds more than max_connections, give or take
- * rounding up to one per thread). A fetch over the cap waits in a FIFO queue for at most upstream.queue_timeout.
- * h2o_http1client 2.2.5 reuses pooled sockets but never enforces the pool's capacity (its FIXME), hence the cap
- * here. A request that fails before any response byte on a reused keep-alive connection is retried once on a new
- * connection when its method is idempotent (the upstream may close idle connections at any time).
+ * corral's own HTTP/1.1 client (upstream.c), on h2o_socket_t: libh2o 2.2.5's h2o_http1client asserts on some
+ * response heads and takes truncated bodies for complete ones, so it is not used. Each worker thread owns one
+ * cr_upstream_t; nothing in it is shared with other threads (per-thread cap is max(1, upstream.max_connections /
+ * threads), so the process never holds more than max_connections, give or take rounding up to one per thread). A
+ * fetch over the cap waits in a FIFO queue for at most upstream.queue_timeout. A request that fails before any
+ * response byte on a reused keep-alive connection is retried once on a new connection when its method is
+ * idempotent (the upstream may close idle connections at any time).
  *
- * Callbacks run on the owning thread's loop. After on_error, an on_body or on_head with is_eos, or a callback that
- * returned nonzero, the fetch is finished and the caller may free it (even inside that callback), and must not
- * cancel it. cr_fetch_cancel() may be called at any time before that; no callback runs after it.
+ * What the client guarantees (see upstream.c and h1_response.h): a malformed response head fails the fetch with
+ * CR_FETCH_ERR_PROTOCOL before any header reaches on_head; a body is complete (on_body with is_eos) only when its
+ * framing says so (last chunk, full Content-Length, clean FIN of a close-delimited body), anything else is on_error
+ * with head_seen = 1; a connection is reused only when its response was framed by Content-Length or chunked coding,
+ * ended exactly there, and no byte waits on it (never after a HEAD, a 204 or a 304).
+ *
+ * Callbacks run on the owning thread's loop, never from inside cr_fetch_start. After on_error, an on_body or on_head
+ * with is_eos, or a callback that returned nonzero, the fetch is finished and the caller may free it (even inside
+ * that callback), and must not cancel it. cr_fetch_cancel() may be called at any time before that; no callback runs
+ * after it.
  */
 #ifndef CORRAL_UPSTREAM_H
 #define CORRAL_UPSTREAM_H
 
 #include <h2o.h>
+#include "corral/chunked.h"
 #include "corral/common.h"
 #include "corral/config.h"
+#include "corral/h1_response.h"
 
 typedef struct st_cr_upstream_t cr_upstream_t;
 typedef struct st_cr_fetch_t cr_fetch_t;
@@ -50,21 +60,26 @@ struct st_cr_fetch_t {
 
     /* private */
     cr_upstream_t *_up;
-    h2o_http1client_t *_client;
+    h2o_socket_t *_sock; /* the connection, while connecting or exchanging */
     h2o_linklist_t _queue_link;
-    h2o_timeout_entry_t _timer; /* queue wait, then connect */
-    h2o_socket_cb _saved_read_cb; /* while paused */
+    h2o_timeout_entry_t _timer; /* queue wait, connect or I/O */
+    cr_h1_parser_t _parser;
+    cr_chunked_t _chunked;
+    uint64_t _body_left; /* CR_H1_BODY_LENGTH: bytes still to come */
     unsigned _state;
     unsigned _attempts;
-    int _connect_sync; /* on_connect fired inside connect_with_pool: a pooled socket */
-    int _reused;
-    int _head_seen;
+    uint8_t _body;       /* cr_h1_body_t of the response */
+    uint8_t _keep_alive; /* the response head allows reusing the connection */
+    uint8_t _extra;      /* bytes came after the end of the response */
+    uint8_t _reused;     /* the connection came from the idle list */
+    uint8_t _head_seen;  /* on_head was called */
+    uint8_t _paused;
 };
 
 /* Initialises a thread's upstream on its loop. */
 void cr_upstream_init(cr_upstream_t **up, h2o_loop_t *loop, const cr_config_t *cfg, unsigned nthreads);
 
-/* Starts (or queues) a fetch. Callbacks may fire synchronously from inside this call. */
+/* Starts (or queues) a fetch. No callback fires from inside this call. */
 void cr_fetch_start(cr_upstream_t *up, cr_fetch_t *fetch);
 /* Cancels an unfinished fetch: no callback fires afterwards. Safe to call on a finished fetch (no-op). */
 void cr_fetch_cancel(cr_fetch_t *fetch);

@@ -377,11 +377,12 @@ static int log_contains(const char *path, const char *needle)
     return found;
 }
 
-int harness_start_upstream(cr_proc_t *p)
+/* Starts python3 tools/<name> --port N (see harness_start_upstream). */
+static int start_script(cr_proc_t *p, const char *name)
 {
     memset(p, 0, sizeof(*p));
-    char script[PATH_MAX + 32];
-    snprintf(script, sizeof(script), "%s/tools/test-upstream.py", harness_repo_root());
+    char script[PATH_MAX + 64];
+    snprintf(script, sizeof(script), "%s/tools/%s", harness_repo_root(), name);
     for (int attempt = 0; attempt < 3; attempt++) {
         int port = harness_free_port();
         if (port <= 0)
@@ -421,6 +422,16 @@ int harness_start_upstream(cr_proc_t *p)
         }
     }
     return -1;
+}
+
+int harness_start_upstream(cr_proc_t *p)
+{
+    return start_script(p, "test-upstream.py");
+}
+
+int harness_start_hostile_upstream(cr_proc_t *p)
+{
+    return start_script(p, "hostile-upstream.py");
 }
 
 /* template with every ${PORT}, ${ADMIN_PORT} and ${UPSTREAM_PORT} replaced; malloc'ed or NULL. */

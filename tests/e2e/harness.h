@@ -48,6 +48,8 @@ int harness_wait_port(int port, int timeout_ms);
 /* Starts python3 tools/test-upstream.py on a free port and waits up to 10 s for "ready" or connectability.
  * Returns 0, or -1 (after printing the child's log to stderr). p is zeroed first. */
 int harness_start_upstream(cr_proc_t *p);
+/* The same for tools/hostile-upstream.py (broken framing by path; the same /__count, /__total, /__reset). */
+int harness_start_hostile_upstream(cr_proc_t *p);
 
 /* Writes yaml_template with ${PORT}, ${ADMIN_PORT} and ${UPSTREAM_PORT} substituted (fresh free ports for the first
  * two; upstream->port for the last, or 1 when upstream is NULL) to a temp file, starts $CORRAL_BIN -c FILE with

@@ -223,6 +223,7 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(cfg->tier.num_memcached_servers, 0);
     CU_ASSERT_PTR_NULL(cfg->tier.memcached_servers);
     CU_ASSERT_EQUAL(cfg->tier.memcached_timeout_ms, 20);
+    CU_ASSERT_EQUAL(cfg->limits.upstream_header_size, (size_t)64 << 10);
 
     CU_ASSERT_EQUAL_FATAL(cfg->num_routes, 1);
     r = &cfg->routes[0];
@@ -494,11 +495,36 @@ static void test_shipped_files(void)
     if (cfg == NULL)
         fprintf(stderr, "\n  %s\n", errbuf);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(cfg->limits.upstream_header_size, (size_t)64 << 10);
     CU_ASSERT_EQUAL(cfg->num_listens, 2);
     CU_ASSERT_STRING_EQUAL(cfg->listens[1].tls_certificate, "/etc/corral/tls.crt");
     CU_ASSERT_EQUAL(cfg->tier.num_memcached_servers, 1);
     CU_ASSERT_EQUAL(cfg->num_routes, 3);
     cr_config_free(&cfg);
+}
+
+static void test_limits(void)
+{
+    cr_config_t *cfg = load(HEAD "limits: { upstream_header_size: 8KiB }\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(cfg->limits.upstream_header_size, 8192);
+    cr_config_free(&cfg);
+    cfg = load(HEAD "limits:\n  upstream_header_size: 1MiB\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(cfg->limits.upstream_header_size, (size_t)1 << 20);
+    cr_config_free(&cfg);
+    cfg = load(HEAD "limits: {}\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(cfg->limits.upstream_header_size, (size_t)64 << 10);
+    cr_config_free(&cfg);
+    EXPECT_ERROR(HEAD "limits: { upstream_header_size: 1023B }\n", "t.yaml:4:33: ",
+                 "limits.upstream_header_size: 1023B is out of range (1KiB to 1MiB)");
+    EXPECT_ERROR(HEAD "limits: { upstream_header_size: 2MiB }\n", "t.yaml:4:33: ",
+                 "limits.upstream_header_size: 2MiB is out of range (1KiB to 1MiB)");
+    EXPECT_ERROR(HEAD "limits: { upstream_header_size: big }\n", "t.yaml:4:33: ", "limits.upstream_header_size: bad size");
+    EXPECT_ERROR(HEAD "limits: { header_size: 8KiB }\n", "t.yaml:4:11: ",
+                 "unknown key \"header_size\" in limits (allowed there: upstream_header_size)");
+    EXPECT_ERROR(HEAD "limits: 8KiB\n", "t.yaml:4:9: ", "limits: mapping expected");
 }
 
 static void test_yaml_syntax_errors(void)
@@ -520,7 +546,8 @@ static void test_yaml_syntax_errors(void)
 static void test_unknown_keys(void)
 {
     EXPECT_ERROR(HEAD "ttl: 5s\n", "t.yaml:4:1: ",
-                 "unknown key \"ttl\" at the top level (allowed there: threads, listen, upstream, admin, cache, tier, routes); "
+                 "unknown key \"ttl\" at the top level (allowed there: threads, listen, upstream, admin, cache, tier, limits, "
+                 "routes); "
                  "\"ttl\" belongs in routes[]");
     EXPECT_ERROR(HEAD "upstream2: {}\n", "t.yaml:4:1: ", "unknown key \"upstream2\" at the top level (allowed there: threads");
     EXPECT_ERROR("listen:\n  - address: 127.0.0.1:1\n    tsl: {}\nupstream: { url: 'http://127.0.0.1:2' }\n", "t.yaml:3:5: ",
@@ -960,6 +987,7 @@ void cr_test_register_config(void)
     CU_add_test(s, "method bit", test_method_bit);
     CU_add_test(s, "load file", test_load_file);
     CU_add_test(s, "shipped conf files", test_shipped_files);
+    CU_add_test(s, "limits", test_limits);
     CU_add_test(s, "yaml syntax errors", test_yaml_syntax_errors);
     CU_add_test(s, "unknown keys", test_unknown_keys);
     CU_add_test(s, "wrong types", test_wrong_types);
