@@ -2,6 +2,8 @@
  * main.c: the CUnit runner for the end-to-end suites. Each tests/e2e/test_<suite>.c exports cr_e2e_register_<suite>(),
  * which adds its suite; list new suites below. Exit code: failed assertions plus failed suites, capped at 255.
  *
+ * CORRAL_E2E_SUITE=<name> runs that suite only.
+ *
  * Invariants: CORRAL_ROOT is set (to the repository root found from the current directory or this binary) before
  * any suite runs, so children and helpers agree on where tools/ and build/ are; curl_global_init runs exactly once.
  */
@@ -21,6 +23,7 @@ void cr_e2e_register_stale_if_error(void);
 void cr_e2e_register_guard(void);
 void cr_e2e_register_compress(void);
 void cr_e2e_register_invalidate(void);
+void cr_e2e_register_fill_epochs(void);
 
 int main(void)
 {
@@ -41,8 +44,19 @@ int main(void)
     cr_e2e_register_guard();
     cr_e2e_register_compress();
     cr_e2e_register_invalidate();
+    cr_e2e_register_fill_epochs();
     CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
+    if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run one suite by name */
+        CU_pSuite only = CU_get_suite(getenv("CORRAL_E2E_SUITE"));
+        if (only == NULL) {
+            fprintf(stderr, "e2e: no suite named %s\n", getenv("CORRAL_E2E_SUITE"));
+            CU_cleanup_registry();
+            return 1;
+        }
+        CU_basic_run_suite(only);
+    } else {
+        CU_basic_run_tests();
+    }
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
     CU_cleanup_registry();
     curl_global_cleanup();
