@@ -5,7 +5,8 @@
  *    `invalidate` template or prefix covering it, admin purges by key, prefix and tag, soft or hard, and DELETE
  *    /v1/cache);
  *  - an invalidation that does not cover it leaves it alone: 50 slow fills of distinct keys during a stream of writes
- *    to other paths are all stored, and so is a fill racing an admin purge of another key, prefix or tag.
+ *    to other paths are all stored (their coalesced waiters share them), and so is a fill racing a write or an admin
+ *    purge of another path, prefix or tag.
  *
  * Method: the upstream's per-path settings (/__set) make the fill slow (delay=) and name the version it serves; the
  * test waits (bounded polling) until the fill has reached the upstream, changes the version, runs the invalidation,
@@ -25,6 +26,7 @@
 #define FE_TOKEN "fe-token"
 #define FE_SLOW_MS 700
 #define FE_MANY 50
+#define FE_MANY_SLOW_MS 1500 /* 50 connections to set up, then writes to land, all inside every fill */
 /* Bounds the writer's stream: path notes landing in a fill's slot twice during it could cost it its store
  * (inval_epoch.h), which at a few hundred writes per fill happens about once in 10^4 runs. */
 #define FE_MAX_WRITES 300
@@ -366,17 +368,18 @@ static void *writer_thread(void *arg)
 static void test_many_fills_during_other_writes_are_stored(void)
 {
     static fe_fill_t fills[FE_MANY];
-    pthread_t tids[FE_MANY], wtid;
+    static fe_fill_t waiters[FE_MANY];
+    pthread_t tids[FE_MANY], wtids[FE_MANY], wtid;
     fe_writer_t w = {0, 0, 0};
     long writes_during, total = -1;
-    int i, done_early = 0, stored = 0, hits = 0, once = 0;
+    int i, done_early = 0, stored = 0, hits = 0, once = 0, shared = 0;
     char path[64];
 
     CU_ASSERT_EQUAL(upstream_reset(&up), 0);
     CU_ASSERT_EQUAL_FATAL(pthread_create(&wtid, NULL, writer_thread, &w), 0);
     for (i = 0; i != FE_MANY; ++i) {
         memset(&fills[i], 0, sizeof(fills[i]));
-        snprintf(fills[i].url, sizeof(fills[i].url), "http://127.0.0.1:%d/fe/many/%d?delay=%d", corral.port, i, FE_SLOW_MS);
+        snprintf(fills[i].url, sizeof(fills[i].url), "http://127.0.0.1:%d/fe/many/%d?delay=%d", corral.port, i, FE_MANY_SLOW_MS);
         CU_ASSERT_EQUAL_FATAL(pthread_create(&tids[i], NULL, fill_thread, &fills[i]), 0);
     }
     /* every fill reaches the upstream; writes go on meanwhile */
@@ -395,17 +398,25 @@ static void test_many_fills_during_other_writes_are_stored(void)
         sleep_ms(5);
     }
     CU_ASSERT_EQUAL(total, FE_MANY);
+    /* a second client per key joins each fill in flight */
+    for (i = 0; i != FE_MANY; ++i) {
+        memset(&waiters[i], 0, sizeof(waiters[i]));
+        snprintf(waiters[i].url, sizeof(waiters[i].url), "%s", fills[i].url);
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&wtids[i], NULL, fill_thread, &waiters[i]), 0);
+    }
     writes_during = __atomic_load_n(&w.writes, __ATOMIC_SEQ_CST);
     /* let more writes land while every fill is still waiting for its upstream answer, then stop the writer */
-    for (i = 0; i != 200 && __atomic_load_n(&w.writes, __ATOMIC_SEQ_CST) < writes_during + FE_WRITES_DURING; ++i)
+    for (i = 0; i != 500 && __atomic_load_n(&w.writes, __ATOMIC_SEQ_CST) < writes_during + FE_WRITES_DURING; ++i)
         sleep_ms(2);
     __atomic_store_n(&w.stop, 1, __ATOMIC_SEQ_CST);
     pthread_join(wtid, NULL);
     for (i = 0; i != FE_MANY; ++i)
         done_early += __atomic_load_n(&fills[i].done, __ATOMIC_SEQ_CST);
     writes_during = w.writes - writes_during;
-    for (i = 0; i != FE_MANY; ++i)
+    for (i = 0; i != FE_MANY; ++i) {
         pthread_join(tids[i], NULL);
+        pthread_join(wtids[i], NULL);
+    }
 
     CU_ASSERT_EQUAL(done_early, 0);
     CU_ASSERT(writes_during >= FE_WRITES_DURING); /* writes landed while all 50 fills were in flight */
@@ -415,7 +426,9 @@ static void test_many_fills_during_other_writes_are_stored(void)
         stored += strstr(fills[i].cache_status, "stored") != NULL;
         if (strstr(fills[i].cache_status, "stored") == NULL)
             fprintf(stderr, "  /fe/many/%d: \"%s\"\n", i, fills[i].cache_status);
-        snprintf(path, sizeof(path), "/fe/many/%d?delay=%d", i, FE_SLOW_MS);
+        CU_ASSERT_EQUAL(waiters[i].status, 200);
+        shared += strstr(waiters[i].cache_status, "collapsed") != NULL || strstr(waiters[i].cache_status, "hit") != NULL;
+        snprintf(path, sizeof(path), "/fe/many/%d?delay=%d", i, FE_MANY_SLOW_MS);
         hits += get_is_hit(path, NULL, 0);
         snprintf(path, sizeof(path), "/fe/many/%d", i);
         once += upstream_count(&up, path) == 1;
@@ -423,9 +436,11 @@ static void test_many_fills_during_other_writes_are_stored(void)
     fprintf(stderr, "  %ld writes (%ld once all fills were at the upstream); %d of %d stored, %d hits, %d fetched once\n", w.writes,
             writes_during, stored, FE_MANY, hits, once);
     CU_ASSERT_EQUAL(stored, FE_MANY);
+    CU_ASSERT_EQUAL(shared, FE_MANY); /* the waiters got the fills' answers, no request of their own */
     CU_ASSERT_EQUAL(hits, FE_MANY);
     CU_ASSERT_EQUAL(once, FE_MANY);
-    CU_ASSERT_TRUE(get_is_hit("/fe/many/0?delay=700", NULL, 0)); /* still serving */
+    snprintf(path, sizeof(path), "/fe/many/0?delay=%d", FE_MANY_SLOW_MS);
+    CU_ASSERT_TRUE(get_is_hit(path, NULL, 0)); /* still serving */
 }
 
 void cr_e2e_register_fill_epochs(void)
