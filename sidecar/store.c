@@ -785,7 +785,7 @@ static int path_has_prefix(void *ctx, const cr_object_t *obj)
 {
     const cr_store_prefix_t *p = ctx;
     cr_str_t path = cr_inval_key_path(cr_object_key(obj));
-    return path.len >= p->len && memcmp(path.base, p->prefix, p->len) == 0;
+    return path.len >= p->len && (p->len == 0 || memcmp(path.base, p->prefix, p->len) == 0);
 }
 
 size_t cr_store_purge_path_prefix(cr_store_t *store, const char *prefix, size_t prefixlen, int soft)
