@@ -24,6 +24,7 @@
 
 #include "corral/fill_object.h"
 #include "corral/http.h"
+#include "corral/invalidate.h"
 #include "corral/log.h"
 #include "corral/pass.h"
 
@@ -60,7 +61,7 @@ struct st_cr_flight_t {
     /* waiters[i] is touched only by thread i */
     h2o_linklist_t *waiters; /* [nthreads] of cr_waiter_t */
 
-    uint64_t epoch; /* the key's invalidation epoch when the fill began: a purge since then means "do not store" */
+    cr_store_epoch_t epoch; /* taken when the fill began: a purge covering the answer since then means "do not store" */
 
     /* immutable after creation */
     char *key;
@@ -375,12 +376,12 @@ static void insert_pass_marker(cr_flight_t *f, uint64_t now)
 static int store_result(cr_flight_t *f)
 {
     f->not_stored_reason = NULL;
-    if (cr_store_insert_if_epoch(cr_rt.store, f->result, f->epoch) == CR_OK) {
+    if (cr_store_insert_if_epoch(cr_rt.store, f->result, &f->epoch) == CR_OK) {
         f->stored = 1;
         CR_STAT_INC(f->owner->stats, stored);
         return CR_OK;
     }
-    if (cr_store_key_epoch(cr_rt.store, f->key, f->keylen, f->hash) != f->epoch) {
+    if (cr_store_epoch_moved(cr_rt.store, &f->epoch, f->result)) {
         /* an invalidation landed while this fill was in flight: its answer is served, never stored as fresh */
         f->not_stored_reason = "invalidated";
         return CR_DECLINED;
@@ -466,7 +467,7 @@ static int complete(cr_flight_t *f)
             /* compressing takes longer than the rest of a miss: the leader, when it still waits, is not kept waiting
              * for it. Not when nothing will be stored (an invalidation came first), nor for a private flight (not in
              * the table, so a request that comes meanwhile could not wait for the store: cr_flight_await_store) */
-            if (f->in_table && status < 500 && cr_store_key_epoch(cr_rt.store, f->key, f->keylen, f->hash) == f->epoch)
+            if (f->in_table && status < 500 && !cr_store_epoch_moved(cr_rt.store, &f->epoch, obj))
                 leader = find_leader(f);
             if (leader == NULL)
                 cr_fill_object_compress(f->route, obj);
@@ -491,7 +492,7 @@ static int complete(cr_flight_t *f)
             /* stored now, without codings and marked so, before the leader is answered: a request that comes
              * before the copy with codings is stored finds this answer (never an older one) and waits for the copy */
             obj->flags |= CR_OBJ_CODINGS_PENDING;
-            if (cr_store_insert_if_epoch(cr_rt.store, obj, f->epoch) != CR_OK)
+            if (cr_store_insert_if_epoch(cr_rt.store, obj, &f->epoch) != CR_OK)
                 obj->flags &= (uint16_t)~CR_OBJ_CODINGS_PENDING; /* not shared: a plain write */
             answer_leader_first(f, leader);
             f->codings_timer.cb = on_codings_timer;
@@ -695,7 +696,8 @@ static cr_flight_t *flight_new(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *sta
     memcpy(f->key, lk->key, lk->keylen + 1);
     f->keylen = lk->keylen;
     f->hash = lk->hash;
-    f->epoch = cr_store_key_epoch(cr_rt.store, f->key, f->keylen, f->hash);
+    /* before the upstream is asked: an invalidation noted earlier concerns a write it has finished */
+    cr_store_fill_epoch(cr_rt.store, cr_path_hash(cr_str(f->key, f->keylen)), &f->epoch);
     f->owner = t;
     f->route = lk->route;
     f->qi = lk->qi;

@@ -66,15 +66,16 @@
  * Soft purges set CR_OBJ_INVALIDATED with an atomic OR (cr_object_invalidate): the object stays linked and other
  * threads read the bit without any lock (cr_object_is_fresh).
  *
- * Epochs (the fill race, see store.h). `epoch` (store-wide) moves at the start of every prefix / tag purge and clear,
- * before any shard is visited; each shard's epochs[] slot for a key moves under the shard lock in the same critical
- * section as that key's purge. A key's epoch is epoch + its slot: both only grow, so the sum changes iff either does.
- * cr_store_insert_if_epoch() compares under the shard lock: a purge either reached the shard after the insert (and
- * finds the object there) or moved the epoch before unlocking the shard (and the insert, locking after it, sees it).
+ * Epochs (the fill race, see store.h and inval_epoch.h). Every purge notes what it covers in store->inval before it
+ * locks any shard (path purges lock-free, key / prefix / tag purges and clears through the record ring), and
+ * cr_store_insert_if_epoch() evaluates cr_inval_covers() under the shard lock: a purge either reached the shard after
+ * the insert (and finds the object there) or was noted before it locked the shard, which happened before the insert
+ * locked it after, so the insert sees the note. cr_inval_covers() takes no lock, so no lock order is added.
  */
 #include "corral/store_internal.h"
 
 #include "corral/ebr.h"
+#include "corral/inval_epoch.h"
 #include "corral/pin.h"
 
 #include <pthread.h>
@@ -129,6 +130,11 @@ cr_store_t *cr_store_new(size_t memory_limit)
         free(store);
         return NULL;
     }
+    if ((store->inval = cr_inval_new()) == NULL) {
+        pthread_mutex_destroy(&store->retire_lock);
+        free(store);
+        return NULL;
+    }
     store->magic = CR_STORE_MAGIC;
     store->limit = memory_limit;
     for (i = 0; i != CR_STORE_SHARDS; ++i) {
@@ -147,6 +153,7 @@ cr_store_t *cr_store_new(size_t memory_limit)
                 free(store->shards[i].tag_buckets);
             }
             pthread_mutex_destroy(&store->retire_lock);
+            cr_inval_free(&store->inval);
             free(store);
             return NULL;
         }
@@ -179,6 +186,7 @@ void cr_store_free(cr_store_t **storep)
         free(shard->tag_buckets);
     }
     pthread_mutex_destroy(&store->retire_lock);
+    cr_inval_free(&store->inval);
     store->magic = 0;
     free(store);
 }
@@ -572,31 +580,23 @@ size_t cr_store_lookup_all(cr_store_t *store, const char *key, size_t keylen, ui
     return n;
 }
 
-/* The key's epoch; see the file comment. Callers without the shard lock get a value at least as old as the truth. */
-static inline uint64_t cr_store_epoch_of(cr_store_t *store, cr_store_shard_t *shard, uint64_t hash)
-{
-    return __atomic_load_n(&store->epoch, __ATOMIC_ACQUIRE) + __atomic_load_n(cr_store_epoch_slot(shard, hash), __ATOMIC_ACQUIRE);
-}
-
-uint64_t cr_store_key_epoch(cr_store_t *store, const char *key, size_t keylen, uint64_t hash)
+void cr_store_fill_epoch(cr_store_t *store, uint64_t path_hash, cr_store_epoch_t *out)
 {
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    assert(hash == cr_hash(key, keylen));
-    (void)key;
-    (void)keylen;
-    return cr_store_epoch_of(store, cr_store_shard(store, hash), hash);
+    cr_inval_snapshot(store->inval, path_hash, out);
 }
 
-/* Moves the epoch of every key (before a prefix / tag purge or a clear visits any shard). */
-void cr_store_bump_global_epoch(cr_store_t *store)
+int cr_store_epoch_moved(cr_store_t *store, const cr_store_epoch_t *epoch, const cr_object_t *obj)
 {
-    __atomic_add_fetch(&store->epoch, 1, __ATOMIC_SEQ_CST);
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    assert(epoch != NULL);
+    return cr_inval_covers(store->inval, epoch, obj);
 }
 
 /* ---- inserting ---- */
 
-/* cr_store_insert, optionally conditional on the key's epoch (check_epoch). */
-static int cr_store_do_insert(cr_store_t *store, cr_object_t *obj, int check_epoch, uint64_t epoch)
+/* cr_store_insert, conditional on no invalidation since `epoch` covering obj when epoch != NULL. */
+static int cr_store_do_insert(cr_store_t *store, cr_object_t *obj, const cr_store_epoch_t *epoch)
 {
     cr_store_leaving_t leaving = {NULL, NULL, 0};
     cr_store_shard_t *shard;
@@ -615,7 +615,7 @@ static int cr_store_do_insert(cr_store_t *store, cr_object_t *obj, int check_epo
 
     shard = cr_store_shard(store, obj->hash);
     pthread_mutex_lock(&shard->lock);
-    if (check_epoch && cr_store_epoch_of(store, shard, obj->hash) != epoch) {
+    if (epoch != NULL && cr_inval_covers(store->inval, epoch, obj)) {
         ret = CR_DECLINED;
         goto Unlock;
     }
@@ -662,12 +662,13 @@ Unlock:
 
 int cr_store_insert(cr_store_t *store, cr_object_t *obj)
 {
-    return cr_store_do_insert(store, obj, 0, 0);
+    return cr_store_do_insert(store, obj, NULL);
 }
 
-int cr_store_insert_if_epoch(cr_store_t *store, cr_object_t *obj, uint64_t epoch)
+int cr_store_insert_if_epoch(cr_store_t *store, cr_object_t *obj, const cr_store_epoch_t *epoch)
 {
-    return cr_store_do_insert(store, obj, 1, epoch);
+    assert(epoch != NULL);
+    return cr_store_do_insert(store, obj, epoch);
 }
 
 /* ---- removing and purging ---- */
@@ -702,8 +703,8 @@ size_t cr_store_purge_key(cr_store_t *store, const char *key, size_t keylen, uin
 
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     shard = cr_store_shard(store, hash);
+    cr_inval_note_key(store->inval, key, keylen);
     pthread_mutex_lock(&shard->lock);
-    __atomic_add_fetch(cr_store_epoch_slot(shard, hash), 1, __ATOMIC_RELEASE);
     t = shard->table;
     for (i = hash & t->mask; (obj = do_cr_store_next_of_key(t, &i, key, keylen, hash)) != NULL; i = (i + 1) & t->mask) {
         if (soft)
@@ -719,12 +720,11 @@ size_t cr_store_purge_key(cr_store_t *store, const char *key, size_t keylen, uin
 }
 
 /* Purges every object for which match() says yes (it runs under the shard lock: no locking, no blocking), one lock
- * hold per shard. Returns the count. */
+ * hold per shard. The caller noted what it covers. Returns the count. */
 static size_t cr_store_purge_matching(cr_store_t *store, cr_store_match_fn match, void *ctx, int soft)
 {
     size_t total = 0, s;
 
-    cr_store_bump_global_epoch(store);
     for (s = 0; s != CR_STORE_SHARDS; ++s) {
         cr_store_leaving_t leaving = {NULL, NULL, 0};
         cr_store_shard_t *shard = &store->shards[s];
@@ -768,13 +768,33 @@ size_t cr_store_purge_prefix(cr_store_t *store, const char *prefix, size_t prefi
 {
     cr_store_prefix_t p = {prefix, prefixlen};
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    assert(prefix != NULL || prefixlen == 0);
+    cr_inval_note_key_prefix(store->inval, prefix, prefixlen);
     return cr_store_purge_matching(store, key_has_prefix, &p, soft);
 }
 
 size_t cr_store_purge_if(cr_store_t *store, cr_store_match_fn match, void *ctx, int soft)
 {
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    cr_inval_note_all(store->inval); /* the predicate cannot be recorded */
     return cr_store_purge_matching(store, match, ctx, soft);
+}
+
+/* The predicate cr_inval_covers() applies to path-prefix records, exactly (it compares hashes). */
+static int path_has_prefix(void *ctx, const cr_object_t *obj)
+{
+    const cr_store_prefix_t *p = ctx;
+    cr_str_t path = cr_inval_key_path(cr_object_key(obj));
+    return path.len >= p->len && (p->len == 0 || memcmp(path.base, p->prefix, p->len) == 0);
+}
+
+size_t cr_store_purge_path_prefix(cr_store_t *store, const char *prefix, size_t prefixlen, int soft)
+{
+    cr_store_prefix_t p = {prefix, prefixlen};
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    assert(prefix != NULL || prefixlen == 0);
+    cr_inval_note_path_prefix(store->inval, prefix, prefixlen);
+    return cr_store_purge_matching(store, path_has_prefix, &p, soft);
 }
 
 size_t cr_store_purge_path(cr_store_t *store, uint64_t path_hash, cr_store_match_fn match, void *ctx, int soft)
@@ -783,7 +803,7 @@ size_t cr_store_purge_path(cr_store_t *store, uint64_t path_hash, cr_store_match
 
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     assert(path_hash != 0);
-    cr_store_bump_global_epoch(store);
+    cr_inval_note_path(store->inval, path_hash);
     for (s = 0; s != CR_STORE_SHARDS; ++s) {
         cr_store_leaving_t leaving = {NULL, NULL, 0};
         cr_store_shard_t *shard = &store->shards[s];

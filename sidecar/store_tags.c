@@ -207,7 +207,7 @@ size_t cr_store_purge_tag(cr_store_t *store, const char *tag, size_t taglen, int
 
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     assert(tag != NULL || taglen == 0);
-    cr_store_bump_global_epoch(store);
+    cr_inval_note_tag(store->inval, tag, taglen);
     for (s = 0; s != CR_STORE_SHARDS; ++s) {
         cr_store_leaving_t leaving = {NULL, NULL, 0};
         cr_store_shard_t *shard = &store->shards[s];

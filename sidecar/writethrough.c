@@ -2,7 +2,8 @@
  * writethrough.c: write-through invalidation and purges by path (see writethrough.h).
  *
  * Invariants: runs on a worker thread (writes) or the admin thread (purges); takes no lock itself (the store locks
- * one shard at a time). Paths are normalized with cr_key_normalize_path before they are turned into tags, exactly as
+ * one shard at a time, and notes each purge for the fills in flight, so a fill is declined only by a purge covering
+ * it: see inval_epoch.h). Paths are normalized with cr_key_normalize_path before they are turned into tags, exactly as
  * keys are built, so a purge names the same bytes a stored key holds.
  */
 #include "corral/writethrough.h"
@@ -33,16 +34,9 @@ size_t cr_collect_path(cr_str_t path, cr_object_t **out, size_t max)
     return cr_store_collect_path(cr_rt.store, cr_path_hash_of_path(path), key_path_is, &path, out, max);
 }
 
-static int key_path_has_prefix(void *ctx, const cr_object_t *obj)
-{
-    const cr_str_t *prefix = ctx;
-    cr_str_t path = cr_path_tag(cr_object_key(obj)); /* "\n/path" */
-    return path.len >= prefix->len + 1 && memcmp(path.base + 1, prefix->base, prefix->len) == 0;
-}
-
 size_t cr_purge_path_prefix(cr_str_t prefix, int soft)
 {
-    return cr_store_purge_if(cr_rt.store, key_path_has_prefix, &prefix, soft);
+    return cr_store_purge_path_prefix(cr_rt.store, prefix.base, prefix.len, soft);
 }
 
 /* Normalizes "path[?query]" (the query is dropped) and purges it. */

@@ -15,17 +15,20 @@
  * unlinked) or soft (objects stay, marked CR_OBJ_INVALIDATED, so they count as stale and can still serve
  * stale-while-revalidate / stale-if-error while a refresh happens).
  *
- * The fill race. A fill reads cr_store_key_epoch() before it asks the upstream and stores its result with
- * cr_store_insert_if_epoch(), which refuses when an invalidation that may cover the key happened in between, so a
- * purge that lands while a fill is in flight is never undone by that fill. A key purge moves the epoch of its own key
- * (and, by sharing a slot, of about 1 key in 4096 others); a prefix or tag purge or a clear moves every key's epoch,
- * since the store cannot know which keys an in-flight fill will produce or which tags it will carry. The price of
- * these false positives is only that a fill racing an unrelated purge answers its waiters without being stored.
+ * The fill race. A fill takes cr_store_fill_epoch() before it asks the upstream and stores its result with
+ * cr_store_insert_if_epoch(), which refuses when an invalidation that covers the object was noted in between, so a
+ * purge that lands while a fill is in flight is never undone by that fill. Every purge notes what it covers before it
+ * visits any shard (inval_epoch.h): a key purge its key, a path purge its path, a prefix purge its prefix, a tag purge
+ * its tag, a clear (and cr_store_purge_if, whose predicate cannot be recorded) everything; the check runs under the
+ * insert's shard lock. So a fill is declined only by an invalidation that covers its key, its path, a prefix of either,
+ * or one of its tags (or that shares a slot or a hash with one, or when more coarse purges than the record ring holds
+ * came during the fill): fills of other keys racing a write are stored.
  */
 #ifndef CORRAL_STORE_H
 #define CORRAL_STORE_H
 
 #include "corral/common.h"
+#include "corral/inval_epoch.h"
 #include "corral/object.h"
 
 typedef struct st_cr_store_t cr_store_t;
@@ -69,46 +72,60 @@ size_t cr_store_lookup_all(cr_store_t *store, const char *key, size_t keylen, ui
  */
 int cr_store_insert(cr_store_t *store, cr_object_t *obj);
 
-/*
- * The invalidation epoch of a primary key: a number that changes whenever an invalidation that may cover the key
- * (a purge or removal of the key, any prefix or tag purge, a clear) starts. Read it before asking the upstream and
- * pass it to cr_store_insert_if_epoch(). Lock-free; never fails.
- */
-uint64_t cr_store_key_epoch(cr_store_t *store, const char *key, size_t keylen, uint64_t hash);
+/* What a fill remembers when it starts (see "The fill race" above). */
+typedef cr_inval_snapshot_t cr_store_epoch_t;
 
 /*
- * cr_store_insert(), but only if the key's epoch still equals `epoch` (checked under the shard lock, so an
- * invalidation either moved the epoch before this check or finds the object linked and purges it). Returns CR_OK,
- * or CR_DECLINED when the epoch moved (nothing changes), or as cr_store_insert() does.
+ * Takes a fill's epoch for a primary key whose objects will carry path_hash (cr_path_hash(key); 0 for objects outside
+ * the path index). Take it before asking the upstream and pass it to cr_store_insert_if_epoch() with an object of
+ * that path_hash. Lock-free; never fails.
  */
-int cr_store_insert_if_epoch(cr_store_t *store, cr_object_t *obj, uint64_t epoch);
+void cr_store_fill_epoch(cr_store_t *store, uint64_t path_hash, cr_store_epoch_t *out);
+
+/*
+ * 1 when an invalidation noted since `epoch` may cover obj (its key, path, or tags; obj need not be finished), else
+ * 0. Lock-free and without the shard lock, so only a hint (an invalidation may come right after): the decision is
+ * cr_store_insert_if_epoch()'s. Once it says 1 it says 1 for good. Never fails.
+ */
+int cr_store_epoch_moved(cr_store_t *store, const cr_store_epoch_t *epoch, const cr_object_t *obj);
+
+/*
+ * cr_store_insert(), but only if no invalidation noted since `epoch` covers obj (checked under the shard lock, so an
+ * invalidation either was noted before this check or finds the object linked and purges it). Returns CR_OK, or
+ * CR_DECLINED when one does (nothing changes), or as cr_store_insert() does.
+ */
+int cr_store_insert_if_epoch(cr_store_t *store, cr_object_t *obj, const cr_store_epoch_t *epoch);
 
 /* Unlinks this exact object if it is still linked (e.g. found expired and useless). Not an invalidation: epochs do
  * not move. Returns 1 if it was linked. */
 int cr_store_remove_object(cr_store_t *store, cr_object_t *obj);
 
 /*
- * Purges every variant under a primary key: unlinks them, or with `soft` marks them CR_OBJ_INVALIDATED. Moves the
- * key's epoch even when nothing is stored (a fill may be in flight). Returns how many objects were purged (soft:
+ * Purges every variant under a primary key: unlinks them, or with `soft` marks them CR_OBJ_INVALIDATED. Notes the
+ * key even when nothing is stored (a fill may be in flight). Returns how many objects were purged (soft:
  * how many are now marked, including any already marked). Never fails.
  */
 size_t cr_store_purge_key(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, int soft);
 
 /* Purges (as above) every object whose primary key starts with prefix (all of them when prefixlen is 0). Scans the
- * whole cache: O(objects). Moves every key's epoch. Returns the count. Never fails. */
+ * whole cache: O(objects). Notes the prefix. Returns the count. Never fails. */
 size_t cr_store_purge_prefix(cr_store_t *store, const char *prefix, size_t prefixlen, int soft);
 
 /* Decides whether a stored object is purged by cr_store_purge_if(); runs under a shard lock (must not block). */
 typedef int (*cr_store_match_fn)(void *ctx, const cr_object_t *obj);
-/* Purges (as above) every object for which match(ctx, obj) returns 1. Scans the whole cache: O(objects). Moves every
- * key's epoch. Returns the count. Never fails. */
+/* Purges (as above) every object for which match(ctx, obj) returns 1. Scans the whole cache: O(objects). Notes
+ * "everything" (fills in flight are not stored). Returns the count. Never fails. */
 size_t cr_store_purge_if(cr_store_t *store, cr_store_match_fn match, void *ctx, int soft);
+
+/* Purges (as above) every object whose normalized path (cr_inval_key_path of its key: no authority, no query) starts
+ * with prefix (all of them when prefixlen is 0). Scans the whole cache: O(objects). Notes the prefix. Returns the count. Never fails. */
+size_t cr_store_purge_path_prefix(cr_store_t *store, const char *prefix, size_t prefixlen, int soft);
 
 /*
  * The path index: objects whose creator set path_hash (corral sets the hash of the key's path part, see cr_path_tag)
  * are also chained by it, so every variant of a path (query strings, key headers, Vary values) is found in
  * O(shards + objects of that path), at one pointer per object. match() tells hash collisions apart.
- * cr_store_purge_path purges them (hard or soft; moves every key's epoch) and returns how many;
+ * cr_store_purge_path purges them (hard or soft; notes path_hash) and returns how many;
  * cr_store_collect_path fills out[0 .. min(n, max)) with references (the caller releases them) and returns n.
  */
 size_t cr_store_purge_path(cr_store_t *store, uint64_t path_hash, cr_store_match_fn match, void *ctx, int soft);
@@ -119,12 +136,12 @@ size_t cr_store_collect_path(cr_store_t *store, uint64_t path_hash, cr_store_mat
  * exceed max). O(shards + objects carrying it). For inspection; the caller releases each reference. */
 size_t cr_store_collect_tag(cr_store_t *store, const char *tag, size_t taglen, cr_object_t **out, size_t max);
 
-/* Purges (as above) every object carrying this tag (exact bytes). O(shards + objects carrying it). Moves every key's
- * epoch. Returns the count. Never fails. */
+/* Purges (as above) every object carrying this tag (exact bytes). O(shards + objects carrying it). Notes the tag.
+ * Returns the count. Never fails. */
 size_t cr_store_purge_tag(cr_store_t *store, const char *tag, size_t taglen, int soft);
 
 
-/* Removes everything (a hard purge of every object; moves every key's epoch). Returns the count. */
+/* Removes everything (a hard purge of every object; notes everything). Returns the count. */
 size_t cr_store_clear(cr_store_t *store);
 
 /* Bytes currently charged, the limit, and the number of linked objects. */

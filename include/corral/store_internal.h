@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdalign.h>
 
+#include "corral/inval_epoch.h"
 #include "corral/store.h"
 
 #define CR_STORE_MAGIC 0x57013e11u
@@ -17,8 +18,6 @@
 #define CR_STORE_SHARDS (1u << CR_STORE_SHARD_BITS)
 #define CR_STORE_INITIAL_SLOTS 16
 #define CR_STORE_INITIAL_TAG_BUCKETS 16
-/* Key-epoch slots per shard, chosen by hash bits 32.. (the shard uses the top bits, the table the low ones). */
-#define CR_STORE_EPOCH_SLOTS 64
 /* Tagged table words. */
 #define CR_STORE_SLOT_EMPTY ((uintptr_t)0)
 #define CR_STORE_SLOT_TOMB ((uintptr_t)1)
@@ -62,7 +61,6 @@ typedef struct st_cr_store_shard_t {
     size_t tag_mask;
     size_t tag_count;
     size_t tag_bytes;
-    uint64_t epochs[CR_STORE_EPOCH_SLOTS]; /* atomic; written under the lock */
 } cr_store_shard_t;
 
 /* Objects and tables on their way out: what one critical section unlinked or replaced (retired once the lock is
@@ -83,7 +81,7 @@ struct st_cr_store_t {
     size_t index_bytes; /* atomic */
     size_t retired;     /* atomic: objects on the retire lists */
     uint64_t evictions; /* atomic */
-    uint64_t epoch;     /* atomic: moved by every prefix / tag purge and clear */
+    cr_inval_t *inval;  /* what purges noted, for fills in flight (inval_epoch.h) */
     unsigned cursor;    /* atomic: round-robin eviction shard */
     pthread_mutex_t retire_lock;
     cr_store_leaving_t fresh, waiting; /* under retire_lock (store_retire.c) */
@@ -94,11 +92,6 @@ struct st_cr_store_t {
 static inline cr_store_shard_t *cr_store_shard(cr_store_t *store, uint64_t hash)
 {
     return &store->shards[hash >> (64 - CR_STORE_SHARD_BITS)];
-}
-
-static inline uint64_t *cr_store_epoch_slot(cr_store_shard_t *shard, uint64_t hash)
-{
-    return &shard->epochs[(hash >> 32) & (CR_STORE_EPOCH_SLOTS - 1)];
 }
 
 static inline uintptr_t cr_store_fingerprint(uint64_t hash)
@@ -137,7 +130,6 @@ static inline unsigned cr_store_linked_state(const cr_object_t *obj)
 void do_cr_store_recharge_index(cr_store_t *store, cr_store_shard_t *shard);
 void do_cr_store_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj, cr_store_leaving_t *leaving);
 void do_cr_store_maybe_shrink(cr_store_t *store, cr_store_shard_t *shard, cr_store_leaving_t *leaving);
-void cr_store_bump_global_epoch(cr_store_t *store);
 
 /* store_tags.c */
 int do_cr_store_tags_prepare(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj);

@@ -3,7 +3,8 @@
  *
  * Every stored object is indexed by its path in the store (cr_path_hash), so invalidating a path reaches all its
  * variants (query strings, key headers, Vary values, codings, authorities) at O(matches). Path prefixes have
- * no index: they scan the store. Every purge moves the store's epochs, so a fill in flight is not stored as fresh.
+ * no index: they scan the store. Every purge is noted for the fills in flight (inval_epoch.h), so a fill that it
+ * covers is not stored; fills of anything else are.
  */
 #ifndef CORRAL_WRITETHROUGH_H
 #define CORRAL_WRITETHROUGH_H

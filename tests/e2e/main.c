@@ -25,6 +25,7 @@ void cr_e2e_register_compress(void);
 void cr_e2e_register_invalidate(void);
 void cr_e2e_register_key_safety(void);
 void cr_e2e_register_hostile_upstream(void);
+void cr_e2e_register_fill_epochs(void);
 
 int main(void)
 {
@@ -47,6 +48,7 @@ int main(void)
     cr_e2e_register_invalidate();
     cr_e2e_register_key_safety();
     cr_e2e_register_hostile_upstream();
+    cr_e2e_register_fill_epochs();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;
         CU_set_fail_on_inactive(CU_FALSE); /* the suites left out are not failures */

@@ -15,6 +15,7 @@ void cr_test_register_policy(void);
 void cr_test_register_object(void);
 void cr_test_register_object_oom(void);
 void cr_test_register_store(void);
+void cr_test_register_inval_epoch(void);
 void cr_test_register_ebr(void);
 void cr_test_register_pin(void);
 void cr_test_register_invalidate(void);
@@ -36,6 +37,7 @@ int main(void)
     cr_test_register_policy();
     cr_test_register_object();
     cr_test_register_object_oom();
+    cr_test_register_inval_epoch();
     cr_test_register_store();
     cr_test_register_ebr();
     cr_test_register_pin();

@@ -3,8 +3,8 @@
  * eviction under a byte limit, removal by key / object / prefix, readers outliving eviction, and a multithreaded
  * stress run followed by a consistency check. Invalidation (issue 5): the tag index (a purge touches exactly the
  * tagged objects, also among 100,000; bytes stay exact with tag entries), soft purges by key / prefix / tag,
- * lookup_all, epochs and insert_if_epoch, and a multithreaded purge-versus-insert run checking that no fill undoes a
- * purge that started after the fill read its epoch. Leaks and use-after-free are caught by running under ASan/LSan,
+ * lookup_all, epochs and insert_if_epoch (a purge declines the fills it covers and only those), and a multithreaded
+ * purge-versus-insert run checking that no fill undoes a purge that started after the fill took its epoch. Leaks and use-after-free are caught by running under ASan/LSan,
  * data races by running under TSan.
  */
 #include <CUnit/CUnit.h>
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "corral/invalidate.h"
 #include "corral/store.h"
 #include "fixtures.h"
 
@@ -659,7 +660,8 @@ static void test_store_path_index(void)
     cr_store_t *store = cr_store_new(1 << 20);
     cr_object_t *got[8];
     size_t i, n, bytes_before;
-    uint64_t epoch;
+    cr_store_epoch_t epoch_a, epoch_b;
+    cr_object_t *later_a, *later_b;
 
     CU_ASSERT_FATAL(store != NULL);
     for (i = 0; i != 5; ++i) {
@@ -676,13 +678,25 @@ static void test_store_path_index(void)
     /* soft: marked, still there */
     CU_ASSERT_EQUAL(cr_store_purge_path(store, 77, ts_same_path, (void *)"/a", 1), 3);
     CU_ASSERT_EQUAL(cr_store_count(store), 5);
-    epoch = cr_store_key_epoch(store, "h\n/b", 4, cr_hash("h\n/b", 4));
+    cr_store_fill_epoch(store, 77, &epoch_a);
+    cr_store_fill_epoch(store, 78, &epoch_b);
     bytes_before = cr_store_bytes(store);
-    /* hard: the three variants of /a go, /ab (same hash) and /b stay, and every epoch moves */
+    /* hard: the three variants of /a go, /ab (same hash) and /b stay; fills of path hash 77 in flight are declined,
+     * those of 78 are not */
     CU_ASSERT_EQUAL(cr_store_purge_path(store, 77, ts_same_path, (void *)"/a", 0), 3);
     CU_ASSERT_EQUAL(cr_store_count(store), 2);
     CU_ASSERT(cr_store_bytes(store) < bytes_before);
-    CU_ASSERT_NOT_EQUAL(cr_store_key_epoch(store, "h\n/b", 4, cr_hash("h\n/b", 4)), epoch);
+    later_a = ts_make("h\n/a?x=3", NULL, 10, 'q');
+    later_a->path_hash = 77;
+    later_b = ts_make("h\n/b?x=3", NULL, 10, 'q');
+    later_b->path_hash = 78;
+    CU_ASSERT_EQUAL(cr_store_epoch_moved(store, &epoch_a, later_a), 1);
+    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, later_a, &epoch_a), CR_DECLINED);
+    CU_ASSERT_EQUAL(cr_store_epoch_moved(store, &epoch_b, later_b), 0);
+    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, later_b, &epoch_b), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_remove_object(store, later_b), 1);
+    cr_object_release(&later_a);
+    cr_object_release(&later_b);
     CU_ASSERT_EQUAL(cr_store_collect_path(store, 77, ts_same_path, (void *)"/a", got, 8), 0);
     n = cr_store_collect_path(store, 77, ts_same_path, (void *)"/ab", got, 8);
     CU_ASSERT_EQUAL(n, 1);
@@ -996,94 +1010,198 @@ static void test_store_lookup_all(void)
     cr_store_free(&store);
 }
 
-static uint64_t ts_epoch(cr_store_t *store, const char *key)
+/* An object for the epoch tests: key, tags, and path_hash as corral sets it. */
+static cr_object_t *ts_make_pathed(const char *key, size_t bodylen, const char *tags)
 {
-    return cr_store_key_epoch(store, key, strlen(key), cr_hash(key, strlen(key)));
+    cr_object_t *obj = ts_make_tagged(key, NULL, bodylen, tags);
+    obj->path_hash = cr_path_hash(cr_object_key(obj));
+    return obj;
+}
+
+static void ts_epoch(cr_store_t *store, const char *key, cr_store_epoch_t *out)
+{
+    cr_store_fill_epoch(store, cr_path_hash(cr_str(key, strlen(key))), out);
+}
+
+/* Purges what `what` says while a fill of `key` (tags `tags`) is "in flight"; returns what its insert returned. */
+static int ts_fill_around(cr_store_t *store, const char *key, const char *tags, void (*what)(cr_store_t *))
+{
+    cr_store_epoch_t e;
+    cr_object_t *obj;
+    int ret, moved;
+
+    ts_epoch(store, key, &e);
+    what(store);
+    obj = ts_make_pathed(key, 10, tags);
+    moved = cr_store_epoch_moved(store, &e, obj);
+    ret = cr_store_insert_if_epoch(store, obj, &e);
+    CU_ASSERT_EQUAL(moved, ret == CR_DECLINED);
+    if (ret == CR_OK) {
+        CU_ASSERT_EQUAL(cr_store_remove_object(store, obj), 1);
+    } else {
+        CU_ASSERT_EQUAL(obj->st_linked, 0);
+    }
+    cr_object_release(&obj);
+    return ret;
+}
+
+static int ts_same_path_any(void *ctx, const cr_object_t *obj)
+{
+    cr_str_t p = cr_inval_key_path(cr_object_key(obj));
+    return cr_str_eq(p, ctx, strlen(ctx));
+}
+
+static void ts_purge_path_a(cr_store_t *s)
+{
+    cr_store_purge_path(s, cr_path_hash_of_path(CR_STR("/a")), ts_same_path_any, (void *)"/a", 0);
+}
+static void ts_purge_path_b_soft(cr_store_t *s)
+{
+    cr_store_purge_path(s, cr_path_hash_of_path(CR_STR("/b")), ts_same_path_any, (void *)"/b", 1);
+}
+static void ts_purge_key_a(cr_store_t *s)
+{
+    cr_store_purge_key(s, "h\n/a", 4, cr_hash("h\n/a", 4), 0);
+}
+static void ts_purge_pfx_v1(cr_store_t *s)
+{
+    cr_store_purge_path_prefix(s, "/v1/", 4, 0);
+}
+static void ts_purge_pfx_v1_soft(cr_store_t *s)
+{
+    cr_store_purge_path_prefix(s, "/v1/", 4, 1);
+}
+static void ts_purge_keypfx_h(cr_store_t *s)
+{
+    cr_store_purge_prefix(s, "h\n/v", 4, 0);
+}
+static void ts_purge_tag_t(cr_store_t *s)
+{
+    cr_store_purge_tag(s, "t", 1, 0);
+}
+static void ts_purge_tag_t_soft(cr_store_t *s)
+{
+    cr_store_purge_tag(s, "t", 1, 1);
+}
+static void ts_purge_clear(cr_store_t *s)
+{
+    cr_store_clear(s);
+}
+static int ts_any(void *ctx, const cr_object_t *obj)
+{
+    (void)ctx;
+    (void)obj;
+    return 0;
+}
+static void ts_purge_if_nothing(cr_store_t *s)
+{
+    cr_store_purge_if(s, ts_any, NULL, 0);
+}
+static void ts_not_an_invalidation(cr_store_t *s)
+{
+    /* inserts, replacements, remove_object and eviction are not invalidations */
+    cr_object_t *o = ts_make_pathed("h\n/a", 10, "t"), *o2 = ts_make_pathed("h\n/a", 20, "t");
+    CU_ASSERT_EQUAL(cr_store_insert(s, o), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_insert(s, o2), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_remove_object(s, o2), 1);
+    cr_object_release(&o);
+    cr_object_release(&o2);
 }
 
 static void test_store_epochs(void)
 {
     cr_store_t *store = cr_store_new(64 << 20);
     cr_object_t *obj, *other;
-    uint64_t e, e2;
-    size_t i, moved = 0;
+    cr_store_epoch_t e, e2;
+    size_t i;
     char key[32];
 
     CU_ASSERT_FATAL(store != NULL);
-    /* a key purge moves its key's epoch, even when nothing is stored, and declines a fill that read the old one */
-    e = ts_epoch(store, "h\n/a");
-    CU_ASSERT_EQUAL(ts_epoch(store, "h\n/a"), e);
-    CU_ASSERT_EQUAL(cr_store_purge_key(store, "h\n/a", 4, cr_hash("h\n/a", 4), 0), 0);
-    CU_ASSERT_NOT_EQUAL((e2 = ts_epoch(store, "h\n/a")), e);
-    obj = ts_make_tagged("h\n/a", NULL, 10, "t");
-    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, obj, e), CR_DECLINED);
-    CU_ASSERT_EQUAL(obj->st_linked, 0);
+    /* each purge declines the fills it covers, soft purges too, even when nothing is stored */
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/a", NULL, ts_purge_path_a), CR_DECLINED);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/a?x=1", NULL, ts_purge_path_a), CR_DECLINED);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "g\n/a", NULL, ts_purge_path_a), CR_DECLINED); /* paths span authorities */
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/b", NULL, ts_purge_path_b_soft), CR_DECLINED);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/a", NULL, ts_purge_key_a), CR_DECLINED);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/v1/users/1", NULL, ts_purge_pfx_v1), CR_DECLINED);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/v1/", NULL, ts_purge_pfx_v1_soft), CR_DECLINED);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/v2/x", NULL, ts_purge_keypfx_h), CR_DECLINED);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/x", "u,t", ts_purge_tag_t), CR_DECLINED);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/x", "t", ts_purge_tag_t_soft), CR_DECLINED);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/x", NULL, ts_purge_clear), CR_DECLINED);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/x", NULL, ts_purge_if_nothing), CR_DECLINED); /* a predicate: all */
+    /* and leaves the others alone */
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/ab", NULL, ts_purge_path_a), CR_OK);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/b", NULL, ts_purge_path_a), CR_OK);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/a?x=1", NULL, ts_purge_key_a), CR_OK);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/v1", NULL, ts_purge_pfx_v1), CR_OK);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/v2/users/1", NULL, ts_purge_pfx_v1_soft), CR_OK);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "g\n/v2/x", NULL, ts_purge_keypfx_h), CR_OK);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/x", "tt,u", ts_purge_tag_t), CR_OK);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/x", NULL, ts_purge_tag_t_soft), CR_OK);
+    CU_ASSERT_EQUAL(ts_fill_around(store, "h\n/a", "t", ts_not_an_invalidation), CR_OK);
+
+    /* a purge of a path before the fill began does not count; one after it does, until a new epoch is taken */
+    ts_purge_path_a(store);
+    ts_epoch(store, "h\n/a", &e);
+    obj = ts_make_pathed("h\n/a", 10, "t");
+    CU_ASSERT_EQUAL(cr_store_epoch_moved(store, &e, obj), 0);
+    ts_purge_path_a(store);
+    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, obj, &e), CR_DECLINED);
     CU_ASSERT_EQUAL(obj->refcnt, 1);
     CU_ASSERT_EQUAL(cr_store_count(store), 0);
     CU_ASSERT_EQUAL(cr_store_tag_entries(store), 0);
-    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, obj, e2), CR_OK);
+    ts_epoch(store, "h\n/a", &e2);
+    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, obj, &e2), CR_OK);
     CU_ASSERT_EQUAL(obj->st_linked, 1);
-    /* soft purges move it too */
-    CU_ASSERT_EQUAL(cr_store_purge_key(store, "h\n/a", 4, cr_hash("h\n/a", 4), 1), 1);
-    CU_ASSERT_NOT_EQUAL(ts_epoch(store, "h\n/a"), e2);
-
-    /* a key purge moves few other keys' epochs (only those sharing its shard and slot) */
-    for (i = 0; i != 1000; ++i) {
-        uint64_t before;
-        snprintf(key, sizeof(key), "h\n/other/%zu", i);
-        before = ts_epoch(store, key);
-        cr_store_purge_key(store, "h\n/a", 4, cr_hash("h\n/a", 4), 0);
-        moved += ts_epoch(store, key) != before;
+    /* unrelated path purges, many of them, leave a fill alone (the rare slot mate aside) */
+    ts_epoch(store, "h\n/zzz", &e);
+    for (i = 0; i != 200; ++i) {
+        snprintf(key, sizeof(key), "/other/%zu", i);
+        if (cr_inval_slot_of(cr_path_hash_of_path(cr_str(key, strlen(key)))) !=
+            cr_inval_slot_of(cr_path_hash_of_path(CR_STR("/zzz"))))
+            cr_store_purge_path(store, cr_path_hash_of_path(cr_str(key, strlen(key))), ts_same_path_any, key, 0);
     }
-    CU_ASSERT(moved < 10);
-
-    /* prefix and tag purges and clear move every key's epoch, whatever they match */
-    e = ts_epoch(store, "h\n/zzz");
-    cr_store_purge_prefix(store, "nothing-matches", 15, 0);
-    CU_ASSERT_NOT_EQUAL((e2 = ts_epoch(store, "h\n/zzz")), e);
-    cr_store_purge_tag(store, "no-such-tag", 11, 1);
-    CU_ASSERT_NOT_EQUAL((e = ts_epoch(store, "h\n/zzz")), e2);
-    cr_store_clear(store);
-    CU_ASSERT_NOT_EQUAL((e2 = ts_epoch(store, "h\n/zzz")), e);
-    other = ts_make_tagged("h\n/zzz", NULL, 1, NULL);
-    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, other, e), CR_DECLINED);
-
-    /* what is not an invalidation does not move epochs: inserts, replacements, remove_object, eviction */
-    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, other, e2), CR_OK);
-    CU_ASSERT_EQUAL(cr_store_insert(store, obj), CR_OK);
-    CU_ASSERT_EQUAL(cr_store_remove_object(store, obj), 1);
-    CU_ASSERT_EQUAL(ts_epoch(store, "h\n/zzz"), e2);
-    cr_object_release(&obj);
-    obj = ts_make_tagged("h\n/zzz", NULL, 2, NULL); /* replaces `other` */
-    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, obj, e2), CR_OK);
-    CU_ASSERT_EQUAL(other->st_linked, 0);
-    CU_ASSERT_EQUAL(ts_epoch(store, "h\n/zzz"), e2);
+    other = ts_make_pathed("h\n/zzz", 1, NULL);
+    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, other, &e), CR_OK);
+    /* a replacement under an epoch taken before a purge of its path: declined, the old object stays purged */
+    cr_object_release(&other);
+    ts_epoch(store, "h\n/zzz", &e);
+    cr_store_purge_path(store, cr_path_hash_of_path(CR_STR("/zzz")), ts_same_path_any, (void *)"/zzz", 0);
+    other = ts_make_pathed("h\n/zzz", 2, NULL);
+    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, other, &e), CR_DECLINED);
+    CU_ASSERT_PTR_NULL(cr_store_lookup(store, "h\n/zzz", 6, cr_hash("h\n/zzz", 6), NULL, NULL, NULL));
     /* the oversize rule still applies */
     cr_object_release(&other);
-    other = ts_make_tagged("h\n/zzz", NULL, (size_t)64 << 20, NULL);
-    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, other, e2), CR_DECLINED);
+    ts_epoch(store, "h\n/zzz", &e);
+    other = ts_make_pathed("h\n/zzz", (size_t)64 << 20, NULL);
+    CU_ASSERT_EQUAL(cr_store_insert_if_epoch(store, other, &e), CR_DECLINED);
+    CU_ASSERT_EQUAL(cr_store_epoch_moved(store, &e, other), 0);
     cr_object_release(&other);
     cr_object_release(&obj);
     cr_store_free(&store);
 
+    /* eviction is not an invalidation */
     store = cr_store_new(4096);
     CU_ASSERT_FATAL(store != NULL);
-    e = ts_epoch(store, "h\n/zzz");
+    ts_epoch(store, "h\n/zzz", &e);
     for (i = 0; i != 100; ++i) {
         snprintf(key, sizeof(key), "h\n/evict/%zu", i);
-        obj = ts_make_tagged(key, NULL, 500, "t");
+        obj = ts_make_pathed(key, 500, "t");
         CU_ASSERT_EQUAL(cr_store_insert(store, obj), CR_OK);
         cr_object_release(&obj);
     }
     CU_ASSERT(cr_store_evictions(store) > 0);
-    CU_ASSERT_EQUAL(ts_epoch(store, "h\n/zzz"), e);
+    other = ts_make_pathed("h\n/zzz", 1, "t");
+    CU_ASSERT_EQUAL(cr_store_epoch_moved(store, &e, other), 0);
+    cr_object_release(&other);
     cr_store_free(&store);
 }
 
 /*
- * Purges versus fills. TS_PF_FILLERS threads fill like flight.c would: read the key's epoch, read how many purges
+ * Purges versus fills. TS_PF_FILLERS threads fill like flight.c would: take the key's epoch, read how many purges
  * have started (s0), "fetch", then insert_if_epoch. One purger thread runs purges that cover every filler object
- * (tag and prefix, hard and soft, and clear), counting each as started before and completed after it runs. Checked:
+ * (tag, key prefix, path prefix, the path of every filler key one after another, hard and soft, and clear), counting each as started before and completed after it runs. Checked:
  *  - a fill that sees a purge completed which started after its epoch read (completed > s0 before inserting) is
  *    always declined;
  *  - once a purge that started after a stored fill's epoch read has completed, that object is unlinked or marked
@@ -1160,16 +1278,18 @@ static void *ts_pf_filler(void *arg)
     for (i = 0; i != TS_PF_FILLS; ++i) {
         unsigned r = ts_rand(&f->seed), k = r % TS_PF_KEYS;
         size_t keylen = (size_t)snprintf(key, sizeof(key), "pf/%u", k), s0, c1;
-        uint64_t hash = cr_hash(key, keylen), epoch;
+        uint64_t path_hash = cr_path_hash(cr_str(key, keylen));
+        cr_store_epoch_t epoch;
         cr_object_t *obj;
         int ret;
 
-        epoch = cr_store_key_epoch(f->store, key, keylen, hash);
+        cr_store_fill_epoch(f->store, path_hash, &epoch);
         s0 = __atomic_load_n(&ts_pf_started, __ATOMIC_SEQ_CST);
         snprintf(tags, sizeof(tags), "TT,k%u", k % 7);
         obj = ts_make_tagged(key, (r >> 16) % 2 ? "v:1\n" : "v:2\n", (r >> 8) % 200, tags); /* the "fetch" */
+        obj->path_hash = path_hash;
         c1 = __atomic_load_n(&ts_pf_completed, __ATOMIC_SEQ_CST);
-        ret = cr_store_insert_if_epoch(f->store, obj, epoch);
+        ret = cr_store_insert_if_epoch(f->store, obj, &epoch);
         if (ret == CR_OK) {
             ++f->stored;
             if (c1 > s0)
@@ -1191,6 +1311,12 @@ static void *ts_pf_filler(void *arg)
     return NULL;
 }
 
+static int ts_pf_same_path(void *ctx, const cr_object_t *obj)
+{
+    cr_str_t p = cr_inval_key_path(cr_object_key(obj));
+    return cr_str_eq(p, ctx, strlen(ctx));
+}
+
 static void *ts_pf_purger(void *arg)
 {
     cr_store_t *store = arg;
@@ -1199,9 +1325,20 @@ static void *ts_pf_purger(void *arg)
     int i;
 
     for (i = 0; i != TS_PF_PURGES; ++i) {
-        unsigned op = ts_rand(&seed) % 5;
+        unsigned op = ts_rand(&seed) % 9;
+        char key[32];
+        size_t k;
         __atomic_add_fetch(&ts_pf_started, 1, __ATOMIC_SEQ_CST);
-        if (op == 0)
+        if (op >= 5 && op <= 6) { /* what writes do: one path after another, here every filler key's */
+            for (k = 0; k != TS_PF_KEYS; ++k) {
+                size_t keylen = (size_t)snprintf(key, sizeof(key), "pf/%zu", k);
+                cr_store_purge_path(store, cr_path_hash(cr_str(key, keylen)), ts_pf_same_path, key, op == 6);
+            }
+        } else if (op == 7)
+            cr_store_purge_path_prefix(store, "pf/", 3, 0);
+        else if (op == 8)
+            cr_store_purge_path_prefix(store, "pf", 2, 1);
+        else if (op == 0)
             cr_store_purge_tag(store, "TT", 2, 0);
         else if (op == 1)
             cr_store_purge_tag(store, "TT", 2, 1);
