@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "corral/config.h"
+#include "corral/h1_interpose.h"
 #include "corral/hugepages.h"
 #include "corral/log.h"
 #include "corral/runtime.h"
@@ -95,6 +96,15 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    {
+        /* libh2o must parse HTTP/1.1 with corral's strict parser (h1_interpose.c), or framing attacks get through */
+        const char *lenient = cr_h1_interpose_active();
+        if (lenient != NULL) {
+            fprintf(stderr, "corral: %s does not resolve to corral's strict HTTP/1.1 parser (libh2o built with direct "
+                            "calls?); refusing to start\n", lenient);
+            return 1;
+        }
+    }
     if ((cfg = cr_config_load(path, errbuf, sizeof(errbuf))) == NULL) {
         fprintf(stderr, "%s\n", errbuf);
         if (test_only)

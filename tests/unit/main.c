@@ -7,6 +7,7 @@
 
 void cr_test_register_common(void);
 void cr_test_register_chunked(void);
+void cr_test_register_h1_request(void);
 void cr_test_register_config(void);
 void cr_test_register_route(void);
 void cr_test_register_key(void);
@@ -28,6 +29,7 @@ int main(void)
         return 1;
     cr_test_register_common();
     cr_test_register_chunked();
+    cr_test_register_h1_request();
     cr_test_register_config();
     cr_test_register_route();
     cr_test_register_key();
