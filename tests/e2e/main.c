@@ -21,6 +21,7 @@ void cr_e2e_register_stale_if_error(void);
 void cr_e2e_register_guard(void);
 void cr_e2e_register_compress(void);
 void cr_e2e_register_invalidate(void);
+void cr_e2e_register_client_framing(void);
 
 int main(void)
 {
@@ -41,8 +42,18 @@ int main(void)
     cr_e2e_register_guard();
     cr_e2e_register_compress();
     cr_e2e_register_invalidate();
+    cr_e2e_register_client_framing();
     CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
+    if (getenv("CORRAL_E2E_SUITE") != NULL) { /* one suite by name, e.g. CORRAL_E2E_SUITE="client framing" */
+        CU_pSuite only = CU_get_suite(getenv("CORRAL_E2E_SUITE"));
+        if (only == NULL) {
+            fprintf(stderr, "e2e: no suite named %s\n", getenv("CORRAL_E2E_SUITE"));
+            return 1;
+        }
+        CU_basic_run_suite(only);
+    } else {
+        CU_basic_run_tests();
+    }
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
     CU_cleanup_registry();
     curl_global_cleanup();
