@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "corral/admin.h"
+#include "corral/config_check.h"
 #include "corral/flight.h"
 #include "corral/guard.h"
 #include "corral/handler.h"
@@ -240,31 +241,17 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static SSL_CTX *create_ssl_ctx(const cr_listen_config_t *l)
+/* The listener's TLS context (config_check.c, the same checks -t makes) with h2 and http/1.1 by ALPN, or NULL. */
+static SSL_CTX *create_ssl_ctx(const cr_config_t *cfg, size_t index)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL)
+    char errbuf[1024];
+    SSL_CTX *ctx = cr_config_tls_ctx_new(cfg, index, errbuf, sizeof(errbuf));
+    if (ctx == NULL) {
+        cr_log_error("%s", errbuf);
         return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    if (SSL_CTX_use_certificate_chain_file(ctx, l->tls_certificate) != 1) {
-        cr_log_error("%s: cannot load the TLS certificate %s", l->address, l->tls_certificate);
-        goto Error;
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, l->tls_key, SSL_FILETYPE_PEM) != 1) {
-        cr_log_error("%s: cannot load the TLS key %s", l->address, l->tls_key);
-        goto Error;
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        cr_log_error("%s: the TLS key does not match the certificate", l->address);
-        goto Error;
     }
     h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
     return ctx;
-Error:
-    ERR_print_errors_fp(stderr);
-    SSL_CTX_free(ctx);
-    return NULL;
 }
 
 int cr_server_run(const cr_config_t *cfg)
@@ -300,7 +287,7 @@ int cr_server_run(const cr_config_t *cfg)
     first_fds = calloc(cfg->num_listens, sizeof(*first_fds));
     for (i = 0; i != cfg->num_listens; ++i) {
         const cr_listen_config_t *l = cfg->listens + i;
-        if (l->tls_certificate != NULL && (ssl_ctxs[i] = create_ssl_ctx(l)) == NULL)
+        if (l->tls_certificate != NULL && (ssl_ctxs[i] = create_ssl_ctx(cfg, i)) == NULL)
             return 1;
         if (claim_address(&l->addr, l->addrlen, l->address, "") != 0)
             return 1;
