@@ -22,6 +22,7 @@ void cr_e2e_register_guard(void);
 void cr_e2e_register_compress(void);
 void cr_e2e_register_invalidate(void);
 void cr_e2e_register_client_framing(void);
+void cr_e2e_register_operations(void);
 
 int main(void)
 {
@@ -43,6 +44,7 @@ int main(void)
     cr_e2e_register_compress();
     cr_e2e_register_invalidate();
     cr_e2e_register_client_framing();
+    cr_e2e_register_operations();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* one suite by name, e.g. CORRAL_E2E_SUITE="client framing" */
         CU_pSuite only = CU_get_suite(getenv("CORRAL_E2E_SUITE"));
