@@ -148,6 +148,49 @@ static void test_second_corral_refused(void)
     CU_ASSERT_EQUAL(harness_stop_pair(&up, &c), 0);
 }
 
+/* After a stop, connections closed by corral linger in TIME_WAIT on its port: a restart on the same address must
+ * still start (the probe sets SO_REUSEADDR, so only a listening socket counts as "in use"). */
+static void test_restart_after_time_wait(void)
+{
+    cr_proc_t up, c;
+    int st = 0;
+    pid_t pid;
+    REQUIRE(harness_start_pair(&up, &c, pair_yaml) == 0);
+    for (int i = 0; i != 5; ++i) { /* HTTP/1.0: corral closes first, so the TIME_WAIT is on its side */
+        int fd = harness_connect(c.port);
+        char buf[4096];
+        static const char req[] = "GET /tw HTTP/1.0\r\n\r\n";
+        REQUIRE(fd >= 0);
+        CU_ASSERT(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) > 0);
+        for (long deadline = mono_ms() + 3000; mono_ms() < deadline;) {
+            struct pollfd pfd = {fd, POLLIN, 0};
+            if (poll(&pfd, 1, 50) > 0 && recv(fd, buf, sizeof(buf), 0) <= 0)
+                break;
+        }
+        close(fd);
+    }
+    CU_ASSERT_EQUAL(harness_stop(&c), 0);
+    if ((pid = fork()) == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(bin(), bin(), "-c", c.conf_path, (char *)NULL);
+        _exit(127);
+    }
+    REQUIRE(pid > 0);
+    CU_ASSERT_EQUAL(harness_wait_port(c.port, 10000), 0);
+    CU_ASSERT_EQUAL(waitpid(pid, &st, WNOHANG), 0); /* still running: it did not refuse */
+    kill(pid, SIGTERM);
+    for (int i = 0; i != 500 && waitpid(pid, &st, WNOHANG) == 0; ++i)
+        poll(NULL, 0, 10);
+    if (kill(pid, 0) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    harness_stop(&up);
+}
+
 static void test_reuseport_holder_refused(void)
 {
     int on = 1, port = harness_free_port(), fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -372,6 +415,7 @@ void cr_e2e_register_operations(void)
     CU_pSuite s = CU_add_suite("operations", suite_init, suite_cleanup);
     CU_add_test(s, "a second corral on a held address exits 1 naming it; the first keeps serving", test_second_corral_refused);
     CU_add_test(s, "an address held by another process with SO_REUSEPORT is refused", test_reuseport_holder_refused);
+    CU_add_test(s, "a restart on the same address right after a stop starts (TIME_WAIT is not in use)", test_restart_after_time_wait);
     CU_add_test(s, "-t and start-up: admin token file missing or empty, token_env unset", test_check_admin_token);
     CU_add_test(s, "-t and start-up: TLS files missing, key not the certificate's", test_check_tls);
     CU_add_test(s, "every log line is one record (control bytes and key newlines escaped)", test_log_lines_are_records);
