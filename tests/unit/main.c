@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 void cr_test_register_common(void);
+void cr_test_register_log(void);
 void cr_test_register_chunked(void);
 void cr_test_register_h1_request(void);
 void cr_test_register_config(void);
@@ -28,6 +29,7 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     cr_test_register_common();
+    cr_test_register_log();
     cr_test_register_chunked();
     cr_test_register_h1_request();
     cr_test_register_config();
