@@ -10,7 +10,10 @@
  * symbol that a shared library in the link also defines), are the ones libh2o runs. Precondition: the library keeps
  * calling these functions through the PLT (built without -Bsymbolic, protected visibility or LTO inlining of them);
  * a libh2o built otherwise would silently keep its own parser, which is why main.c calls cr_h1_interpose_active()
- * at start-up and refuses to start unless every name resolves to this file's function.
+ * at start-up and refuses to start unless, for every name, dlsym(RTLD_DEFAULT) finds this file's function AND
+ * libh2o-evloop has a dynamic relocation (PLT or GOT slot) naming it, already bound to this file's function when
+ * the library is linked BIND_NOW as Debian's is (read with dl_iterate_phdr from its dynamic section). A -Bsymbolic
+ * build, which a dlsym check alone would not reveal, has no such relocation.
  *
  * The functions keep picohttpparser 2.2.5's ABI exactly (struct phr_header is cr_h1_field_t; struct
  * phr_chunked_decoder is cr_chunked_t, same size and consume_trailer offset) and its contract: > 0 bytes of head,
@@ -24,6 +27,8 @@
 #include "corral/h1_interpose.h"
 
 #include <dlfcn.h>
+#include <link.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/types.h>
@@ -119,19 +124,128 @@ int phr_decode_chunked_is_in_data(struct phr_chunked_decoder *decoder)
     return cr_chunked_in_data((const cr_chunked_t *)decoder);
 }
 
+/* ---- the start-up self-check ---- */
+
+typedef struct st_cr_interpose_scan_t {
+    const char *const *names;
+    void *const *ours;
+    size_t num;
+    unsigned relocated; /* bit i: libh2o has a dynamic relocation naming names[i] */
+    unsigned bound;     /* bit i: and its slot already holds ours (BIND_NOW, as Debian links libh2o) */
+    int seen;           /* libh2o-evloop was found among the loaded objects */
+    int unverifiable;   /* its relocations could not be read: rely on the dlsym check alone */
+    int bind_now;       /* libh2o is linked with BIND_NOW: every slot is bound before main() */
+} cr_interpose_scan_t;
+
+#if __ELF_NATIVE_CLASS == 64
+#define CR_R_SYM(info) ELF64_R_SYM(info)
+#else
+#define CR_R_SYM(info) ELF32_R_SYM(info)
+#endif
+
+static uintptr_t dyn_ptr(const struct dl_phdr_info *info, ElfW(Addr) p)
+{
+    /* glibc relocates the dynamic section's pointers in place; other loaders may leave them relative */
+    return p < info->dlpi_addr ? (uintptr_t)(info->dlpi_addr + p) : (uintptr_t)p;
+}
+
+/* dl_iterate_phdr callback: in libh2o, finds the relocations (PLT or GOT) that name each phr_* function. */
+static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    cr_interpose_scan_t *scan = arg;
+    const ElfW(Dyn) *dyn = NULL;
+    const ElfW(Sym) *symtab = NULL;
+    const char *strtab = NULL;
+    const ElfW(Rela) *tables[2] = {NULL, NULL};
+    size_t sizes[2] = {0, 0}, t, i, k;
+    int i_phdr;
+
+    if (info->dlpi_name == NULL || strstr(info->dlpi_name, "libh2o") == NULL)
+        return 0;
+    scan->seen = 1;
+    for (i_phdr = 0; i_phdr != info->dlpi_phnum; ++i_phdr)
+        if (info->dlpi_phdr[i_phdr].p_type == PT_DYNAMIC)
+            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i_phdr].p_vaddr);
+    if (dyn == NULL)
+        return 0;
+    for (; dyn->d_tag != DT_NULL; ++dyn) {
+        switch (dyn->d_tag) {
+        case DT_SYMTAB:
+            symtab = (const ElfW(Sym) *)dyn_ptr(info, dyn->d_un.d_ptr);
+            break;
+        case DT_STRTAB:
+            strtab = (const char *)dyn_ptr(info, dyn->d_un.d_ptr);
+            break;
+        case DT_JMPREL:
+            tables[0] = (const ElfW(Rela) *)dyn_ptr(info, dyn->d_un.d_ptr);
+            break;
+        case DT_PLTRELSZ:
+            sizes[0] = dyn->d_un.d_val;
+            break;
+        case DT_RELA:
+            tables[1] = (const ElfW(Rela) *)dyn_ptr(info, dyn->d_un.d_ptr);
+            break;
+        case DT_RELASZ:
+            sizes[1] = dyn->d_un.d_val;
+            break;
+        case DT_FLAGS:
+            if ((dyn->d_un.d_val & DF_BIND_NOW) != 0)
+                scan->bind_now = 1;
+            break;
+        case DT_FLAGS_1:
+            if ((dyn->d_un.d_val & DF_1_NOW) != 0)
+                scan->bind_now = 1;
+            break;
+        case DT_PLTREL:
+            if (dyn->d_un.d_val != DT_RELA)
+                scan->unverifiable = 1; /* REL relocations (i386, arm): only the dlsym check applies */
+            break;
+        default:
+            break;
+        }
+    }
+    if (symtab == NULL || strtab == NULL || scan->unverifiable) {
+        scan->unverifiable = 1;
+        return 0;
+    }
+    for (t = 0; t != 2; ++t) {
+        for (i = 0; tables[t] != NULL && i != sizes[t] / sizeof(ElfW(Rela)); ++i) {
+            const ElfW(Rela) *r = tables[t] + i;
+            const char *name = strtab + symtab[CR_R_SYM(r->r_info)].st_name;
+            if (CR_R_SYM(r->r_info) == 0)
+                continue;
+            for (k = 0; k != scan->num; ++k) {
+                if (strcmp(name, scan->names[k]) != 0)
+                    continue;
+                scan->relocated |= 1u << k;
+                if (*(void *const *)(info->dlpi_addr + r->r_offset) == scan->ours[k])
+                    scan->bound |= 1u << k;
+            }
+        }
+    }
+    return 0;
+}
+
 const char *cr_h1_interpose_active(void)
 {
-    static const struct {
-        const char *name;
-        void *ours;
-    } fns[] = {{"phr_parse_request", (void *)phr_parse_request},
-               {"phr_parse_response", (void *)phr_parse_response},
-               {"phr_parse_headers", (void *)phr_parse_headers},
-               {"phr_decode_chunked", (void *)phr_decode_chunked},
-               {"phr_decode_chunked_is_in_data", (void *)phr_decode_chunked_is_in_data}};
+    static const char *const names[] = {"phr_parse_request", "phr_parse_response", "phr_parse_headers", "phr_decode_chunked",
+                                        "phr_decode_chunked_is_in_data"};
+    void *const ours[] = {(void *)phr_parse_request, (void *)phr_parse_response, (void *)phr_parse_headers,
+                          (void *)phr_decode_chunked, (void *)phr_decode_chunked_is_in_data};
+    cr_interpose_scan_t scan = {names, ours, sizeof(names) / sizeof(names[0]), 0, 0, 0, 0, 0};
     size_t i;
-    for (i = 0; i != sizeof(fns) / sizeof(fns[0]); ++i)
-        if (dlsym(RTLD_DEFAULT, fns[i].name) != fns[i].ours)
-            return fns[i].name;
+
+    dl_iterate_phdr(scan_object, &scan);
+    for (i = 0; i != scan.num; ++i) {
+        /* the name must resolve to ours, and libh2o must reach it through a dynamic relocation (a PLT or GOT slot:
+         * a -Bsymbolic or protected-visibility build binds its calls to its own copy, which no lookup shows) that
+         * is bound to ours already or will be on first call (lazy binding) */
+        if (dlsym(RTLD_DEFAULT, names[i]) != ours[i])
+            return names[i];
+        if (scan.seen && !scan.unverifiable && (scan.relocated & (1u << i)) == 0)
+            return names[i];
+        if (scan.seen && !scan.unverifiable && scan.bind_now && (scan.bound & (1u << i)) == 0)
+            return names[i];
+    }
     return NULL;
 }

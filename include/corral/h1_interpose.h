@@ -5,8 +5,8 @@
 #ifndef CORRAL_H1_INTERPOSE_H
 #define CORRAL_H1_INTERPOSE_H
 
-/* NULL when the process resolves every phr_* name to corral's own definition; else the first name that resolves
- * elsewhere (libh2o would then parse HTTP/1.1 with its lenient parser: refuse to start). Referencing this function
+/* NULL when libh2o's calls of every phr_* function reach corral's own definition (see h1_interpose.c for how that
+ * is checked); else the first name that does not (libh2o would then parse HTTP/1.1 with its lenient parser: refuse to start). Referencing this function
  * also links h1_interpose.o into the binary (archive members are only pulled in when referenced). */
 const char *cr_h1_interpose_active(void);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "corral/h1_interpose.h"
 #include "corral/h1_request.h"
 
 #define MAXF 16
@@ -280,6 +281,15 @@ static void test_predicates(void)
     CU_ASSERT_FALSE(cr_h1_is_field_value("a\0b", 3));
 }
 
+/* This test binary links libh2o-evloop too: its PLT slots for every phr_* must hold corral's functions. */
+static void test_interposed(void)
+{
+    const char *which = cr_h1_interpose_active();
+    if (which != NULL)
+        fprintf(stderr, "\n%s is not interposed\n", which);
+    CU_ASSERT_PTR_NULL(which);
+}
+
 void cr_test_register_h1_request(void)
 {
     CU_pSuite s = CU_add_suite("h1_request", NULL, NULL);
@@ -291,4 +301,5 @@ void cr_test_register_h1_request(void)
     CU_add_test(s, "response heads", test_response);
     CU_add_test(s, "field sections alone", test_fields_alone);
     CU_add_test(s, "syntax predicates", test_predicates);
+    CU_add_test(s, "libh2o's phr_* calls are bound to corral's parser", test_interposed);
 }
