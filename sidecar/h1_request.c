@@ -80,17 +80,17 @@ int cr_h1_is_field_value(const char *s, size_t len)
 int cr_h1_is_origin_form(const char *s, size_t len)
 {
     size_t i;
+    int in_query = 0;
     if (len == 0 || s[0] != '/')
         return 0;
     for (i = 0; i != len; ++i) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '%') {
-            if (len - i < 3 || !is_hex((unsigned char)s[i + 1]) || !is_hex((unsigned char)s[i + 2]))
-                return 0;
-            i += 2;
-        } else if (!is_unreserved_or_subdelim(c) && c != ':' && c != '@' && c != '/' && c != '?') {
+        if (c <= 0x20 || c >= 0x7f || c == '#')
             return 0;
-        }
+        if (c == '?')
+            in_query = 1;
+        else if (c == '%' && !in_query && (len - i < 3 || !is_hex((unsigned char)s[i + 1]) || !is_hex((unsigned char)s[i + 2])))
+            return 0;
     }
     return 1;
 }
@@ -379,7 +379,7 @@ static int check_target(const cr_h1_request_t *req, const char **error)
         return MALFORMED;
     }
     if (!cr_h1_is_origin_form(req->target, req->target_len)) {
-        *error = "a character RFC 3986 does not allow in the request-target";
+        *error = "a control, SP, DEL, '#', non-ASCII byte or broken %-escape in the request-target";
         return MALFORMED;
     }
     return 0;

@@ -59,7 +59,7 @@ int cr_reqcheck(h2o_req_t *req)
     }
     if (!(h2o_memis(m.base, m.len, H2O_STRLIT("OPTIONS")) && h2o_memis(path.base, path.len, H2O_STRLIT("*"))) &&
         !cr_h1_is_origin_form(path.base, path.len))
-        return bad(req, "the request-target is not origin-form (\"/path?query\" with RFC 3986 characters only)");
+        return bad(req, "the request-target is not origin-form (\"/path?query\" without SP, controls, '#' or non-ASCII bytes)");
 
     /* h2o gives a request without Host (HTTP/1.0) or :authority the host config's name ("default") */
     if (auth.base == NULL || auth.len == 0 || (req->hostconf != NULL && auth.base == req->hostconf->authority.hostport.base)) {

@@ -14,8 +14,10 @@
  *     field name and its colon, a field name that is not a token, a field value with a control character other than
  *     HTAB (NUL, CR, LF, DEL included);
  *   - request line: method not a token, not exactly one SP between its parts, a version other than HTTP/1.0 or
- *     HTTP/1.1, a request-target with a character RFC 3986 does not allow (controls, SP, '#', '"', '<', '>', '\',
- *     '^', '`', '{', '|', '}', bytes >= 0x80) or a broken %-escape; a target that is not origin-form ("/..."), except
+ *     HTTP/1.1, a request-target with a control, SP, DEL, '#' or a byte >= 0x80, a broken %-escape in its path
+ *     (the query is passed on as it is); the printable characters RFC 3986 leaves out but browsers send unescaped
+ *     ('[', ']', '{', '}', '|', '^', '`', '\\', as in "?page[size]=10") are accepted, as nginx and Varnish do;
+ *     a target that is not origin-form ("/..."), except
  *     "*" for OPTIONS and authority-form for CONNECT. absolute-form ("http://h/p") is refused: corral is a sidecar
  *     that is never addressed as a proxy (RFC 9112 3.2.2 would have a server accept it);
  *   - request framing: a Host line missing in HTTP/1.1, more than one Host line, a Host value that is not
@@ -69,7 +71,7 @@ int cr_h1_parse_fields(const char *buf, size_t len, cr_h1_field_t *fields, size_
 int cr_h1_is_token(const char *s, size_t len);
 /* a field value: no control character but HTAB (obs-text allowed) */
 int cr_h1_is_field_value(const char *s, size_t len);
-/* origin-form: "/" followed by RFC 3986 path and query characters and valid %-escapes */
+/* origin-form: "/" then printable ASCII but '#' (no SP, controls, DEL, bytes >= 0x80), %-escapes valid in the path */
 int cr_h1_is_origin_form(const char *s, size_t len);
 /* uri-host [":" port] (RFC 9110 7.2); no userinfo, no path, no whitespace; not empty */
 int cr_h1_is_authority(const char *s, size_t len);
