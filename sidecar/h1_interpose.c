@@ -19,8 +19,8 @@
  * phr_chunked_decoder is cr_chunked_t, same size and consume_trailer offset) and its contract: > 0 bytes of head,
  * -2 incomplete, -1 malformed (libh2o's http1.c then answers 400 with "Connection: close" and closes; its
  * http1client fails the response before acting on any header). A malformed request head is logged once (a warning
- * with the reason and the first bytes of the head; log.c escapes control bytes), except the HTTP/2 connection
- * preface, which libh2o takes over after the -1.
+ * with the reason and the request line, never the fields, which may carry credentials; log.c escapes control
+ * bytes), except the HTTP/2 connection preface, which libh2o takes over after the -1.
  *
  * No state: the parsers are pure; thread-safe.
  */
@@ -96,9 +96,13 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
     *path = req.target;
     *path_len = req.target_len;
     *minor_version = req.minor_version;
-    if (r == -1 && !is_quiet_reject(buf, len))
-        cr_log_warn("client request rejected (400): %s: \"%.*s\"", error != NULL ? error : "malformed",
-                    (int)(len < CR_H1_LOG_EXCERPT ? len : CR_H1_LOG_EXCERPT), buf);
+    if (r == -1 && !is_quiet_reject(buf, len)) {
+        /* the request line only: the fields may carry credentials (Authorization, Cookie) */
+        size_t n = 0;
+        while (n != len && n != CR_H1_LOG_EXCERPT && buf[n] != '\n')
+            ++n;
+        cr_log_warn("client request rejected (400): %s: \"%.*s\"", error != NULL ? error : "malformed", (int)n, buf);
+    }
     return r;
 }
 
