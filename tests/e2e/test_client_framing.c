@@ -170,6 +170,14 @@ static void test_chunk_size_0x(void)
 {
     expect_h1_rejected("POST /f/hex HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
                        PATHS("/f/hex"));
+    expect_h1_rejected("POST /f/hex-big HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\nhello\r\n0\r\n\r\n",
+                       PATHS("/f/hex-big"));
+    expect_h1_rejected("POST /f/hex-sign HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n",
+                       PATHS("/f/hex-sign"));
+    expect_h1_rejected("POST /f/hex-long HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello!\r\n0\r\n\r\n",
+                       PATHS("/f/hex-long"));
+    expect_h1_rejected("POST /f/tr-fold HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n b\r\n\r\n",
+                       PATHS("/f/tr-fold"));
 }
 
 static void test_bare_lf(void)
