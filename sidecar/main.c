@@ -1,6 +1,7 @@
 /*
  * main.c: the command line (`corral -c FILE`, `corral -t -c FILE`, `--version`, `--help`) and start-up: the
- * interposed HTTP/1.1 parser's self-check, the config, the checks -t shares with start-up (config_check.h), the server. Exit codes: 0 ok, 1 bad configuration or start-up failure, 2 bad usage.
+ * interposed HTTP/1.1 parser's self-check (h1_interpose.h), the config, the checks -t shares with start-up
+ * (config_check.h), then the server. Exit codes: 0 ok, 1 bad configuration or start-up failure, 2 bad usage.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -67,8 +68,8 @@ int main(int argc, char **argv)
         /* libh2o must parse HTTP/1.1 with corral's strict parser (h1_interpose.c), or framing attacks get through */
         const char *lenient = cr_h1_interpose_active();
         if (lenient != NULL) {
-            fprintf(stderr, "corral: %s does not resolve to corral's strict HTTP/1.1 parser (libh2o built with direct "
-                            "calls?); refusing to start\n", lenient);
+            fprintf(stderr, "corral: libh2o's calls of %s do not reach corral's strict HTTP/1.1 parser (a libh2o linked "
+                            "with -Bsymbolic or without PLT calls?); refusing to start\n", lenient);
             return 1;
         }
     }

@@ -3,8 +3,9 @@
  *
  * Start-up order: the store and flight table, then h2o's global configs (traffic and admin), then every listener
  * socket is opened in the main thread (so a port in use fails start-up with a clear message before any thread
- * runs; each address is first claimed for this process, see claim_address), then one worker per configured thread. Each worker has its own evloop, h2o context, upstream pool and its
- * own SO_REUSEPORT socket per listener (the kernel spreads connections). Thread 0 also serves the admin listener.
+ * runs; each address is first claimed for this process, see claim_address), then one worker per configured thread.
+ * Each worker has its own evloop, h2o context, upstream pool and its own SO_REUSEPORT socket per listener (the
+ * kernel spreads connections). Thread 0 also serves the admin listener.
  * Signals are blocked in every worker and taken by the main thread with sigwait(); on SIGTERM/SIGINT it sets
  * cr_rt.stopping and wakes every loop; each worker closes its listeners and runs until its in-flight requests are
  * done (at most CR_DRAIN_MS), drops its cached object references (pin.h) and exits. Every CR_PIN_MAINTAIN_MS a
