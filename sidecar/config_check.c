@@ -31,10 +31,10 @@ __attribute__((format(printf, 5, 6))) static int fail(const cr_config_t *cfg, cr
     return -1;
 }
 
-/* OpenSSL's last reason, then its queue cleared. */
+/* OpenSSL's first reason (the cause; later ones are the callers' "PEM lib"), then its queue cleared. */
 static const char *ssl_reason(char *buf, size_t size)
 {
-    unsigned long e = ERR_peek_last_error();
+    unsigned long e = ERR_peek_error();
     snprintf(buf, size, "%s", e != 0 && ERR_reason_error_string(e) != NULL ? ERR_reason_error_string(e) : "unknown error");
     ERR_clear_error();
     return buf;
@@ -55,6 +55,12 @@ static int readable(const char *path)
         return -1;
     }
     fclose(fp);
+    return 0;
+}
+
+/* An encrypted key would make OpenSSL ask for its passphrase on the terminal: give none, so it fails to load. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
     return 0;
 }
 
@@ -79,6 +85,7 @@ SSL_CTX *cr_config_tls_ctx_new(const cr_config_t *cfg, size_t index, char *errbu
              ssl_reason(why, sizeof(why)));
         return NULL;
     }
+    SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (SSL_CTX_use_certificate_chain_file(ctx, l->tls_certificate) != 1) {
