@@ -21,6 +21,7 @@ import sys
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 
 
 def unescape(s):
