@@ -261,6 +261,56 @@ static json_t *json_str(cr_str_t s)
     return json_stringn(s.base != NULL ? s.base : "", s.len);
 }
 
+/* A cache key (key.h: "authority\npath?query\nname:value...") for people: its parts joined with " | " on one line
+ * (JSON-escaped by jansson like any string). */
+static json_t *key_readable(cr_str_t key)
+{
+    char *buf = malloc(key.len * 3 + 1), *p = buf;
+    size_t i;
+    json_t *j;
+    if (buf == NULL)
+        return json_str(key);
+    for (i = 0; i != key.len; ++i) {
+        if (key.base[i] == '\n') {
+            memcpy(p, " | ", 3);
+            p += 3;
+        } else {
+            *p++ = key.base[i];
+        }
+    }
+    j = json_stringn(buf, (size_t)(p - buf));
+    free(buf);
+    return j;
+}
+
+/* The same key as fields: {"authority": ..., "uri": ..., "headers": {name: value, ...}}. */
+static json_t *key_parts(cr_str_t key)
+{
+    json_t *o = json_object(), *headers = json_object();
+    const char *p = key.base, *end = key.base + key.len;
+    unsigned part = 0;
+    while (p <= end && key.base != NULL) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl != NULL ? nl : end, *colon;
+        if (part == 0) {
+            json_object_set_new(o, "authority", json_stringn(p, (size_t)(e - p)));
+        } else if (part == 1) {
+            json_object_set_new(o, "uri", json_stringn(p, (size_t)(e - p)));
+        } else if ((colon = memchr(p, ':', (size_t)(e - p))) != NULL) {
+            char name[256];
+            size_t nlen = CR_MIN((size_t)(colon - p), sizeof(name) - 1);
+            memcpy(name, p, nlen);
+            name[nlen] = '\0';
+            json_object_set_new(headers, name, json_stringn(colon + 1, (size_t)(e - colon - 1)));
+        }
+        ++part;
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
+    json_object_set_new(o, "headers", headers);
+    return o;
+}
+
 /* One stored object as JSON: its key, variant, codings and their sizes, age, ttl, tags and size. */
 static json_t *describe(const cr_object_t *obj, uint64_t now)
 {
@@ -271,12 +321,18 @@ static json_t *describe(const cr_object_t *obj, uint64_t now)
     size_t i;
     int e;
 
-    json_object_set_new(o, "key", json_str(cr_object_key(obj)));
+    json_object_set_new(o, "key", key_readable(cr_object_key(obj)));
+    json_object_set_new(o, "key_parts", key_parts(cr_object_key(obj)));
     json_object_set_new(o, "status", json_integer(obj->status));
     for (i = 0; i != obj->num_vary; ++i)
         json_array_append_new(vary, json_str(cr_object_vary_names(obj)[i]));
     json_object_set_new(o, "vary", vary);
-    json_object_set_new(o, "variant", json_str(cr_object_variant_key(obj)));
+    {
+        cr_str_t variant = cr_object_variant_key(obj); /* "name:value\n" per Vary header */
+        if (variant.len != 0 && variant.base[variant.len - 1] == '\n')
+            --variant.len;
+        json_object_set_new(o, "variant", key_readable(variant));
+    }
     for (e = 0; e != CR_ENC_MAX; ++e) {
         cr_str_t body = cr_object_body(obj, (cr_encoding_t)e);
         if (body.base != NULL && !(e == CR_ENC_IDENTITY && (flags & CR_OBJ_ENCODED) != 0))

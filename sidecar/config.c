@@ -2,8 +2,9 @@
  * config.c: reads the YAML configuration (libyaml document API) into an immutable cr_config_t.
  *
  * Invariants:
- * - Validation is complete: a config that loads is one the server can start with, except for things only the
- *   server can know (bind failures, unreadable TLS files: the parser never opens them).
+ * - Validation is complete: a config that loads is one the server can start with, except for what needs files, the
+ *   environment or the network: TLS files and the admin token are checked by config_check.c (for -t and start-up
+ *   alike, with the positions recorded here), bind failures by the server.
  * - Every allocation is attached to the cr_config_t under construction the moment it is made (arrays are
  *   zero-filled and their counts set before they are filled), so any error path frees everything with
  *   cr_config_free(). The libyaml document is always deleted before returning.
@@ -151,6 +152,17 @@ __attribute__((format(printf, 3, 4))) static int conf_fail(cr_conf_parser_t *p, 
     conf_vfail_at(p, line, col, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+/* Where node's value starts, for checks made after loading (config_check.c). */
+static cr_conf_pos_t pos_of(const yaml_node_t *node)
+{
+    cr_conf_pos_t pos = {0, 0};
+    if (node != NULL) {
+        pos.line = (unsigned)node->start_mark.line + 1;
+        pos.col = (unsigned)node->start_mark.column + 1;
+    }
+    return pos;
 }
 
 /* Reports libyaml's own error (bad syntax, bad encoding, undefined alias, out of memory). */
@@ -904,6 +916,8 @@ static int parse_listens(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_
             if (opt_string(p, &tm, "certificate", 1, NULL, &l->tls_certificate) != 0 ||
                 opt_string(p, &tm, "key", 1, NULL, &l->tls_key) != 0)
                 return -1;
+            l->tls_certificate_pos = pos_of(conf_find(p, &tm, "certificate"));
+            l->tls_key_pos = pos_of(conf_find(p, &tm, "key"));
         }
     }
     return 0;
@@ -979,6 +993,8 @@ static int parse_admin(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t 
     if (opt_string(p, &m, "token_file", 0, NULL, &cfg->admin.token_file) != 0 ||
         opt_string(p, &m, "token_env", 0, check_env_name, &cfg->admin.token_env) != 0)
         return -1;
+    cfg->admin.token_file_pos = pos_of(conf_find(p, &m, "token_file"));
+    cfg->admin.token_env_pos = pos_of(conf_find(p, &m, "token_env"));
     return 0;
 }
 

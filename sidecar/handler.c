@@ -21,6 +21,7 @@
 #include "corral/log.h"
 #include "corral/pass.h"
 #include "corral/pin.h"
+#include "corral/reqcheck.h"
 #include "corral/route.h"
 #include "corral/runtime.h"
 #include "corral/writethrough.h"
@@ -238,6 +239,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                            "this connection cancelled too many requests; open a new connection later");
         return 0;
     }
+    if (cr_reqcheck(req) != CR_OK) /* a head unsafe to forward or key on: answered 400 */
+        return 0;
     ++t->inflight;
     tracker = h2o_mem_alloc_shared(&req->pool, sizeof(*tracker), on_request_dispose);
     tracker->thread = t;

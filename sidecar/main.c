@@ -1,6 +1,7 @@
 /*
- * main.c: the command line (`corral -c FILE`, `corral -t -c FILE`, `--version`, `--help`), the admin token, and
- * start-up. Exit codes: 0 ok, 1 bad configuration or start-up failure, 2 bad usage.
+ * main.c: the command line (`corral -c FILE`, `corral -t -c FILE`, `--version`, `--help`) and start-up: the
+ * interposed HTTP/1.1 parser's self-check (h1_interpose.h), the config, the checks -t shares with start-up
+ * (config_check.h), then the server. Exit codes: 0 ok, 1 bad configuration or start-up failure, 2 bad usage.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -8,6 +9,8 @@
 #include <string.h>
 
 #include "corral/config.h"
+#include "corral/config_check.h"
+#include "corral/h1_interpose.h"
 #include "corral/hugepages.h"
 #include "corral/log.h"
 #include "corral/runtime.h"
@@ -22,41 +25,6 @@ static void usage(FILE *fp)
                 "  -h, --help          print this help and exit\n");
 }
 
-/* Reads the admin token from the configured file or environment variable; returns NULL when none is set. */
-static char *load_admin_token(const cr_config_t *cfg, int *err)
-{
-    char buf[4096];
-    size_t n;
-    FILE *fp;
-    *err = 0;
-    if (cfg->admin.token_env != NULL) {
-        const char *v = getenv(cfg->admin.token_env);
-        if (v == NULL || v[0] == '\0') {
-            cr_log_warn("admin.token_env: %s is not set or empty", cfg->admin.token_env);
-            return NULL;
-        }
-        return strdup(v);
-    }
-    if (cfg->admin.token_file == NULL)
-        return NULL;
-    if ((fp = fopen(cfg->admin.token_file, "r")) == NULL) {
-        cr_log_error("admin.token_file: cannot open %s", cfg->admin.token_file);
-        *err = 1;
-        return NULL;
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    while (n != 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-        --n;
-    buf[n] = '\0';
-    if (n == 0) {
-        cr_log_error("admin.token_file: %s is empty", cfg->admin.token_file);
-        *err = 1;
-        return NULL;
-    }
-    return strdup(buf);
-}
-
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
@@ -65,7 +33,8 @@ int main(int argc, char **argv)
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *path = "conf/corral.yaml";
-    int test_only = 0, ch, err, ret;
+    int test_only = 0, ch, ret;
+    char *admin_token = NULL;
     char errbuf[1024];
     cr_config_t *cfg;
 
@@ -95,10 +64,27 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    {
+        /* libh2o must parse HTTP/1.1 with corral's strict parser (h1_interpose.c), or framing attacks get through */
+        const char *lenient = cr_h1_interpose_active();
+        if (lenient != NULL) {
+            fprintf(stderr, "corral: libh2o's calls of %s do not reach corral's strict HTTP/1.1 parser (a libh2o linked "
+                            "with -Bsymbolic or without PLT calls?); refusing to start\n", lenient);
+            return 1;
+        }
+    }
     if ((cfg = cr_config_load(path, errbuf, sizeof(errbuf))) == NULL) {
         fprintf(stderr, "%s\n", errbuf);
         if (test_only)
             fprintf(stderr, "corral: configuration file %s test failed\n", path);
+        return 1;
+    }
+    /* what start-up needs from files and the environment: -t checks the same, with the same messages */
+    if (cr_config_check(cfg, test_only ? NULL : &admin_token, errbuf, sizeof(errbuf)) != 0) {
+        fprintf(stderr, "%s\n", errbuf);
+        if (test_only)
+            fprintf(stderr, "corral: configuration file %s test failed\n", path);
+        cr_config_free(&cfg);
         return 1;
     }
     if (test_only) {
@@ -106,11 +92,7 @@ int main(int argc, char **argv)
         cr_config_free(&cfg);
         return 0;
     }
-    cr_rt.admin_token = load_admin_token(cfg, &err);
-    if (err) {
-        cr_config_free(&cfg);
-        return 1;
-    }
+    cr_rt.admin_token = admin_token;
     ret = cr_server_run(cfg);
     return ret;
 }

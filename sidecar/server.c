@@ -3,8 +3,9 @@
  *
  * Start-up order: the store and flight table, then h2o's global configs (traffic and admin), then every listener
  * socket is opened in the main thread (so a port in use fails start-up with a clear message before any thread
- * runs), then one worker per configured thread. Each worker has its own evloop, h2o context, upstream pool and its
- * own SO_REUSEPORT socket per listener (the kernel spreads connections). Thread 0 also serves the admin listener.
+ * runs; each address is first claimed for this process, see claim_address), then one worker per configured thread.
+ * Each worker has its own evloop, h2o context, upstream pool and its own SO_REUSEPORT socket per listener (the
+ * kernel spreads connections). Thread 0 also serves the admin listener.
  * Signals are blocked in every worker and taken by the main thread with sigwait(); on SIGTERM/SIGINT it sets
  * cr_rt.stopping and wakes every loop; each worker closes its listeners and runs until its in-flight requests are
  * done (at most CR_DRAIN_MS), drops its cached object references (pin.h) and exits. Every CR_PIN_MAINTAIN_MS a
@@ -16,14 +17,18 @@
 #include "corral/runtime.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "corral/admin.h"
+#include "corral/config_check.h"
 #include "corral/flight.h"
 #include "corral/guard.h"
 #include "corral/handler.h"
@@ -84,6 +89,60 @@ static int open_listener(const struct sockaddr_storage *addr, socklen_t addrlen)
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     return fd;
+}
+
+/*
+ * SO_REUSEPORT would let a second corral (or any process of the same user that sets it) bind an address this one
+ * serves, and the kernel would split the traffic between two caches. Before the first listening socket of an address
+ * is opened, claim it twice:
+ *   - a lock that exists while this process lives: an abstract-namespace unix socket named after the address (bound
+ *     by one process at a time, released by the kernel when the process dies), so two corrals starting at the same
+ *     moment cannot both pass;
+ *   - a probe: a TCP socket bound to the address WITHOUT SO_REUSEPORT (SO_REUSEADDR, so connections in TIME_WAIT from
+ *     an earlier run do not count) fails with EADDRINUSE while any other socket listens there (also a wildcard
+ *     address on the same port), and is closed at once, before corral's own per-thread sockets are opened.
+ * Returns 0, or -1 after logging "cannot listen on ADDRESS: address already in use by another process" (the words
+ * "in use" are what the e2e harness looks for to retry on another port).
+ */
+static int claim_address(const struct sockaddr_storage *addr, socklen_t addrlen, const char *address, const char *what)
+{
+    struct sockaddr_un un;
+    char host[NI_MAXHOST];
+    int fd, on = 1, len, saved;
+
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    if (getnameinfo((const void *)addr, addrlen, host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
+        snprintf(host, sizeof(host), "%s", address);
+    len = snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1, "corral-listen %s %d", host, h2o_socket_getport((void *)addr));
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+        bind(fd, (void *)&un, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len)) != 0) {
+        saved = errno;
+        if (fd != -1)
+            close(fd);
+        if (saved == EADDRINUSE) {
+            cr_log_error("cannot listen on %s%s: address already in use by another corral process", address, what);
+            return -1;
+        }
+        cr_log_warn("%s%s: cannot take the per-address lock (%s); checking the address only", address, what, strerror(saved));
+    }
+    /* else fd stays open (and bound) until the process exits */
+
+    if ((fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+        cr_log_error("cannot listen on %s%s: %s", address, what, strerror(errno));
+        return -1;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 || bind(fd, (const void *)addr, addrlen) != 0) {
+        saved = errno;
+        close(fd);
+        if (saved == EADDRINUSE)
+            cr_log_error("cannot listen on %s%s: address already in use by another process", address, what);
+        else
+            cr_log_error("cannot listen on %s%s: %s", address, what, strerror(saved));
+        return -1;
+    }
+    close(fd);
+    return 0;
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -183,31 +242,17 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static SSL_CTX *create_ssl_ctx(const cr_listen_config_t *l)
+/* The listener's TLS context (config_check.c, the same checks -t makes) with h2 and http/1.1 by ALPN, or NULL. */
+static SSL_CTX *create_ssl_ctx(const cr_config_t *cfg, size_t index)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL)
+    char errbuf[1024];
+    SSL_CTX *ctx = cr_config_tls_ctx_new(cfg, index, errbuf, sizeof(errbuf));
+    if (ctx == NULL) {
+        cr_log_error("%s", errbuf);
         return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    if (SSL_CTX_use_certificate_chain_file(ctx, l->tls_certificate) != 1) {
-        cr_log_error("%s: cannot load the TLS certificate %s", l->address, l->tls_certificate);
-        goto Error;
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, l->tls_key, SSL_FILETYPE_PEM) != 1) {
-        cr_log_error("%s: cannot load the TLS key %s", l->address, l->tls_key);
-        goto Error;
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        cr_log_error("%s: the TLS key does not match the certificate", l->address);
-        goto Error;
     }
     h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
     return ctx;
-Error:
-    ERR_print_errors_fp(stderr);
-    SSL_CTX_free(ctx);
-    return NULL;
 }
 
 int cr_server_run(const cr_config_t *cfg)
@@ -243,13 +288,17 @@ int cr_server_run(const cr_config_t *cfg)
     first_fds = calloc(cfg->num_listens, sizeof(*first_fds));
     for (i = 0; i != cfg->num_listens; ++i) {
         const cr_listen_config_t *l = cfg->listens + i;
-        if (l->tls_certificate != NULL && (ssl_ctxs[i] = create_ssl_ctx(l)) == NULL)
+        if (l->tls_certificate != NULL && (ssl_ctxs[i] = create_ssl_ctx(cfg, i)) == NULL)
+            return 1;
+        if (claim_address(&l->addr, l->addrlen, l->address, "") != 0)
             return 1;
         if ((first_fds[i] = open_listener(&l->addr, l->addrlen)) == -1) {
             cr_log_error("cannot listen on %s: %s", l->address, strerror(errno));
             return 1;
         }
     }
+    if (cfg->admin.address != NULL && claim_address(&cfg->admin.addr, cfg->admin.addrlen, cfg->admin.address, " (admin)") != 0)
+        return 1;
     if (cfg->admin.address != NULL && (admin_fd = open_listener(&cfg->admin.addr, cfg->admin.addrlen)) == -1) {
         cr_log_error("cannot listen on %s (admin): %s", cfg->admin.address, strerror(errno));
         return 1;

@@ -20,6 +20,7 @@ PKGS=(
   libh2o-evloop-dev libssl-dev libmemcached-dev zlib1g-dev libbrotli-dev libyaml-dev libjansson-dev
   libcunit1-dev libcurl4-openssl-dev
   memcached nghttp2-client wrk curl openssl python3 procps
+  python3-h2
 )
 BENCH_PKGS=(nginx libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static varnish)
 [ "$BENCH" = 1 ] && PKGS+=("${BENCH_PKGS[@]}")

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CORRAL=${1:-build/corral}
 CONF=${CORRAL_CONF:-conf/corral.yaml}
+# conf/corral.yaml reads the admin token from this variable, and an unset one is a start-up error
+export CORRAL_ADMIN_TOKEN=${CORRAL_ADMIN_TOKEN:-demo-token}
 
 "$CORRAL" -t -c "$CONF"
 
@@ -22,7 +24,7 @@ corral is starting on http://127.0.0.1:8081 (upstream: demo server on 127.0.0.1:
 Try:
   curl -si --http2-prior-knowledge http://127.0.0.1:8081/v1/users/42      # first: Cache-Status: corral; fwd=uri-miss; stored
   curl -si --http2-prior-knowledge http://127.0.0.1:8081/v1/users/42      # again: Cache-Status: corral; hit; ttl=...
-  curl -s http://127.0.0.1:9091/metrics | grep corral_cache
+  curl -s -H "Authorization: Bearer $CORRAL_ADMIN_TOKEN" http://127.0.0.1:9091/metrics | grep corral_cache
 Ctrl-C stops it.
 MSG
 "$CORRAL" -c "$CONF"

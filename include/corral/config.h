@@ -29,12 +29,18 @@ enum {
     CR_METHOD_ALL = 0xffu,
 };
 
+/* Where a value was written (1-based), for messages about it found after loading (config_check.h). 0: unknown. */
+typedef struct st_cr_conf_pos_t {
+    unsigned line, col;
+} cr_conf_pos_t;
+
 typedef struct st_cr_listen_config_t {
     char *address;                /* as written, e.g. "127.0.0.1:8081" */
     struct sockaddr_storage addr; /* resolved numeric address */
     socklen_t addrlen;
     char *tls_certificate; /* NULL when the listener has no TLS */
     char *tls_key;
+    cr_conf_pos_t tls_certificate_pos, tls_key_pos;
 } cr_listen_config_t;
 
 typedef enum en_cr_key_query_mode_t {
@@ -143,6 +149,7 @@ typedef struct st_cr_config_t {
         socklen_t addrlen;
         char *token_file; /* at most one of token_file / token_env */
         char *token_env;
+        cr_conf_pos_t token_file_pos, token_env_pos;
     } admin;
 
     struct {

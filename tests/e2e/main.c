@@ -26,6 +26,8 @@ void cr_e2e_register_invalidate(void);
 void cr_e2e_register_key_safety(void);
 void cr_e2e_register_hostile_upstream(void);
 void cr_e2e_register_fill_epochs(void);
+void cr_e2e_register_client_framing(void);
+void cr_e2e_register_operations(void);
 
 int main(void)
 {
@@ -49,6 +51,8 @@ int main(void)
     cr_e2e_register_key_safety();
     cr_e2e_register_hostile_upstream();
     cr_e2e_register_fill_epochs();
+    cr_e2e_register_client_framing();
+    cr_e2e_register_operations();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;
         CU_set_fail_on_inactive(CU_FALSE); /* the suites left out are not failures */

@@ -1394,7 +1394,9 @@ static void test_cli_config_check(void)
     };
     char err[4096];
 
+    setenv("CORRAL_TEST_TOKEN", "s3cret-e2e-token", 1); /* -t checks that token_env is set, as start-up does */
     CU_ASSERT_EQUAL(harness_run_corral_check(valid, err, sizeof(err)), 0);
+    unsetenv("CORRAL_TEST_TOKEN");
     if (err[0])
         CU_ASSERT_PTR_NULL(strstr(err, "error"));
 
@@ -1427,7 +1429,9 @@ static void test_cli_config_check(void)
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/conf/corral.yaml", harness_repo_root());
         const char *args[] = {"-t", "-c", path, NULL};
+        setenv("CORRAL_ADMIN_TOKEN", "demo-token", 1); /* as tools/run-demo.sh sets it */
         CU_ASSERT_EQUAL(run_corral(args, NULL, 0, err, sizeof(err)), 0);
+        unsetenv("CORRAL_ADMIN_TOKEN");
     }
 }
 

@@ -6,8 +6,10 @@
 #include <stdio.h>
 
 void cr_test_register_common(void);
+void cr_test_register_log(void);
 void cr_test_register_chunked(void);
 void cr_test_register_h1_response(void);
+void cr_test_register_h1_request(void);
 void cr_test_register_config(void);
 void cr_test_register_route(void);
 void cr_test_register_key(void);
@@ -29,8 +31,10 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     cr_test_register_common();
+    cr_test_register_log();
     cr_test_register_chunked();
     cr_test_register_h1_response();
+    cr_test_register_h1_request();
     cr_test_register_config();
     cr_test_register_route();
     cr_test_register_key();

@@ -15,6 +15,7 @@
 
 #include "corral/common.h"
 #include "corral/config.h"
+#include "corral/config_check.h"
 #include "corral/encoding.h"
 
 static char errbuf[1024];
@@ -975,6 +976,138 @@ static void test_forward_headers_cookies_paths(void)
     EXPECT_ERROR(HEAD "routes:\n  - match: { exact: '/a\\\\b' }\n", "t.yaml:5:21: ", "backslashes");
 }
 
+/* ---- config_check.c: what -t and start-up check beyond the syntax (files, environment) ---- */
+
+static char check_dir[64];
+
+/* Makes a key and a self-signed certificate with the openssl CLI: <dir>/<name>.key and <dir>/<name>.crt. */
+static int make_cert(const char *name)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=corral-test "
+             "-keyout %s/%s.key -out %s/%s.crt >/dev/null 2>&1",
+             check_dir, name, check_dir, name);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void write_text(const char *name, const char *text)
+{
+    char path[128];
+    FILE *fp;
+    snprintf(path, sizeof(path), "%s/%s", check_dir, name);
+    CU_ASSERT_FATAL((fp = fopen(path, "w")) != NULL);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* Loads yaml (with %s = check_dir substituted everywhere) and runs cr_config_check; returns its result. */
+static int check_yaml(const char *tmpl, char **token)
+{
+    char yaml[2048], *p = yaml;
+    const char *t;
+    cr_config_t *cfg;
+    int r;
+    for (t = tmpl; *t != '\0' && p < yaml + sizeof(yaml) - 80; ++t) {
+        if (t[0] == '%' && t[1] == 's') {
+            p += sprintf(p, "%s", check_dir);
+            ++t;
+        } else {
+            *p++ = *t;
+        }
+    }
+    *p = '\0';
+    cfg = load(yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    errbuf[0] = '\0';
+    r = cr_config_check(cfg, token, errbuf, sizeof(errbuf));
+    cr_config_free(&cfg);
+    return r;
+}
+
+#define CHECK_HEAD "listen:\n  - address: 127.0.0.1:8081\n  - address: 127.0.0.1:8443\n"
+#define CHECK_TAIL "upstream: { url: 'http://127.0.0.1:8080' }\n"
+
+static void test_check_admin_token(void)
+{
+    char *token = NULL;
+    write_text("token", "s3cret \n");
+    write_text("empty", " \n\n");
+    CU_ASSERT_EQUAL(check_yaml(CHECK_HEAD CHECK_TAIL "admin:\n  address: 127.0.0.1:9091\n  token_file: %s/token\n", &token), 0);
+    CU_ASSERT_PTR_NOT_NULL(token);
+    if (token != NULL)
+        CU_ASSERT_STRING_EQUAL(token, "s3cret");
+    free(token);
+    token = NULL;
+    /* missing: the message points at the value (line 7, column 15) */
+    CU_ASSERT_EQUAL(check_yaml(CHECK_HEAD CHECK_TAIL "admin:\n  address: 127.0.0.1:9091\n  token_file: %s/missing\n", &token), -1);
+    CU_ASSERT_EQUAL(strncmp(errbuf, "t.yaml:7:15: admin.token_file: cannot read", 42), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "No such file"));
+    CU_ASSERT_PTR_NULL(token);
+    CU_ASSERT_EQUAL(check_yaml(CHECK_HEAD CHECK_TAIL "admin:\n  address: 127.0.0.1:9091\n  token_file: %s/empty\n", NULL), -1);
+    CU_ASSERT_EQUAL(strncmp(errbuf, "t.yaml:7:15: admin.token_file:", 30), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "is empty"));
+    /* a directory is not readable as a file */
+    CU_ASSERT_EQUAL(check_yaml(CHECK_HEAD CHECK_TAIL "admin:\n  address: 127.0.0.1:9091\n  token_file: %s\n", NULL), -1);
+    CU_ASSERT_EQUAL(strncmp(errbuf, "t.yaml:7:15: admin.token_file: cannot read", 42), 0);
+    /* token_env naming an unset variable is an error */
+    unsetenv("CORRAL_UNIT_NO_SUCH_TOKEN");
+    CU_ASSERT_EQUAL(check_yaml(CHECK_HEAD CHECK_TAIL "admin:\n  address: 127.0.0.1:9091\n  token_env: CORRAL_UNIT_NO_SUCH_TOKEN\n", NULL),
+                    -1);
+    CU_ASSERT_EQUAL(strncmp(errbuf, "t.yaml:7:14: admin.token_env:", 29), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "CORRAL_UNIT_NO_SUCH_TOKEN is not set"));
+    setenv("CORRAL_UNIT_TOKEN", "envtoken", 1);
+    CU_ASSERT_EQUAL(check_yaml(CHECK_HEAD CHECK_TAIL "admin:\n  address: 127.0.0.1:9091\n  token_env: CORRAL_UNIT_TOKEN\n", &token), 0);
+    if (token != NULL)
+        CU_ASSERT_STRING_EQUAL(token, "envtoken");
+    free(token);
+    unsetenv("CORRAL_UNIT_TOKEN");
+    /* no admin token configured: fine, no token */
+    token = (char *)"x";
+    CU_ASSERT_EQUAL(check_yaml(CHECK_HEAD CHECK_TAIL, &token), 0);
+    CU_ASSERT_PTR_NULL(token);
+}
+
+#define TLS_YAML(cert, key)                                                                                                  \
+    "listen:\n  - address: 127.0.0.1:8081\n  - address: 127.0.0.1:8443\n    tls:\n      certificate: " cert "\n      key: " key \
+    "\n" CHECK_TAIL
+
+static void test_check_tls(void)
+{
+    CU_ASSERT_FATAL(make_cert("a") == 0 && make_cert("b") == 0);
+    write_text("garbage.crt", "not a certificate\n");
+    CU_ASSERT_EQUAL(check_yaml(TLS_YAML("%s/a.crt", "%s/a.key"), NULL), 0);
+    /* missing certificate: line 5, column 20 */
+    CU_ASSERT_EQUAL(check_yaml(TLS_YAML("%s/none.crt", "%s/a.key"), NULL), -1);
+    CU_ASSERT_EQUAL(strncmp(errbuf, "t.yaml:5:20: listen[1].tls.certificate: cannot read", 51), 0);
+    /* missing key: line 6, column 12 */
+    CU_ASSERT_EQUAL(check_yaml(TLS_YAML("%s/a.crt", "%s/none.key"), NULL), -1);
+    CU_ASSERT_EQUAL(strncmp(errbuf, "t.yaml:6:12: listen[1].tls.key: cannot read", 43), 0);
+    CU_ASSERT_EQUAL(check_yaml(TLS_YAML("%s/garbage.crt", "%s/a.key"), NULL), -1);
+    CU_ASSERT_EQUAL(strncmp(errbuf, "t.yaml:5:20: listen[1].tls.certificate: cannot load", 51), 0);
+    CU_ASSERT_EQUAL(check_yaml(TLS_YAML("%s/a.crt", "%s/garbage.crt"), NULL), -1);
+    CU_ASSERT_EQUAL(strncmp(errbuf, "t.yaml:6:12: listen[1].tls.key: cannot load", 43), 0);
+    /* a key that is not the certificate's */
+    CU_ASSERT_EQUAL(check_yaml(TLS_YAML("%s/a.crt", "%s/b.key"), NULL), -1);
+    CU_ASSERT_EQUAL(strncmp(errbuf, "t.yaml:6:12: listen[1].tls.key:", 31), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "does not match the certificate"));
+    if (strstr(errbuf, "does not match") == NULL)
+        fprintf(stderr, "\nmismatch: %s\n", errbuf);
+}
+
+static int check_suite_init(void)
+{
+    snprintf(check_dir, sizeof(check_dir), "/tmp/corral-unit-check.XXXXXX");
+    return mkdtemp(check_dir) != NULL ? 0 : -1;
+}
+
+static int check_suite_cleanup(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", check_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 void cr_test_register_config(void)
 {
     CU_pSuite s = CU_add_suite("config", NULL, NULL);
@@ -1003,4 +1136,7 @@ void cr_test_register_config(void)
     CU_add_test(s, "compress keys", test_compress_keys);
     CU_add_test(s, "surrogate keys", test_surrogate_keys);
     CU_add_test(s, "forward_headers, cookies and match paths", test_forward_headers_cookies_paths);
+    s = CU_add_suite("config_check", check_suite_init, check_suite_cleanup);
+    CU_add_test(s, "admin token file and environment", test_check_admin_token);
+    CU_add_test(s, "TLS certificate and key", test_check_tls);
 }

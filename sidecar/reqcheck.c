@@ -1,0 +1,85 @@
+/*
+ * reqcheck.c: the request-head checks of reqcheck.h. Everything checked here is later written into the upstream's
+ * HTTP/1.1 request line or head (http.c cr_build_upstream_head) or into the cache key, so a value that would change
+ * that message's framing never gets that far.
+ *
+ * Invariants: runs on the request's thread at the start of the handler; rewrites only req->input.authority and
+ * req->authority (to a string in the request's pool). No global state. HTTP/1.x requests only get the missing-Host
+ * and CONNECT handling: their heads were checked byte by byte by the strict parser, so the hit path pays nothing
+ * twice.
+ */
+#include "corral/reqcheck.h"
+
+#include "corral/common.h"
+#include "corral/h1_request.h"
+#include "corral/http.h"
+
+static int bad(h2o_req_t *req, const char *msg)
+{
+    cr_send_json_error(req, 400, "Bad Request", "bad_request", msg);
+    return CR_ERROR;
+}
+
+/* The local address:port of the connection ("127.0.0.1:8081", "[::1]:8081"), or "localhost" when unknown. */
+static h2o_iovec_t listener_authority(h2o_req_t *req)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char host[NI_MAXHOST];
+    size_t hlen;
+    int port;
+    char *buf;
+
+    if ((sslen = req->conn->callbacks->get_sockname(req->conn, (void *)&ss)) == 0 ||
+        (hlen = cr_numeric_host(&ss, sslen, host)) == SIZE_MAX || (port = h2o_socket_getport((void *)&ss)) == -1)
+        return h2o_iovec_init(H2O_STRLIT("localhost"));
+    buf = h2o_mem_alloc_pool(&req->pool, hlen + 16);
+    if (ss.ss_family == AF_INET6)
+        return h2o_iovec_init(buf, (size_t)sprintf(buf, "[%.*s]:%d", (int)hlen, host, port));
+    return h2o_iovec_init(buf, (size_t)sprintf(buf, "%.*s:%d", (int)hlen, host, port));
+}
+
+static int is_lower_token(const h2o_iovec_t *name)
+{
+    size_t i;
+    for (i = 0; i != name->len; ++i)
+        if (name->base[i] >= 'A' && name->base[i] <= 'Z')
+            return 0;
+    return cr_h1_is_token(name->base, name->len);
+}
+
+int cr_reqcheck(h2o_req_t *req)
+{
+    h2o_iovec_t m = req->input.method, path = req->input.path, auth = req->input.authority;
+    size_t i;
+
+    /* an HTTP/1.x head was parsed by h1_request.c, which checked all of this already (main.c makes sure libh2o
+     * calls it); the checks here are for HTTP/2, whose HPACK decoder leaves pseudo-header values unchecked */
+    int checked = req->version < 0x200;
+
+    if (!checked && !cr_h1_is_token(m.base, m.len))
+        return bad(req, "the method is not a token");
+    if (h2o_memis(m.base, m.len, H2O_STRLIT("CONNECT"))) {
+        cr_send_json_error(req, 405, "Method Not Allowed", "method_not_allowed", "corral does not tunnel (CONNECT)");
+        return CR_ERROR;
+    }
+    if (!checked && !(h2o_memis(m.base, m.len, H2O_STRLIT("OPTIONS")) && h2o_memis(path.base, path.len, H2O_STRLIT("*"))) &&
+        !cr_h1_is_origin_form(path.base, path.len))
+        return bad(req, "the request-target is not origin-form (\"/path?query\" without SP, controls, '#' or non-ASCII bytes)");
+
+    /* h2o gives a request without Host (HTTP/1.0) or :authority the host config's name ("default") */
+    if (auth.base == NULL || auth.len == 0 || (req->hostconf != NULL && auth.base == req->hostconf->authority.hostport.base)) {
+        req->input.authority = req->authority = listener_authority(req);
+    } else if (!checked && !cr_h1_is_authority(auth.base, auth.len)) {
+        return bad(req, "the authority is not host[:port]");
+    }
+
+    for (i = 0; !checked && i != req->headers.size; ++i) {
+        const h2o_header_t *h = req->headers.entries + i;
+        if (!is_lower_token(h->name))
+            return bad(req, "a header name that is not a token");
+        if (!cr_h1_is_field_value(h->value.base, h->value.len))
+            return bad(req, "a header value with a control character");
+    }
+    return CR_OK;
+}
