@@ -17,8 +17,8 @@
  *
  * The functions keep picohttpparser 2.2.5's ABI exactly (struct phr_header is cr_h1_field_t; struct
  * phr_chunked_decoder is cr_chunked_t, same size and consume_trailer offset) and its contract: > 0 bytes of head,
- * -2 incomplete, -1 malformed (libh2o's http1.c then answers 400 with "Connection: close" and closes; its
- * http1client fails the response before acting on any header). A malformed request head is logged once (a warning
+ * -2 incomplete, -1 malformed (libh2o's http1.c then answers 400 with "Connection: close" and closes).
+ * phr_parse_response always answers -1: only libh2o's http1client calls it, and corral does not use that client. A malformed request head is logged once (a warning
  * with the reason and the request line, never the fields, which may carry credentials; log.c escapes control
  * bytes), except the HTTP/2 connection preface, which libh2o takes over after the -1.
  *
@@ -106,11 +106,13 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
     return r;
 }
 
+/* corral reads upstream responses with its own client (upstream.c, h1_response.c); nothing in corral uses libh2o's
+ * http1client, whose only parser this is. Should anything ever reach it, no response is taken: fail closed. */
 int phr_parse_response(const char *buf, size_t len, int *minor_version, int *status, const char **msg, size_t *msg_len,
                        struct phr_header *headers, size_t *num_headers, size_t last_len)
 {
-    return cr_h1_parse_response(buf, len, minor_version, status, msg, msg_len, (cr_h1_field_t *)headers, num_headers, last_len,
-                                NULL);
+    *num_headers = 0;
+    return -1;
 }
 
 int phr_parse_headers(const char *buf, size_t len, struct phr_header *headers, size_t *num_headers, size_t last_len)

@@ -313,8 +313,8 @@ static int check_content_length(cr_h1_field_t *f, int *seen, uint64_t *cl, const
     return 0;
 }
 
-/* The framing fields of a message: Content-Length and Transfer-Encoding (and, for a request, Host). */
-static int check_framing(cr_h1_field_t *fields, size_t n, int is_request, int minor_version, const char **error)
+/* The framing fields of a request: Content-Length, Transfer-Encoding and Host. */
+static int check_framing(cr_h1_field_t *fields, size_t n, int minor_version, const char **error)
 {
     size_t i, hosts = 0, tes = 0;
     int have_cl = 0;
@@ -330,12 +330,11 @@ static int check_framing(cr_h1_field_t *fields, size_t n, int is_request, int mi
                 *error = "more than one Transfer-Encoding line";
                 return MALFORMED;
             }
-            if (is_request ? !lc_eq(f->value, f->value_len, "chunked")
-                           : !(f->value_len == 7 && memcmp(f->value, "chunked", 7) == 0)) {
+            if (!lc_eq(f->value, f->value_len, "chunked")) {
                 *error = "a Transfer-Encoding other than chunked";
                 return MALFORMED;
             }
-        } else if (is_request && lc_eq(f->name, f->name_len, "host")) {
+        } else if (lc_eq(f->name, f->name_len, "host")) {
             if (++hosts > 1) {
                 *error = "more than one Host line";
                 return MALFORMED;
@@ -350,11 +349,11 @@ static int check_framing(cr_h1_field_t *fields, size_t n, int is_request, int mi
         *error = "both Content-Length and Transfer-Encoding";
         return MALFORMED;
     }
-    if (is_request && tes != 0 && minor_version == 0) {
+    if (tes != 0 && minor_version == 0) {
         *error = "Transfer-Encoding in an HTTP/1.0 request";
         return MALFORMED;
     }
-    if (is_request && hosts == 0 && minor_version == 1) {
+    if (hosts == 0 && minor_version == 1) {
         *error = "no Host in an HTTP/1.1 request";
         return MALFORMED;
     }
@@ -455,71 +454,7 @@ int cr_h1_parse_request(const char *buf, size_t len, cr_h1_request_t *req, cr_h1
     *num_fields = max;
     if ((r = parse_fields(buf, len, &pos, fields, num_fields, error)) != 0)
         return r;
-    if (check_framing(fields, *num_fields, 1, req->minor_version, error) != 0)
-        return MALFORMED;
-    return finish(pos, error);
-}
-
-int cr_h1_parse_response(const char *buf, size_t len, int *minor_version, int *status, const char **reason, size_t *reason_len,
-                         cr_h1_field_t *fields, size_t *num_fields, size_t last_len, const char **error)
-{
-    size_t pos = 0, max = *num_fields, i, start;
-    const char *dummy;
-    int r;
-
-    if (error == NULL)
-        error = &dummy;
-    *error = NULL;
-    *minor_version = -1;
-    *status = 0;
-    *reason = NULL;
-    *reason_len = 0;
-    *num_fields = 0;
-    if (last_len != 0 && !may_be_complete(buf, len, last_len))
-        return INCOMPLETE;
-
-    if ((r = parse_version(buf, len, &pos, minor_version, error)) != 0)
-        return r;
-    if (pos == len)
-        return INCOMPLETE;
-    if (buf[pos++] != ' ') {
-        *error = "no SP after the version";
-        return MALFORMED;
-    }
-    for (i = 0; i != 3; ++i, ++pos) {
-        if (pos == len)
-            return INCOMPLETE;
-        if (buf[pos] < '0' || buf[pos] > '9') {
-            *error = "a status code that is not 3 digits";
-            return MALFORMED;
-        }
-        *status = *status * 10 + (buf[pos] - '0');
-    }
-    if (*status < 100 || *status > 599) {
-        *error = "a status code outside 100..599";
-        return MALFORMED;
-    }
-    if (pos == len)
-        return INCOMPLETE;
-    if (buf[pos] == ' ') {
-        for (start = ++pos; pos != len && buf[pos] != '\r'; ++pos) {
-            if (!is_value_byte((unsigned char)buf[pos])) {
-                *error = buf[pos] == '\n' ? "bare LF line ending" : "a control character in the reason phrase";
-                return MALFORMED;
-            }
-        }
-        *reason = buf + start;
-        *reason_len = pos - start;
-    } else {
-        *reason = buf + pos;
-    }
-    if ((r = expect_crlf(buf, len, &pos, error)) != 0)
-        return r;
-
-    *num_fields = max;
-    if ((r = parse_fields(buf, len, &pos, fields, num_fields, error)) != 0)
-        return r;
-    if (check_framing(fields, *num_fields, 0, *minor_version, error) != 0)
+    if (check_framing(fields, *num_fields, req->minor_version, error) != 0)
         return MALFORMED;
     return finish(pos, error);
 }

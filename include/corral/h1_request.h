@@ -5,7 +5,7 @@
  *
  * Return values, as picohttpparser's: > 0 the head is complete and is that many bytes long; -2 incomplete (call
  * again with more bytes, the same start and last_len = the previous len); -1 malformed: the head must be answered
- * with 400 (a request) or treated as a broken response, and the connection closed. On -1, *error says why (a static
+ * with 400 and the connection closed. On -1, *error says why (a static
  * string). `last_len` (the length given to the previous call, 0 at first) lets a call that adds no end-of-head
  * return -2 without re-parsing, as picohttpparser does against slowloris; bytes before last_len were already checked.
  *
@@ -25,8 +25,6 @@
  *     are accepted, RFC 9112 6.3: a list such as "5, 5" is reported to the caller as its first member); more than one
  *     Transfer-Encoding line or one that is not exactly "chunked" (case-insensitive); Transfer-Encoding together with
  *     Content-Length; Transfer-Encoding in an HTTP/1.0 request;
- *   - response (for the upstream side): a status line that is not "HTTP/1.x SP 3DIGIT [SP reason]", a status outside
- *     100..599, Transfer-Encoding other than exactly "chunked", Content-Length as above, both together;
  *   - more fields than *num_fields (the caller's array size), or a head longer than INT_MAX.
  * A single empty line (CRLF) before a request line is skipped, as RFC 9112 2.2 recommends.
  *
@@ -57,9 +55,6 @@ typedef struct st_cr_h1_request_t {
 int cr_h1_parse_request(const char *buf, size_t len, cr_h1_request_t *req, cr_h1_field_t *fields, size_t *num_fields,
                         size_t last_len, const char **error);
 
-/* Parses a response head (status line and fields). */
-int cr_h1_parse_response(const char *buf, size_t len, int *minor_version, int *status, const char **reason, size_t *reason_len,
-                         cr_h1_field_t *fields, size_t *num_fields, size_t last_len, const char **error);
 
 /* Parses a field section alone (trailers, CGI heads) up to and including its empty line. */
 int cr_h1_parse_fields(const char *buf, size_t len, cr_h1_field_t *fields, size_t *num_fields, size_t last_len,

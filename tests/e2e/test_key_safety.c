@@ -497,7 +497,7 @@ static void test_path_variants_do_not_escape_a_pass_route(void)
                                            "/public/..;/private", "/secret\\a", "/private#x",
                                            "/private%C0%AF", "/secret%5Ca", "/secret%2570"};
     size_t i;
-    long before = upstream_total(&up);
+    long before = upstream_total(&up), forwarded = 0;
 
     for (i = 0; i != sizeof(variants) / sizeof(variants[0]); ++i) {
         char cs[256];
@@ -505,14 +505,18 @@ static void test_path_variants_do_not_escape_a_pass_route(void)
         for (k = 0; k != 2; ++k) {
             int status = raw_get(&corral, variants[i], cs, sizeof(cs));
             CU_ASSERT(status != 0);
+            /* the strict request parser refuses some spellings outright (a raw '#'): they reach nothing */
+            if (status != 400)
+                ++forwarded;
             if (strstr(cs, "corral; hit") != NULL || strstr(cs, "stored") != NULL)
                 fprintf(stderr, "\n  %s was cached: %s\n", variants[i], cs);
             CS_HASNT(cs, "corral; hit");
             CS_HASNT(cs, "stored");
         }
     }
-    /* every one of them reached the upstream, twice */
-    CU_ASSERT_EQUAL(upstream_total(&up) - before, 2 * (long)(sizeof(variants) / sizeof(variants[0])));
+    /* every one that was not refused reached the upstream, each time (none was answered from the cache) */
+    CU_ASSERT(forwarded >= 2 * (long)(sizeof(variants) / sizeof(variants[0])) - 4);
+    CU_ASSERT_EQUAL(upstream_total(&up) - before, forwarded);
     {
         char cs[256];
         /* a different case is a different path: cached by the catch-all */

@@ -188,47 +188,21 @@ static void test_field_limit(void)
     CU_ASSERT_EQUAL(cr_h1_parse_request(over, strlen(over), &req, f, &n, 0, NULL), -1);
 }
 
-static void test_response(void)
+/* as picohttpparser.h declares it; h1_interpose.c defines it */
+struct phr_header;
+int phr_parse_response(const char *buf, size_t len, int *minor_version, int *status, const char **msg, size_t *msg_len,
+                       struct phr_header *headers, size_t *num_headers, size_t last_len);
+
+/* Response heads are corral's own client's (h1_response.c); the interposed phr_parse_response takes none. */
+static void test_response_fails_closed(void)
 {
-    cr_h1_field_t f[MAXF];
-    size_t n, rlen;
-    int minor, status;
-    const char *reason;
     static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-    static const char *const bad[] = {
-        "HTTP/1.1 200 OK\nContent-Length: 5\r\n\r\n",
-        "HTTP/1.1 099 Low\r\n\r\n",
-        "HTTP/1.1 000 Zero\r\n\r\n",
-        "HTTP/1.1 600 High\r\n\r\n",
-        "HTTP/1.1 20 OK\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
-        "HTTP/2 200 OK\r\n\r\n",
-    };
-    size_t i;
-    n = MAXF;
-    CU_ASSERT_EQUAL(cr_h1_parse_response(ok, strlen(ok), &minor, &status, &reason, &rlen, f, &n, 0, NULL), (int)strlen(ok) - 5);
-    CU_ASSERT_EQUAL(status, 200);
-    CU_ASSERT_EQUAL(rlen, 2);
-    CU_ASSERT_EQUAL(n, 1);
-    n = MAXF;
-    CU_ASSERT(cr_h1_parse_response("HTTP/1.0 204\r\n\r\n", 16, &minor, &status, &reason, &rlen, f, &n, 0, NULL) > 0);
-    CU_ASSERT_EQUAL(rlen, 0);
-    n = MAXF;
-    CU_ASSERT(cr_h1_parse_response("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", 41, &minor, &status, &reason, &rlen, f, &n, 0,
-                                   NULL) > 0);
-    for (i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i) {
-        n = MAXF;
-        int r = cr_h1_parse_response(bad[i], strlen(bad[i]), &minor, &status, &reason, &rlen, f, &n, 0, NULL);
-        if (r != -1)
-            fprintf(stderr, "\naccepted response (%d): %s\n", r, bad[i]);
-        CU_ASSERT_EQUAL(r, -1);
-    }
+    cr_h1_field_t f[MAXF];
+    size_t n = MAXF, rlen = 0;
+    int minor = 0, status = 0;
+    const char *reason = NULL;
+    CU_ASSERT_EQUAL(phr_parse_response(ok, strlen(ok), &minor, &status, &reason, &rlen, (struct phr_header *)f, &n, 0), -1);
+    CU_ASSERT_EQUAL(n, 0);
 }
 
 static void test_fields_alone(void)
@@ -302,7 +276,7 @@ void cr_test_register_h1_request(void)
     CU_add_test(s, "malformed request heads are -1", test_malformed_request);
     CU_add_test(s, "identical Content-Length repeats and chunked in any case", test_framing_accepted);
     CU_add_test(s, "the caller's field limit", test_field_limit);
-    CU_add_test(s, "response heads", test_response);
+    CU_add_test(s, "libh2o's response parser fails closed", test_response_fails_closed);
     CU_add_test(s, "field sections alone", test_fields_alone);
     CU_add_test(s, "syntax predicates", test_predicates);
     CU_add_test(s, "libh2o's phr_* calls are bound to corral's parser", test_interposed);
