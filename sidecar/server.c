@@ -6,7 +6,8 @@
  * runs; each address is first claimed for this process, see claim_address), then one worker per configured thread.
  * Each worker has its own evloop, h2o context, upstream pool and its own SO_REUSEPORT socket per listener (the
  * kernel spreads connections). Thread 0 also serves the admin listener.
- * Signals are blocked in every worker and taken by the main thread with sigwait(); on SIGTERM/SIGINT it sets
+ * Signals are blocked in every worker and taken by the main thread with sigwait(), once every worker has registered
+ * its wake receiver and started its listeners (a signal that comes earlier waits); on SIGTERM/SIGINT it sets
  * cr_rt.stopping and wakes every loop; each worker closes its listeners and runs until its in-flight requests are
  * done (at most CR_DRAIN_MS), drops its cached object references (pin.h) and exits. Every CR_PIN_MAINTAIN_MS a
  * worker also lets go of the cached references of objects that left the store (its loop wakes at least that often,
@@ -172,6 +173,28 @@ static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
     /* only used to break out of h2o_evloop_run; messages are NULL */
 }
 
+/* Workers that have registered their wake receiver and started their listeners. The main thread waits for all of
+ * them before it takes signals: a SIGTERM that came earlier would wake a receiver that is not registered yet. */
+static pthread_mutex_t workers_ready_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t workers_ready_cond = PTHREAD_COND_INITIALIZER;
+static unsigned workers_ready;
+
+static void worker_is_ready(void)
+{
+    pthread_mutex_lock(&workers_ready_mutex);
+    ++workers_ready;
+    pthread_cond_broadcast(&workers_ready_cond);
+    pthread_mutex_unlock(&workers_ready_mutex);
+}
+
+static void wait_for_workers(unsigned n)
+{
+    pthread_mutex_lock(&workers_ready_mutex);
+    while (workers_ready < n)
+        pthread_cond_wait(&workers_ready_cond, &workers_ready_mutex);
+    pthread_mutex_unlock(&workers_ready_mutex);
+}
+
 static void *worker_main(void *arg)
 {
     cr_thread_t *t = arg;
@@ -210,6 +233,7 @@ static void *worker_main(void *arg)
         t->admin_accept_ctx.hosts = cr_rt.admin_globalconf.hosts;
         t->admin_listener = start_listener(loop, admin_fd, &t->admin_accept_ctx);
     }
+    worker_is_ready();
 
     last_maintain = h2o_now(loop);
     while (!cr_rt.stopping) {
@@ -319,6 +343,7 @@ int cr_server_run(const cr_config_t *cfg)
     }
     for (i = 0; i != cfg->threads; ++i)
         h2o_multithread_create_thread(&cr_rt.threads[i].tid, NULL, worker_main, cr_rt.threads + i);
+    wait_for_workers(cfg->threads);
     for (i = 0; i != cfg->num_listens; ++i)
         cr_log_info("listening on %s (%s)", cfg->listens[i].address, ssl_ctxs[i] != NULL ? "h2 + http/1.1 over TLS" : "http/1.1 + h2c");
     if (admin_fd != -1)

@@ -5,10 +5,12 @@
  *   - `corral -t` checks what start-up checks (admin token file and variable, TLS files, a key that is not the
  *     certificate's), and start-up fails with the same file:line:col message;
  *   - every log line is one record, whatever bytes a client or a cache key brings (control bytes, newlines);
- *   - GET /v1/cache shows keys on one line and as fields.
+ *   - GET /v1/cache shows keys on one line and as fields;
+ *   - a SIGTERM at any moment of start-up never crashes corral.
  * Processes are started by PID and stopped by PID; waits are bounded polls.
  */
 #include <CUnit/CUnit.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -411,6 +413,78 @@ static void test_inspect_readable(void)
     CU_ASSERT_EQUAL(harness_stop_pair(&up, &c), 0);
 }
 
+/* ---- a stop signal at any moment of start-up ---- */
+
+/* Threads of a process (entries of /proc/PID/task), or 0. */
+static int task_count(pid_t pid)
+{
+    char path[64];
+    DIR *d;
+    struct dirent *e;
+    int n = 0;
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    if ((d = opendir(path)) == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* SIGTERM at 0..39 ms after exec (even rounds) or as soon as the first worker thread exists (odd rounds), through every stage of start-up (re-exec for huge pages, config, listeners, the
+ * workers' loops): corral either had not blocked the signal yet (killed by it) or drains and exits 0; it never
+ * crashes (a signal before every worker had registered its wake receiver used to abort it). */
+static void test_sigterm_during_startup(void)
+{
+    char conf[128], yaml[512];
+    int round, crashes = 0, clean = 0;
+    snprintf(conf, sizeof(conf), "%s/early-term.yaml", dir);
+    for (round = 0; round != 40; ++round) {
+        int st = 0;
+        long deadline;
+        pid_t pid;
+        snprintf(yaml, sizeof(yaml),
+                 "threads: 2\nlisten:\n  - address: 127.0.0.1:%d\nupstream:\n  url: http://127.0.0.1:1\n"
+                 "admin:\n  address: 127.0.0.1:%d\n",
+                 harness_free_port(), harness_free_port());
+        write_text(conf, yaml);
+        if ((pid = fork()) == 0) {
+            int fd = open("/dev/null", O_WRONLY);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            execl(bin(), bin(), "-c", conf, (char *)NULL);
+            _exit(127);
+        }
+        REQUIRE(pid > 0);
+        if (round % 2 == 0) {
+            poll(NULL, 0, round); /* an arbitrary moment of start-up */
+        } else {
+            /* the moment the first worker thread exists: before it can have registered its wake receiver */
+            long until = mono_ms() + 5000;
+            while (task_count(pid) < 2 && mono_ms() < until)
+                ;
+        }
+        kill(pid, SIGTERM);
+        deadline = mono_ms() + 10000;
+        while (waitpid(pid, &st, WNOHANG) == 0) {
+            if (mono_ms() > deadline) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &st, 0);
+                break;
+            }
+            poll(NULL, 0, 5);
+        }
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            ++clean;
+        else if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM)) {
+            ++crashes;
+            fprintf(stderr, "\n  round %d: status %#x\n", round, st);
+        }
+    }
+    CU_ASSERT_EQUAL(crashes, 0);
+    CU_ASSERT(clean > 0); /* the later rounds reached the drain */
+}
+
 void cr_e2e_register_operations(void)
 {
     CU_pSuite s = CU_add_suite("operations", suite_init, suite_cleanup);
@@ -421,4 +495,5 @@ void cr_e2e_register_operations(void)
     CU_add_test(s, "-t and start-up: TLS files missing, key not the certificate's", test_check_tls);
     CU_add_test(s, "every log line is one record (control bytes and key newlines escaped)", test_log_lines_are_records);
     CU_add_test(s, "GET /v1/cache shows keys on one line and as fields", test_inspect_readable);
+    CU_add_test(s, "SIGTERM at any moment of start-up: killed or a clean drain, never a crash", test_sigterm_during_startup);
 }
