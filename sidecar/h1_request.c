@@ -17,29 +17,56 @@
 
 /* ---- character classes ---- */
 
+/* One byte table for every class: each check is a load and a test (these run on every request, HTTP/2 ones
+ * included, see reqcheck.c). Filled once, before main() runs (a constructor: no thread can read it earlier). */
+enum {
+    C_TCHAR = 1,     /* RFC 9110 5.6.2 tchar */
+    C_HEX = 2,       /* HEXDIG */
+    C_UNRES_SUB = 4, /* RFC 3986 unreserved or sub-delims */
+    C_VALUE = 8,     /* RFC 9110 5.5 field-value byte: VCHAR, obs-text, SP, HTAB */
+    C_TARGET = 16,   /* a request-target byte: VCHAR but '#' */
+};
+static uint8_t cls[256];
+
+__attribute__((constructor)) static void init_classes(void)
+{
+    unsigned c;
+    for (c = 0; c != 256; ++c) {
+        int alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        uint8_t v = 0;
+        if (alnum || (c != 0 && strchr("!#$%&'*+-.^_`|~", (int)c) != NULL))
+            v |= C_TCHAR;
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+            v |= C_HEX;
+        if (alnum || (c != 0 && strchr("-._~!$&'()*+,;=", (int)c) != NULL))
+            v |= C_UNRES_SUB;
+        if (c == '\t' || (c >= 0x20 && c != 0x7f))
+            v |= C_VALUE;
+        if (c > 0x20 && c < 0x7f && c != '#')
+            v |= C_TARGET;
+        cls[c] = v;
+    }
+}
+
 static int is_tchar(unsigned char c)
 {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return 1;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return (cls[c] & C_TCHAR) != 0;
 }
 
 static int is_hex(unsigned char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    return (cls[c] & C_HEX) != 0;
 }
 
 static int is_unreserved_or_subdelim(unsigned char c)
 {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return 1;
-    return c != '\0' && strchr("-._~!$&'()*+,;=", c) != NULL;
+    return (cls[c] & C_UNRES_SUB) != 0;
 }
 
 /* a byte allowed in a field value (RFC 9110 5.5: VCHAR, obs-text, SP, HTAB) */
 static int is_value_byte(unsigned char c)
 {
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
+    return (cls[c] & C_VALUE) != 0;
 }
 
 static int lc_eq(const char *s, size_t len, const char *lit)
@@ -85,8 +112,8 @@ int cr_h1_is_origin_form(const char *s, size_t len)
         return 0;
     for (i = 0; i != len; ++i) {
         unsigned char c = (unsigned char)s[i];
-        if (c <= 0x20 || c >= 0x7f || c == '#')
-            return 0;
+        if ((cls[c] & C_TARGET) == 0)
+            return 0; /* a control, SP, DEL, '#' or a byte >= 0x80 */
         if (c == '?')
             in_query = 1;
         else if (c == '%' && !in_query && (len - i < 3 || !is_hex((unsigned char)s[i + 1]) || !is_hex((unsigned char)s[i + 2])))

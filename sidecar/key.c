@@ -174,6 +174,14 @@ static int out_normalized(cr_key_out_t *o, const char *s, size_t len)
     size_t i = 0;
     while (i < len) {
         int hi, lo;
+        const char *pct = memchr(s + i, '%', len - i);
+        size_t run = pct != NULL ? (size_t)(pct - (s + i)) : len - i;
+        if (run != 0) { /* the bytes up to the next escape are kept as they are */
+            if (out_bytes(o, s + i, run) != 0)
+                return -1;
+            i += run;
+            continue;
+        }
         if (s[i] == '%' && i + 2 < len && (hi = hex_value(s[i + 1])) >= 0 && (lo = hex_value(s[i + 2])) >= 0) {
             unsigned char d = (unsigned char)(hi * 16 + lo);
             if (is_unreserved(d) ? out_byte(o, (char)d) != 0
@@ -402,6 +410,25 @@ int cr_key_normalize_uri_path(cr_str_t uri, char *buf, size_t bufsize)
  *     is read as '/'.
  * Case is kept. The result has no trailing '/' except for the root "/".
  */
+/* Is the path (up to its query) already its own match form: "/" or segments of unreserved bytes, none empty, none
+ * starting with '.', no trailing '/'? Most request paths are; they are copied as they are. */
+static int is_plain_match_path(const char *p, size_t len)
+{
+    size_t i;
+    if (len == 0 || p[0] != '/' || (len > 1 && p[len - 1] == '/'))
+        return 0;
+    for (i = 1; i < len; ++i) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '/' || c == '.') {
+            if (p[i - 1] == '/')
+                return 0;
+        } else if (!is_unreserved(c)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int cr_key_match_path(cr_str_t path, char *buf, size_t bufsize, int *ambiguous)
 {
     cr_key_out_t o;
@@ -417,6 +444,11 @@ int cr_key_match_path(cr_str_t path, char *buf, size_t bufsize, int *ambiguous)
         *ambiguous = 0;
     if (key_out_init(&o, buf, bufsize) != 0 || len == 0 || path.base[0] != '/')
         return -1;
+    if (is_plain_match_path(path.base, len)) {
+        if (out_bytes(&o, path.base, len) != 0)
+            return -1;
+        return key_out_finish(&o);
+    }
     while (i < len) {
         size_t seg = o.len, seglen;
         int in_params = 0;
