@@ -4,7 +4,7 @@
  * that message's framing never gets that far.
  *
  * Invariants: runs on the request's thread at the start of the handler; rewrites only req->input.authority and
- * req->authority (to a string in the request's pool). No global state. HTTP/1.x requests only get the missing-Host
+ * req->authority (to a string in the request's pool), and removes the fields Connection names from req->headers. No global state. HTTP/1.x requests only get the missing-Host
  * and CONNECT handling: their heads were checked byte by byte by the strict parser, so the hit path pays nothing
  * twice.
  */
@@ -48,6 +48,28 @@ static int is_lower_token(const h2o_iovec_t *name)
     return cr_h1_is_token(name->base, name->len);
 }
 
+/*
+ * RFC 9110 7.6.1: the fields a client names in Connection are for this hop only, and the upstream head never carries
+ * them (http.c). They are removed here, before the route, the key or Vary read the request, so that what the key
+ * sees is what a fill sends: otherwise "Accept-Language: de" with "Connection: accept-language" would store the
+ * upstream's answer to no Accept-Language as the "de" variant (Varnish also strips them before hashing).
+ */
+static void drop_connection_nominated(h2o_req_t *req)
+{
+    h2o_iovec_t connection;
+    size_t i;
+    if (h2o_find_header(&req->headers, H2O_TOKEN_CONNECTION, -1) == -1)
+        return;
+    connection = cr_req_header(req, H2O_TOKEN_CONNECTION); /* every Connection line, joined */
+    for (i = 0; i < req->headers.size;) {
+        const h2o_header_t *h = req->headers.entries + i;
+        if (h->name != &H2O_TOKEN_CONNECTION->buf && cr_list_contains(connection, *h->name))
+            h2o_delete_header(&req->headers, (ssize_t)i);
+        else
+            ++i;
+    }
+}
+
 int cr_reqcheck(h2o_req_t *req)
 {
     h2o_iovec_t m = req->input.method, path = req->input.path, auth = req->input.authority;
@@ -81,5 +103,6 @@ int cr_reqcheck(h2o_req_t *req)
         if (!cr_h1_is_field_value(h->value.base, h->value.len))
             return bad(req, "a header value with a control character");
     }
+    drop_connection_nominated(req);
     return CR_OK;
 }

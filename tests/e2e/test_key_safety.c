@@ -168,6 +168,28 @@ static void test_h2_cookie_crumbs_are_one_vary_value(void)
     resp_free(&r);
 }
 
+/* A header the client names in Connection is for its hop only: the fill never sends it, so the key and Vary must not
+ * see it either, or the upstream's answer to "no header" is stored under the header's value. */
+static void test_connection_nominated_headers_are_not_keyed(void)
+{
+    static const char *const nominated[] = {"Accept-Language: de", "Connection: keep-alive, accept-language", NULL};
+    static const char *const plain[] = {"Accept-Language: de", NULL};
+    static const char *const paths[] = {"/lang/conn", "/vl/conn?vary=accept-language"};
+    size_t i;
+    for (i = 0; i != 2; ++i) {
+        char cs[256], counted[64];
+        cr_resp_t r = get_on(&corral, CR_H1, paths[i], nominated, cs, sizeof(cs));
+        BODY_HASNT(r, "\"de\""); /* the upstream never saw it */
+        resp_free(&r);
+        r = get_on(&corral, CR_H1, paths[i], plain, cs, sizeof(cs));
+        CS_HASNT(cs, "corral; hit"); /* not the answer fetched without it */
+        BODY_HAS(r, "\"de\"");
+        resp_free(&r);
+        snprintf(counted, sizeof(counted), "%.*s", (int)strcspn(paths[i], "?"), paths[i]);
+        CU_ASSERT_EQUAL(upstream_count(&up, counted), 2);
+    }
+}
+
 /* Two Accept-Language lines over HTTP/1.1, for Vary and for key.headers. */
 static void test_h1_repeated_lines_are_one_value(void)
 {
@@ -532,6 +554,7 @@ void cr_e2e_register_key_safety(void)
     CU_add_test(s, "h2 cookie crumbs are one Vary value and one upstream line", test_h2_cookie_crumbs_are_one_vary_value);
     CU_add_test(s, "repeated h1 lines are one value for Vary and key.headers", test_h1_repeated_lines_are_one_value);
     CU_add_test(s, "a huge joined header is passed, never truncated into a key", test_huge_joined_header_is_passed);
+    CU_add_test(s, "headers named in Connection are neither keyed nor sent", test_connection_nominated_headers_are_not_keyed);
     CU_add_test(s, "an encoded query name is keyed as its decoded name", test_encoded_query_name_is_keyed_as_decoded);
     CU_add_test(s, "a fill sends the query the key was made from", test_fill_sends_the_keyed_query);
     CU_add_test(s, "unkeyed headers are not sent on fills", test_unkeyed_headers_are_not_sent_on_fills);
