@@ -91,15 +91,16 @@ static ssize_t scan(cr_h1_parser_t *p, const char *buf, size_t len, const char *
     return 0;
 }
 
-/* The status line "HTTP/1.x SP 3DIGIT SP reason" of [s, e) (CRLF excluded). 0 or -1. */
+/* The status line "HTTP/1.x SP 3DIGIT SP reason" of [s, e) (CRLF excluded); a line that ends right after the code
+ * has an empty reason (minimal origins send "HTTP/1.1 200", and nginx and Varnish take it). 0 or -1. */
 static int parse_status_line(const char *s, const char *e, cr_h1_head_t *head, const char **why)
 {
     const char *r;
-    if (e - s < 13 || memcmp(s, "HTTP/1.", 7) != 0 || !(s[7] >= '0' && s[7] <= '9') || s[8] != ' ') {
+    if (e - s < 12 || memcmp(s, "HTTP/1.", 7) != 0 || !(s[7] >= '0' && s[7] <= '9') || s[8] != ' ') {
         *why = "the status line does not start with HTTP/1.x and a space";
         return -1;
     }
-    if (!(s[9] >= '0' && s[9] <= '9') || !(s[10] >= '0' && s[10] <= '9') || !(s[11] >= '0' && s[11] <= '9') || s[12] != ' ') {
+    if (!(s[9] >= '0' && s[9] <= '9') || !(s[10] >= '0' && s[10] <= '9') || !(s[11] >= '0' && s[11] <= '9') || (e - s > 12 && s[12] != ' ')) {
         *why = "the status code is not three digits followed by a space";
         return -1;
     }
@@ -108,6 +109,10 @@ static int parse_status_line(const char *s, const char *e, cr_h1_head_t *head, c
     if (head->status < 100 || head->status > 599) {
         *why = "the status code is outside 100..599";
         return -1;
+    }
+    if (e - s == 12) {
+        head->reason = h2o_iovec_init(e, 0);
+        return 0;
     }
     for (r = s + 13; r < e; ++r) {
         if (!is_text((unsigned char)*r)) {

@@ -70,7 +70,7 @@ static const struct {
     {"cl_list_diff", BAD_HEAD},    {"cl_lines_same", GOOD},       {"cl_lines_diff", BAD_HEAD},
     {"cl_te", BAD_HEAD},           {"status_000", BAD_HEAD},      {"status_099", BAD_HEAD},
     {"status_600", BAD_HEAD},      {"status_1000", BAD_HEAD},     {"status_20", BAD_HEAD},
-    {"status_101", BAD_HEAD},      {"status_noreason_nosp", BAD_HEAD}, {"version_2", BAD_HEAD},
+    {"status_101", BAD_HEAD},      {"status_noreason_nosp", GOOD}, {"version_2", BAD_HEAD},
     {"reason_ctl", BAD_HEAD},      {"interim_100", GOOD},         {"interim_many", BAD_HEAD},
     {"head_endless", BAD_HEAD},    {"obs_fold", BAD_HEAD},        {"bare_lf", BAD_HEAD},
     {"bare_lf_one", BAD_HEAD},     {"bare_cr", BAD_HEAD},         {"nul_value", BAD_HEAD},

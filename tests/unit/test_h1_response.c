@@ -158,6 +158,17 @@ static void bad(const char *in, size_t len, int line)
         CU_ASSERT_PTR_NULL(strchr(why, '\n'));
 }
 
+/* A status line that ends right after the code has an empty reason (nginx and Varnish take it). */
+static void test_status_without_reason(void)
+{
+    static const char in[] = "HTTP/1.1 204\r\nX: y\r\n\r\n";
+    cr_h1_head_t h;
+    CU_ASSERT_EQUAL(parse(in, &h), (ssize_t)strlen(in));
+    CU_ASSERT_EQUAL(h.status, 204);
+    CU_ASSERT_EQUAL(h.reason.len, 0);
+    CU_ASSERT_STRING_EQUAL(header(&h, "x"), "y");
+}
+
 static void test_malformed_status(void)
 {
     BAD("HTTP/1.1 000 Zero\r\n\r\n");
@@ -166,7 +177,7 @@ static void test_malformed_status(void)
     BAD("HTTP/1.1 1000 Long\r\n\r\n");
     BAD("HTTP/1.1 20 Short\r\n\r\n");
     BAD("HTTP/1.1 2x0 Hex\r\n\r\n");
-    BAD("HTTP/1.1 200\r\n\r\n");
+    BAD("HTTP/1.1 200X\r\n\r\n");
     BAD("HTTP/1.1  200 OK\r\n\r\n");
     BAD("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n");
     BAD("HTTP/2.0 200 OK\r\n\r\n");
@@ -381,6 +392,7 @@ void cr_test_register_h1_response(void)
     CU_pSuite s = CU_add_suite("h1_response", suite_init, suite_cleanup);
     CU_add_test(s, "valid heads", test_valid);
     CU_add_test(s, "body framing and keep-alive", test_framing);
+    CU_add_test(s, "a status line without a reason", test_status_without_reason);
     CU_add_test(s, "malformed status lines", test_malformed_status);
     CU_add_test(s, "malformed lines", test_malformed_lines);
     CU_add_test(s, "malformed framing", test_malformed_framing);
