@@ -7,6 +7,8 @@
  */
 #include "corral/chunked.h"
 
+#include "corral/common.h"
+
 #include <string.h>
 
 _Static_assert(sizeof(cr_chunked_t) == 16, "cr_chunked_t must have picohttpparser's phr_chunked_decoder size");
@@ -26,25 +28,6 @@ enum {
     ST_TR_LF,       /* the LF of a trailer line */
     ST_TR_END_LF,   /* the LF of the final empty line */
 };
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* RFC 9110 §5.6.2 tchar */
-static int is_tchar(unsigned char c)
-{
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return 1;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
 
 /* A byte allowed inside an extension or a field value: VCHAR, SP, HTAB, obs-text. */
 static int is_field_byte(unsigned char c)
@@ -72,7 +55,7 @@ ssize_t cr_chunked_decode(cr_chunked_t *d, char *buf, size_t *bufsz)
         unsigned char c = (unsigned char)buf[src];
         switch (d->state) {
         case ST_SIZE: {
-            int v = hex_value((char)c);
+            int v = cr_hex_value((char)c);
             if (v >= 0) {
                 if (d->hex_count == 15)
                     goto Error;
@@ -158,7 +141,7 @@ ssize_t cr_chunked_decode(cr_chunked_t *d, char *buf, size_t *bufsz)
         case ST_TR_START:
             if (c == '\r')
                 d->state = ST_TR_END_LF;
-            else if (is_tchar(c))
+            else if (cr_is_tchar(c))
                 d->state = ST_TR_NAME;
             else
                 goto Error; /* obs-fold, an empty name, a bare LF, a control */
@@ -166,7 +149,7 @@ ssize_t cr_chunked_decode(cr_chunked_t *d, char *buf, size_t *bufsz)
         case ST_TR_NAME:
             if (c == ':')
                 d->state = ST_TR_VALUE;
-            else if (!is_tchar(c))
+            else if (!cr_is_tchar(c))
                 goto Error;
             break;
         case ST_TR_VALUE:

@@ -646,11 +646,6 @@ static int opt_string_list(cr_conf_parser_t *p, const cr_conf_map_t *m, const ch
 
 /* ---- string validators ---- */
 
-static int is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 static void lowercase(char *s)
 {
     for (; *s != '\0'; ++s)
@@ -670,7 +665,7 @@ static const char *check_header_name(char *s)
 {
     const char *q;
     for (q = s; *q != '\0'; ++q)
-        if (!is_tchar((unsigned char)*q))
+        if (!cr_is_tchar((unsigned char)*q))
             return "not a valid header name";
     lowercase(s);
     return NULL;
@@ -1250,7 +1245,7 @@ static const char *check_cookie_name(char *s)
     if (s[0] == '\0')
         return "not a valid cookie name";
     for (q = s; *q != '\0'; ++q)
-        if (!is_tchar((unsigned char)*q))
+        if (!cr_is_tchar((unsigned char)*q))
             return "not a valid cookie name";
     return NULL;
 }

@@ -45,13 +45,6 @@ cr_str_t cr_encoding_name(cr_encoding_t enc)
     }
 }
 
-/* RFC 9110 tchar. */
-static int is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 static char lower(char c)
 {
     return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
@@ -573,7 +566,7 @@ static int parse_member(cr_str_t m, int *slot, int *q)
     cr_str_t coding, w;
     size_t i = 0;
 
-    while (i != m.len && is_tchar((unsigned char)m.base[i]))
+    while (i != m.len && cr_is_tchar((unsigned char)m.base[i]))
         ++i;
     if (i == 0)
         return -1;
@@ -713,13 +706,13 @@ int cr_media_type_compressible(cr_str_t content_type, char *const *patterns, siz
     if (content_type.base == NULL)
         return 0;
     ct = cr_str_trim_ows(content_type);
-    while (i != ct.len && is_tchar((unsigned char)ct.base[i]))
+    while (i != ct.len && cr_is_tchar((unsigned char)ct.base[i]))
         ++i;
     if (i == 0 || i == ct.len || ct.base[i] != '/')
         return 0;
     type = cr_str(ct.base, i);
     j = ++i;
-    while (i != ct.len && is_tchar((unsigned char)ct.base[i]))
+    while (i != ct.len && cr_is_tchar((unsigned char)ct.base[i]))
         ++i;
     if (i == j)
         return 0;
@@ -740,7 +733,7 @@ static int plain_token(const char *s, const char *end, int allow_plus)
     if (s == end)
         return 0;
     for (; s != end; ++s)
-        if (!is_tchar((unsigned char)*s) || *s == '*' || (!allow_plus && *s == '+'))
+        if (!cr_is_tchar((unsigned char)*s) || *s == '*' || (!allow_plus && *s == '+'))
             return 0;
     return 1;
 }

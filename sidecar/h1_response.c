@@ -9,15 +9,9 @@
  */
 #include "corral/h1_response.h"
 
-#include <string.h>
+#include "corral/common.h"
 
-/* RFC 9110 §5.6.2 tchar */
-static int is_tchar(unsigned char c)
-{
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return 1;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
+#include <string.h>
 
 /* A byte allowed in a field value or a reason phrase: HTAB, SP, VCHAR, obs-text. */
 static int is_text(unsigned char c)
@@ -237,7 +231,7 @@ static int parse_head(const char *s, const char *e, int is_head_request, h2o_mem
             return -1;
         }
         for (colon = line; colon < eol && *colon != ':'; ++colon) {
-            if (!is_tchar((unsigned char)*colon)) {
+            if (!cr_is_tchar((unsigned char)*colon)) {
                 *why = "a header name has a character that is not a tchar";
                 return -1;
             }

@@ -86,17 +86,6 @@ static int is_unreserved(unsigned char c)
            c == '~';
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static char to_upper(char c)
 {
     return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
@@ -123,7 +112,7 @@ static int key_path(cr_key_out_t *o, const char *path, size_t len)
             int hi, lo;
             if (is_ctl(c) || c == ' ')
                 return -1;
-            if (c == '%' && i + 2 < len && (hi = hex_value(path[i + 1])) >= 0 && (lo = hex_value(path[i + 2])) >= 0) {
+            if (c == '%' && i + 2 < len && (hi = cr_hex_value(path[i + 1])) >= 0 && (lo = cr_hex_value(path[i + 2])) >= 0) {
                 unsigned char d = (unsigned char)(hi * 16 + lo);
                 if (is_unreserved(d)) {
                     if (out_byte(o, (char)d) != 0)
@@ -182,7 +171,7 @@ static int out_normalized(cr_key_out_t *o, const char *s, size_t len)
             i += run;
             continue;
         }
-        if (s[i] == '%' && i + 2 < len && (hi = hex_value(s[i + 1])) >= 0 && (lo = hex_value(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < len && (hi = cr_hex_value(s[i + 1])) >= 0 && (lo = cr_hex_value(s[i + 2])) >= 0) {
             unsigned char d = (unsigned char)(hi * 16 + lo);
             if (is_unreserved(d) ? out_byte(o, (char)d) != 0
                                  : out_byte(o, '%') != 0 || out_byte(o, to_upper(s[i + 1])) != 0 || out_byte(o, to_upper(s[i + 2])) != 0)
@@ -208,7 +197,7 @@ static int query_name_listed(const cr_route_config_t *route, const char *member,
         for (j = 0, k = 0; j != namelen && n[k] != '\0'; ++k) {
             int hi, lo;
             unsigned char c = (unsigned char)member[j];
-            if (c == '%' && j + 2 < namelen && (hi = hex_value(member[j + 1])) >= 0 && (lo = hex_value(member[j + 2])) >= 0) {
+            if (c == '%' && j + 2 < namelen && (hi = cr_hex_value(member[j + 1])) >= 0 && (lo = cr_hex_value(member[j + 2])) >= 0) {
                 c = (unsigned char)(hi * 16 + lo);
                 j += 3;
             } else {
@@ -461,11 +450,11 @@ int cr_key_match_path(cr_str_t path, char *buf, size_t bufsize, int *ambiguous)
             if (is_ctl(c) || c == ' ')
                 return -1;
             if (c == '%') {
-                if (i + 2 < len && (hi = hex_value(path.base[i + 1])) >= 0 && (lo = hex_value(path.base[i + 2])) >= 0) {
+                if (i + 2 < len && (hi = cr_hex_value(path.base[i + 1])) >= 0 && (lo = cr_hex_value(path.base[i + 2])) >= 0) {
                     c = (unsigned char)(hi * 16 + lo);
                     width = 3;
                     if (is_ctl(c) || c == '\\' || c == 0xc0 || c == 0xc1 ||
-                        (c == '%' && i + 4 < len && hex_value(path.base[i + 3]) >= 0 && hex_value(path.base[i + 4]) >= 0))
+                        (c == '%' && i + 4 < len && cr_hex_value(path.base[i + 3]) >= 0 && cr_hex_value(path.base[i + 4]) >= 0))
                         amb = 1;
                 } else {
                     amb = 1; /* an invalid escape: kept as it is */

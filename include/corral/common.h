@@ -53,6 +53,26 @@ static inline int cr_is_ows(char c)
 {
     return c == ' ' || c == '\t';
 }
+
+/* The value of a hex digit, or -1. */
+static inline int cr_hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* RFC 9110 5.6.2 tchar: a byte of a token (a field name, a method, a coding). */
+static inline int cr_is_tchar(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return 1;
+    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
 /* s without leading and trailing OWS. */
 cr_str_t cr_str_trim_ows(cr_str_t s);
 
