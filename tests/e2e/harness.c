@@ -45,12 +45,14 @@
 
 /* ---- small utilities ---- */
 
-static int64_t now_ms(void)
+long harness_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+#define now_ms harness_now_ms
 
 static void poll_step(void)
 {
@@ -1159,4 +1161,38 @@ long harness_metric(const cr_proc_t *corral, const char *name)
     }
     resp_free(&r);
     return v;
+}
+
+int harness_get_hit(const cr_proc_t *c, const char *path, long *status, char *ver, size_t versize)
+{
+    cr_resp_t r;
+    char cs[256] = "";
+    int hit;
+    if (http_get(&r, CR_H1, url_of(c, path), NULL) != 0) {
+        resp_free(&r);
+        return -1;
+    }
+    if (status != NULL)
+        *status = r.status;
+    resp_header(&r, "cache-status", cs, sizeof(cs));
+    hit = strstr(cs, "corral; hit") != NULL;
+    if (ver != NULL) {
+        const char *v = strstr(r.body, "\"version\": \"");
+        snprintf(ver, versize, "%.*s", v != NULL ? (int)strcspn(v + 12, "\"") : 0, v != NULL ? v + 12 : "");
+    }
+    resp_free(&r);
+    return hit;
+}
+
+long harness_write(const cr_proc_t *c, const char *method, const char *path_and_query)
+{
+    cr_resp_t r;
+    long status;
+    if (http_request(&r, CR_H1, method, url_of(c, path_and_query), NULL, "x=1", 3) != 0) {
+        resp_free(&r);
+        return -1;
+    }
+    status = r.status;
+    resp_free(&r);
+    return status;
 }

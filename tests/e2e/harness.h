@@ -149,6 +149,16 @@ char *upstream_log(const cr_proc_t *up, const char *path);
  * 16 more url_of calls on the same thread. Do not free. */
 char *url_of(const cr_proc_t *p, const char *path_and_query);
 
+/* A monotonic clock in milliseconds, for bounded waits. */
+long harness_now_ms(void);
+
+/* GET path through corral c over HTTP/1.1. Returns 1 when Cache-Status says hit, 0 when not, -1 on a transport error.
+ * *status (may be NULL) gets the status; ver (may be NULL) the body's "version" field of the test upstream's JSON. */
+int harness_get_hit(const cr_proc_t *c, const char *path, long *status, char *ver, size_t versize);
+
+/* A write (method, body "x=1") through corral c over HTTP/1.1. Returns its status, or -1 on a transport error. */
+long harness_write(const cr_proc_t *c, const char *method, const char *path_and_query);
+
 /* Reads a number stored under field at the top level of a JSON object (e.g. "n", "count"); strings and nested values
  * are skipped, so a header named "n" inside "headers" never matches. 0 and *out set, or -1. */
 int json_get_long(const char *json, const char *field, long *out);

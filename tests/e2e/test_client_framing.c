@@ -47,20 +47,13 @@ static int suite_cleanup(void)
     return harness_stop_pair(&up, &corral);
 }
 
-static long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* Writes len bytes of req on a fresh connection and reads until the peer closes or 3 s pass. out gets what came
  * back (NUL-terminated); *closed is 1 when the peer closed (EOF or reset). Returns the bytes read, or -1. */
 static long raw_exchange(const char *req, size_t len, char *out, size_t outsize, int *closed)
 {
     int fd = harness_connect(corral.port);
     size_t got = 0, off = 0;
-    long deadline = mono_ms() + 3000;
+    long deadline = harness_now_ms() + 3000;
     *closed = 0;
     out[0] = '\0';
     if (fd < 0)
@@ -71,7 +64,7 @@ static long raw_exchange(const char *req, size_t len, char *out, size_t outsize,
             break;
         off += (size_t)w;
     }
-    while (mono_ms() < deadline) {
+    while (harness_now_ms() < deadline) {
         struct pollfd pfd = {fd, POLLIN, 0};
         ssize_t n;
         if (poll(&pfd, 1, 50) <= 0)
@@ -278,7 +271,7 @@ static int h2_attack(char *out, size_t outsize, const char *const *hv)
     int n = 0, pfd[2], st;
     size_t got = 0;
     pid_t pid;
-    long deadline = mono_ms() + 10000;
+    long deadline = harness_now_ms() + 10000;
 
     snprintf(script, sizeof(script), "%s/tools/h2-attack.py", harness_repo_root());
     snprintf(port, sizeof(port), "%d", corral.port);
@@ -305,7 +298,7 @@ static int h2_attack(char *out, size_t outsize, const char *const *hv)
         _exit(127);
     }
     close(pfd[1]);
-    while (got < outsize - 1 && mono_ms() < deadline) {
+    while (got < outsize - 1 && harness_now_ms() < deadline) {
         struct pollfd p = {pfd[0], POLLIN, 0};
         ssize_t r;
         if (poll(&p, 1, 100) <= 0)

@@ -62,27 +62,15 @@ static void prime(const char *path)
 
 static int get_is_hit(const char *path, char *ver, size_t versize)
 {
-    cr_resp_t r;
-    char cs[256] = "";
-    int hit;
-    CU_ASSERT_EQUAL_FATAL(http_get(&r, CR_H1, url_of(&corral, path), NULL), 0);
-    resp_header(&r, "cache-status", cs, sizeof(cs));
-    hit = strstr(cs, "corral; hit") != NULL;
-    if (ver != NULL) {
-        const char *v = strstr(r.body, "\"version\": \"");
-        snprintf(ver, versize, "%.*s", v != NULL ? (int)strcspn(v + 12, "\"") : 0, v != NULL ? v + 12 : "");
-    }
-    resp_free(&r);
+    int hit = harness_get_hit(&corral, path, NULL, ver, versize);
+    CU_ASSERT_FATAL(hit >= 0);
     return hit;
 }
 
-static long write_req(const char *method, const char *path)
+static long write_req(const char *method, const char *path_and_query)
 {
-    cr_resp_t r;
-    long status;
-    CU_ASSERT_EQUAL_FATAL(http_request(&r, CR_H1, method, url_of(&corral, path), NULL, "x=1", 3), 0);
-    status = r.status;
-    resp_free(&r);
+    long status = harness_write(&corral, method, path_and_query);
+    CU_ASSERT_FATAL(status >= 0);
     return status;
 }
 

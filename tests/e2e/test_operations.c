@@ -48,13 +48,6 @@ static int suite_cleanup(void)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-static long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static const char *bin(void)
 {
     static char path[512];
@@ -80,7 +73,7 @@ static int run_corral(int test_only, const char *conf, char *out, size_t outsize
     char log[128];
     int st = 0, fd;
     pid_t pid;
-    long deadline = mono_ms() + 10000;
+    long deadline = harness_now_ms() + 10000;
     snprintf(log, sizeof(log), "%s/run.log", dir);
     out[0] = '\0';
     if ((pid = fork()) == 0) {
@@ -96,7 +89,7 @@ static int run_corral(int test_only, const char *conf, char *out, size_t outsize
     if (pid < 0)
         return -1;
     while (waitpid(pid, &st, WNOHANG) == 0) {
-        if (mono_ms() > deadline) {
+        if (harness_now_ms() > deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
             st = -2;
@@ -164,7 +157,7 @@ static void test_restart_after_time_wait(void)
         static const char req[] = "GET /tw HTTP/1.0\r\n\r\n";
         REQUIRE(fd >= 0);
         CU_ASSERT(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) > 0);
-        for (long deadline = mono_ms() + 3000; mono_ms() < deadline;) {
+        for (long deadline = harness_now_ms() + 3000; harness_now_ms() < deadline;) {
             struct pollfd pfd = {fd, POLLIN, 0};
             if (poll(&pfd, 1, 50) > 0 && recv(fd, buf, sizeof(buf), 0) <= 0)
                 break;
@@ -327,14 +320,14 @@ static void raw_send(int port, const char *req)
 {
     int fd = harness_connect(port);
     char buf[4096];
-    long deadline = mono_ms() + 3000;
+    long deadline = harness_now_ms() + 3000;
     if (fd < 0)
         return;
     if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0) {
         close(fd);
         return;
     }
-    while (mono_ms() < deadline) {
+    while (harness_now_ms() < deadline) {
         struct pollfd pfd = {fd, POLLIN, 0};
         if (poll(&pfd, 1, 50) > 0 && recv(fd, buf, sizeof(buf), 0) <= 0)
             break;
@@ -460,14 +453,14 @@ static void test_sigterm_during_startup(void)
             poll(NULL, 0, round); /* an arbitrary moment of start-up */
         } else {
             /* the moment the first worker thread exists: before it can have registered its wake receiver */
-            long until = mono_ms() + 5000;
-            while (task_count(pid) < 2 && mono_ms() < until)
+            long until = harness_now_ms() + 5000;
+            while (task_count(pid) < 2 && harness_now_ms() < until)
                 ;
         }
         kill(pid, SIGTERM);
-        deadline = mono_ms() + 10000;
+        deadline = harness_now_ms() + 10000;
         while (waitpid(pid, &st, WNOHANG) == 0) {
-            if (mono_ms() > deadline) {
+            if (harness_now_ms() > deadline) {
                 kill(pid, SIGKILL);
                 waitpid(pid, &st, 0);
                 break;
