@@ -165,8 +165,23 @@ typedef struct st_cr_config_t {
         uint64_t memcached_timeout_ms; /* default 20 */
     } tier;
 
+    /*
+     * limits: bounds on what corral accepts from its peers and holds for them (README "Limits"). Every field has a
+     * default and a range, both in config.c's limit table; a value out of range is a config error.
+     */
     struct {
-        size_t upstream_header_size; /* default 64 KiB, 1 KiB..1 MiB: a longer upstream response head is malformed */
+        size_t request_headers;      /* 64 KiB: decoded request header list (names + values); longer is 431 */
+        size_t request_body;         /* 16 MiB: a longer request body is 413 before more is read */
+        size_t upstream_header_size; /* 64 KiB: a longer upstream response head is malformed (502) */
+        size_t admin_body;           /* 1 MiB: a longer admin request body is 413 */
+        size_t response_buffer;      /* 1 MiB: bytes of one response buffered for a slow client before the upstream read pauses */
+        uint64_t connections;        /* 10000: client connections open at once, process-wide; more are refused */
+        uint64_t streams_per_connection; /* 100: concurrent HTTP/2 streams per client connection */
+        uint64_t variants_per_key;   /* 32: Vary variants stored under one key; the oldest is evicted past it */
+        uint64_t queued_fills;       /* 1024 per process: requests waiting for a free upstream connection; more get 503 */
+        uint64_t cancels_per_connection; /* 200 per 10 s: requests a client cancels before their answer began, per connection */
+        uint64_t cancels_per_address;    /* 1000 per 10 s: the same, summed over a client address's connections */
+        uint64_t header_timeout_ms;  /* 10 s: a request head, HTTP/2 frame or header block left incomplete this long closes */
     } limits;
 
     cr_route_config_t *routes;
