@@ -1307,6 +1307,12 @@ static void *ts_pf_filler(void *arg)
         }
         ts_pf_check_ring(f);
     }
+    /* a loaded machine may run every fill before the purger starts: the last ring is checked against every purge */
+    while (__atomic_load_n(&ts_pf_completed, __ATOMIC_SEQ_CST) != TS_PF_PURGES) {
+        ts_pf_check_ring(f);
+        sched_yield();
+    }
+    ts_pf_check_ring(f);
     __atomic_store_n(&f->seen, SIZE_MAX, __ATOMIC_SEQ_CST);
     return NULL;
 }
