@@ -264,7 +264,7 @@ static void test_unsent_fill_is_dropped(void)
     cr_resp_t r;
 
     CU_ASSERT_FATAL(dropped >= 0);
-    CU_ASSERT_FATAL((hold = hold_upstream("/c/hold?n=1", 1000)) >= 0);
+    CU_ASSERT_FATAL((hold = hold_upstream("/c/hold?n=1", 2000)) >= 0);
     /* the only connection is busy: this fill is queued, and its only waiter cancels at once */
     CU_ASSERT_FATAL((fd = h2_open()) >= 0);
     requests = harness_metric(&corral, "corral_requests_total");
@@ -410,7 +410,7 @@ static void test_queue_is_bounded(void)
                            "--path", "/c/herd?k=1", "--linger-ms", "3000", NULL};
 
     CU_ASSERT_FATAL(busy >= 0);
-    CU_ASSERT_FATAL((hold = hold_upstream("/c/hold?n=2", 1500)) >= 0);
+    CU_ASSERT_FATAL((hold = hold_upstream("/c/hold?n=2", 3000)) >= 0);
     /* the connection is busy: QUEUED_FILLS misses queue, the rest are refused at once */
     t0 = harness_now_ms();
     for (i = 0; i != QUEUED_FILLS + 6; ++i) {
