@@ -81,7 +81,8 @@ static void send_text(h2o_req_t *req, const char *ctype, char *body, size_t len)
 static void send_metrics(h2o_req_t *req)
 {
     cr_stats_t s;
-    size_t cap = 8192;
+    size_t cap = 8192, queued, queued_peak;
+    uint64_t busy;
     char *buf = h2o_mem_alloc_pool(&req->pool, cap);
     int n = 0;
 
@@ -108,6 +109,11 @@ static void send_metrics(h2o_req_t *req)
     COUNTER("guard_rejections_total", "Requests refused because their connection cancelled too many (rapid reset).",
             s.guard_rejections);
     COUNTER("invalidations_total", "Write-through invalidations.", s.invalidations);
+    cr_upstream_queue_stats(&queued, &queued_peak, &busy);
+    COUNTER("fills_dropped_total", "Fills cancelled before they were sent upstream: every waiter had gone.", s.fills_dropped);
+    COUNTER("upstream_busy_total", "Fills and passes refused with 503: limits.queued_fills were waiting.", busy);
+    GAUGE("upstream_queued", "Requests waiting for a free upstream connection.", "%zu", queued);
+    GAUGE("upstream_queued_peak", "The most requests that waited for an upstream connection at once.", "%zu", queued_peak);
     COUNTER("store_evictions_total", "Objects evicted to stay under cache.memory.", cr_store_evictions(cr_rt.store));
     GAUGE("store_bytes", "Bytes charged to the store.", "%zu", cr_store_bytes(cr_rt.store));
     GAUGE("store_limit_bytes", "The store's byte limit (cache.memory).", "%zu", cr_store_limit(cr_rt.store));

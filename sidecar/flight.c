@@ -13,8 +13,18 @@
  * holds its codings; the flight stays in the table and keeps the fill's reference until then, and a request that
  * comes meanwhile and finds no fresh object waits for the store and looks up again (cr_flight_await_store), so that
  * nothing but the leader's own answer comes before the store.
- * Reference counting: the table link and the running fetch share one reference (dropped at publish); each waiter
- * and each cross-thread message holds one. The last release frees the flight, on whichever thread that happens.
+ * Reference counting: the table link and the running fetch share one reference (dropped at publish, or when the
+ * fill is dropped); each waiter and each cross-thread message holds one. The last release frees the flight, on
+ * whichever thread that happens.
+ * Dropping: `live_waiters` counts the waiters still linked (or joining: it is raised under the mutex, by do_join or
+ * the leader's creation, and lowered without it when a waiter leaves: answered, timed out, or its request gone).
+ * When the last one leaves a flight that is not a background revalidation and has not published, the owner (at once,
+ * or from a drop-check message when the last waiter was on another thread) drops the fill if it still waits for an
+ * upstream connection (cr_fetch_is_waiting): the fetch is cancelled, its queue place freed, the flight unlinked and
+ * marked done without an outcome. A fill that has a connection (being made, or its request on the wire) goes on and
+ * is stored for the next client, as Varnish and nginx (proxy_cache) finish a fetch they started: the upstream does
+ * the work anyway, at most upstream.max_connections fills run at once, and closing connections still being made
+ * would turn each cancelled request into a connect and close at the upstream (measured: 57,000 in 5 s swamped it).
  */
 #include "corral/flight.h"
 
@@ -53,10 +63,11 @@ struct st_cr_flight_t {
     /* guarded by table->mutex */
     cr_flight_t *hash_next;
     int in_table;
-    int done;
+    int done; /* written under the mutex; also read without it (atomic) by a thread whose last waiter left */
     int fetched; /* the answer is complete and the leader has it: only its codings are still being made */
     size_t num_waiters;
     unsigned char *has_waiters; /* [nthreads] */
+    uint32_t live_waiters;      /* atomic; raised only under the mutex (see the top of the file) */
 
     /* waiters[i] is touched only by thread i */
     h2o_linklist_t *waiters; /* [nthreads] of cr_waiter_t */
@@ -68,6 +79,7 @@ struct st_cr_flight_t {
     size_t keylen;
     uint64_t hash;
     cr_thread_t *owner;
+    int background; /* a stale-while-revalidate refresh: it runs without waiters, never dropped */
     const cr_route_config_t *route;
     cr_request_info_t qi;
     cr_req_header_copy_t *req_headers; /* the leader's request headers, for Vary */
@@ -114,6 +126,7 @@ typedef struct st_cr_waiter_t {
 typedef struct st_cr_flight_message_t {
     h2o_multithread_message_t super;
     cr_flight_t *flight; /* one reference */
+    int drop_check;      /* to the owner: the last waiter left, drop the fill if it is not sent yet */
 } cr_flight_message_t;
 
 struct st_cr_flight_table_t {
@@ -185,22 +198,68 @@ static void do_unlink(cr_flight_table_t *table, cr_flight_t *f)
 /* ------------------------------------------------------------------------------------------------------------------------ */
 /* answering waiters */
 
-static void on_waiter_dispose(void *p)
+static void send_message(cr_flight_t *f, unsigned thread_idx, int drop_check)
 {
-    cr_waiter_t *w = p;
-    if (h2o_linklist_is_linked(&w->link))
-        h2o_linklist_unlink(&w->link);
-    if (h2o_timeout_is_linked(&w->timer))
-        h2o_timeout_unlink(&w->timer);
-    flight_release(&w->flight);
+    cr_flight_message_t *msg = malloc(sizeof(*msg));
+    assert(msg != NULL);
+    msg->super = (h2o_multithread_message_t){{NULL, NULL}};
+    flight_addref(f);
+    msg->flight = f;
+    msg->drop_check = drop_check;
+    h2o_multithread_send_message(&cr_rt.threads[thread_idx].flight_receiver, &msg->super);
+}
+
+/* Owner thread: the last waiter left. Drops the fill while it still waits for an upstream connection (see the top of
+ * the file); otherwise leaves it running. */
+static void drop_if_waiting(cr_flight_t *f)
+{
+    cr_flight_table_t *table = cr_rt.flights;
+    int drop = 0;
+
+    if (f->background || !cr_fetch_is_waiting(&f->fetch))
+        return;
+    pthread_mutex_lock(&table->mutex);
+    if (!f->done && __atomic_load_n(&f->live_waiters, __ATOMIC_ACQUIRE) == 0) {
+        if (f->in_table)
+            do_unlink(table, f);
+        __atomic_store_n(&f->done, 1, __ATOMIC_RELAXED);
+        drop = 1;
+    }
+    pthread_mutex_unlock(&table->mutex);
+    if (!drop)
+        return; /* someone joined meanwhile */
+    cr_fetch_cancel(&f->fetch); /* frees its queue place; no callback follows */
+    CR_STAT_INC(f->owner->stats, fills_dropped);
+    flight_release(&f); /* the fill's */
+}
+
+/* A waiter of `f` on thread t stopped waiting (answered, timed out, or its request is gone). */
+static void waiter_left(cr_flight_t *f, cr_thread_t *t)
+{
+    if (__atomic_sub_fetch(&f->live_waiters, 1, __ATOMIC_ACQ_REL) != 0 || f->background ||
+        __atomic_load_n(&f->done, __ATOMIC_RELAXED))
+        return;
+    if (t == f->owner)
+        drop_if_waiting(f);
+    else
+        send_message(f, f->owner->idx, 1);
 }
 
 static void waiter_detach(cr_waiter_t *w)
 {
-    if (h2o_linklist_is_linked(&w->link))
-        h2o_linklist_unlink(&w->link);
     if (h2o_timeout_is_linked(&w->timer))
         h2o_timeout_unlink(&w->timer);
+    if (h2o_linklist_is_linked(&w->link)) {
+        h2o_linklist_unlink(&w->link);
+        waiter_left(w->flight, w->thread);
+    }
+}
+
+static void on_waiter_dispose(void *p)
+{
+    cr_waiter_t *w = p;
+    waiter_detach(w);
+    flight_release(&w->flight);
 }
 
 static void answer_waiter(cr_waiter_t *w)
@@ -250,8 +309,11 @@ static void answer_waiter(cr_waiter_t *w)
         cr_pass_start(req, lk->route, cr_cache_status_fwd(req, lk->fwd, "detail=too-large"), NULL);
         return;
     case OUTCOME_ERROR:
-        cr_send_json_error(req, f->error_status, f->error_status == 504 ? "Gateway Timeout" : "Bad Gateway", f->error_code,
-                           f->error_msg);
+        cr_send_json_error(req, f->error_status,
+                           f->error_status == 504   ? "Gateway Timeout"
+                           : f->error_status == 503 ? "Service Unavailable"
+                                                    : "Bad Gateway",
+                           f->error_code, f->error_msg);
         return;
     case OUTCOME_NONE:
         break;
@@ -276,7 +338,10 @@ static void on_flight_messages(h2o_multithread_receiver_t *receiver, h2o_linklis
     while (!h2o_linklist_is_empty(messages)) {
         cr_flight_message_t *msg = H2O_STRUCT_FROM_MEMBER(cr_flight_message_t, super.link, messages->next);
         h2o_linklist_unlink(&msg->super.link);
-        answer_thread_waiters(t, msg->flight);
+        if (msg->drop_check)
+            drop_if_waiting(msg->flight);
+        else
+            answer_thread_waiters(t, msg->flight);
         flight_release(&msg->flight);
         free(msg);
     }
@@ -298,23 +363,17 @@ static void publish(cr_flight_t *f)
     pthread_mutex_lock(&table->mutex);
     if (f->in_table)
         do_unlink(table, f);
-    f->done = 1;
+    __atomic_store_n(&f->done, 1, __ATOMIC_RELAXED);
     memcpy(notify, f->has_waiters, n);
     pthread_mutex_unlock(&table->mutex);
 
     for (i = 0; i != n; ++i) {
         if (!notify[i])
             continue;
-        if (i == f->owner->idx) {
+        if (i == f->owner->idx)
             answer_thread_waiters(f->owner, f);
-        } else {
-            cr_flight_message_t *msg = malloc(sizeof(*msg));
-            assert(msg != NULL);
-            msg->super = (h2o_multithread_message_t){{NULL, NULL}};
-            flight_addref(f);
-            msg->flight = f;
-            h2o_multithread_send_message(&cr_rt.threads[i].flight_receiver, &msg->super);
-        }
+        else
+            send_message(f, i, 0);
     }
     flight_release(&f);
 }
@@ -619,6 +678,12 @@ static int on_fill_body(cr_fetch_t *fetch, h2o_buffer_t **input, int is_eos)
 static void on_fill_error(cr_fetch_t *fetch, cr_fetch_error_t err, const char *msg, int head_seen)
 {
     cr_flight_t *f = fetch->data;
+    if (err == CR_FETCH_ERR_BUSY) {
+        /* nothing was sent: not an upstream error, and counted (corral_upstream_busy_total) rather than logged */
+        fail_flight(f, 503, "upstream_busy", msg);
+        publish(f);
+        return;
+    }
     CR_STAT_INC(f->owner->stats, upstream_errors);
     cr_log_error("upstream %s while filling %.*s: %s", err == CR_FETCH_ERR_TIMEOUT ? "timeout" : "error", (int)f->keylen, f->key,
                  msg);
@@ -769,6 +834,7 @@ static int do_join(cr_flight_t *f, cr_thread_t *t, const cr_lookup_t *lk)
     if (f->num_waiters >= lk->route->coalesce_max_waiters)
         return CR_DECLINED;
     ++f->num_waiters;
+    __atomic_add_fetch(&f->live_waiters, 1, __ATOMIC_ACQ_REL);
     f->has_waiters[t->idx] = 1;
     flight_addref(f); /* the waiter's */
     return CR_OK;
@@ -815,6 +881,7 @@ int cr_flight_wait(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale, int shar
         f = created;
         is_leader = 1;
         f->num_waiters = 1;
+        f->live_waiters = 1; /* not shared yet */
         f->has_waiters[t->idx] = 1;
         flight_addref(f); /* the waiter's */
         if (shared) {
@@ -829,6 +896,7 @@ int cr_flight_wait(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale, int shar
                 } else {
                     /* another thread started one meanwhile: join it and drop ours */
                     ++race->num_waiters;
+                    __atomic_add_fetch(&race->live_waiters, 1, __ATOMIC_ACQ_REL);
                     race->has_waiters[t->idx] = 1;
                     after_fetch = race->fetched;
                     flight_addref(race);
@@ -865,6 +933,7 @@ void cr_flight_revalidate_background(cr_thread_t *t, cr_lookup_t *lk, cr_object_
         return;
     if ((f = flight_new(t, lk, stale)) == NULL)
         return;
+    f->background = 1;
     pthread_mutex_lock(&table->mutex);
     if (do_find(table, lk->key, lk->keylen, lk->hash) == NULL) {
         cr_flight_t **slot = &table->buckets[f->hash & (TABLE_BUCKETS - 1)];

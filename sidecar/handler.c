@@ -188,7 +188,7 @@ static int key_header_lookup(void *ctx, const char *lname, size_t lnamelen, cr_s
 typedef struct st_cr_req_tracker_t {
     cr_thread_t *thread;
     h2o_req_t *req;
-    uint64_t conn_id;
+    cr_guard_ticket_t guard;
 } cr_req_tracker_t;
 
 /* Runs when the request is disposed: ends its in-flight count, and notes a cancellation (the client went away
@@ -198,7 +198,7 @@ static void on_request_dispose(void *p)
     cr_req_tracker_t *tr = p;
     --tr->thread->inflight;
     if (tr->req->res.status == 0)
-        cr_guard_note_cancel(tr->thread->guard, tr->conn_id, h2o_now(tr->thread->ctx.loop));
+        cr_guard_note_cancel(tr->thread->guard, &tr->guard, h2o_now(tr->thread->ctx.loop));
 }
 
 static int is_method(h2o_iovec_t m, const char *lit, size_t len)
@@ -231,12 +231,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     cr_lookup_t *lk;
     char keybuf[CR_MAX_KEY];
     int keylen, ambiguous;
+    cr_guard_ticket_t guard;
 
     CR_STAT_INC(t->stats, requests);
-    if (cr_guard_is_blocked(t->guard, req->conn->id, h2o_now(t->ctx.loop))) {
+    if (cr_guard_check(t->guard, req->conn, h2o_now(t->ctx.loop), &guard)) {
         CR_STAT_INC(t->stats, guard_rejections);
         cr_send_json_error(req, 429, "Too Many Requests", "too_many_cancellations",
-                           "this connection cancelled too many requests; open a new connection later");
+                           "this connection or client address cancelled too many requests; try again later");
         return 0;
     }
     if (cr_reqcheck(req) != CR_OK) /* a head unsafe to forward or key on: answered 400 */
@@ -245,7 +246,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     tracker = h2o_mem_alloc_shared(&req->pool, sizeof(*tracker), on_request_dispose);
     tracker->thread = t;
     tracker->req = req;
-    tracker->conn_id = req->conn->id;
+    tracker->guard = guard;
 
     route = cr_route_match_ex(cr_rt.cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len), &ambiguous);
     if (route == NULL || !route->cache) {

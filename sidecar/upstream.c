@@ -5,6 +5,7 @@
  * A fetch is in exactly one state:
  *   IDLE        not started, or finished (no socket, no timer);
  *   QUEUED      linked in `queue`, the queue timer armed;
+ *   REFUSED     the queue was full (limits.queued_fills): the zero timer reports CR_FETCH_ERR_BUSY;
  *   CONNECTING  holds a socket being connected (connect timer), or waits for the zero timer that reports a socket
  *               that could not even be created;
  *   SENDING     the request is being written (I/O timer);
@@ -15,7 +16,8 @@
  *               the framing are cut off and mark the connection as not reusable).
  * Invariants: everything here belongs to one thread's loop; no locks. `active` counts fetches in CONNECTING..BODY and
  * never exceeds `cap`; a new connection is made only when no idle one is usable, so open connections never exceed
- * `cap` either. A body is complete only when its framing says so: the last chunk and its trailers, the whole
+ * `cap` either. `queued_total` (shared by every thread, atomic) counts the fetches in QUEUED in the whole process and
+ * never exceeds `queue_limit`: a fetch that would pass it is REFUSED instead of queued. A body is complete only when its framing says so: the last chunk and its trailers, the whole
  * Content-Length, or a clean FIN (h2o_socket_error_closed) for a close-delimited body; a reset (h2o_socket_error_io)
  * or an early FIN is an error. A connection goes back to the idle list only when the response was framed by
  * Content-Length or chunked coding, ended exactly there, no byte followed, and the head allowed keep-alive; otherwise
@@ -33,7 +35,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-enum { ST_IDLE = 0, ST_QUEUED, ST_CONNECTING, ST_SENDING, ST_HEAD, ST_BODY };
+enum { ST_IDLE = 0, ST_QUEUED, ST_REFUSED, ST_CONNECTING, ST_SENDING, ST_HEAD, ST_BODY };
 
 #define CR_UPSTREAM_IDLE_TIMEOUT_MS 2000 /* well under common upstream idle timeouts (Node.js: 5 s) */
 
@@ -57,6 +59,7 @@ struct st_cr_upstream_t {
     size_t cap;
     size_t active;
     size_t queued;
+    size_t queue_limit; /* limits.queued_fills: fetches in QUEUED in the whole process */
     size_t num_idle;
     h2o_linklist_t queue;
     h2o_linklist_t idle; /* cr_upconn_t, the most recently used first */
@@ -64,6 +67,44 @@ struct st_cr_upstream_t {
 
 static void start_client(cr_fetch_t *f);
 static void on_read(h2o_socket_t *sock, const char *err);
+
+/* process-wide, every thread's (atomic, relaxed: they are counts, nothing is published through them) */
+static size_t queued_total;
+static size_t queued_peak;
+static uint64_t refused_total;
+
+void cr_upstream_queue_stats(size_t *queued, size_t *peak, uint64_t *refused)
+{
+    *queued = __atomic_load_n(&queued_total, __ATOMIC_RELAXED);
+    *peak = __atomic_load_n(&queued_peak, __ATOMIC_RELAXED);
+    *refused = __atomic_load_n(&refused_total, __ATOMIC_RELAXED);
+}
+
+/* Takes one place in the process-wide queue. Returns 1, or 0 (counted as refused) when queue_limit are taken. */
+static int queue_place_take(cr_upstream_t *up)
+{
+    size_t n = __atomic_add_fetch(&queued_total, 1, __ATOMIC_RELAXED), peak;
+    if (n > up->queue_limit) {
+        __atomic_sub_fetch(&queued_total, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&refused_total, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    peak = __atomic_load_n(&queued_peak, __ATOMIC_RELAXED);
+    while (n > peak && !__atomic_compare_exchange_n(&queued_peak, &peak, n, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+    ++up->queued;
+    return 1;
+}
+
+/* Takes a QUEUED fetch out of the queue (its timer stays for the caller) and gives its place back. */
+static void queue_remove(cr_fetch_t *f)
+{
+    assert(f->_state == ST_QUEUED);
+    h2o_linklist_unlink(&f->_queue_link);
+    --f->_up->queued;
+    __atomic_sub_fetch(&queued_total, 1, __ATOMIC_RELAXED);
+    f->_state = ST_IDLE;
+}
 
 void cr_upstream_init(cr_upstream_t **_up, h2o_loop_t *loop, const cr_config_t *cfg, unsigned nthreads)
 {
@@ -79,6 +120,7 @@ void cr_upstream_init(cr_upstream_t **_up, h2o_loop_t *loop, const cr_config_t *
     h2o_timeout_init(loop, &up->queue_timeout, cfg->upstream.queue_timeout_ms);
     h2o_timeout_init(loop, &up->idle_timeout, CR_UPSTREAM_IDLE_TIMEOUT_MS);
     h2o_timeout_init(loop, &up->zero_timeout, 0);
+    up->queue_limit = cfg->limits.queued_fills != 0 ? cfg->limits.queued_fills : 1024;
     up->cap = cfg->upstream.max_connections / (nthreads ? nthreads : 1);
     if (up->cap == 0)
         up->cap = 1;
@@ -163,10 +205,8 @@ static void release_slot(cr_upstream_t *up)
     --up->active;
     while (up->active < up->cap && !h2o_linklist_is_empty(&up->queue)) {
         cr_fetch_t *next = H2O_STRUCT_FROM_MEMBER(cr_fetch_t, _queue_link, up->queue.next);
-        h2o_linklist_unlink(&next->_queue_link);
-        --up->queued;
+        queue_remove(next);
         h2o_timeout_unlink(&next->_timer);
-        next->_state = ST_IDLE;
         start_client(next);
     }
 }
@@ -494,11 +534,16 @@ static void start_client(cr_fetch_t *f)
 static void on_queue_timeout(h2o_timeout_entry_t *entry)
 {
     cr_fetch_t *f = H2O_STRUCT_FROM_MEMBER(cr_fetch_t, _timer, entry);
-    assert(f->_state == ST_QUEUED);
-    h2o_linklist_unlink(&f->_queue_link);
-    --f->_up->queued;
-    f->_state = ST_IDLE;
+    queue_remove(f);
     f->cb->on_error(f, CR_FETCH_ERR_TIMEOUT, "no upstream connection became free in time", 0);
+}
+
+static void on_refused(h2o_timeout_entry_t *entry)
+{
+    cr_fetch_t *f = H2O_STRUCT_FROM_MEMBER(cr_fetch_t, _timer, entry);
+    assert(f->_state == ST_REFUSED);
+    f->_state = ST_IDLE;
+    f->cb->on_error(f, CR_FETCH_ERR_BUSY, "too many requests wait for an upstream connection (limits.queued_fills)", 0);
 }
 
 void cr_fetch_start(cr_upstream_t *up, cr_fetch_t *f)
@@ -515,9 +560,14 @@ void cr_fetch_start(cr_upstream_t *up, cr_fetch_t *f)
     f->_queue_link = (h2o_linklist_t){NULL, NULL};
     f->_timer = (h2o_timeout_entry_t){0};
     if (up->active >= up->cap) {
+        if (!queue_place_take(up)) {
+            /* reported from the loop, not from inside this call */
+            f->_state = ST_REFUSED;
+            link_timer(f, &up->zero_timeout, on_refused);
+            return;
+        }
         f->_state = ST_QUEUED;
         h2o_linklist_insert(&up->queue, &f->_queue_link);
-        ++up->queued;
         link_timer(f, &up->queue_timeout, on_queue_timeout);
         return;
     }
@@ -531,8 +581,10 @@ void cr_fetch_cancel(cr_fetch_t *f)
     case ST_IDLE:
         break;
     case ST_QUEUED:
-        h2o_linklist_unlink(&f->_queue_link);
-        --f->_up->queued;
+        queue_remove(f);
+        unlink_timer(f);
+        break;
+    case ST_REFUSED:
         unlink_timer(f);
         f->_state = ST_IDLE;
         break;
@@ -543,6 +595,11 @@ void cr_fetch_cancel(cr_fetch_t *f)
         release_slot(f->_up);
         break;
     }
+}
+
+int cr_fetch_is_waiting(const cr_fetch_t *f)
+{
+    return f->_state == ST_QUEUED || f->_state == ST_REFUSED;
 }
 
 /* Stops reading the body (backpressure); the I/O timeout keeps running. */

@@ -6,7 +6,9 @@
  * builds the object, stores it, then publishes the outcome. Waiters sit on per-thread lists inside the flight that
  * only their own thread touches; the owner wakes each other thread with one h2o_multithread message, and that
  * thread answers its own waiters. Flights are refcounted atomically: the table's link, the owner's fetch, every
- * waiter and every message in transit each hold one reference.
+ * waiter and every message in transit each hold one reference. A fill whose waiters have all left while it still
+ * waits for an upstream connection is dropped (never sent); one that has a connection runs on and is stored; a
+ * background revalidation has no waiter and always runs (flight.c).
  */
 #ifndef CORRAL_FLIGHT_H
 #define CORRAL_FLIGHT_H

@@ -39,6 +39,7 @@ typedef struct st_cr_stats_t {
     uint64_t upstream_errors;
     uint64_t invalidations;
     uint64_t guard_rejections; /* requests refused by the rapid-reset guard */
+    uint64_t fills_dropped;    /* fills cancelled before they were sent: every waiter had gone */
 } cr_stats_t;
 
 /* Counts one event in a thread's own counters. Only the owning thread writes them; the store is atomic (relaxed, a

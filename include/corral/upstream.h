@@ -5,7 +5,9 @@
  * response heads and takes truncated bodies for complete ones, so it is not used. Each worker thread owns one
  * cr_upstream_t; nothing in it is shared with other threads (per-thread cap is max(1, upstream.max_connections /
  * threads), so the process never holds more than max_connections, give or take rounding up to one per thread). A
- * fetch over the cap waits in a FIFO queue for at most upstream.queue_timeout. A request that fails before any
+ * fetch over the cap waits in a FIFO queue for at most upstream.queue_timeout. The queues of all threads together
+ * hold at most limits.queued_fills fetches (one atomic count shared by the process, touched only when a fetch is
+ * queued or leaves the queue): past it a fetch is not queued but fails at once with CR_FETCH_ERR_BUSY. A request that fails before any
  * response byte on a reused keep-alive connection is retried once on a new connection when its method is
  * idempotent (the upstream may close idle connections at any time).
  *
@@ -36,6 +38,7 @@ typedef enum en_cr_fetch_error_t {
     CR_FETCH_ERR_CONNECT = 1, /* refused / unreachable: 502 */
     CR_FETCH_ERR_TIMEOUT,     /* connect, I/O or queue timeout: 504 */
     CR_FETCH_ERR_PROTOCOL,    /* garbage, truncated body, reset mid-response: 502 */
+    CR_FETCH_ERR_BUSY,        /* limits.queued_fills fetches already wait for a connection: 503, nothing was sent */
 } cr_fetch_error_t;
 
 typedef struct st_cr_fetch_callbacks_t {
@@ -83,6 +86,12 @@ void cr_upstream_init(cr_upstream_t **up, h2o_loop_t *loop, const cr_config_t *c
 void cr_fetch_start(cr_upstream_t *up, cr_fetch_t *fetch);
 /* Cancels an unfinished fetch: no callback fires afterwards. Safe to call on a finished fetch (no-op). */
 void cr_fetch_cancel(cr_fetch_t *fetch);
+/* Is the fetch still waiting for a connection (queued, or refused and not reported yet)? Nothing of its request has
+ * gone anywhere then, and cr_fetch_cancel only frees its queue place. */
+int cr_fetch_is_waiting(const cr_fetch_t *f);
+/* The process-wide queue: fetches waiting for a connection now, the most at once since start, and the fetches refused
+ * because limits.queued_fills were waiting. Any thread. */
+void cr_upstream_queue_stats(size_t *queued, size_t *peak, uint64_t *refused);
 /* Stops / resumes reading the response body (backpressure). */
 void cr_fetch_pause(cr_fetch_t *fetch);
 void cr_fetch_resume(cr_fetch_t *fetch);

@@ -24,6 +24,7 @@ void cr_test_register_invalidate(void);
 void cr_test_register_purge(void);
 void cr_test_register_encoding(void);
 void cr_test_register_http(void);
+void cr_test_register_guard(void);
 
 int main(void)
 {
@@ -49,6 +50,7 @@ int main(void)
     cr_test_register_purge();
     cr_test_register_encoding();
     cr_test_register_http();
+    cr_test_register_guard();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
