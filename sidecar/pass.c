@@ -224,9 +224,13 @@ static void on_error(cr_fetch_t *fetch, cr_fetch_error_t err, const char *msg, i
     h2o_req_t *req = self->req;
     cr_thread_t *t = cr_thread_of(req);
 
-    CR_STAT_INC(t->stats, upstream_errors);
     self->fetch_done = 1;
     self->receiving = NULL;
+    if (err == CR_FETCH_ERR_BUSY) { /* nothing was sent: counted (corral_upstream_busy_total), not an upstream error */
+        cr_send_json_error(req, 503, "Service Unavailable", "upstream_busy", msg);
+        return;
+    }
+    CR_STAT_INC(t->stats, upstream_errors);
     cr_log_error("upstream %s for %.*s %.*s: %s", err == CR_FETCH_ERR_TIMEOUT ? "timeout" : "error", (int)req->input.method.len,
                  req->input.method.base, (int)req->input.path.len, req->input.path.base, msg);
     if (!self->started) {

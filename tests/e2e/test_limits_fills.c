@@ -47,7 +47,9 @@ static const char *exact_template = "threads: 1\n"
                                     "routes:\n"
                                     "  - match: { prefix: /c }\n"
                                     "    cache: true\n"
-                                    "    ttl: 60s\n";
+                                    "    ttl: 60s\n"
+                                    "  - match: { prefix: /p }\n"
+                                    "    cache: false\n";
 
 static const char *flood_template = "threads: 2\n"
                                     "listen:\n"
@@ -429,6 +431,14 @@ static void test_queue_is_bounded(void)
     CU_ASSERT_EQUAL(n503, 6);
     CU_ASSERT(refused_ms < 1000); /* at once, not after the held request */
     CU_ASSERT_EQUAL(harness_metric(&corral, "corral_upstream_queued_peak"), QUEUED_FILLS);
+
+    /* a pass is refused the same way while the queue is full */
+    CU_ASSERT_FATAL((i = h1_send("/p/refused")) >= 0);
+    rc = h1_read_status(i, 5000, body, sizeof(body));
+    CU_ASSERT_EQUAL(rc, 503);
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "\"upstream_busy\""));
+    CU_ASSERT_EQUAL(harness_metric(&corral, "corral_upstream_busy_total"), busy + 7);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/p/refused"), 0);
 
     /* a refused fill's waiters all get its answer: two streams of one key in one write share one refused fill */
     busy = harness_metric(&corral, "corral_upstream_busy_total");
