@@ -233,6 +233,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     int keylen, ambiguous;
 
     CR_STAT_INC(t->stats, requests);
+    if (cr_reqcheck_size(req, cr_rt.cfg->limits.request_headers) != CR_OK) /* first: nothing of an oversized head is read */
+        return 0;
     if (cr_guard_is_blocked(t->guard, req->conn->id, h2o_now(t->ctx.loop))) {
         CR_STAT_INC(t->stats, guard_rejections);
         cr_send_json_error(req, 429, "Too Many Requests", "too_many_cancellations",
