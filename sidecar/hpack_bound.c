@@ -14,10 +14,12 @@
  * boundaries, decodes each with libh2o's own function (found with dlsym(RTLD_NEXT)), and adds up what each piece added
  * to the request: name + value + CR_HEADER_FIELD_OVERHEAD per field, pseudo-headers included, and the overhead alone
  * for a field libh2o does not keep (Host, content-length). Once that passes `limits.request_headers`, the request
- * gets the marker field (hpack_bound.h) and keeps nothing more: the rest of the block is still decoded, into a
- * scratch request whose pool is cleared after every piece, because HPACK's dynamic table must see every
- * representation or the connection's later blocks would decode wrongly. The handler answers a marked request 431
- * before it reads anything else of it. What a request can hold is the bound plus one piece.
+ * gets the marker field (hpack_bound.h) and keeps nothing more. The rest of the block still goes through libh2o's
+ * decoder where it changes the dynamic table (literals with incremental indexing, size updates), into a scratch
+ * request whose pool is cleared after every piece, or the connection's later blocks would decode wrongly; the
+ * representations that change nothing (indexed fields, literals without indexing: the bomb's million references) are
+ * only scanned, a few instructions each. The handler answers a marked request 431 before it reads anything else of
+ * it. What a request can hold is the bound plus one piece.
  *
  * libh2o's contract is kept: the same return codes (0, H2O_HTTP2_ERROR_INVALID_HEADER_CHAR when a soft error was
  * seen, any other code at once on the first hard error), *content_length set from the last content-length field
@@ -122,6 +124,41 @@ static const uint8_t *next_piece(const uint8_t *p, const uint8_t *end, size_t *f
     return p;
 }
 
+/* After the bound: the next piece of representations that change the dynamic table (literals with incremental
+ * indexing, size updates), skipping those that do not (indexed fields, literals without indexing): libh2o would only
+ * add them to a list that is thrown away. *src moves to the piece's start; returns its end (== *src at the end). A
+ * representation that does not parse starts a piece holding the rest, for libh2o to report. */
+static const uint8_t *next_table_piece(const uint8_t **src, const uint8_t *end)
+{
+    const uint8_t *p = *src, *q;
+    size_t n = 0;
+    while (p != end && (*p >= 128 || *p < 32)) {
+        if (*p >= 128 && *p != 255) { /* the common case, the bomb's: one-byte indexed fields, 8 at a time */
+            ++p;
+            while (end - p >= 8) {
+                uint64_t w, ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+                memcpy(&w, p, 8);
+                if ((w & highs) != highs || (((~w) - ones) & w & highs) != 0) /* a byte < 128, or 255 (~w has a 0) */
+                    break;
+                p += 8;
+            }
+            continue;
+        }
+        if ((q = scan_field(p, end)) == NULL) {
+            *src = p;
+            return end;
+        }
+        p = q;
+    }
+    *src = p;
+    while (p != end && n++ != CR_PIECE_FIELDS && *p >= 32 && *p < 128) {
+        if ((q = scan_field(p, end)) == NULL)
+            return end;
+        p = q;
+    }
+    return p;
+}
+
 typedef struct st_cr_pseudo_seen_t {
     const char *method, *path, *authority;
     const h2o_url_scheme_t *scheme;
@@ -195,24 +232,34 @@ int h2o_hpack_parse_headers(h2o_req_t *req, struct st_h2o_hpack_header_table_t *
         scratch = start_scratch(&scratch_req);
 
     while (src != end) {
-        h2o_req_t *into = scratch != NULL ? scratch : req;
-        size_t piece_length = SIZE_MAX, before = into->headers.size, npseudo, added;
+        size_t piece_length = SIZE_MAX, before = req->headers.size, npseudo, added;
 
-        piece_end = next_piece(src, end, &fields);
-        pseudo_snapshot(into, &seen);
-        ret = libh2o_parse(into, header_table, src, (size_t)(piece_end - src), regular_seen ? NULL : pseudo_header_exists_map,
-                           &piece_length, scratch != NULL ? NULL : digests, err_desc);
-        src = piece_end;
-        if (piece_length != SIZE_MAX && scratch == NULL)
-            *content_length = piece_length;
-        if (ret != 0 && ret != H2O_HTTP2_ERROR_INVALID_HEADER_CHAR) /* a hard error ends the block (libh2o: the connection) */
-            goto Exit;
         if (scratch != NULL) {
+            /* past the bound: only what keeps the dynamic table right; a soft error there does not matter (the
+             * request is answered 431), a hard one still ends the connection as libh2o would */
+            const char *ignored = NULL;
+            if ((piece_end = next_table_piece(&src, end)) == src)
+                break;
+            ret = libh2o_parse(scratch, header_table, src, (size_t)(piece_end - src), NULL, &piece_length, NULL, &ignored);
+            src = piece_end;
             h2o_mem_clear_pool(&scratch->pool);
             memset(&scratch->headers, 0, sizeof(scratch->headers));
             memset(&scratch->input, 0, sizeof(scratch->input));
+            if (ret != 0 && ret != H2O_HTTP2_ERROR_INVALID_HEADER_CHAR) {
+                *err_desc = ignored;
+                goto Exit;
+            }
             continue;
         }
+        piece_end = next_piece(src, end, &fields);
+        pseudo_snapshot(req, &seen);
+        ret = libh2o_parse(req, header_table, src, (size_t)(piece_end - src), regular_seen ? NULL : pseudo_header_exists_map,
+                           &piece_length, digests, err_desc);
+        src = piece_end;
+        if (piece_length != SIZE_MAX)
+            *content_length = piece_length;
+        if (ret != 0 && ret != H2O_HTTP2_ERROR_INVALID_HEADER_CHAR) /* a hard error ends the block (libh2o: the connection) */
+            goto Exit;
         added = pseudo_added(req, &seen, &npseudo);
         total += added + headers_bytes(&req->headers, before);
         if (fields > npseudo + (req->headers.size - before)) {

@@ -6,10 +6,15 @@ then refers to it again and again at one byte per reference (indexed header fiel
 payloads). A decoder that keeps every reference holds about block-size x value-size bytes of header values.
 
 Usage: python3 tools/h2-hpack-bomb.py --port N [--host 127.0.0.1] [--path /x] [--block-size 104000]
-         [--value-size 4000] [--streams 4] [--rounds 1] [--settings-only]
+         [--value-size 4000] [--streams 4] [--rounds 1 | --duration S] [--settings-only]
   --streams K      K bombed requests per connection, all sent at once before anything is read
   --rounds R       R connections one after another (each with K streams)
+  --duration S     instead of --rounds: new rounds until S seconds have passed
+  --pause-ms M     wait M ms between rounds (0: back to back, as fast as the server takes them)
   --settings-only  send the preface, print the server's first SETTINGS and exit
+Two plain (not bombed) modes share the output and use python3-h2's connection, flow control included:
+  --body-size N    one POST of --path with an N-byte body (sent as the windows allow, until the stream ends)
+  --concurrent K   K GETs of --path opened at once on one connection; also reports "elapsed_ms"
 Output (one JSON line): {"settings": {"name": value, ...}, "sent": bytes, "statuses": {"431": n, ...},
   "resets": {"code": n}, "goaways": {"code": n}, "closed": n, "timeouts": n, "streams": n}
   Every stream of every round is counted once in statuses (a response), resets (RST_STREAM) or as ended by the
@@ -181,6 +186,88 @@ def one_round(args, result):
     return True
 
 
+def plain_round(args, result):
+    """--body-size and --concurrent: ordinary requests through python3-h2's state machine."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    sock = socket.create_connection((args.host, args.port), timeout=args.timeout)
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding=None))
+    conn.initiate_connection()
+    started = time.monotonic()
+    deadline = started + args.timeout
+    body = b"u" * args.body_size if args.body_size else b""
+    sent = {}
+    count = args.concurrent if args.concurrent else 1
+    for _ in range(count):
+        sid = conn.get_next_available_stream_id()
+        method = b"POST" if args.body_size else b"GET"
+        headers = [(b":method", method), (b":scheme", b"http"), (b":path", args.path.encode()),
+                   (b":authority", args.authority.encode())]
+        if args.body_size:
+            headers.append((b"content-length", str(len(body)).encode()))
+        conn.send_headers(sid, headers, end_stream=not body)
+        sent[sid] = 0
+    pending = set(sent)
+    result["streams"] += len(pending)
+
+    def push_body():
+        for sid in list(pending):
+            while body and sent[sid] < len(body):
+                n = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size, len(body) - sent[sid])
+                if n <= 0:
+                    break
+                conn.send_data(sid, body[sent[sid]:sent[sid] + n], end_stream=sent[sid] + n == len(body))
+                sent[sid] += n
+
+    try:
+        push_body()
+        sock.sendall(conn.data_to_send())
+        while pending:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                result["closed"] += 1
+                result["ended_by_connection"] += len(pending)
+                break
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.RemoteSettingsChanged):
+                    result["settings"] = {SETTING_NAMES.get(int(k), str(k)): v.new_value
+                                          for k, v in ev.changed_settings.items()}
+                elif isinstance(ev, h2.events.ResponseReceived):
+                    for n, v in ev.headers:
+                        if n == b":status":
+                            result["statuses"][v.decode()] += 1
+                    pending.discard(ev.stream_id)
+                elif isinstance(ev, h2.events.StreamReset) and ev.stream_id in pending:
+                    result["resets"][str(int(ev.error_code))] += 1
+                    pending.discard(ev.stream_id)
+                elif isinstance(ev, h2.events.ConnectionTerminated):
+                    result["goaways"][str(int(ev.error_code))] += 1
+                    result["ended_by_connection"] += len(pending)
+                    pending.clear()
+                elif isinstance(ev, h2.events.DataReceived):
+                    conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            try:
+                push_body()
+            except Exception:  # the stream was reset while its body was still going out
+                pass
+            sock.sendall(conn.data_to_send())
+    except socket.timeout:
+        result["timeouts"] += 1
+        return False
+    except (BrokenPipeError, ConnectionResetError):
+        result["closed"] += 1
+    finally:
+        result["sent"] += sum(sent.values())
+        result["elapsed_ms"] = int((time.monotonic() - started) * 1000)
+        sock.close()
+    return True
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1")
@@ -192,18 +279,32 @@ def main():
     p.add_argument("--streams", type=int, default=4)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--timeout", type=float, default=20.0)
+    p.add_argument("--duration", type=float, default=0.0)
+    p.add_argument("--pause-ms", type=float, default=0.0)
     p.add_argument("--settings-only", action="store_true")
+    p.add_argument("--body-size", type=int, default=0)
+    p.add_argument("--concurrent", type=int, default=0)
     args = p.parse_args()
     result = {"settings": {}, "sent": 0, "streams": 0, "statuses": collections.Counter(),
               "resets": collections.Counter(), "goaways": collections.Counter(), "closed": 0,
               "ended_by_connection": 0, "timeouts": 0}
     ok = True
-    for _ in range(1 if args.settings_only else args.rounds):
+    plain = args.body_size or args.concurrent
+    rounds = 1 if args.settings_only or plain else args.rounds
+    started = time.monotonic()
+    done = 0
+    while done < rounds or (args.duration and time.monotonic() - started < args.duration):
         try:
-            ok = one_round(args, result) and ok
+            ok = (plain_round if plain else one_round)(args, result) and ok
         except OSError as e:
             result["error"] = str(e)
             ok = False
+        done += 1
+        if plain or args.settings_only:
+            break
+        if args.pause_ms:
+            time.sleep(args.pause_ms / 1000.0)
+    result["rounds"] = done
     print(json.dumps(result, sort_keys=True))
     sys.stdout.flush()
     return 0 if ok else 1
