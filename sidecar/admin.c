@@ -19,6 +19,7 @@
 #include "corral/key.h"
 #include "corral/log.h"
 #include "corral/purge.h"
+#include "corral/reqcheck.h"
 #include "corral/runtime.h"
 #include "corral/writethrough.h"
 
@@ -166,10 +167,6 @@ static void handle_purge(h2o_req_t *req)
     int rc, n;
     size_t i;
 
-    if (req->entity.len > CR_PURGE_MAX_BODY) {
-        cr_send_json_error(req, 413, "Payload Too Large", "body_too_large", "a purge body may be at most 1 MiB");
-        return;
-    }
     rc = cr_purge_parse(req->entity.base != NULL ? req->entity.base : "", req->entity.len, &pr, err, sizeof(err));
     if (rc == CR_ERROR) {
         cr_send_json_error(req, 500, "Internal Server Error", "no_memory", err);
@@ -399,12 +396,18 @@ static int is_method(h2o_req_t *req, const char *m)
 static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
 {
     h2o_iovec_t path = req->path_normalized;
+    if (cr_reqcheck_size(req, cr_rt.cfg->limits.request_headers) != CR_OK) /* answered 431, as on the traffic port */
+        return 0;
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/healthz"))) {
         send_text(req, "text/plain", (char *)"ok\n", 3);
         return 0;
     }
     if (!authorize(req))
         return 0;
+    if (req->entity.len > cr_rt.cfg->limits.admin_body) { /* any endpoint: nothing of a longer body is parsed */
+        cr_send_json_error(req, 413, "Payload Too Large", "body_too_large", "the request body is longer than limits.admin_body");
+        return 0;
+    }
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
         send_metrics(req);
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/v1/purge"))) {

@@ -22,6 +22,9 @@
  * with the reason and the request line, never the fields, which may carry credentials; log.c escapes control
  * bytes), except the HTTP/2 connection preface, which libh2o takes over after the -1.
  *
+ * The start-up check also covers h2o_hpack_parse_headers, which hpack_bound.c interposes the same way (the HTTP/2
+ * header-list bound).
+ *
  * No state: the parsers are pure; thread-safe.
  */
 #include "corral/h1_interpose.h"
@@ -35,6 +38,7 @@
 
 #include "corral/chunked.h"
 #include "corral/h1_request.h"
+#include "corral/hpack_bound.h"
 #include "corral/log.h"
 
 /* picohttpparser.h (not installed by Debian's libh2o-evloop-dev), as libh2o 2.2.5 was compiled with it */
@@ -234,10 +238,11 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
 
 const char *cr_h1_interpose_active(void)
 {
+    /* h2o_hpack_parse_headers is hpack_bound.c's (the HTTP/2 header-list bound), interposed the same way */
     static const char *const names[] = {"phr_parse_request", "phr_parse_response", "phr_parse_headers", "phr_decode_chunked",
-                                        "phr_decode_chunked_is_in_data"};
+                                        "phr_decode_chunked_is_in_data", "h2o_hpack_parse_headers"};
     void *const ours[] = {(void *)phr_parse_request, (void *)phr_parse_response, (void *)phr_parse_headers,
-                          (void *)phr_decode_chunked, (void *)phr_decode_chunked_is_in_data};
+                          (void *)phr_decode_chunked, (void *)phr_decode_chunked_is_in_data, (void *)h2o_hpack_parse_headers};
     cr_interpose_scan_t scan = {names, ours, sizeof(names) / sizeof(names[0]), 0, 0, 0, 0, 0};
     size_t i;
 

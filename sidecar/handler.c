@@ -234,6 +234,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     cr_guard_ticket_t guard;
 
     CR_STAT_INC(t->stats, requests);
+    if (cr_reqcheck_size(req, cr_rt.cfg->limits.request_headers) != CR_OK) /* first: nothing of an oversized head is read */
+        return 0;
     if (cr_guard_check(t->guard, req->conn, h2o_now(t->ctx.loop), &guard)) {
         CR_STAT_INC(t->stats, guard_rejections);
         cr_send_json_error(req, 429, "Too Many Requests", "too_many_cancellations",

@@ -68,7 +68,7 @@ int main(int argc, char **argv)
         /* libh2o must parse HTTP/1.1 with corral's strict parser (h1_interpose.c), or framing attacks get through */
         const char *lenient = cr_h1_interpose_active();
         if (lenient != NULL) {
-            fprintf(stderr, "corral: libh2o's calls of %s do not reach corral's strict HTTP/1.1 parser (a libh2o linked "
+            fprintf(stderr, "corral: libh2o's calls of %s do not reach corral's own (the strict HTTP/1.1 parser, the HPACK bound; a libh2o linked "
                             "with -Bsymbolic or without PLT calls?); refusing to start\n", lenient);
             return 1;
         }

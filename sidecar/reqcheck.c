@@ -6,12 +6,13 @@
  * Invariants: runs on the request's thread at the start of the handler; rewrites only req->input.authority and
  * req->authority (to a string in the request's pool), and removes the fields Connection names from req->headers. No global state. HTTP/1.x requests only get the missing-Host
  * and CONNECT handling: their heads were checked byte by byte by the strict parser, so the hit path pays nothing
- * twice.
+ * twice. cr_reqcheck_size runs first of all, before anything of the request is read.
  */
 #include "corral/reqcheck.h"
 
 #include "corral/common.h"
 #include "corral/h1_request.h"
+#include "corral/hpack_bound.h"
 #include "corral/http.h"
 
 static int bad(h2o_req_t *req, const char *msg)
@@ -68,6 +69,25 @@ static void drop_connection_nominated(h2o_req_t *req)
         else
             ++i;
     }
+}
+
+int cr_reqcheck_size(h2o_req_t *req, size_t limit)
+{
+    if (req->version >= 0x200) {
+        /* hpack_bound.c counted while decoding and stopped keeping fields at the limit */
+        if (!cr_hpack_oversized(req))
+            return CR_OK;
+    } else {
+        /* libh2o bounds an HTTP/1.x head to H2O_MAX_REQLEN bytes and 100 fields: one pass over what it kept */
+        size_t total = sizeof(":method:path") - 1 + req->input.method.len + req->input.path.len + 2 * CR_HEADER_FIELD_OVERHEAD, i;
+        for (i = 0; i != req->headers.size; ++i)
+            total += req->headers.entries[i].name->len + req->headers.entries[i].value.len + CR_HEADER_FIELD_OVERHEAD;
+        if (total <= limit)
+            return CR_OK;
+    }
+    cr_send_json_error(req, 431, "Request Header Fields Too Large", "request_headers_too_large",
+                       "the request's header fields are longer than limits.request_headers allows");
+    return CR_ERROR;
 }
 
 int cr_reqcheck(h2o_req_t *req)

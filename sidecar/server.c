@@ -296,13 +296,22 @@ int cr_server_run(const cr_config_t *cfg)
 
     h2o_config_init(&cr_rt.globalconf);
     cr_rt.globalconf.server_name = h2o_iovec_init(H2O_STRLIT("corral"));
+    /* libh2o reads request bodies whole before the handler runs: past this it answers 413 (HTTP/1.1) or resets the
+     * stream (HTTP/2), so no body beyond limits.request_body is ever buffered (nor spilled to its /tmp mmap files) */
+    cr_rt.globalconf.max_request_entity_size = cfg->limits.request_body;
+    /* and maps a socket buffer onto an (unlinked) /tmp file once its capacity reaches this threshold (32 MiB): a
+     * buffer holding a body within the limit doubles to at most about twice it, so such bodies stay in memory */
+    if (h2o_socket_buffer_mmap_settings.threshold < 4 * cfg->limits.request_body)
+        h2o_socket_buffer_mmap_settings.threshold = 4 * cfg->limits.request_body;
+    /* requests of one HTTP/2 connection handled at once; libh2o queues the others (its SETTINGS still say 100) */
+    cr_rt.globalconf.http2.max_concurrent_requests_per_connection = cfg->limits.streams_per_connection;
     hostconf = h2o_config_register_host(&cr_rt.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     cr_handler_register(hostconf);
 
     h2o_config_init(&cr_rt.admin_globalconf);
     cr_rt.admin_globalconf.server_name = h2o_iovec_init(H2O_STRLIT("corral"));
-    /* purge bodies over 1 MiB get corral's JSON 413; h2o itself refuses (plain text) only far beyond that */
-    cr_rt.admin_globalconf.max_request_entity_size = 16 * 1024 * 1024;
+    /* bodies over limits.admin_body get admin.c's JSON 413; libh2o itself refuses (plain text) past twice that */
+    cr_rt.admin_globalconf.max_request_entity_size = 2 * cfg->limits.admin_body;
     hostconf = h2o_config_register_host(&cr_rt.admin_globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     cr_admin_register(hostconf);
 

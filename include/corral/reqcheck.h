@@ -18,4 +18,13 @@
  */
 int cr_reqcheck(h2o_req_t *req);
 
+/*
+ * CR_OK when the request's header list is at most limit bytes, counted as RFC 9113 counts SETTINGS_MAX_HEADER_LIST_SIZE:
+ * name + value + 32 for every field, pseudo-headers included (for HTTP/1.x the method and the target count as :method
+ * and :path). Else a 431 with the JSON error body has been sent and CR_ERROR is returned: the handler must do nothing
+ * more with req. HTTP/2 costs one compare: hpack_bound.c counted while decoding and marked an oversized request
+ * (nothing past the limit was kept); HTTP/1.x costs one pass over the fields libh2o kept (at most 100).
+ */
+int cr_reqcheck_size(h2o_req_t *req, size_t limit);
+
 #endif
