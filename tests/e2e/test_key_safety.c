@@ -275,7 +275,7 @@ static void test_encoded_query_name_is_keyed_as_decoded(void)
     r = get_on(&corral, CR_H1, "/q/enc", NULL, cs, sizeof(cs));
     CS_HASNT(cs, "corral; hit");
     BODY_HAS(r, "\"target\": \"/q/enc\"");
-    BODY_HASNT(r, "999");
+    BODY_HASNT(r, "=999"); /* (not a bare "999": a random port in the body may hold it) */
     resp_free(&r);
     r = get_on(&corral, CR_H1, "/q/enc?page=999", NULL, cs, sizeof(cs));
     CS_HAS(cs, "corral; hit");
