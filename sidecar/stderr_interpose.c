@@ -132,12 +132,15 @@ int __fprintf_chk(FILE *fp, int flag, const char *fmt, ...)
 
 size_t fwrite(const void *ptr, size_t size, size_t n, FILE *fp)
 {
-    if (routed(__builtin_return_address(0), fp)) {
+    const void *caller = __builtin_return_address(0);
+    if (routed(caller, fp)) {
         size_t len = size * n;
+        int literal = in_libh2o(ptr);
         if (size != 0 && len / size != n)
             return 0;
-        /* a literal of libh2o's (fprintf of a constant string becomes fwrite) names its own site */
-        cr_log_foreign("libh2o", (uintptr_t)ptr, in_libh2o(ptr) ? ptr : NULL, len, ptr, len);
+        /* a literal of libh2o's (fprintf of a constant string becomes fwrite) names its own site; other bytes are
+         * named by the call (so a buffer's address never takes a slot of its own) */
+        cr_log_foreign("libh2o", literal ? (uintptr_t)ptr : (uintptr_t)caller, literal ? ptr : NULL, len, ptr, len);
         return n;
     }
     if (next_fwrite == NULL)
@@ -147,12 +150,14 @@ size_t fwrite(const void *ptr, size_t size, size_t n, FILE *fp)
 
 void perror(const char *s)
 {
-    if (routed(__builtin_return_address(0), stderr)) {
+    const void *caller = __builtin_return_address(0);
+    if (routed(caller, stderr)) {
         char msg[CR_STDERR_LINE], err[256];
+        int literal = s != NULL && in_libh2o(s);
         const char *e = strerror_r(errno, err, sizeof(err)); /* GNU: returns the string */
         int n = snprintf(msg, sizeof(msg), "%s%s%s", s != NULL ? s : "", s != NULL && *s != '\0' ? ": " : "", e);
         if (n >= 0)
-            cr_log_foreign("libh2o", (uintptr_t)s, s, s != NULL ? strlen(s) : 0, msg,
+            cr_log_foreign("libh2o", literal ? (uintptr_t)s : (uintptr_t)caller, literal ? s : NULL, literal ? strlen(s) : 0, msg,
                            (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
         return;
     }
