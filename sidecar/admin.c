@@ -116,6 +116,8 @@ static void send_metrics(h2o_req_t *req)
     GAUGE("upstream_queued", "Requests waiting for a free upstream connection.", "%zu", queued);
     GAUGE("upstream_queued_peak", "The most requests that waited for an upstream connection at once.", "%zu", queued_peak);
     COUNTER("store_evictions_total", "Objects evicted to stay under cache.memory.", cr_store_evictions(cr_rt.store));
+    COUNTER("cache_variant_evictions_total", "Vary variants evicted to keep a key under limits.variants_per_key.",
+            cr_store_variant_evictions(cr_rt.store));
     GAUGE("store_bytes", "Bytes charged to the store.", "%zu", cr_store_bytes(cr_rt.store));
     GAUGE("store_limit_bytes", "The store's byte limit (cache.memory).", "%zu", cr_store_limit(cr_rt.store));
     GAUGE("store_objects", "Objects in the store.", "%zu", cr_store_count(cr_rt.store));

@@ -14,6 +14,7 @@
 #include "corral/hugepages.h"
 #include "corral/log.h"
 #include "corral/runtime.h"
+#include "corral/stderr_interpose.h"
 
 static void usage(FILE *fp)
 {
@@ -73,6 +74,8 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (!cr_stderr_interpose_active()) /* libh2o's own stderr lines then bypass the log's rate limit */
+        cr_log_warn("libh2o's writes to stderr do not reach corral's log: they are not rate-limited");
     if ((cfg = cr_config_load(path, errbuf, sizeof(errbuf))) == NULL) {
         fprintf(stderr, "%s\n", errbuf);
         if (test_only)

@@ -289,7 +289,7 @@ int cr_server_run(const cr_config_t *cfg)
     cr_rt.cfg = cfg;
     cr_rt.nthreads = cfg->threads;
     cr_rt.started_at_ms = cr_now_ms();
-    if ((cr_rt.store = cr_store_new(cfg->cache.memory)) == NULL || (cr_rt.flights = cr_flight_table_new(cfg->threads)) == NULL) {
+    if ((cr_rt.store = cr_store_new_bounded(cfg->cache.memory, cfg->limits.variants_per_key)) == NULL || (cr_rt.flights = cr_flight_table_new(cfg->threads)) == NULL) {
         cr_log_error("out of memory at start-up");
         return 1;
     }

@@ -32,7 +32,10 @@
  *    exactly one reference owned by the store, and is in the path index iff path_hash != 0;
  *  - st_linked == 2 iff the object is on a retire list (it still carries the store's reference); it may not be
  *    inserted again until reclaimed (the insert is declined);
- *  - no two linked objects have equal key and variant_key;
+ *  - no two linked objects have equal key and variant_key, and no key has more than store->variants_per_key linked
+ *    objects (an insert past it swaps the new variant into the slot of the key's lowest st.seq, the one linked
+ *    first: st.seq comes from shard->link_seq, which only grows), so a probe run holds at most that many objects of
+ *    one key and a hit walks at most that many;
  *  - `used` counts the table's non-empty slots and stays below 3/4 of them, or (when a rebuild found no memory)
  *    below all of them: at least one slot stays empty, so every probe ends;
  *  - shard->count / shard->bytes are the number of linked objects and the sum of their costs, plus the charges of the
@@ -54,6 +57,12 @@
  * fair share of bytes are skipped on the first pass, which keeps shard sizes balanced (inserts land on random shards
  * while round-robin evicts evenly) and keeps a small shard's hot objects resident. An insert never evicts the object
  * it has just linked.
+ *
+ * Variant cap. Every variant of a key sits in the key's one probe run, so a lookup may walk all of them: an insert
+ * that would give a key more than variants_per_key variants swaps the new one into the slot of the key's oldest
+ * (one atomic store, as a replacement: a lookup sees one or the other) and counts it in variant_evictions. It costs
+ * the insert nothing beyond the walk of the key's run it makes anyway, and a hit nothing at all; the unlinked variant
+ * is retired like any other (EBR), and its bytes leave the budget in the same critical section.
  *
  * An object may be linked in at most one store at a time (st is a single set of links).
  *
@@ -120,6 +129,11 @@ void do_cr_store_recharge_index(cr_store_t *store, cr_store_shard_t *shard)
 
 cr_store_t *cr_store_new(size_t memory_limit)
 {
+    return cr_store_new_bounded(memory_limit, CR_STORE_VARIANTS_PER_KEY_DEFAULT);
+}
+
+cr_store_t *cr_store_new_bounded(size_t memory_limit, size_t variants_per_key)
+{
     cr_store_t *store;
     size_t i;
 
@@ -137,6 +151,7 @@ cr_store_t *cr_store_new(size_t memory_limit)
     }
     store->magic = CR_STORE_MAGIC;
     store->limit = memory_limit;
+    store->variants_per_key = variants_per_key != 0 ? variants_per_key : CR_STORE_VARIANTS_PER_KEY_DEFAULT;
     for (i = 0; i != CR_STORE_SHARDS; ++i) {
         cr_store_shard_t *shard = &store->shards[i];
         if ((shard->table = cr_store_table_new(CR_STORE_INITIAL_SLOTS)) == NULL ||
@@ -336,6 +351,7 @@ static void do_cr_store_link(cr_store_t *store, cr_store_shard_t *shard, cr_obje
         assert(t->slots[i] == CR_STORE_SLOT_TOMB || cr_store_linked_state(cr_store_slot_object(t->slots[i])) == 2);
     __atomic_store_n(&obj->st_referenced, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&obj->st_linked, 1, __ATOMIC_RELAXED);
+    obj->st.seq = ++shard->link_seq;
     if (obj->path_hash != 0)
         do_cr_store_path_link(store, shard, obj);
     ++shard->count;
@@ -602,7 +618,9 @@ static int cr_store_do_insert(cr_store_t *store, cr_object_t *obj, const cr_stor
     cr_store_shard_t *shard;
     cr_store_table_t *t;
     cr_str_t key = cr_object_key(obj);
-    size_t i, slot = SIZE_MAX;
+    uintptr_t fp = cr_store_fingerprint(obj->hash);
+    size_t i, slot = SIZE_MAX, same = SIZE_MAX, oldest = SIZE_MAX, siblings = 0;
+    uint64_t oldest_seq = UINT64_MAX;
     int ret = CR_OK;
 
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
@@ -633,6 +651,7 @@ static int cr_store_do_insert(cr_store_t *store, cr_object_t *obj, const cr_stor
     /* obj's memberships first: an entry that the replaced object shares with obj then never drops to 0 members (and
      * is freed under obj's resolved pointer) while the replaced object leaves */
     do_cr_store_tags_link(obj);
+    /* the key's run: the variant obj replaces, or else its siblings and the oldest of them */
     t = shard->table;
     for (i = obj->hash & t->mask; t->slots[i] != CR_STORE_SLOT_EMPTY; i = (i + 1) & t->mask) {
         cr_object_t *cur;
@@ -641,15 +660,32 @@ static int cr_store_do_insert(cr_store_t *store, cr_object_t *obj, const cr_stor
                 slot = i;
             continue;
         }
+        if ((t->slots[i] & ~CR_STORE_PTR_MASK) != fp)
+            continue;
         cur = cr_store_slot_object(t->slots[i]);
-        if (cr_store_key_eq(cur, key.base, key.len, obj->hash) && cr_store_variant_eq(cur, obj)) {
-            do_cr_store_unlink_at(store, shard, i, 0, &leaving); /* the link below swaps obj in */
-            slot = i;
+        if (!cr_store_key_eq(cur, key.base, key.len, obj->hash))
+            continue;
+        if (cr_store_variant_eq(cur, obj)) {
+            same = i;
             break;
         }
+        ++siblings;
+        if (cur->st.seq < oldest_seq) {
+            oldest = i;
+            oldest_seq = cur->st.seq;
+        }
     }
-    if (slot == SIZE_MAX)
+    if (same != SIZE_MAX) {
+        do_cr_store_unlink_at(store, shard, same, 0, &leaving); /* the link below swaps obj in */
+        slot = same;
+    } else if (siblings >= store->variants_per_key) {
+        assert(siblings == store->variants_per_key && oldest != SIZE_MAX);
+        do_cr_store_unlink_at(store, shard, oldest, 0, &leaving); /* likewise: obj takes the oldest variant's slot */
+        slot = oldest;
+        __atomic_add_fetch(&store->variant_evictions, 1, __ATOMIC_RELAXED);
+    } else if (slot == SIZE_MAX) {
         slot = i;
+    }
     cr_object_addref(obj);
     do_cr_store_link(store, shard, obj, slot);
 Unlock:
@@ -878,6 +914,18 @@ uint64_t cr_store_evictions(const cr_store_t *store)
 {
     CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
     return __atomic_load_n(&store->evictions, __ATOMIC_RELAXED);
+}
+
+size_t cr_store_variants_per_key(const cr_store_t *store)
+{
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    return store->variants_per_key;
+}
+
+uint64_t cr_store_variant_evictions(const cr_store_t *store)
+{
+    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
+    return __atomic_load_n(&store->variant_evictions, __ATOMIC_RELAXED);
 }
 
 size_t cr_store_index_bytes(const cr_store_t *store)

@@ -124,6 +124,7 @@ struct st_cr_object_t {
     /* store-private: touched only by store.c under the owning shard's lock (or, once unlinked, its retire lock) */
     struct {
         cr_object_t *path_next; /* chain in the path index's bucket while linked; the store's retire list after */
+        uint64_t seq;           /* when it was linked: its shard's link counter (the oldest variant of a key goes first) */
     } st;
 };
 

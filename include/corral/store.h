@@ -1,7 +1,8 @@
 /*
  * store.h: the L1 in-memory store, byte-bounded, safe across threads.
  *
- * Objects are grouped by primary key; one primary key may hold several variants (Vary). The store is split into
+ * Objects are grouped by primary key; one primary key may hold several variants (Vary), at most
+ * variants_per_key of them (the oldest gives way). The store is split into
  * shards, each with its own mutex, key table and CLOCK hand; writers (insert, remove, purge, eviction) take the shard's
  * mutex, and no function ever holds two shard locks at once. Lookups take no lock at all: they read the key table
  * inside an epoch-based read section (ebr.h) and take a reference on what they return, and whatever writers unlink is
@@ -36,7 +37,17 @@ typedef struct st_cr_store_t cr_store_t;
 /* Decides whether a stored variant fits the current request: returns 1 on a match. */
 typedef int (*cr_variant_match_fn)(void *ctx, const cr_object_t *obj);
 
-/* memory_limit: bytes (everything counted: object costs plus the store's own index, see cr_store_index_bytes()). */
+/* The variant cap of a store made by cr_store_new() (limits.variants_per_key's default). */
+#define CR_STORE_VARIANTS_PER_KEY_DEFAULT 32
+
+/*
+ * memory_limit: bytes (everything counted: object costs plus the store's own index, see cr_store_index_bytes()).
+ * variants_per_key: at most this many variants (Vary) are linked under one primary key; inserting a new variant
+ * into a key that holds that many unlinks the key's oldest (the one linked longest ago), so a lookup walks at most
+ * that many objects of its key. 0 means CR_STORE_VARIANTS_PER_KEY_DEFAULT. Returns NULL on allocation failure.
+ */
+cr_store_t *cr_store_new_bounded(size_t memory_limit, size_t variants_per_key);
+/* cr_store_new_bounded(memory_limit, CR_STORE_VARIANTS_PER_KEY_DEFAULT). */
 cr_store_t *cr_store_new(size_t memory_limit);
 void cr_store_free(cr_store_t **store);
 
@@ -65,8 +76,9 @@ size_t cr_store_lookup_all(cr_store_t *store, const char *key, size_t keylen, ui
 
 /*
  * Links a finished object (the store takes its own reference; the caller keeps its own). An existing object with the
- * same key and variant_key is replaced (unlinked and released), and the object's tags are indexed. Evicts to stay
- * under the limit. Returns CR_OK, or CR_DECLINED (nothing changes) when the object alone is larger than the limit or
+ * same key and variant_key is replaced (unlinked and released); otherwise, when the key already holds
+ * variants_per_key variants, its oldest is unlinked in the object's favour (counted by
+ * cr_store_variant_evictions()). The object's tags are indexed. Evicts to stay under the limit. Returns CR_OK, or CR_DECLINED (nothing changes) when the object alone is larger than the limit or
  * when memory for a new tag index entry could not be allocated (an object the tag index does not know about could
  * not be purged by tag, so it is not stored).
  */
@@ -150,6 +162,9 @@ size_t cr_store_limit(const cr_store_t *store);
 size_t cr_store_count(const cr_store_t *store);
 /* Objects evicted to make room since creation. */
 uint64_t cr_store_evictions(const cr_store_t *store);
+/* The variant cap (see cr_store_new_bounded), and the variants unlinked by it since creation (not in evictions). */
+size_t cr_store_variants_per_key(const cr_store_t *store);
+uint64_t cr_store_variant_evictions(const cr_store_t *store);
 
 /* Bytes the store charges for its own index: what its tables (key table, path and tag buckets) have grown beyond their
  * initial size, included in cr_store_bytes(). */

@@ -61,6 +61,7 @@ typedef struct st_cr_store_shard_t {
     size_t tag_mask;
     size_t tag_count;
     size_t tag_bytes;
+    uint64_t link_seq; /* objects linked so far: the next one's st.seq */
 } cr_store_shard_t;
 
 /* Objects and tables on their way out: what one critical section unlinked or replaced (retired once the lock is
@@ -81,6 +82,8 @@ struct st_cr_store_t {
     size_t index_bytes; /* atomic */
     size_t retired;     /* atomic: objects on the retire lists */
     uint64_t evictions; /* atomic */
+    size_t variants_per_key;    /* at most this many linked variants under one primary key (>= 1) */
+    uint64_t variant_evictions; /* atomic: variants unlinked to keep their key under variants_per_key */
     cr_inval_t *inval;  /* what purges noted, for fills in flight (inval_epoch.h) */
     unsigned cursor;    /* atomic: round-robin eviction shard */
     pthread_mutex_t retire_lock;

@@ -30,6 +30,8 @@ void cr_e2e_register_client_framing(void);
 void cr_e2e_register_operations(void);
 void cr_e2e_register_limits_fills(void);
 void cr_e2e_register_limits_requests(void);
+void cr_e2e_register_limits_variants(void);
+void cr_e2e_register_limits_logs(void);
 
 int main(void)
 {
@@ -57,6 +59,8 @@ int main(void)
     cr_e2e_register_operations();
     cr_e2e_register_limits_fills();
     cr_e2e_register_limits_requests();
+    cr_e2e_register_limits_variants();
+    cr_e2e_register_limits_logs();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;
         CU_set_fail_on_inactive(CU_FALSE); /* the suites left out are not failures */

@@ -4,7 +4,8 @@
  * stress run followed by a consistency check. Invalidation (issue 5): the tag index (a purge touches exactly the
  * tagged objects, also among 100,000; bytes stay exact with tag entries), soft purges by key / prefix / tag,
  * lookup_all, epochs and insert_if_epoch (a purge declines the fills it covers and only those), and a multithreaded
- * purge-versus-insert run checking that no fill undoes a purge that started after the fill took its epoch. Leaks and use-after-free are caught by running under ASan/LSan,
+ * purge-versus-insert run checking that no fill undoes a purge that started after the fill took its epoch. Issue 11:
+ * the variant cap (the oldest variant of a key gives way to a new one, counted, bytes and indexes exact). Leaks and use-after-free are caught by running under ASan/LSan,
  * data races by running under TSan.
  */
 #include <CUnit/CUnit.h>
@@ -200,7 +201,7 @@ static void test_store_variants(void)
 /* More variants than one removal batch holds. */
 static void test_store_remove_key_many(void)
 {
-    cr_store_t *store = cr_store_new(64 << 20);
+    cr_store_t *store = cr_store_new_bounded(64 << 20, 300);
     char variant[32];
     size_t i, nv;
 
@@ -970,6 +971,136 @@ static void test_store_soft(void)
     cr_store_free(&store);
 }
 
+static int ts_match_any(void *ctx, const cr_object_t *obj)
+{
+    (void)ctx;
+    (void)obj;
+    return 1;
+}
+
+/* The variant cap: 100 variants of one key (tagged, path-indexed) into a store capped at 32 leave the 32 linked last,
+ * count 68 variant evictions (not memory evictions), keep bytes and the tag and path indexes exact, and a replaced
+ * variant counts as new. */
+static void test_store_variant_cap(void)
+{
+    enum { CAP = 32, N = 100 };
+    cr_store_t *store = cr_store_new_bounded(64 << 20, CAP);
+    cr_object_t *objs[N + 2], *other, *out[N], *got, *v80;
+    char variant[32];
+    size_t i, n, nv, kept_bytes = 0;
+    size_t tag_bytes;
+    CU_ASSERT_FATAL(store != NULL);
+    CU_ASSERT_EQUAL(cr_store_variants_per_key(store), CAP);
+    other = ts_make_tagged("other", NULL, 7, "t");
+    CU_ASSERT_EQUAL(cr_store_insert(store, other), CR_OK);
+    for (i = 0; i != N; ++i) {
+        snprintf(variant, sizeof(variant), "v:%zu\n", i);
+        objs[i] = ts_make_tagged("k", variant, i, "t,k-tag");
+        objs[i]->path_hash = 42;
+        CU_ASSERT_EQUAL(cr_store_insert(store, objs[i]), CR_OK);
+        CU_ASSERT(cr_store_count(store) <= CAP + 1);
+    }
+    cr_store_reclaim(store); /* no lookup runs: every evicted variant's store reference goes */
+    /* tag entries are per shard: "t" has one in each shard holding a member ("other" and "k" may share one) */
+    CU_ASSERT(cr_store_tag_entries(store) == 2 || cr_store_tag_entries(store) == 3);
+    tag_bytes = cr_store_tag_charge(1) * (cr_store_tag_entries(store) - 1) + cr_store_tag_charge(5);
+    CU_ASSERT_EQUAL(cr_store_retired(store), 0);
+    CU_ASSERT_EQUAL(cr_store_count(store), CAP + 1);
+    CU_ASSERT_EQUAL(cr_store_variant_evictions(store), N - CAP);
+    CU_ASSERT_EQUAL(cr_store_evictions(store), 0);
+    for (i = 0; i != N; ++i) {
+        int kept = i >= N - CAP;
+        snprintf(variant, sizeof(variant), "v:%zu\n", i);
+        got = ts_lookup(store, "k", ts_match_variant, variant, &nv);
+        CU_ASSERT_PTR_EQUAL(got, kept ? objs[i] : NULL);
+        CU_ASSERT(nv >= 1 && nv <= CAP);
+        CU_ASSERT_EQUAL(objs[i]->refcnt, kept ? 3 : 1); /* ours (+ the store's + the lookup's) */
+        CU_ASSERT_EQUAL(objs[i]->st_linked, kept);
+        if (kept)
+            kept_bytes += ts_charge(objs[i]);
+        cr_object_release(&got);
+    }
+    CU_ASSERT_EQUAL(ts_bytes(store), kept_bytes + ts_charge(other) + tag_bytes);
+    CU_ASSERT_EQUAL(cr_store_tag_bytes(store), tag_bytes);
+    CU_ASSERT_PTR_NULL(ts_lookup(store, "k", ts_match_variant, "none", &nv));
+    CU_ASSERT_EQUAL(nv, CAP); /* a miss walks the cap, not 100 */
+    CU_ASSERT_EQUAL(cr_store_lookup_all(store, "k", 1, cr_hash("k", 1), out, N), CAP);
+    for (i = 0; i != CAP; ++i)
+        cr_object_release(&out[i]);
+    CU_ASSERT_EQUAL(cr_store_collect_tag(store, "k-tag", 5, out, N), CAP);
+    for (i = 0; i != CAP; ++i)
+        cr_object_release(&out[i]);
+    CU_ASSERT_EQUAL(cr_store_collect_path(store, 42, ts_match_any, NULL, out, N), CAP);
+    for (i = 0; i != CAP; ++i)
+        cr_object_release(&out[i]);
+
+    /* a new copy of a kept variant replaces it (no eviction) and is then the newest: the next two new variants evict
+     * v:68 and v:69, the oldest */
+    v80 = ts_make_tagged("k", "v:80\n", 80, "t,k-tag");
+    CU_ASSERT_EQUAL(cr_store_insert(store, v80), CR_OK);
+    CU_ASSERT_EQUAL(cr_store_variant_evictions(store), N - CAP);
+    CU_ASSERT_NOT_EQUAL(objs[80]->st_linked, 1);
+    for (i = N; i != N + 2; ++i) {
+        snprintf(variant, sizeof(variant), "v:%zu\n", i);
+        objs[i] = ts_make_tagged("k", variant, i, "t,k-tag");
+        CU_ASSERT_EQUAL(cr_store_insert(store, objs[i]), CR_OK);
+    }
+    cr_store_reclaim(store);
+    CU_ASSERT_EQUAL(cr_store_variant_evictions(store), N - CAP + 2);
+    CU_ASSERT_EQUAL(cr_store_count(store), CAP + 1);
+    CU_ASSERT_EQUAL(objs[N - CAP]->st_linked, 0);
+    CU_ASSERT_EQUAL(objs[N - CAP + 1]->st_linked, 0);
+    CU_ASSERT_EQUAL(objs[N - CAP + 2]->st_linked, 1);
+    CU_ASSERT_EQUAL(v80->st_linked, 1);
+    got = ts_lookup(store, "k", ts_match_variant, "v:80\n", NULL);
+    CU_ASSERT_PTR_EQUAL(got, v80);
+    cr_object_release(&got);
+    n = cr_store_lookup_all(store, "k", 1, cr_hash("k", 1), out, N);
+    CU_ASSERT_EQUAL(n, CAP);
+    kept_bytes = 0;
+    for (i = 0; i != CR_MIN(n, (size_t)N); ++i) {
+        kept_bytes += ts_charge(out[i]);
+        cr_object_release(&out[i]);
+    }
+    CU_ASSERT_EQUAL(ts_bytes(store), kept_bytes + ts_charge(other) + tag_bytes);
+
+    /* a purge of the key takes the cap's worth, and only them */
+    CU_ASSERT_EQUAL(cr_store_purge_key(store, "k", 1, cr_hash("k", 1), 0), CAP);
+    CU_ASSERT_EQUAL(cr_store_count(store), 1);
+    CU_ASSERT_EQUAL(ts_bytes(store), ts_charge(other) + cr_store_tag_charge(1));
+    for (i = 0; i != N + 2; ++i)
+        cr_object_release(&objs[i]);
+    cr_object_release(&v80);
+    cr_object_release(&other);
+    cr_store_free(&store);
+
+    /* cap 1: one variant per key; cr_store_new() and a 0 cap take the default */
+    store = cr_store_new_bounded(1 << 20, 1);
+    CU_ASSERT_FATAL(store != NULL);
+    for (i = 0; i != 3; ++i) {
+        snprintf(variant, sizeof(variant), "v:%zu\n", i);
+        objs[i] = ts_make("one", variant, 1, 'o');
+        CU_ASSERT_EQUAL(cr_store_insert(store, objs[i]), CR_OK);
+    }
+    CU_ASSERT_EQUAL(cr_store_count(store), 1);
+    CU_ASSERT_EQUAL(cr_store_variant_evictions(store), 2);
+    got = ts_lookup(store, "one", NULL, NULL, &nv);
+    CU_ASSERT_PTR_EQUAL(got, objs[2]);
+    CU_ASSERT_EQUAL(nv, 1);
+    cr_object_release(&got);
+    for (i = 0; i != 3; ++i)
+        cr_object_release(&objs[i]);
+    cr_store_free(&store);
+    store = cr_store_new(1 << 20);
+    CU_ASSERT_FATAL(store != NULL);
+    CU_ASSERT_EQUAL(cr_store_variants_per_key(store), CR_STORE_VARIANTS_PER_KEY_DEFAULT);
+    cr_store_free(&store);
+    store = cr_store_new_bounded(1 << 20, 0);
+    CU_ASSERT_FATAL(store != NULL);
+    CU_ASSERT_EQUAL(cr_store_variants_per_key(store), CR_STORE_VARIANTS_PER_KEY_DEFAULT);
+    cr_store_free(&store);
+}
+
 static void test_store_lookup_all(void)
 {
     cr_store_t *store = cr_store_new(64 << 20);
@@ -1494,6 +1625,7 @@ void cr_test_register_store(void)
     CU_add_test(suite, "tags: 10 tagged among 100,000", test_store_tags_large);
     CU_add_test(suite, "soft purges", test_store_soft);
     CU_add_test(suite, "lookup_all", test_store_lookup_all);
+    CU_add_test(suite, "variant cap: the oldest variant of a key gives way, counted, bytes exact", test_store_variant_cap);
     CU_add_test(suite, "path index: purge and collect every variant of a path", test_store_path_index);
     CU_add_test(suite, "epochs and insert_if_epoch", test_store_epochs);
     CU_add_test(suite, "threads: purges versus fills", test_store_purge_threads);
