@@ -27,7 +27,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <dirent.h>
 #include <time.h>
 #include <unistd.h>
@@ -666,6 +668,175 @@ static void test_h2_slow_body_and_idle_survive(void)
     close(idle_fd);
 }
 
+/* Over TLS (h2 by ALPN), three connections at once, driven by Python's ssl module with memory BIOs so that every
+ * encrypted byte is sent when the script says: "frame" sends a partial HTTP/2 frame and then one byte every 200 ms,
+ * each in its own (complete) TLS record; "record" sends the preface and SETTINGS, then one TLS record one byte every
+ * 200 ms (nothing ever decrypts); "idle" sends the preface and SETTINGS and nothing else. Prints one line per
+ * connection: its name and the ms after which the server closed it, or -1 when it was still open after 2.5 s. */
+static const char tls_script[] =
+    "import select, socket, ssl, sys, threading, time\n"
+    "port = int(sys.argv[1])\n"
+    "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
+    "ctx.check_hostname = False\n"
+    "ctx.verify_mode = ssl.CERT_NONE\n"
+    "ctx.set_alpn_protocols(['h2'])\n"
+    "START = b'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n' + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])\n"
+    "out = {}\n"
+    "def run(mode):\n"
+    "    s = socket.create_connection(('127.0.0.1', port), timeout=5)\n"
+    "    inc, outb = ssl.MemoryBIO(), ssl.MemoryBIO()\n"
+    "    o = ctx.wrap_bio(inc, outb, server_hostname='localhost')\n"
+    "    while True:\n"
+    "        try:\n"
+    "            o.do_handshake()\n"
+    "            break\n"
+    "        except ssl.SSLWantReadError:\n"
+    "            s.sendall(outb.read())\n"
+    "            inc.write(s.recv(65536))\n"
+    "    s.sendall(outb.read())\n"
+    "    if o.selected_alpn_protocol() != 'h2':\n"
+    "        out[mode] = 'no-h2'\n"
+    "        return\n"
+    "    if mode == 'frame':\n"
+    "        o.write(START + bytes([0, 3, 0xe8, 1, 4, 0, 0, 0, 1, 0x82]))\n"
+    "        s.sendall(outb.read())\n"
+    "        def trickle():\n"
+    "            o.write(b'\\x84')\n"
+    "            s.sendall(outb.read())\n"
+    "    else:\n"
+    "        o.write(START)\n"
+    "        s.sendall(outb.read())\n"
+    "        o.write(bytes([0, 0, 8, 6, 0, 0, 0, 0, 0]) + b'12345678')\n"
+    "        rec = list(outb.read())\n"
+    "        def trickle():\n"
+    "            if mode == 'record' and rec:\n"
+    "                s.sendall(bytes([rec.pop(0)]))\n"
+    "    start = time.monotonic()\n"
+    "    nxt = start\n"
+    "    res = -1\n"
+    "    while time.monotonic() - start < 2.5:\n"
+    "        try:\n"
+    "            if time.monotonic() >= nxt:\n"
+    "                trickle()\n"
+    "                nxt += 0.2\n"
+    "            if select.select([s], [], [], 0.02)[0] and not s.recv(65536):\n"
+    "                res = int((time.monotonic() - start) * 1000)\n"
+    "                break\n"
+    "        except OSError:\n"
+    "            res = int((time.monotonic() - start) * 1000)\n"
+    "            break\n"
+    "    out[mode] = res\n"
+    "    s.close()\n"
+    "ts = [threading.Thread(target=run, args=(m,)) for m in ('frame', 'record', 'idle')]\n"
+    "[t.start() for t in ts]\n"
+    "[t.join() for t in ts]\n"
+    "for m in ('frame', 'record', 'idle'):\n"
+    "    print(m, out.get(m))\n";
+
+/* Runs argv with stdout into out (NUL-terminated), bounded to ms. Returns the exit status, or -1. */
+static int run_capture(char *const argv[], char *out, size_t outsize, long ms)
+{
+    int pfd[2], st = -1;
+    size_t got = 0;
+    long deadline = harness_now_ms() + ms;
+    pid_t pid;
+    out[0] = '\0';
+    if (pipe(pfd) != 0)
+        return -1;
+    if ((pid = fork()) == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(pfd[1], 1);
+        if (devnull >= 0)
+            dup2(devnull, 2);
+        close(pfd[0]);
+        close(pfd[1]);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    if (pid < 0) {
+        close(pfd[0]);
+        return -1;
+    }
+    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+    for (;;) {
+        struct pollfd p = {pfd[0], POLLIN, 0};
+        ssize_t r;
+        poll(&p, 1, 20);
+        while (got + 1 < outsize && (r = read(pfd[0], out + got, outsize - 1 - got)) > 0)
+            got += (size_t)r;
+        out[got] = '\0';
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            break;
+        if (harness_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            st = -1;
+            break;
+        }
+    }
+    while (got + 1 < outsize && read(pfd[0], out + got, outsize - 1 - got) > 0)
+        got = strlen(out);
+    close(pfd[0]);
+    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static long result_of(const char *out, const char *name)
+{
+    char key[32];
+    const char *p;
+    snprintf(key, sizeof(key), "%s ", name);
+    if ((p = strstr(out, key)) == NULL)
+        return -2;
+    return strtol(p + strlen(key), NULL, 10);
+}
+
+static void test_tls_slowloris(void)
+{
+    char dir[] = "/tmp/corral-e2e-tls-XXXXXX", crt[128], key[128], cmd[512], yaml[2048], port[16], out[1024];
+    cr_proc_t c;
+    int tls_port = harness_free_port();
+    long frame, record, idle;
+
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL && tls_port > 0);
+    snprintf(crt, sizeof(crt), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout %s -out %s -days 2 "
+             "-subj /CN=corral-e2e >/dev/null 2>&1",
+             key, crt);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    snprintf(yaml, sizeof(yaml),
+             "threads: 2\n"
+             "listen:\n"
+             "  - address: 127.0.0.1:${PORT}\n"
+             "  - address: 127.0.0.1:%d\n"
+             "    tls: { certificate: %s, key: %s }\n"
+             "upstream:\n"
+             "  url: http://127.0.0.1:${UPSTREAM_PORT}\n"
+             "limits:\n"
+             "  header_timeout: 1s\n",
+             tls_port, crt, key);
+    CU_ASSERT_FATAL(harness_start_corral(&c, yaml, &up) == 0);
+    CU_ASSERT_FATAL(harness_wait_port(tls_port, 10000) == 0);
+    snprintf(port, sizeof(port), "%d", tls_port);
+    {
+        char *argv[] = {"/usr/bin/python3", "-c", (char *)tls_script, port, NULL};
+        CU_ASSERT_EQUAL(run_capture(argv, out, sizeof(out), 15000), 0);
+    }
+    frame = result_of(out, "frame");
+    record = result_of(out, "record");
+    idle = result_of(out, "idle");
+    printf("\n    TLS: partial frame closed after %ld ms, partial TLS record after %ld ms, idle: %ld\n", frame, record, idle);
+    CU_ASSERT(frame >= HEADER_TIMEOUT_MS - 200 && frame <= HEADER_TIMEOUT_MS + CLOSE_MARGIN_MS);
+    CU_ASSERT(record >= HEADER_TIMEOUT_MS - 200 && record <= HEADER_TIMEOUT_MS + CLOSE_MARGIN_MS);
+    CU_ASSERT_EQUAL(idle, -1);
+    CU_ASSERT_EQUAL(harness_stop(&c), 0); /* a clean exit: no sanitizer report from the TLS close paths */
+    unlink(crt);
+    unlink(key);
+    rmdir(dir);
+}
+
 /* ---- suite: connection cap ---- */
 
 static int cap_init(void)
@@ -827,6 +998,7 @@ void cr_e2e_register_limits_connections(void)
     CU_add_test(s, "an HTTP/2 header block that never ends is closed", test_h2_header_block_never_ends);
     CU_add_test(s, "a partial HTTP/1.1 request head is closed", test_h1_partial_head);
     CU_add_test(s, "a slow but steady HTTP/2 body and an idle HTTP/2 connection are not", test_h2_slow_body_and_idle_survive);
+    CU_add_test(s, "over TLS: a partial frame and a partial TLS record are closed, an idle connection is not", test_tls_slowloris);
     s = CU_add_suite("limits connections: cap", cap_init, stop_pair);
     CU_add_test(s, "past limits.connections new connections are refused, one log line each way", test_cap_refuses_and_recovers);
     s = CU_add_suite("limits connections: descriptors", fd_init, fd_cleanup);
