@@ -169,10 +169,10 @@ int cr_conn_admit(cr_thread_t *t, h2o_socket_t *sock, int counted)
         refuse(t);
         return -1;
     }
-    if ((c = calloc(1, sizeof(*c))) == NULL) {
+    if ((c = calloc(1, sizeof(*c))) == NULL) { /* counted as refused; no episode (the cap was not reached) */
         if (counted)
             __atomic_sub_fetch(&open_conns, 1, __ATOMIC_RELAXED);
-        refuse(t);
+        CR_STAT_INC(t->stats, connections_refused);
         return -1;
     }
     c->counted = (uint8_t)(counted != 0);
