@@ -406,7 +406,10 @@ static void test_h2_slowloris_closed(void)
     CU_ASSERT(harness_get_hit(&corral, "/c/lat", NULL, NULL, 0) >= 0);
     {
         hitter_t b = {&corral, "/c/lat", 0, 20000, calloc(20000, sizeof(double)), calloc(20000, sizeof(double)), 0, 0};
-        CU_ASSERT_FATAL(b.lat_ms != NULL && b.at_us != NULL && pthread_create(&tid, NULL, hit_loop, &b) == 0);
+        int started;
+        CU_ASSERT_FATAL(b.lat_ms != NULL && b.at_us != NULL);
+        started = pthread_create(&tid, NULL, hit_loop, &b) == 0;
+        CU_ASSERT_FATAL(started);
         usleep(1500000);
         b.stop = 1;
         pthread_join(tid, NULL);
