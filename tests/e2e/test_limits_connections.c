@@ -40,7 +40,7 @@
 #ifndef SLOWLORIS_CONNS /* -DSLOWLORIS_CONNS=1 builds a control run: the same hits beside a single attacker */
 #define SLOWLORIS_CONNS 3000
 #endif
-#define CLOSE_MARGIN_MS 2000 /* sweep period (100 ms), first sweep after accept, 3000 closes noticed by one test thread, a loaded 2-core CI machine */
+#define CLOSE_MARGIN_MS 2000 /* 100 ms sweeps, 3000 closes noticed by one test thread, a loaded CI machine */
 
 static cr_proc_t up, corral;
 
