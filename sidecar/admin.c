@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 
+#include "corral/conn_watch.h"
 #include "corral/http.h"
 #include "corral/invalidate.h"
 #include "corral/key.h"
@@ -82,17 +83,19 @@ static void send_text(h2o_req_t *req, const char *ctype, char *body, size_t len)
 static void send_metrics(h2o_req_t *req)
 {
     cr_stats_t s;
-    size_t cap = 8192, queued, queued_peak;
+    size_t cap = 32768, queued, queued_peak;
     uint64_t busy;
     char *buf = h2o_mem_alloc_pool(&req->pool, cap);
     int n = 0;
 
     cr_stats_sum(&s);
+/* past `cap` nothing more is written (and n keeps counting, so the check below sees it) */
+#define ROOM() (buf + ((size_t)n < cap ? (size_t)n : cap)), ((size_t)n < cap ? cap - (size_t)n : 0)
 #define COUNTER(name, help, v)                                                                                                      \
-    n += snprintf(buf + n, cap - n, "# HELP corral_" name " " help "\n# TYPE corral_" name " counter\ncorral_" name " %llu\n",      \
+    n += snprintf(ROOM(), "# HELP corral_" name " " help "\n# TYPE corral_" name " counter\ncorral_" name " %llu\n",              \
                   (unsigned long long)(v))
 #define GAUGE(name, help, fmt, v)                                                                                                   \
-    n += snprintf(buf + n, cap - n, "# HELP corral_" name " " help "\n# TYPE corral_" name " gauge\ncorral_" name " " fmt "\n", (v))
+    n += snprintf(ROOM(), "# HELP corral_" name " " help "\n# TYPE corral_" name " gauge\ncorral_" name " " fmt "\n", (v))
     COUNTER("requests_total", "Requests received on the traffic listeners.", s.requests);
     COUNTER("cache_hits_total", "Requests answered fresh from the store.", s.hits);
     COUNTER("cache_misses_total", "Cacheable requests that needed the upstream.", s.misses);
@@ -111,6 +114,10 @@ static void send_metrics(h2o_req_t *req)
             s.guard_rejections);
     COUNTER("invalidations_total", "Write-through invalidations.", s.invalidations);
     cr_upstream_queue_stats(&queued, &queued_peak, &busy);
+    COUNTER("connections_refused_total", "Client connections closed at accept past limits.connections.", s.connections_refused);
+    COUNTER("header_timeouts_total", "HTTP/2 connections closed for an unfinished frame or header block.", s.header_timeouts);
+    COUNTER("accept_pauses_total", "100 ms listener pauses after accept ran out of descriptors.", s.accept_pauses);
+    GAUGE("client_connections", "Client connections open (limits.connections).", "%zu", cr_conn_open());
     COUNTER("fills_dropped_total", "Fills cancelled before they were sent upstream: every waiter had gone.", s.fills_dropped);
     COUNTER("upstream_busy_total", "Fills and passes refused with 503: limits.queued_fills were waiting.", busy);
     GAUGE("upstream_queued", "Requests waiting for a free upstream connection.", "%zu", queued);
@@ -124,7 +131,12 @@ static void send_metrics(h2o_req_t *req)
     GAUGE("uptime_seconds", "Seconds since start.", "%llu", (unsigned long long)((cr_now_ms() - cr_rt.started_at_ms) / 1000));
 #undef COUNTER
 #undef GAUGE
-    assert(n < (int)cap);
+#undef ROOM
+    if ((size_t)n >= cap) { /* a new metric outgrew the buffer: say so rather than send a cut list */
+        cr_log_error("admin: the metrics text (%d bytes) does not fit its %zu-byte buffer", n, cap);
+        cr_send_json_error(req, 500, "Internal Server Error", "metrics_too_large", "the metrics text outgrew its buffer");
+        return;
+    }
     send_text(req, "text/plain; version=0.0.4; charset=utf-8", buf, n);
 }
 

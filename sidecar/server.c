@@ -5,7 +5,9 @@
  * socket is opened in the main thread (so a port in use fails start-up with a clear message before any thread
  * runs; each address is first claimed for this process, see claim_address), then one worker per configured thread.
  * Each worker has its own evloop, h2o context, upstream pool and its own SO_REUSEPORT socket per listener (the
- * kernel spreads connections). Thread 0 also serves the admin listener.
+ * kernel spreads connections). Thread 0 also serves the admin listener. Accepted connections pass the connection cap
+ * and get their header-timeout watch from conn_watch.c (which also raises RLIMIT_NOFILE and sets libh2o's own
+ * timeouts before the workers start); an accept that fails for lack of descriptors pauses the listener (see on_accept).
  * Signals are blocked in every worker and taken by the main thread with sigwait(), once every worker has registered
  * its wake receiver and started its listeners (a signal that comes earlier waits); on SIGTERM/SIGINT it sets
  * cr_rt.stopping and wakes every loop; each worker closes its listeners and runs until its in-flight requests are
@@ -30,6 +32,7 @@
 
 #include "corral/admin.h"
 #include "corral/config_check.h"
+#include "corral/conn_watch.h"
 #include "corral/flight.h"
 #include "corral/guard.h"
 #include "corral/handler.h"
@@ -146,26 +149,142 @@ static int claim_address(const struct sockaddr_storage *addr, socklen_t addrlen,
     return 0;
 }
 
+/*
+ * A listener and its accept loop. Each accepted socket goes through cr_conn_admit (the connection cap; a refused one
+ * is closed at once) before h2o_accept. When accept fails for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS,
+ * ENOMEM, or an error that is not about one connection) the pending connection stays in the kernel's queue, and the
+ * level-triggered poll would report the listener readable again at once: the listener stops reading for
+ * CR_ACCEPT_PAUSE_MS instead and then tries again (nginx does the same). An episode lasts until the listener has
+ * emptied its queue (accept says EAGAIN), so a descriptor freed now and then does not end it. One warning when the
+ * first listener of the process enters an episode, one info line when the last one leaves it; pauses are counted.
+ */
+#define CR_ACCEPT_PAUSE_MS 100
+
+typedef struct st_cr_listener_t {
+    h2o_socket_t *sock;
+    h2o_accept_ctx_t *accept_ctx;
+    cr_thread_t *thread;
+    int counted;                 /* a traffic listener: its connections count toward limits.connections */
+    int in_episode;              /* accept failed for lack of resources and the queue has not been emptied since */
+    uint64_t episode_started_ms;
+    uint64_t pauses;             /* in this episode */
+    h2o_timeout_entry_t resume;  /* linked while paused */
+} cr_listener_t;
+
+static unsigned listeners_in_episode; /* atomic, process-wide */
+
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void on_resume_accept(h2o_timeout_entry_t *entry)
+{
+    cr_listener_t *l = H2O_STRUCT_FROM_MEMBER(cr_listener_t, resume, entry);
+    h2o_socket_read_start(l->sock, on_accept);
+}
+
+static void pause_listener(cr_listener_t *l, int err)
+{
+    h2o_loop_t *loop = l->thread->ctx.loop;
+    CR_STAT_INC(l->thread->stats, accept_pauses);
+    if (!l->in_episode) {
+        l->in_episode = 1;
+        l->episode_started_ms = h2o_now(loop);
+        l->pauses = 0;
+        if (__atomic_fetch_add(&listeners_in_episode, 1, __ATOMIC_ACQ_REL) == 0)
+            cr_log_warn("accept: %s (%zu client connections open); pausing the listeners for %d ms at a time until "
+                        "a connection can be accepted",
+                        strerror(err), cr_conn_open(), CR_ACCEPT_PAUSE_MS);
+    }
+    ++l->pauses;
+    h2o_socket_read_stop(l->sock);
+    h2o_timeout_link(loop, cr_thread_timeout(l->thread, CR_ACCEPT_PAUSE_MS), &l->resume);
+}
+
+static void end_episode(cr_listener_t *l)
+{
+    l->in_episode = 0;
+    if (__atomic_sub_fetch(&listeners_in_episode, 1, __ATOMIC_ACQ_REL) == 0)
+        cr_log_info("accept: accepting connections again after %llu ms (%llu pauses of %d ms)",
+                    (unsigned long long)(h2o_now(l->thread->ctx.loop) - l->episode_started_ms), (unsigned long long)l->pauses,
+                    CR_ACCEPT_PAUSE_MS);
+}
+
+/* accept(2) errors that concern one connection only (accept(2), "Error handling"): take the next one. */
+static int accept_error_is_transient(int err)
+{
+    switch (err) {
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
-    h2o_accept_ctx_t *accept_ctx = listener->data;
+    cr_listener_t *l = listener->data;
     h2o_socket_t *sock;
     int i;
     if (err != NULL)
         return;
     for (i = 0; i != 32; ++i) {
-        if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
-            break;
-        h2o_accept(accept_ctx, sock);
+        if ((sock = h2o_evloop_socket_accept(listener)) == NULL) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (l->in_episode) /* the queue is empty: the shortage is over (one fd freed now and then is not) */
+                    end_episode(l);
+                break;
+            }
+            if (accept_error_is_transient(errno))
+                continue;
+            pause_listener(l, errno);
+            return;
+        }
+        if (cr_conn_admit(l->thread, sock, l->counted) != 0) {
+            h2o_socket_close(sock);
+            continue;
+        }
+        h2o_accept(l->accept_ctx, sock);
     }
 }
 
-static h2o_socket_t *start_listener(h2o_loop_t *loop, int fd, h2o_accept_ctx_t *accept_ctx)
+static h2o_socket_t *start_listener(cr_thread_t *t, int fd, h2o_accept_ctx_t *accept_ctx, int counted)
 {
-    h2o_socket_t *sock = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-    sock->data = accept_ctx;
-    h2o_socket_read_start(sock, on_accept);
-    return sock;
+    cr_listener_t *l = calloc(1, sizeof(*l));
+    assert(l != NULL);
+    l->sock = h2o_evloop_socket_create(t->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    l->accept_ctx = accept_ctx;
+    l->thread = t;
+    l->counted = counted;
+    l->resume.cb = on_resume_accept;
+    l->sock->data = l;
+    h2o_socket_read_start(l->sock, on_accept);
+    return l->sock;
+}
+
+/* Closes the listener in *slot (if any) and clears it; a pending resume is cancelled first. */
+static void stop_listener(h2o_socket_t **slot)
+{
+    cr_listener_t *l;
+    if (*slot == NULL)
+        return;
+    l = (*slot)->data;
+    h2o_timeout_unlink(&l->resume);
+    if (l->in_episode)
+        __atomic_sub_fetch(&listeners_in_episode, 1, __ATOMIC_ACQ_REL);
+    if (h2o_socket_is_reading(l->sock))
+        h2o_socket_read_stop(l->sock);
+    h2o_socket_close(l->sock);
+    free(l);
+    *slot = NULL;
 }
 
 static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
@@ -201,6 +320,7 @@ static void *worker_main(void *arg)
     const cr_config_t *cfg = cr_rt.cfg;
     h2o_loop_t *loop = h2o_evloop_create();
     uint64_t deadline, last_maintain;
+    cr_conn_watch_t *watch;
     size_t i;
 
     h2o_context_init(&t->ctx, loop, &cr_rt.globalconf);
@@ -224,15 +344,16 @@ static void *worker_main(void *arg)
         t->accept_ctxs[i].hosts = cr_rt.globalconf.hosts;
         t->accept_ctxs[i].ssl_ctx = ssl_ctxs[i];
         t->accept_ctxs[i].expect_proxy_line = 0;
-        t->listeners[i] = start_listener(loop, fd, &t->accept_ctxs[i]);
+        t->listeners[i] = start_listener(t, fd, &t->accept_ctxs[i], 1);
     }
     if (t->idx == 0 && admin_fd != -1) {
         h2o_context_init(&t->admin_ctx, loop, &cr_rt.admin_globalconf);
         t->has_admin = 1;
         t->admin_accept_ctx.ctx = &t->admin_ctx;
         t->admin_accept_ctx.hosts = cr_rt.admin_globalconf.hosts;
-        t->admin_listener = start_listener(loop, admin_fd, &t->admin_accept_ctx);
+        t->admin_listener = start_listener(t, admin_fd, &t->admin_accept_ctx, 0);
     }
+    watch = cr_conn_watch_start(t);
     worker_is_ready();
 
     last_maintain = h2o_now(loop);
@@ -245,23 +366,15 @@ static void *worker_main(void *arg)
     }
 
     /* drain: stop accepting, let the requests in progress finish */
-    for (i = 0; i != t->num_listeners; ++i) {
-        if (t->listeners[i] != NULL) {
-            h2o_socket_read_stop(t->listeners[i]);
-            h2o_socket_close(t->listeners[i]);
-            t->listeners[i] = NULL;
-        }
-    }
-    if (t->admin_listener != NULL) {
-        h2o_socket_read_stop(t->admin_listener);
-        h2o_socket_close(t->admin_listener);
-        t->admin_listener = NULL;
-    }
+    for (i = 0; i != t->num_listeners; ++i)
+        stop_listener(&t->listeners[i]);
+    stop_listener(&t->admin_listener);
     deadline = h2o_now(loop) + CR_DRAIN_MS;
     while (t->inflight != 0 && h2o_now(loop) < deadline)
         h2o_evloop_run(loop, 50);
     if (t->inflight != 0)
         cr_log_warn("worker %u: %zu requests still in progress after the drain period", t->idx, t->inflight);
+    cr_conn_watch_stop(&watch);
     cr_pin_drop_all();
     return NULL;
 }
@@ -315,6 +428,7 @@ int cr_server_run(const cr_config_t *cfg)
     hostconf = h2o_config_register_host(&cr_rt.admin_globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     cr_admin_register(hostconf);
 
+    cr_conn_limits_init(cfg, &cr_rt.globalconf, &cr_rt.admin_globalconf); /* before the workers' h2o contexts */
     SSL_load_error_strings();
     SSL_library_init();
     ssl_ctxs = calloc(cfg->num_listens, sizeof(*ssl_ctxs));

@@ -40,6 +40,9 @@ typedef struct st_cr_stats_t {
     uint64_t invalidations;
     uint64_t guard_rejections; /* requests refused by the rapid-reset guard */
     uint64_t fills_dropped;    /* fills cancelled before they were sent: every waiter had gone */
+    uint64_t connections_refused; /* client connections closed at accept: over limits.connections (conn_watch.h) */
+    uint64_t header_timeouts;     /* HTTP/2 connections closed for an unfinished frame or header block */
+    uint64_t accept_pauses;       /* 100 ms listener pauses after accept ran out of descriptors or memory */
 } cr_stats_t;
 
 /* Counts one event in a thread's own counters. Only the owning thread writes them; the store is atomic (relaxed, a

@@ -32,6 +32,7 @@ void cr_e2e_register_limits_fills(void);
 void cr_e2e_register_limits_requests(void);
 void cr_e2e_register_limits_variants(void);
 void cr_e2e_register_limits_logs(void);
+void cr_e2e_register_limits_connections(void);
 
 int main(void)
 {
@@ -61,6 +62,7 @@ int main(void)
     cr_e2e_register_limits_requests();
     cr_e2e_register_limits_variants();
     cr_e2e_register_limits_logs();
+    cr_e2e_register_limits_connections();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;
         CU_set_fail_on_inactive(CU_FALSE); /* the suites left out are not failures */
