@@ -10,6 +10,10 @@ overridden key by key by) per-path settings made with POST /__set:
   setcookie=1  hdr=Name:Value (repeatable)  location=  content_location=  chunked=1  version=
   gzip=1 (gzip the body and send Content-Encoding: gzip, whatever Accept-Encoding says)
   random=1 (with size=N: N pseudo-random letters and digits, the same for the same path, which compress slowly)
+  stream=1 (with size=N, not random: the filler body is made and written in 64 KiB pieces, waiting for each to drain,
+    so a body of any size costs the upstream no memory; with Content-Length, or chunked=1)
+  bomb=N (a gzip bomb: the body is the gzip of N zero bytes, about N/1030 bytes, made once per N and kept, sent with
+    Content-Encoding: gzip; ctype still applies)
   fail=reset|garbage|truncate|hang
 The default body is JSON describing the request (path, target, method, n, version, headers, body_len). All JSON is
 written by json.dumps with its default separators (", " and ": "), so tests may look for '"n": 3' verbatim.
@@ -143,6 +147,46 @@ def etag_matches(configured, if_none_match):
 def sized_body(n):
     reps = n // len(FILLER) + 1
     return (FILLER * reps)[:n]
+
+
+BOMBS = {}
+
+
+def bomb_body(n):
+    """The gzip member of n zero bytes, compressed piecewise (never n bytes in memory) and kept per n."""
+    if n not in BOMBS:
+        import zlib
+        comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+        zeros = bytes(1 << 20)
+        parts = []
+        left = n
+        while left > 0:
+            step = min(left, len(zeros))
+            parts.append(comp.compress(zeros[:step]))
+            left -= step
+        parts.append(comp.flush())
+        BOMBS[n] = b"".join(parts)
+    return BOMBS[n]
+
+
+STREAM_PIECE = 65536
+
+
+async def write_streamed(writer, head, n, chunked):
+    """Writes head, then n bytes of the filler body in STREAM_PIECE pieces (chunked: one chunk each), draining each."""
+    writer.write(head)
+    unit = FILLER * (STREAM_PIECE // len(FILLER) + 2)
+    sent = 0
+    while sent < n:
+        step = min(STREAM_PIECE, n - sent)
+        off = sent % len(FILLER)
+        piece = unit[off:off + step]
+        writer.write(b"%x\r\n" % step + piece + b"\r\n" if chunked else piece)
+        sent += step
+        await writer.drain()
+    if chunked:
+        writer.write(b"0\r\n\r\n")
+    await writer.drain()
 
 
 def random_body(n, seed):
@@ -376,7 +420,13 @@ async def serve_counted(reader, writer, req, keep_alive):
     status = get_int("status", 200)
     version = get("version", "")
     size = get("size")
-    if size is not None:
+    streamed = None
+    if get("bomb") is not None:
+        body = bomb_body(max(0, get_int("bomb", 0)))
+    elif size is not None and get("stream") == "1" and get("random") != "1":
+        streamed = max(0, get_int("size", 0))
+        body = b""
+    elif size is not None:
         try:
             body = random_body(max(0, int(size)), key) if get("random") == "1" else sized_body(max(0, int(size)))
         except ValueError:
@@ -421,7 +471,9 @@ async def serve_counted(reader, writer, req, keep_alive):
     has_body = status >= 200 and status not in NO_BODY_STATUSES
     if not has_body:
         body = b""
-    if has_body and status != 304 and get("gzip") == "1":
+    if has_body and get("bomb") is not None:
+        headers.append(("Content-Encoding", "gzip"))
+    elif has_body and status != 304 and get("gzip") == "1" and streamed is None:
         # an upstream that compresses by itself, whatever the request's Accept-Encoding says
         body = gzip.compress(body, mtime=0)
         headers.append(("Content-Encoding", "gzip"))
@@ -432,7 +484,7 @@ async def serve_counted(reader, writer, req, keep_alive):
     elif chunked:
         headers.append(("Transfer-Encoding", "chunked"))
     elif has_body:
-        headers.append(("Content-Length", str(len(body))))
+        headers.append(("Content-Length", str(len(body) if streamed is None else streamed)))
     if not keep_alive:
         headers.append(("Connection", "close"))
     elif req.version == "HTTP/1.0":
@@ -449,6 +501,9 @@ async def serve_counted(reader, writer, req, keep_alive):
         await writer.drain()
         await asyncio.sleep(body_delay / 1000.0)
         head = b""
+    if streamed is not None and fail != "truncate":
+        await write_streamed(writer, head, streamed, chunked)
+        return keep_alive
     if fail == "truncate":
         writer.write(head + body)
         await writer.drain()

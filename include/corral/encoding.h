@@ -112,7 +112,8 @@ void cr_decoder_free(cr_decoder_t **d);
 
 /*
  * An encoder for on-the-fly compression of pass-through responses. `level` is the gzip level or brotli quality, in
- * the ranges above (brotli uses text mode). CR_ENC_IDENTITY is not a coding to encode to. Returns NULL on a bad
+ * the ranges above (brotli uses text mode and a 256 KiB window, so one stream holds about 1.4 MB at quality 5; gzip
+ * about 270 KiB). CR_ENC_IDENTITY is not a coding to encode to. Returns NULL on a bad
  * coding or level, or out of memory.
  */
 cr_encoder_t *cr_encoder_new(cr_encoding_t enc, int level);
