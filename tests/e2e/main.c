@@ -28,6 +28,7 @@ void cr_e2e_register_hostile_upstream(void);
 void cr_e2e_register_fill_epochs(void);
 void cr_e2e_register_client_framing(void);
 void cr_e2e_register_operations(void);
+void cr_e2e_register_limits_memory(void);
 
 int main(void)
 {
@@ -53,6 +54,7 @@ int main(void)
     cr_e2e_register_fill_epochs();
     cr_e2e_register_client_framing();
     cr_e2e_register_operations();
+    cr_e2e_register_limits_memory();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;
         CU_set_fail_on_inactive(CU_FALSE); /* the suites left out are not failures */
