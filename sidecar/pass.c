@@ -11,8 +11,9 @@
  * encoder's output). Reading from the upstream pauses once held reaches half of limits.response_buffer and resumes
  * in proceed when it is below that again. One socket read drains whatever the kernel queued (h2o's evloop reads
  * until EAGAIN), so upstream.c caps each upstream socket's SO_RCVBUF at a quarter of response_buffer (the kernel
- * doubles it): a read adds less than half, and held stays under response_buffer. libh2o's own copy (HTTP/2: the
- * connection's 80 KiB write buffer and the one in flight) is per connection and bounded; the client socket's
+ * doubles it): a read adds less than half, and held stays under response_buffer. One h2o_send hands libh2o at most
+ * a quarter of response_buffer, which bounds its copies: over TLS the encrypted copy of what is in flight, over
+ * HTTP/2 the connection's 80 KiB write buffer and the one being written (per connection). The client socket's
  * kernel send buffer is kernel memory (tcp_wmem), not the process's.
  */
 #include "corral/pass.h"
@@ -57,7 +58,7 @@ static void do_send(cr_pass_t *self)
 
     assert(self->sending.bytes_inflight == 0);
     vec = h2o_doublebuffer_prepare(&self->sending, self->fetch_done ? &self->rest : self->receiving,
-                                   self->req->preferred_chunk_size);
+                                   CR_MIN(self->req->preferred_chunk_size, self->pause_at / 2));
     if (self->fetch_done && vec.len == self->sending.buf->size && self->rest->size == 0) {
         cnt = vec.len != 0 ? 1 : 0;
         state = self->had_error ? H2O_SEND_STATE_ERROR : H2O_SEND_STATE_FINAL;
