@@ -1,8 +1,9 @@
 /*
  * fill_object.h: turning an upstream response into the object a fill stores.
  *
- * Which headers are kept, the Vary variant key, the surrogate-key tags, the received content coding, the gzip and
- * brotli variants made once at store time, the freshness fields, and the object a 304 makes of a stored one.
+ * Which headers are kept, the Vary variant key, the surrogate-key tags, the received content coding (and whether it
+ * may be decoded for clients), the gzip and brotli variants made once at store time, the freshness fields, and the
+ * object a 304 makes of a stored one.
  * Everything here runs on the fill's owner thread on objects nobody else sees yet; no locks, no I/O.
  */
 #ifndef CORRAL_FILL_OBJECT_H

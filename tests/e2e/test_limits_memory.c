@@ -412,12 +412,34 @@ static void test_a_stored_gzip_bomb_is_sent_in_its_coding(void)
     CU_ASSERT_EQUAL(upstream_count(&up, "/bomb/a"), 1);
 }
 
+/* Content-Encoding: gzip on bytes that are not gzip: stored as received, and sent as received (decoding would fail
+ * mid-body), to identity clients too. */
+static void test_a_corrupt_stored_coding_is_sent_as_received(void)
+{
+    const char *path = "/bomb/corrupt?size=3000&hdr=Content-Encoding:gzip";
+    const char *gz[] = {"Accept-Encoding: gzip", NULL};
+    char ce[64];
+    cr_resp_t first, r;
+
+    CU_ASSERT_EQUAL(http_get(&first, CR_H1, url_of(&corral, path), gz), 0);
+    CU_ASSERT_EQUAL(first.status, 200);
+    CU_ASSERT_TRUE(is_filler(first.body, first.body_len, 3000));
+    CU_ASSERT_EQUAL(http_get(&r, CR_H1, url_of(&corral, path), NULL), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_STRING_EQUAL(resp_header(&r, "content-encoding", ce, sizeof(ce)) ? ce : "", "gzip");
+    CU_ASSERT_TRUE(is_filler(r.body, r.body_len, 3000));
+    resp_free(&r);
+    resp_free(&first);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/bomb/corrupt"), 1);
+}
+
 void cr_e2e_register_limits_memory(void)
 {
     CU_pSuite s = CU_add_suite("limits memory", suite_init, suite_cleanup);
     /* the pass test last: memory it frees stays resident and would hide the others' growth */
     CU_add_test(s, "decoding for identity clients goes a window at a time", test_decoding_for_identity_clients_is_windowed);
     CU_add_test(s, "a stored gzip bomb is sent in its coding, never inflated", test_a_stored_gzip_bomb_is_sent_in_its_coding);
+    CU_add_test(s, "a corrupt stored coding is sent as received", test_a_corrupt_stored_coding_is_sent_as_received);
     CU_add_test(s, "slow pass readers stay within response_buffer; fast clients get every byte",
                 test_slow_pass_readers_are_bounded_and_fast_clients_get_every_byte);
 }
