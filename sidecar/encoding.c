@@ -10,13 +10,17 @@
  * - A stream object owns exactly its codec state and one CR_CODEC_CHUNK output buffer; output never accumulates in
  *   it. `state` only moves forward: RUNNING -> FINISHED (final feed done) or RUNNING -> FAILED; a stream that is not
  *   RUNNING refuses further feeds with CR_ERROR.
- * - Decoders count their output before emitting it, so a bomb is stopped at max_output, not after.
+ * - Decoders count their output before emitting it, so a bomb is stopped at max_output, not after. A feed with a
+ *   budget stops once that much was emitted (the rest of the input stays with the caller), so a caller decodes only
+ *   as fast as its client takes the output. libbrotlidec allocates through br_alloc, which caps what one decoder
+ *   holds at CR_DECODER_MEMORY (zlib's inflate needs a fixed 7 KiB plus its 32 KiB window).
  */
 #include "corral/encoding.h"
 
 #include <brotli/decode.h>
 #include <brotli/encode.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -28,6 +32,13 @@
 #define CR_GZIP_WBITS (15 + 16)
 
 enum { CR_STREAM_RUNNING = 0, CR_STREAM_FINISHED, CR_STREAM_FAILED };
+
+/* Window of the streaming brotli encoder: 256 KiB. Its memory is about window + hash table (1 MiB at quality 5):
+ * 1.4 MB per stream, where the default 4 MiB window made 9 MB per slow reader of a compressed pass. */
+#define CR_STREAM_BROTLI_LGWIN 18
+
+/* Internal: a budgeted decode stopped at its budget (never an emit's value, which fails the stream whatever it is). */
+#define CR_BUDGET_SPENT 1
 
 /* ---- names ---- */
 
@@ -158,11 +169,41 @@ struct st_cr_decoder_t {
     int at_member_end; /* gzip: the last member ended and no new one has started */
     int z_ready;       /* gzip: inflateInit2 succeeded (inflateEnd is due) */
     size_t max_output; /* 0: no bound */
+    size_t br_memory;  /* br: bytes libbrotlidec holds now (its allocations, each counted with its size header) */
     uint64_t total_in, total_out;
     z_stream z;
     BrotliDecoderState *br;
     unsigned char buf[CR_CODEC_CHUNK];
 };
+
+/* libbrotlidec's allocator: every block carries its size in front, so the decoder's memory is counted and capped
+ * (the ring buffer is as large as the stream's window, up to 16 MiB, unless the stream is known to be shorter). */
+typedef union {
+    size_t size;
+    max_align_t align;
+} cr_br_block_t;
+
+static void *br_alloc(void *opaque, size_t size)
+{
+    cr_decoder_t *d = opaque;
+    cr_br_block_t *b;
+    if (size > CR_DECODER_MEMORY || d->br_memory + size + sizeof(*b) > CR_DECODER_MEMORY || (b = malloc(sizeof(*b) + size)) == NULL)
+        return NULL;
+    b->size = size + sizeof(*b);
+    d->br_memory += b->size;
+    return b + 1;
+}
+
+static void br_free(void *opaque, void *p)
+{
+    cr_decoder_t *d = opaque;
+    cr_br_block_t *b;
+    if (p == NULL)
+        return;
+    b = (cr_br_block_t *)p - 1;
+    d->br_memory -= b->size;
+    free(b);
+}
 
 cr_decoder_t *cr_decoder_new(cr_encoding_t enc, size_t max_output)
 {
@@ -182,7 +223,7 @@ cr_decoder_t *cr_decoder_new(cr_encoding_t enc, size_t max_output)
         d->z_ready = 1;
         break;
     case CR_ENC_BR:
-        if ((d->br = BrotliDecoderCreateInstance(NULL, NULL, NULL)) == NULL)
+        if ((d->br = BrotliDecoderCreateInstance(br_alloc, br_free, d)) == NULL)
             goto Error;
         break;
     default:
@@ -206,15 +247,23 @@ static int decoder_emit(cr_decoder_t *d, const void *buf, size_t n, cr_codec_emi
     return emit(ctx, buf, n);
 }
 
-/* Inflates all of `in`, across gzip member boundaries. Returns CR_OK or an error (see cr_decoder_feed). */
-static int decode_gzip(cr_decoder_t *d, const unsigned char *in, size_t len, cr_codec_emit_cb emit, void *ctx)
+/*
+ * Inflates `in`, across gzip member boundaries, until it is used up or `budget` bytes were emitted. *consumed: the
+ * input taken. Returns CR_OK (all input taken, all output emitted), CR_BUDGET_SPENT or an error (see
+ * cr_decoder_feed).
+ */
+static int decode_gzip(cr_decoder_t *d, const unsigned char *in, size_t len, size_t budget, size_t *consumed,
+                       cr_codec_emit_cb emit, void *ctx)
 {
-    size_t left = len;
+    size_t left = len, emitted = 0;
     int rc, erc;
 
     for (;;) {
         uInt ai;
         size_t produced;
+        *consumed = len - left;
+        if (emitted >= budget)
+            return CR_BUDGET_SPENT;
         if (d->at_member_end) {
             if (left == 0)
                 return CR_OK;
@@ -231,6 +280,7 @@ static int decode_gzip(cr_decoder_t *d, const unsigned char *in, size_t len, cr_
         rc = inflate(&d->z, Z_NO_FLUSH);
         in += ai - d->z.avail_in;
         left -= ai - d->z.avail_in;
+        *consumed = len - left;
         produced = sizeof(d->buf) - d->z.avail_out;
         switch (rc) {
         case Z_STREAM_END:
@@ -247,15 +297,18 @@ static int decode_gzip(cr_decoder_t *d, const unsigned char *in, size_t len, cr_
         }
         if ((erc = decoder_emit(d, d->buf, produced, emit, ctx)) != CR_OK)
             return erc;
+        emitted += produced;
         /* input used up and inflate had room to spare: it holds nothing more until the next feed */
         if (!d->at_member_end && left == 0 && (rc == Z_BUF_ERROR || d->z.avail_out != 0))
             return CR_OK;
     }
 }
 
-static int decode_br(cr_decoder_t *d, const unsigned char *in, size_t len, cr_codec_emit_cb emit, void *ctx)
+/* decode_gzip for brotli. */
+static int decode_br(cr_decoder_t *d, const unsigned char *in, size_t len, size_t budget, size_t *consumed,
+                     cr_codec_emit_cb emit, void *ctx)
 {
-    size_t avail_in = len;
+    size_t avail_in = len, emitted = 0;
     const uint8_t *next_in = in;
     int erc;
 
@@ -264,13 +317,18 @@ static int decode_br(cr_decoder_t *d, const unsigned char *in, size_t len, cr_co
         uint8_t *next_out = d->buf;
         BrotliDecoderResult r;
 
+        *consumed = len - avail_in;
+        if (emitted >= budget)
+            return CR_BUDGET_SPENT;
         if (BrotliDecoderIsFinished(d->br))
             return avail_in == 0 ? CR_OK : CR_ERROR; /* data after the end of the stream */
         r = BrotliDecoderDecompressStream(d->br, &avail_in, &next_in, &avail_out, &next_out, NULL);
+        *consumed = len - avail_in;
         if (r == BROTLI_DECODER_RESULT_ERROR)
-            return CR_ERROR;
+            return CR_ERROR; /* corrupt, or more memory than CR_DECODER_MEMORY */
         if ((erc = decoder_emit(d, d->buf, sizeof(d->buf) - avail_out, emit, ctx)) != CR_OK)
             return erc;
+        emitted += sizeof(d->buf) - avail_out;
         /* NEEDS_MORE_INPUT with a full buffer still holds output: libbrotlidec pushes its ring buffer out before it
            asks for input, and says "more input" even when that push filled our buffer */
         if (r == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT && avail_out != 0)
@@ -279,28 +337,35 @@ static int decode_br(cr_decoder_t *d, const unsigned char *in, size_t len, cr_co
     }
 }
 
-int cr_decoder_feed(cr_decoder_t *d, const void *in, size_t len, int is_final, cr_codec_emit_cb emit, void *ctx)
+int cr_decoder_feed_some(cr_decoder_t *d, const void *in, size_t len, int is_final, size_t budget, size_t *consumed,
+                         cr_codec_emit_cb emit, void *ctx)
 {
     int rc;
 
     CR_CHECK_OBJ_NOTNULL(d, CR_DECODER_MAGIC);
     assert(in != NULL || len == 0);
+    *consumed = 0;
     if (d->state != CR_STREAM_RUNNING)
         return CR_ERROR;
     if (in == NULL)
         in = ""; /* no arithmetic on NULL below */
-    d->total_in += len;
+    if (budget == 0)
+        budget = 1;
     switch (d->enc) {
     case CR_ENC_GZIP:
-        rc = decode_gzip(d, in, len, emit, ctx);
+        rc = decode_gzip(d, in, len, budget, consumed, emit, ctx);
         break;
     case CR_ENC_BR:
-        rc = decode_br(d, in, len, emit, ctx);
+        rc = decode_br(d, in, len, budget, consumed, emit, ctx);
         break;
     default:
-        rc = decoder_emit(d, in, len, emit, ctx);
+        *consumed = CR_MIN(len, budget);
+        rc = decoder_emit(d, in, *consumed, emit, ctx);
+        if (rc == CR_OK && *consumed != len)
+            rc = CR_BUDGET_SPENT;
         break;
     }
+    d->total_in += *consumed;
     if (rc == CR_OK && is_final && d->total_in != 0) {
         /* the stream must be complete exactly here (a body of zero bytes decodes to zero bytes) */
         if (d->enc == CR_ENC_GZIP && !d->at_member_end)
@@ -308,11 +373,20 @@ int cr_decoder_feed(cr_decoder_t *d, const void *in, size_t len, int is_final, c
         else if (d->enc == CR_ENC_BR && !BrotliDecoderIsFinished(d->br))
             rc = CR_ERROR;
     }
+    if (rc == CR_BUDGET_SPENT)
+        return CR_AGAIN;
     if (rc != CR_OK)
         d->state = CR_STREAM_FAILED;
     else if (is_final)
         d->state = CR_STREAM_FINISHED;
     return rc;
+}
+
+int cr_decoder_feed(cr_decoder_t *d, const void *in, size_t len, int is_final, cr_codec_emit_cb emit, void *ctx)
+{
+    size_t consumed;
+    /* no budget: CR_AGAIN can only be an emit's own value (and the stream is failed) */
+    return cr_decoder_feed_some(d, in, len, is_final, SIZE_MAX, &consumed, emit, ctx);
 }
 
 uint64_t cr_decoder_total_out(const cr_decoder_t *d)
@@ -423,7 +497,7 @@ cr_encoder_t *cr_encoder_new(cr_encoding_t enc, int level)
     } else {
         if ((e->br = BrotliEncoderCreateInstance(NULL, NULL, NULL)) == NULL ||
             !BrotliEncoderSetParameter(e->br, BROTLI_PARAM_QUALITY, (uint32_t)level) ||
-            !BrotliEncoderSetParameter(e->br, BROTLI_PARAM_LGWIN, BROTLI_DEFAULT_WINDOW) ||
+            !BrotliEncoderSetParameter(e->br, BROTLI_PARAM_LGWIN, CR_STREAM_BROTLI_LGWIN) ||
             !BrotliEncoderSetParameter(e->br, BROTLI_PARAM_MODE, BROTLI_MODE_TEXT))
             goto Error;
     }
@@ -596,22 +670,14 @@ static int parse_member(cr_str_t m, int *slot, int *q)
     return 0;
 }
 
-int cr_negotiate_encoding(cr_str_t accept_encoding, unsigned available)
+/* listed[s] for each slot: q in thousandths of the first well-formed member naming it, -1 when none does. */
+static void parse_accept_encoding(cr_str_t accept_encoding, int listed[NEG_SLOTS])
 {
-    /* listed[s]: q in thousandths of the first well-formed member for slot s, -1 when not listed */
-    int listed[NEG_SLOTS] = {-1, -1, -1, -1};
-    /* rank[e]: -1 not acceptable; 0 identity implicitly acceptable (least preferred); 1..1000 the q */
-    int rank[CR_ENC_MAX];
-    static const cr_encoding_t preference[] = {CR_ENC_BR, CR_ENC_GZIP}; /* then identity */
-    const char *p, *end;
-    int best = -1, best_rank = -1, slot, q;
-    size_t i;
+    const char *p = accept_encoding.base, *end = p + accept_encoding.len;
+    int slot, q, i;
 
-    if (accept_encoding.base == NULL)
-        return CR_ENC_IDENTITY;
-
-    p = accept_encoding.base;
-    end = p + accept_encoding.len;
+    for (i = 0; i != NEG_SLOTS; ++i)
+        listed[i] = -1;
     while (p < end) {
         const char *comma = memchr(p, ',', (size_t)(end - p)), *mend = comma != NULL ? comma : end;
         cr_str_t m = cr_str_trim_ows(cr_str(p, (size_t)(mend - p)));
@@ -619,6 +685,31 @@ int cr_negotiate_encoding(cr_str_t accept_encoding, unsigned available)
             listed[slot] = q;
         p = comma != NULL ? comma + 1 : end;
     }
+}
+
+int cr_accept_encoding_refuses(cr_str_t accept_encoding, cr_encoding_t enc)
+{
+    int listed[NEG_SLOTS];
+
+    if (accept_encoding.base == NULL || (unsigned)enc >= CR_ENC_MAX)
+        return 0;
+    parse_accept_encoding(accept_encoding, listed);
+    return listed[enc] == 0 || (listed[enc] < 0 && listed[NEG_STAR] == 0);
+}
+
+int cr_negotiate_encoding(cr_str_t accept_encoding, unsigned available)
+{
+    /* listed[s]: q in thousandths of the first well-formed member for slot s, -1 when not listed */
+    int listed[NEG_SLOTS];
+    /* rank[e]: -1 not acceptable; 0 identity implicitly acceptable (least preferred); 1..1000 the q */
+    int rank[CR_ENC_MAX];
+    static const cr_encoding_t preference[] = {CR_ENC_BR, CR_ENC_GZIP}; /* then identity */
+    int best = -1, best_rank = -1;
+    size_t i;
+
+    if (accept_encoding.base == NULL)
+        return CR_ENC_IDENTITY;
+    parse_accept_encoding(accept_encoding, listed);
 
     for (i = 0; i != CR_ARRAY_SIZE(preference); ++i) {
         int s = (int)preference[i], eff = listed[s] >= 0 ? listed[s] : listed[NEG_STAR] >= 0 ? listed[NEG_STAR] : 0;

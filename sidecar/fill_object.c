@@ -146,7 +146,7 @@ cr_object_t *cr_fill_object_refreshed(const cr_object_t *old, const h2o_header_t
 
     if ((obj = cr_fill_object_new(cr_object_key(old), old->status)) == NULL)
         return NULL;
-    obj->flags |= cr_object_flags(old) & CR_OBJ_ENCODED;
+    obj->flags |= cr_object_flags(old) & (CR_OBJ_ENCODED | CR_OBJ_KEEP_CODING);
     /* stored headers not replaced by the 304 */
     for (i = 0; i != old->num_headers; ++i) {
         cr_str_t name = cr_object_header_name(old, i), value = cr_object_header_value(old, i);
@@ -255,8 +255,33 @@ void cr_fill_object_compress(const cr_route_config_t *route, cr_object_t *obj)
     }
 }
 
+/* Emit callback of the store-time decode: the output is only counted (by the decoder), never kept. */
+static int discard_decoded(void *ctx, const void *buf, size_t len)
+{
+    return CR_OK;
+}
+
+void cr_fill_object_check_decoding(cr_object_t *obj)
+{
+    cr_encoding_t enc;
+    cr_str_t body;
+    cr_decoder_t *d;
+    int rc = CR_ERROR;
+
+    if ((obj->flags & (CR_OBJ_ENCODED | CR_OBJ_KEEP_CODING)) != CR_OBJ_ENCODED)
+        return;
+    enc = cr_object_body(obj, CR_ENC_BR).base != NULL ? CR_ENC_BR : CR_ENC_GZIP;
+    body = cr_object_body(obj, enc);
+    if ((d = cr_decoder_new(enc, cr_rt.cfg->cache.max_object_size)) != NULL)
+        rc = cr_decoder_feed(d, body.base, body.len, 1, discard_decoded, NULL);
+    cr_decoder_free(&d);
+    if (rc != CR_OK)
+        obj->flags |= CR_OBJ_KEEP_CODING;
+}
+
 void cr_fill_object_set_freshness(cr_object_t *obj, const cr_store_decision_t *d, uint64_t response_time_ms)
 {
+    cr_fill_object_check_decoding(obj); /* the last step of every fill before its object is shared */
     obj->response_time_ms = response_time_ms;
     obj->initial_age_ms = cr_object_clamp_ms(d->initial_age_ms);
     obj->lifetime_ms = cr_object_clamp_ms(d->lifetime_ms);

@@ -3,8 +3,18 @@
  *
  * Invariants: one cr_pass_t per passed request, in the request's pool. `fetch_done` becomes 1 exactly once (end of
  * body, error, or cancel); after it no fetch callback runs. At most one h2o_send is outstanding
- * (sending.bytes_inflight != 0 until proceed). The upstream is paused while the undelivered bytes exceed
- * CR_PASS_HIGH_WATER and resumed in proceed.
+ * (sending.bytes_inflight != 0 until proceed).
+ *
+ * Memory: what a response holds is `held` (the doublebuffer's sending side, which libh2o references until the
+ * client's socket took it: HTTP/1.1 calls proceed when the write completed, HTTP/2 when the connection's write
+ * buffer holding the copied DATA frames was written; plus the receiving side: the upstream socket's input, or the
+ * encoder's output). Reading from the upstream pauses once held reaches half of limits.response_buffer and resumes
+ * in proceed when it is below that again. One socket read drains whatever the kernel queued (h2o's evloop reads
+ * until EAGAIN), so upstream.c caps each upstream socket's SO_RCVBUF at a quarter of response_buffer (the kernel
+ * doubles it): a read adds less than half, and held stays under response_buffer. One h2o_send hands libh2o at most
+ * a quarter of response_buffer, which bounds its copies: over TLS the encrypted copy of what is in flight, over
+ * HTTP/2 the connection's 80 KiB write buffer and the one being written (per connection). The client socket's
+ * kernel send buffer is kernel memory (tcp_wmem), not the process's.
  */
 #include "corral/pass.h"
 
@@ -12,8 +22,6 @@
 #include "corral/http.h"
 #include "corral/log.h"
 #include "corral/runtime.h"
-
-#define CR_PASS_HIGH_WATER (1024 * 1024)
 
 typedef struct st_cr_pass_t {
     h2o_generator_t super;
@@ -27,10 +35,20 @@ typedef struct st_cr_pass_t {
     const cr_route_config_t *route;
     cr_encoder_t *encoder; /* on-the-fly compression (uncached routes with compress on), or NULL */
     h2o_buffer_t *encoded; /* the encoder's output, the doublebuffer's receiving side while it runs */
+    size_t pause_at;       /* limits.response_buffer / 2: held bytes at which the upstream read pauses */
     int fetch_done;
     int had_error;
     int started; /* h2o_start_response was called */
 } cr_pass_t;
+
+/* Bytes of the response in corral's buffers, not yet taken by the client's socket (see the file comment). */
+static size_t held(const cr_pass_t *self)
+{
+    size_t n = self->sending.buf->size;
+    if (self->receiving != NULL)
+        n += (*self->receiving)->size;
+    return n;
+}
 
 static void do_send(cr_pass_t *self)
 {
@@ -40,7 +58,7 @@ static void do_send(cr_pass_t *self)
 
     assert(self->sending.bytes_inflight == 0);
     vec = h2o_doublebuffer_prepare(&self->sending, self->fetch_done ? &self->rest : self->receiving,
-                                   self->req->preferred_chunk_size);
+                                   CR_MIN(self->req->preferred_chunk_size, self->pause_at / 2));
     if (self->fetch_done && vec.len == self->sending.buf->size && self->rest->size == 0) {
         cnt = vec.len != 0 ? 1 : 0;
         state = self->had_error ? H2O_SEND_STATE_ERROR : H2O_SEND_STATE_FINAL;
@@ -57,9 +75,9 @@ static void on_proceed(h2o_generator_t *generator, h2o_req_t *req)
 {
     cr_pass_t *self = (void *)generator;
     h2o_doublebuffer_consume(&self->sending);
-    if (!self->fetch_done && (self->receiving == NULL || (*self->receiving)->size < CR_PASS_HIGH_WATER))
-        cr_fetch_resume(&self->fetch);
     do_send(self);
+    if (!self->fetch_done && held(self) < self->pause_at)
+        cr_fetch_resume(&self->fetch);
 }
 
 static void on_stop(h2o_generator_t *generator, h2o_req_t *req)
@@ -213,7 +231,7 @@ static int on_body(cr_fetch_t *fetch, h2o_buffer_t **input, int is_eos)
     }
     if (self->sending.bytes_inflight == 0)
         do_send(self);
-    else if (!is_eos && (*input)->size >= CR_PASS_HIGH_WATER)
+    if (!is_eos && held(self) >= self->pause_at)
         cr_fetch_pause(fetch);
     return self->had_error ? -1 : 0;
 }
@@ -261,6 +279,7 @@ void cr_pass_start(h2o_req_t *req, const cr_route_config_t *route, h2o_iovec_t c
     self->cache_status = cache_status;
     self->on_head = on_head_cb;
     self->route = route;
+    self->pause_at = CR_MAX(cr_rt.cfg->limits.response_buffer, (size_t)16384) / 2;
     h2o_doublebuffer_init(&self->sending, &h2o_socket_buffer_prototype);
     h2o_buffer_init(&self->rest, &h2o_socket_buffer_prototype);
 

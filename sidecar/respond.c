@@ -4,8 +4,11 @@
  *
  * Invariants: runs on the request's worker thread. The request holds one object reference, a pin of that thread
  * (pin.h: a hot object's hits write nothing shared), tied to its pool and dropped when it is disposed, so every stored byte is sent by reference: no copy, no allocation proportional to
- * the body, no lock held while sending. Only an object stored solely in a coding the client refuses is decoded, in
- * CR_CODEC_CHUNK pieces, one h2o_send at a time (the decoder and its buffer live in the request's pool).
+ * the body, no lock held while sending. Only an object stored solely in a coding the client does not accept is
+ * decoded: CR_DECODE_WINDOW of output per h2o_send, the next only when the client took it (proceed), so a slow
+ * reader pins one decoder and one window, whatever the ratio (the decoder and its buffer live in the request's
+ * pool). An object marked CR_OBJ_KEEP_CODING at store time (its decoded form would pass cache.max_object_size, or
+ * it is corrupt) is never decoded: such a client gets the stored coding, or 406 when it refused that coding by name.
  * Validators: the ETag as received names the representation as received (identity, or the upstream's own coding);
  * every other representation gets a suffix inside the quotes ("-gz", "-br", or "-id" for a decoded one), so a
  * conditional request matches only the variant it would receive.
@@ -18,6 +21,9 @@
 #include "corral/http.h"
 #include "corral/pin.h"
 #include "corral/runtime.h"
+
+/* Decoded bytes produced per h2o_send of the on-the-fly decoder (one more codec piece may come on top). */
+#define CR_DECODE_WINDOW ((size_t)65536)
 
 static const char *reason_phrase(int status)
 {
@@ -140,7 +146,7 @@ typedef struct st_cr_decode_gen_t {
     cr_decoder_t *decoder;
     cr_str_t input;   /* the stored coded body (kept alive by the request's object reference) */
     size_t consumed;
-    h2o_buffer_t *out; /* decoded bytes of the current h2o_send */
+    h2o_buffer_t *out; /* decoded bytes of the current h2o_send: at most CR_DECODE_WINDOW + CR_CODEC_CHUNK */
 } cr_decode_gen_t;
 
 static int on_decoded(void *ctx, const void *buf, size_t len)
@@ -149,25 +155,23 @@ static int on_decoded(void *ctx, const void *buf, size_t len)
     return cr_buffer_append(&self->out, buf, len);
 }
 
+/* Decodes the next window of output (only once the client took the previous one: proceed) and sends it. */
 static void decode_and_send(cr_decode_gen_t *self, h2o_req_t *req)
 {
     h2o_iovec_t vec;
-    h2o_send_state_t state = H2O_SEND_STATE_IN_PROGRESS;
+    size_t n;
+    int rc;
 
     h2o_buffer_consume(&self->out, self->out->size);
-    while (self->out->size < CR_CODEC_CHUNK && self->consumed < self->input.len) {
-        size_t n = CR_MIN(CR_CODEC_CHUNK, self->input.len - self->consumed);
-        int is_final = self->consumed + n == self->input.len;
-        if (cr_decoder_feed(self->decoder, self->input.base + self->consumed, n, is_final, on_decoded, self) != CR_OK) {
-            h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
-            return;
-        }
-        self->consumed += n;
+    rc = cr_decoder_feed_some(self->decoder, self->input.base + self->consumed, self->input.len - self->consumed, 1,
+                              CR_DECODE_WINDOW, &n, on_decoded, self);
+    self->consumed += n;
+    if (rc != CR_OK && rc != CR_AGAIN) {
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
+        return;
     }
-    if (self->consumed == self->input.len)
-        state = H2O_SEND_STATE_FINAL;
     vec = h2o_iovec_init(self->out->bytes, self->out->size);
-    h2o_send(req, &vec, vec.len != 0 ? 1 : 0, state);
+    h2o_send(req, &vec, vec.len != 0 ? 1 : 0, rc == CR_OK ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
 }
 
 static void on_decode_proceed(h2o_generator_t *generator, h2o_req_t *req)
@@ -218,6 +222,9 @@ void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object
     if (has_variants) {
         h2o_iovec_t ae = cr_req_header(req, H2O_TOKEN_ACCEPT_ENCODING);
         chosen = cr_negotiate_encoding(cr_str(ae.base, ae.len), available);
+        if (chosen == CR_ENC_IDENTITY && (flags & CR_OBJ_KEEP_CODING) != 0)
+            /* never decoded for a client (a bomb, or too large decoded): the stored coding, unless refused outright */
+            chosen = cr_accept_encoding_refuses(cr_str(ae.base, ae.len), coded) ? -1 : (int)coded;
         if (chosen < 0) {
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("accept-encoding"));
             cr_send_json_error(req, 406, "Not Acceptable", "not_acceptable",

@@ -31,6 +31,7 @@
 #include "corral/upstream.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -51,6 +52,7 @@ struct st_cr_upstream_t {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     size_t max_head;
+    int rcvbuf; /* SO_RCVBUF of new connections: limits.response_buffer / 4 (pass.c: one read stays under half) */
     h2o_timeout_t io_timeout;
     h2o_timeout_t connect_timeout;
     h2o_timeout_t queue_timeout;
@@ -115,6 +117,7 @@ void cr_upstream_init(cr_upstream_t **_up, h2o_loop_t *loop, const cr_config_t *
     memcpy(&up->addr, &cfg->upstream.addr, cfg->upstream.addrlen);
     up->addrlen = cfg->upstream.addrlen;
     up->max_head = cfg->limits.upstream_header_size != 0 ? cfg->limits.upstream_header_size : (size_t)64 << 10;
+    up->rcvbuf = (int)CR_MIN(CR_MAX(cfg->limits.response_buffer / 4, (size_t)4096), (size_t)INT_MAX);
     h2o_timeout_init(loop, &up->io_timeout, cfg->upstream.timeout_ms);
     h2o_timeout_init(loop, &up->connect_timeout, cfg->upstream.connect_timeout_ms);
     h2o_timeout_init(loop, &up->queue_timeout, cfg->upstream.queue_timeout_ms);
@@ -309,6 +312,8 @@ static void connect_new(cr_fetch_t *f)
         return;
     }
     f->_sock->data = f;
+    /* before any response byte: the kernel never queues more than about twice this for one read to drain */
+    setsockopt(h2o_socket_get_fd(f->_sock), SOL_SOCKET, SO_RCVBUF, &up->rcvbuf, sizeof(up->rcvbuf));
     link_timer(f, &up->connect_timeout, on_connect_timeout);
 }
 

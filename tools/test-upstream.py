@@ -10,6 +10,10 @@ overridden key by key by) per-path settings made with POST /__set:
   setcookie=1  hdr=Name:Value (repeatable)  location=  content_location=  chunked=1  version=
   gzip=1 (gzip the body and send Content-Encoding: gzip, whatever Accept-Encoding says)
   random=1 (with size=N: N pseudo-random letters and digits, the same for the same path, which compress slowly)
+  stream=1 (with size=N, not random: the filler body is made and written in 64 KiB pieces, waiting for each to drain,
+    so a body of any size costs the upstream no memory; with Content-Length, or chunked=1)
+  bomb=N (a gzip bomb: the body is the gzip of N zero bytes, about N/1030 bytes, made once per N and kept (about
+    0.2 s for 400 MB), sent with Content-Encoding: gzip; ctype still applies)
   fail=reset|garbage|truncate|hang
 The default body is JSON describing the request (path, target, method, n, version, headers, body_len). All JSON is
 written by json.dumps with its default separators (", " and ": "), so tests may look for '"n": 3' verbatim.
@@ -143,6 +147,56 @@ def etag_matches(configured, if_none_match):
 def sized_body(n):
     reps = n // len(FILLER) + 1
     return (FILLER * reps)[:n]
+
+
+BOMBS = {}
+
+
+def bomb_body(n):
+    """The gzip member of n zero bytes, kept per n. Made without deflating n bytes: each MiB of zeros is deflated once
+    from a fresh raw stream and full-flushed (so it refers to nothing before it), and that block repeats; only the
+    CRC-32 runs over all n bytes."""
+    if n not in BOMBS:
+        import zlib
+
+        def raw_block(size):
+            comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+            return comp.compress(bytes(size)) + comp.flush(zlib.Z_FULL_FLUSH)
+
+        step = 1 << 20
+        zeros = bytes(step)
+        whole, rest = divmod(n, step)
+        crc = 0
+        for _ in range(whole):
+            crc = zlib.crc32(zeros, crc)
+        crc = zlib.crc32(bytes(rest), crc)
+        parts = [b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", raw_block(step) * whole]
+        if rest:
+            parts.append(raw_block(rest))
+        parts.append(b"\x03\x00")  # an empty final block (fixed Huffman)
+        parts.append(struct.pack("<II", crc, n & 0xFFFFFFFF))
+        BOMBS[n] = b"".join(parts)
+    return BOMBS[n]
+
+
+STREAM_PIECE = 65536
+
+
+async def write_streamed(writer, head, n, chunked):
+    """Writes head, then n bytes of the filler body in STREAM_PIECE pieces (chunked: one chunk each), draining each."""
+    writer.write(head)
+    unit = FILLER * (STREAM_PIECE // len(FILLER) + 2)
+    sent = 0
+    while sent < n:
+        step = min(STREAM_PIECE, n - sent)
+        off = sent % len(FILLER)
+        piece = unit[off:off + step]
+        writer.write(b"%x\r\n" % step + piece + b"\r\n" if chunked else piece)
+        sent += step
+        await writer.drain()
+    if chunked:
+        writer.write(b"0\r\n\r\n")
+    await writer.drain()
 
 
 def random_body(n, seed):
@@ -376,7 +430,14 @@ async def serve_counted(reader, writer, req, keep_alive):
     status = get_int("status", 200)
     version = get("version", "")
     size = get("size")
-    if size is not None:
+    streamed = None
+    if get("bomb") is not None:
+        # zlib and crc32 release the GIL: other connections are served meanwhile
+        body = await asyncio.get_running_loop().run_in_executor(None, bomb_body, max(0, get_int("bomb", 0)))
+    elif size is not None and get("stream") == "1" and get("random") != "1":
+        streamed = max(0, get_int("size", 0))
+        body = b""
+    elif size is not None:
         try:
             body = random_body(max(0, int(size)), key) if get("random") == "1" else sized_body(max(0, int(size)))
         except ValueError:
@@ -421,7 +482,9 @@ async def serve_counted(reader, writer, req, keep_alive):
     has_body = status >= 200 and status not in NO_BODY_STATUSES
     if not has_body:
         body = b""
-    if has_body and status != 304 and get("gzip") == "1":
+    if has_body and get("bomb") is not None:
+        headers.append(("Content-Encoding", "gzip"))
+    elif has_body and status != 304 and get("gzip") == "1" and streamed is None:
         # an upstream that compresses by itself, whatever the request's Accept-Encoding says
         body = gzip.compress(body, mtime=0)
         headers.append(("Content-Encoding", "gzip"))
@@ -432,7 +495,7 @@ async def serve_counted(reader, writer, req, keep_alive):
     elif chunked:
         headers.append(("Transfer-Encoding", "chunked"))
     elif has_body:
-        headers.append(("Content-Length", str(len(body))))
+        headers.append(("Content-Length", str(len(body) if streamed is None else streamed)))
     if not keep_alive:
         headers.append(("Connection", "close"))
     elif req.version == "HTTP/1.0":
@@ -449,6 +512,9 @@ async def serve_counted(reader, writer, req, keep_alive):
         await writer.drain()
         await asyncio.sleep(body_delay / 1000.0)
         head = b""
+    if streamed is not None and fail != "truncate":
+        await write_streamed(writer, head, streamed, chunked)
+        return keep_alive
     if fail == "truncate":
         writer.write(head + body)
         await writer.drain()

@@ -7,10 +7,11 @@
  * - Every function is thread-safe; a cr_decoder_t / cr_encoder_t belongs to one thread at a time.
  * - One-shot functions return CR_OK with a malloc'ed *out (never NULL on success, even for zero bytes: free() it), or
  *   CR_ERROR with *out == NULL and *outlen == 0.
- * - Stream objects hold bounded memory: the codec's own state plus one CR_CODEC_CHUNK output buffer. Output is
- *   handed to an `emit` callback in pieces of at most CR_CODEC_CHUNK bytes (the identity decoder passes its input
- *   through unchanged); the buffer is only valid during the call.
- * - After a stream function returns anything but CR_OK the stream is failed: every later feed returns CR_ERROR.
+ * - Stream objects hold bounded memory: the codec's own state (a brotli decoder at most CR_DECODER_MEMORY) plus one
+ *   CR_CODEC_CHUNK output buffer. Output is handed to an `emit` callback in pieces of at most CR_CODEC_CHUNK bytes
+ *   (the identity decoder passes its input through unchanged); the buffer is only valid during the call.
+ * - After a stream function returns anything but CR_OK (or CR_AGAIN from cr_decoder_feed_some) the stream is failed:
+ *   every later feed returns CR_ERROR.
  */
 #ifndef CORRAL_ENCODING_H
 #define CORRAL_ENCODING_H
@@ -20,6 +21,10 @@
 
 /* Size of the output pieces the stream objects emit. */
 #define CR_CODEC_CHUNK ((size_t)16384)
+
+/* Most memory a brotli decoder may allocate (its ring buffer is the stream's window, up to 16 MiB, or less when the
+ * stream says it is shorter). A stream that needs more fails to decode (CR_ERROR), as corrupt input does. */
+#define CR_DECODER_MEMORY ((size_t)2 << 20)
 
 /* Bit of an encoding in an "available" / "encodings" bit set. */
 #define CR_ENC_BIT(e) (1u << (unsigned)(e))
@@ -88,6 +93,17 @@ cr_decoder_t *cr_decoder_new(cr_encoding_t enc, size_t max_output);
  */
 int cr_decoder_feed(cr_decoder_t *d, const void *in, size_t len, int is_final, cr_codec_emit_cb emit, void *ctx);
 
+/*
+ * cr_decoder_feed with a bound on the output of this call: decoding stops once `budget` bytes were emitted (the
+ * last piece may pass it by less than CR_CODEC_CHUNK), leaving the rest of `in` untaken. *consumed is the input
+ * taken. Returns CR_OK when all of `in` was taken and everything it yields was emitted (with is_final: the stream
+ * ended exactly there); CR_AGAIN when it stopped at the budget: call again with the input from *consumed on (which
+ * may be nothing: output can be pending); otherwise the errors of cr_decoder_feed (the stream is failed). Here an
+ * emit must not return CR_AGAIN (it would fail the stream, yet read as "call again").
+ */
+int cr_decoder_feed_some(cr_decoder_t *d, const void *in, size_t len, int is_final, size_t budget, size_t *consumed,
+                         cr_codec_emit_cb emit, void *ctx);
+
 /* Total bytes emitted so far. */
 uint64_t cr_decoder_total_out(const cr_decoder_t *d);
 
@@ -96,7 +112,8 @@ void cr_decoder_free(cr_decoder_t **d);
 
 /*
  * An encoder for on-the-fly compression of pass-through responses. `level` is the gzip level or brotli quality, in
- * the ranges above (brotli uses text mode). CR_ENC_IDENTITY is not a coding to encode to. Returns NULL on a bad
+ * the ranges above (brotli uses text mode and a 256 KiB window, so one stream holds about 1.4 MB at quality 5; gzip
+ * about 270 KiB). CR_ENC_IDENTITY is not a coding to encode to. Returns NULL on a bad
  * coding or level, or out of memory.
  */
 cr_encoder_t *cr_encoder_new(cr_encoding_t enc, int level);
@@ -145,6 +162,13 @@ void cr_encoder_free(cr_encoder_t **e);
  *   said it cannot use.
  */
 int cr_negotiate_encoding(cr_str_t accept_encoding, unsigned available);
+
+/*
+ * Whether Accept-Encoding explicitly refuses `enc`: lists it (x-gzip for gzip) with q=0, or does not list it and
+ * lists "*;q=0". An absent header, or a coding merely not listed, is not a refusal. Parsed as cr_negotiate_encoding
+ * does. For an object that cannot be decoded for a client (CR_OBJ_KEEP_CODING): sent in its coding unless refused.
+ */
+int cr_accept_encoding_refuses(cr_str_t accept_encoding, cr_encoding_t enc);
 
 /* ---- compressible media types ---- */
 

@@ -1,8 +1,9 @@
 /*
  * fill_object.h: turning an upstream response into the object a fill stores.
  *
- * Which headers are kept, the Vary variant key, the surrogate-key tags, the received content coding, the gzip and
- * brotli variants made once at store time, the freshness fields, and the object a 304 makes of a stored one.
+ * Which headers are kept, the Vary variant key, the surrogate-key tags, the received content coding (and whether it
+ * may be decoded for clients), the gzip and brotli variants made once at store time, the freshness fields, and the
+ * object a 304 makes of a stored one.
  * Everything here runs on the fill's owner thread on objects nobody else sees yet; no locks, no I/O.
  */
 #ifndef CORRAL_FILL_OBJECT_H
@@ -52,8 +53,18 @@ int cr_fill_object_compressible(const cr_route_config_t *route, const cr_object_
  */
 void cr_fill_object_compress(const cr_route_config_t *route, cr_object_t *obj);
 
-/* Freshness fields (clamped, see object.h) and flags from the store decision; call on the finished object before it
- * is shared. */
+/*
+ * For an object held only in the upstream's coding (CR_OBJ_ENCODED): decodes it once, keeping nothing (memory: one
+ * decoder, at most CR_DECODER_MEMORY; output: counted and dropped, stopped past cache.max_object_size), and marks it
+ * CR_OBJ_KEEP_CODING when the decoded body would pass cache.max_object_size, the decoder would need more memory, or
+ * the body is corrupt: such an object is sent in its stored coding even to clients that do not list it (a gzip bomb
+ * is never inflated per client). Costs one decode of at most max_object_size of output (zlib: about 2 ms per MiB).
+ * Objects already marked, and objects not encoded, are left alone.
+ */
+void cr_fill_object_check_decoding(cr_object_t *obj);
+
+/* Freshness fields (clamped, see object.h) and flags from the store decision, and cr_fill_object_check_decoding;
+ * call on the finished object before it is shared. */
 void cr_fill_object_set_freshness(cr_object_t *obj, const cr_store_decision_t *d, uint64_t response_time_ms);
 
 #endif

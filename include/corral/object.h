@@ -44,6 +44,8 @@ enum {
     CR_OBJ_CODINGS_PENDING = 1u << 6, /* stored before its gzip/br were made (a miss answered first): a request that
                                        * finds it waits for the copy with the codings; cleared atomically if it stays */
     CR_OBJ_SHAREABLE = 1u << 7,       /* the response said public or s-maxage: it may answer requests with Cookie */
+    CR_OBJ_KEEP_CODING = 1u << 8,     /* with CR_OBJ_ENCODED: not decodable within cache.max_object_size (a bomb) or
+                                       * CR_DECODER_MEMORY, or corrupt: sent in its stored coding to every client */
 };
 
 /* Body encodings an object may hold (issue 4 fills the non-identity ones). */

@@ -33,6 +33,7 @@ void cr_e2e_register_limits_requests(void);
 void cr_e2e_register_limits_variants(void);
 void cr_e2e_register_limits_logs(void);
 void cr_e2e_register_limits_connections(void);
+void cr_e2e_register_limits_memory(void);
 
 int main(void)
 {
@@ -63,6 +64,7 @@ int main(void)
     cr_e2e_register_limits_variants();
     cr_e2e_register_limits_logs();
     cr_e2e_register_limits_connections();
+    cr_e2e_register_limits_memory();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;
         CU_set_fail_on_inactive(CU_FALSE); /* the suites left out are not failures */

@@ -490,14 +490,97 @@ static void test_bomb(void)
         CU_ASSERT_EQUAL(cr_decoder_feed(d, NULL, 0, 1, sink_emit, &s), CR_ERROR);
         cr_decoder_free(&d);
         sink_free(&s);
+        if (encs[i] == CR_ENC_BR) {
+            /* 16 MiB in one stream with a 4 MiB window: its ring buffer would pass CR_DECODER_MEMORY */
+            CU_ASSERT_EQUAL(cr_decode_whole(encs[i], c, clen, 0, &out, &outlen), CR_ERROR);
+            CU_ASSERT_PTR_NULL(out);
+            free(c);
+            /* a bomb that fits the memory cap: 1 MiB of zeros */
+            CU_ASSERT_EQUAL_FATAL(encode(encs[i], zeros, 1u << 20, 5, &c, &clen), CR_OK);
+        }
         /* the limit is inclusive */
-        CU_ASSERT_EQUAL(cr_decode_whole(encs[i], c, clen, n - 1, &out, &outlen), CR_ERROR);
-        CU_ASSERT_EQUAL(cr_decode_whole(encs[i], c, clen, n, &out, &outlen), CR_OK);
-        CU_ASSERT(same(out, outlen, zeros, n));
+        {
+            size_t m = encs[i] == CR_ENC_BR ? 1u << 20 : n;
+            CU_ASSERT_EQUAL(cr_decode_whole(encs[i], c, clen, m - 1, &out, &outlen), CR_ERROR);
+            CU_ASSERT_EQUAL(cr_decode_whole(encs[i], c, clen, m, &out, &outlen), CR_OK);
+            CU_ASSERT(same(out, outlen, zeros, m));
+        }
         free(out);
         free(c);
     }
     free(zeros);
+}
+
+/* A budgeted decode emits at most budget + one piece per call, takes input only as it goes, and yields the same
+ * bytes as an unbudgeted one; CR_AGAIN with all input taken means output is still pending. */
+static void test_decoder_budget(void)
+{
+    static const cr_encoding_t encs[] = {CR_ENC_IDENTITY, CR_ENC_GZIP, CR_ENC_BR};
+    size_t n = 1u << 20, i, budgets[] = {1, 1000, 65536}; /* br: within CR_DECODER_MEMORY */
+    char *text = make_text(n, 7), *zeros = calloc(1, 1u << 20);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(zeros);
+    for (i = 0; i != CR_ARRAY_SIZE(encs); ++i) {
+        size_t b;
+        for (b = 0; b != CR_ARRAY_SIZE(budgets); ++b) {
+            int bomb;
+            for (bomb = 0; bomb != 2; ++bomb) {
+                const char *plain = bomb ? zeros : text;
+                size_t plen = bomb ? 1u << 20 : n, clen, off = 0, calls = 0;
+                char *c;
+                cr_decoder_t *d = cr_decoder_new(encs[i], 0);
+                sink_t s = {0};
+                int rc;
+                if (encs[i] == CR_ENC_IDENTITY) {
+                    c = malloc(plen);
+                    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+                    memcpy(c, plain, plen);
+                    clen = plen;
+                } else {
+                    CU_ASSERT_EQUAL_FATAL(encode(encs[i], plain, plen, encs[i] == CR_ENC_GZIP ? 6 : 5, &c, &clen), CR_OK);
+                }
+                do {
+                    size_t before = s.len, used;
+                    rc = cr_decoder_feed_some(d, c + off, clen - off, 1, budgets[b], &used, sink_emit, &s);
+                    CU_ASSERT(s.len - before <= budgets[b] + CR_CODEC_CHUNK);
+                    off += used;
+                    CU_ASSERT(off <= clen);
+                    ++calls;
+                } while (rc == CR_AGAIN && calls < 10000000);
+                CU_ASSERT_EQUAL(rc, CR_OK);
+                CU_ASSERT_EQUAL(off, clen);
+                CU_ASSERT(same(s.base, s.len, plain, plen));
+                CU_ASSERT(calls >= plen / (budgets[b] + CR_CODEC_CHUNK));
+                CU_ASSERT_EQUAL(cr_decoder_feed(d, NULL, 0, 1, sink_emit, &s), CR_ERROR); /* finished */
+                cr_decoder_free(&d);
+                sink_free(&s);
+                free(c);
+            }
+        }
+    }
+    free(zeros);
+    free(text);
+}
+
+static void test_accept_encoding_refuses(void)
+{
+    static const struct {
+        const char *ae;
+        int gzip, br;
+    } cases[] = {
+        {"", 0, 0},           {"identity", 0, 0},       {"gzip;q=0", 1, 0},          {"x-gzip; q=0.000", 1, 0},
+        {"*;q=0", 1, 1},      {"*;q=0, gzip", 0, 1},    {"gzip;q=0.5, *;q=0", 0, 1}, {"br;q=0, gzip;q=1", 0, 1},
+        {"gzip;q=0, gzip", 1, 0}, {"gzip;q=bad", 0, 0}, {"deflate;q=0", 0, 0},
+    };
+    size_t i;
+    CU_ASSERT_EQUAL(cr_accept_encoding_refuses(cr_str(NULL, 0), CR_ENC_GZIP), 0);
+    for (i = 0; i != CR_ARRAY_SIZE(cases); ++i) {
+        cr_str_t ae = cr_str(cases[i].ae, strlen(cases[i].ae));
+        CU_ASSERT_EQUAL(cr_accept_encoding_refuses(ae, CR_ENC_GZIP), cases[i].gzip);
+        CU_ASSERT_EQUAL(cr_accept_encoding_refuses(ae, CR_ENC_BR), cases[i].br);
+        if (cr_accept_encoding_refuses(ae, CR_ENC_GZIP) != cases[i].gzip || cr_accept_encoding_refuses(ae, CR_ENC_BR) != cases[i].br)
+            fprintf(stderr, "refuses: %s\n", cases[i].ae);
+    }
 }
 
 static void test_emit_abort(void)
@@ -864,11 +947,13 @@ void cr_test_register_encoding(void)
     CU_add_test(s, "decoder empty", test_decoder_empty);
     CU_add_test(s, "corrupt input", test_corrupt);
     CU_add_test(s, "decompression bomb", test_bomb);
+    CU_add_test(s, "decoder output budget", test_decoder_budget);
     CU_add_test(s, "emit abort", test_emit_abort);
     CU_add_test(s, "encoder streaming", test_encoder);
     CU_add_test(s, "encoder whole feed", test_encoder_whole_feed);
     CU_add_test(s, "negotiate", test_negotiate);
     CU_add_test(s, "negotiate slice", test_negotiate_not_nul_terminated);
+    CU_add_test(s, "accept-encoding refusals", test_accept_encoding_refuses);
     CU_add_test(s, "compressible defaults", test_compressible_defaults);
     CU_add_test(s, "compressible patterns", test_compressible_patterns);
     CU_add_test(s, "pattern check", test_pattern_check);
