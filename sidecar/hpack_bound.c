@@ -19,7 +19,8 @@
  * request whose pool is cleared after every piece, or the connection's later blocks would decode wrongly; the
  * representations that change nothing (indexed fields, literals without indexing: the bomb's million references) are
  * only scanned, a few instructions each. The handler answers a marked request 431 before it reads anything else of
- * it. What a request can hold is the bound plus one piece.
+ * it. What a request can hold is the bound plus one piece. A block of at most CR_PIECE_FIELDS bytes (a repeat
+ * request, mostly table references) is one piece by its length alone: it is decoded in one call, without the scan.
  *
  * libh2o's contract is kept: the same return codes (0, H2O_HTTP2_ERROR_INVALID_HEADER_CHAR when a soft error was
  * seen, any other code at once on the first hard error), *content_length set from the last content-length field
@@ -224,6 +225,17 @@ int h2o_hpack_parse_headers(h2o_req_t *req, struct st_h2o_hpack_header_table_t *
 
     if (libh2o_parse == NULL)
         h2o_fatal("corral: libh2o's h2o_hpack_parse_headers not found (dlsym RTLD_NEXT)");
+    if (len <= CR_PIECE_FIELDS && !cr_hpack_oversized(req)) {
+        /* the common case (a repeat request is a few bytes of table references): a block this short holds at most
+         * CR_PIECE_FIELDS fields, one piece, so libh2o decodes it in one call with the caller's own arguments and
+         * only the sum is checked after (the overhead of fields libh2o drops, Host and content-length, is not
+         * counted here: at most CR_PIECE_FIELDS * 32 bytes) */
+        ret = libh2o_parse(req, header_table, src, len, pseudo_header_exists_map, content_length, digests, err_desc);
+        if ((ret == 0 || ret == H2O_HTTP2_ERROR_INVALID_HEADER_CHAR) &&
+            headers_bytes(&req->headers, 0) + pseudo_added(req, &(cr_pseudo_seen_t){NULL, NULL, NULL, NULL}, &fields) > limit)
+            add_marker(req);
+        return ret;
+    }
     *content_length = SIZE_MAX;
     /* trailers (or a second call) add to what the request already holds */
     pseudo_snapshot(req, &seen);

@@ -317,6 +317,16 @@ static void test_h1_headers_over_limit(void)
         CU_ASSERT_EQUAL(count_of(out, "statuses", "431"), 1);
     }
     CU_ASSERT_EQUAL(upstream_count(&up, "/pass/h1big"), 0);
+    /* a short block (under 64 bytes: hpack_bound.c decodes it in one call, without its scan) that refers 40 times
+     * to a 4000-byte field the connection's first request put in the table: 160 KB decoded, 431 all the same */
+    {
+        const char *args[] = {"--path", "/pass/h1short", "--block-size", "60", "--value-size", "4000", "--streams", "2", NULL};
+        char out[4096];
+        CU_ASSERT_EQUAL(run_tool(out, sizeof(out), args), 0);
+        CU_ASSERT_EQUAL(count_of(out, "statuses", "431"), 1);
+        CU_ASSERT_EQUAL(count_of(out, "statuses", "200"), 1); /* the first: one 4000-byte field, under the limit */
+    }
+    CU_ASSERT_EQUAL(upstream_count(&up, "/pass/h1short"), 1);
     /* under the limit, both protocols pass */
     CU_ASSERT(http_get(&r, CR_H1, url_of(&corral, "/pass/h1ok"), hv_ok) == 0);
     CU_ASSERT_EQUAL(r.status, 200);
