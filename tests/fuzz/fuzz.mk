@@ -57,7 +57,9 @@ fuzz: fuzz-build
 # The seed corpus as a regression test: every input once (-runs=0 only loads, i.e. executes, the corpus).
 fuzz-regress: fuzz-build
 	@set -e; for n in $(FUZZ_NAMES); do \
-	  if ! $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$n -runs=0 -timeout=10 tests/fuzz/corpus/$$n > $(FUZZ_BUILD)/regress_$$n.log 2>&1; then \
+	  mkdir -p $(FUZZ_BUILD)/findings/regress; \
+	  if ! $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz_$$n -runs=0 -timeout=10 -artifact_prefix=$(FUZZ_BUILD)/findings/regress/$$n- \
+	       tests/fuzz/corpus/$$n > $(FUZZ_BUILD)/regress_$$n.log 2>&1; then \
 	    tail -n 60 $(FUZZ_BUILD)/regress_$$n.log; echo "fuzz-regress: $$n FAILED (log $(FUZZ_BUILD)/regress_$$n.log)"; exit 1; \
 	  fi; \
 	  echo "fuzz-regress: $$n: $$(ls tests/fuzz/corpus/$$n | wc -l) inputs ok"; \
