@@ -72,6 +72,7 @@ e2e: $(BUILD)/corral $(BUILD)/e2e_tests
 test: deps
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory e2e
+	$(MAKE) --no-print-directory fuzz-regress
 
 run: deps
 	$(MAKE) --no-print-directory all
@@ -109,3 +110,6 @@ asan:
 
 clean:
 	rm -rf build
+
+# libFuzzer targets: `make fuzz` (FUZZ_S seconds each), `make fuzz-build`, `make fuzz-regress` (see the file).
+include tests/fuzz/fuzz.mk

@@ -124,16 +124,40 @@ typedef struct st_cr_conf_map_t {
     const char *path;
 } cr_conf_map_t;
 
-/* Writes "name:line:col: message" into errbuf. Always returns -1 so callers can `return conf_fail...`. */
+/*
+ * Writes "name:line:col: message" into errbuf. Messages quote values from the file, which may hold any byte (a
+ * quoted YAML scalar can hold "\n" or a terminal escape): control bytes are written as \n, \t or \xHH, so the
+ * message stays the one line `corral -t` and the reload log promise. Always returns -1 so callers can
+ * `return conf_fail...`.
+ */
 __attribute__((format(printf, 4, 0))) static int conf_vfail_at(cr_conf_parser_t *p, size_t line, size_t col, const char *fmt,
                                                                  va_list ap)
 {
+    char msg[1024];
+    size_t i, o;
     int n;
     if (p->errbuf == NULL || p->errbufsize == 0)
         return -1;
     n = snprintf(p->errbuf, p->errbufsize, "%s:%zu:%zu: ", p->name, line, col);
-    if (n >= 0 && (size_t)n < p->errbufsize)
-        vsnprintf(p->errbuf + n, p->errbufsize - (size_t)n, fmt, ap);
+    if (n < 0 || (size_t)n >= p->errbufsize)
+        return -1;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    for (i = 0, o = (size_t)n; msg[i] != '\0' && o + 1 < p->errbufsize; ++i) {
+        unsigned char c = (unsigned char)msg[i];
+        char esc[5];
+        size_t elen = 1;
+        if (c == '\n' || c == '\t')
+            esc[0] = '\\', esc[1] = c == '\n' ? 'n' : 't', elen = 2;
+        else if (c < 0x20 || c == 0x7f)
+            elen = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", c);
+        else
+            esc[0] = (char)c;
+        if (o + elen >= p->errbufsize)
+            break;
+        memcpy(p->errbuf + o, esc, elen);
+        o += elen;
+    }
+    p->errbuf[o] = '\0';
     return -1;
 }
 

@@ -330,6 +330,9 @@ int cr_same_authority_path(cr_str_t location, cr_str_t request_authority, cr_str
         cr_str_t base = cr_str(request_path.base, q != NULL ? (size_t)(q - request_path.base) : request_path.len);
         if (base.len == 0 || base.base[0] != '/')
             return 0;
+        for (i = 0; i != base.len; ++i) /* the result holds no control byte, space or '#' from either side */
+            if ((unsigned char)base.base[i] <= 0x20 || (unsigned char)base.base[i] == 0x7f || base.base[i] == '#')
+                return 0;
         if (ref.base[0] == '?')
             return emit(buf, bufsize, base, ref, path_out);
         while (base.base[base.len - 1] != '/')

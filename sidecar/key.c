@@ -5,8 +5,9 @@
  * key headers in config order, by "\n<name>:<value>" (value trimmed of SP/HTAB; an absent header gives an empty
  * value; the lookup gives every line of a repeated header, joined), then, on a `cookies: [names]` route, by
  * "\ncookies:<the listed crumbs in request order, joined with "; ">". There is no trailing newline.
- * - Path: "%XX" escapes of unreserved bytes (RFC 3986 2.3: ALPHA DIGIT - . _ ~) are decoded, the hex digits of the
- *   remaining escapes are upper-cased, then dot-segments are removed (RFC 3986 5.2.4; "%2E" counts as '.', since
+ * - Path: "%XX" escapes of unreserved bytes (RFC 3986 2.3: ALPHA DIGIT - . _ ~) are decoded (but not a hex digit
+ *   that would join a kept invalid escape into a new one: "%%66" stays), the hex digits of the remaining escapes are
+ *   upper-cased, then dot-segments are removed (RFC 3986 5.2.4; "%2E" counts as '.', since
  *   decoding comes first). Nothing else is collapsed: "//" stays, invalid escapes such as "%zz" are kept verbatim.
  * - Query: split on '&', empty members dropped, each member normalized like a path segment (unreserved escapes
  *   decoded, other hex upper-cased), filtered by the route's key.query rule (a member's name is the bytes before its
@@ -92,6 +93,21 @@ static char to_upper(char c)
 }
 
 /*
+ * May the escape of `d` be decoded here? Not when d is a hex digit and the output (since `floor`) ends in a '%' or a
+ * '%' and one hex digit, which only an invalid escape kept verbatim leaves: decoding would make a new escape that was
+ * not in the request ("%%66e" would become "%fe", then "%FE"), so the key would not be its own key and a fill would
+ * ask for another resource. Such an escape is kept (hex upper-cased) instead.
+ */
+static int may_decode(unsigned char d, const char *out, size_t len, size_t floor)
+{
+    if (!is_unreserved(d))
+        return 0;
+    if (cr_hex_value((char)d) < 0)
+        return 1;
+    return !((len > floor && out[len - 1] == '%') || (len >= floor + 2 && out[len - 2] == '%' && cr_hex_value(out[len - 1]) >= 0));
+}
+
+/*
  * Appends the normalized form of path[0..len) (no query). The output is the stack of segments written so far; a
  * segment is written, then dropped if it turns out to be "." or "..". Fails (-1) when the path does not start with
  * '/', contains a control byte or a space, or does not fit.
@@ -114,7 +130,7 @@ static int key_path(cr_key_out_t *o, const char *path, size_t len)
                 return -1;
             if (c == '%' && i + 2 < len && (hi = cr_hex_value(path[i + 1])) >= 0 && (lo = cr_hex_value(path[i + 2])) >= 0) {
                 unsigned char d = (unsigned char)(hi * 16 + lo);
-                if (is_unreserved(d)) {
+                if (may_decode(d, o->buf, o->len, seg)) {
                     if (out_byte(o, (char)d) != 0)
                         return -1;
                 } else if (out_byte(o, '%') != 0 || out_byte(o, to_upper(path[i + 1])) != 0 ||
@@ -160,7 +176,7 @@ static int span_less(const cr_key_span_t *a, const cr_key_span_t *b)
  */
 static int out_normalized(cr_key_out_t *o, const char *s, size_t len)
 {
-    size_t i = 0;
+    size_t i = 0, floor = o->len;
     while (i < len) {
         int hi, lo;
         const char *pct = memchr(s + i, '%', len - i);
@@ -173,7 +189,7 @@ static int out_normalized(cr_key_out_t *o, const char *s, size_t len)
         }
         if (s[i] == '%' && i + 2 < len && (hi = cr_hex_value(s[i + 1])) >= 0 && (lo = cr_hex_value(s[i + 2])) >= 0) {
             unsigned char d = (unsigned char)(hi * 16 + lo);
-            if (is_unreserved(d) ? out_byte(o, (char)d) != 0
+            if (may_decode(d, o->buf, o->len, floor) ? out_byte(o, (char)d) != 0
                                  : out_byte(o, '%') != 0 || out_byte(o, to_upper(s[i + 1])) != 0 || out_byte(o, to_upper(s[i + 2])) != 0)
                 return -1;
             i += 3;
@@ -275,9 +291,11 @@ static cr_str_t trim_ows(cr_str_t v)
 
 size_t cr_key_cookie_filter(const cr_route_config_t *route, cr_str_t cookie, char *buf, size_t cap)
 {
-    const char *p = cookie.base, *end = cookie.base + cookie.len;
+    const char *p = cookie.base, *end = p;
     size_t len = 0, i;
 
+    if (cookie.len != 0) /* an absent Cookie is {NULL, 0}, and NULL + 0 is undefined in C */
+        end += cookie.len;
     while (p < end) {
         const char *semi = memchr(p, ';', (size_t)(end - p));
         cr_str_t crumb = trim_ows(cr_str(p, (size_t)((semi != NULL ? semi : end) - p)));
@@ -394,7 +412,7 @@ int cr_key_normalize_uri_path(cr_str_t uri, char *buf, size_t bufsize)
  *   - ".." (after the above, e.g. "..;x" or "%2F..%2F") pops a segment, and makes the path ambiguous: whether it
  *     applies before or after "//" merging depends on the upstream;
  *   - a backslash (raw or %5C: Windows servers read it as '/'), an encoded control byte, "%25" followed by two hex
- *     digits (a double-decoding upstream reads it as that escape), a 0xC0 or 0xC1 byte (overlong UTF-8, raw or
+ *     digits (a double-decoding upstream reads it as that escape; also when decoding made it, as in "%252%42"), a 0xC0 or 0xC1 byte (overlong UTF-8, raw or
  *     escaped), a raw '#' (a fragment to many servers) or an invalid escape also make it ambiguous; a backslash
  *     is read as '/'.
  * Case is kept. The result has no trailing '/' except for the root "/".
@@ -416,6 +434,16 @@ static int is_plain_match_path(const char *p, size_t len)
         }
     }
     return 1;
+}
+
+/* Does s hold "%25" and two hex digits, which a double-decoding upstream reads as another escape? */
+static int holds_double_escape(const char *s, size_t len)
+{
+    size_t i;
+    for (i = 0; i + 5 <= len; ++i)
+        if (s[i] == '%' && s[i + 1] == '2' && s[i + 2] == '5' && cr_hex_value(s[i + 3]) >= 0 && cr_hex_value(s[i + 4]) >= 0)
+            return 1;
+    return 0;
 }
 
 int cr_key_match_path(cr_str_t path, char *buf, size_t bufsize, int *ambiguous)
@@ -495,6 +523,8 @@ int cr_key_match_path(cr_str_t path, char *buf, size_t bufsize, int *ambiguous)
     }
     if (o.len == 0 && out_byte(&o, '/') != 0)
         return -1;
+    if (!amb && holds_double_escape(o.buf, o.len))
+        amb = 1; /* made by decoding: "%252%42" is "%252B" */
     if (ambiguous != NULL)
         *ambiguous = amb;
     return key_out_finish(&o);

@@ -22,14 +22,20 @@
 
 static void purge_err(char *err, size_t errsize, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Writes the message; control bytes become '?' here, whatever put them in (jansson's error text quotes the body
+ * "near '...'" verbatim, newlines included). */
 static void purge_err(char *err, size_t errsize, const char *fmt, ...)
 {
     va_list ap;
+    char *p;
     if (err == NULL || errsize == 0)
         return;
     va_start(ap, fmt);
     vsnprintf(err, errsize, fmt, ap);
     va_end(ap);
+    for (p = err; *p != '\0'; ++p)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
 }
 
 /* Copies a user-supplied name for a message: control bytes become '?', long names are cut (on a UTF-8 boundary) and

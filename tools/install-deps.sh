@@ -2,7 +2,9 @@
 # Installs the Debian packages corral needs to build, run, test and benchmark, only those that are missing.
 # Idempotent; uses sudo when not root. Fails loudly: a missing dependency is an error, never a skipped test.
 #
-#   tools/install-deps.sh           what build, run and test need
+#   tools/install-deps.sh           what build, run and test need (libclang-rt-dev: libFuzzer and the sanitizer
+#                                   runtimes for clang, only recommended by clang and so not pulled in below;
+#                                   `make test` runs the fuzz targets over their corpus)
 #   tools/install-deps.sh --bench   that, plus the peers `make bench` compares corral with (nginx with Debian's brotli
 #                                   modules, Varnish). Their packaged services are not started: the benchmark runs its
 #                                   own instances on free ports, and a system nginx on port 80 would only compete for CPU.
@@ -16,7 +18,7 @@ case "${1:-}" in
 esac
 
 PKGS=(
-  build-essential pkg-config clang
+  build-essential pkg-config clang libclang-rt-dev
   libh2o-evloop-dev libssl-dev libmemcached-dev zlib1g-dev libbrotli-dev libyaml-dev libjansson-dev
   libcunit1-dev libcurl4-openssl-dev
   memcached nghttp2-client wrk curl openssl python3 procps

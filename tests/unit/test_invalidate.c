@@ -218,6 +218,8 @@ static void test_same_authority(void)
         CU_ASSERT_EQUAL(cr_same_authority_path(CR_STR("/abc"), CR_STR("h"), CR_STR("/"), small, sizeof(small), &out), 0);
         CU_ASSERT_EQUAL(cr_same_authority_path(CR_STR("/ab"), CR_STR("h"), CR_STR("/"), small, sizeof(small), &out), 1);
         CU_ASSERT_EQUAL(cr_same_authority_path(CR_STR("/ab"), CR_STR("h"), CR_STR("/"), small, 0, &out), 0);
+        /* a relative reference merged with a request path that holds a control byte (fuzz_invalidate) */
+        CU_ASSERT_EQUAL(cr_same_authority_path(CR_STR("x"), CR_STR("h"), CR_STR("/a\n/b"), small, sizeof(small), &out), 0);
     }
 }
 
