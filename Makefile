@@ -1,5 +1,6 @@
 # corral build. `make` builds build/corral; `make run` and `make test` install what is missing first.
-# SANITIZE=address,undefined builds everything with ASan+UBSan into build/san/ and runs the same tests.
+# SANITIZE=address,undefined builds everything with ASan+UBSan into build/san/ and runs the same tests;
+# SANITIZE=thread (TSan) builds into build/san-thread/.
 
 CC ?= cc
 PKGS := libh2o-evloop libmemcached zlib libbrotlienc libbrotlidec yaml-0.1 openssl jansson
@@ -10,12 +11,13 @@ BUILD := build
 SANFLAGS :=
 OPT := -O2
 else
-BUILD := build/san
+BUILD := build/san$(if $(findstring thread,$(SANITIZE)),-thread)
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 OPT := -O1
 export LSAN_OPTIONS := suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS := halt_on_error=1:second_deadlock_stack=1
 endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
