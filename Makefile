@@ -40,7 +40,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 E2E_SRCS := $(wildcard tests/e2e/*.c)
 HDRS := $(wildcard include/corral/*.h)
 
-.PHONY: all deps run test unit e2e bench bench-store bench-purge clean asan
+.PHONY: all deps run test unit e2e bench bench-store bench-purge clean asan soak
 all: $(BUILD)/corral
 
 deps:
@@ -108,6 +108,17 @@ bench-purge: deps
 
 asan:
 	$(MAKE) SANITIZE=address,undefined test
+
+# Not a test and not in CI: SOAK_S seconds of mixed traffic and abusive clients against $(BUILD)/corral, with RSS every
+# 30 s; fails when a request got an outcome it should not, corral crashed, or RSS was not flat (tools/soak/soak.py).
+SOAK_S ?= 600
+soak: deps
+	$(MAKE) --no-print-directory $(BUILD)/corral $(BUILD)/soak_load
+	/usr/bin/python3 tools/soak/soak.py --corral $(BUILD)/corral --load $(BUILD)/soak_load --seconds $(SOAK_S)
+
+$(BUILD)/soak_load: tools/soak/soak_load.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) -o $@ $< $(TEST_LIBS)
 
 clean:
 	rm -rf build
