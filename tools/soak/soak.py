@@ -335,6 +335,8 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--abusers", default="all", help="all, none, or a comma list of: " + ", ".join(ABUSERS))
     args = ap.parse_args()
+    # SIGTERM (or SIGINT) ends the soak through the finally below, which stops every child by PID
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
     if args.abusers not in ("all", "none") and any(n not in ABUSERS for n in args.abusers.split(",")):
         ap.error("--abusers: all, none, or a comma list of " + ", ".join(ABUSERS))
     interval = 30
