@@ -118,7 +118,7 @@ soak: deps
 
 $(BUILD)/soak_load: tools/soak/soak_load.c
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $(TEST_CFLAGS) -o $@ $< $(TEST_LIBS)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags libcurl) -o $@ $< $(shell pkg-config --libs libcurl)
 
 clean:
 	rm -rf build
