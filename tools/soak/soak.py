@@ -9,7 +9,9 @@ build, then a verdict on three goals (issue 11):
   3. RSS flat after warm-up (the first quarter of the run, at least 30 s): every sample at most cache.memory x 1.1 +
      32 MiB, and the last sample within 8 MiB of the first one after warm-up.
 
-Usage: python3 tools/soak/soak.py --corral build/corral --load build/soak_load [--seconds 600] [--keep]
+Usage: /usr/bin/python3 tools/soak/soak.py --corral build/corral --load build/soak_load [--seconds 600] [--keep]
+       [--concurrency 48] [--abusers all|none|rapid-reset,malformed,garbage,slow-reader,slowloris]
+(Debian's python3 has python3-h2, which the rapid-reset abuser needs.)
 Processes: tools/test-upstream.py behind corral A (the one measured: cache.memory 64 MiB, 2 threads), and
 tools/hostile-upstream.py behind corral B (corral has one upstream per process, so the hostile origin gets its own,
 also measured), soak_load against both, and these abusers from 127.0.0.2 (so a per-address guard never counts them
