@@ -34,7 +34,7 @@ typedef enum {
 
 static const char *kind_names[K_COUNT] = {"hit", "miss", "cond304", "vary", "write", "purge", "pass", "fault",
                                           "abort", "hostile"};
-static const int mix[K_COUNT] = {430, 190, 50, 60, 40, 15, 80, 15, 20, 100}; /* per 1000 */
+static int mix[K_COUNT] = {430, 190, 50, 60, 40, 15, 80, 15, 20, 100}; /* per 1000; --only KIND: that kind alone */
 
 typedef enum {
     E_2XX,       /* 2xx, complete */
@@ -361,7 +361,7 @@ static unsigned long long total(const unsigned long long *v)
 static void usage(void)
 {
     fprintf(stderr, "usage: soak_load --port N --admin-port N --hostile-port N [--seconds S] [--concurrency N] "
-                    "[--report S] [--seed N]\n");
+                    "[--report S] [--seed N] [--only KIND]\n");
     exit(2);
 }
 
@@ -385,6 +385,16 @@ int main(int argc, char **argv)
             opt.report_s = atof(v);
         else if (strcmp(a, "--seed") == 0)
             rng_state = strtoull(v, NULL, 10) | 1;
+        else if (strcmp(a, "--only") == 0) {
+            int k, found = -1;
+            for (k = 0; k < K_COUNT; k++)
+                if (strcmp(v, kind_names[k]) == 0)
+                    found = k;
+            if (found < 0)
+                usage();
+            for (k = 0; k < K_COUNT; k++)
+                mix[k] = k == found ? 1000 : 0;
+        }
         else
             usage();
     }
