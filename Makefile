@@ -1,5 +1,6 @@
 # corral build. `make` builds build/corral; `make run` and `make test` install what is missing first.
-# SANITIZE=address,undefined builds everything with ASan+UBSan into build/san/ and runs the same tests.
+# SANITIZE=address,undefined builds everything with ASan+UBSan into build/san/ and runs the same tests;
+# SANITIZE=thread (TSan) builds into build/san-thread/.
 
 CC ?= cc
 PKGS := libh2o-evloop libmemcached zlib libbrotlienc libbrotlidec yaml-0.1 openssl jansson
@@ -10,12 +11,13 @@ BUILD := build
 SANFLAGS :=
 OPT := -O2
 else
-BUILD := build/san
+BUILD := build/san$(if $(findstring thread,$(SANITIZE)),-thread)
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 OPT := -O1
 export LSAN_OPTIONS := suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS := halt_on_error=1:second_deadlock_stack=1
 endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -38,7 +40,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 E2E_SRCS := $(wildcard tests/e2e/*.c)
 HDRS := $(wildcard include/corral/*.h)
 
-.PHONY: all deps run test unit e2e bench bench-store bench-purge clean asan
+.PHONY: all deps run test unit e2e bench bench-store bench-purge clean asan soak
 all: $(BUILD)/corral
 
 deps:
@@ -107,6 +109,17 @@ bench-purge: deps
 
 asan:
 	$(MAKE) SANITIZE=address,undefined test
+
+# Not a test and not in CI: SOAK_S seconds of mixed traffic and abusive clients against $(BUILD)/corral, with RSS every
+# 30 s; fails when a request got an outcome it should not, corral crashed, or RSS was not flat (tools/soak/soak.py).
+SOAK_S ?= 600
+soak: deps
+	$(MAKE) --no-print-directory $(BUILD)/corral $(BUILD)/soak_load
+	/usr/bin/python3 tools/soak/soak.py --corral $(BUILD)/corral --load $(BUILD)/soak_load --seconds $(SOAK_S)
+
+$(BUILD)/soak_load: tools/soak/soak_load.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags libcurl) -o $@ $< $(shell pkg-config --libs libcurl)
 
 clean:
 	rm -rf build

@@ -518,7 +518,14 @@ static int complete(cr_flight_t *f)
 
     f->building = NULL;
     if (!f->refreshed) {
-        /* the body as received; a refreshed object already holds the stored one, with its variants */
+        /* the body as received; a refreshed object already holds the stored one, with its variants. A body of
+         * unknown length (chunked, close-delimited) grew in steps of at least 4 KiB: give the slack back, as the
+         * store charges the object for body_len bytes only */
+        if (f->body_cap > f->body_len && f->body_len != 0) {
+            char *fit = realloc(f->body, f->body_len);
+            if (fit != NULL)
+                f->body = fit;
+        }
         cr_object_set_body(obj, (obj->flags & CR_OBJ_ENCODED) != 0 ? f->received_encoding : CR_ENC_IDENTITY, f->body, f->body_len);
         f->body = NULL;
         f->body_len = f->body_cap = 0;

@@ -85,7 +85,7 @@ typedef struct st_cr_runtime_t {
     h2o_globalconf_t globalconf;
     h2o_globalconf_t admin_globalconf;
     char *admin_token; /* NULL: loopback-only admin */
-    volatile sig_atomic_t stopping;
+    _Atomic int stopping; /* written by the main thread after sigwait, read by every worker loop */
     uint64_t started_at_ms;
 } cr_runtime_t;
 
