@@ -4,6 +4,7 @@
  * (config_check.h), then the server. Exit codes: 0 ok, 1 bad configuration or start-up failure, 2 bad usage.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 #include "corral/log.h"
 #include "corral/runtime.h"
 #include "corral/stderr_interpose.h"
+
+#define CR_MMAP_THRESHOLD (128 * 1024) /* glibc's own starting value, kept fixed */
 
 static void usage(FILE *fp)
 {
@@ -40,6 +43,11 @@ int main(int argc, char **argv)
     cr_config_t *cfg;
 
     cr_hugepages_reexec(argv); /* first: glibc reads its malloc settings only at start */
+    /* A fixed mmap threshold: glibc otherwise raises it to the size of every large block freed (up to 32 MiB), so
+     * after the first evicted large object, bodies of any size come from the arenas, whose freed middles are never
+     * given back: a 64 MiB cache under churn held 230 MiB of RSS (make soak), 104-130 MiB with the threshold fixed.
+     * Blocks of 128 KiB and more (large bodies, big buffers) are mapped on their own and unmapped when freed. */
+    mallopt(M_MMAP_THRESHOLD, CR_MMAP_THRESHOLD);
 
     while ((ch = getopt_long(argc, argv, "c:tvh", longopts, NULL)) != -1) {
         switch (ch) {
