@@ -31,11 +31,14 @@
  *    the same.
  * When libh2o reports a hard error (which closes the connection): if corral's request is not marked, corral reports
  * the same code and err_desc with the same partial list; corral never reports a hard error where libh2o has none.
- * Corral may miss a hard error libh2o finds in a representation past the bound that corral only scans (an indexed
- * field, a literal without indexing: an invalid index, a bad Huffman code, an upper-case name, a bad content-length
- * or connection-specific field there): the request is answered 431 and nothing of it is used, and the table is still
- * decoded exactly (those representations do not change it); by design. Both connections are then over (libh2o's
- * stopped mid-block), so the input's later blocks are not compared.
+ * content_length is not compared then (nothing reads it; for a bad content-length in a later piece libh2o's one call
+ * leaves SIZE_MAX where corral keeps an earlier piece's value). Corral may miss a hard error libh2o finds in a
+ * representation past the bound that corral only scans (an indexed field, a literal without indexing: an invalid
+ * index, a bad Huffman code, an upper-case name, a bad content-length or connection-specific field there), or report
+ * another one found later in a representation that changes the table: the request is answered 431 and nothing of it
+ * is used, and the table is still decoded exactly (the representations skipped do not change it); accepted, by
+ * design. Then only the prefix is checked, and since libh2o's connection is over (its table stopped mid-block), the
+ * input's later blocks are not compared.
  */
 #include "fuzz_util.h"
 
