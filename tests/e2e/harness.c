@@ -545,6 +545,41 @@ int harness_start_corral(cr_proc_t *p, const char *yaml_template, const cr_proc_
     return -1;
 }
 
+/* Sanitizer reports found in children's logs (harness_sanitizer_reports). */
+static int sanitizer_reports;
+
+/* After a child is reaped: a sanitizer report in its log (at exit, or before a SIGKILL) is printed and counted, so
+ * the run fails even where a test did not check the exit status. */
+static void scan_for_sanitizer_report(const cr_proc_t *p)
+{
+    static const char *const markers[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                                          "WARNING: ThreadSanitizer", NULL};
+    char line[1024];
+    int printing = 0, printed = 0;
+    FILE *fp;
+
+    if (p->log_path[0] == '\0' || (fp = fopen(p->log_path, "r")) == NULL)
+        return;
+    while (fgets(line, sizeof(line), fp) != NULL && printed < 60) {
+        for (int i = 0; !printing && markers[i] != NULL; ++i)
+            if (strstr(line, markers[i]) != NULL) {
+                printing = 1;
+                ++sanitizer_reports;
+                fprintf(stderr, "\nharness: a sanitizer report in %s:\n", p->log_path);
+            }
+        if (printing) {
+            fputs(line, stderr);
+            ++printed;
+        }
+    }
+    fclose(fp);
+}
+
+int harness_sanitizer_reports(void)
+{
+    return sanitizer_reports;
+}
+
 int harness_stop(cr_proc_t *p)
 {
     if (p == NULL || p->pid <= 0)
@@ -558,6 +593,7 @@ int harness_stop(cr_proc_t *p)
         st = wait_pid(pid, STOP_TIMEOUT_MS);
     }
     p->pid = 0;
+    scan_for_sanitizer_report(p);
     return st < 0 ? -1 : st;
 }
 
@@ -573,8 +609,10 @@ int harness_wait_exit(cr_proc_t *p, int timeout_ms)
     if (p == NULL || p->pid <= 0)
         return -1;
     int st = wait_pid(p->pid, timeout_ms);
-    if (st != -2)
+    if (st != -2) {
         p->pid = 0;
+        scan_for_sanitizer_report(p);
+    }
     return st;
 }
 

@@ -72,6 +72,10 @@ long harness_metric(const cr_proc_t *corral, const char *name);
  * N, or -1 when p was not running. Sets p->pid to 0; files are kept (see the invariants). */
 int harness_stop(cr_proc_t *p);
 
+/* How many sanitizer reports harness_stop and harness_wait_exit found in the logs of the children they reaped (each
+ * printed to stderr when found); main fails the run when there was any. */
+int harness_sanitizer_reports(void);
+
 /* Sends sig to p->pid without waiting. Returns kill()'s result (-1 when p is not running). */
 int harness_kill(cr_proc_t *p, int sig);
 

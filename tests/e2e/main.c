@@ -74,6 +74,10 @@ int main(void)
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+    if (harness_sanitizer_reports() != 0) { /* printed where they were found */
+        fprintf(stderr, "e2e: %d sanitizer report(s) in corral's logs\n", harness_sanitizer_reports());
+        failures += (unsigned)harness_sanitizer_reports();
+    }
     CU_cleanup_registry();
     curl_global_cleanup();
     return failures > 255 ? 255 : (int)failures;
