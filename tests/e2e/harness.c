@@ -1234,3 +1234,42 @@ long harness_write(const cr_proc_t *c, const char *method, const char *path_and_
     resp_free(&r);
     return status;
 }
+
+/* ---- raw HTTP/2 frames ---- */
+
+size_t harness_h2_frame_header(unsigned char *p, size_t len, unsigned type, unsigned flags, uint32_t stream)
+{
+    p[0] = (unsigned char)(len >> 16);
+    p[1] = (unsigned char)(len >> 8);
+    p[2] = (unsigned char)len;
+    p[3] = (unsigned char)type;
+    p[4] = (unsigned char)flags;
+    p[5] = (unsigned char)(stream >> 24);
+    p[6] = (unsigned char)(stream >> 16);
+    p[7] = (unsigned char)(stream >> 8);
+    p[8] = (unsigned char)stream;
+    return 9;
+}
+
+size_t harness_h2_get_headers(unsigned char *buf, uint32_t stream, const char *path, const char *authority)
+{
+    unsigned char block[6 + 2 * 127];
+    size_t n = 0, plen = strlen(path), alen = strlen(authority), off;
+    if (plen > 127)
+        plen = 127;
+    if (alen > 127)
+        alen = 127;
+    block[n++] = 0x82; /* :method GET */
+    block[n++] = 0x86; /* :scheme http */
+    block[n++] = 0x04; /* :path, literal without indexing */
+    block[n++] = (unsigned char)plen;
+    memcpy(block + n, path, plen);
+    n += plen;
+    block[n++] = 0x01; /* :authority, literal without indexing */
+    block[n++] = (unsigned char)alen;
+    memcpy(block + n, authority, alen);
+    n += alen;
+    off = harness_h2_frame_header(buf, n, 0x1, 0x5, stream);
+    memcpy(buf + off, block, n);
+    return off + n;
+}

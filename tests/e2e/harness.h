@@ -21,6 +21,7 @@
 #define CORRAL_E2E_HARNESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* ---- process control ---- */
@@ -71,6 +72,16 @@ long harness_metric(const cr_proc_t *corral, const char *name);
 /* SIGTERM by PID, wait up to 5 s, then SIGKILL and reap. Returns the exit code (0..255), 128+N when killed by signal
  * N, or -1 when p was not running. Sets p->pid to 0; files are kept (see the invariants). */
 int harness_stop(cr_proc_t *p);
+
+/* ---- raw HTTP/2 frames (for attack and framing tests) ---- */
+
+/* Writes a 9-byte HTTP/2 frame header for a payload of len bytes into p; returns 9. */
+size_t harness_h2_frame_header(unsigned char *p, size_t len, unsigned type, unsigned flags, uint32_t stream);
+
+/* Writes one HEADERS frame (END_STREAM | END_HEADERS) for GET path on stream: static-table :method GET and :scheme
+ * http, literal :path and :authority without indexing (each at most 127 bytes). Returns the bytes written (at most
+ * 9 + 6 + 254). */
+size_t harness_h2_get_headers(unsigned char *buf, uint32_t stream, const char *path, const char *authority);
 
 /* How many sanitizer reports harness_stop and harness_wait_exit found in the logs of the children they reaped (each
  * printed to stderr when found); main fails the run when there was any. */

@@ -44,40 +44,12 @@ static int suite_cleanup(void)
     return harness_stop_pair(&up, &corral);
 }
 
-static size_t frame_header(unsigned char *p, size_t len, unsigned type, unsigned flags, uint32_t stream)
-{
-    p[0] = (unsigned char)(len >> 16);
-    p[1] = (unsigned char)(len >> 8);
-    p[2] = (unsigned char)len;
-    p[3] = (unsigned char)type;
-    p[4] = (unsigned char)flags;
-    p[5] = (unsigned char)(stream >> 24);
-    p[6] = (unsigned char)(stream >> 16);
-    p[7] = (unsigned char)(stream >> 8);
-    p[8] = (unsigned char)stream;
-    return 9;
-}
-
 /* HEADERS (END_STREAM | END_HEADERS) for GET path, then RST_STREAM(CANCEL). HPACK: static-table indices for :method GET
  * and :scheme http, literal values without indexing for :path (name index 4) and :authority (name index 1). */
 static size_t headers_and_reset(unsigned char *buf, uint32_t stream, const char *path, const char *authority)
 {
-    unsigned char block[256];
-    size_t n = 0, plen = strlen(path), alen = strlen(authority), off;
-    block[n++] = 0x82;
-    block[n++] = 0x86;
-    block[n++] = 0x04;
-    block[n++] = (unsigned char)plen;
-    memcpy(block + n, path, plen);
-    n += plen;
-    block[n++] = 0x01;
-    block[n++] = (unsigned char)alen;
-    memcpy(block + n, authority, alen);
-    n += alen;
-    off = frame_header(buf, n, 0x1, 0x5, stream);
-    memcpy(buf + off, block, n);
-    off += n;
-    off += frame_header(buf + off, 4, 0x3, 0x0, stream);
+    size_t off = harness_h2_get_headers(buf, stream, path, authority);
+    off += harness_h2_frame_header(buf + off, 4, 0x3, 0x0, stream);
     buf[off++] = 0;
     buf[off++] = 0;
     buf[off++] = 0;
@@ -129,7 +101,7 @@ static void test_rapid_reset_is_cut_off(void)
         len += headers_and_reset(buf + len, 2 * (uint32_t)i + 1, "/pass/rr?delay=2000", authority);
     fcntl(fd, F_SETFL, O_NONBLOCK);
     CU_ASSERT_EQUAL(write_all(fd, preface, sizeof(preface) - 1), 0);
-    CU_ASSERT_EQUAL(write_all(fd, settings, frame_header(settings, 0, 0x4, 0, 0)), 0);
+    CU_ASSERT_EQUAL(write_all(fd, settings, harness_h2_frame_header(settings, 0, 0x4, 0, 0)), 0);
     CU_ASSERT_EQUAL(write_all(fd, buf, len), 0);
     /* wait (bounded) until corral has processed every stream: accepted + rejected covers them all */
     for (i = 0; i != 500; ++i) {

@@ -114,25 +114,11 @@ static long raise_nofile(void)
     return rl.rlim_cur == RLIM_INFINITY ? 1L << 30 : (long)rl.rlim_cur;
 }
 
-static size_t frame_header(unsigned char *p, size_t len, unsigned type, unsigned flags, uint32_t stream)
-{
-    p[0] = (unsigned char)(len >> 16);
-    p[1] = (unsigned char)(len >> 8);
-    p[2] = (unsigned char)len;
-    p[3] = (unsigned char)type;
-    p[4] = (unsigned char)flags;
-    p[5] = (unsigned char)(stream >> 24);
-    p[6] = (unsigned char)(stream >> 16);
-    p[7] = (unsigned char)(stream >> 8);
-    p[8] = (unsigned char)stream;
-    return 9;
-}
-
 /* The preface and an empty SETTINGS frame into p; returns the length. */
 static size_t h2_start(unsigned char *p)
 {
     memcpy(p, preface, sizeof(preface) - 1);
-    return sizeof(preface) - 1 + frame_header(p + sizeof(preface) - 1, 0, 0x4, 0, 0);
+    return sizeof(preface) - 1 + harness_h2_frame_header(p + sizeof(preface) - 1, 0, 0x4, 0, 0);
 }
 
 /* An HPACK block for method and path (literal values without indexing; :authority a fixed host). Returns its length. */
@@ -398,7 +384,7 @@ static void test_h2_slowloris_closed(void)
     CU_ASSERT_FATAL(raise_nofile() >= SLOWLORIS_CONNS + 256); /* the hard limit is too low to run this test */
 
     /* a partial HEADERS frame: its header says 1000 bytes, 3 follow (more trickle in, it never completes) */
-    start_len += frame_header(start + start_len, 1000, 0x1, 0x4, 1);
+    start_len += harness_h2_frame_header(start + start_len, 1000, 0x1, 0x4, 1);
     memcpy(start + start_len, "\x82\x86\x84", 3);
     start_len += 3;
 
@@ -531,14 +517,14 @@ static void test_h2_header_block_never_ends(void)
     long start, closed_after = -1;
 
     CU_ASSERT_FATAL(fd >= 0);
-    n += frame_header(buf + n, 1, 0x1, 0x1, 1); /* HEADERS, END_STREAM, no END_HEADERS */
+    n += harness_h2_frame_header(buf + n, 1, 0x1, 0x1, 1); /* HEADERS, END_STREAM, no END_HEADERS */
     buf[n++] = 0x82;
     CU_ASSERT_FATAL(send_all(fd, buf, n) == 0);
     start = harness_now_ms();
     /* a complete CONTINUATION every 200 ms, never END_HEADERS */
     for (k = 0; k != 20 && closed_after < 0; ++k) {
         unsigned char c[10];
-        size_t cn = frame_header(c, 1, 0x9, 0x0, 1);
+        size_t cn = harness_h2_frame_header(c, 1, 0x9, 0x0, 1);
         c[cn++] = 0x86;
         if (send_all(fd, c, cn) != 0 || wait_closed(fd, 200) >= 0)
             closed_after = harness_now_ms() - start;
@@ -626,7 +612,7 @@ static void test_h2_slow_body_and_idle_survive(void)
     {
         unsigned char block[128];
         size_t bl = h2_request_block(block, 1, "/slow-body");
-        n += frame_header(buf + n, bl, 0x1, 0x4, 1); /* HEADERS, END_HEADERS; the body follows */
+        n += harness_h2_frame_header(buf + n, bl, 0x1, 0x4, 1); /* HEADERS, END_HEADERS; the body follows */
         memcpy(buf + n, block, bl);
         n += bl;
     }
@@ -635,7 +621,7 @@ static void test_h2_slow_body_and_idle_survive(void)
     /* a frame every 250 ms, each in two writes 120 ms apart: 3 s in all, three header timeouts */
     start = harness_now_ms();
     for (k = 0; k != FRAMES; ++k) {
-        frame_header(data, FRAME_LEN, 0x0, k == FRAMES - 1 ? 0x1 : 0x0, 1);
+        harness_h2_frame_header(data, FRAME_LEN, 0x0, k == FRAMES - 1 ? 0x1 : 0x0, 1);
         memset(data + 9, 'a' + k % 26, FRAME_LEN);
         CU_ASSERT_FATAL(send_all(body_fd, data, 19) == 0);
         usleep(120000);
@@ -658,7 +644,7 @@ static void test_h2_slow_body_and_idle_survive(void)
     {
         unsigned char block[128];
         size_t bl = h2_request_block(block, 0, "/c/idle");
-        n = frame_header(buf, bl, 0x1, 0x5, 1);
+        n = harness_h2_frame_header(buf, bl, 0x1, 0x5, 1);
         memcpy(buf + n, block, bl);
         n += bl;
         CU_ASSERT_FATAL(send_all(idle_fd, buf, n) == 0);

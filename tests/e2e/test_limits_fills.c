@@ -84,44 +84,9 @@ static int suite_cleanup(void)
 
 /* ---- raw HTTP/2 ---- */
 
-static size_t frame_header(unsigned char *p, size_t len, unsigned type, unsigned flags, uint32_t stream)
-{
-    p[0] = (unsigned char)(len >> 16);
-    p[1] = (unsigned char)(len >> 8);
-    p[2] = (unsigned char)len;
-    p[3] = (unsigned char)type;
-    p[4] = (unsigned char)flags;
-    p[5] = (unsigned char)(stream >> 24);
-    p[6] = (unsigned char)(stream >> 16);
-    p[7] = (unsigned char)(stream >> 8);
-    p[8] = (unsigned char)stream;
-    return 9;
-}
-
-/* HEADERS (END_STREAM | END_HEADERS) for GET path: static-table :method GET and :scheme http, literal :path and
- * :authority without indexing. */
-static size_t headers_frame(unsigned char *buf, uint32_t stream, const char *path, const char *authority)
-{
-    unsigned char block[256];
-    size_t n = 0, plen = strlen(path), alen = strlen(authority), off;
-    block[n++] = 0x82;
-    block[n++] = 0x86;
-    block[n++] = 0x04;
-    block[n++] = (unsigned char)plen;
-    memcpy(block + n, path, plen);
-    n += plen;
-    block[n++] = 0x01;
-    block[n++] = (unsigned char)alen;
-    memcpy(block + n, authority, alen);
-    n += alen;
-    off = frame_header(buf, n, 0x1, 0x5, stream);
-    memcpy(buf + off, block, n);
-    return off + n;
-}
-
 static size_t reset_frame(unsigned char *buf, uint32_t stream)
 {
-    size_t off = frame_header(buf, 4, 0x3, 0x0, stream);
+    size_t off = harness_h2_frame_header(buf, 4, 0x3, 0x0, stream);
     buf[off++] = 0;
     buf[off++] = 0;
     buf[off++] = 0;
@@ -149,7 +114,7 @@ static int h2_open(void)
     int fd = harness_connect(corral.port);
     if (fd < 0)
         return -1;
-    if (write_all(fd, preface, sizeof(preface) - 1) != 0 || write_all(fd, settings, frame_header(settings, 0, 0x4, 0, 0)) != 0) {
+    if (write_all(fd, preface, sizeof(preface) - 1) != 0 || write_all(fd, settings, harness_h2_frame_header(settings, 0, 0x4, 0, 0)) != 0) {
         close(fd);
         return -1;
     }
@@ -270,7 +235,7 @@ static void test_unsent_fill_is_dropped(void)
     /* the only connection is busy: this fill is queued, and its only waiter cancels at once */
     CU_ASSERT_FATAL((fd = h2_open()) >= 0);
     requests = harness_metric(&corral, "corral_requests_total");
-    len = headers_frame(buf, 1, "/c/dropme?k=1", authority());
+    len = harness_h2_get_headers(buf, 1, "/c/dropme?k=1", authority());
     len += reset_frame(buf + len, 1);
     CU_ASSERT_EQUAL(write_all(fd, buf, len), 0);
     CU_ASSERT_EQUAL(wait_metric("corral_requests_total", requests + 1, 5000), 0);
@@ -305,7 +270,7 @@ static void test_sent_fill_is_stored(void)
     CU_ASSERT_FATAL(stored >= 0 && dropped >= 0);
     CU_ASSERT_FATAL(upstream_set(&up, "/c/sent", "delay=500") == 0);
     CU_ASSERT_FATAL((fd = h2_open()) >= 0);
-    len = headers_frame(buf, 1, "/c/sent?k=1", authority());
+    len = harness_h2_get_headers(buf, 1, "/c/sent?k=1", authority());
     CU_ASSERT_EQUAL(write_all(fd, buf, len), 0);
     /* on the wire: the upstream has it; now its only waiter goes */
     CU_ASSERT_EQUAL(wait_upstream_count("/c/sent", 1, 5000), 0);

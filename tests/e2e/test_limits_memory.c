@@ -164,20 +164,6 @@ static size_t hpack_literal(unsigned char *out, const char *name, const char *va
     return o + vl;
 }
 
-static size_t frame_header(unsigned char *out, size_t len, unsigned type, unsigned flags, unsigned stream)
-{
-    out[0] = (unsigned char)(len >> 16);
-    out[1] = (unsigned char)(len >> 8);
-    out[2] = (unsigned char)len;
-    out[3] = (unsigned char)type;
-    out[4] = (unsigned char)flags;
-    out[5] = (unsigned char)(stream >> 24);
-    out[6] = (unsigned char)(stream >> 16);
-    out[7] = (unsigned char)(stream >> 8);
-    out[8] = (unsigned char)stream;
-    return 9;
-}
-
 /* Opens a slow reader of GET path: HTTP/1.1, or h2c with prior knowledge and windows of 2^31-1. accept_encoding may be
  * NULL (no header). Returns the socket or -1. */
 static int slow_open(int h2, const char *path, const char *accept_encoding)
@@ -199,10 +185,10 @@ static int slow_open(int h2, const char *path, const char *accept_encoding)
         memcpy(buf, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
         o = 24;
         /* SETTINGS: INITIAL_WINDOW_SIZE = 2^31-1 */
-        o += frame_header(buf + o, 6, 0x4, 0, 0);
+        o += harness_h2_frame_header(buf + o, 6, 0x4, 0, 0);
         buf[o++] = 0x00, buf[o++] = 0x04, buf[o++] = 0x7f, buf[o++] = 0xff, buf[o++] = 0xff, buf[o++] = 0xff;
         /* WINDOW_UPDATE on the connection up to 2^31-1 */
-        o += frame_header(buf + o, 4, 0x8, 0, 0);
+        o += harness_h2_frame_header(buf + o, 4, 0x8, 0, 0);
         buf[o++] = 0x7f, buf[o++] = 0xff, buf[o++] = 0x00, buf[o++] = 0x00;
         /* HEADERS, END_STREAM | END_HEADERS, stream 1 */
         hb = o;
@@ -213,7 +199,7 @@ static int slow_open(int h2, const char *path, const char *accept_encoding)
         o += hpack_literal(buf + o, ":path", path);
         if (accept_encoding != NULL)
             o += hpack_literal(buf + o, "accept-encoding", accept_encoding);
-        frame_header(buf + hb, o - hb - 9, 0x1, 0x5, 1);
+        harness_h2_frame_header(buf + hb, o - hb - 9, 0x1, 0x5, 1);
     }
     if (send_all(fd, buf, o) != 0) {
         close(fd);
