@@ -18,6 +18,8 @@ export LSAN_OPTIONS := suppressions=$(abspath tests/lsan.supp):print_suppression
 export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS := halt_on_error=1:second_deadlock_stack=1
+# e2e windows that a sanitized corral is too slow for are stretched by this factor (harness_time_scale)
+export CORRAL_E2E_TIME_SCALE := $(if $(findstring thread,$(SANITIZE)),4,1)
 endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

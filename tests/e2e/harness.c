@@ -575,6 +575,13 @@ static void scan_for_sanitizer_report(const cr_proc_t *p)
     fclose(fp);
 }
 
+int harness_time_scale(void)
+{
+    const char *env = getenv("CORRAL_E2E_TIME_SCALE");
+    int v = env != NULL ? atoi(env) : 1;
+    return v < 1 ? 1 : v > 10 ? 10 : v;
+}
+
 int harness_sanitizer_reports(void)
 {
     return sanitizer_reports;

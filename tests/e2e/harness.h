@@ -83,6 +83,10 @@ size_t harness_h2_frame_header(unsigned char *p, size_t len, unsigned type, unsi
  * 9 + 6 + 254). */
 size_t harness_h2_get_headers(unsigned char *buf, uint32_t stream, const char *path, const char *authority);
 
+/* The factor (1 to 10) by which a test stretches a timing window that a slow build cannot meet: the Makefile sets
+ * CORRAL_E2E_TIME_SCALE to 4 for the TSan build; 1 otherwise. */
+int harness_time_scale(void);
+
 /* How many sanitizer reports harness_stop and harness_wait_exit found in the logs of the children they reaped (each
  * printed to stderr when found); main fails the run when there was any. */
 int harness_sanitizer_reports(void);

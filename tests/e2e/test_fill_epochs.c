@@ -48,7 +48,8 @@ static const char *template = "threads: 2\n"
                               "    ttl: 60s\n"
                               "    invalidate: ['/fe/w/{id}/t', '/fe/w/{id}/p/*']\n"
                               "  - match: { prefix: / }\n"
-                              "    ttl: 60s\n";
+                              "    ttl: 60s\n"
+                              "    coalesce: { timeout: 20s }\n"; /* waiters outlast the slow fills, also at harness_time_scale() */
 
 static int suite_init(void)
 {
@@ -367,7 +368,8 @@ static void test_many_fills_during_other_writes_are_stored(void)
     CU_ASSERT_EQUAL_FATAL(pthread_create(&wtid, NULL, writer_thread, &w), 0);
     for (i = 0; i != FE_MANY; ++i) {
         memset(&fills[i], 0, sizeof(fills[i]));
-        snprintf(fills[i].url, sizeof(fills[i].url), "http://127.0.0.1:%d/fe/many/%d?delay=%d", corral.port, i, FE_MANY_SLOW_MS);
+        snprintf(fills[i].url, sizeof(fills[i].url), "http://127.0.0.1:%d/fe/many/%d?delay=%d", corral.port, i,
+                 FE_MANY_SLOW_MS * harness_time_scale());
         CU_ASSERT_EQUAL_FATAL(pthread_create(&tids[i], NULL, fill_thread, &fills[i]), 0);
     }
     /* every fill reaches the upstream; writes go on meanwhile */
@@ -416,7 +418,7 @@ static void test_many_fills_during_other_writes_are_stored(void)
             fprintf(stderr, "  /fe/many/%d: \"%s\"\n", i, fills[i].cache_status);
         CU_ASSERT_EQUAL(waiters[i].status, 200);
         shared += strstr(waiters[i].cache_status, "collapsed") != NULL || strstr(waiters[i].cache_status, "hit") != NULL;
-        snprintf(path, sizeof(path), "/fe/many/%d?delay=%d", i, FE_MANY_SLOW_MS);
+        snprintf(path, sizeof(path), "/fe/many/%d?delay=%d", i, FE_MANY_SLOW_MS * harness_time_scale());
         hits += get_is_hit(path, NULL, 0);
         snprintf(path, sizeof(path), "/fe/many/%d", i);
         once += upstream_count(&up, path) == 1;
@@ -427,7 +429,7 @@ static void test_many_fills_during_other_writes_are_stored(void)
     CU_ASSERT_EQUAL(shared, FE_MANY); /* the waiters got the fills' answers, no request of their own */
     CU_ASSERT_EQUAL(hits, FE_MANY);
     CU_ASSERT_EQUAL(once, FE_MANY);
-    snprintf(path, sizeof(path), "/fe/many/0?delay=%d", FE_MANY_SLOW_MS);
+    snprintf(path, sizeof(path), "/fe/many/0?delay=%d", FE_MANY_SLOW_MS * harness_time_scale());
     CU_ASSERT_TRUE(get_is_hit(path, NULL, 0)); /* still serving */
 }
 
