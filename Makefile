@@ -20,6 +20,7 @@ export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS := halt_on_error=1:second_deadlock_stack=1
 # e2e windows that a sanitized corral is too slow for are stretched by this factor (harness_time_scale)
 export CORRAL_E2E_TIME_SCALE := $(if $(findstring thread,$(SANITIZE)),4,1)
+export CORRAL_E2E_TSAN := $(if $(findstring thread,$(SANITIZE)),1,0)
 endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -582,6 +582,12 @@ int harness_time_scale(void)
     return v < 1 ? 1 : v > 10 ? 10 : v;
 }
 
+int harness_under_tsan(void)
+{
+    const char *env = getenv("CORRAL_E2E_TSAN");
+    return env != NULL && strcmp(env, "1") == 0;
+}
+
 int harness_sanitizer_reports(void)
 {
     return sanitizer_reports;

@@ -87,6 +87,9 @@ size_t harness_h2_get_headers(unsigned char *buf, uint32_t stream, const char *p
  * CORRAL_E2E_TIME_SCALE to 4 for the TSan build; 1 otherwise. */
 int harness_time_scale(void);
 
+/* 1 in the TSan build (the Makefile sets CORRAL_E2E_TSAN), where RSS includes TSan's shadow memory. */
+int harness_under_tsan(void);
+
 /* How many sanitizer reports harness_stop and harness_wait_exit found in the logs of the children they reaped (each
  * printed to stderr when found); main fails the run when there was any. */
 int harness_sanitizer_reports(void);

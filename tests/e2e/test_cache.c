@@ -833,6 +833,9 @@ static void test_chunked_objects_cost_what_they_are_charged(void)
     const char *old = getenv("ASAN_OPTIONS");
     char *saved = old != NULL ? strdup(old) : NULL, opts[512];
     long rss0, rss1, bytes, limit;
+    /* 8 MiB; under TSan 40 MiB: its shadow memory (about 4x the heap it covers) counts in RSS. Without the fix the
+     * growth is about 18 MiB in a plain build. */
+    long allowance_kib = (harness_under_tsan() ? 5 : 1) * 8 * 1024;
     int started;
     /* under ASan, freed memory waits in a quarantine; without one RSS follows what corral keeps */
     snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=0", old != NULL ? old : "", old != NULL && *old ? ":" : "");
@@ -853,8 +856,8 @@ static void test_chunked_objects_cost_what_they_are_charged(void)
     CU_ASSERT(rss0 > 0 && rss1 > 0);
     CU_ASSERT(bytes > 0 && bytes <= limit);
     CU_ASSERT(harness_metric(&c, "corral_store_evictions_total") > 0);
-    CU_ASSERT(rss1 - rss0 < 8 * 1024);
-    if (rss1 - rss0 >= 8 * 1024)
+    CU_ASSERT(rss1 - rss0 < allowance_kib);
+    if (rss1 - rss0 >= allowance_kib)
         fprintf(stderr, "\n  RSS %ld KiB after 500 chunked objects, %ld KiB after 6500 (store %ld of %ld bytes)\n", rss0,
                 rss1, bytes, limit);
     CU_ASSERT_EQUAL(harness_stop_pair(&up, &c), 0);

@@ -308,9 +308,11 @@ static void test_bad_purge_input_purges_nothing(void)
     CU_ASSERT_EQUAL(admin("POST", "/v1/purge", TOKEN, "{\"keys\": [\"/bad/x\"], \"soft\": \"yes\"}", body, sizeof(body), NULL, 0),
                     400);
     CU_ASSERT_EQUAL(admin("POST", "/v1/purge", TOKEN, "[]", body, sizeof(body), NULL, 0), 400);
-    big = malloc(2 * 1024 * 1024 + 64);
+    /* over limits.admin_body (1 MiB) but under libh2o's own cap (twice that), so corral reads it and answers 413
+     * itself: a body past libh2o's cap is refused while curl may still be sending it, a transport error at times */
+    big = malloc(1536 * 1024 + 64);
     strcpy(big, "{\"tags\": [\"keepme\"], \"pad\": \"");
-    for (i = strlen(big); i != 2 * 1024 * 1024; ++i)
+    for (i = strlen(big); i != 1536 * 1024; ++i)
         big[i] = 'a';
     strcpy(big + i, "\"}");
     CU_ASSERT_EQUAL(admin("POST", "/v1/purge", TOKEN, big, body, sizeof(body), NULL, 0), 413);

@@ -280,7 +280,7 @@ static double p99_of(double *v, size_t n)
 typedef struct {
     const cr_proc_t *corral;
     const char *path;
-    volatile int stop;
+    int stop; /* atomic */
     size_t max;
     double *lat_ms;
     double *at_us; /* when each hit started */
@@ -290,7 +290,7 @@ typedef struct {
 static void *hit_loop(void *arg)
 {
     hitter_t *h = arg;
-    while (!h->stop && h->n < h->max) {
+    while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE) && h->n < h->max) {
         double t0 = now_us();
         int r = harness_get_hit(h->corral, h->path, NULL, NULL, 0);
         h->at_us[h->n] = t0;
@@ -397,7 +397,7 @@ static void test_h2_slowloris_closed(void)
         started = pthread_create(&tid, NULL, hit_loop, &b) == 0;
         CU_ASSERT_FATAL(started);
         usleep(1500000);
-        b.stop = 1;
+        __atomic_store_n(&b.stop, 1, __ATOMIC_RELEASE);
         pthread_join(tid, NULL);
         CU_ASSERT_EQUAL(b.failures, 0);
         base_n = b.n;
@@ -459,7 +459,7 @@ static void test_h2_slowloris_closed(void)
             next_trickle += 1e6;
         }
     }
-    h.stop = 1;
+    __atomic_store_n(&h.stop, 1, __ATOMIC_RELEASE);
     pthread_join(tid, NULL);
     for (j = 0; j != h.n; ++j) {
         if (h.at_us[j] >= all_connected && h.at_us[j] < last_sent + HEADER_TIMEOUT_MS * 1e3 - 200e3)
