@@ -41,6 +41,9 @@
 #define CR_SANITIZED 1
 #endif
 #endif
+#if defined(__SANITIZE_THREAD__)
+#define CR_SANITIZED 1
+#endif
 #ifndef CR_SANITIZED
 #define CR_SANITIZED 0
 #endif
@@ -284,7 +287,8 @@ static void test_slow_pass_readers_are_bounded_and_fast_clients_get_every_byte(v
            bound_kb, (double)(peak - base) / 1024.0 / n);
     CU_ASSERT(peak > 0);
     CU_ASSERT(CR_SANITIZED || peak < bound_kb);
-    CU_ASSERT(peak - base < (long)n * RESPONSE_BUFFER / 1024 + 32 * 1024);
+    /* under TSan its shadow memory (about 4x what it covers) grows with the heap: 5x the allowance */
+    CU_ASSERT(peak - base < ((long)n * RESPONSE_BUFFER / 1024 + 32 * 1024) * (harness_under_tsan() ? 5 : 1));
 
     /* while they sit there, normal clients get every byte, over HTTP/1.1 and h2c */
     CU_ASSERT_EQUAL(http_get(&r, CR_H1, url_of(&corral, path), NULL), 0);
