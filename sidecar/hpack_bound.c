@@ -189,14 +189,6 @@ static size_t pseudo_added(const h2o_req_t *req, const cr_pseudo_seen_t *s, size
     return bytes;
 }
 
-static size_t headers_bytes(const h2o_headers_t *headers, size_t from)
-{
-    size_t bytes = 0, i;
-    for (i = from; i != headers->size; ++i)
-        bytes += headers->entries[i].name->len + headers->entries[i].value.len + CR_HEADER_FIELD_OVERHEAD;
-    return bytes;
-}
-
 static void add_marker(h2o_req_t *req)
 {
     h2o_vector_reserve(&req->pool, &req->headers, req->headers.size + 1);
@@ -232,14 +224,14 @@ int h2o_hpack_parse_headers(h2o_req_t *req, struct st_h2o_hpack_header_table_t *
          * counted here: at most CR_PIECE_FIELDS * 32 bytes) */
         ret = libh2o_parse(req, header_table, src, len, pseudo_header_exists_map, content_length, digests, err_desc);
         if ((ret == 0 || ret == H2O_HTTP2_ERROR_INVALID_HEADER_CHAR) &&
-            headers_bytes(&req->headers, 0) + pseudo_added(req, &(cr_pseudo_seen_t){NULL, NULL, NULL, NULL}, &fields) > limit)
+            cr_header_fields_size(&req->headers, 0) + pseudo_added(req, &(cr_pseudo_seen_t){NULL, NULL, NULL, NULL}, &fields) > limit)
             add_marker(req);
         return ret;
     }
     *content_length = SIZE_MAX;
     /* trailers (or a second call) add to what the request already holds */
     pseudo_snapshot(req, &seen);
-    total = headers_bytes(&req->headers, 0) + pseudo_added(req, &(cr_pseudo_seen_t){NULL, NULL, NULL, NULL}, &fields);
+    total = cr_header_fields_size(&req->headers, 0) + pseudo_added(req, &(cr_pseudo_seen_t){NULL, NULL, NULL, NULL}, &fields);
     if (cr_hpack_oversized(req)) /* trailers of a request already cut short: the marker stays last */
         scratch = start_scratch(&scratch_req);
 
@@ -273,7 +265,7 @@ int h2o_hpack_parse_headers(h2o_req_t *req, struct st_h2o_hpack_header_table_t *
         if (ret != 0 && ret != H2O_HTTP2_ERROR_INVALID_HEADER_CHAR) /* a hard error ends the block (libh2o: the connection) */
             goto Exit;
         added = pseudo_added(req, &seen, &npseudo);
-        total += added + headers_bytes(&req->headers, before);
+        total += added + cr_header_fields_size(&req->headers, before);
         if (fields > npseudo + (req->headers.size - before)) {
             /* fields libh2o did not keep (Host, content-length) or a regular field: count their overhead; a
              * pseudo-header after any of them is a protocol error */

@@ -79,9 +79,8 @@ int cr_reqcheck_size(h2o_req_t *req, size_t limit)
             return CR_OK;
     } else {
         /* libh2o bounds an HTTP/1.x head to H2O_MAX_REQLEN bytes and 100 fields: one pass over what it kept */
-        size_t total = sizeof(":method:path") - 1 + req->input.method.len + req->input.path.len + 2 * CR_HEADER_FIELD_OVERHEAD, i;
-        for (i = 0; i != req->headers.size; ++i)
-            total += req->headers.entries[i].name->len + req->headers.entries[i].value.len + CR_HEADER_FIELD_OVERHEAD;
+        size_t total = sizeof(":method:path") - 1 + req->input.method.len + req->input.path.len + 2 * CR_HEADER_FIELD_OVERHEAD +
+                       cr_header_fields_size(&req->headers, 0);
         if (total <= limit)
             return CR_OK;
     }

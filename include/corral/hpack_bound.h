@@ -19,6 +19,15 @@ struct st_h2o_hpack_header_table_t;
 /* Per decoded field on top of its name and value: RFC 9113 (and RFC 7541 4.1) count 32. */
 #define CR_HEADER_FIELD_OVERHEAD 32
 
+/* Bytes of headers->entries[from ..] as RFC 9113 counts a header list: name + value + CR_HEADER_FIELD_OVERHEAD each. */
+static inline size_t cr_header_fields_size(const h2o_headers_t *headers, size_t from)
+{
+    size_t bytes = 0, i;
+    for (i = from; i < headers->size; ++i)
+        bytes += headers->entries[i].name->len + headers->entries[i].value.len + CR_HEADER_FIELD_OVERHEAD;
+    return bytes;
+}
+
 /* The name of the marker field hpack_bound.c appends (last) to a request whose header list went over the bound: it
  * cannot come from a client (HPACK names with upper-case letters are protocol errors, HTTP/1.1 names are lower-cased by
  * libh2o). Compare the pointer: a request carries the marker iff its last header's name == &cr_hpack_oversize_name. */
