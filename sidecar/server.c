@@ -179,6 +179,9 @@ static void on_resume_accept(h2o_timeout_entry_t *entry)
 {
     cr_listener_t *l = H2O_STRUCT_FROM_MEMBER(cr_listener_t, resume, entry);
     h2o_socket_read_start(l->sock, on_accept);
+    /* try at once: with SO_REUSEPORT this listener's own queue may stay empty (the kernel gave the new connections to
+     * another thread's), and only an accept that says EAGAIN ends its episode (and the process-wide one) */
+    on_accept(l->sock, NULL);
 }
 
 static void pause_listener(cr_listener_t *l, int err)
