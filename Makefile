@@ -35,15 +35,15 @@ CFLAGS := -std=gnu11 -g $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter -Wno-
 LDFLAGS := $(SANFLAGS)
 LIBS = $(PKG_LIBS) -lpthread -lm
 
-SRCS := $(wildcard sidecar/*.c)
+SRCS := $(wildcard sidecar/*.c sidecar/*/*.c)
 LIB_SRCS := $(filter-out sidecar/main.c,$(SRCS))
 LIB_OBJS := $(patsubst sidecar/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 MAIN_OBJ := $(BUILD)/obj/main.o
-UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_SRCS := $(wildcard tests/unit/*.c tests/unit/*/*.c)
 E2E_SRCS := $(wildcard tests/e2e/*.c)
-HDRS := $(wildcard include/corral/*.h)
+HDRS := $(wildcard include/corral/*/*.h sidecar/*/*.h)
 
-.PHONY: all deps run test unit e2e bench bench-store bench-purge clean asan soak
+.PHONY: all deps run test unit e2e bench bench-store bench-purge clean asan soak layers
 all: $(BUILD)/corral
 
 deps:
@@ -62,7 +62,7 @@ $(BUILD)/corral: $(MAIN_OBJ) $(BUILD)/libcorral.a
 
 $(BUILD)/unit_tests: $(UNIT_SRCS) $(wildcard tests/unit/*.h) $(BUILD)/libcorral.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -o $@ $(UNIT_SRCS) $(BUILD)/libcorral.a $(LIBS) $(TEST_LIBS)
+	$(CC) $(CFLAGS) -Itests/unit $(PKG_CFLAGS) $(TEST_CFLAGS) -o $@ $(UNIT_SRCS) $(BUILD)/libcorral.a $(LIBS) $(TEST_LIBS)
 
 $(BUILD)/e2e_tests: $(E2E_SRCS) $(wildcard tests/e2e/*.h) $(HDRS)
 	@mkdir -p $(dir $@)
@@ -73,6 +73,9 @@ unit: $(BUILD)/unit_tests
 
 e2e: $(BUILD)/corral $(BUILD)/e2e_tests
 	CORRAL_BIN=$(abspath $(BUILD)/corral) $(BUILD)/e2e_tests
+
+layers:
+	tools/check-layers.py
 
 test: deps
 	$(MAKE) --no-print-directory unit

@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "corral/config.h"
-#include "corral/config_check.h"
-#include "corral/h1_interpose.h"
-#include "corral/hugepages.h"
-#include "corral/log.h"
-#include "corral/runtime.h"
-#include "corral/stderr_interpose.h"
+#include "corral/conf/config.h"
+#include "corral/conf/config_check.h"
+#include "corral/http/h1_interpose.h"
+#include "corral/core/hugepages.h"
+#include "corral/core/log.h"
+#include "corral/core/runtime.h"
+#include "corral/core/stderr_interpose.h"
 
 #define CR_MMAP_THRESHOLD (128 * 1024) /* glibc's own starting value, kept fixed */
 

@@ -11,7 +11,7 @@
  */
 #include "fuzz_util.h"
 
-#include "corral/chunked.h"
+#include "corral/http/chunked.h"
 
 /* Decodes a copy of in[0..len); *out gets the malloc'ed decoded bytes. */
 static ssize_t decode(cr_chunked_t *d, const uint8_t *in, size_t len, char **out, size_t *outlen)

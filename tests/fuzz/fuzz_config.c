@@ -10,9 +10,9 @@
  */
 #include "fuzz_util.h"
 
-#include "corral/config.h"
-#include "corral/key.h"
-#include "corral/route.h"
+#include "corral/conf/config.h"
+#include "corral/http/key.h"
+#include "corral/conf/route.h"
 
 static const char *method_of(unsigned methods)
 {

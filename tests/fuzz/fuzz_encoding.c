@@ -14,7 +14,7 @@
  */
 #include "fuzz_util.h"
 
-#include "corral/encoding.h"
+#include "corral/http/encoding.h"
 
 #define FZ_MAX_OUT ((size_t)1 << 20)
 

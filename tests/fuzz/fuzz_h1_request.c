@@ -15,7 +15,7 @@
 
 #include <h2o.h>
 
-#include "corral/h1_request.h"
+#include "corral/http/h1_request.h"
 
 #define FZ_MAX_FIELDS 64
 

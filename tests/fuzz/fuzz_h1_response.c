@@ -12,7 +12,7 @@
  */
 #include "fuzz_util.h"
 
-#include "corral/h1_response.h"
+#include "corral/http/h1_response.h"
 
 static ssize_t parse_all(const char *buf, size_t len, int is_head, size_t max_head, h2o_mem_pool_t *pool, cr_h1_head_t *head)
 {

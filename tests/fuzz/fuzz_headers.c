@@ -16,9 +16,9 @@
 
 #include <h2o.h>
 
-#include "corral/config.h"
-#include "corral/http.h"
-#include "corral/policy.h"
+#include "corral/conf/config.h"
+#include "corral/http/http.h"
+#include "corral/http/policy.h"
 
 #define FZ_MAX_LINES 64
 

@@ -46,9 +46,9 @@
 #include <h2o.h>
 #include <h2o/cache_digests.h>
 
-#include "corral/config.h"
-#include "corral/hpack_bound.h"
-#include "corral/runtime.h"
+#include "corral/conf/config.h"
+#include "corral/http/hpack_bound.h"
+#include "corral/core/runtime.h"
 
 /* libh2o 2.2.5 h2o/http2_internal.h (see the top comment) */
 struct st_h2o_hpack_header_table_t {

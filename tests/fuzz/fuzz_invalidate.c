@@ -15,8 +15,8 @@
  */
 #include "fuzz_util.h"
 
-#include "corral/invalidate.h"
-#include "corral/key.h"
+#include "corral/http/invalidate.h"
+#include "corral/http/key.h"
 
 #define FZ_MAX_ENTRIES 16
 

@@ -14,8 +14,8 @@
  */
 #include "fuzz_util.h"
 
-#include "corral/config.h"
-#include "corral/key.h"
+#include "corral/conf/config.h"
+#include "corral/http/key.h"
 
 static char *query_names[] = {"limit", "page"}; /* sorted, as the config leaves them */
 static char *key_headers[] = {"accept-language"};

@@ -10,7 +10,7 @@
  */
 #include "fuzz_util.h"
 
-#include "corral/purge.h"
+#include "corral/admin/purgejson.h"
 
 static void check_entries(char **v, size_t n, int is_tag)
 {

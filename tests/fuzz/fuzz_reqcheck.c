@@ -19,11 +19,11 @@
 #include <arpa/inet.h>
 #include <h2o.h>
 
-#include "corral/config.h"
-#include "corral/h1_request.h"
-#include "corral/http.h"
-#include "corral/key.h"
-#include "corral/reqcheck.h"
+#include "corral/conf/config.h"
+#include "corral/http/h1_request.h"
+#include "corral/http/http.h"
+#include "corral/http/key.h"
+#include "corral/http/reqcheck.h"
 
 #define FZ_MAX_FIELDS 256
 

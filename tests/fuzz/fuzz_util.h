@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "corral/common.h"
+#include "corral/core/common.h"
 
 /* Fails the run: prints what was violated and aborts. */
 #define FZ_CHECK(cond)                                                                                                              \

@@ -4,7 +4,7 @@
 #ifndef CORRAL_TEST_FIXTURES_H
 #define CORRAL_TEST_FIXTURES_H
 
-#include "corral/object.h"
+#include "corral/cache/object.h"
 
 /* A finished object with a small header block (content-type), an optional variant (Vary: accept-encoding with this
  * variant key, or none when NULL) and a body of `bodylen` bytes of `fill`. */

@@ -43,9 +43,9 @@
  * clocksource; the same in both windows). Percentiles are nearest-rank. A benchmark: it exits 0 whatever the figures.
  * Runs in about 13 s with a peak RSS of about 1 GiB (printed).
  */
-#include "corral/invalidate.h"
-#include "corral/object.h"
-#include "corral/store.h"
+#include "corral/http/invalidate.h"
+#include "corral/cache/object.h"
+#include "corral/cache/store.h"
 #include "bench_common.h"
 
 #include <errno.h>

@@ -17,10 +17,10 @@
  * Prints the issue's ratio checks: lookup cost flat within 1.2x from 1,000 to 1,000,000 objects; per-object overhead
  * at most 200 bytes; RSS <= memory * 1.1 + 32 MiB. A benchmark: it exits 0 whatever the figures (1 on a setup error).
  */
-#include "corral/object.h"
-#include "corral/hugepages.h"
-#include "corral/pin.h"
-#include "corral/store.h"
+#include "corral/cache/object.h"
+#include "corral/core/hugepages.h"
+#include "corral/cache/pin.h"
+#include "corral/cache/store.h"
 #include "bench_common.h"
 
 #include <malloc.h>

@@ -1,0 +1,222 @@
+/*
+ * config.h: the parsed, immutable corral configuration.
+ *
+ * A cr_config_t is built once by cr_config_load() and never modified afterwards; reload builds a new one and swaps
+ * it whole. Every string inside it is owned by the config (NUL-terminated, malloc'ed) and freed by cr_config_free().
+ * Durations are milliseconds, sizes are bytes. A value of 0 for an optional duration means "not set" unless the
+ * field's comment says otherwise.
+ */
+#ifndef CORRAL_CONFIG_H
+#define CORRAL_CONFIG_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define CR_CONFIG_MAGIC 0xc0f19001u
+
+/* Bit set of HTTP methods a route matches. CR_METHOD_ALL when `methods` is absent. */
+enum {
+    CR_METHOD_GET = 1u << 0,
+    CR_METHOD_HEAD = 1u << 1,
+    CR_METHOD_POST = 1u << 2,
+    CR_METHOD_PUT = 1u << 3,
+    CR_METHOD_PATCH = 1u << 4,
+    CR_METHOD_DELETE = 1u << 5,
+    CR_METHOD_OPTIONS = 1u << 6,
+    CR_METHOD_OTHER = 1u << 7, /* any method not named above */
+    CR_METHOD_ALL = 0xffu,
+};
+
+/* Where a value was written (1-based), for messages about it found after loading (config_check.h). 0: unknown. */
+typedef struct st_cr_conf_pos_t {
+    unsigned line, col;
+} cr_conf_pos_t;
+
+typedef struct st_cr_listen_config_t {
+    char *address;                /* as written, e.g. "127.0.0.1:8081" */
+    struct sockaddr_storage addr; /* resolved numeric address */
+    socklen_t addrlen;
+    char *tls_certificate; /* NULL when the listener has no TLS */
+    char *tls_key;
+    cr_conf_pos_t tls_certificate_pos, tls_key_pos;
+} cr_listen_config_t;
+
+typedef enum en_cr_key_query_mode_t {
+    CR_KEY_QUERY_ALL = 0, /* default: every parameter counts, sorted */
+    CR_KEY_QUERY_NONE,    /* the query string is dropped from the key */
+    CR_KEY_QUERY_LIST,    /* only the named parameters count, sorted */
+} cr_key_query_mode_t;
+
+/* How a cached route treats a request's Cookie (`cookies:`). */
+typedef enum en_cr_cookies_mode_t {
+    CR_COOKIES_PASS = 0, /* default: a request with Cookie is not served or stored unless the response is public/s-maxage */
+    CR_COOKIES_IGNORE,   /* Cookie is stripped from fills; cached as if absent */
+    CR_COOKIES_LIST,     /* only the named cookies are forwarded on fills, and they are part of the key */
+} cr_cookies_mode_t;
+
+typedef enum en_cr_match_kind_t {
+    CR_MATCH_PREFIX = 0,
+    CR_MATCH_EXACT,
+} cr_match_kind_t;
+
+typedef struct st_cr_route_config_t {
+    /* match */
+    cr_match_kind_t match_kind;
+    char *match_path; /* the prefix or exact path, in match form (cr_key_match_path: "/a/" is "/a") */
+    size_t match_path_len;
+    unsigned methods; /* CR_METHOD_* bits */
+
+    /* caching */
+    int cache;                  /* default 1 */
+    uint64_t ttl_ms;            /* used only when the response gives no freshness; 0 = not set */
+    uint64_t max_ttl_ms;        /* cap on any freshness lifetime; 0 = no cap */
+    uint64_t force_ttl_ms;      /* 0 = not set; otherwise overrides no-cache/max-age=0/Pragma/expired Expires */
+    int ignore_no_store;        /* with force_ttl: also override no-store and private */
+    char *force_cache_control;  /* Cache-Control sent downstream when force_ttl applies; default "no-cache" */
+    int heuristic_freshness;    /* allow RFC 9111 4.2.2 heuristic (10% of Last-Modified age); default 0 */
+    int allow_set_cookie;       /* store responses carrying Set-Cookie; default 0 */
+    uint64_t stale_while_revalidate_ms; /* 0 = not set */
+    uint64_t stale_if_error_ms;         /* 0 = not set */
+
+    /* key */
+    cr_key_query_mode_t key_query;
+    char **key_query_names; /* CR_KEY_QUERY_LIST: the names, sorted ascending */
+    size_t num_key_query_names;
+    char **key_headers; /* lower-cased request header names that are part of the key, in config order; holds the
+                           forward_headers too (appended after key.headers when not listed there) */
+    size_t num_key_headers;
+    char **forward_headers; /* lower-cased: unkeyed-by-default headers (http.c) that fills forward; also key headers */
+    size_t num_forward_headers;
+    cr_cookies_mode_t cookies;
+    char **cookie_names; /* CR_COOKIES_LIST: the cookie names (case-sensitive), in config order */
+    size_t num_cookie_names;
+
+    /* coalescing */
+    int coalesce;                 /* default 1 */
+    uint64_t coalesce_timeout_ms; /* default 5000 */
+    size_t coalesce_max_waiters;  /* default 10000 */
+    uint64_t coalesce_pass_ttl_ms; /* hit-for-pass marker lifetime, default 10000 */
+
+    /*
+     * compression (issue 4). On a cached route (default on) the stored response gets a variant per enabled coding,
+     * made once at store time. On a `cache: false` route it defaults to off; `compress: true` (or a mapping) there
+     * means on-the-fly streaming compression of the passed-through response (cr_encoder_t).
+     */
+    int compress; /* default 1 on cached routes, 0 on cache: false routes */
+    /* media-type patterns, lower-case (forms in encoding.h: exact, "type/" + "*", "type/" + "*+suffix", "*" + "/" +
+       "*+suffix", "+suffix"); default list when absent: text, JSON, JavaScript, XML and any +json / +xml type */
+    char **compress_types;
+    size_t num_compress_types;
+    size_t compress_min_size;    /* default 256 */
+    unsigned compress_encodings; /* `encodings: [br, gzip]`: 1u << CR_ENC_GZIP | 1u << CR_ENC_BR bits; default both */
+    int brotli_quality;          /* 0..11, default 5 */
+    int gzip_level;              /* 1..9, default 6 */
+
+    /* write-through invalidation (issue 5) */
+    char **invalidate; /* paths, prefixes ending in '*' or templates with {name} */
+    size_t num_invalidate;
+
+    /* where this route was defined, for messages */
+    unsigned line;
+} cr_route_config_t;
+
+typedef struct st_cr_config_t {
+    unsigned magic;
+    _Atomic unsigned refs; /* generations: see cr_config_retain(); the only field that changes after loading */
+    char *path; /* the file this was read from */
+
+    unsigned threads; /* default: number of online CPUs */
+
+    cr_listen_config_t *listens;
+    size_t num_listens;
+
+    struct {
+        char *url;                  /* as written, e.g. "http://127.0.0.1:8080" */
+        char *host;                 /* "127.0.0.1" */
+        uint16_t port;              /* 8080 */
+        struct sockaddr_storage addr; /* resolved numeric address */
+        socklen_t addrlen;
+        size_t max_connections;     /* default 64 */
+        uint64_t connect_timeout_ms; /* default 1000 */
+        uint64_t timeout_ms;        /* default 30000: whole-response idle (I/O) timeout */
+        uint64_t queue_timeout_ms;  /* default 5000: how long a request may wait for a free connection */
+    } upstream;
+
+    struct {
+        char *address; /* NULL: no admin listener */
+        struct sockaddr_storage addr;
+        socklen_t addrlen;
+        char *token_file; /* at most one of token_file / token_env */
+        char *token_env;
+        cr_conf_pos_t token_file_pos, token_env_pos;
+    } admin;
+
+    struct {
+        size_t memory;          /* default 256 MiB */
+        size_t max_object_size; /* default 8 MiB */
+        char *surrogate_key_header; /* response header holding tags, lower-cased; default "surrogate-key" (issue 5) */
+        int keep_surrogate_key;     /* forward that header to clients; default 0 (stripped) */
+    } cache;
+
+    struct {
+        char **memcached_servers; /* "host:port" */
+        size_t num_memcached_servers;
+        uint64_t memcached_timeout_ms; /* default 20 */
+    } tier;
+
+    /*
+     * limits: bounds on what corral accepts from its peers and holds for them (README "Limits"). Every field has a
+     * default and a range, both in config.c's limit table; a value out of range is a config error.
+     */
+    struct {
+        size_t request_headers;      /* 64 KiB: decoded request header list (names + values); longer is 431 */
+        size_t request_body;         /* 16 MiB: a longer request body is 413 before more is read */
+        size_t upstream_header_size; /* 64 KiB: a longer upstream response head is malformed (502) */
+        size_t admin_body;           /* 1 MiB: a longer admin request body is 413 */
+        size_t response_buffer;      /* 1 MiB: bytes of one response buffered for a slow client before the upstream read pauses */
+        uint64_t connections;        /* 10000: client connections open at once, process-wide; more are refused */
+        uint64_t streams_per_connection; /* 100: concurrent HTTP/2 streams per client connection */
+        uint64_t variants_per_key;   /* 32: Vary variants stored under one key; the oldest is evicted past it */
+        uint64_t queued_fills;       /* 1024 per process: requests waiting for a free upstream connection; more get 503 */
+        uint64_t cancels_per_connection; /* 200 per 10 s: requests a client cancels before their answer began, per connection */
+        uint64_t cancels_per_address;    /* 1000 per 10 s: the same, summed over a client address's connections */
+        uint64_t header_timeout_ms;  /* 10 s: a request head, HTTP/2 frame or header block left incomplete this long closes */
+    } limits;
+
+    cr_route_config_t *routes;
+    size_t num_routes;
+} cr_config_t;
+
+/*
+ * Reads and validates `path`. On success returns a new config. On failure returns NULL and writes one message of the
+ * form "file:line:col: message" (no trailing newline) into errbuf. Unknown keys, wrong types, out-of-range values,
+ * duplicate listeners and unresolvable addresses are all errors.
+ */
+cr_config_t *cr_config_load(const char *path, char *errbuf, size_t errbufsize);
+
+/* Same as cr_config_load but from a buffer; `name` is used in messages in place of the file name. */
+cr_config_t *cr_config_load_string(const char *name, const char *yaml, size_t len, char *errbuf, size_t errbufsize);
+
+/* Frees a config and everything it owns, whatever its reference count; *cfg is set to NULL. Accepts NULL. */
+void cr_config_free(cr_config_t **cfg);
+
+/*
+ * Config generations. A loaded config is one generation and starts with one reference, the loader's. A request, a
+ * flight or a background fill that keeps a config past the call that handed it over takes a reference and drops it
+ * when done, so a reload can install a new generation while the old one lives on until its last user finishes.
+ * Both are atomic and take no lock; release frees the config at zero and sets *cfg to NULL. Accept NULL.
+ */
+const cr_config_t *cr_config_retain(const cr_config_t *cfg);
+void cr_config_release(const cr_config_t **cfg);
+
+/* "30s", "1500ms", "5m", "1h" -> milliseconds. A bare number is seconds. Returns 0 on success, -1 on a bad value. */
+int cr_parse_duration_ms(const char *s, uint64_t *out);
+/* "256MiB", "8MiB", "512KiB", "1GiB", "100B"; also KB/MB/GB as powers of 1000. A bare number is bytes. */
+int cr_parse_size(const char *s, size_t *out);
+
+/* Method name -> CR_METHOD_* bit (CR_METHOD_OTHER for unknown tokens). */
+unsigned cr_method_bit(const char *name, size_t len);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * key.h: cache-key normalization.
+ *
+ * A primary key is "<authority-lowercased>\n<path>?<normalized query>\n<name>:<value>\n..." for the route's key
+ * headers. GET and HEAD share a key (HEAD is answered from a stored GET). The path is percent-decoded where the
+ * byte is unreserved (RFC 3986 2.3), dot-segments are removed, and hex digits of remaining escapes upper-cased;
+ * the query is split on '&', filtered by the route's `key.query` rule, and sorted by name then value (stable).
+ * Pure functions: no locks, no global state.
+ */
+#ifndef CORRAL_KEY_H
+#define CORRAL_KEY_H
+
+#include "corral/core/common.h"
+#include "corral/conf/config.h"
+
+/* Looks up a request header value by lower-case name; returns 1 and sets *value when present. */
+typedef int (*cr_header_lookup_fn)(void *ctx, const char *lname, size_t lnamelen, cr_str_t *value);
+
+/*
+ * Writes the normalized key into buf (at most bufsize bytes, NUL-terminated).
+ * Returns the key length, or -1 when it does not fit or the path is malformed (not starting with '/').
+ * `lookup` may be NULL when the route has no key headers.
+ */
+int cr_key_build(const cr_route_config_t *route, cr_str_t authority, cr_str_t path_and_query, cr_header_lookup_fn lookup,
+                 void *lookup_ctx, char *buf, size_t bufsize);
+
+/*
+ * The filtered Cookie value of a `cookies: [names]` route: the crumbs of `cookie` (";"-separated, trimmed) whose name
+ * is listed, in the request's order, joined with "; ". Returns its length, or SIZE_MAX when it does not fit cap.
+ */
+size_t cr_key_cookie_filter(const cr_route_config_t *route, cr_str_t cookie, char *buf, size_t cap);
+
+/*
+ * The form of a path (up to '?') that routes are matched on (see key.c): escapes of unreserved bytes, '/' and ';'
+ * decoded, ";params" dropped from each segment, empty and "." segments dropped, no trailing '/', case kept.
+ * *ambiguous (may be NULL) is set to 1 when an upstream could read the path in more than one way ("..", a backslash,
+ * an invalid or double escape, an encoded control byte): callers must not cache such requests. Returns the length,
+ * or -1 when the path does not start with '/', holds a control byte or a space, or does not fit.
+ */
+int cr_key_match_path(cr_str_t path, char *buf, size_t bufsize, int *ambiguous);
+
+/* Normalizes only the path part (no query) into buf; returns length or -1. Used by invalidation. */
+int cr_key_normalize_path(cr_str_t path, char *buf, size_t bufsize);
+/* Same, for a "path[?query]": the query is dropped first. */
+int cr_key_normalize_uri_path(cr_str_t uri, char *buf, size_t bufsize);
+
+#endif

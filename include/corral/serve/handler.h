@@ -1,0 +1,47 @@
+/*
+ * handler.h: the request handler: route, key, lookup, and the choice between hit, fill (flight), and pass.
+ *
+ * A cr_lookup_t carries what the handler worked out for one cacheable request; it lives in the request's pool.
+ * Functions here run on the request's own worker thread.
+ */
+#ifndef CORRAL_HANDLER_H
+#define CORRAL_HANDLER_H
+
+#include <h2o.h>
+#include "corral/core/common.h"
+#include "corral/conf/config.h"
+#include "corral/cache/object.h"
+#include "corral/http/policy.h"
+
+typedef struct st_cr_lookup_t {
+    h2o_req_t *req;
+    const cr_route_config_t *route;
+    char *key;
+    size_t keylen;
+    uint64_t hash;
+    cr_request_info_t qi;
+    unsigned restarts; /* lookups redone after a flight answered another variant */
+    const char *fwd;   /* why it went forward: "uri-miss", "vary-miss", "stale", "request" */
+    int cookie_pass;   /* the request carries Cookie on a `cookies: pass` route: it sees only CR_OBJ_SHAREABLE objects,
+                          and its fills are its own (never shared with a waiter, no background revalidation) */
+} cr_lookup_t;
+
+/* Registers the traffic handler on the host config. */
+void cr_handler_register(h2o_hostconf_t *hostconf);
+
+/* Answers the request from `obj` (takes its own reference). `cache_status` is the Cache-Status value. */
+void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object_t *obj, h2o_iovec_t cache_status);
+
+/* Builds a Cache-Status value in the request's pool: "corral; fwd=<fwd>[; <extra>]". */
+h2o_iovec_t cr_cache_status_fwd(h2o_req_t *req, const char *fwd, const char *extra);
+
+/* Looks the request up again and answers it (hit, stale, fill, ...), as on_req did; counts it. */
+void cr_handler_lookup(cr_lookup_t *lk);
+
+/* Redoes the lookup after a flight's response did not fit this request's variant (bounded: passes after one). */
+void cr_handler_restart(cr_lookup_t *lk);
+
+/* Does the stored object's variant fit the request in `lk`? (cr_variant_match_fn) */
+int cr_handler_variant_matches(void *lk, const cr_object_t *obj);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * pass.h: streaming a request to the upstream and its response back, uncached.
+ *
+ * The response body streams with backpressure (reading from the upstream pauses while more than a high-water
+ * mark waits for the client). h2o 2.2.5 hands handlers the request body already read whole (req->entity, bounded
+ * by h2o's max_request_entity_size), so request bodies are forwarded from that buffer.
+ * Everything lives in the request's pool; the upstream fetch is cancelled if the client goes away.
+ */
+#ifndef CORRAL_PASS_H
+#define CORRAL_PASS_H
+
+#include <h2o.h>
+#include "corral/core/common.h"
+#include "corral/conf/config.h"
+
+/* Called with the upstream response head of a pass (status and headers valid during the call). */
+typedef void (*cr_pass_head_cb)(h2o_req_t *req, int status, const h2o_header_t *headers, size_t num_headers);
+
+/*
+ * Starts a pass. `route` (may be NULL) is the matched route: on an uncached route with compress on, responses are
+ * compressed on the fly for clients that accept it. `cache_status` (may be {NULL,0}) is added as the Cache-Status
+ * header. `on_head` (may be NULL) is told of the upstream's answer before it is relayed (write-through uses it).
+ */
+void cr_pass_start(h2o_req_t *req, const cr_route_config_t *route, h2o_iovec_t cache_status, cr_pass_head_cb on_head);
+
+/* Copies an upstream response header to the client response unless it is hop-by-hop or one corral sets itself
+ * (content-length, date, server). Values are duplicated into the request's pool. */
+void cr_relay_response_header(h2o_req_t *req, const h2o_header_t *h, h2o_iovec_t connection);
+
+#endif

@@ -1,0 +1,531 @@
+/*
+ * key.c: cache-key normalization.
+ *
+ * Key layout: "<authority, lower-cased>\n<normalized path>[?<normalized query>]" followed, for each of the route's
+ * key headers in config order, by "\n<name>:<value>" (value trimmed of SP/HTAB; an absent header gives an empty
+ * value; the lookup gives every line of a repeated header, joined), then, on a `cookies: [names]` route, by
+ * "\ncookies:<the listed crumbs in request order, joined with "; ">". There is no trailing newline.
+ * - Path: "%XX" escapes of unreserved bytes (RFC 3986 2.3: ALPHA DIGIT - . _ ~) are decoded (but not a hex digit
+ *   that would join a kept invalid escape into a new one: "%%66" stays), the hex digits of the remaining escapes are
+ *   upper-cased, then dot-segments are removed (RFC 3986 5.2.4; "%2E" counts as '.', since
+ *   decoding comes first). Nothing else is collapsed: "//" stays, invalid escapes such as "%zz" are kept verbatim.
+ * - Query: split on '&', empty members dropped, each member normalized like a path segment (unreserved escapes
+ *   decoded, other hex upper-cased), filtered by the route's key.query rule (a member's name is the bytes before its
+ *   first '=', compared with the listed names after full percent-decoding: "pa%67e" is "page"), stable-sorted by the
+ *   normalized bytes of the whole "name=value" member, joined with '&'; the '?' is omitted when nothing is left.
+ *   The "path?query" part of the key is exactly what a fill asks the upstream for (flight.c), so a parameter the
+ *   key ignores is never sent on a fill.
+ * - Match form (cr_key_match_path): what routes are matched on; see that function.
+ *
+ * Invariants: pure functions; no allocation, no locks, no global state. Output goes to the caller's buffer only.
+ * Because '\n' separates the parts, any control byte in the authority, path, query or a header value makes the
+ * request "malformed" (-1) so one key can never be forged to look like another.
+ * Caution for callers: the key treats "/a/../b" and "/a/%2E%2E/b" as "/b". What is fetched from the upstream must
+ * be what the key says (forward the normalized path), or an odd-looking request could fill the entry of a clean one.
+ */
+#include "corral/http/key.h"
+
+#include <limits.h>
+
+/* More kept query members than this and the request gets no key (it is passed through uncached). */
+#define CR_KEY_MAX_QUERY_MEMBERS 256
+
+typedef struct st_cr_key_out_t {
+    char *buf;
+    size_t cap; /* bytes available for key characters (the NUL is extra) */
+    size_t len;
+} cr_key_out_t;
+
+typedef struct st_cr_key_span_t {
+    const char *base;
+    size_t len;
+} cr_key_span_t;
+
+/* Each writer returns 0, or -1 when the key would not fit. */
+static int out_byte(cr_key_out_t *o, char c)
+{
+    if (o->len >= o->cap)
+        return -1;
+    o->buf[o->len++] = c;
+    return 0;
+}
+
+static int out_bytes(cr_key_out_t *o, const char *s, size_t n)
+{
+    if (n > o->cap - o->len)
+        return -1;
+    if (n != 0)
+        memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    return 0;
+}
+
+static int key_out_init(cr_key_out_t *o, char *buf, size_t bufsize)
+{
+    if (buf == NULL || bufsize == 0)
+        return -1;
+    o->buf = buf;
+    o->cap = CR_MIN(bufsize - 1, (size_t)INT_MAX);
+    o->len = 0;
+    return 0;
+}
+
+static int key_out_finish(cr_key_out_t *o)
+{
+    o->buf[o->len] = '\0';
+    return (int)o->len;
+}
+
+static int is_ctl(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+static int is_unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+           c == '~';
+}
+
+static char to_upper(char c)
+{
+    return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+}
+
+/*
+ * May the escape of `d` be decoded here? Not when d is a hex digit and the output (since `floor`) ends in a '%' or a
+ * '%' and one hex digit, which only an invalid escape kept verbatim leaves: decoding would make a new escape that was
+ * not in the request ("%%66e" would become "%fe", then "%FE"), so the key would not be its own key and a fill would
+ * ask for another resource. Such an escape is kept (hex upper-cased) instead.
+ */
+static int may_decode(unsigned char d, const char *out, size_t len, size_t floor)
+{
+    if (!is_unreserved(d))
+        return 0;
+    if (cr_hex_value((char)d) < 0)
+        return 1;
+    return !((len > floor && out[len - 1] == '%') || (len >= floor + 2 && out[len - 2] == '%' && cr_hex_value(out[len - 1]) >= 0));
+}
+
+/*
+ * Appends the normalized form of path[0..len) (no query). The output is the stack of segments written so far; a
+ * segment is written, then dropped if it turns out to be "." or "..". Fails (-1) when the path does not start with
+ * '/', contains a control byte or a space, or does not fit.
+ */
+static int key_path(cr_key_out_t *o, const char *path, size_t len)
+{
+    size_t i = 0, start = o->len;
+
+    if (len == 0 || path[0] != '/')
+        return -1;
+    while (i < len) {
+        size_t seg = o->len, seglen;
+        ++i; /* the '/' */
+        if (out_byte(o, '/') != 0)
+            return -1;
+        while (i < len && path[i] != '/') {
+            unsigned char c = (unsigned char)path[i];
+            int hi, lo;
+            if (is_ctl(c) || c == ' ')
+                return -1;
+            if (c == '%' && i + 2 < len && (hi = cr_hex_value(path[i + 1])) >= 0 && (lo = cr_hex_value(path[i + 2])) >= 0) {
+                unsigned char d = (unsigned char)(hi * 16 + lo);
+                if (may_decode(d, o->buf, o->len, seg)) {
+                    if (out_byte(o, (char)d) != 0)
+                        return -1;
+                } else if (out_byte(o, '%') != 0 || out_byte(o, to_upper(path[i + 1])) != 0 ||
+                           out_byte(o, to_upper(path[i + 2])) != 0) {
+                    return -1;
+                }
+                i += 3;
+            } else {
+                if (out_byte(o, (char)c) != 0)
+                    return -1;
+                ++i;
+            }
+        }
+        seglen = o->len - seg - 1;
+        if (seglen == 1 && o->buf[seg + 1] == '.') {
+            o->len = seg;
+        } else if (seglen == 2 && o->buf[seg + 1] == '.' && o->buf[seg + 2] == '.') {
+            /* drop this segment and the one before it (never above the root) */
+            o->len = seg;
+            while (o->len > start && o->buf[o->len - 1] != '/')
+                --o->len;
+            if (o->len > start)
+                --o->len;
+        } else {
+            continue;
+        }
+        /* a trailing "." or ".." leaves a directory: "/a/b/.." is "/a/" */
+        if (i >= len && out_byte(o, '/') != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int span_less(const cr_key_span_t *a, const cr_key_span_t *b)
+{
+    int c = memcmp(a->base, b->base, CR_MIN(a->len, b->len));
+    return c < 0 || (c == 0 && a->len < b->len);
+}
+
+/*
+ * Appends the normalized form of one query member (the same rule as a path segment: unreserved escapes decoded, the
+ * hex of the others upper-cased, invalid escapes kept). Fails (-1) when it does not fit.
+ */
+static int out_normalized(cr_key_out_t *o, const char *s, size_t len)
+{
+    size_t i = 0, floor = o->len;
+    while (i < len) {
+        int hi, lo;
+        const char *pct = memchr(s + i, '%', len - i);
+        size_t run = pct != NULL ? (size_t)(pct - (s + i)) : len - i;
+        if (run != 0) { /* the bytes up to the next escape are kept as they are */
+            if (out_bytes(o, s + i, run) != 0)
+                return -1;
+            i += run;
+            continue;
+        }
+        if (s[i] == '%' && i + 2 < len && (hi = cr_hex_value(s[i + 1])) >= 0 && (lo = cr_hex_value(s[i + 2])) >= 0) {
+            unsigned char d = (unsigned char)(hi * 16 + lo);
+            if (may_decode(d, o->buf, o->len, floor) ? out_byte(o, (char)d) != 0
+                                 : out_byte(o, '%') != 0 || out_byte(o, to_upper(s[i + 1])) != 0 || out_byte(o, to_upper(s[i + 2])) != 0)
+                return -1;
+            i += 3;
+        } else {
+            if (out_byte(o, s[i]) != 0)
+                return -1;
+            ++i;
+        }
+    }
+    return 0;
+}
+
+/* Is the (normalized) member's name, fully percent-decoded, one of the route's key.query names? The upstream decodes
+ * names before it reads them, so "pa%67e" and "page" are one name. */
+static int query_name_listed(const cr_route_config_t *route, const char *member, size_t len)
+{
+    const char *eq = memchr(member, '=', len);
+    size_t namelen = eq != NULL ? (size_t)(eq - member) : len, i, j, k;
+    for (i = 0; i != route->num_key_query_names; ++i) {
+        const char *n = route->key_query_names[i];
+        for (j = 0, k = 0; j != namelen && n[k] != '\0'; ++k) {
+            int hi, lo;
+            unsigned char c = (unsigned char)member[j];
+            if (c == '%' && j + 2 < namelen && (hi = cr_hex_value(member[j + 1])) >= 0 && (lo = cr_hex_value(member[j + 2])) >= 0) {
+                c = (unsigned char)(hi * 16 + lo);
+                j += 3;
+            } else {
+                ++j;
+            }
+            if (c != (unsigned char)n[k])
+                break;
+        }
+        if (j == namelen && n[k] == '\0')
+            return 1;
+    }
+    return 0;
+}
+
+/* Bytes of normalized kept members a query may have (the key holds them all, so this is no real limit). */
+#define CR_KEY_MAX_QUERY_BYTES 8192
+
+/*
+ * Appends "?<members>" (or nothing): each member normalized, kept when the route's rule keeps its (decoded) name,
+ * then stable-sorted by its normalized bytes. This is also the query a fill sends (what the key ignores, a fill never
+ * sends). Fails on a control byte, more than CR_KEY_MAX_QUERY_MEMBERS members, or overflow.
+ */
+static int key_query(cr_key_out_t *o, const cr_route_config_t *route, const char *q, size_t len)
+{
+    cr_key_span_t spans[CR_KEY_MAX_QUERY_MEMBERS];
+    char scratch[CR_KEY_MAX_QUERY_BYTES];
+    cr_key_out_t so;
+    size_t n = 0, i, j;
+    const char *end = q + len, *p = q;
+
+    for (i = 0; i != len; ++i)
+        if (is_ctl((unsigned char)q[i]) || q[i] == ' ')
+            return -1;
+    if (route != NULL && route->key_query == CR_KEY_QUERY_NONE)
+        return 0;
+    so.buf = scratch;
+    so.cap = sizeof(scratch);
+    so.len = 0;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        size_t mlen = (size_t)((amp != NULL ? amp : end) - p), start = so.len;
+        if (mlen != 0) {
+            if (out_normalized(&so, p, mlen) != 0)
+                return -1;
+            if (route == NULL || route->key_query != CR_KEY_QUERY_LIST ||
+                query_name_listed(route, scratch + start, so.len - start)) {
+                cr_key_span_t s = {scratch + start, so.len - start};
+                if (n == CR_KEY_MAX_QUERY_MEMBERS)
+                    return -1;
+                /* insertion sort; equal members keep their order (stable) */
+                for (j = n; j != 0 && span_less(&s, &spans[j - 1]); --j)
+                    spans[j] = spans[j - 1];
+                spans[j] = s;
+                ++n;
+            } else {
+                so.len = start; /* not kept: dropped from the key and from fills */
+            }
+        }
+        p += mlen + 1;
+    }
+    for (i = 0; i != n; ++i)
+        if (out_byte(o, i == 0 ? '?' : '&') != 0 || out_bytes(o, spans[i].base, spans[i].len) != 0)
+            return -1;
+    return 0;
+}
+
+static cr_str_t trim_ows(cr_str_t v)
+{
+    while (v.len != 0 && (v.base[0] == ' ' || v.base[0] == '\t'))
+        ++v.base, --v.len;
+    while (v.len != 0 && (v.base[v.len - 1] == ' ' || v.base[v.len - 1] == '\t'))
+        --v.len;
+    return v;
+}
+
+size_t cr_key_cookie_filter(const cr_route_config_t *route, cr_str_t cookie, char *buf, size_t cap)
+{
+    const char *p = cookie.base, *end = p;
+    size_t len = 0, i;
+
+    if (cookie.len != 0) /* an absent Cookie is {NULL, 0}, and NULL + 0 is undefined in C */
+        end += cookie.len;
+    while (p < end) {
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        cr_str_t crumb = trim_ows(cr_str(p, (size_t)((semi != NULL ? semi : end) - p)));
+        const char *eq = crumb.len != 0 ? memchr(crumb.base, '=', crumb.len) : NULL;
+        cr_str_t name = trim_ows(cr_str(crumb.base, eq != NULL ? (size_t)(eq - crumb.base) : crumb.len));
+        p += (semi != NULL ? (size_t)(semi - p) : (size_t)(end - p)) + 1;
+        for (i = 0; i != route->num_cookie_names; ++i)
+            if (strlen(route->cookie_names[i]) == name.len && memcmp(route->cookie_names[i], name.base, name.len) == 0)
+                break;
+        if (crumb.len == 0 || i == route->num_cookie_names)
+            continue;
+        if (len + (len != 0 ? 2 : 0) + crumb.len > cap)
+            return SIZE_MAX;
+        if (len != 0) {
+            memcpy(buf + len, "; ", 2);
+            len += 2;
+        }
+        memcpy(buf + len, crumb.base, crumb.len);
+        len += crumb.len;
+    }
+    return len;
+}
+
+/* Returns the key length, or -1 (malformed path, control bytes, too many query members, does not fit). */
+int cr_key_build(const cr_route_config_t *route, cr_str_t authority, cr_str_t path_and_query, cr_header_lookup_fn lookup,
+                 void *lookup_ctx, char *buf, size_t bufsize)
+{
+    cr_key_out_t o;
+    const char *qmark;
+    size_t i, pathlen;
+
+    if (key_out_init(&o, buf, bufsize) != 0)
+        return -1;
+    for (i = 0; i != authority.len; ++i) {
+        char c = authority.base[i];
+        if (is_ctl((unsigned char)c) || c == ' ')
+            return -1;
+        if (out_byte(&o, c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c) != 0)
+            return -1;
+    }
+    if (out_byte(&o, '\n') != 0)
+        return -1;
+
+    qmark = path_and_query.len != 0 ? memchr(path_and_query.base, '?', path_and_query.len) : NULL;
+    pathlen = qmark != NULL ? (size_t)(qmark - path_and_query.base) : path_and_query.len;
+    if (key_path(&o, path_and_query.base, pathlen) != 0)
+        return -1;
+    if (qmark != NULL && key_query(&o, route, qmark + 1, path_and_query.len - pathlen - 1) != 0)
+        return -1;
+
+    for (i = 0; route != NULL && i != route->num_key_headers; ++i) {
+        const char *name = route->key_headers[i];
+        size_t namelen = strlen(name), j;
+        cr_str_t v = {NULL, 0};
+        if (lookup == NULL || !lookup(lookup_ctx, name, namelen, &v))
+            v = cr_str(NULL, 0);
+        while (v.len != 0 && (v.base[0] == ' ' || v.base[0] == '\t')) {
+            ++v.base;
+            --v.len;
+        }
+        while (v.len != 0 && (v.base[v.len - 1] == ' ' || v.base[v.len - 1] == '\t'))
+            --v.len;
+        for (j = 0; j != v.len; ++j)
+            if (is_ctl((unsigned char)v.base[j]) && v.base[j] != '\t')
+                return -1;
+        if (out_byte(&o, '\n') != 0 || out_bytes(&o, name, namelen) != 0 || out_byte(&o, ':') != 0 ||
+            out_bytes(&o, v.base, v.len) != 0)
+            return -1;
+    }
+    if (route != NULL && route->cookies == CR_COOKIES_LIST) {
+        /* the listed cookies, in the order the request gives them: what a fill forwards */
+        cr_str_t v = {NULL, 0};
+        size_t n;
+        if (lookup == NULL || !lookup(lookup_ctx, "cookie", 6, &v))
+            v = cr_str(NULL, 0);
+        for (i = 0; i != v.len; ++i)
+            if (is_ctl((unsigned char)v.base[i]) && v.base[i] != '\t')
+                return -1;
+        if (out_bytes(&o, "\ncookies:", 9) != 0 ||
+            (n = cr_key_cookie_filter(route, v, o.buf + o.len, o.cap - o.len)) == SIZE_MAX)
+            return -1;
+        o.len += n;
+    }
+    return key_out_finish(&o);
+}
+
+/* Normalizes the path up to the first '?' (anything after it is ignored). Returns the length or -1 as above. */
+int cr_key_normalize_path(cr_str_t path, char *buf, size_t bufsize)
+{
+    cr_key_out_t o;
+    const char *qmark = path.len != 0 ? memchr(path.base, '?', path.len) : NULL;
+
+    if (key_out_init(&o, buf, bufsize) != 0)
+        return -1;
+    if (key_path(&o, path.base, qmark != NULL ? (size_t)(qmark - path.base) : path.len) != 0)
+        return -1;
+    return key_out_finish(&o);
+}
+
+int cr_key_normalize_uri_path(cr_str_t uri, char *buf, size_t bufsize)
+{
+    size_t plen = 0;
+    while (plen != uri.len && uri.base[plen] != '?')
+        ++plen;
+    return cr_key_normalize_path(cr_str(uri.base, plen), buf, bufsize);
+}
+
+/*
+ * The match form: what routes are matched on. Built so that a request cannot escape a route through a spelling the
+ * upstream may read as the same resource:
+ *   - escapes are decoded when the byte is unreserved, '/' (%2F) or ';' (%3B); other escapes keep their hex upper-cased;
+ *   - each segment loses its ";params" (Tomcat, Jetty and Spring read "/a;x" as "/a");
+ *   - empty segments are dropped ("//a" and "/a/" are "/a"); "." segments are dropped;
+ *   - ".." (after the above, e.g. "..;x" or "%2F..%2F") pops a segment, and makes the path ambiguous: whether it
+ *     applies before or after "//" merging depends on the upstream;
+ *   - a backslash (raw or %5C: Windows servers read it as '/'), an encoded control byte, "%25" followed by two hex
+ *     digits (a double-decoding upstream reads it as that escape; also when decoding made it, as in "%252%42"), a 0xC0 or 0xC1 byte (overlong UTF-8, raw or
+ *     escaped), a raw '#' (a fragment to many servers) or an invalid escape also make it ambiguous; a backslash
+ *     is read as '/'.
+ * Case is kept. The result has no trailing '/' except for the root "/".
+ */
+/* Is the path (up to its query) already its own match form: "/" or segments of unreserved bytes, none empty, none
+ * starting with '.', no trailing '/'? Most request paths are; they are copied as they are. */
+static int is_plain_match_path(const char *p, size_t len)
+{
+    size_t i;
+    if (len == 0 || p[0] != '/' || (len > 1 && p[len - 1] == '/'))
+        return 0;
+    for (i = 1; i < len; ++i) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '/' || c == '.') {
+            if (p[i - 1] == '/')
+                return 0;
+        } else if (!is_unreserved(c)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Does s hold "%25" and two hex digits, which a double-decoding upstream reads as another escape? */
+static int holds_double_escape(const char *s, size_t len)
+{
+    size_t i;
+    for (i = 0; i + 5 <= len; ++i)
+        if (s[i] == '%' && s[i + 1] == '2' && s[i + 2] == '5' && cr_hex_value(s[i + 3]) >= 0 && cr_hex_value(s[i + 4]) >= 0)
+            return 1;
+    return 0;
+}
+
+int cr_key_match_path(cr_str_t path, char *buf, size_t bufsize, int *ambiguous)
+{
+    cr_key_out_t o;
+    size_t i = 0, len = path.len;
+    int amb = 0;
+
+    if (path.base != NULL && len != 0) {
+        const char *qmark = memchr(path.base, '?', len);
+        if (qmark != NULL)
+            len = (size_t)(qmark - path.base);
+    }
+    if (ambiguous != NULL)
+        *ambiguous = 0;
+    if (key_out_init(&o, buf, bufsize) != 0 || len == 0 || path.base[0] != '/')
+        return -1;
+    if (is_plain_match_path(path.base, len)) {
+        if (out_bytes(&o, path.base, len) != 0)
+            return -1;
+        return key_out_finish(&o);
+    }
+    while (i < len) {
+        size_t seg = o.len, seglen;
+        int in_params = 0;
+        if (out_byte(&o, '/') != 0)
+            return -1;
+        ++i; /* the separator: '/', "%2F" (its other two bytes were skipped below) or '\\' */
+        while (i < len) {
+            unsigned char c = (unsigned char)path.base[i];
+            int hi = -1, lo = -1, width = 1;
+            if (is_ctl(c) || c == ' ')
+                return -1;
+            if (c == '%') {
+                if (i + 2 < len && (hi = cr_hex_value(path.base[i + 1])) >= 0 && (lo = cr_hex_value(path.base[i + 2])) >= 0) {
+                    c = (unsigned char)(hi * 16 + lo);
+                    width = 3;
+                    if (is_ctl(c) || c == '\\' || c == 0xc0 || c == 0xc1 ||
+                        (c == '%' && i + 4 < len && cr_hex_value(path.base[i + 3]) >= 0 && cr_hex_value(path.base[i + 4]) >= 0))
+                        amb = 1;
+                } else {
+                    amb = 1; /* an invalid escape: kept as it is */
+                }
+            } else if (c == '\\' || c == 0xc0 || c == 0xc1 || c == '#') {
+                amb = 1; /* 0xC0 and 0xC1 only start overlong UTF-8 ("%C0%AF" is '/' to some decoders); many servers
+                            cut a raw '#' and what follows as a fragment */
+            }
+            if (c == '/' || c == '\\') {
+                if (width == 3)
+                    i += 2; /* the loop above steps over the separator's first byte */
+                break;
+            }
+            i += (size_t)width;
+            if (c == ';')
+                in_params = 1;
+            if (in_params)
+                continue;
+            if (width == 1 || is_unreserved(c)) {
+                if (out_byte(&o, (char)c) != 0)
+                    return -1;
+            } else if (out_byte(&o, '%') != 0 || out_byte(&o, to_upper(path.base[i - 2])) != 0 ||
+                       out_byte(&o, to_upper(path.base[i - 1])) != 0) {
+                return -1;
+            }
+        }
+        seglen = o.len - seg - 1;
+        if (seglen == 0 || (seglen == 1 && o.buf[seg + 1] == '.')) {
+            o.len = seg;
+        } else if (seglen == 2 && o.buf[seg + 1] == '.' && o.buf[seg + 2] == '.') {
+            amb = 1;
+            o.len = seg;
+            while (o.len != 0 && o.buf[o.len - 1] != '/')
+                --o.len;
+            if (o.len != 0)
+                --o.len;
+        }
+    }
+    if (o.len == 0 && out_byte(&o, '/') != 0)
+        return -1;
+    if (!amb && holds_double_escape(o.buf, o.len))
+        amb = 1; /* made by decoding: "%252%42" is "%252B" */
+    if (ambiguous != NULL)
+        *ambiguous = amb;
+    return key_out_finish(&o);
+}

@@ -1,0 +1,299 @@
+/*
+ * handler.c: the traffic handler. For each request: pick the route, then hit, fill (single-flight), or pass.
+ *
+ * Invariants: runs on the request's worker thread only. A hit takes one object reference that is tied to the
+ * request's pool and dropped when the request is disposed, so the body is sent by reference (no copy) and an
+ * eviction or purge during the send is harmless. The hit path takes no lock (the store's lookup is lock-free) and
+ * writes nothing shared between threads: statistics are per thread, and the lookup's and the response's references
+ * are pins of the thread (pin.h), released with cr_pin_release() on it.
+ * Key safety: routes are matched on the path's match form (key.h) and a path an upstream could read two ways is
+ * never cached; a request with Cookie on a `cookies: pass` route sees only objects stored from explicitly shareable
+ * responses (CR_OBJ_SHAREABLE) and fills for itself alone.
+ */
+#include "corral/serve/handler.h"
+
+#include <stdio.h>
+
+#include "corral/fill/flight.h"
+#include "corral/serve/guard.h"
+#include "corral/http/http.h"
+#include "corral/http/key.h"
+#include "corral/core/log.h"
+#include "corral/serve/pass.h"
+#include "corral/cache/pin.h"
+#include "corral/http/reqcheck.h"
+#include "corral/conf/route.h"
+#include "corral/core/runtime.h"
+#include "corral/serve/writethrough.h"
+
+#define CR_MAX_KEY 8192
+
+h2o_iovec_t cr_cache_status_fwd(h2o_req_t *req, const char *fwd, const char *extra)
+{
+    if (extra == NULL || extra[0] == '\0')
+        return h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("corral; fwd=")), h2o_iovec_init(fwd, strlen(fwd)));
+    return h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("corral; fwd=")), h2o_iovec_init(fwd, strlen(fwd)),
+                      h2o_iovec_init(H2O_STRLIT("; ")), h2o_iovec_init(extra, strlen(extra)));
+}
+
+static h2o_iovec_t req_header_getter(void *ctx, const char *lname, size_t lnamelen)
+{
+    return cr_req_header_by_name(ctx, lname, lnamelen);
+}
+
+int cr_handler_variant_matches(void *_lk, const cr_object_t *obj)
+{
+    cr_lookup_t *lk = _lk;
+    char buf[4096];
+    size_t len;
+
+    if (obj->num_vary == 0)
+        return 1;
+    len = cr_variant_key(cr_object_vary_names(obj), obj->num_vary, req_header_getter, lk->req, buf, sizeof(buf));
+    return len != SIZE_MAX && len == cr_object_variant_key(obj).len && memcmp(buf, cr_object_variant_key(obj).base, len) == 0;
+}
+
+/* The store lookup's filter: the variant fits, and a request with Cookie on a `cookies: pass` route sees only
+ * objects whose response was explicitly shareable (or a hit-for-pass marker). A flight's answer to its own leader is
+ * not filtered so: it was fetched for that request. */
+static int lookup_matches(void *_lk, const cr_object_t *obj)
+{
+    cr_lookup_t *lk = _lk;
+    if (lk->cookie_pass && (cr_object_flags(obj) & (CR_OBJ_SHAREABLE | CR_OBJ_PASS)) == 0)
+        return 0; /* cacheable only by the route's ttl, a heuristic or max-age: never for a request with Cookie */
+    return cr_handler_variant_matches(lk, obj);
+}
+
+static h2o_iovec_t hit_status(h2o_req_t *req, const cr_object_t *obj, uint64_t now)
+{
+    int64_t left = (int64_t)obj->lifetime_ms - (int64_t)cr_object_age_ms(obj, now);
+    int64_t ttl = left >= 0 ? left / 1000 : -((-left + 999) / 1000); /* stale by any amount shows a negative ttl */
+    char *buf = h2o_mem_alloc_pool(&req->pool, 48);
+    memcpy(buf, "corral; hit; ttl=", 17);
+    return h2o_iovec_init(buf, 17 + cr_i64toa(ttl, buf + 17));
+}
+
+static void pass_with_status(h2o_req_t *req, const char *fwd, const char *extra)
+{
+    cr_pass_start(req, NULL, cr_cache_status_fwd(req, fwd, extra), NULL);
+}
+
+/* Looks the key up and answers: hit, stale hit with background revalidation, or a fill. */
+static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
+{
+    h2o_req_t *req = lk->req;
+    uint64_t now = h2o_now(t->ctx.loop);
+    size_t num_variants = 0;
+    cr_object_t *obj = cr_store_lookup_pinned(cr_rt.store, lk->key, lk->keylen, lk->hash, lookup_matches, lk, &num_variants);
+    const cr_request_info_t *qi = &lk->qi;
+
+    if (obj != NULL && (cr_object_flags(obj) & CR_OBJ_PASS) != 0) {
+        if (cr_object_age_ms(obj, now) < obj->lifetime_ms) {
+            cr_pin_release(&obj);
+            pass_with_status(req, "bypass", "detail=hit-for-pass");
+            return;
+        }
+        cr_store_remove_object(cr_rt.store, obj);
+        cr_pin_release(&obj);
+        num_variants = 0;
+    }
+
+    if (obj != NULL) {
+        uint64_t age = cr_object_age_ms(obj, now);
+        int request_no_cache = (qi->cc.flags & CR_CC_NO_CACHE) != 0;
+        if (!request_no_cache && cr_object_is_fresh(obj, now) && cr_policy_request_accepts_fresh(qi, age, obj->lifetime_ms)) {
+            /* stored a moment ago by a miss answered before its codings were made: wait for the copy with them */
+            if ((cr_object_flags(obj) & CR_OBJ_CODINGS_PENDING) != 0 && cr_flight_await_store(t, lk) == CR_OK) {
+                cr_pin_release(&obj);
+                return;
+            }
+            CR_STAT_INC(t->stats, hits);
+            cr_respond_object(req, lk->route, obj, hit_status(req, obj, now));
+            cr_pin_release(&obj);
+            return;
+        }
+        if (cr_flight_await_store(t, lk) == CR_OK) { /* a fresher answer is being stored this moment */
+            cr_pin_release(&obj);
+            return;
+        }
+        if (!request_no_cache && (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0) {
+            /* stale: the client may accept it (max-stale), or stale-while-revalidate allows it once in background */
+            if (cr_policy_request_accepts_stale(qi, age, obj->lifetime_ms)) {
+                CR_STAT_INC(t->stats, stale);
+                cr_respond_object(req, lk->route, obj, hit_status(req, obj, now));
+                cr_pin_release(&obj);
+                return;
+            }
+            if (obj->swr_ms != 0 && !lk->cookie_pass && age < (uint64_t)obj->lifetime_ms + obj->swr_ms && (qi->cc.flags & CR_CC_ONLY_IF_CACHED) == 0 &&
+                qi->cc.max_age == CR_CC_UNSET && qi->cc.min_fresh == CR_CC_UNSET) {
+                CR_STAT_INC(t->stats, stale);
+                cr_respond_object(req, lk->route, obj, cr_cache_status_fwd(req, "stale", "detail=stale-while-revalidate"));
+                cr_flight_revalidate_background(t, lk, obj);
+                cr_pin_release(&obj);
+                return;
+            }
+        }
+        if ((qi->cc.flags & CR_CC_ONLY_IF_CACHED) != 0) {
+            cr_pin_release(&obj);
+            cr_send_json_error(req, 504, "Gateway Timeout", "only_if_cached", "no fresh stored response");
+            return;
+        }
+        lk->fwd = request_no_cache ? "request" : "stale";
+        if (cr_flight_wait(t, lk, obj, lk->route->coalesce && !lk->cookie_pass) != CR_OK)
+            pass_with_status(req, lk->fwd, "detail=too-many-waiters");
+        cr_pin_release(&obj);
+        return;
+    }
+
+    /* an answer fetched a moment ago may be having its codings made: these would otherwise not wait for its store */
+    if ((qi->cc.flags & (CR_CC_ONLY_IF_CACHED | CR_CC_NO_STORE)) != 0 && cr_flight_await_store(t, lk) == CR_OK)
+        return;
+    if ((qi->cc.flags & CR_CC_ONLY_IF_CACHED) != 0) {
+        cr_send_json_error(req, 504, "Gateway Timeout", "only_if_cached", "nothing stored for this request");
+        return;
+    }
+    lk->fwd = num_variants != 0 ? "vary-miss" : "uri-miss";
+    if ((qi->cc.flags & CR_CC_NO_STORE) != 0) {
+        pass_with_status(req, "request", "detail=no-store");
+        return;
+    }
+    if (cr_flight_wait(t, lk, NULL, lk->route->coalesce && !lk->cookie_pass) != CR_OK)
+        pass_with_status(req, lk->fwd, "detail=too-many-waiters");
+}
+
+void cr_handler_lookup(cr_lookup_t *lk)
+{
+    lookup_and_answer(cr_thread_of(lk->req), lk);
+}
+
+void cr_handler_restart(cr_lookup_t *lk)
+{
+    cr_thread_t *t = cr_thread_of(lk->req);
+    if (lk->restarts++ >= 1) {
+        pass_with_status(lk->req, "vary-miss", "detail=variant-changed");
+        return;
+    }
+    lookup_and_answer(t, lk);
+}
+
+static int key_header_lookup(void *ctx, const char *lname, size_t lnamelen, cr_str_t *value)
+{
+    h2o_iovec_t v = cr_req_header_by_name(ctx, lname, lnamelen);
+    if (v.base == NULL)
+        return 0;
+    *value = cr_str(v.base, v.len);
+    return 1;
+}
+
+typedef struct st_cr_req_tracker_t {
+    cr_thread_t *thread;
+    h2o_req_t *req;
+    cr_guard_ticket_t guard;
+} cr_req_tracker_t;
+
+/* Runs when the request is disposed: ends its in-flight count, and notes a cancellation (the client went away
+ * before any response began: an HTTP/2 RST_STREAM or a closed connection) for the rapid-reset guard. */
+static void on_request_dispose(void *p)
+{
+    cr_req_tracker_t *tr = p;
+    --tr->thread->inflight;
+    if (tr->req->res.status == 0)
+        cr_guard_note_cancel(tr->thread->guard, &tr->guard, h2o_now(tr->thread->ctx.loop));
+}
+
+static int is_method(h2o_iovec_t m, const char *lit, size_t len)
+{
+    return h2o_memis(m.base, m.len, lit, len);
+}
+
+/* Does the key's path part (cr_key_build's "authority\npath[?query]...") equal the request's raw path part? Not when
+ * the request path was not in normalized form ("/a/../b", "%2E", "%7e"). */
+static int key_path_is_request_path(const char *key, size_t keylen, h2o_iovec_t path)
+{
+    const char *p = memchr(key, '\n', keylen), *end = key + keylen, *q;
+    size_t plen = 0;
+
+    if (p == NULL)
+        return 0;
+    for (q = ++p; q != end && *q != '?' && *q != '\n'; ++q)
+        ;
+    while (plen != path.len && path.base[plen] != '?')
+        ++plen;
+    return (size_t)(q - p) == plen && memcmp(p, path.base, plen) == 0;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    cr_thread_t *t = cr_thread_of(req);
+    h2o_iovec_t m = req->input.method;
+    const cr_route_config_t *route;
+    cr_req_tracker_t *tracker;
+    cr_lookup_t *lk;
+    char keybuf[CR_MAX_KEY];
+    int keylen, ambiguous;
+    cr_guard_ticket_t guard;
+
+    CR_STAT_INC(t->stats, requests);
+    if (cr_reqcheck_size(req, cr_rt.cfg->limits.request_headers) != CR_OK) /* first: nothing of an oversized head is read */
+        return 0;
+    if (cr_guard_check(t->guard, req->conn, h2o_now(t->ctx.loop), &guard)) {
+        CR_STAT_INC(t->stats, guard_rejections);
+        cr_send_json_error(req, 429, "Too Many Requests", "too_many_cancellations",
+                           "this connection or client address cancelled too many requests; try again later");
+        return 0;
+    }
+    if (cr_reqcheck(req) != CR_OK) /* a head unsafe to forward or key on: answered 400 */
+        return 0;
+    ++t->inflight;
+    tracker = h2o_mem_alloc_shared(&req->pool, sizeof(*tracker), on_request_dispose);
+    tracker->thread = t;
+    tracker->req = req;
+    tracker->guard = guard;
+
+    route = cr_route_match_ex(cr_rt.cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len), &ambiguous);
+    if (route == NULL || !route->cache) {
+        cr_pass_start(req, route, h2o_iovec_init(NULL, 0), NULL);
+        return 0;
+    }
+    if (!is_method(m, H2O_STRLIT("GET")) && !is_method(m, H2O_STRLIT("HEAD"))) {
+        int safe = is_method(m, H2O_STRLIT("OPTIONS")) || is_method(m, H2O_STRLIT("TRACE"));
+        cr_pass_start(req, route, cr_cache_status_fwd(req, "method", NULL), safe ? NULL : cr_writethrough_on_head);
+        return 0;
+    }
+
+    if (ambiguous) {
+        /* "..;", "%2F..", a backslash, a double escape: the upstream may read it as a path another route covers */
+        pass_with_status(req, "bypass", "detail=ambiguous-path");
+        return 0;
+    }
+    keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len),
+                          cr_str(req->input.path.base, req->input.path.len), key_header_lookup, req, keybuf, sizeof(keybuf));
+    if (keylen < 0) {
+        pass_with_status(req, "bypass", "detail=key-too-long");
+        return 0;
+    }
+    if (!key_path_is_request_path(keybuf, (size_t)keylen, req->input.path)) {
+        /* the key would name another path than the one the upstream is asked for: never store such answers */
+        pass_with_status(req, "bypass", "detail=unnormalized-path");
+        return 0;
+    }
+    lk = h2o_mem_alloc_pool(&req->pool, sizeof(*lk));
+    memset(lk, 0, sizeof(*lk));
+    lk->req = req;
+    lk->route = route;
+    lk->key = h2o_mem_alloc_pool(&req->pool, keylen + 1);
+    memcpy(lk->key, keybuf, keylen + 1);
+    lk->keylen = keylen;
+    lk->hash = cr_hash(keybuf, keylen);
+    cr_request_info_from_req(req, &lk->qi);
+    lk->cookie_pass = lk->qi.has_cookie && route->cookies == CR_COOKIES_PASS;
+    lookup_and_answer(t, lk);
+    return 0;
+}
+
+void cr_handler_register(h2o_hostconf_t *hostconf)
+{
+    h2o_pathconf_t *pathconf = h2o_config_register_path(hostconf, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    handler->on_req = on_req;
+}

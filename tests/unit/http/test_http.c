@@ -1,0 +1,85 @@
+/*
+ * test_http.c: unit tests for http.c: numeric peer addresses (the X-Forwarded-For value), comma-separated header
+ * lists, request headers with several field lines (a bare h2o_req_t with only a pool and headers).
+ */
+#include <CUnit/CUnit.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <string.h>
+
+#include "corral/http/http.h"
+
+static void test_numeric_host(void)
+{
+    static const char *const v4[] = {"127.0.0.1", "0.0.0.0", "10.1.2.3", "255.255.255.255", "192.168.100.9", "1.20.199.90"};
+    struct sockaddr_storage ss;
+    char buf[NI_MAXHOST];
+    size_t i, n;
+    for (i = 0; i != sizeof(v4) / sizeof(v4[0]); ++i) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        memset(&ss, 0, sizeof(ss));
+        sin->sin_family = AF_INET;
+        CU_ASSERT_EQUAL_FATAL(inet_pton(AF_INET, v4[i], &sin->sin_addr), 1);
+        n = cr_numeric_host(&ss, sizeof(*sin), buf);
+        CU_ASSERT(n == strlen(v4[i]) && memcmp(buf, v4[i], n) == 0);
+    }
+    {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        memset(&ss, 0, sizeof(ss));
+        sin6->sin6_family = AF_INET6;
+        CU_ASSERT_EQUAL_FATAL(inet_pton(AF_INET6, "2001:db8::7", &sin6->sin6_addr), 1);
+        n = cr_numeric_host(&ss, sizeof(*sin6), buf);
+        CU_ASSERT(n == strlen("2001:db8::7") && memcmp(buf, "2001:db8::7", n) == 0);
+    }
+}
+
+static void test_list_contains(void)
+{
+    CU_ASSERT_TRUE(cr_list_contains(h2o_iovec_init(H2O_STRLIT("Accept-Language, Accept-Encoding")),
+                                    h2o_iovec_init(H2O_STRLIT("accept-encoding"))));
+    CU_ASSERT_TRUE(cr_list_contains(h2o_iovec_init(H2O_STRLIT(" keep-alive ,close")), h2o_iovec_init(H2O_STRLIT("close"))));
+    CU_ASSERT_FALSE(cr_list_contains(h2o_iovec_init(H2O_STRLIT("accept-encodings")), h2o_iovec_init(H2O_STRLIT("accept-encoding"))));
+    CU_ASSERT_FALSE(cr_list_contains(h2o_iovec_init(NULL, 0), h2o_iovec_init(H2O_STRLIT("accept-encoding"))));
+}
+
+static void test_repeated_request_headers(void)
+{
+    h2o_req_t req;
+    h2o_iovec_t v;
+
+    memset(&req, 0, sizeof(req));
+    h2o_mem_init_pool(&req.pool);
+    h2o_add_header(&req.pool, &req.headers, H2O_TOKEN_ACCEPT_LANGUAGE, NULL, H2O_STRLIT("en"));
+    h2o_add_header(&req.pool, &req.headers, H2O_TOKEN_COOKIE, NULL, H2O_STRLIT("theme=dark"));
+    h2o_add_header(&req.pool, &req.headers, H2O_TOKEN_ACCEPT, NULL, H2O_STRLIT("*/*"));
+    h2o_add_header(&req.pool, &req.headers, H2O_TOKEN_ACCEPT_LANGUAGE, NULL, H2O_STRLIT("fr"));
+    h2o_add_header(&req.pool, &req.headers, H2O_TOKEN_COOKIE, NULL, H2O_STRLIT("session=a"));
+    h2o_add_header_by_str(&req.pool, &req.headers, H2O_STRLIT("x-tenant"), 1, NULL, H2O_STRLIT("t1"));
+    h2o_add_header_by_str(&req.pool, &req.headers, H2O_STRLIT("x-tenant"), 1, NULL, H2O_STRLIT(""));
+    h2o_add_header_by_str(&req.pool, &req.headers, H2O_STRLIT("x-tenant"), 1, NULL, H2O_STRLIT("t2"));
+
+    v = cr_req_header(&req, H2O_TOKEN_ACCEPT_LANGUAGE); /* RFC 9110 5.3: in order, ", " */
+    CU_ASSERT(h2o_memis(v.base, v.len, H2O_STRLIT("en, fr")));
+    v = cr_req_header(&req, H2O_TOKEN_COOKIE); /* RFC 9113 8.2.3: "; " */
+    CU_ASSERT(h2o_memis(v.base, v.len, H2O_STRLIT("theme=dark; session=a")));
+    v = cr_req_header_by_name(&req, H2O_STRLIT("cookie"));
+    CU_ASSERT(h2o_memis(v.base, v.len, H2O_STRLIT("theme=dark; session=a")));
+    v = cr_req_header_by_name(&req, H2O_STRLIT("x-tenant"));
+    CU_ASSERT(h2o_memis(v.base, v.len, H2O_STRLIT("t1, , t2")));
+    /* a single line is returned as it is, not copied */
+    v = cr_req_header(&req, H2O_TOKEN_ACCEPT);
+    CU_ASSERT(v.base == req.headers.entries[2].value.base && v.len == 3);
+    v = cr_req_header(&req, H2O_TOKEN_AUTHORIZATION);
+    CU_ASSERT_PTR_NULL(v.base);
+    v = cr_req_header_by_name(&req, H2O_STRLIT("x-absent"));
+    CU_ASSERT_PTR_NULL(v.base);
+    h2o_mem_clear_pool(&req.pool);
+}
+
+void cr_test_register_http(void)
+{
+    CU_pSuite s = CU_add_suite("http", NULL, NULL);
+    CU_add_test(s, "numeric peer address", test_numeric_host);
+    CU_add_test(s, "comma-separated lists", test_list_contains);
+    CU_add_test(s, "repeated request headers are joined", test_repeated_request_headers);
+}

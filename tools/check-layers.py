@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""check-layers.py: fails when corral's code breaks its layering (`make test` runs it; README "Code map").
+
+Rules, for every file under sidecar/ and include/corral/:
+  - a file in folder F includes "corral/G/..." only when G is F or a folder below it in
+    core -> conf -> http -> cache -> fill -> {serve, admin} -> server -> main; serve and admin never include each other;
+  - a private header ("name.h", no folder) is only included from the folder it sits in;
+  - a file over 600 lines says why near its top, in a line starting " * Over 600 lines:".
+Prints every violation as file:line and exits 1 when there is one.
+"""
+import os
+import re
+import sys
+
+ORDER = {"core": 0, "conf": 1, "http": 2, "cache": 3, "fill": 4, "serve": 5, "admin": 5, "server": 6, "main": 7}
+MAX_LINES = 600
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+
+
+def folder_of(path):
+    parts = path.split("/")
+    if parts[0] == "sidecar":
+        return "main" if len(parts) == 2 else parts[1]
+    return parts[2]  # include/corral/<folder>/<name>.h
+
+
+def check_file(path, problems):
+    src = folder_of(path)
+    if src not in ORDER:
+        problems.append(f"{path}: folder '{src}' is not in the layer order")
+        return
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    for no, line in enumerate(lines, 1):
+        m = INCLUDE.match(line)
+        if not m:
+            continue
+        target = m.group(1)
+        if target.startswith("corral/"):
+            parts = target.split("/")
+            if len(parts) != 3 or parts[1] not in ORDER:
+                problems.append(f"{path}:{no}: '{target}' is not corral/<folder>/<name>.h")
+                continue
+            dst = parts[1]
+            if ORDER[dst] > ORDER[src]:
+                problems.append(f"{path}:{no}: {src}/ includes {target}, a layer above it")
+            elif ORDER[dst] == ORDER[src] and dst != src:
+                problems.append(f"{path}:{no}: {src}/ includes {target}; serve and admin never include each other")
+        elif "/" not in target:
+            here = os.path.join(os.path.dirname(path), target)
+            if not os.path.exists(here) and target != "khash.h":
+                problems.append(f"{path}:{no}: private header '{target}' is not beside the file")
+        else:
+            problems.append(f"{path}:{no}: '{target}' reaches across folders by a relative path")
+    if len(lines) > MAX_LINES and not any(l.startswith(" * Over 600 lines:") for l in lines[:40]):
+        problems.append(f"{path}: {len(lines)} lines, and its top comment gives no ' * Over 600 lines:' reason")
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else "."
+    os.chdir(root)
+    problems = []
+    for top in ("sidecar", "include/corral"):
+        for d, _, files in os.walk(top):
+            for name in sorted(files):
+                if name.endswith((".c", ".h")):
+                    check_file(os.path.join(d, name), problems)
+    for p in sorted(problems):
+        print(p)
+    if problems:
+        print(f"check-layers: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print("check-layers: layering holds")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
