@@ -23,7 +23,7 @@ cr_object_t *cr_fill_object_new(cr_str_t key, int status)
 /* Headers corral sets itself or must not keep: never stored. */
 static int is_stored_header_dropped(h2o_iovec_t lname, h2o_iovec_t connection)
 {
-    return (cr_is_surrogate_key_header(lname) && !cr_rt.cfg->cache.keep_surrogate_key) ||
+    return (cr_is_surrogate_key_header(lname, cr_rt.cfg) && !cr_rt.cfg->cache.keep_surrogate_key) ||
            h2o_memis(lname.base, lname.len, H2O_STRLIT("content-length")) || h2o_memis(lname.base, lname.len, H2O_STRLIT("date")) ||
            h2o_memis(lname.base, lname.len, H2O_STRLIT("server")) || h2o_memis(lname.base, lname.len, H2O_STRLIT("age")) ||
            cr_is_hop_by_hop(lname, connection);
@@ -88,7 +88,7 @@ static int set_tags(cr_object_t *obj, const h2o_header_t *headers, size_t num_he
     int ret = CR_OK;
 
     for (i = 0; i != num_headers && ret == CR_OK; ++i)
-        if (cr_is_surrogate_key_header(*headers[i].name))
+        if (cr_is_surrogate_key_header(*headers[i].name, cr_rt.cfg))
             ret = cr_surrogate_keys_parse(cr_str(headers[i].value.base, headers[i].value.len), tags, CR_SURROGATE_KEYS_MAX, &num);
     if (num != 0 && cr_object_set_tags(obj, tags, num) != CR_OK)
         return CR_ERROR;

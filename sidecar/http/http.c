@@ -8,7 +8,7 @@
 #include "corral/http/http.h"
 
 #include "corral/http/key.h"
-#include "corral/core/runtime.h"
+#include "corral/conf/config.h"
 
 #include <stdio.h>
 
@@ -43,9 +43,9 @@ int cr_is_hop_by_hop(h2o_iovec_t lname, h2o_iovec_t connection)
     return connection.base != NULL && cr_list_contains(connection, lname);
 }
 
-int cr_is_surrogate_key_header(h2o_iovec_t lname)
+int cr_is_surrogate_key_header(h2o_iovec_t lname, const cr_config_t *cfg)
 {
-    const char *h = cr_rt.cfg->cache.surrogate_key_header;
+    const char *h = cfg->cache.surrogate_key_header;
     return h != NULL && h2o_memis(lname.base, lname.len, h, strlen(h));
 }
 

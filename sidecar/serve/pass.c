@@ -150,7 +150,7 @@ void cr_relay_response_header(h2o_req_t *req, const h2o_header_t *h, h2o_iovec_t
 {
     h2o_iovec_t value;
     if (h->name == &H2O_TOKEN_CONTENT_LENGTH->buf || h->name == &H2O_TOKEN_DATE->buf || h->name == &H2O_TOKEN_SERVER->buf ||
-        cr_is_hop_by_hop(*h->name, connection) || (cr_is_surrogate_key_header(*h->name) && !cr_rt.cfg->cache.keep_surrogate_key))
+        cr_is_hop_by_hop(*h->name, connection) || (cr_is_surrogate_key_header(*h->name, cr_rt.cfg) && !cr_rt.cfg->cache.keep_surrogate_key))
         return;
     value = h2o_strdup(&req->pool, h->value.base, h->value.len);
     if (h2o_iovec_is_token(h->name)) {

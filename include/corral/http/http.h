@@ -43,7 +43,7 @@ int cr_is_hop_by_hop(h2o_iovec_t lname, h2o_iovec_t connection);
 size_t cr_numeric_host(const struct sockaddr_storage *ss, socklen_t sslen, char *buf);
 
 /* Is this (lower-case) name the configured surrogate-key header (cache.surrogate_key_header)? */
-int cr_is_surrogate_key_header(h2o_iovec_t lname);
+int cr_is_surrogate_key_header(h2o_iovec_t lname, const cr_config_t *cfg);
 
 /* Every value of a header (by token) among h2o_header_t's, joined with ", " into buf (members that do not fit are
  * dropped), or {NULL,0} when absent. Used for Connection, whose tokens may be spread over several lines. */
