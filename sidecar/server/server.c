@@ -155,7 +155,9 @@ static int claim_address(const struct sockaddr_storage *addr, socklen_t addrlen,
  * ENOMEM, or an error that is not about one connection) the pending connection stays in the kernel's queue, and the
  * level-triggered poll would report the listener readable again at once: the listener stops reading for
  * CR_ACCEPT_PAUSE_MS instead and then tries again (nginx does the same). An episode lasts until the listener has
- * emptied its queue (accept says EAGAIN), so a descriptor freed now and then does not end it. One warning when the
+ * emptied its queue (accept says EAGAIN), so a descriptor freed now and then does not end it; an episode's accept loop
+ * that stops at its batch size looks again from a zero timeout, since an emptied queue would never poll readable to
+ * show that EAGAIN. One warning when the
  * first listener of the process enters an episode, one info line when the last one leaves it; pauses are counted.
  */
 #define CR_ACCEPT_PAUSE_MS 100
@@ -169,6 +171,7 @@ typedef struct st_cr_listener_t {
     uint64_t episode_started_ms;
     uint64_t pauses;             /* in this episode */
     h2o_timeout_entry_t resume;  /* linked while paused */
+    h2o_timeout_entry_t recheck; /* linked when an episode's accept loop stopped at its batch size (see on_accept) */
 } cr_listener_t;
 
 static unsigned listeners_in_episode; /* atomic, process-wide */
@@ -182,6 +185,13 @@ static void on_resume_accept(h2o_timeout_entry_t *entry)
     /* try at once: with SO_REUSEPORT this listener's own queue may stay empty (the kernel gave the new connections to
      * another thread's), and only an accept that says EAGAIN ends its episode (and the process-wide one) */
     on_accept(l->sock, NULL);
+}
+
+static void on_recheck_accept(h2o_timeout_entry_t *entry)
+{
+    cr_listener_t *l = H2O_STRUCT_FROM_MEMBER(cr_listener_t, recheck, entry);
+    if (h2o_socket_is_reading(l->sock))
+        on_accept(l->sock, NULL);
 }
 
 static void pause_listener(cr_listener_t *l, int err)
@@ -257,6 +267,10 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         }
         h2o_accept(l->accept_ctx, sock);
     }
+    /* A full batch says nothing about the queue. Were it empty now, the level-triggered poll would not call back and
+     * an episode could never see the EAGAIN that ends it: look again from the next loop turn. */
+    if (i == 32 && l->in_episode && !h2o_timeout_is_linked(&l->recheck))
+        h2o_timeout_link(l->thread->ctx.loop, cr_thread_timeout(l->thread, 0), &l->recheck);
 }
 
 static h2o_socket_t *start_listener(cr_thread_t *t, int fd, h2o_accept_ctx_t *accept_ctx, int counted)
@@ -268,6 +282,7 @@ static h2o_socket_t *start_listener(cr_thread_t *t, int fd, h2o_accept_ctx_t *ac
     l->thread = t;
     l->counted = counted;
     l->resume.cb = on_resume_accept;
+    l->recheck.cb = on_recheck_accept;
     l->sock->data = l;
     h2o_socket_read_start(l->sock, on_accept);
     return l->sock;
@@ -281,6 +296,7 @@ static void stop_listener(h2o_socket_t **slot)
         return;
     l = (*slot)->data;
     h2o_timeout_unlink(&l->resume);
+    h2o_timeout_unlink(&l->recheck);
     if (l->in_episode)
         __atomic_sub_fetch(&listeners_in_episode, 1, __ATOMIC_ACQ_REL);
     if (h2o_socket_is_reading(l->sock))
