@@ -96,7 +96,9 @@ static void set_cap(size_t cap)
 void cr_conn_limits_init(const cr_config_t *cfg, h2o_globalconf_t *traffic, h2o_globalconf_t *admin)
 {
     struct rlimit rl;
-    uint64_t reserve = CR_FD_RESERVE_BASE + (uint64_t)cfg->threads * (CR_FD_RESERVE_PER_THREAD + cfg->num_listens);
+    /* the admin thread, when there is one, has its own loop and wake-up descriptors like a worker */
+    uint64_t reserve = CR_FD_RESERVE_BASE + (uint64_t)cfg->threads * (CR_FD_RESERVE_PER_THREAD + cfg->num_listens) +
+                       (cfg->admin.address != NULL ? CR_FD_RESERVE_PER_THREAD + 1 : 0);
     uint64_t others = reserve + cfg->upstream.max_connections, cap = cfg->limits.connections;
 
     header_timeout_ms = cfg->limits.header_timeout_ms;
