@@ -36,6 +36,9 @@
 #include "corral/http/http.h"
 #include "corral/http/invalidate.h"
 #include "corral/core/log.h"
+#include "corral/cache/store.h"
+#include "corral/conf/config.h"
+#include "corral/fill/upstream.h"
 #include "corral/serve/pass.h"
 
 #define CR_FLIGHT_MAGIC 0xf1197001u

@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "corral/core/runtime.h"
+#include "corral/conf/config.h"
 
 #define CR_PIECE_FIELDS 64
 #define CR_DEFAULT_HEADER_LIMIT (64 << 10)

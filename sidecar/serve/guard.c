@@ -20,6 +20,7 @@
 #include <sys/random.h>
 
 #include "corral/core/runtime.h"
+#include "corral/conf/config.h"
 
 #define GUARD_SLOTS 4096       /* per thread, power of two */
 #define GUARD_ADDR_SLOTS 16384 /* per process, power of two: 256 KiB */

@@ -24,6 +24,7 @@
 #include "corral/http/reqcheck.h"
 #include "corral/conf/route.h"
 #include "corral/core/runtime.h"
+#include "corral/cache/store.h"
 #include "corral/serve/writethrough.h"
 
 #define CR_MAX_KEY 8192

@@ -22,6 +22,8 @@
 #include "corral/http/http.h"
 #include "corral/core/log.h"
 #include "corral/core/runtime.h"
+#include "corral/conf/config.h"
+#include "corral/fill/upstream.h"
 
 typedef struct st_cr_pass_t {
     h2o_generator_t super;

@@ -32,12 +32,13 @@
  * socket's (a live h2 connection never changes its read callback except to stop reading when it closes). The
  * socket's memory itself stays valid until the loop's next poll (evloop frees disposed sockets in update_status).
  *
- * Locking: the open count, the cap episode flag and its refusal count are atomics shared by all threads; records and
+ * Locking: the open count (cr_rt.connections_open, read by the admin through cr_connections_open()), the cap episode flag and its refusal count are atomics shared by all threads; records and
  * watches belong to one worker thread.
  */
 #include "corral/server/conn_watch.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <h2o/http2.h>
 #include <h2o/http2_internal.h>
 #include <stdlib.h>
@@ -77,18 +78,12 @@ struct st_cr_conn_watch_t {
 static size_t conn_cap = 10000;
 static size_t conn_low_water = 9000;
 static uint64_t header_timeout_ms = 10000;
-static size_t open_conns;       /* atomic */
 static int at_cap;              /* atomic: an episode of refusals is open */
 static uint64_t refused_in_episode; /* atomic */
 
 size_t cr_conn_cap(void)
 {
     return conn_cap;
-}
-
-size_t cr_conn_open(void)
-{
-    return __atomic_load_n(&open_conns, __ATOMIC_RELAXED);
 }
 
 static void set_cap(size_t cap)
@@ -101,7 +96,9 @@ static void set_cap(size_t cap)
 void cr_conn_limits_init(const cr_config_t *cfg, h2o_globalconf_t *traffic, h2o_globalconf_t *admin)
 {
     struct rlimit rl;
-    uint64_t reserve = CR_FD_RESERVE_BASE + (uint64_t)cfg->threads * (CR_FD_RESERVE_PER_THREAD + cfg->num_listens);
+    /* the admin thread, when there is one, has its own loop and wake-up descriptors like a worker */
+    uint64_t reserve = CR_FD_RESERVE_BASE + (uint64_t)cfg->threads * (CR_FD_RESERVE_PER_THREAD + cfg->num_listens) +
+                       (cfg->admin.address != NULL ? CR_FD_RESERVE_PER_THREAD + 1 : 0);
     uint64_t others = reserve + cfg->upstream.max_connections, cap = cfg->limits.connections;
 
     header_timeout_ms = cfg->limits.header_timeout_ms;
@@ -141,7 +138,7 @@ static void on_conn_close(void *data)
 {
     cr_conn_t *c = data;
     if (c->counted) {
-        size_t n = __atomic_sub_fetch(&open_conns, 1, __ATOMIC_RELAXED);
+        size_t n = __atomic_sub_fetch(&cr_rt.connections_open, 1, __ATOMIC_RELAXED);
         if (n <= conn_low_water && __atomic_load_n(&at_cap, __ATOMIC_RELAXED) && __atomic_exchange_n(&at_cap, 0, __ATOMIC_ACQ_REL))
             cr_log_info("client connections below limits.connections again (%zu open of %zu): %llu refused while at the limit",
                         n, conn_cap, (unsigned long long)__atomic_exchange_n(&refused_in_episode, 0, __ATOMIC_RELAXED));
@@ -164,14 +161,14 @@ static void refuse(cr_thread_t *t)
 int cr_conn_admit(cr_thread_t *t, h2o_socket_t *sock, int counted)
 {
     cr_conn_t *c;
-    if (counted && __atomic_add_fetch(&open_conns, 1, __ATOMIC_RELAXED) > conn_cap) {
-        __atomic_sub_fetch(&open_conns, 1, __ATOMIC_RELAXED);
+    if (counted && __atomic_add_fetch(&cr_rt.connections_open, 1, __ATOMIC_RELAXED) > conn_cap) {
+        __atomic_sub_fetch(&cr_rt.connections_open, 1, __ATOMIC_RELAXED);
         refuse(t);
         return -1;
     }
     if ((c = calloc(1, sizeof(*c))) == NULL) { /* counted as refused; no episode (the cap was not reached) */
         if (counted)
-            __atomic_sub_fetch(&open_conns, 1, __ATOMIC_RELAXED);
+            __atomic_sub_fetch(&cr_rt.connections_open, 1, __ATOMIC_RELAXED);
         CR_STAT_INC(t->stats, connections_refused);
         return -1;
     }
@@ -252,13 +249,16 @@ static void on_sweep(h2o_timeout_entry_t *entry)
     cr_thread_t *t = w->thread;
     uint64_t now = h2o_now(t->ctx.loop);
 
-    sweep_context(w, &t->ctx, now);
-    if (t->has_admin)
-        sweep_context(w, &t->admin_ctx, now);
+    sweep_context(w, &t->ctx, now); /* the traffic context, or the admin context on the admin thread */
     if (w->unlogged != 0 && now - w->last_log_ms >= CR_TIMEOUT_LOG_EVERY_MS) {
-        cr_log_warn("worker %u: closed %llu HTTP/2 connections that left a frame or header block unfinished for "
+        char who[32];
+        if (t->is_admin)
+            snprintf(who, sizeof(who), "admin");
+        else
+            snprintf(who, sizeof(who), "worker %u", t->idx);
+        cr_log_warn("%s: closed %llu HTTP/2 connections that left a frame or header block unfinished for "
                     "limits.header_timeout (%llu ms)",
-                    t->idx, (unsigned long long)w->unlogged, (unsigned long long)w->timeout_ms);
+                    who, (unsigned long long)w->unlogged, (unsigned long long)w->timeout_ms);
         w->unlogged = 0;
         w->last_log_ms = now;
     }

@@ -5,17 +5,19 @@
  * socket is opened in the main thread (so a port in use fails start-up with a clear message before any thread
  * runs; each address is first claimed for this process, see claim_address), then one worker per configured thread.
  * Each worker has its own evloop, h2o context, upstream pool and its own SO_REUSEPORT socket per listener (the
- * kernel spreads connections). Thread 0 also serves the admin listener. Accepted connections pass the connection cap
- * and get their header-timeout watch from conn_watch.c (which also raises RLIMIT_NOFILE and sets libh2o's own
+ * kernel spreads connections). The admin listener has a thread of its own (admin_main: its own loop and h2o
+ * context, named corral-admin; workers are corral-w<N>), started before the workers. Accepted connections pass the
+ * connection cap and get their header-timeout watch from conn_watch.c (which also raises RLIMIT_NOFILE and sets libh2o's own
  * timeouts before the workers start); an accept that fails for lack of descriptors pauses the listener (see on_accept).
  * Signals are blocked in every worker and taken by the main thread with sigwait(), once every worker has registered
  * its wake receiver and started its listeners (a signal that comes earlier waits); on SIGTERM/SIGINT it sets
- * cr_rt.stopping and wakes every loop; each worker closes its listeners and runs until its in-flight requests are
+ * cr_rt.stopping and wakes every loop (the admin thread's too); each worker closes its listeners and runs until its in-flight requests are
  * done (at most CR_DRAIN_MS), drops its cached object references (pin.h) and exits. Every CR_PIN_MAINTAIN_MS a
  * worker also lets go of the cached references of objects that left the store (its loop wakes at least that often,
  * so an idle worker does too). Per-thread state (loops, upstream pools, flight receivers, the guard) is not
  * torn down: background revalidations may still hold upstream connections at that point, and the process exits
- * right after the workers return.
+ * right after the workers return. The admin thread closes its listener at SIGTERM too, serves its open connections
+ * until every worker has returned, and is joined last. cr_rt and the per-thread timeouts are core/runtime.c's.
  */
 #include "corral/core/runtime.h"
 
@@ -31,6 +33,9 @@
 #include <unistd.h>
 
 #include "corral/admin/admin.h"
+#include "corral/cache/store.h"
+#include "corral/conf/config.h"
+#include "corral/fill/upstream.h"
 #include "corral/conf/config_check.h"
 #include "corral/server/conn_watch.h"
 #include "corral/fill/flight.h"
@@ -41,41 +46,9 @@
 
 #define CR_DRAIN_MS 10000
 
-cr_runtime_t cr_rt;
-
 static SSL_CTX **ssl_ctxs; /* per listener, NULL without tls */
 static int *first_fds;     /* per listener, opened by the main thread for worker 0 */
 static int admin_fd = -1;
-
-h2o_timeout_t *cr_thread_timeout(cr_thread_t *t, uint64_t ms)
-{
-    h2o_linklist_t *n;
-    cr_timeout_slot_t *slot;
-    for (n = t->timeout_slots.next; n != &t->timeout_slots; n = n->next) {
-        slot = H2O_STRUCT_FROM_MEMBER(cr_timeout_slot_t, link, n);
-        if (slot->ms == ms)
-            return &slot->timeout;
-    }
-    slot = calloc(1, sizeof(*slot));
-    assert(slot != NULL);
-    slot->ms = ms;
-    h2o_timeout_init(t->ctx.loop, &slot->timeout, ms);
-    h2o_linklist_insert(&t->timeout_slots, &slot->link);
-    return &slot->timeout;
-}
-
-void cr_stats_sum(cr_stats_t *out)
-{
-    unsigned i;
-    size_t j;
-    memset(out, 0, sizeof(*out));
-    for (i = 0; i != cr_rt.nthreads; ++i) {
-        const uint64_t *src = (const uint64_t *)&cr_rt.threads[i].stats;
-        uint64_t *dst = (uint64_t *)out;
-        for (j = 0; j != sizeof(*out) / sizeof(uint64_t); ++j)
-            dst[j] += __atomic_load_n(src + j, __ATOMIC_RELAXED);
-    }
-}
 
 /* Opens a listening socket; returns the fd or -1 with errno set. */
 static int open_listener(const struct sockaddr_storage *addr, socklen_t addrlen)
@@ -205,7 +178,7 @@ static void pause_listener(cr_listener_t *l, int err)
         if (__atomic_fetch_add(&listeners_in_episode, 1, __ATOMIC_ACQ_REL) == 0)
             cr_log_warn("accept: %s (%zu client connections open); pausing the listeners for %d ms at a time until "
                         "a connection can be accepted",
-                        strerror(err), cr_conn_open(), CR_ACCEPT_PAUSE_MS);
+                        strerror(err), cr_connections_open(), CR_ACCEPT_PAUSE_MS);
     }
     ++l->pauses;
     h2o_socket_read_stop(l->sock);
@@ -340,8 +313,11 @@ static void *worker_main(void *arg)
     h2o_loop_t *loop = h2o_evloop_create();
     uint64_t deadline, last_maintain;
     cr_conn_watch_t *watch;
+    char name[16];
     size_t i;
 
+    snprintf(name, sizeof(name), "corral-w%u", t->idx);
+    pthread_setname_np(pthread_self(), name);
     h2o_context_init(&t->ctx, loop, &cr_rt.globalconf);
     h2o_linklist_init_anchor(&t->timeout_slots);
     t->guard = cr_guard_new();
@@ -365,13 +341,6 @@ static void *worker_main(void *arg)
         t->accept_ctxs[i].expect_proxy_line = 0;
         t->listeners[i] = start_listener(t, fd, &t->accept_ctxs[i], 1);
     }
-    if (t->idx == 0 && admin_fd != -1) {
-        h2o_context_init(&t->admin_ctx, loop, &cr_rt.admin_globalconf);
-        t->has_admin = 1;
-        t->admin_accept_ctx.ctx = &t->admin_ctx;
-        t->admin_accept_ctx.hosts = cr_rt.admin_globalconf.hosts;
-        t->admin_listener = start_listener(t, admin_fd, &t->admin_accept_ctx, 0);
-    }
     watch = cr_conn_watch_start(t);
     worker_is_ready();
 
@@ -387,12 +356,56 @@ static void *worker_main(void *arg)
     /* drain: stop accepting, let the requests in progress finish */
     for (i = 0; i != t->num_listeners; ++i)
         stop_listener(&t->listeners[i]);
-    stop_listener(&t->admin_listener);
     deadline = h2o_now(loop) + CR_DRAIN_MS;
     while (t->inflight != 0 && h2o_now(loop) < deadline)
         h2o_evloop_run(loop, 50);
     if (t->inflight != 0)
         cr_log_warn("worker %u: %zu requests still in progress after the drain period", t->idx, t->inflight);
+    cr_conn_watch_stop(&watch);
+    cr_pin_drop_all();
+    return NULL;
+}
+
+/*
+ * The admin thread: its own loop and h2o context (admin globalconf) serving the admin listener, so a slow admin
+ * request (an O(objects) purge) never holds up a traffic loop. Its connections are admitted and watched by
+ * conn_watch like any client's (not counted toward limits.connections, as before). On SIGTERM it closes its listener
+ * and goes on answering the admin connections already open until every worker has drained (cr_rt.workers_done), as
+ * the admin did when it shared worker 0's loop.
+ */
+static void *admin_main(void *arg)
+{
+    cr_thread_t *t = arg;
+    h2o_loop_t *loop = h2o_evloop_create();
+    uint64_t last_maintain;
+    cr_conn_watch_t *watch;
+
+    pthread_setname_np(pthread_self(), "corral-admin");
+    h2o_context_init(&t->ctx, loop, &cr_rt.admin_globalconf);
+    h2o_linklist_init_anchor(&t->timeout_slots);
+    h2o_multithread_register_receiver(t->ctx.queue, &t->wake_receiver, on_wake);
+
+    t->num_listeners = 1;
+    t->accept_ctxs = calloc(1, sizeof(*t->accept_ctxs));
+    t->listeners = calloc(1, sizeof(*t->listeners));
+    assert(t->accept_ctxs != NULL && t->listeners != NULL);
+    t->accept_ctxs[0].ctx = &t->ctx;
+    t->accept_ctxs[0].hosts = cr_rt.admin_globalconf.hosts;
+    t->listeners[0] = start_listener(t, admin_fd, &t->accept_ctxs[0], 0);
+    watch = cr_conn_watch_start(t);
+    worker_is_ready();
+
+    last_maintain = h2o_now(loop);
+    while (!cr_rt.stopping) {
+        h2o_evloop_run(loop, CR_PIN_MAINTAIN_MS);
+        if (h2o_now(loop) - last_maintain >= CR_PIN_MAINTAIN_MS) {
+            cr_pin_maintain(); /* the admin takes no pins; kept so no thread is an exception to pin.h's rules */
+            last_maintain = h2o_now(loop);
+        }
+    }
+    stop_listener(&t->listeners[0]);
+    while (!cr_rt.workers_done)
+        h2o_evloop_run(loop, 50);
     cr_conn_watch_stop(&watch);
     cr_pin_drop_all();
     return NULL;
@@ -483,9 +496,18 @@ int cr_server_run(const cr_config_t *cfg)
         cr_rt.threads[i].magic = CR_THREAD_MAGIC;
         cr_rt.threads[i].idx = i;
     }
+    if (admin_fd != -1) { /* the admin thread first: it is up before any traffic worker reports ready */
+        cr_rt.admin_thread = calloc(1, sizeof(*cr_rt.admin_thread));
+        assert(cr_rt.admin_thread != NULL);
+        cr_rt.admin_thread->magic = CR_THREAD_MAGIC;
+        cr_rt.admin_thread->idx = cfg->threads;
+        cr_rt.admin_thread->is_admin = 1;
+        h2o_multithread_create_thread(&cr_rt.admin_thread->tid, NULL, admin_main, cr_rt.admin_thread);
+        wait_for_workers(1);
+    }
     for (i = 0; i != cfg->threads; ++i)
         h2o_multithread_create_thread(&cr_rt.threads[i].tid, NULL, worker_main, cr_rt.threads + i);
-    wait_for_workers(cfg->threads);
+    wait_for_workers(cfg->threads + (cr_rt.admin_thread != NULL));
     for (i = 0; i != cfg->num_listens; ++i)
         cr_log_info("listening on %s (%s)", cfg->listens[i].address, ssl_ctxs[i] != NULL ? "h2 + http/1.1 over TLS" : "http/1.1 + h2c");
     if (admin_fd != -1)
@@ -507,8 +529,15 @@ int cr_server_run(const cr_config_t *cfg)
     cr_rt.stopping = 1;
     for (i = 0; i != cfg->threads; ++i)
         h2o_multithread_send_message(&cr_rt.threads[i].wake_receiver, NULL);
+    if (cr_rt.admin_thread != NULL)
+        h2o_multithread_send_message(&cr_rt.admin_thread->wake_receiver, NULL);
     for (i = 0; i != cfg->threads; ++i)
         pthread_join(cr_rt.threads[i].tid, NULL);
+    if (cr_rt.admin_thread != NULL) { /* it answered open admin connections during the drain; now it stops */
+        cr_rt.workers_done = 1;
+        h2o_multithread_send_message(&cr_rt.admin_thread->wake_receiver, NULL);
+        pthread_join(cr_rt.admin_thread->tid, NULL);
+    }
     cr_log_info("stopped");
     return ret;
 }

@@ -34,6 +34,7 @@ void cr_e2e_register_limits_variants(void);
 void cr_e2e_register_limits_logs(void);
 void cr_e2e_register_limits_connections(void);
 void cr_e2e_register_limits_memory(void);
+void cr_e2e_register_admin_thread(void);
 
 int main(void)
 {
@@ -65,6 +66,7 @@ int main(void)
     cr_e2e_register_limits_logs();
     cr_e2e_register_limits_connections();
     cr_e2e_register_limits_memory();
+    cr_e2e_register_admin_thread();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;
         CU_set_fail_on_inactive(CU_FALSE); /* the suites left out are not failures */

@@ -1,7 +1,7 @@
 /*
- * admin.h: the admin listener's handlers (health, metrics). Runs on worker 0's loop with its own h2o context.
- * Authentication: a bearer token (compared in constant time) when one is configured; otherwise only loopback
- * clients are served.
+ * admin.h: the admin listener's handler (health, metrics, purge, inspect: admin.c routes to each). It runs on the
+ * admin thread, with its own loop and h2o context (server.c), never on a traffic worker. Authentication: a bearer
+ * token (compared in constant time) when one is configured; otherwise only loopback clients are served.
  */
 #ifndef CORRAL_ADMIN_H
 #define CORRAL_ADMIN_H

@@ -1,11 +1,18 @@
 /*
- * runtime.h: the process-wide state and the per-thread worker context.
+ * runtime.h: the process-wide state (cr_rt) and the per-thread context (cr_thread_t) of the traffic workers and the
+ * admin thread. Defined in runtime.c; filled in and run by server/server.c.
  *
- * Invariants: `cr_rt` is filled by main() before any worker starts and only `stopping` changes afterwards (set by
- * the signal thread, read by workers). cfg and store are shared read-only pointers (store does its own locking).
- * A cr_thread_t belongs to its worker thread: nothing in it is touched by other threads except `flight_receiver`,
- * which is only passed to h2o_multithread_send_message(). Statistics are per-thread and summed (relaxed loads)
- * by the admin thread, so the hot path touches no shared counter.
+ * Invariants: `cr_rt` is filled by the server before any thread starts and only `stopping`, `workers_done` and
+ * `connections_open` change afterwards (atomics). cfg and store are shared read-only pointers (store does its own
+ * locking). A cr_thread_t belongs to its thread: nothing in it is touched by other threads except `flight_receiver`
+ * and `wake_receiver`, which are only passed to h2o_multithread_send_message(), and `stats`, which other threads read
+ * with relaxed loads (cr_stats_sum, stats.h), so the hot path touches no shared counter.
+ *
+ * Threads: cr_rt.threads[0..nthreads) are the traffic workers (each an h2o context on the traffic globalconf);
+ * cr_rt.admin_thread, when an admin listener is configured, is one more cr_thread_t whose ctx is the admin context
+ * on its own loop. It has no upstream, flight receiver or guard (the admin API never fills or passes).
+ *
+ * This header names the config, store and upstream types only by forward declaration (core/ is below them).
  */
 #ifndef CORRAL_RUNTIME_H
 #define CORRAL_RUNTIME_H
@@ -14,40 +21,16 @@
 #include <pthread.h>
 #include <signal.h>
 #include "corral/core/common.h"
-#include "corral/conf/config.h"
-#include "corral/cache/store.h"
-#include "corral/fill/upstream.h"
+#include "corral/core/stats.h"
 
 #define CR_THREAD_MAGIC 0x7e4dd001u
 
+/* Forward declarations (conf/config.h, cache/store.h, fill/upstream.h, fill/flight.h, serve/guard.h repeat these
+ * typedefs; C11 allows the repetition). */
+typedef struct st_cr_config_t cr_config_t;
+typedef struct st_cr_store_t cr_store_t;
+typedef struct st_cr_upstream_t cr_upstream_t;
 typedef struct st_cr_flight_table_t cr_flight_table_t;
-
-/* Per-thread counters; each written only by its own thread. */
-typedef struct st_cr_stats_t {
-    uint64_t requests;
-    uint64_t hits;
-    uint64_t misses;
-    uint64_t stale;
-    uint64_t passes;
-    uint64_t coalesced;
-    uint64_t coalesce_timeouts; /* waiters that gave up on a fill and went upstream themselves */
-    uint64_t stored;
-    uint64_t not_stored;
-    uint64_t revalidated;    /* 304 from upstream refreshed an object */
-    uint64_t not_modified;   /* 304 sent to clients */
-    uint64_t upstream_requests;
-    uint64_t upstream_errors;
-    uint64_t invalidations;
-    uint64_t guard_rejections; /* requests refused by the rapid-reset guard */
-    uint64_t fills_dropped;    /* fills cancelled before they were sent: every waiter had gone */
-    uint64_t connections_refused; /* client connections closed at accept: over limits.connections (conn_watch.h) */
-    uint64_t header_timeouts;     /* HTTP/2 connections closed for an unfinished frame or header block */
-    uint64_t accept_pauses;       /* 100 ms listener pauses after accept ran out of descriptors or memory */
-} cr_stats_t;
-
-/* Counts one event in a thread's own counters. Only the owning thread writes them; the store is atomic (relaxed, a
- * plain move on x86) so that the admin thread's relaxed loads in cr_stats_sum() are not a data race. */
-#define CR_STAT_INC(stats, field) __atomic_store_n(&(stats).field, (stats).field + 1, __ATOMIC_RELAXED)
 
 typedef struct st_cr_timeout_slot_t {
     h2o_linklist_t link;
@@ -57,22 +40,19 @@ typedef struct st_cr_timeout_slot_t {
 
 typedef struct st_cr_thread_t {
     unsigned magic;
-    unsigned idx;
+    unsigned idx; /* 0..nthreads-1 for workers; nthreads for the admin thread */
+    int is_admin;
     pthread_t tid;
-    h2o_context_t ctx;
-    h2o_context_t admin_ctx; /* only on thread 0 when an admin listener is configured */
-    int has_admin;
-    cr_upstream_t *upstream;
+    h2o_context_t ctx; /* the traffic context on a worker, the admin context on the admin thread */
+    cr_upstream_t *upstream; /* NULL on the admin thread */
     h2o_multithread_receiver_t flight_receiver;
     h2o_multithread_receiver_t wake_receiver;
     h2o_linklist_t timeout_slots; /* cr_timeout_slot_t, one per distinct duration in use */
     h2o_accept_ctx_t *accept_ctxs; /* one per listener */
     h2o_socket_t **listeners;
     size_t num_listeners;
-    h2o_accept_ctx_t admin_accept_ctx;
-    h2o_socket_t *admin_listener;
     size_t inflight; /* requests being handled on this thread, for the drain on SIGTERM */
-    struct st_cr_guard_t *guard; /* rapid-reset budget per connection (guard.h) */
+    struct st_cr_guard_t *guard; /* rapid-reset budget per connection (guard.h); NULL on the admin thread */
     cr_stats_t stats;
 } cr_thread_t;
 
@@ -80,12 +60,15 @@ typedef struct st_cr_runtime_t {
     const cr_config_t *cfg;
     cr_store_t *store;
     cr_flight_table_t *flights;
-    cr_thread_t *threads;
+    cr_thread_t *threads; /* the traffic workers */
     unsigned nthreads;
+    cr_thread_t *admin_thread; /* NULL without an admin listener */
     h2o_globalconf_t globalconf;
     h2o_globalconf_t admin_globalconf;
     char *admin_token; /* NULL: loopback-only admin */
-    _Atomic int stopping; /* written by the main thread after sigwait, read by every worker loop */
+    _Atomic int stopping;     /* written by the main thread after sigwait, read by every loop */
+    _Atomic int workers_done; /* written by the main thread once every worker has drained: the admin thread exits */
+    size_t connections_open;  /* atomic: counted client connections open (server/conn_watch.c keeps it) */
     uint64_t started_at_ms;
 } cr_runtime_t;
 
@@ -98,13 +81,18 @@ static inline cr_thread_t *cr_thread_of(h2o_req_t *req)
     return t;
 }
 
-/* A per-thread h2o_timeout_t of the given duration, created on first use (h2o 2.2 timeouts have fixed durations). */
+/* Counted client connections open now, all threads (a relaxed load; for metrics and logs). */
+static inline size_t cr_connections_open(void)
+{
+    return __atomic_load_n(&cr_rt.connections_open, __ATOMIC_RELAXED);
+}
+
+/* A per-thread h2o_timeout_t of the given duration, created on first use (h2o 2.2 timeouts have fixed durations).
+ * On the thread t only. */
 h2o_timeout_t *cr_thread_timeout(cr_thread_t *t, uint64_t ms);
 
-/* Sums every thread's counters into out. */
-void cr_stats_sum(cr_stats_t *out);
-
-/* Server life cycle (server.c). cr_server_run blocks until SIGTERM/SIGINT and the drain finish. Returns exit code. */
+/* Server life cycle (server/server.c). cr_server_run blocks until SIGTERM/SIGINT and the drain finish. Returns the
+ * exit code. */
 int cr_server_run(const cr_config_t *cfg);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "corral/serve/guard.h"
 #include "corral/core/runtime.h"
+#include "corral/conf/config.h"
 
 void cr_test_register_guard(void);
 

@@ -1,0 +1,34 @@
+/*
+ * pathpurge.c: purges and look-ups by exact path or path prefix (pathpurge.h).
+ *
+ * Invariants: takes no lock itself (the store locks one shard at a time and notes each purge for the fills in flight,
+ * inval_epoch.h); the match callback runs under a shard lock and only compares bytes of the object's key.
+ */
+#include "corral/cache/pathpurge.h"
+
+#include <string.h>
+
+#include "corral/http/invalidate.h"
+
+/* Does the object's key name exactly this path (tells path-hash collisions apart)? */
+static int key_path_is(void *ctx, const cr_object_t *obj)
+{
+    const cr_str_t *path = ctx;
+    cr_str_t tag = cr_path_tag(cr_object_key(obj)); /* "\n/path" */
+    return tag.len == path->len + 1 && memcmp(tag.base + 1, path->base, path->len) == 0;
+}
+
+size_t cr_pathpurge_exact(cr_store_t *store, cr_str_t path, int soft)
+{
+    return cr_store_purge_path(store, cr_path_hash_of_path(path), key_path_is, &path, soft);
+}
+
+size_t cr_pathpurge_prefix(cr_store_t *store, cr_str_t prefix, int soft)
+{
+    return cr_store_purge_path_prefix(store, prefix.base, prefix.len, soft);
+}
+
+size_t cr_pathpurge_collect(cr_store_t *store, cr_str_t path, cr_object_t **out, size_t max)
+{
+    return cr_store_collect_path(store, cr_path_hash_of_path(path), key_path_is, &path, out, max);
+}
