@@ -15,7 +15,7 @@
 #include "corral/conf/config.h"
 #include "corral/core/common.h"
 #include "corral/http/encoding.h"
-#include "corral/http/key.h"
+#include "corral/core/urlpath.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -722,7 +722,7 @@ static const char *check_encoding(char *s)
     return NULL;
 }
 
-/* A route's path, rewritten in place to the match form requests are compared in (cr_key_match_path: "/a/" is "/a"). */
+/* A route's path, rewritten in place to the match form requests are compared in (cr_urlpath_match_form: "/a/" is "/a"). */
 static const char *check_match_path(char *s)
 {
     char buf[4096];
@@ -732,7 +732,7 @@ static const char *check_match_path(char *s)
         return "a path must start with '/'";
     if (has_ctl_or_space(s) || strpbrk(s, "?#") != NULL)
         return "a path must not contain spaces, control characters, '?' or '#'";
-    if ((n = cr_key_match_path(cr_str(s, strlen(s)), buf, sizeof(buf), &ambiguous)) < 0)
+    if ((n = cr_urlpath_match_form(cr_str(s, strlen(s)), buf, sizeof(buf), &ambiguous)) < 0)
         return "the path is too long";
     if (ambiguous)
         return "a path must not contain \"..\", backslashes, or invalid or double escapes";

@@ -64,7 +64,7 @@ typedef enum en_cr_match_kind_t {
 typedef struct st_cr_route_config_t {
     /* match */
     cr_match_kind_t match_kind;
-    char *match_path; /* the prefix or exact path, in match form (cr_key_match_path: "/a/" is "/a") */
+    char *match_path; /* the prefix or exact path, in match form (cr_urlpath_match_form: "/a/" is "/a") */
     size_t match_path_len;
     unsigned methods; /* CR_METHOD_* bits */
 
