@@ -41,6 +41,7 @@ static const char *check_env_name(char *s)
             return "an environment variable name has only letters, digits and '_'";
     return NULL;
 }
+
 /* ---- addresses ---- */
 
 /*

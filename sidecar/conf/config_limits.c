@@ -3,7 +3,9 @@
  * default and its range). The README's "Limits" table lists the same rows.
  *
  * Invariants: the table is constant; no state, no locks. Every field of cfg->limits has a row, so every limit has
- * a default (cr_conf_set_limit_defaults) and a value out of range is a config error.
+ * a default (cr_conf_set_limit_defaults) and a value out of range is a config error. A row's `restart` reason marks
+ * a limit the server copies once at start (server.c, conn_watch.c, upstream.c, guard.c): a reload may not change it
+ * (cr_conf_limits_restart_diff, for config_reload.c).
  */
 #include "config_parse.h"
 
@@ -19,22 +21,33 @@ static const struct {
     cr_limit_kind_t kind;
     size_t offset;
     uint64_t def, min, max;
-    const char *range; /* for the message */
+    const char *range;   /* for the message */
+    const char *restart; /* why a change needs a restart (the value is copied once at start), or NULL: reloadable */
 } limit_rows[] = {
-#define LIMIT_ROW(key, kind, field, def, min, max, range) {key, kind, offsetof(cr_config_t, limits.field), def, min, max, range}
-    LIMIT_ROW("request_headers", LIMIT_SIZE, request_headers, 64 << 10, 1 << 10, 1 << 20, "1KiB to 1MiB"),
-    LIMIT_ROW("request_body", LIMIT_SIZE, request_body, 16 << 20, 1 << 10, 1 << 30, "1KiB to 1GiB"),
+#define LIMIT_ROW(key, kind, field, def, min, max, range, restart)                                                                 \
+    {key, kind, offsetof(cr_config_t, limits.field), def, min, max, range, restart}
+    LIMIT_ROW("request_headers", LIMIT_SIZE, request_headers, 64 << 10, 1 << 10, 1 << 20, "1KiB to 1MiB", NULL),
+    LIMIT_ROW("request_body", LIMIT_SIZE, request_body, 16 << 20, 1 << 10, 1 << 30, "1KiB to 1GiB",
+              "h2o's max_request_entity_size is set from it at start"),
     LIMIT_ROW("upstream_header_size", LIMIT_SIZE, upstream_header_size, 64 << 10, CR_CONFIG_MIN_UPSTREAM_HEADER_SIZE,
-              CR_CONFIG_MAX_UPSTREAM_HEADER_SIZE, "1KiB to 1MiB"),
-    LIMIT_ROW("admin_body", LIMIT_SIZE, admin_body, 1 << 20, 1 << 10, 64 << 20, "1KiB to 64MiB"),
-    LIMIT_ROW("response_buffer", LIMIT_SIZE, response_buffer, 1 << 20, 16 << 10, 64 << 20, "16KiB to 64MiB"),
-    LIMIT_ROW("connections", LIMIT_COUNT, connections, 10000, 16, 1000000, "16 to 1000000"),
-    LIMIT_ROW("streams_per_connection", LIMIT_COUNT, streams_per_connection, 100, 1, 1000, "1 to 1000"),
-    LIMIT_ROW("variants_per_key", LIMIT_COUNT, variants_per_key, 32, 1, 1024, "1 to 1024"),
-    LIMIT_ROW("queued_fills", LIMIT_COUNT, queued_fills, 1024, 1, 1000000, "1 to 1000000"),
-    LIMIT_ROW("cancels_per_connection", LIMIT_COUNT, cancels_per_connection, 200, 1, 1000000, "1 to 1000000"),
-    LIMIT_ROW("cancels_per_address", LIMIT_COUNT, cancels_per_address, 1000, 1, 10000000, "1 to 10000000"),
-    LIMIT_ROW("header_timeout", LIMIT_DURATION, header_timeout_ms, 10000, 100, 600000, "100ms to 10m"),
+              CR_CONFIG_MAX_UPSTREAM_HEADER_SIZE, "1KiB to 1MiB", "each thread's upstream copies it at start"),
+    LIMIT_ROW("admin_body", LIMIT_SIZE, admin_body, 1 << 20, 1 << 10, 64 << 20, "1KiB to 64MiB",
+              "the admin listener's h2o configuration is set from it at start"),
+    LIMIT_ROW("response_buffer", LIMIT_SIZE, response_buffer, 1 << 20, 16 << 10, 64 << 20, "16KiB to 64MiB",
+              "each thread's upstream sizes its sockets' receive buffers from it at start"),
+    LIMIT_ROW("connections", LIMIT_COUNT, connections, 10000, 16, 1000000, "16 to 1000000",
+              "the connection cap is set from it at start"),
+    LIMIT_ROW("streams_per_connection", LIMIT_COUNT, streams_per_connection, 100, 1, 1000, "1 to 1000",
+              "h2o's HTTP/2 stream limit is set from it at start"),
+    LIMIT_ROW("variants_per_key", LIMIT_COUNT, variants_per_key, 32, 1, 1024, "1 to 1024", "the store is made with it at start"),
+    LIMIT_ROW("queued_fills", LIMIT_COUNT, queued_fills, 1024, 1, 1000000, "1 to 1000000",
+              "each thread's upstream copies it at start"),
+    LIMIT_ROW("cancels_per_connection", LIMIT_COUNT, cancels_per_connection, 200, 1, 1000000, "1 to 1000000",
+              "each thread's guard copies it at start"),
+    LIMIT_ROW("cancels_per_address", LIMIT_COUNT, cancels_per_address, 1000, 1, 10000000, "1 to 10000000",
+              "each thread's guard copies it at start"),
+    LIMIT_ROW("header_timeout", LIMIT_DURATION, header_timeout_ms, 10000, 100, 600000, "100ms to 10m",
+              "h2o's timeouts and the connection watch are set from it at start"),
 #undef LIMIT_ROW
 };
 
@@ -86,4 +99,18 @@ int cr_conf_parse_limits(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_
             *(uint64_t *)field = v;
     }
     return 0;
+}
+
+const char *cr_conf_limits_restart_diff(const cr_config_t *running, const cr_config_t *next, const char **why)
+{
+    for (size_t i = 0; i != sizeof(limit_rows) / sizeof(limit_rows[0]); ++i) {
+        const char *a = (const char *)running + limit_rows[i].offset, *b = (const char *)next + limit_rows[i].offset;
+        int same = limit_rows[i].kind == LIMIT_SIZE ? *(const size_t *)a == *(const size_t *)b
+                                                    : *(const uint64_t *)a == *(const uint64_t *)b;
+        if (limit_rows[i].restart != NULL && !same) {
+            *why = limit_rows[i].restart;
+            return limit_rows[i].key;
+        }
+    }
+    return NULL;
 }

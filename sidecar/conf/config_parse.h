@@ -39,6 +39,9 @@ int cr_conf_check_mapping(cr_conf_parser_t *p, const yaml_node_t *n, cr_conf_sec
 /* limits: (config_limits.c). Defaults are set before the document is read; the section may be absent. */
 void cr_conf_set_limit_defaults(cr_config_t *cfg);
 int cr_conf_parse_limits(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);
+/* The first limit (table order) marked restart-only whose value differs between the two, with *why set to the
+   reason; NULL when none does. */
+const char *cr_conf_limits_restart_diff(const cr_config_t *running, const cr_config_t *next, const char **why);
 
 /* routes: (config_routes.c). */
 int cr_conf_parse_routes(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);

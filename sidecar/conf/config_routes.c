@@ -28,6 +28,7 @@
 static const char *const default_compress_types[] = {
     "text/*", "application/json", "application/javascript", "application/xml", "image/svg+xml", "*/*+json", "*/*+xml",
 };
+
 unsigned cr_method_bit(const char *name, size_t len)
 {
     static const struct {
@@ -43,6 +44,7 @@ unsigned cr_method_bit(const char *name, size_t len)
             return methods[i].bit;
     return CR_METHOD_OTHER;
 }
+
 static const char *check_query_name(char *s)
 {
     if (cr_conf_has_ctl_or_space(s) || strpbrk(s, "&=#?") != NULL)
@@ -149,6 +151,7 @@ static const char *check_header_value(char *s)
             return "a header value must not contain control characters";
     return NULL;
 }
+
 static int strcmp_ptr(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);

@@ -67,6 +67,7 @@ static const struct {
     [SEC_KEY] = {"routes[].key", key_keys},            [SEC_COALESCE] = {"routes[].coalesce", coalesce_keys},
     [SEC_COMPRESS] = {"routes[].compress", compress_keys},
 };
+
 static int key_in(const char *const *keys, const char *key)
 {
     for (; *keys != NULL; ++keys)

@@ -192,6 +192,7 @@ int cr_conf_expect_scalar(cr_conf_parser_t *p, const yaml_node_t *n, const char 
         return cr_conf_fail(p, n, "%s: value contains a NUL byte", name);
     return 0;
 }
+
 /* The value for `key` in a checked mapping, or NULL when absent. */
 const yaml_node_t *cr_conf_find(cr_conf_parser_t *p, const cr_conf_map_t *m, const char *key)
 {
@@ -316,6 +317,7 @@ int cr_parse_size(const char *s, size_t *out)
     }
     return -1;
 }
+
 static int parse_bool(const char *s, int *out)
 {
     static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};

@@ -1,5 +1,6 @@
 /*
- * fuzz_config.c: the config loader (config.c, libyaml underneath) and route matching on what it loaded (route.c).
+ * fuzz_config.c: the config loader (conf/config*.c and yaml_read.c, libyaml underneath) and route matching on what
+ * it loaded (route.c).
  *
  * Input: a YAML document. Properties beyond "no crash" (and no leak: every config is freed):
  *  - a refused document yields NULL and one message "fuzz.yaml:LINE:COL: ..." without a newline or any other control
