@@ -22,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -558,7 +559,7 @@ const cr_config_t *cr_config_retain(const cr_config_t *cfg)
 {
     if (cfg != NULL) {
         CR_CHECK_OBJ_NOTNULL(cfg, CR_CONFIG_MAGIC);
-        unsigned before = __atomic_fetch_add(&((cr_config_t *)cfg)->refs, 1, __ATOMIC_RELAXED);
+        unsigned before = atomic_fetch_add_explicit(&((cr_config_t *)cfg)->refs, 1, memory_order_relaxed);
         assert(before != 0); /* retaining a freed generation */
     }
     return cfg;
@@ -572,6 +573,6 @@ void cr_config_release(const cr_config_t **cfgp)
         return;
     *cfgp = NULL;
     CR_CHECK_OBJ_NOTNULL(cfg, CR_CONFIG_MAGIC);
-    if (__atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_ACQ_REL) == 0)
+    if (atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1)
         cr_config_free(&cfg);
 }
