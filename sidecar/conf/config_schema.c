@@ -13,18 +13,16 @@
 
 #include <string.h>
 
-/* restart: threads, listen (every key in it) */
+/* restart: threads, and every key of listen, upstream and admin */
 static const char *const top_keys[] = {"threads", "listen", "upstream", "admin", "cache", "tier", "limits", "routes", NULL};
 static const char *const listen_keys[] = {"address", "tls", NULL};
 static const char *const tls_keys[] = {"certificate", "key", NULL};
-/* restart: all of upstream */
 static const char *const upstream_keys[] = {"url", "max_connections", "connect_timeout", "timeout", "queue_timeout", NULL};
-/* restart: all of admin */
 static const char *const admin_keys[] = {"address", "token_file", "token_env", NULL};
 /* restart: cache.memory */
 static const char *const cache_keys[] = {"memory", "max_object_size", "surrogate_key_header", "keep_surrogate_key", NULL};
 static const char *const tier_keys[] = {"memcached", NULL};
-/* restart: all but request_headers (config_reload.c says which field each is copied into at start) */
+/* restart: all but request_headers (config_limits.c gives each row's reason) */
 static const char *const limits_keys[] = {"request_headers",  "request_body",           "upstream_header_size",
                                           "admin_body",       "response_buffer",        "connections",
                                           "streams_per_connection", "variants_per_key", "queued_fills",
