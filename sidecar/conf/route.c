@@ -3,13 +3,13 @@
  *
  * Invariants: reads only the immutable config, allocates nothing and keeps no state, so it is lock-free and safe from
  * any thread. Routes are tried in config order; the first whose method set and path matcher both match wins.
- * Matching is on the match form of the path (cr_key_match_path: "//a", "/a/", "/a;x" and "/%61" are all "/a"), and
+ * Matching is on the match form of the path (cr_urlpath_match_form: "//a", "/a/", "/a;x" and "/%61" are all "/a"), and
  * the config holds its paths in that form, so a request cannot leave a route through a spelling the upstream reads
  * as the same resource. A path longer than CR_ROUTE_MAX_PATH matches no route (it is passed through uncached).
  */
 #include "corral/conf/route.h"
 
-#include "corral/http/key.h"
+#include "corral/core/urlpath.h"
 
 #define CR_ROUTE_MAX_PATH 8192
 
@@ -33,7 +33,7 @@ const cr_route_config_t *cr_route_match_ex(const cr_config_t *cfg, cr_str_t meth
     int n;
 
     CR_CHECK_OBJ_NOTNULL(cfg, CR_CONFIG_MAGIC);
-    if ((n = cr_key_match_path(path, buf, sizeof(buf), ambiguous)) < 0) {
+    if ((n = cr_urlpath_match_form(path, buf, sizeof(buf), ambiguous)) < 0) {
         if (ambiguous != NULL)
             *ambiguous = 1;
         return NULL;

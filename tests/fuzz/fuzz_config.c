@@ -1,17 +1,18 @@
 /*
- * fuzz_config.c: the config loader (config.c, libyaml underneath) and route matching on what it loaded (route.c).
+ * fuzz_config.c: the config loader (conf/config*.c and yaml_read.c, libyaml underneath) and route matching on what
+ * it loaded (route.c).
  *
  * Input: a YAML document. Properties beyond "no crash" (and no leak: every config is freed):
  *  - a refused document yields NULL and one message "fuzz.yaml:LINE:COL: ..." without a newline or any other control
  *    byte (values quoted in it are escaped);
  *  - a loaded config has at least one listener and the limits inside their documented ranges' obvious bounds
- *    (non-zero); every route's match path is its own match form (cr_key_match_path), so a request path in match
+ *    (non-zero); every route's match path is its own match form (cr_urlpath_match_form), so a request path in match
  *    form can equal it; each route matches its own path (unless a route before it does) for a method it allows.
  */
 #include "fuzz_util.h"
 
 #include "corral/conf/config.h"
-#include "corral/http/key.h"
+#include "corral/core/urlpath.h"
 #include "corral/conf/route.h"
 
 static const char *method_of(unsigned methods)
@@ -49,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *m;
         int amb, n;
         FZ_CHECK(r->match_path != NULL && strlen(r->match_path) == r->match_path_len);
-        n = cr_key_match_path(cr_str(r->match_path, r->match_path_len), buf, sizeof(buf), &amb);
+        n = cr_urlpath_match_form(cr_str(r->match_path, r->match_path_len), buf, sizeof(buf), &amb);
         FZ_CHECK(n == (int)r->match_path_len && memcmp(buf, r->match_path, r->match_path_len) == 0);
         if ((m = method_of(r->methods)) != NULL && !amb) {
             const cr_route_config_t *hit = cr_route_match(cfg, cr_str(m, strlen(m)), cr_str(r->match_path, r->match_path_len));

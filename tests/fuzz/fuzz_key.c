@@ -1,6 +1,6 @@
 /*
- * fuzz_key.c: cache-key and path normalization (key.c): cr_key_build with each key.query rule, key headers and a
- * `cookies: [names]` list, cr_key_normalize_path, cr_key_match_path and cr_key_cookie_filter.
+ * fuzz_key.c: cache-key and path normalization (http/key.c, core/urlpath.c): cr_key_build with each key.query rule,
+ * key headers and a `cookies: [names]` list, cr_key_normalize_path, cr_urlpath_match_form and cr_key_cookie_filter.
  *
  * Input: one byte choosing the route, then "authority\npath?query\naccept-language\ncookie" (split on '\n', which no
  * valid field can hold). Properties beyond "no crash":
@@ -15,6 +15,7 @@
 #include "fuzz_util.h"
 
 #include "corral/conf/config.h"
+#include "corral/core/urlpath.h"
 #include "corral/http/key.h"
 
 static char *query_names[] = {"limit", "page"}; /* sorted, as the config leaves them */
@@ -63,7 +64,7 @@ static void check_match_path(cr_str_t path)
     static char a[4096], b[4096];
     int amb1, amb2, n1, n2, i;
 
-    n1 = cr_key_match_path(path, a, sizeof(a), &amb1);
+    n1 = cr_urlpath_match_form(path, a, sizeof(a), &amb1);
     if (n1 < 0)
         return;
     FZ_CHECK(a[n1] == '\0' && strlen(a) == (size_t)n1);
@@ -75,7 +76,7 @@ static void check_match_path(cr_str_t path)
     }
     if (amb1)
         return; /* an ambiguous path ("%4%42" gives "%4B") need not be stable: it is never cached */
-    n2 = cr_key_match_path(cr_str(a, (size_t)n1), b, sizeof(b), &amb2);
+    n2 = cr_urlpath_match_form(cr_str(a, (size_t)n1), b, sizeof(b), &amb2);
     FZ_CHECK(n2 == n1 && memcmp(a, b, (size_t)n1) == 0 && !amb2);
 }
 

@@ -64,7 +64,7 @@ typedef enum en_cr_match_kind_t {
 typedef struct st_cr_route_config_t {
     /* match */
     cr_match_kind_t match_kind;
-    char *match_path; /* the prefix or exact path, in match form (cr_key_match_path: "/a/" is "/a") */
+    char *match_path; /* the prefix or exact path, in match form (cr_urlpath_match_form: "/a/" is "/a") */
     size_t match_path_len;
     unsigned methods; /* CR_METHOD_* bits */
 
@@ -168,7 +168,7 @@ typedef struct st_cr_config_t {
 
     /*
      * limits: bounds on what corral accepts from its peers and holds for them (README "Limits"). Every field has a
-     * default and a range, both in config.c's limit table; a value out of range is a config error.
+     * default and a range, both in config_limits.c's table; a value out of range is a config error.
      */
     struct {
         size_t request_headers;      /* 64 KiB: decoded request header list (names + values); longer is 431 */
@@ -211,10 +211,26 @@ void cr_config_free(cr_config_t **cfg);
 const cr_config_t *cr_config_retain(const cr_config_t *cfg);
 void cr_config_release(const cr_config_t **cfg);
 
+/*
+ * Whether `next` can replace `running` without a restart: returns 0 when every key that the server copies once at
+ * start (marked "(restart)" in the README's configuration reference: threads, listen, upstream, admin, cache.memory
+ * and every limit but request_headers) is the same in both, else -1 with one line in errbuf naming the first such key
+ * that differs, e.g. "listen: changing listeners needs a restart (1 now, 2 in the new configuration)". Routes and the
+ * other keys may change. Nothing calls it yet: the reload itself is issue 14.
+ */
+int cr_config_reload_check(const cr_config_t *running, const cr_config_t *next, char *errbuf, size_t errbufsize);
+
 /* "30s", "1500ms", "5m", "1h" -> milliseconds. A bare number is seconds. Returns 0 on success, -1 on a bad value. */
 int cr_parse_duration_ms(const char *s, uint64_t *out);
 /* "256MiB", "8MiB", "512KiB", "1GiB", "100B"; also KB/MB/GB as powers of 1000. A bare number is bytes. */
 int cr_parse_size(const char *s, size_t *out);
+
+/*
+ * Validates one compress.types pattern (any case): NULL when it is one of the forms cr_media_type_compressible()
+ * matches (http/encoding.h: "type/subtype", "type/" "*", "type/" "*+suffix", "*" "/" "*+suffix", "+suffix"), else a
+ * reason. conf/ checks the patterns with it; it is here, not in http/, so conf/ need not include a layer above it.
+ */
+const char *cr_config_media_pattern_check(const char *pattern);
 
 /* Method name -> CR_METHOD_* bit (CR_METHOD_OTHER for unknown tokens). */
 unsigned cr_method_bit(const char *name, size_t len);

@@ -12,7 +12,7 @@
 
 /*
  * Returns the first route matching `path` (the request path, query string allowed: matching stops at '?') and
- * `method`, or NULL when none does. Both sides are in match form (cr_key_match_path): "//a", "/a/", "/a;x", "/%61"
+ * `method`, or NULL when none does. Both sides are in match form (cr_urlpath_match_form): "//a", "/a/", "/a;x", "/%61"
  * and "/a%2F" are "/a". A prefix "/v1/users" matches "/v1/users", "/v1/users/..." and "/v1/users?x", but not
  * "/v1/usersX" (segment boundary); "/" matches all. An exact path matches only that path (query ignored). Case is
  * significant. A path that is malformed or too long matches nothing. Never fails.
@@ -20,7 +20,7 @@
 const cr_route_config_t *cr_route_match(const cr_config_t *cfg, cr_str_t method, cr_str_t path);
 
 /* Same; *ambiguous (not NULL) is set to 1 when an upstream could read the path in more than one way (see
- * cr_key_match_path) or it could not be put in match form: such a request must not be cached. */
+ * cr_urlpath_match_form) or it could not be put in match form: such a request must not be cached. */
 const cr_route_config_t *cr_route_match_ex(const cr_config_t *cfg, cr_str_t method, cr_str_t path, int *ambiguous);
 
 #endif

@@ -30,14 +30,7 @@ int cr_key_build(const cr_route_config_t *route, cr_str_t authority, cr_str_t pa
  */
 size_t cr_key_cookie_filter(const cr_route_config_t *route, cr_str_t cookie, char *buf, size_t cap);
 
-/*
- * The form of a path (up to '?') that routes are matched on (see key.c): escapes of unreserved bytes, '/' and ';'
- * decoded, ";params" dropped from each segment, empty and "." segments dropped, no trailing '/', case kept.
- * *ambiguous (may be NULL) is set to 1 when an upstream could read the path in more than one way ("..", a backslash,
- * an invalid or double escape, an encoded control byte): callers must not cache such requests. Returns the length,
- * or -1 when the path does not start with '/', holds a control byte or a space, or does not fit.
- */
-int cr_key_match_path(cr_str_t path, char *buf, size_t bufsize, int *ambiguous);
+/* The match form of a path, which routes are matched on, is core/urlpath.h (cr_urlpath_match_form). */
 
 /* Normalizes only the path part (no query) into buf; returns length or -1. Used by invalidation. */
 int cr_key_normalize_path(cr_str_t path, char *buf, size_t bufsize);

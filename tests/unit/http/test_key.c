@@ -166,72 +166,6 @@ static void test_cookie_filter(void)
     CU_ASSERT_STRING_EQUAL(build(&r, "h", "/p", &h), "h\n/p");
 }
 
-static void check_match(const char *in, const char *expect, int expect_ambiguous, int line)
-{
-    char buf[256];
-    int amb = -1, n = cr_key_match_path(cr_str(in, strlen(in)), buf, sizeof(buf), &amb);
-    int ok = expect == NULL ? n == -1 : (n >= 0 && strcmp(buf, expect) == 0 && amb == expect_ambiguous);
-    if (!ok)
-        fprintf(stderr, "\n  test_key.c:%d: \"%s\": expected \"%s\" (%d), got \"%s\" (%d)\n", line, in, expect ? expect : "(-1)",
-                expect_ambiguous, n >= 0 ? buf : "(-1)", amb);
-    CU_ASSERT(ok);
-}
-#define EXPECT_MATCH(in, expect, amb) check_match((in), (expect), (amb), __LINE__)
-
-static void test_match_path(void)
-{
-    EXPECT_MATCH("/private", "/private", 0);
-    EXPECT_MATCH("//private", "/private", 0);
-    EXPECT_MATCH("/private/", "/private", 0);
-    EXPECT_MATCH("/private//", "/private", 0);
-    EXPECT_MATCH("/private;x", "/private", 0);
-    EXPECT_MATCH("/private;x/", "/private", 0);
-    EXPECT_MATCH("/private;x=1/a;y", "/private/a", 0);
-    EXPECT_MATCH("/private%3Bx", "/private", 0);
-    EXPECT_MATCH("/private%2F", "/private", 0);
-    EXPECT_MATCH("/private%2f", "/private", 0);
-    EXPECT_MATCH("/a%2Fb", "/a/b", 0);
-    EXPECT_MATCH("/%70rivate", "/private", 0);
-    EXPECT_MATCH("/private/.", "/private", 0);
-    EXPECT_MATCH("/./private", "/private", 0);
-    EXPECT_MATCH("/private/.;x", "/private", 0);
-    EXPECT_MATCH("/PRIVATE", "/PRIVATE", 0); /* case is kept */
-    EXPECT_MATCH("/a%20b%e9", "/a%20b%E9", 0);
-    EXPECT_MATCH("/private?x=1", "/private", 0);
-    EXPECT_MATCH("/", "/", 0);
-    EXPECT_MATCH("//", "/", 0);
-    EXPECT_MATCH("/;x", "/", 0);
-    /* ambiguous: "..", backslashes, invalid or double escapes, encoded control bytes */
-    EXPECT_MATCH("/public/..;/private", "/private", 1);
-    EXPECT_MATCH("/a/../private", "/private", 1);
-    EXPECT_MATCH("/a%2F..%2Fprivate", "/private", 1);
-    EXPECT_MATCH("/a/%2E%2E/private", "/private", 1);
-    EXPECT_MATCH("/../private", "/private", 1);
-    EXPECT_MATCH("/private\\x", "/private/x", 1);
-    EXPECT_MATCH("/private%5Cx", "/private/x", 1);
-    EXPECT_MATCH("/%2570rivate", "/%2570rivate", 1);
-    EXPECT_MATCH("/private%zz", "/private%zz", 1);
-    EXPECT_MATCH("/private/%252%42", "/private/%252B", 1); /* decoding made "%25" + 2 hex (found by fuzz_key) */
-    EXPECT_MATCH("/private%2", "/private%2", 1);
-    EXPECT_MATCH("/private%00", "/private%00", 1);
-    EXPECT_MATCH("/a%C0%AFprivate", "/a%C0%AFprivate", 1); /* overlong UTF-8 '/' */
-    EXPECT_MATCH("/a\xc0\xafprivate", "/a\xc0\xafprivate", 1);
-    EXPECT_MATCH("/caf%C3%A9", "/caf%C3%A9", 0);
-    EXPECT_MATCH("/private#x", "/private#x", 1);
-    EXPECT_MATCH("/private%23x", "/private%23x", 0); /* an escaped '#' is part of the name */
-    EXPECT_MATCH("/100%25", "/100%25", 0); /* "%25" not followed by an escape is plain '%' */
-    /* malformed */
-    EXPECT_MATCH("", NULL, 0);
-    EXPECT_MATCH("private", NULL, 0);
-    EXPECT_MATCH("/a b", NULL, 0);
-    EXPECT_MATCH("/a\nb", NULL, 0);
-    {
-        char buf[5];
-        CU_ASSERT_EQUAL(cr_key_match_path(CR_STR("/abc"), buf, sizeof(buf), NULL), 4);
-        CU_ASSERT_EQUAL(cr_key_match_path(CR_STR("/abc"), buf, sizeof(buf) - 1, NULL), -1);
-    }
-}
-
 static void test_dot_segments(void)
 {
     /* RFC 3986 5.2.4 and 5.4 examples, plus edges */
@@ -377,7 +311,6 @@ void cr_test_register_key(void)
     CU_add_test(s, "query none", test_query_none);
     CU_add_test(s, "query list", test_query_list);
     CU_add_test(s, "cookie filter and cookies in the key", test_cookie_filter);
-    CU_add_test(s, "match form of paths", test_match_path);
     CU_add_test(s, "dot segments", test_dot_segments);
     CU_add_test(s, "percent encoding", test_percent);
     CU_add_test(s, "headers", test_headers);

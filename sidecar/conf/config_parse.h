@@ -1,0 +1,49 @@
+/*
+ * config_parse.h: what the files of conf/ that build a cr_config_t share besides the YAML reader (yaml_read.h): the
+ * schema's sections (config_schema.c), the limits table (config_limits.c) and the routes (config_routes.c). Private
+ * to conf/.
+ *
+ * Every parse function fills its part of the config under construction, attaching each allocation at once so that
+ * cr_config_free frees everything on an error path, and returns 0 or -1 with the error reported.
+ */
+#ifndef CORRAL_CONF_CONFIG_PARSE_H
+#define CORRAL_CONF_CONFIG_PARSE_H
+
+#include "yaml_read.h"
+
+/* The mappings of the schema (config_schema.c). */
+typedef enum en_cr_conf_section_t {
+    SEC_TOP,
+    SEC_LISTEN,
+    SEC_TLS,
+    SEC_UPSTREAM,
+    SEC_ADMIN,
+    SEC_CACHE,
+    SEC_TIER,
+    SEC_MEMCACHED,
+    SEC_LIMITS,
+    SEC_ROUTE,
+    SEC_MATCH,
+    SEC_KEY,
+    SEC_COALESCE,
+    SEC_COMPRESS,
+} cr_conf_section_t;
+
+/*
+ * Checks that `n` is a mapping whose keys are distinct scalars from the section's schema. Fails on a non-mapping, a
+ * non-scalar key, an unknown key or a duplicate key. `name` names the node in "mapping expected" messages, `where`
+ * names the mapping in key messages.
+ */
+int cr_conf_check_mapping(cr_conf_parser_t *p, const yaml_node_t *n, cr_conf_section_t sec, const char *name, const char *where);
+
+/* limits: (config_limits.c). Defaults are set before the document is read; the section may be absent. */
+void cr_conf_set_limit_defaults(cr_config_t *cfg);
+int cr_conf_parse_limits(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);
+/* The first limit (table order) marked restart-only whose value differs between the two, with *why set to the
+   reason; NULL when none does. */
+const char *cr_conf_limits_restart_diff(const cr_config_t *running, const cr_config_t *next, const char **why);
+
+/* routes: (config_routes.c). */
+int cr_conf_parse_routes(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);
+
+#endif
