@@ -12,6 +12,7 @@
 #include "corral/conf/config.h"
 #include "corral/conf/config_check.h"
 #include "corral/http/h1_interpose.h"
+#include "corral/http/hpack_bound.h"
 #include "corral/core/hugepages.h"
 #include "corral/core/log.h"
 #include "corral/core/runtime.h"
@@ -90,6 +91,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "corral: configuration file %s test failed\n", path);
         return 1;
     }
+    cr_hpack_bound_set_limit(cfg->limits.request_headers);
     /* what start-up needs from files and the environment: -t checks the same, with the same messages */
     if (cr_config_check(cfg, test_only ? NULL : &admin_token, errbuf, sizeof(errbuf)) != 0) {
         fprintf(stderr, "%s\n", errbuf);

@@ -24,8 +24,11 @@
  * then. So a lookup's reference is always taken on a live object, and a hit takes no lock and writes nothing shared
  * but the object's refcount and, once per CLOCK sweep, its referenced bit.
  *
- * Files: this one has the tables, lookups, inserts, eviction and the key / prefix / path purges; store_tags.c the
- * tag index; store_retire.c the retire lists and cr_store_reclaim(); store_internal.h the types they share.
+ * Files, each calling only those after it (no cycle): this one (store.c) creates and frees the store and has the
+ * lookups, inserts and statistics; store_purge.c the removals and the key / prefix / path / tag purges and
+ * collections; store_evict.c the CLOCK eviction; store_table.c the key table, the path index and linking / unlinking;
+ * store_tags.c the tag index; store_retire.c the retire lists and cr_store_reclaim(); store_internal.h the types and
+ * the internal interface they share.
  *
  * Invariants (per shard, under its lock):
  *  - an object is linked (st_linked == 1) iff it is in exactly one slot of its shard's current table; it then carries
@@ -92,40 +95,6 @@
 #include <stdlib.h>
 
 static _Thread_local unsigned cr_store_lookups_since_reclaim;
-
-static cr_store_table_t *cr_store_table_new(size_t slots)
-{
-    cr_store_table_t *t;
-
-    if (slots > (SIZE_MAX - sizeof(*t)) / sizeof(uintptr_t) || (t = malloc(sizeof(*t) + slots * sizeof(uintptr_t))) == NULL)
-        return NULL;
-    t->retired_next = NULL;
-    t->mask = slots - 1;
-    memset(t->slots, 0, slots * sizeof(uintptr_t));
-    return t;
-}
-
-/* Bytes charged for a shard's tables (key table, path and tag buckets): whatever they have grown beyond their initial
- * size. The shard's lock is held. */
-void do_cr_store_recharge_index(cr_store_t *store, cr_store_shard_t *shard)
-{
-    size_t now = (shard->table->mask + 1 - CR_STORE_INITIAL_SLOTS + shard->path_mask + 1 - CR_STORE_INITIAL_SLOTS +
-                  shard->tag_mask + 1 - CR_STORE_INITIAL_TAG_BUCKETS) *
-                 sizeof(uintptr_t);
-
-    if (now >= shard->index_bytes) {
-        size_t d = now - shard->index_bytes;
-        shard->bytes += d;
-        __atomic_add_fetch(&store->bytes, d, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&store->index_bytes, d, __ATOMIC_RELAXED);
-    } else {
-        size_t d = shard->index_bytes - now;
-        shard->bytes -= d;
-        __atomic_sub_fetch(&store->bytes, d, __ATOMIC_RELAXED);
-        __atomic_sub_fetch(&store->index_bytes, d, __ATOMIC_RELAXED);
-    }
-    shard->index_bytes = now;
-}
 
 cr_store_t *cr_store_new(size_t memory_limit)
 {
@@ -206,273 +175,6 @@ void cr_store_free(cr_store_t **storep)
     free(store);
 }
 
-/* ---- the key table (all do_*: the shard's lock is held) ---- */
-
-/* The slot holding obj in the current table (obj is linked). */
-static size_t do_cr_store_slot_of(cr_store_shard_t *shard, const cr_object_t *obj)
-{
-    cr_store_table_t *t = shard->table;
-    uintptr_t want = cr_store_slot_word(obj);
-    size_t i;
-
-    for (i = obj->hash & t->mask;; i = (i + 1) & t->mask) {
-        assert(t->slots[i] != CR_STORE_SLOT_EMPTY);
-        if (t->slots[i] == want)
-            return i;
-    }
-}
-
-/* The first empty or tombstone slot of obj's probe run in t. */
-static size_t cr_store_free_slot(const cr_store_table_t *t, uint64_t hash)
-{
-    size_t i;
-    for (i = hash & t->mask; t->slots[i] > CR_STORE_SLOT_TOMB; i = (i + 1) & t->mask)
-        ;
-    return i;
-}
-
-/* Replaces the table by one of `slots` slots holding the same objects and no tombstones, publishes it, and hands the
- * old one to `leaving`. Returns CR_OK, or CR_ERROR on allocation failure (nothing changes). */
-static int do_cr_store_rebuild(cr_store_t *store, cr_store_shard_t *shard, size_t slots, cr_store_leaving_t *leaving)
-{
-    cr_store_table_t *old = shard->table, *t;
-    size_t i;
-
-    assert(slots >= CR_STORE_INITIAL_SLOTS && (slots & (slots - 1)) == 0 && shard->count < slots / 2 + 1);
-    if ((t = cr_store_table_new(slots)) == NULL)
-        return CR_ERROR;
-    for (i = 0; i <= old->mask; ++i) {
-        uintptr_t w = old->slots[i];
-        if (w > CR_STORE_SLOT_TOMB)
-            t->slots[cr_store_free_slot(t, cr_store_slot_object(w)->hash)] = w;
-    }
-    /* the new table is complete before lookups can load it */
-    __atomic_store_n(&shard->table, t, __ATOMIC_SEQ_CST);
-    shard->used = shard->count;
-    shard->hand = (size_t)((uint64_t)shard->hand * slots / (old->mask + 1)) & t->mask;
-    do_cr_store_recharge_index(store, shard);
-    old->retired_next = leaving->tables;
-    leaving->tables = old;
-    return CR_OK;
-}
-
-/* The table size for `count` live objects: twice as many slots, rounded up to a power of two. */
-static size_t cr_store_slots_for(size_t count)
-{
-    size_t slots = CR_STORE_INITIAL_SLOTS;
-    while (slots < 2 * count && slots <= SIZE_MAX / 4)
-        slots *= 2;
-    return slots;
-}
-
-/* Makes room for one more slot: rebuilds when used would pass 3/4 of the table. Returns CR_OK, or CR_ERROR when the
- * rebuild failed and no slot can be spared (one empty slot must always remain). */
-static int do_cr_store_reserve(cr_store_t *store, cr_store_shard_t *shard, cr_store_leaving_t *leaving)
-{
-    size_t slots = shard->table->mask + 1;
-
-    if ((shard->used + 1) * 4 <= slots * 3)
-        return CR_OK;
-    if (do_cr_store_rebuild(store, shard, cr_store_slots_for(shard->count + 1), leaving) == CR_OK)
-        return CR_OK;
-    return shard->used + 2 <= slots ? CR_OK : CR_ERROR;
-}
-
-/* After removals: a table less than 1/8 full is rebuilt smaller (if that fails, it simply stays). */
-void do_cr_store_maybe_shrink(cr_store_t *store, cr_store_shard_t *shard, cr_store_leaving_t *leaving)
-{
-    size_t slots = shard->table->mask + 1;
-
-    if (slots > CR_STORE_INITIAL_SLOTS && shard->count * 8 < slots)
-        do_cr_store_rebuild(store, shard, cr_store_slots_for(shard->count), leaving);
-}
-
-/* ---- the path index (all do_*: the shard's lock is held) ---- */
-
-/* Doubles the path buckets. On allocation failure they keep their size (chains just get longer). */
-static void do_cr_store_path_grow(cr_store_t *store, cr_store_shard_t *shard)
-{
-    size_t newmask = shard->path_mask * 2 + 1, i;
-    cr_object_t **newbuckets;
-
-    if (newmask > SIZE_MAX / sizeof(*newbuckets) - 1 || (newbuckets = calloc(newmask + 1, sizeof(*newbuckets))) == NULL)
-        return;
-    for (i = 0; i <= shard->path_mask; ++i) {
-        cr_object_t *obj = shard->path_buckets[i], *next;
-        for (; obj != NULL; obj = next) {
-            cr_object_t **slot = &newbuckets[obj->path_hash & newmask];
-            next = obj->st.path_next;
-            obj->st.path_next = *slot;
-            *slot = obj;
-        }
-    }
-    free(shard->path_buckets);
-    shard->path_buckets = newbuckets;
-    shard->path_mask = newmask;
-    do_cr_store_recharge_index(store, shard);
-}
-
-static void do_cr_store_path_link(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj)
-{
-    cr_object_t **slot = &shard->path_buckets[obj->path_hash & shard->path_mask];
-
-    obj->st.path_next = *slot;
-    *slot = obj;
-    if (++shard->path_count > shard->path_mask + 1)
-        do_cr_store_path_grow(store, shard);
-}
-
-static void do_cr_store_path_unlink(cr_store_shard_t *shard, cr_object_t *obj)
-{
-    cr_object_t **slot = &shard->path_buckets[obj->path_hash & shard->path_mask];
-
-    while (*slot != obj) {
-        assert(*slot != NULL);
-        slot = &(*slot)->st.path_next;
-    }
-    *slot = obj->st.path_next;
-    obj->st.path_next = NULL;
-    --shard->path_count;
-}
-
-/* ---- linking ---- */
-
-/* Links obj (whose reference the store now owns, and whose tag memberships do_cr_store_tags_link() already added)
- * into slot i of the table and the path index, and charges it. Slot i is an empty or tombstone slot of obj's probe
- * run, or holds the object obj replaces, which do_cr_store_unlink_at(..., 0, ...) already unlinked: one atomic store
- * then swaps them, so a lookup finds one or the other, never neither. Never fails. */
-static void do_cr_store_link(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj, size_t i)
-{
-    cr_store_table_t *t = shard->table;
-
-    if (t->slots[i] == CR_STORE_SLOT_EMPTY)
-        ++shard->used;
-    else
-        assert(t->slots[i] == CR_STORE_SLOT_TOMB || cr_store_linked_state(cr_store_slot_object(t->slots[i])) == 2);
-    __atomic_store_n(&obj->st_referenced, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&obj->st_linked, 1, __ATOMIC_RELAXED);
-    obj->st.seq = ++shard->link_seq;
-    if (obj->path_hash != 0)
-        do_cr_store_path_link(store, shard, obj);
-    ++shard->count;
-    shard->bytes += obj->cost;
-    __atomic_add_fetch(&store->count, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&store->bytes, obj->cost, __ATOMIC_RELAXED);
-    /* publish: everything above, and the object itself, before a lookup can see it */
-    __atomic_store_n(&t->slots[i], cr_store_slot_word(obj), __ATOMIC_SEQ_CST);
-}
-
-/* Unlinks the linked object in slot i (path index, tag index and, with `tombstone`, the table: otherwise the caller
- * links its replacement into the slot at once) and uncharges it. The store's reference goes to `leaving` (retired
- * once the caller drops the lock). */
-static void do_cr_store_unlink_at(cr_store_t *store, cr_store_shard_t *shard, size_t i, int tombstone, cr_store_leaving_t *leaving)
-{
-    cr_object_t *obj = cr_store_slot_object(shard->table->slots[i]);
-
-    assert(cr_store_linked_state(obj) == 1);
-    if (tombstone)
-        __atomic_store_n(&shard->table->slots[i], CR_STORE_SLOT_TOMB, __ATOMIC_SEQ_CST);
-    if (obj->path_hash != 0)
-        do_cr_store_path_unlink(shard, obj);
-    do_cr_store_tags_unlink(store, shard, obj);
-    __atomic_store_n(&obj->st_linked, 2, __ATOMIC_RELAXED);
-
-    assert(shard->count != 0 && shard->bytes >= obj->cost);
-    --shard->count;
-    shard->bytes -= obj->cost;
-    __atomic_sub_fetch(&store->count, 1, __ATOMIC_RELAXED);
-    __atomic_sub_fetch(&store->bytes, obj->cost, __ATOMIC_RELAXED);
-
-    obj->st.path_next = leaving->objs;
-    leaving->objs = obj;
-    ++leaving->num_objs;
-}
-
-void do_cr_store_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj, cr_store_leaving_t *leaving)
-{
-    do_cr_store_unlink_at(store, shard, do_cr_store_slot_of(shard, obj), 1, leaving);
-}
-
-/* ---- eviction ---- */
-
-/* Runs the CLOCK hand over the table (clearing referenced bits on the way) until it has seen CR_STORE_EVICT_SAMPLE
- * unreferenced objects other than `spare`, or a whole sweep found some, and unlinks the oldest of them (by
- * response_time_ms: slots are in no particular order, so the hand alone would evict a new object as readily as an
- * old one). Returns 1 if it unlinked one, 0 when the shard holds nothing else than `spare`, or only objects that
- * lookups kept marking referenced through two sweeps. */
-static int do_cr_store_evict_one(cr_store_t *store, cr_store_shard_t *shard, const cr_object_t *spare, cr_store_leaving_t *leaving)
-{
-    cr_store_table_t *t = shard->table;
-    size_t steps, best = SIZE_MAX, sampled = 0;
-    uint64_t best_time = UINT64_MAX;
-
-    if (shard->count == 0 || (shard->count == 1 && cr_store_linked_state(spare) == 1 &&
-                              cr_store_shard(store, spare->hash) == shard))
-        return 0;
-    /* two sweeps at most: the first may only clear referenced bits */
-    for (steps = 0; steps != 2 * (t->mask + 1) + 1; ++steps) {
-        size_t i = shard->hand;
-        uintptr_t w = t->slots[i];
-        cr_object_t *obj;
-        if (best != SIZE_MAX && steps > t->mask)
-            break; /* a whole sweep: take the oldest found */
-        shard->hand = (i + 1) & t->mask;
-        if (w <= CR_STORE_SLOT_TOMB)
-            continue;
-        obj = cr_store_slot_object(w);
-        if (__atomic_load_n(&obj->st_referenced, __ATOMIC_RELAXED)) {
-            __atomic_store_n(&obj->st_referenced, 0, __ATOMIC_RELAXED);
-            continue;
-        }
-        if (obj == spare)
-            continue;
-        if (best == SIZE_MAX || obj->response_time_ms < best_time) {
-            best = i;
-            best_time = obj->response_time_ms;
-        }
-        if (++sampled == CR_STORE_EVICT_SAMPLE)
-            break;
-    }
-    if (best == SIZE_MAX)
-        return 0;
-    do_cr_store_unlink_at(store, shard, best, 1, leaving);
-    return 1;
-}
-
-/* Evicts until bytes <= limit, never choosing `spare` (the object just inserted). Gives up, leaving the store over its
- * limit, only after two full rounds of shards without a victim, which needs other threads racing to empty the store
- * (or a store holding nothing but `spare` and its index, which cannot exceed the limit on their own). */
-static void cr_store_evict(cr_store_t *store, const cr_object_t *spare)
-{
-    cr_store_leaving_t leaving = {NULL, NULL, 0};
-    unsigned idle = 0;
-    size_t bytes;
-
-    while ((bytes = __atomic_load_n(&store->bytes, __ATOMIC_RELAXED)) > store->limit && idle < 2 * CR_STORE_SHARDS) {
-        cr_store_shard_t *shard = &store->shards[__atomic_fetch_add(&store->cursor, 1, __ATOMIC_RELAXED) % CR_STORE_SHARDS];
-        int evicted = 0;
-
-        pthread_mutex_lock(&shard->lock);
-        /* first round: skip shards holding under half their fair share */
-        if (idle >= CR_STORE_SHARDS || shard->bytes >= bytes / CR_STORE_SHARDS / 2) {
-            evicted = do_cr_store_evict_one(store, shard, spare, &leaving);
-            if (evicted)
-                do_cr_store_maybe_shrink(store, shard, &leaving);
-        }
-        pthread_mutex_unlock(&shard->lock);
-
-        if (evicted) {
-            __atomic_add_fetch(&store->evictions, 1, __ATOMIC_RELAXED);
-            idle = 0;
-        } else {
-            ++idle;
-        }
-        if (leaving.num_objs >= 64)
-            cr_store_retire(store, &leaving);
-    }
-    cr_store_retire(store, &leaving);
-}
-
 /* ---- lookups ---- */
 
 /* Probes t for key; returns the first variant match() accepts, or NULL. *n counts the key's variants seen: all of them
@@ -502,21 +204,6 @@ static cr_object_t *cr_store_probe(const cr_store_table_t *t, const char *key, s
     return NULL;
 }
 
-/* Under the shard lock: the next object of the key in t's probe run from slot *i on (start at hash & t->mask), its
- * slot left in *i (step past it with *i = (*i + 1) & t->mask), or NULL at the end of the run. */
-static cr_object_t *do_cr_store_next_of_key(const cr_store_table_t *t, size_t *i, const char *key, size_t keylen, uint64_t hash)
-{
-    for (; t->slots[*i] != CR_STORE_SLOT_EMPTY; *i = (*i + 1) & t->mask) {
-        cr_object_t *obj;
-        if (t->slots[*i] == CR_STORE_SLOT_TOMB)
-            continue;
-        obj = cr_store_slot_object(t->slots[*i]);
-        if (cr_store_key_eq(obj, key, keylen, hash))
-            return obj;
-    }
-    return NULL;
-}
-
 /* Takes the reference a lookup returns: a plain one, or a pin (pin.h). The object is alive during the call. */
 static inline void cr_store_take(cr_object_t *obj, int pinned)
 {
@@ -526,8 +213,8 @@ static inline void cr_store_take(cr_object_t *obj, int pinned)
         cr_object_addref(obj);
 }
 
-static cr_object_t *cr_store_do_lookup(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_variant_match_fn match,
-                                       void *ctx, size_t *num_variants, int pinned)
+static cr_object_t *cr_store_lookup_take(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_variant_match_fn match,
+                                         void *ctx, size_t *num_variants, int pinned)
 {
     cr_store_shard_t *shard;
     cr_object_t *found;
@@ -564,13 +251,13 @@ static cr_object_t *cr_store_do_lookup(cr_store_t *store, const char *key, size_
 cr_object_t *cr_store_lookup(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_variant_match_fn match,
                              void *ctx, size_t *num_variants)
 {
-    return cr_store_do_lookup(store, key, keylen, hash, match, ctx, num_variants, 0);
+    return cr_store_lookup_take(store, key, keylen, hash, match, ctx, num_variants, 0);
 }
 
 cr_object_t *cr_store_lookup_pinned(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_variant_match_fn match,
                                     void *ctx, size_t *num_variants)
 {
-    return cr_store_do_lookup(store, key, keylen, hash, match, ctx, num_variants, 1);
+    return cr_store_lookup_take(store, key, keylen, hash, match, ctx, num_variants, 1);
 }
 
 size_t cr_store_lookup_all(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, cr_object_t **out, size_t max)
@@ -611,8 +298,9 @@ int cr_store_epoch_moved(cr_store_t *store, const cr_store_epoch_t *epoch, const
 
 /* ---- inserting ---- */
 
-/* cr_store_insert, conditional on no invalidation since `epoch` covering obj when epoch != NULL. */
-static int cr_store_do_insert(cr_store_t *store, cr_object_t *obj, const cr_store_epoch_t *epoch)
+/* cr_store_insert, conditional on no invalidation since `epoch` covering obj when epoch != NULL. Takes the shard's
+ * lock itself. */
+static int cr_store_insert_unless_covered(cr_store_t *store, cr_object_t *obj, const cr_store_epoch_t *epoch)
 {
     cr_store_leaving_t leaving = {NULL, NULL, 0};
     cr_store_shard_t *shard;
@@ -698,199 +386,16 @@ Unlock:
 
 int cr_store_insert(cr_store_t *store, cr_object_t *obj)
 {
-    return cr_store_do_insert(store, obj, NULL);
+    return cr_store_insert_unless_covered(store, obj, NULL);
 }
 
 int cr_store_insert_if_epoch(cr_store_t *store, cr_object_t *obj, const cr_store_epoch_t *epoch)
 {
     assert(epoch != NULL);
-    return cr_store_do_insert(store, obj, epoch);
+    return cr_store_insert_unless_covered(store, obj, epoch);
 }
 
-/* ---- removing and purging ---- */
-
-int cr_store_remove_object(cr_store_t *store, cr_object_t *obj)
-{
-    cr_store_leaving_t leaving = {NULL, NULL, 0};
-    cr_store_shard_t *shard;
-    int removed = 0;
-
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    CR_CHECK_OBJ_NOTNULL(obj, CR_OBJECT_MAGIC);
-    shard = cr_store_shard(store, obj->hash);
-    pthread_mutex_lock(&shard->lock);
-    if (cr_store_linked_state(obj) == 1) {
-        do_cr_store_unlink(store, shard, obj, &leaving);
-        do_cr_store_maybe_shrink(store, shard, &leaving);
-        removed = 1;
-    }
-    pthread_mutex_unlock(&shard->lock);
-    cr_store_retire(store, &leaving); /* the store's reference; the caller's own is untouched */
-    return removed;
-}
-
-size_t cr_store_purge_key(cr_store_t *store, const char *key, size_t keylen, uint64_t hash, int soft)
-{
-    cr_store_leaving_t leaving = {NULL, NULL, 0};
-    cr_store_shard_t *shard;
-    cr_store_table_t *t;
-    cr_object_t *obj;
-    size_t total = 0, i;
-
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    shard = cr_store_shard(store, hash);
-    cr_inval_note_key(store->inval, key, keylen);
-    pthread_mutex_lock(&shard->lock);
-    t = shard->table;
-    for (i = hash & t->mask; (obj = do_cr_store_next_of_key(t, &i, key, keylen, hash)) != NULL; i = (i + 1) & t->mask) {
-        if (soft)
-            cr_object_invalidate(obj);
-        else
-            do_cr_store_unlink_at(store, shard, i, 1, &leaving); /* a tombstone: the probe run goes on */
-        ++total;
-    }
-    do_cr_store_maybe_shrink(store, shard, &leaving);
-    pthread_mutex_unlock(&shard->lock);
-    cr_store_retire(store, &leaving);
-    return total;
-}
-
-/* Purges every object for which match() says yes (it runs under the shard lock: no locking, no blocking), one lock
- * hold per shard. The caller noted what it covers. Returns the count. */
-static size_t cr_store_purge_matching(cr_store_t *store, cr_store_match_fn match, void *ctx, int soft)
-{
-    size_t total = 0, s;
-
-    for (s = 0; s != CR_STORE_SHARDS; ++s) {
-        cr_store_leaving_t leaving = {NULL, NULL, 0};
-        cr_store_shard_t *shard = &store->shards[s];
-        cr_store_table_t *t;
-        size_t i;
-        pthread_mutex_lock(&shard->lock);
-        t = shard->table;
-        for (i = 0; i <= t->mask && shard->count != 0; ++i) {
-            cr_object_t *obj;
-            if (t->slots[i] <= CR_STORE_SLOT_TOMB)
-                continue;
-            obj = cr_store_slot_object(t->slots[i]);
-            if (!match(ctx, obj))
-                continue;
-            if (soft)
-                cr_object_invalidate(obj);
-            else
-                do_cr_store_unlink_at(store, shard, i, 1, &leaving);
-            ++total;
-        }
-        do_cr_store_maybe_shrink(store, shard, &leaving);
-        pthread_mutex_unlock(&shard->lock);
-        cr_store_retire(store, &leaving);
-    }
-    return total;
-}
-
-typedef struct st_cr_store_prefix_t {
-    const char *prefix;
-    size_t len;
-} cr_store_prefix_t;
-
-static int key_has_prefix(void *ctx, const cr_object_t *obj)
-{
-    const cr_store_prefix_t *p = ctx;
-    cr_str_t k = cr_object_key(obj);
-    return k.len >= p->len && (p->len == 0 || memcmp(k.base, p->prefix, p->len) == 0);
-}
-
-size_t cr_store_purge_prefix(cr_store_t *store, const char *prefix, size_t prefixlen, int soft)
-{
-    cr_store_prefix_t p = {prefix, prefixlen};
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    assert(prefix != NULL || prefixlen == 0);
-    cr_inval_note_key_prefix(store->inval, prefix, prefixlen);
-    return cr_store_purge_matching(store, key_has_prefix, &p, soft);
-}
-
-size_t cr_store_purge_if(cr_store_t *store, cr_store_match_fn match, void *ctx, int soft)
-{
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    cr_inval_note_all(store->inval); /* the predicate cannot be recorded */
-    return cr_store_purge_matching(store, match, ctx, soft);
-}
-
-/* The predicate cr_inval_covers() applies to path-prefix records, exactly (it compares hashes). */
-static int path_has_prefix(void *ctx, const cr_object_t *obj)
-{
-    const cr_store_prefix_t *p = ctx;
-    cr_str_t path = cr_inval_key_path(cr_object_key(obj));
-    return path.len >= p->len && (p->len == 0 || memcmp(path.base, p->prefix, p->len) == 0);
-}
-
-size_t cr_store_purge_path_prefix(cr_store_t *store, const char *prefix, size_t prefixlen, int soft)
-{
-    cr_store_prefix_t p = {prefix, prefixlen};
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    assert(prefix != NULL || prefixlen == 0);
-    cr_inval_note_path_prefix(store->inval, prefix, prefixlen);
-    return cr_store_purge_matching(store, path_has_prefix, &p, soft);
-}
-
-size_t cr_store_purge_path(cr_store_t *store, uint64_t path_hash, cr_store_match_fn match, void *ctx, int soft)
-{
-    size_t total = 0, s;
-
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    assert(path_hash != 0);
-    cr_inval_note_path(store->inval, path_hash);
-    for (s = 0; s != CR_STORE_SHARDS; ++s) {
-        cr_store_leaving_t leaving = {NULL, NULL, 0};
-        cr_store_shard_t *shard = &store->shards[s];
-        cr_object_t *obj, *next;
-        pthread_mutex_lock(&shard->lock);
-        for (obj = shard->path_buckets[path_hash & shard->path_mask]; obj != NULL; obj = next) {
-            next = obj->st.path_next; /* unlinking reuses path_next for the retire list */
-            if (obj->path_hash != path_hash || !match(ctx, obj))
-                continue;
-            if (soft)
-                cr_object_invalidate(obj);
-            else
-                do_cr_store_unlink(store, shard, obj, &leaving);
-            ++total;
-        }
-        do_cr_store_maybe_shrink(store, shard, &leaving);
-        pthread_mutex_unlock(&shard->lock);
-        cr_store_retire(store, &leaving);
-    }
-    return total;
-}
-
-size_t cr_store_collect_path(cr_store_t *store, uint64_t path_hash, cr_store_match_fn match, void *ctx, cr_object_t **out,
-                             size_t max)
-{
-    size_t n = 0, s;
-
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    for (s = 0; s != CR_STORE_SHARDS; ++s) {
-        cr_store_shard_t *shard = &store->shards[s];
-        cr_object_t *obj;
-        pthread_mutex_lock(&shard->lock);
-        for (obj = shard->path_buckets[path_hash & shard->path_mask]; obj != NULL; obj = obj->st.path_next) {
-            if (obj->path_hash != path_hash || !match(ctx, obj))
-                continue;
-            if (n < max) {
-                cr_object_addref(obj);
-                out[n] = obj;
-            }
-            ++n;
-        }
-        pthread_mutex_unlock(&shard->lock);
-    }
-    return n;
-}
-
-size_t cr_store_clear(cr_store_t *store)
-{
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    return cr_store_purge_prefix(store, "", 0, 0);
-}
+/* ---- statistics ---- */
 
 size_t cr_store_bytes(const cr_store_t *store)
 {

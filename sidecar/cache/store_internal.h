@@ -1,6 +1,7 @@
 /*
- * store_internal.h: the store's private types and helpers, shared by store.c (tables, lookups, inserts, eviction,
- * purges), store_tags.c (the tag index) and store_retire.c (retire lists). Nothing outside those files includes it.
+ * store_internal.h: the store's private types and internal interface, shared by store.c (lifecycle, lookups, inserts,
+ * statistics), store_purge.c (removals and purges), store_evict.c (eviction), store_table.c (key table, path index,
+ * linking), store_tags.c (the tag index) and store_retire.c (retire lists). Nothing outside those files includes it.
  * The invariants and locking rules are in store.c's top comment; a function named do_*() expects the caller to hold
  * the shard's lock.
  */
@@ -129,12 +130,56 @@ static inline unsigned cr_store_linked_state(const cr_object_t *obj)
     return __atomic_load_n(&obj->st_linked, __ATOMIC_RELAXED);
 }
 
-/* store.c */
-void do_cr_store_recharge_index(cr_store_t *store, cr_store_shard_t *shard);
-void do_cr_store_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj, cr_store_leaving_t *leaving);
+/* Bytes charged for a shard's tables (key table, path and tag buckets): whatever they have grown beyond their initial
+ * size. The shard's lock is held. */
+static inline void do_cr_store_recharge_index(cr_store_t *store, cr_store_shard_t *shard)
+{
+    size_t now = (shard->table->mask + 1 - CR_STORE_INITIAL_SLOTS + shard->path_mask + 1 - CR_STORE_INITIAL_SLOTS +
+                  shard->tag_mask + 1 - CR_STORE_INITIAL_TAG_BUCKETS) *
+                 sizeof(uintptr_t);
+
+    if (now >= shard->index_bytes) {
+        size_t d = now - shard->index_bytes;
+        shard->bytes += d;
+        __atomic_add_fetch(&store->bytes, d, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&store->index_bytes, d, __ATOMIC_RELAXED);
+    } else {
+        size_t d = shard->index_bytes - now;
+        shard->bytes -= d;
+        __atomic_sub_fetch(&store->bytes, d, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&store->index_bytes, d, __ATOMIC_RELAXED);
+    }
+    shard->index_bytes = now;
+}
+
+/* Under the shard lock: the next object of the key in t's probe run from slot *i on (start at hash & t->mask), its
+ * slot left in *i (step past it with *i = (*i + 1) & t->mask), or NULL at the end of the run. */
+static inline cr_object_t *do_cr_store_next_of_key(const cr_store_table_t *t, size_t *i, const char *key, size_t keylen, uint64_t hash)
+{
+    for (; t->slots[*i] != CR_STORE_SLOT_EMPTY; *i = (*i + 1) & t->mask) {
+        cr_object_t *obj;
+        if (t->slots[*i] == CR_STORE_SLOT_TOMB)
+            continue;
+        obj = cr_store_slot_object(t->slots[*i]);
+        if (cr_store_key_eq(obj, key, keylen, hash))
+            return obj;
+    }
+    return NULL;
+}
+
+/* store_table.c */
+cr_store_table_t *cr_store_table_new(size_t slots);
+int do_cr_store_reserve(cr_store_t *store, cr_store_shard_t *shard, cr_store_leaving_t *leaving);
 void do_cr_store_maybe_shrink(cr_store_t *store, cr_store_shard_t *shard, cr_store_leaving_t *leaving);
+void do_cr_store_link(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj, size_t i);
+void do_cr_store_unlink_at(cr_store_t *store, cr_store_shard_t *shard, size_t i, int tombstone, cr_store_leaving_t *leaving);
+void do_cr_store_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj, cr_store_leaving_t *leaving);
+
+/* store_evict.c (no lock held) */
+void cr_store_evict(cr_store_t *store, const cr_object_t *spare);
 
 /* store_tags.c */
+cr_store_tag_t *do_cr_store_tag_find(cr_store_shard_t *shard, const char *name, size_t len, uint64_t hash);
 int do_cr_store_tags_prepare(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj);
 void do_cr_store_tags_link(cr_object_t *obj);
 void do_cr_store_tags_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_object_t *obj);

@@ -1,6 +1,6 @@
 /*
- * store_tags.c: the store's tag index (surrogate keys), and tag purges and lookups. Part of the store (store.c has
- * the overview; store_internal.h the shared types).
+ * store_tags.c: the store's tag index (surrogate keys). Part of the store (store.c has the overview; store_internal.h
+ * the shared types). Tag purges and collections, which walk it, are in store_purge.c.
  *
  * Each shard has a hash table of cr_store_tag_t entries (chained through hash_next, doubled when its count passes its
  * bucket count), one per distinct tag among the shard's linked objects. An entry heads a doubly linked list of
@@ -15,7 +15,8 @@
  * allocation failure declines it cleanly; the new object then joins the tag lists before the object it replaces
  * leaves them, so an entry both carry is never freed in between.
  *
- * Locking: every do_*() runs under the shard's lock (store.c's rules); tag purges take one shard lock at a time.
+ * Locking: every do_*() runs under the shard's lock (store.c's rules). The bottom of the store: calls nothing of
+ * store_table.c or store.c, only store_internal.h's helpers (do_cr_store_recharge_index).
  */
 #include "store_internal.h"
 
@@ -28,7 +29,7 @@ size_t cr_store_tag_charge(size_t taglen)
 
 /* ---- tag index (all do_*: the shard's lock is held) ---- */
 
-static cr_store_tag_t *do_cr_store_tag_find(cr_store_shard_t *shard, const char *name, size_t len, uint64_t hash)
+cr_store_tag_t *do_cr_store_tag_find(cr_store_shard_t *shard, const char *name, size_t len, uint64_t hash)
 {
     cr_store_tag_t *e;
     for (e = shard->tag_buckets[hash & shard->tag_mask]; e != NULL; e = e->hash_next)
@@ -173,67 +174,6 @@ void do_cr_store_tags_unlink(cr_store_t *store, cr_store_shard_t *shard, cr_obje
         if (--e->num_members == 0)
             do_cr_store_tag_free(store, shard, e);
     }
-}
-
-size_t cr_store_collect_tag(cr_store_t *store, const char *tag, size_t taglen, cr_object_t **out, size_t max)
-{
-    uint64_t hash = cr_hash(tag, taglen);
-    size_t n = 0, s;
-
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    for (s = 0; s != CR_STORE_SHARDS; ++s) {
-        cr_store_shard_t *shard = &store->shards[s];
-        cr_store_tag_t *e;
-        cr_object_tag_t *m;
-        pthread_mutex_lock(&shard->lock);
-        e = do_cr_store_tag_find(shard, tag, taglen, hash);
-        for (m = e != NULL ? e->members : NULL; m != NULL; m = m->st.next) {
-            if (n < max) {
-                cr_object_addref(m->owner);
-                out[n] = m->owner;
-            }
-            ++n;
-        }
-        pthread_mutex_unlock(&shard->lock);
-    }
-    return n;
-}
-
-/* Hard: unlinks the tag's members (the entry is freed with its last one). Soft: marks them. One lock hold per shard. */
-size_t cr_store_purge_tag(cr_store_t *store, const char *tag, size_t taglen, int soft)
-{
-    uint64_t hash = cr_hash(tag, taglen);
-    size_t total = 0, s;
-
-    CR_CHECK_OBJ_NOTNULL(store, CR_STORE_MAGIC);
-    assert(tag != NULL || taglen == 0);
-    cr_inval_note_tag(store->inval, tag, taglen);
-    for (s = 0; s != CR_STORE_SHARDS; ++s) {
-        cr_store_leaving_t leaving = {NULL, NULL, 0};
-        cr_store_shard_t *shard = &store->shards[s];
-        cr_store_tag_t *e;
-        pthread_mutex_lock(&shard->lock);
-        e = do_cr_store_tag_find(shard, tag, taglen, hash);
-        if (soft) {
-            cr_object_tag_t *m;
-            for (m = e != NULL ? e->members : NULL; m != NULL; m = m->st.next) {
-                cr_object_invalidate(m->owner);
-                ++total;
-            }
-        } else {
-            while (e != NULL) {
-                cr_object_t *obj = e->members->owner;
-                if (e->num_members == 1)
-                    e = NULL; /* unlinking its last member frees the entry */
-                do_cr_store_unlink(store, shard, obj, &leaving);
-                ++total;
-            }
-            do_cr_store_maybe_shrink(store, shard, &leaving);
-        }
-        pthread_mutex_unlock(&shard->lock);
-        cr_store_retire(store, &leaving);
-    }
-    return total;
 }
 
 size_t cr_store_tag_entries(const cr_store_t *store)

@@ -1,8 +1,9 @@
 /*
- * common.c: string, hash and clock helpers shared by every module. Stateless and thread-safe.
+ * common.c: string, hash, clock and h2o-buffer helpers shared by every module. Stateless and thread-safe.
  */
 #include "corral/core/common.h"
 
+#include <h2o/memory.h>
 #include <time.h>
 
 int cr_str_ieq(cr_str_t a, const char *lower, size_t lowerlen)
@@ -68,4 +69,14 @@ uint64_t cr_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int cr_buffer_append(struct st_h2o_buffer_t **buf, const void *p, size_t len)
+{
+    h2o_iovec_t dst = h2o_buffer_reserve(buf, len);
+    if (dst.base == NULL)
+        return CR_ERROR;
+    memcpy(dst.base, p, len);
+    (*buf)->size += len;
+    return CR_OK;
 }

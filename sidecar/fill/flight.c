@@ -39,6 +39,7 @@
 #include "corral/cache/store.h"
 #include "corral/conf/config.h"
 #include "corral/fill/upstream.h"
+#include "corral/fill/upstream_head.h"
 #include "corral/serve/pass.h"
 
 #define CR_FLIGHT_MAGIC 0xf1197001u

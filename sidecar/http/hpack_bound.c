@@ -13,7 +13,8 @@
  * at most CR_PIECE_FIELDS field representations (a normal request is one piece: one call) at representation
  * boundaries, decodes each with libh2o's own function (found with dlsym(RTLD_NEXT)), and adds up what each piece added
  * to the request: name + value + CR_HEADER_FIELD_OVERHEAD per field, pseudo-headers included, and the overhead alone
- * for a field libh2o does not keep (Host, content-length). Once that passes `limits.request_headers`, the request
+ * for a field libh2o does not keep (Host, content-length). Once that passes the bound (`limits.request_headers`, given
+ * by cr_hpack_bound_set_limit; 64 KiB, the key's default, until then), the request
  * gets the marker field (hpack_bound.h) and keeps nothing more. The rest of the block still goes through libh2o's
  * decoder where it changes the dynamic table (literals with incremental indexing, size updates), into a scratch
  * request whose pool is cleared after every piece, or the connection's later blocks would decode wrongly; the
@@ -29,7 +30,8 @@
  * string lengths exactly as libh2o's decode_int/decode_string do; where it cannot parse, the rest of the block goes to
  * libh2o as one piece and libh2o reports the error.
  *
- * No shared state but the resolved function pointer (written once before main); thread-safe.
+ * No shared state but the resolved function pointer (written once before main) and the bound (an atomic, set at start
+ * and read once per header block with a relaxed load: a plain load on x86-64); thread-safe. Reads no cr_rt.
  */
 #include "corral/http/hpack_bound.h"
 
@@ -37,10 +39,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
-
-#include "corral/core/runtime.h"
-#include "corral/conf/config.h"
 
 #define CR_PIECE_FIELDS 64
 #define CR_DEFAULT_HEADER_LIMIT (64 << 10)
@@ -51,6 +51,13 @@ typedef int (*cr_hpack_parse_fn)(h2o_req_t *, struct st_h2o_hpack_header_table_t
 h2o_iovec_t cr_hpack_oversize_name = {H2O_STRLIT("Corral-Request-Headers-Too-Large")};
 
 static cr_hpack_parse_fn libh2o_parse;
+
+static _Atomic size_t header_limit = CR_DEFAULT_HEADER_LIMIT;
+
+void cr_hpack_bound_set_limit(size_t bytes)
+{
+    atomic_store_explicit(&header_limit, bytes, memory_order_relaxed);
+}
 
 __attribute__((constructor)) static void resolve_libh2o_parse(void)
 {
@@ -211,7 +218,7 @@ int h2o_hpack_parse_headers(h2o_req_t *req, struct st_h2o_hpack_header_table_t *
                             const char **err_desc)
 {
     const uint8_t *end = src + len, *piece_end;
-    size_t limit = cr_rt.cfg != NULL ? cr_rt.cfg->limits.request_headers : CR_DEFAULT_HEADER_LIMIT, total, fields;
+    size_t limit = atomic_load_explicit(&header_limit, memory_order_relaxed), total, fields;
     int regular_seen = pseudo_header_exists_map == NULL, ret;
     h2o_req_t scratch_req, *scratch = NULL; /* where the rest of an oversized block is decoded to */
     cr_pseudo_seen_t seen;

@@ -1,6 +1,6 @@
 /*
  * reqcheck.c: the request-head checks of reqcheck.h. Everything checked here is later written into the upstream's
- * HTTP/1.1 request line or head (http.c cr_build_upstream_head) or into the cache key, so a value that would change
+ * HTTP/1.1 request line or head (fill/upstream_head.c cr_build_upstream_head) or into the cache key, so a value that would change
  * that message's framing never gets that far.
  *
  * Invariants: runs on the request's thread at the start of the handler; rewrites only req->input.authority and
@@ -14,6 +14,7 @@
 #include "corral/http/h1_request.h"
 #include "corral/http/hpack_bound.h"
 #include "corral/http/http.h"
+#include "corral/http/json_error.h"
 
 static int bad(h2o_req_t *req, const char *msg)
 {

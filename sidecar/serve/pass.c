@@ -20,6 +20,7 @@
 
 #include "corral/http/encoding.h"
 #include "corral/http/http.h"
+#include "corral/fill/upstream_head.h"
 #include "corral/core/log.h"
 #include "corral/core/runtime.h"
 #include "corral/conf/config.h"

@@ -46,9 +46,7 @@
 #include <h2o.h>
 #include <h2o/cache_digests.h>
 
-#include "corral/conf/config.h"
 #include "corral/http/hpack_bound.h"
-#include "corral/core/runtime.h"
 
 /* libh2o 2.2.5 h2o/http2_internal.h (see the top comment) */
 struct st_h2o_hpack_header_table_t {
@@ -346,7 +344,6 @@ static void init_side(fz_side_t *s)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static fz_parse_fn libh2o_parse;
-    static cr_config_t cfg;
     fz_input_t in = {data, size};
     fz_side_t corral, libh2o;
     size_t limit;
@@ -357,8 +354,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     limit = fz_byte(&in);
     limit = (limit & 0x80) != 0 ? 1024 + (limit & 0x7f) * 256 : 1024 + limit * 16;
-    cfg.limits.request_headers = limit;
-    cr_rt.cfg = &cfg;
+    cr_hpack_bound_set_limit(limit);
 
     init_side(&corral);
     init_side(&libh2o);
@@ -379,6 +375,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     end_request(&libh2o);
     h2o_hpack_dispose_header_table(&corral.table);
     h2o_hpack_dispose_header_table(&libh2o.table);
-    cr_rt.cfg = NULL;
     return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * fuzz_reqcheck.c: the HTTP/2 request checks (reqcheck.c) and what follows them: the upstream request heads that
- * http.c writes for a pass and for a fill, and the cache key.
+ * fill/upstream_head.c writes for a pass and for a fill, and the cache key.
  *
  * An HTTP/2 request is what libh2o's HPACK decoder leaves: pseudo-header values and fields taken verbatim. Here one
  * is built in a pool (a bare h2o_req_t, a connection with only get_sockname / get_peername, an output stream that
@@ -20,6 +20,7 @@
 #include <h2o.h>
 
 #include "corral/conf/config.h"
+#include "corral/fill/upstream_head.h"
 #include "corral/http/h1_request.h"
 #include "corral/http/http.h"
 #include "corral/http/key.h"

@@ -21,6 +21,7 @@ void cr_test_register_object_oom(void);
 void cr_test_register_store(void);
 void cr_test_register_inval_epoch(void);
 void cr_test_register_ebr(void);
+void cr_test_register_workq(void);
 void cr_test_register_pin(void);
 void cr_test_register_invalidate(void);
 void cr_test_register_purge(void);
@@ -51,6 +52,7 @@ int main(void)
     cr_test_register_inval_epoch();
     cr_test_register_store();
     cr_test_register_ebr();
+    cr_test_register_workq();
     cr_test_register_pin();
     cr_test_register_invalidate();
     cr_test_register_purge();

@@ -89,6 +89,11 @@ size_t cr_i64toa(int64_t v, char *buf);
 /* Wall-clock milliseconds since the epoch. */
 uint64_t cr_now_ms(void);
 
+/* Appends len bytes to an h2o buffer (h2o_buffer_t, declared here without h2o's headers). Returns CR_OK, or
+ * CR_ERROR when the buffer cannot grow. */
+struct st_h2o_buffer_t;
+int cr_buffer_append(struct st_h2o_buffer_t **buf, const void *p, size_t len);
+
 /* The content codings a body can be held and sent in: the identity, and the two corral makes at store time. */
 typedef enum en_cr_encoding_t {
     CR_ENC_IDENTITY = 0,

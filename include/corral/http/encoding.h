@@ -1,7 +1,8 @@
 /*
  * encoding.h: content codings (gzip via zlib, br via libbrotlienc/libbrotlidec), Accept-Encoding negotiation
  * (RFC 9110 12.5.3) and the "is this media type worth compressing" test. Pure functions and self-contained
- * stream objects: nothing here knows about h2o, the store or the event loop.
+ * stream objects: nothing here knows about h2o, the store or the event loop. The codecs are in encoding.c; names,
+ * negotiation and media types in negotiate.c.
  *
  * Invariants:
  * - Every function is thread-safe; a cr_decoder_t / cr_encoder_t belongs to one thread at a time.

@@ -2,7 +2,8 @@
  * hpack_bound.h: corral's h2o_hpack_parse_headers, which takes the place of libh2o's by symbol interposition (as
  * h1_interpose.c does for phr_*) and bounds the header list one HTTP/2 header block decodes into: an HPACK bomb (one
  * large entry in the dynamic table referred to at one byte per reference) is cut off at `limits.request_headers`
- * instead of growing to hundreds of megabytes per request. See hpack_bound.c.
+ * instead of growing to hundreds of megabytes per request (the bound is given by cr_hpack_bound_set_limit). See
+ * hpack_bound.c.
  */
 #ifndef CORRAL_HPACK_BOUND_H
 #define CORRAL_HPACK_BOUND_H
@@ -38,6 +39,11 @@ static inline int cr_hpack_oversized(const h2o_req_t *req)
 {
     return req->headers.size != 0 && req->headers.entries[req->headers.size - 1].name == &cr_hpack_oversize_name;
 }
+
+/* Sets the bound on one request's header list (the configuration's limits.request_headers, in bytes as
+ * cr_header_fields_size counts them). Until it is called: 64 KiB, that key's default. Takes effect for the header
+ * blocks decoded after it; main calls it once the configuration is loaded, before any connection. */
+void cr_hpack_bound_set_limit(size_t bytes);
 
 /* The interposed decoder: libh2o 2.2.5's prototype exactly (h2o/http2_internal.h), same contract; see hpack_bound.c. */
 int h2o_hpack_parse_headers(h2o_req_t *req, struct st_h2o_hpack_header_table_t *header_table, const uint8_t *src, size_t len,

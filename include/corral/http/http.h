@@ -1,8 +1,8 @@
 /*
- * http.h: the glue between h2o's request/response structures and corral's pure modules.
+ * http.h: header helpers between h2o's request/response structures and corral's pure modules (http.c).
  *
- * Builds upstream request heads (hop-by-hop headers removed, X-Forwarded-For / X-Forwarded-Proto / Via added),
- * filters upstream response headers, and fills cr_request_info_t / cr_response_info_t from header lists.
+ * Header lists and hop-by-hop fields, request header getters, h2o token indexes, and cr_request_info_t /
+ * cr_response_info_t filled from header lists. The upstream request head is built by fill/upstream_head.h.
  * Everything here runs on a worker thread and allocates only from the request's pool or the caller's buffers.
  */
 #ifndef CORRAL_HTTP_H
@@ -10,26 +10,8 @@
 
 #include <h2o.h>
 #include "corral/core/common.h"
-#include "corral/cache/object.h"
+#include "corral/http/json_error.h" /* cr_send_json_error was declared here: its callers still find it */
 #include "corral/http/policy.h"
-
-/* What makes an upstream request a cache fill (or a background revalidation). */
-typedef struct st_cr_fill_request_t {
-    const cr_route_config_t *route; /* its forward_headers and cookies rules apply */
-    h2o_iovec_t target;             /* the normalized path and query the key was made from; {NULL,0}: the request's */
-    const cr_object_t *revalidate;  /* a stored object whose ETag / Last-Modified are sent, or NULL */
-} cr_fill_request_t;
-
-/*
- * Builds the upstream request head for `req` into its pool. Several Cookie lines are sent as one, joined with "; ".
- * With `fill` == NULL (a pass): the request's method, target and headers as received (hop-by-hop removed), with
- * Content-Length from req->entity when it has a body. With `fill`: a GET of fill->target, without the client's
- * validators, Range and Accept-Encoding, without the unkeyed headers (X-Forwarded-Host, X-Original-URL, ... see
- * http.c) unless the route's forward_headers lists them, without Cookie under `cookies: ignore` and with only the
- * listed cookies under `cookies: [names]`; with fill->revalidate, its ETag / Last-Modified as If-None-Match /
- * If-Modified-Since. Never fails (the pool aborts when out of memory).
- */
-h2o_iovec_t cr_build_upstream_head(h2o_req_t *req, const cr_fill_request_t *fill);
 
 /* Does a comma-separated header value (e.g. Connection, Vary) hold this token (case-insensitive)? */
 int cr_list_contains(h2o_iovec_t list, h2o_iovec_t token);
@@ -71,11 +53,5 @@ typedef h2o_iovec_t (*cr_header_getter_fn)(void *ctx, const char *lname, size_t 
 /* Writes the variant key ("name:value\n" per name, values trimmed) into buf; returns its length or SIZE_MAX when
  * it does not fit. */
 size_t cr_variant_key(const cr_str_t *names, size_t num_names, cr_header_getter_fn get, void *ctx, char *buf, size_t cap);
-
-/* Appends len bytes to an h2o buffer. Returns CR_OK, or CR_ERROR when the buffer cannot grow. */
-int cr_buffer_append(h2o_buffer_t **buf, const void *p, size_t len);
-
-/* Sends a short JSON error ({"error": code, "message": msg}) with the given status. */
-void cr_send_json_error(h2o_req_t *req, int status, const char *reason, const char *code, const char *msg);
 
 #endif

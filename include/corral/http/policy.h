@@ -43,7 +43,7 @@ void cr_cc_init(cr_cache_control_t *cc);
  * quoted values (`max-age="60"`), unknown directives and empty members. Never fails. */
 void cr_cc_parse(cr_cache_control_t *cc, cr_str_t value);
 
-/* RFC 9110 5.6.7 HTTP-date (IMF-fixdate, and the obsolete RFC 850 and asctime forms). Returns 0 and sets *ms, or -1. */
+/* RFC 9110 5.6.7 HTTP-date (http_date.c) (IMF-fixdate, and the obsolete RFC 850 and asctime forms). Returns 0 and sets *ms, or -1. */
 int cr_http_date_parse(cr_str_t s, uint64_t *ms);
 /* Writes an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", 29 chars) plus NUL into buf (at least 30 bytes). */
 void cr_http_date_format(uint64_t ms, char *buf);

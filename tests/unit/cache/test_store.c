@@ -1,5 +1,5 @@
 /*
- * test_store.c: unit tests for sidecar/cache/store.c: lookup / insert / replace, variants, exact byte accounting, CLOCK
+ * test_store.c: unit tests for sidecar/cache/store*.c: lookup / insert / replace, variants, exact byte accounting, CLOCK
  * eviction under a byte limit, removal by key / object / prefix, readers outliving eviction, and a multithreaded
  * stress run followed by a consistency check. Invalidation (issue 5): the tag index (a purge touches exactly the
  * tagged objects, also among 100,000; bytes stay exact with tag entries), soft purges by key / prefix / tag,

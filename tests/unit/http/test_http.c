@@ -7,7 +7,11 @@
 #include <netdb.h>
 #include <string.h>
 
+#include "corral/cache/object.h"
 #include "corral/http/http.h"
+
+/* http.c cannot see cache/object.h (a layer above): the token index it hands out must fit an object's. */
+_Static_assert(H2O_MAX_TOKENS < CR_OBJECT_MAX_TOKEN, "token indexes must fit an object's token");
 
 static void test_numeric_host(void)
 {
