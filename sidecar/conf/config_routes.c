@@ -1,8 +1,8 @@
 /*
  * config_routes.c: the `routes:` section, one cr_route_config_t per entry, in config order: match (a path in match
  * form, core/urlpath.h, and a method set), caching and freshness, key, coalescing, compression, forwarded headers
- * and cookies, write-through invalidation. Also the validators only routes use, cr_method_bit and
- * cr_config_media_pattern_check.
+ * and cookies, write-through invalidation. Also the validator only routes use, cr_method_bit (compress.types
+ * patterns are checked by core/media_pattern.c, the one copy).
  *
  * Invariants: no state, no locks. A route's defaults are set before its mapping is read, and every string list is
  * attached to the route before it is filled (cr_config_free frees a half-read route).
@@ -12,16 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "corral/core/media_pattern.h"
 #include "corral/core/urlpath.h"
 
 #define CR_CONFIG_MAX_WAITERS 1000000
-
-/* compress.brotli_quality and compress.gzip_level ranges: the same as CR_BROTLI_QUALITY_MIN..MAX and
-   CR_GZIP_LEVEL_MIN..MAX in http/encoding.h, which conf/ may not include (the layer is above it). */
-#define CR_CONF_BROTLI_QUALITY_MIN 0
-#define CR_CONF_BROTLI_QUALITY_MAX 11
-#define CR_CONF_GZIP_LEVEL_MIN 1
-#define CR_CONF_GZIP_LEVEL_MAX 9
 
 /* Compression candidates when a route does not list its own `compress.types` (pattern forms: encoding.h). The two
    suffix patterns cover image/svg+xml, application/ld+json, application/problem+json, application/xhtml+xml, ... */
@@ -52,45 +46,11 @@ static const char *check_query_name(char *s)
     return NULL;
 }
 
-/* Whether [s, end) is a non-empty run of tchars without '*'; `allow_plus` admits '+' (as in "svg+xml"). */
-static int plain_token(const char *s, const char *end, int allow_plus)
-{
-    if (s == end)
-        return 0;
-    for (; s != end; ++s)
-        if (!cr_is_tchar((unsigned char)*s) || *s == '*' || (!allow_plus && *s == '+'))
-            return 0;
-    return 1;
-}
-
-const char *cr_config_media_pattern_check(const char *pat)
-{
-    static const char why[] = "expected a media type like application/json, text/* or */*+json";
-    const char *slash, *end = pat + strlen(pat);
-
-    if (pat[0] == '+')
-        return plain_token(pat + 1, end, 0) ? NULL : why;
-    if ((slash = strchr(pat, '/')) == NULL)
-        return why;
-    if (slash - pat == 1 && pat[0] == '*') {
-        /* any type: only with a suffix */
-        return slash[1] == '*' && slash[2] == '+' && plain_token(slash + 3, end, 0) ? NULL : why;
-    }
-    if (!plain_token(pat, slash, 1))
-        return why;
-    if (slash[1] == '*') {
-        if (slash[2] == '\0')
-            return NULL;
-        return slash[2] == '+' && plain_token(slash + 3, end, 0) ? NULL : why;
-    }
-    return plain_token(slash + 1, end, 1) ? NULL : why;
-}
-
 /* A compress.types pattern in one of the forms cr_media_type_compressible() matches (encoding.h); lower-cased. */
 static const char *check_media_type(char *s)
 {
     cr_conf_lowercase(s);
-    return cr_config_media_pattern_check(s);
+    return cr_media_pattern_check(s);
 }
 
 /* One of compress.encodings: "br" or "gzip" (any case; lower-cased in place). */
@@ -312,8 +272,8 @@ static int parse_compress(cr_conf_parser_t *p, cr_route_config_t *r, const cr_co
             return -1;
     }
     if (cr_conf_opt_size(p, &m, "min_size", &r->compress_min_size) != 0 || parse_compress_encodings(p, r, &m) != 0 ||
-        cr_conf_opt_uint(p, &m, "brotli_quality", CR_CONF_BROTLI_QUALITY_MIN, CR_CONF_BROTLI_QUALITY_MAX, &quality) != 0 ||
-        cr_conf_opt_uint(p, &m, "gzip_level", CR_CONF_GZIP_LEVEL_MIN, CR_CONF_GZIP_LEVEL_MAX, &level) != 0)
+        cr_conf_opt_uint(p, &m, "brotli_quality", CR_BROTLI_QUALITY_MIN, CR_BROTLI_QUALITY_MAX, &quality) != 0 ||
+        cr_conf_opt_uint(p, &m, "gzip_level", CR_GZIP_LEVEL_MIN, CR_GZIP_LEVEL_MAX, &level) != 0)
         return -1;
     r->brotli_quality = (int)quality;
     r->gzip_level = (int)level;

@@ -14,6 +14,7 @@
  */
 #include "fuzz_util.h"
 
+#include "corral/core/media_pattern.h"
 #include "corral/http/encoding.h"
 
 #define FZ_MAX_OUT ((size_t)1 << 20)

@@ -225,12 +225,6 @@ int cr_parse_duration_ms(const char *s, uint64_t *out);
 /* "256MiB", "8MiB", "512KiB", "1GiB", "100B"; also KB/MB/GB as powers of 1000. A bare number is bytes. */
 int cr_parse_size(const char *s, size_t *out);
 
-/*
- * Validates one compress.types pattern (any case): NULL when it is one of the forms cr_media_type_compressible()
- * matches (http/encoding.h: "type/subtype", "type/" "*", "type/" "*+suffix", "*" "/" "*+suffix", "+suffix"), else a
- * reason. conf/ checks the patterns with it; it is here, not in http/, so conf/ need not include a layer above it.
- */
-const char *cr_config_media_pattern_check(const char *pattern);
 
 /* Method name -> CR_METHOD_* bit (CR_METHOD_OTHER for unknown tokens). */
 unsigned cr_method_bit(const char *name, size_t len);

@@ -104,4 +104,10 @@ typedef enum en_cr_encoding_t {
 
 #define CR_ENC_BIT(e) (1u << (unsigned)(e))
 
+/* The gzip levels and brotli qualities corral compresses at (a route's compress.gzip_level and brotli_quality). */
+#define CR_GZIP_LEVEL_MIN 1
+#define CR_GZIP_LEVEL_MAX 9
+#define CR_BROTLI_QUALITY_MIN 0
+#define CR_BROTLI_QUALITY_MAX 11
+
 #endif

@@ -29,10 +29,6 @@
 
 /* Bit of an encoding in an "available" / "encodings" bit set. */
 
-#define CR_GZIP_LEVEL_MIN 1
-#define CR_GZIP_LEVEL_MAX 9
-#define CR_BROTLI_QUALITY_MIN 0
-#define CR_BROTLI_QUALITY_MAX 11
 
 /* "identity", "gzip" or "br" (static storage); {"", 0} for a value outside cr_encoding_t. */
 cr_str_t cr_encoding_name(cr_encoding_t enc);
@@ -173,7 +169,7 @@ int cr_accept_encoding_refuses(cr_str_t accept_encoding, cr_encoding_t enc);
 /* ---- compressible media types ---- */
 
 // Whether a Content-Type value matches one of `patterns` (the route's compress.types, lower-case, as validated by
-// cr_media_pattern_check). Parameters (";charset=utf-8") and surrounding whitespace are ignored, comparison is
+// cr_media_pattern_check, core/media_pattern.h). Parameters (";charset=utf-8") and surrounding whitespace are ignored, comparison is
 // case-insensitive. (Line comments here: the patterns themselves contain comment delimiters.) Pattern forms:
 //   "type/subtype"             exactly that type ("application/json")
 //   "type/*"                   any subtype of the type ("text/*")
@@ -183,8 +179,5 @@ int cr_accept_encoding_refuses(cr_str_t accept_encoding, cr_encoding_t enc);
 // A suffix pattern needs at least one character before the '+' in the subtype. Returns 1 on a match; 0 otherwise,
 // including for an absent, empty or malformed Content-Type.
 int cr_media_type_compressible(cr_str_t content_type, char *const *patterns, size_t num_patterns);
-
-/* Validates one compress.types pattern (any case). Returns NULL when it is one of the forms above, else a reason. */
-const char *cr_media_pattern_check(const char *pattern);
 
 #endif

@@ -1,7 +1,6 @@
 /*
  * test_config_reload.c: unit tests for config generations (cr_config_retain / cr_config_release in conf/config.c)
- * and for what a reload may change (cr_config_reload_check, conf/config_reload.c), plus cr_config_media_pattern_check
- * against http/encoding.c's cr_media_pattern_check, which it restates.
+ * and for what a reload may change (cr_config_reload_check, conf/config_reload.c).
  *
  * Configs are loaded from strings: one base document, and for each restart key a copy with that key changed. Every
  * config is released or freed, so LeakSanitizer (`make SANITIZE=address,undefined unit`) sees a generation that the
@@ -205,28 +204,6 @@ static void test_reload_check_limits(void)
     }
 }
 
-/* cr_config_media_pattern_check restates http/encoding.c's cr_media_pattern_check: they must agree. */
-static void test_media_pattern_check(void)
-{
-    static const char *const patterns[] = {"text/*",        "application/json",
-                                           "*/*+json",      "+xml",
-                                           "image/svg+xml", "text/*+xml",
-                                           "*/*",           "*",
-                                           "text",          "/json",
-                                           "text/",         "*/json",
-                                           "te*t/x",        "+",
-                                           "a/b+",          "a/*+",
-                                           "a b/c",         "",
-                                           "*/*+js*n",      "application/ld+json"};
-    size_t i;
-    for (i = 0; i != CR_ARRAY_SIZE(patterns); ++i) {
-        int conf_ok = cr_config_media_pattern_check(patterns[i]) == NULL, http_ok = cr_media_pattern_check(patterns[i]) == NULL;
-        if (conf_ok != http_ok)
-            fprintf(stderr, "\n  test_config_reload.c: \"%s\": conf says %d, http says %d\n", patterns[i], conf_ok, http_ok);
-        CU_ASSERT_EQUAL(conf_ok, http_ok);
-    }
-}
-
 void cr_test_register_config_reload(void)
 {
     CU_pSuite s = CU_add_suite("config generations and reload check", NULL, NULL);
@@ -235,5 +212,4 @@ void cr_test_register_config_reload(void)
     CU_add_test(s, "reload check accepts", test_reload_check_accepts);
     CU_add_test(s, "reload check refuses restart keys", test_reload_check_refuses);
     CU_add_test(s, "reload check refuses restart limits", test_reload_check_limits);
-    CU_add_test(s, "compress.types pattern check agrees with encoding.c", test_media_pattern_check);
 }

@@ -14,6 +14,7 @@
 
 #include "corral/core/common.h"
 #include "corral/conf/config.h"
+#include "corral/core/media_pattern.h"
 #include "corral/http/encoding.h"
 
 #define ALL (CR_ENC_BIT(CR_ENC_IDENTITY) | CR_ENC_BIT(CR_ENC_GZIP) | CR_ENC_BIT(CR_ENC_BR))
