@@ -20,7 +20,7 @@
  * Reference counting: the table link and the running fetch share one reference (dropped at publish, or when the
  * fill is dropped); each waiter and each cross-thread message holds one. The last release frees the flight, on
  * whichever thread that happens.
- * Dropping: `live_waiters` counts the waiters still linked (or joining: it is raised under the mutex, by do_join or
+ * Dropping: `live_waiters` counts the waiters still linked (or joining: it is raised under the mutex, by cr_flight_do_join or
  * the leader's creation, and lowered without it when a waiter leaves: answered, timed out, or its request gone).
  * When the last one leaves a flight that is not a background revalidation and has not published, the owner (at once,
  * or from a drop-check message when the last waiter was on another thread) drops the fill if it still waits for an
@@ -58,7 +58,7 @@ void cr_flight_release(cr_flight_t **fp)
     assert(!f->in_table);
     cr_fill_dispose(f);
     f->magic = 0;
-    free(f); /* has_waiters, waiters and key are in the same block (flight_shell_new) */
+    free(f); /* has_waiters, waiters and key are in the same block (cr_flight_shell_new) */
 }
 
 cr_flight_table_t *cr_flight_table_new(unsigned nthreads)
@@ -71,8 +71,7 @@ cr_flight_table_t *cr_flight_table_new(unsigned nthreads)
     return table;
 }
 
-/* A flight's table fields in one block, for `owner`: refcount one (the fill's and table link's), no waiter. */
-static cr_flight_t *flight_shell_new(cr_thread_t *owner, unsigned nthreads, const cr_fill_req_t *fr)
+cr_flight_t *cr_flight_shell_new(cr_thread_t *owner, unsigned nthreads, const cr_fill_req_t *fr)
 {
     size_t size = sizeof(cr_flight_t) + nthreads * sizeof(h2o_linklist_t) + nthreads + fr->keylen + 1;
     cr_flight_t *f = calloc(1, size);
@@ -95,8 +94,7 @@ static cr_flight_t *flight_shell_new(cr_thread_t *owner, unsigned nthreads, cons
     return f;
 }
 
-/* caller holds the table mutex */
-static cr_flight_t *do_find(cr_flight_table_t *table, const char *key, size_t keylen, uint64_t hash)
+cr_flight_t *cr_flight_do_find(cr_flight_table_t *table, const char *key, size_t keylen, uint64_t hash)
 {
     cr_flight_t *f;
     for (f = table->buckets[hash & (CR_FLIGHT_TABLE_BUCKETS - 1)]; f != NULL; f = f->hash_next)
@@ -105,8 +103,7 @@ static cr_flight_t *do_find(cr_flight_table_t *table, const char *key, size_t ke
     return NULL;
 }
 
-/* caller holds the table mutex */
-static void do_insert(cr_flight_table_t *table, cr_flight_t *f)
+void cr_flight_do_insert(cr_flight_table_t *table, cr_flight_t *f)
 {
     cr_flight_t **slot = &table->buckets[f->hash & (CR_FLIGHT_TABLE_BUCKETS - 1)];
     f->hash_next = *slot;
@@ -114,8 +111,7 @@ static void do_insert(cr_flight_table_t *table, cr_flight_t *f)
     f->in_table = 1;
 }
 
-/* caller holds the table mutex */
-static void do_unlink(cr_flight_table_t *table, cr_flight_t *f)
+void cr_flight_do_unlink(cr_flight_table_t *table, cr_flight_t *f)
 {
     cr_flight_t **slot = &table->buckets[f->hash & (CR_FLIGHT_TABLE_BUCKETS - 1)];
     while (*slot != f)
@@ -158,7 +154,7 @@ static void drop_if_waiting(cr_flight_t *f)
     pthread_mutex_lock(&table->mutex);
     if (!f->done && __atomic_load_n(&f->live_waiters, __ATOMIC_ACQUIRE) == 0) {
         if (f->in_table)
-            do_unlink(table, f);
+            cr_flight_do_unlink(table, f);
         __atomic_store_n(&f->done, 1, __ATOMIC_RELAXED);
         drop = 1;
     }
@@ -288,7 +284,7 @@ void cr_flight_publish(cr_flight_t *f)
     assert(f->outcome != OUTCOME_NONE);
     pthread_mutex_lock(&table->mutex);
     if (f->in_table)
-        do_unlink(table, f);
+        cr_flight_do_unlink(table, f);
     __atomic_store_n(&f->done, 1, __ATOMIC_RELAXED);
     memcpy(notify, f->has_waiters, n);
     pthread_mutex_unlock(&table->mutex);
@@ -356,8 +352,7 @@ static void add_waiter(cr_thread_t *t, cr_flight_t *f, cr_fill_req_t *fr, int is
     h2o_timeout_link(t->ctx.loop, cr_thread_timeout(t, fr->route->coalesce_timeout_ms), &w->timer);
 }
 
-/* caller holds the table mutex: joins `f` unless it has max_waiters already. Returns CR_OK or CR_DECLINED. */
-static int do_join(cr_flight_t *f, cr_thread_t *t, const cr_fill_req_t *fr)
+int cr_flight_do_join(cr_flight_t *f, cr_thread_t *t, const cr_fill_req_t *fr)
 {
     if (f->num_waiters >= fr->route->coalesce_max_waiters)
         return CR_DECLINED;
@@ -387,12 +382,12 @@ int cr_flight_join(cr_thread_t *t, cr_fill_req_t *fr, cr_object_t *stale, cr_fli
 
     if (uses_table) {
         if (may_insert)
-            shell = flight_shell_new(t, table->nthreads, fr); /* NULL (no memory): it can still join */
+            shell = cr_flight_shell_new(t, table->nthreads, fr); /* NULL (no memory): it can still join */
         pthread_mutex_lock(&table->mutex);
-        f = do_find(table, fr->key, fr->keylen, fr->hash);
+        f = cr_flight_do_find(table, fr->key, fr->keylen, fr->hash);
         if (f != NULL && f->fetched && await_first) {
             /* a fresher answer is being stored this moment: wait for it, then look up again */
-            if (do_join(f, t, fr) == CR_OK)
+            if (cr_flight_do_join(f, t, fr) == CR_OK)
                 r = JOINED_AFTER_FETCH;
             else if (shared && mode == CR_FLIGHT_REFILL)
                 r = FULL; /* as the join below would be */
@@ -401,18 +396,18 @@ int cr_flight_join(cr_thread_t *t, cr_fill_req_t *fr, cr_object_t *stale, cr_fli
             if (mode == CR_FLIGHT_REVALIDATE) {
                 if (f == NULL && shell != NULL) {
                     shell->background = 1;
-                    do_insert(table, shell);
+                    cr_flight_do_insert(table, shell);
                     r = INSERTED;
                 }
             } else if (shared) {
                 if (f != NULL) {
-                    if (do_join(f, t, fr) == CR_OK)
+                    if (cr_flight_do_join(f, t, fr) == CR_OK)
                         r = f->fetched ? JOINED_AFTER_FETCH : JOINED;
                     else
                         r = FULL;
                 } else if (shell != NULL) {
                     lead(t, shell);
-                    do_insert(table, shell);
+                    cr_flight_do_insert(table, shell);
                     r = INSERTED;
                 }
             }
@@ -463,7 +458,7 @@ int cr_flight_join(cr_thread_t *t, cr_fill_req_t *fr, cr_object_t *stale, cr_fli
     if (mode == CR_FLIGHT_AWAIT_STORE || mode == CR_FLIGHT_REVALIDATE)
         return CR_DECLINED;
     /* a private fill, or a shared one for which there was no memory for a shell */
-    if ((f = flight_shell_new(t, table->nthreads, fr)) == NULL || cr_fill_prepare(f, fr, stale) != CR_OK) {
+    if ((f = cr_flight_shell_new(t, table->nthreads, fr)) == NULL || cr_fill_prepare(f, fr, stale) != CR_OK) {
         cr_flight_release(&f);
         CR_STAT_INC(t->stats, misses);
         return CR_ERROR;

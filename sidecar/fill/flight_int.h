@@ -110,6 +110,16 @@ struct st_cr_flight_table_t {
 };
 
 /* flight.c */
+/* A flight's table fields in one block (has_waiters, waiters and the key follow the struct), for `owner` and
+ * fr's key: refcount one (the fill's and table link's), no waiter, not in a table. NULL when out of memory. */
+cr_flight_t *cr_flight_shell_new(cr_thread_t *owner, unsigned nthreads, const cr_fill_req_t *fr);
+/* The table's primitives; the caller holds table->mutex. */
+cr_flight_t *cr_flight_do_find(cr_flight_table_t *table, const char *key, size_t keylen, uint64_t hash);
+void cr_flight_do_insert(cr_flight_table_t *table, cr_flight_t *f);
+void cr_flight_do_unlink(cr_flight_table_t *table, cr_flight_t *f);
+/* Counts thread t's waiter in (a reference, live_waiters) unless `f` has fr->route's max_waiters: CR_OK or
+ * CR_DECLINED. */
+int cr_flight_do_join(cr_flight_t *f, cr_thread_t *t, const cr_fill_req_t *fr);
 void cr_flight_addref(cr_flight_t *f);
 void cr_flight_release(cr_flight_t **fp);
 /* Owner thread: removes the flight from the table and answers every waiter (outcome set). Drops the fill's ref. */

@@ -25,6 +25,8 @@ void cr_test_register_purge(void);
 void cr_test_register_encoding(void);
 void cr_test_register_http(void);
 void cr_test_register_guard(void);
+void cr_test_register_outcome(void);
+void cr_test_register_flight(void);
 
 int main(void)
 {
@@ -51,6 +53,8 @@ int main(void)
     cr_test_register_encoding();
     cr_test_register_http();
     cr_test_register_guard();
+    cr_test_register_outcome();
+    cr_test_register_flight();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
