@@ -10,6 +10,7 @@
 
 #include "corral/serve/handler.h"
 #include "corral/serve/pass.h"
+#include "corral/serve/respond.h"
 #include "corral/http/http.h"
 #include "corral/core/runtime.h"
 
@@ -53,19 +54,19 @@ void cr_deliver(void *_lk, const cr_flight_outcome_t *o)
             CR_STAT_INC(cr_thread_of(req)->stats, coalesced);
             extra = h2o_iovec_init(H2O_STRLIT("collapsed"));
         }
-        cr_respond_object(req, route, o->obj, cr_cache_status_fwd(req, lk->fwd, extra.base));
+        cr_respond_object(req, lk->fill.cfg, route, o->obj, cr_cache_status_fwd(req, lk->fwd, extra.base));
         return;
     case CR_FLIGHT_SERVE_STALE:
-        cr_respond_object(req, route, o->obj, cr_cache_status_fwd(req, "stale", "detail=stale-if-error"));
+        cr_respond_object(req, lk->fill.cfg, route, o->obj, cr_cache_status_fwd(req, "stale", "detail=stale-if-error"));
         return;
     case CR_FLIGHT_PASS:
-        cr_pass_start(req, route, cr_cache_status_fwd(req, lk->fwd, detail(req, o->reason).base), NULL);
+        cr_pass_start(req, lk->fill.cfg, route, cr_cache_status_fwd(req, lk->fwd, detail(req, o->reason).base), NULL);
         return;
     case CR_FLIGHT_ERROR:
         cr_send_json_error(req, o->error_status, error_reason_phrase(o->error_status), o->error_code, o->error_msg);
         return;
     case CR_FLIGHT_TIMEOUT:
-        cr_pass_start(req, route, cr_cache_status_fwd(req, lk->fwd != NULL ? lk->fwd : "uri-miss", "detail=coalesce-timeout"), NULL);
+        cr_pass_start(req, lk->fill.cfg, route, cr_cache_status_fwd(req, lk->fwd != NULL ? lk->fwd : "uri-miss", "detail=coalesce-timeout"), NULL);
         return;
     case CR_FLIGHT_LOOKUP_AGAIN:
         cr_handler_lookup(lk);

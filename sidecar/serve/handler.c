@@ -21,6 +21,7 @@
 #include "corral/http/key.h"
 #include "corral/core/log.h"
 #include "corral/serve/pass.h"
+#include "corral/serve/respond.h"
 #include "corral/cache/pin.h"
 #include "corral/http/reqcheck.h"
 #include "corral/conf/route.h"
@@ -74,16 +75,16 @@ static h2o_iovec_t hit_status(h2o_req_t *req, const cr_object_t *obj, uint64_t n
     return h2o_iovec_init(buf, 17 + cr_i64toa(ttl, buf + 17));
 }
 
-static void pass_with_status(h2o_req_t *req, const char *fwd, const char *extra)
+static void pass_with_status(h2o_req_t *req, const cr_config_t *cfg, const char *fwd, const char *extra)
 {
-    cr_pass_start(req, NULL, cr_cache_status_fwd(req, fwd, extra), NULL);
+    cr_pass_start(req, cfg, NULL, cr_cache_status_fwd(req, fwd, extra), NULL);
 }
 
 /* After cr_flight_join for a fill: CR_OK (the request waits), or what it gets when the flight would not take it. */
 static void fill_refused(cr_lookup_t *lk, int rc)
 {
     if (rc == CR_DECLINED)
-        pass_with_status(lk->fill.req, lk->fwd, "detail=too-many-waiters");
+        pass_with_status(lk->fill.req, lk->fill.cfg, lk->fwd, "detail=too-many-waiters");
     else if (rc == CR_ERROR)
         cr_send_json_error(lk->fill.req, 503, "Service Unavailable", "no_memory", "out of memory");
 }
@@ -92,6 +93,7 @@ static void fill_refused(cr_lookup_t *lk, int rc)
 static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
 {
     h2o_req_t *req = lk->fill.req;
+    const cr_config_t *cfg = lk->fill.cfg;
     const cr_route_config_t *route = lk->fill.route;
     uint64_t now = h2o_now(t->ctx.loop);
     size_t num_variants = 0;
@@ -103,7 +105,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
     if (obj != NULL && (cr_object_flags(obj) & CR_OBJ_PASS) != 0) {
         if (cr_object_age_ms(obj, now) < obj->lifetime_ms) {
             cr_pin_release(&obj);
-            pass_with_status(req, "bypass", "detail=hit-for-pass");
+            pass_with_status(req, cfg, "bypass", "detail=hit-for-pass");
             return;
         }
         cr_store_remove_object(cr_rt.store, obj);
@@ -122,7 +124,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
                 return;
             }
             CR_STAT_INC(t->stats, hits);
-            cr_respond_object(req, route, obj, hit_status(req, obj, now));
+            cr_respond_object(req, cfg, route, obj, hit_status(req, obj, now));
             cr_pin_release(&obj);
             return;
         }
@@ -133,7 +135,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
             if (cr_policy_request_accepts_stale(qi, age, obj->lifetime_ms)) {
                 if (cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) != CR_OK) {
                     CR_STAT_INC(t->stats, stale);
-                    cr_respond_object(req, route, obj, hit_status(req, obj, now));
+                    cr_respond_object(req, cfg, route, obj, hit_status(req, obj, now));
                 }
                 cr_pin_release(&obj);
                 return;
@@ -143,7 +145,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
                 /* declined: not waiting, and a background revalidation runs (started now, or already in flight) */
                 if (cr_flight_join(t, &lk->fill, obj, CR_FLIGHT_REVALIDATE, 1) != CR_OK) {
                     CR_STAT_INC(t->stats, stale);
-                    cr_respond_object(req, route, obj, cr_cache_status_fwd(req, "stale", "detail=stale-while-revalidate"));
+                    cr_respond_object(req, cfg, route, obj, cr_cache_status_fwd(req, "stale", "detail=stale-while-revalidate"));
                 }
                 cr_pin_release(&obj);
                 return;
@@ -172,7 +174,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
     }
     lk->fwd = num_variants != 0 ? "vary-miss" : "uri-miss";
     if ((qi->cc.flags & CR_CC_NO_STORE) != 0) {
-        pass_with_status(req, "request", "detail=no-store");
+        pass_with_status(req, cfg, "request", "detail=no-store");
         return;
     }
     fill_refused(lk, cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_FILL, shared));
@@ -187,7 +189,7 @@ void cr_handler_restart(cr_lookup_t *lk)
 {
     cr_thread_t *t = cr_thread_of(lk->fill.req);
     if (lk->restarts++ >= 1) {
-        pass_with_status(lk->fill.req, "vary-miss", "detail=variant-changed");
+        pass_with_status(lk->fill.req, lk->fill.cfg, "vary-miss", "detail=variant-changed");
         return;
     }
     lookup_and_answer(t, lk);
@@ -200,22 +202,6 @@ static int key_header_lookup(void *ctx, const char *lname, size_t lnamelen, cr_s
         return 0;
     *value = cr_str(v.base, v.len);
     return 1;
-}
-
-typedef struct st_cr_req_tracker_t {
-    cr_thread_t *thread;
-    h2o_req_t *req;
-    cr_guard_ticket_t guard;
-} cr_req_tracker_t;
-
-/* Runs when the request is disposed: ends its in-flight count, and notes a cancellation (the client went away
- * before any response began: an HTTP/2 RST_STREAM or a closed connection) for the rapid-reset guard. */
-static void on_request_dispose(void *p)
-{
-    cr_req_tracker_t *tr = p;
-    --tr->thread->inflight;
-    if (tr->req->res.status == 0)
-        cr_guard_note_cancel(tr->thread->guard, &tr->guard, h2o_now(tr->thread->ctx.loop));
 }
 
 static int is_method(h2o_iovec_t m, const char *lit, size_t len)
@@ -245,54 +231,35 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const cr_config_t *cfg = cr_rt.cfg; /* the generation this request runs with, handed down from here */
     h2o_iovec_t m = req->input.method;
     const cr_route_config_t *route;
-    cr_req_tracker_t *tracker;
     cr_lookup_t *lk;
     char keybuf[CR_MAX_KEY];
     int keylen, ambiguous;
-    cr_guard_ticket_t guard;
-
-    CR_STAT_INC(t->stats, requests);
-    if (cr_reqcheck_size(req, cfg->limits.request_headers) != CR_OK) /* first: nothing of an oversized head is read */
-        return 0;
-    if (cr_guard_check(t->guard, req->conn, h2o_now(t->ctx.loop), &guard)) {
-        CR_STAT_INC(t->stats, guard_rejections);
-        cr_send_json_error(req, 429, "Too Many Requests", "too_many_cancellations",
-                           "this connection or client address cancelled too many requests; try again later");
-        return 0;
-    }
-    if (cr_reqcheck(req) != CR_OK) /* a head unsafe to forward or key on: answered 400 */
-        return 0;
-    ++t->inflight;
-    tracker = h2o_mem_alloc_shared(&req->pool, sizeof(*tracker), on_request_dispose);
-    tracker->thread = t;
-    tracker->req = req;
-    tracker->guard = guard;
 
     route = cr_route_match_ex(cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len), &ambiguous);
     if (route == NULL || !route->cache) {
-        cr_pass_start(req, route, h2o_iovec_init(NULL, 0), NULL);
+        cr_pass_start(req, cfg, route, h2o_iovec_init(NULL, 0), NULL);
         return 0;
     }
     if (!is_method(m, H2O_STRLIT("GET")) && !is_method(m, H2O_STRLIT("HEAD"))) {
         int safe = is_method(m, H2O_STRLIT("OPTIONS")) || is_method(m, H2O_STRLIT("TRACE"));
-        cr_pass_start(req, route, cr_cache_status_fwd(req, "method", NULL), safe ? NULL : cr_writethrough_on_head);
+        cr_pass_start(req, cfg, route, cr_cache_status_fwd(req, "method", NULL), safe ? NULL : cr_writethrough_on_head);
         return 0;
     }
 
     if (ambiguous) {
         /* "..;", "%2F..", a backslash, a double escape: the upstream may read it as a path another route covers */
-        pass_with_status(req, "bypass", "detail=ambiguous-path");
+        pass_with_status(req, cfg, "bypass", "detail=ambiguous-path");
         return 0;
     }
     keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len),
                           cr_str(req->input.path.base, req->input.path.len), key_header_lookup, req, keybuf, sizeof(keybuf));
     if (keylen < 0) {
-        pass_with_status(req, "bypass", "detail=key-too-long");
+        pass_with_status(req, cfg, "bypass", "detail=key-too-long");
         return 0;
     }
     if (!key_path_is_request_path(keybuf, (size_t)keylen, req->input.path)) {
         /* the key would name another path than the one the upstream is asked for: never store such answers */
-        pass_with_status(req, "bypass", "detail=unnormalized-path");
+        pass_with_status(req, cfg, "bypass", "detail=unnormalized-path");
         return 0;
     }
     lk = h2o_mem_alloc_pool(&req->pool, sizeof(*lk));
@@ -315,6 +282,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 void cr_handler_register(h2o_hostconf_t *hostconf)
 {
     h2o_pathconf_t *pathconf = h2o_config_register_path(hostconf, "/", 0);
-    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    h2o_handler_t *handler;
+
+    cr_guard_register(pathconf); /* first: sizes, the rapid-reset budget, head checks, the in-flight count */
+    handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
 }

@@ -26,9 +26,6 @@ typedef struct st_cr_lookup_t {
 /* Registers the traffic handler on the host config. */
 void cr_handler_register(h2o_hostconf_t *hostconf);
 
-/* Answers the request from `obj` (takes its own reference). `cache_status` is the Cache-Status value. */
-void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object_t *obj, h2o_iovec_t cache_status);
-
 /* Builds a Cache-Status value in the request's pool: "corral; fwd=<fwd>[; <extra>]". */
 h2o_iovec_t cr_cache_status_fwd(h2o_req_t *req, const char *fwd, const char *extra);
 
