@@ -8,9 +8,10 @@
  * thread i. Fields of the fill (fetch, building, body, decision) are touched only by the owner thread until the
  * flight is published; after publication the outcome fields are read-only and `done` is 1.
  * One find per request: cr_flight_join takes the mutex once, whatever it does (wait for a store, join, insert). A
- * request that may start a flight brings a shell (the flight's table fields, allocated before the lock; freed when it
+ * miss that may start a flight brings a shell (the flight's table fields, allocated before the lock; freed when it
  * joins instead), and the owner fills in the rest (cr_fill_prepare) after the lock, before the fetch: a waiter that
- * joins meanwhile touches only the shell's fields.
+ * joins meanwhile touches only the shell's fields. A stale-while-revalidate hit brings none (it allocates nothing
+ * when the revalidation is running); the one that starts it takes the mutex a second time, with its shell.
  * Answer order: when the object is to be stored with codings and the leader still waits, the leader is answered from
  * the finished identity-only result first, and the codings are made from the owner's zero timeout, after h2o has the
  * leader's answer: into a copy, which is what gets stored and what every other waiter gets. The stored object always
@@ -376,13 +377,15 @@ int cr_flight_join(cr_thread_t *t, cr_fill_req_t *fr, cr_object_t *stale, cr_fli
 {
     cr_flight_table_t *table = cr_rt.flights;
     int await_first = mode != CR_FLIGHT_FILL, uses_table = await_first || shared;
-    int may_insert = mode == CR_FLIGHT_REVALIDATE || (shared && mode != CR_FLIGHT_AWAIT_STORE);
     cr_flight_t *f = NULL, *shell = NULL;
     enum { GO_ON, JOINED, JOINED_AFTER_FETCH, FULL, INSERTED } r = GO_ON;
 
     if (uses_table) {
-        if (may_insert)
-            shell = cr_flight_shell_new(t, table->nthreads, fr); /* NULL (no memory): it can still join */
+        /* a miss brings its shell (NULL when out of memory: it can still join). A stale hit served while it
+         * revalidates does not: it usually finds the revalidation running, and its hit allocates nothing */
+        if (shared && (mode == CR_FLIGHT_FILL || mode == CR_FLIGHT_REFILL))
+            shell = cr_flight_shell_new(t, table->nthreads, fr);
+    Locked:
         pthread_mutex_lock(&table->mutex);
         f = cr_flight_do_find(table, fr->key, fr->keylen, fr->hash);
         if (f != NULL && f->fetched && await_first) {
@@ -413,6 +416,9 @@ int cr_flight_join(cr_thread_t *t, cr_fill_req_t *fr, cr_object_t *stale, cr_fli
             }
         }
         pthread_mutex_unlock(&table->mutex);
+        if (mode == CR_FLIGHT_REVALIDATE && r == GO_ON && f == NULL && shell == NULL &&
+            (shell = cr_flight_shell_new(t, table->nthreads, fr)) != NULL)
+            goto Locked; /* it starts the revalidation: once more, with a shell (taken only by the one that starts it) */
         if (r != INSERTED)
             cr_flight_release(&shell);
     }
