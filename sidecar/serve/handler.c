@@ -1,6 +1,11 @@
 /*
- * handler.c: the traffic handler. For each request: pick the route, then hit, fill (single-flight), or pass.
+ * handler.c: the cache handler. For each admitted request (the guard's handler runs first, guard.c): pick the route,
+ * build the key, look it up, then hit, fill (single-flight), or pass.
  *
+ * Flow: on_req takes the config generation once and fills the request's cr_lookup_t; lookup_and_answer answers a
+ * hit itself, and otherwise asks the flight table once (cr_flight_join, whose mode says what this lookup wants:
+ * wait for a store, revalidate in background, refill, fill). A waiting request hears its flight's outcome through
+ * cr_deliver (deliver.c), which may send it back here (cr_handler_lookup, cr_handler_restart).
  * Invariants: runs on the request's worker thread only. A hit takes one object reference that is tied to the
  * request's pool and dropped when the request is disposed, so the body is sent by reference (no copy) and an
  * eviction or purge during the send is harmless. The hit path takes no lock (the store's lookup is lock-free) and
@@ -23,7 +28,6 @@
 #include "corral/serve/pass.h"
 #include "corral/serve/respond.h"
 #include "corral/cache/pin.h"
-#include "corral/http/reqcheck.h"
 #include "corral/conf/route.h"
 #include "corral/core/runtime.h"
 #include "corral/serve/writethrough.h"
