@@ -2,7 +2,8 @@
  * test_flight.c: unit tests for the flight table (sidecar/fill/flight.c) without a server: shells, find, insert and
  * unlink (hash collisions in one bucket included), joining up to max_waiters, and reference counts down to the
  * free (checked for leaks and use-after-free under ASan). The primitives are the ones cr_flight_join uses, called
- * with the table mutex held as they require.
+ * with the table mutex held as they require, and cr_flight_join's decisions that add no waiter (cr_rt.flights points at
+ * the test's table meanwhile).
  */
 #include <CUnit/CUnit.h>
 #include <pthread.h>
@@ -180,10 +181,68 @@ static void test_join_and_refcounts(void)
     free(table);
 }
 
+/* cr_flight_join's decisions that leave the request not waiting (no waiter, no loop needed): one find under the
+ * mutex, and the counts it leaves. */
+static void test_join_declines(void)
+{
+    cr_fill_req_t fr = make_req("example.com\n/j", 1234), other = make_req("example.com\n/k", 1234);
+    cr_flight_table_t *table = cr_flight_table_new(NTHREADS), *saved = cr_rt.flights;
+    cr_thread_t *t = &fake_threads[1];
+    cr_flight_t *f;
+
+    setup_threads();
+    CU_ASSERT_FATAL(table != NULL);
+    cr_rt.flights = table;
+    memset(&t->stats, 0, sizeof(t->stats));
+
+    /* nothing in flight: waiting for a store declines (a fill or revalidation would start one: that needs a loop) */
+    CU_ASSERT_EQUAL(cr_flight_join(t, &fr, NULL, CR_FLIGHT_AWAIT_STORE, 1), CR_DECLINED);
+    CU_ASSERT_EQUAL(t->stats.misses, 0);
+
+    /* a flight that has not fetched its answer yet: no store to wait for, and a revalidation is already running */
+    CU_ASSERT_FATAL((f = cr_flight_shell_new(&fake_threads[0], NTHREADS, &fr)) != NULL);
+    pthread_mutex_lock(&table->mutex);
+    cr_flight_do_insert(table, f);
+    pthread_mutex_unlock(&table->mutex);
+    CU_ASSERT_EQUAL(cr_flight_join(t, &fr, NULL, CR_FLIGHT_AWAIT_STORE, 1), CR_DECLINED);
+    CU_ASSERT_EQUAL(cr_flight_join(t, &fr, NULL, CR_FLIGHT_REVALIDATE, 1), CR_DECLINED);
+    CU_ASSERT_EQUAL(f->num_waiters, 0);
+    CU_ASSERT_EQUAL(f->refcnt, 1);
+    /* another key in the same hash: not this flight */
+    CU_ASSERT_EQUAL(cr_flight_join(t, &other, NULL, CR_FLIGHT_AWAIT_STORE, 1), CR_DECLINED);
+
+    /* at max_waiters, a fill or refill that would join declines and counts a miss (the caller passes) */
+    fake_route.coalesce_max_waiters = 0;
+    CU_ASSERT_EQUAL(cr_flight_join(t, &fr, NULL, CR_FLIGHT_FILL, 1), CR_DECLINED);
+    CU_ASSERT_EQUAL(t->stats.misses, 1);
+    CU_ASSERT_EQUAL(cr_flight_join(t, &fr, NULL, CR_FLIGHT_REFILL, 1), CR_DECLINED);
+    CU_ASSERT_EQUAL(t->stats.misses, 2);
+    /* in its codings window too: a full flight sends a refill by, and a revalidation serves the stale copy */
+    f->fetched = 1;
+    CU_ASSERT_EQUAL(cr_flight_join(t, &fr, NULL, CR_FLIGHT_REFILL, 1), CR_DECLINED);
+    CU_ASSERT_EQUAL(t->stats.misses, 3);
+    CU_ASSERT_EQUAL(cr_flight_join(t, &fr, NULL, CR_FLIGHT_REVALIDATE, 1), CR_DECLINED);
+    CU_ASSERT_EQUAL(cr_flight_join(t, &fr, NULL, CR_FLIGHT_AWAIT_STORE, 0), CR_DECLINED);
+    CU_ASSERT_EQUAL(t->stats.misses, 3);
+    CU_ASSERT_EQUAL(f->num_waiters, 0);
+    CU_ASSERT_EQUAL(f->live_waiters, 0);
+    CU_ASSERT_EQUAL(f->refcnt, 1);
+    CU_ASSERT_PTR_EQUAL(find(table, fr.key, fr.hash), f); /* nothing else was inserted */
+
+    pthread_mutex_lock(&table->mutex);
+    cr_flight_do_unlink(table, f);
+    pthread_mutex_unlock(&table->mutex);
+    cr_flight_release(&f);
+    cr_rt.flights = saved;
+    pthread_mutex_destroy(&table->mutex);
+    free(table);
+}
+
 void cr_test_register_flight(void)
 {
     CU_pSuite s = CU_add_suite("flight table", NULL, NULL);
     CU_add_test(s, "shell: key copy, owner, empty waiter lists", test_shell);
     CU_add_test(s, "find, insert, unlink, one bucket shared", test_find_insert_unlink);
     CU_add_test(s, "join up to max_waiters, references down to the free", test_join_and_refcounts);
+    CU_add_test(s, "cr_flight_join: the decisions that leave a request not waiting", test_join_declines);
 }
