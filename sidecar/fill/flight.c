@@ -427,8 +427,9 @@ int cr_flight_join(cr_thread_t *t, cr_fill_req_t *fr, cr_object_t *stale, cr_fli
     case JOINED:
     case JOINED_AFTER_FETCH:
         add_waiter(t, f, fr, 0, r == JOINED_AFTER_FETCH);
-        if (r == JOINED)
-            CR_STAT_INC(t->stats, misses); /* one that came after the fetch is counted by its second lookup */
+        if (r == JOINED_AFTER_FETCH)
+            return CR_AGAIN; /* counted by its second lookup */
+        CR_STAT_INC(t->stats, misses);
         return CR_OK;
     case FULL:
         CR_STAT_INC(t->stats, misses);

@@ -84,7 +84,8 @@ static void pass_with_status(h2o_req_t *req, const cr_config_t *cfg, const char 
     cr_pass_start(req, cfg, NULL, cr_cache_status_fwd(req, fwd, extra), NULL);
 }
 
-/* After cr_flight_join for a fill: CR_OK (the request waits), or what it gets when the flight would not take it. */
+/* After cr_flight_join for a fill: CR_OK or CR_AGAIN (the request waits), or what it gets when the flight would not
+ * take it. */
 static void fill_refused(cr_lookup_t *lk, int rc)
 {
     if (rc == CR_DECLINED)
@@ -123,7 +124,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         if (!request_no_cache && cr_object_is_fresh(obj, now) && cr_policy_request_accepts_fresh(qi, age, obj->lifetime_ms)) {
             /* stored a moment ago by a miss answered before its codings were made: wait for the copy with them */
             if ((cr_object_flags(obj) & CR_OBJ_CODINGS_PENDING) != 0 &&
-                cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_OK) {
+                cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_AGAIN) {
                 cr_pin_release(&obj);
                 return;
             }
@@ -137,7 +138,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         if (!request_no_cache && (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0) {
             /* stale: the client may accept it (max-stale), or stale-while-revalidate allows it once in background */
             if (cr_policy_request_accepts_stale(qi, age, obj->lifetime_ms)) {
-                if (cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) != CR_OK) {
+                if (cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_DECLINED) {
                     CR_STAT_INC(t->stats, stale);
                     cr_respond_object(req, cfg, route, obj, hit_status(req, obj, now));
                 }
@@ -147,7 +148,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
             if (obj->swr_ms != 0 && !lk->cookie_pass && age < (uint64_t)obj->lifetime_ms + obj->swr_ms && (qi->cc.flags & CR_CC_ONLY_IF_CACHED) == 0 &&
                 qi->cc.max_age == CR_CC_UNSET && qi->cc.min_fresh == CR_CC_UNSET) {
                 /* declined: not waiting, and a background revalidation runs (started now, or already in flight) */
-                if (cr_flight_join(t, &lk->fill, obj, CR_FLIGHT_REVALIDATE, 1) != CR_OK) {
+                if (cr_flight_join(t, &lk->fill, obj, CR_FLIGHT_REVALIDATE, 1) == CR_DECLINED) {
                     CR_STAT_INC(t->stats, stale);
                     cr_respond_object(req, cfg, route, obj, cr_cache_status_fwd(req, "stale", "detail=stale-while-revalidate"));
                 }
@@ -156,21 +157,22 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
             }
         }
         if ((qi->cc.flags & CR_CC_ONLY_IF_CACHED) != 0) {
-            if (cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) != CR_OK)
+            if (cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_DECLINED)
                 cr_send_json_error(req, 504, "Gateway Timeout", "only_if_cached", "no fresh stored response");
             cr_pin_release(&obj);
             return;
         }
-        lk->fwd = request_no_cache ? "request" : "stale";
         rc = cr_flight_join(t, &lk->fill, obj, CR_FLIGHT_REFILL, shared);
         cr_pin_release(&obj);
+        if (rc != CR_AGAIN) /* one waiting for a store goes forward, if it does, from its second lookup */
+            lk->fwd = request_no_cache ? "request" : "stale";
         fill_refused(lk, rc);
         return;
     }
 
     /* an answer fetched a moment ago may be having its codings made: these would otherwise not wait for its store */
     if ((qi->cc.flags & (CR_CC_ONLY_IF_CACHED | CR_CC_NO_STORE)) != 0 &&
-        cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_OK)
+        cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_AGAIN)
         return;
     if ((qi->cc.flags & CR_CC_ONLY_IF_CACHED) != 0) {
         cr_send_json_error(req, 504, "Gateway Timeout", "only_if_cached", "nothing stored for this request");

@@ -84,9 +84,10 @@ void cr_flight_thread_init(cr_thread_t *t);
  * reference) is an object to revalidate with its validators. With `shared` == 0 a fill started is private to this
  * request (coalescing off, or a marker said so). Counts the request as a miss, except when it waits for a store: then
  * its second lookup counts it.
- * Returns CR_OK (fr->on_answer will be called, possibly before this returns), CR_DECLINED (not waiting: for FILL and
- * REFILL, the flight already has the route's max_waiters and the caller passes; for AWAIT_STORE, go on as usual; for
- * REVALIDATE, serve the stale copy), or CR_ERROR (out of memory: the caller answers 503).
+ * Returns CR_OK (it waits for a fill's answer: fr->on_answer will be called, possibly before this returns), CR_AGAIN
+ * (it waits for a store: on_answer will say CR_FLIGHT_LOOKUP_AGAIN, or time out), CR_DECLINED (not waiting: for FILL
+ * and REFILL, the flight already has the route's max_waiters and the caller passes; for AWAIT_STORE, go on as usual;
+ * for REVALIDATE, serve the stale copy), or CR_ERROR (out of memory: the caller answers 503).
  */
 int cr_flight_join(cr_thread_t *t, cr_fill_req_t *fr, cr_object_t *stale, cr_flight_mode_t mode, int shared);
 
