@@ -3,6 +3,7 @@
  *
  * Invariants: the objects built here are not shared yet (not in the store, not sent), so plain writes to their
  * fields and flags are safe; `old` in cr_fill_object_refreshed is shared and only read (flags atomically).
+ * Config: the generation arrives as an argument (the fill's own, which it retains); nothing here reads cr_rt.
  */
 #include "corral/cache/objbuild.h"
 
@@ -10,7 +11,6 @@
 
 #include "corral/http/encoding.h"
 #include "corral/http/invalidate.h"
-#include "corral/core/runtime.h"
 
 cr_object_t *cr_fill_object_new(cr_str_t key, int status)
 {
@@ -21,9 +21,9 @@ cr_object_t *cr_fill_object_new(cr_str_t key, int status)
 }
 
 /* Headers corral sets itself or must not keep: never stored. */
-static int is_stored_header_dropped(h2o_iovec_t lname, h2o_iovec_t connection)
+static int is_stored_header_dropped(const cr_config_t *cfg, h2o_iovec_t lname, h2o_iovec_t connection)
 {
-    return (cr_is_surrogate_key_header(lname, cr_rt.cfg) && !cr_rt.cfg->cache.keep_surrogate_key) ||
+    return (cr_is_surrogate_key_header(lname, cfg) && !cfg->cache.keep_surrogate_key) ||
            h2o_memis(lname.base, lname.len, H2O_STRLIT("content-length")) || h2o_memis(lname.base, lname.len, H2O_STRLIT("date")) ||
            h2o_memis(lname.base, lname.len, H2O_STRLIT("server")) || h2o_memis(lname.base, lname.len, H2O_STRLIT("age")) ||
            cr_is_hop_by_hop(lname, connection);
@@ -81,21 +81,21 @@ static int set_vary(cr_object_t *obj, const h2o_header_t *headers, size_t num_he
 
 /* The upstream's surrogate keys (cache.surrogate_key_header) as tags. Returns CR_OK, CR_DECLINED when there are more
  * than CR_SURROGATE_KEYS_MAX (a purge of a dropped tag would miss the object), or CR_ERROR when out of memory. */
-static int set_tags(cr_object_t *obj, const h2o_header_t *headers, size_t num_headers)
+static int set_tags(const cr_config_t *cfg, cr_object_t *obj, const h2o_header_t *headers, size_t num_headers)
 {
     cr_str_t tags[CR_SURROGATE_KEYS_MAX];
     size_t num = 0, i;
     int ret = CR_OK;
 
     for (i = 0; i != num_headers && ret == CR_OK; ++i)
-        if (cr_is_surrogate_key_header(*headers[i].name, cr_rt.cfg))
+        if (cr_is_surrogate_key_header(*headers[i].name, cfg))
             ret = cr_surrogate_keys_parse(cr_str(headers[i].value.base, headers[i].value.len), tags, CR_SURROGATE_KEYS_MAX, &num);
     if (num != 0 && cr_object_set_tags(obj, tags, num) != CR_OK)
         return CR_ERROR;
     return ret;
 }
 
-cr_object_t *cr_fill_object_from_response(cr_str_t key, int status, const h2o_header_t *headers, size_t num_headers,
+cr_object_t *cr_fill_object_from_response(const cr_config_t *cfg, cr_str_t key, int status, const h2o_header_t *headers, size_t num_headers,
                                           cr_header_getter_fn get, void *get_ctx, const char **unstorable,
                                           cr_encoding_t *received)
 {
@@ -110,7 +110,7 @@ cr_object_t *cr_fill_object_from_response(cr_str_t key, int status, const h2o_he
     if ((obj = cr_fill_object_new(key, status)) == NULL)
         return NULL;
     for (i = 0; i != num_headers; ++i)
-        if (!is_stored_header_dropped(*headers[i].name, connection) && add_header(obj, headers + i) != CR_OK)
+        if (!is_stored_header_dropped(cfg, *headers[i].name, connection) && add_header(obj, headers + i) != CR_OK)
             goto NoMemory;
     if ((rc = set_vary(obj, headers, num_headers, get, get_ctx)) != CR_OK)
         *unstorable = rc == CR_DECLINED ? "vary-too-long" : "vary-too-complex";
@@ -125,7 +125,7 @@ cr_object_t *cr_fill_object_from_response(cr_str_t key, int status, const h2o_he
         obj->flags |= CR_OBJ_ENCODED;
         *received = (cr_encoding_t)enc;
     }
-    if ((rc = set_tags(obj, headers, num_headers)) == CR_ERROR)
+    if ((rc = set_tags(cfg, obj, headers, num_headers)) == CR_ERROR)
         goto NoMemory;
     if (rc != CR_OK)
         *unstorable = "too-many-tags";
@@ -135,7 +135,7 @@ NoMemory:
     return NULL;
 }
 
-cr_object_t *cr_fill_object_refreshed(const cr_object_t *old, const h2o_header_t *headers, size_t num_headers,
+cr_object_t *cr_fill_object_refreshed(const cr_config_t *cfg, const cr_object_t *old, const h2o_header_t *headers, size_t num_headers,
                                       cr_response_info_t *ri)
 {
     char connbuf[1024];
@@ -164,7 +164,7 @@ cr_object_t *cr_fill_object_refreshed(const cr_object_t *old, const h2o_header_t
     }
     for (j = 0; j != num_headers; ++j) {
         const h2o_header_t *h = headers + j;
-        if (is_stored_header_dropped(*h->name, connection) || h->name == &H2O_TOKEN_CONTENT_TYPE->buf ||
+        if (is_stored_header_dropped(cfg, *h->name, connection) || h->name == &H2O_TOKEN_CONTENT_TYPE->buf ||
             h->name == &H2O_TOKEN_CONTENT_ENCODING->buf)
             continue;
         if (add_header(obj, h) != CR_OK)
@@ -212,7 +212,7 @@ cr_object_t *cr_fill_object_copy(const cr_object_t *obj)
 {
     cr_response_info_t unused;
     /* a 304 that brings no header changes nothing: its merge is a copy */
-    return cr_fill_object_refreshed(obj, NULL, 0, &unused);
+    return cr_fill_object_refreshed(NULL, obj, NULL, 0, &unused); /* no header: no config is read */
 }
 
 int cr_fill_object_compressible(const cr_route_config_t *route, const cr_object_t *obj)
@@ -261,7 +261,7 @@ static int discard_decoded(void *ctx, const void *buf, size_t len)
     return CR_OK;
 }
 
-void cr_fill_object_check_decoding(cr_object_t *obj)
+void cr_fill_object_check_decoding(cr_object_t *obj, size_t max_object_size)
 {
     cr_encoding_t enc;
     cr_str_t body;
@@ -272,16 +272,16 @@ void cr_fill_object_check_decoding(cr_object_t *obj)
         return;
     enc = cr_object_body(obj, CR_ENC_BR).base != NULL ? CR_ENC_BR : CR_ENC_GZIP;
     body = cr_object_body(obj, enc);
-    if ((d = cr_decoder_new(enc, cr_rt.cfg->cache.max_object_size)) != NULL)
+    if ((d = cr_decoder_new(enc, max_object_size)) != NULL)
         rc = cr_decoder_feed(d, body.base, body.len, 1, discard_decoded, NULL);
     cr_decoder_free(&d);
     if (rc != CR_OK)
         obj->flags |= CR_OBJ_KEEP_CODING;
 }
 
-void cr_fill_object_set_freshness(cr_object_t *obj, const cr_store_decision_t *d, uint64_t response_time_ms)
+void cr_fill_object_set_freshness(const cr_config_t *cfg, cr_object_t *obj, const cr_store_decision_t *d, uint64_t response_time_ms)
 {
-    cr_fill_object_check_decoding(obj); /* the last step of every fill before its object is shared */
+    cr_fill_object_check_decoding(obj, cfg->cache.max_object_size); /* the last step of every fill before its object is shared */
     obj->response_time_ms = response_time_ms;
     obj->initial_age_ms = cr_object_clamp_ms(d->initial_age_ms);
     obj->lifetime_ms = cr_object_clamp_ms(d->lifetime_ms);

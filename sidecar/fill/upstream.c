@@ -27,6 +27,8 @@
  * checked again (MSG_PEEK) when it is taken. Callbacks to the user run last in each path, after the
  * fetch's own state is settled (and the socket detached from it), so the user may free the fetch inside them; no
  * callback runs from inside cr_fetch_start.
+ * Over 600 lines: it is one state machine (the states above), whose transitions share the fetch's timer, the
+ * connection cap, the queue and the idle list; split in two, each half would reach into the other's statics.
  */
 #include "corral/fill/upstream.h"
 

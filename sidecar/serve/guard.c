@@ -12,6 +12,9 @@
  * tag is replaced, racily but harmlessly: the worst case is a fresh budget), and read by every request's check with
  * relaxed loads. Windows are fixed (a new one every 10 s), so a blocked address is served again when its window
  * ends.
+ * The admission handler (cr_guard_register) runs first for every traffic request, on its worker thread: it answers
+ * what must not reach the cache handler and returns -1 to let the next handler run for the rest. A rate limiter can
+ * sit beside it as another handler.
  */
 #include "corral/serve/guard.h"
 
@@ -21,6 +24,8 @@
 
 #include "corral/core/runtime.h"
 #include "corral/conf/config.h"
+#include "corral/http/http.h"
+#include "corral/http/reqcheck.h"
 
 #define GUARD_SLOTS 4096       /* per thread, power of two */
 #define GUARD_ADDR_SLOTS 16384 /* per process, power of two: 256 KiB */
@@ -63,15 +68,20 @@ static uint32_t clamp_budget(uint64_t v, uint32_t dflt)
     return v > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)v;
 }
 
-cr_guard_t *cr_guard_new(void)
+cr_guard_t *cr_guard_new_with(const cr_config_t *cfg)
 {
     cr_guard_t *g = calloc(1, sizeof(cr_guard_t));
     if (g == NULL)
         return NULL;
     pthread_once(&addr_seed_once, init_addr_seed);
-    g->per_connection = clamp_budget(cr_rt.cfg != NULL ? cr_rt.cfg->limits.cancels_per_connection : 0, 200);
-    g->per_address = clamp_budget(cr_rt.cfg != NULL ? cr_rt.cfg->limits.cancels_per_address : 0, 1000);
+    g->per_connection = clamp_budget(cfg != NULL ? cfg->limits.cancels_per_connection : 0, 200);
+    g->per_address = clamp_budget(cfg != NULL ? cfg->limits.cancels_per_address : 0, 1000);
     return g;
+}
+
+cr_guard_t *cr_guard_new(void)
+{
+    return cr_guard_new_with(cr_rt.cfg);
 }
 
 int cr_guard_addr_tag(const struct sockaddr *sa, uint64_t *tag)
@@ -192,4 +202,54 @@ void cr_guard_note_cancel(cr_guard_t *g, const cr_guard_ticket_t *ticket, uint64
         ++s->cancels;
     if (ticket->has_addr)
         note_address_cancel(ticket->addr_tag, now);
+}
+
+/* ------------------------------------------------------------------------------------------------------------------------ */
+/* the admission handler */
+
+typedef struct st_cr_req_tracker_t {
+    cr_thread_t *thread;
+    h2o_req_t *req;
+    cr_guard_ticket_t guard;
+} cr_req_tracker_t;
+
+/* Runs when the request is disposed: ends its in-flight count, and notes a cancellation (the client went away
+ * before any response began: an HTTP/2 RST_STREAM or a closed connection) for the rapid-reset guard. */
+static void on_request_dispose(void *p)
+{
+    cr_req_tracker_t *tr = p;
+    --tr->thread->inflight;
+    if (tr->req->res.status == 0)
+        cr_guard_note_cancel(tr->thread->guard, &tr->guard, h2o_now(tr->thread->ctx.loop));
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    cr_thread_t *t = cr_thread_of(req);
+    cr_req_tracker_t *tracker;
+    cr_guard_ticket_t guard;
+
+    CR_STAT_INC(t->stats, requests);
+    if (cr_reqcheck_size(req, cr_rt.cfg->limits.request_headers) != CR_OK) /* first: nothing of an oversized head is read */
+        return 0;
+    if (cr_guard_check(t->guard, req->conn, h2o_now(t->ctx.loop), &guard)) {
+        CR_STAT_INC(t->stats, guard_rejections);
+        cr_send_json_error(req, 429, "Too Many Requests", "too_many_cancellations",
+                           "this connection or client address cancelled too many requests; try again later");
+        return 0;
+    }
+    if (cr_reqcheck(req) != CR_OK) /* a head unsafe to forward or key on: answered 400 */
+        return 0;
+    ++t->inflight;
+    tracker = h2o_mem_alloc_shared(&req->pool, sizeof(*tracker), on_request_dispose);
+    tracker->thread = t;
+    tracker->req = req;
+    tracker->guard = guard;
+    return -1; /* admitted: the next handler answers */
+}
+
+void cr_guard_register(h2o_pathconf_t *pathconf)
+{
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    handler->on_req = on_req;
 }

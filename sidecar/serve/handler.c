@@ -1,6 +1,11 @@
 /*
- * handler.c: the traffic handler. For each request: pick the route, then hit, fill (single-flight), or pass.
+ * handler.c: the cache handler. For each admitted request (the guard's handler runs first, guard.c): pick the route,
+ * build the key, look it up, then hit, fill (single-flight), or pass.
  *
+ * Flow: on_req takes the config generation once and fills the request's cr_lookup_t; lookup_and_answer answers a
+ * hit itself, and otherwise asks the flight table once (cr_flight_join, whose mode says what this lookup wants:
+ * wait for a store, revalidate in background, refill, fill). A waiting request hears its flight's outcome through
+ * cr_deliver (deliver.c), which may send it back here (cr_handler_lookup, cr_handler_restart).
  * Invariants: runs on the request's worker thread only. A hit takes one object reference that is tied to the
  * request's pool and dropped when the request is disposed, so the body is sent by reference (no copy) and an
  * eviction or purge during the send is harmless. The hit path takes no lock (the store's lookup is lock-free) and
@@ -15,13 +20,14 @@
 #include <stdio.h>
 
 #include "corral/fill/flight.h"
+#include "corral/serve/deliver.h"
 #include "corral/serve/guard.h"
 #include "corral/http/http.h"
 #include "corral/http/key.h"
 #include "corral/core/log.h"
 #include "corral/serve/pass.h"
+#include "corral/serve/respond.h"
 #include "corral/cache/pin.h"
-#include "corral/http/reqcheck.h"
 #include "corral/conf/route.h"
 #include "corral/core/runtime.h"
 #include "corral/cache/store.h"
@@ -50,7 +56,7 @@ int cr_handler_variant_matches(void *_lk, const cr_object_t *obj)
 
     if (obj->num_vary == 0)
         return 1;
-    len = cr_variant_key(cr_object_vary_names(obj), obj->num_vary, req_header_getter, lk->req, buf, sizeof(buf));
+    len = cr_variant_key(cr_object_vary_names(obj), obj->num_vary, req_header_getter, lk->fill.req, buf, sizeof(buf));
     return len != SIZE_MAX && len == cr_object_variant_key(obj).len && memcmp(buf, cr_object_variant_key(obj).base, len) == 0;
 }
 
@@ -74,24 +80,38 @@ static h2o_iovec_t hit_status(h2o_req_t *req, const cr_object_t *obj, uint64_t n
     return h2o_iovec_init(buf, 17 + cr_i64toa(ttl, buf + 17));
 }
 
-static void pass_with_status(h2o_req_t *req, const char *fwd, const char *extra)
+static void pass_with_status(h2o_req_t *req, const cr_config_t *cfg, const char *fwd, const char *extra)
 {
-    cr_pass_start(req, NULL, cr_cache_status_fwd(req, fwd, extra), NULL);
+    cr_pass_start(req, cfg, NULL, cr_cache_status_fwd(req, fwd, extra), NULL);
+}
+
+/* After cr_flight_join for a fill: CR_OK or CR_AGAIN (the request waits), or what it gets when the flight would not
+ * take it. */
+static void fill_refused(cr_lookup_t *lk, int rc)
+{
+    if (rc == CR_DECLINED)
+        pass_with_status(lk->fill.req, lk->fill.cfg, lk->fwd, "detail=too-many-waiters");
+    else if (rc == CR_ERROR)
+        cr_send_json_error(lk->fill.req, 503, "Service Unavailable", "no_memory", "out of memory");
 }
 
 /* Looks the key up and answers: hit, stale hit with background revalidation, or a fill. */
 static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
 {
-    h2o_req_t *req = lk->req;
+    h2o_req_t *req = lk->fill.req;
+    const cr_config_t *cfg = lk->fill.cfg;
+    const cr_route_config_t *route = lk->fill.route;
     uint64_t now = h2o_now(t->ctx.loop);
     size_t num_variants = 0;
-    cr_object_t *obj = cr_store_lookup_pinned(cr_rt.store, lk->key, lk->keylen, lk->hash, lookup_matches, lk, &num_variants);
-    const cr_request_info_t *qi = &lk->qi;
+    cr_object_t *obj =
+        cr_store_lookup_pinned(cr_rt.store, lk->fill.key, lk->fill.keylen, lk->fill.hash, lookup_matches, lk, &num_variants);
+    const cr_request_info_t *qi = &lk->fill.qi;
+    int shared = route->coalesce && !lk->cookie_pass, rc;
 
     if (obj != NULL && (cr_object_flags(obj) & CR_OBJ_PASS) != 0) {
         if (cr_object_age_ms(obj, now) < obj->lifetime_ms) {
             cr_pin_release(&obj);
-            pass_with_status(req, "bypass", "detail=hit-for-pass");
+            pass_with_status(req, cfg, "bypass", "detail=hit-for-pass");
             return;
         }
         cr_store_remove_object(cr_rt.store, obj);
@@ -104,50 +124,56 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         int request_no_cache = (qi->cc.flags & CR_CC_NO_CACHE) != 0;
         if (!request_no_cache && cr_object_is_fresh(obj, now) && cr_policy_request_accepts_fresh(qi, age, obj->lifetime_ms)) {
             /* stored a moment ago by a miss answered before its codings were made: wait for the copy with them */
-            if ((cr_object_flags(obj) & CR_OBJ_CODINGS_PENDING) != 0 && cr_flight_await_store(t, lk) == CR_OK) {
+            if ((cr_object_flags(obj) & CR_OBJ_CODINGS_PENDING) != 0 &&
+                cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_AGAIN) {
                 cr_pin_release(&obj);
                 return;
             }
             CR_STAT_INC(t->stats, hits);
-            cr_respond_object(req, lk->route, obj, hit_status(req, obj, now));
+            cr_respond_object(req, cfg, route, obj, hit_status(req, obj, now));
             cr_pin_release(&obj);
             return;
         }
-        if (cr_flight_await_store(t, lk) == CR_OK) { /* a fresher answer is being stored this moment */
-            cr_pin_release(&obj);
-            return;
-        }
+        /* what this lookup does unless a fresher answer is being stored this moment (then it waits for that store
+         * and looks up again): one call into the flight table decides both */
         if (!request_no_cache && (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0) {
             /* stale: the client may accept it (max-stale), or stale-while-revalidate allows it once in background */
             if (cr_policy_request_accepts_stale(qi, age, obj->lifetime_ms)) {
-                CR_STAT_INC(t->stats, stale);
-                cr_respond_object(req, lk->route, obj, hit_status(req, obj, now));
+                if (cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_DECLINED) {
+                    CR_STAT_INC(t->stats, stale);
+                    cr_respond_object(req, cfg, route, obj, hit_status(req, obj, now));
+                }
                 cr_pin_release(&obj);
                 return;
             }
             if (obj->swr_ms != 0 && !lk->cookie_pass && age < (uint64_t)obj->lifetime_ms + obj->swr_ms && (qi->cc.flags & CR_CC_ONLY_IF_CACHED) == 0 &&
                 qi->cc.max_age == CR_CC_UNSET && qi->cc.min_fresh == CR_CC_UNSET) {
-                CR_STAT_INC(t->stats, stale);
-                cr_respond_object(req, lk->route, obj, cr_cache_status_fwd(req, "stale", "detail=stale-while-revalidate"));
-                cr_flight_revalidate_background(t, lk, obj);
+                /* declined: not waiting, and a background revalidation runs (started now, or already in flight) */
+                if (cr_flight_join(t, &lk->fill, obj, CR_FLIGHT_REVALIDATE, 1) == CR_DECLINED) {
+                    CR_STAT_INC(t->stats, stale);
+                    cr_respond_object(req, cfg, route, obj, cr_cache_status_fwd(req, "stale", "detail=stale-while-revalidate"));
+                }
                 cr_pin_release(&obj);
                 return;
             }
         }
         if ((qi->cc.flags & CR_CC_ONLY_IF_CACHED) != 0) {
+            if (cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_DECLINED)
+                cr_send_json_error(req, 504, "Gateway Timeout", "only_if_cached", "no fresh stored response");
             cr_pin_release(&obj);
-            cr_send_json_error(req, 504, "Gateway Timeout", "only_if_cached", "no fresh stored response");
             return;
         }
-        lk->fwd = request_no_cache ? "request" : "stale";
-        if (cr_flight_wait(t, lk, obj, lk->route->coalesce && !lk->cookie_pass) != CR_OK)
-            pass_with_status(req, lk->fwd, "detail=too-many-waiters");
+        rc = cr_flight_join(t, &lk->fill, obj, CR_FLIGHT_REFILL, shared);
         cr_pin_release(&obj);
+        if (rc != CR_AGAIN) /* one waiting for a store goes forward, if it does, from its second lookup */
+            lk->fwd = request_no_cache ? "request" : "stale";
+        fill_refused(lk, rc);
         return;
     }
 
     /* an answer fetched a moment ago may be having its codings made: these would otherwise not wait for its store */
-    if ((qi->cc.flags & (CR_CC_ONLY_IF_CACHED | CR_CC_NO_STORE)) != 0 && cr_flight_await_store(t, lk) == CR_OK)
+    if ((qi->cc.flags & (CR_CC_ONLY_IF_CACHED | CR_CC_NO_STORE)) != 0 &&
+        cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_AGAIN)
         return;
     if ((qi->cc.flags & CR_CC_ONLY_IF_CACHED) != 0) {
         cr_send_json_error(req, 504, "Gateway Timeout", "only_if_cached", "nothing stored for this request");
@@ -155,23 +181,22 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
     }
     lk->fwd = num_variants != 0 ? "vary-miss" : "uri-miss";
     if ((qi->cc.flags & CR_CC_NO_STORE) != 0) {
-        pass_with_status(req, "request", "detail=no-store");
+        pass_with_status(req, cfg, "request", "detail=no-store");
         return;
     }
-    if (cr_flight_wait(t, lk, NULL, lk->route->coalesce && !lk->cookie_pass) != CR_OK)
-        pass_with_status(req, lk->fwd, "detail=too-many-waiters");
+    fill_refused(lk, cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_FILL, shared));
 }
 
 void cr_handler_lookup(cr_lookup_t *lk)
 {
-    lookup_and_answer(cr_thread_of(lk->req), lk);
+    lookup_and_answer(cr_thread_of(lk->fill.req), lk);
 }
 
 void cr_handler_restart(cr_lookup_t *lk)
 {
-    cr_thread_t *t = cr_thread_of(lk->req);
+    cr_thread_t *t = cr_thread_of(lk->fill.req);
     if (lk->restarts++ >= 1) {
-        pass_with_status(lk->req, "vary-miss", "detail=variant-changed");
+        pass_with_status(lk->fill.req, lk->fill.cfg, "vary-miss", "detail=variant-changed");
         return;
     }
     lookup_and_answer(t, lk);
@@ -184,22 +209,6 @@ static int key_header_lookup(void *ctx, const char *lname, size_t lnamelen, cr_s
         return 0;
     *value = cr_str(v.base, v.len);
     return 1;
-}
-
-typedef struct st_cr_req_tracker_t {
-    cr_thread_t *thread;
-    h2o_req_t *req;
-    cr_guard_ticket_t guard;
-} cr_req_tracker_t;
-
-/* Runs when the request is disposed: ends its in-flight count, and notes a cancellation (the client went away
- * before any response began: an HTTP/2 RST_STREAM or a closed connection) for the rapid-reset guard. */
-static void on_request_dispose(void *p)
-{
-    cr_req_tracker_t *tr = p;
-    --tr->thread->inflight;
-    if (tr->req->res.status == 0)
-        cr_guard_note_cancel(tr->thread->guard, &tr->guard, h2o_now(tr->thread->ctx.loop));
 }
 
 static int is_method(h2o_iovec_t m, const char *lit, size_t len)
@@ -226,68 +235,53 @@ static int key_path_is_request_path(const char *key, size_t keylen, h2o_iovec_t 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     cr_thread_t *t = cr_thread_of(req);
+    const cr_config_t *cfg = cr_rt.cfg; /* the generation this request runs with, handed down from here */
     h2o_iovec_t m = req->input.method;
     const cr_route_config_t *route;
-    cr_req_tracker_t *tracker;
     cr_lookup_t *lk;
     char keybuf[CR_MAX_KEY];
     int keylen, ambiguous;
-    cr_guard_ticket_t guard;
 
-    CR_STAT_INC(t->stats, requests);
-    if (cr_reqcheck_size(req, cr_rt.cfg->limits.request_headers) != CR_OK) /* first: nothing of an oversized head is read */
-        return 0;
-    if (cr_guard_check(t->guard, req->conn, h2o_now(t->ctx.loop), &guard)) {
-        CR_STAT_INC(t->stats, guard_rejections);
-        cr_send_json_error(req, 429, "Too Many Requests", "too_many_cancellations",
-                           "this connection or client address cancelled too many requests; try again later");
-        return 0;
-    }
-    if (cr_reqcheck(req) != CR_OK) /* a head unsafe to forward or key on: answered 400 */
-        return 0;
-    ++t->inflight;
-    tracker = h2o_mem_alloc_shared(&req->pool, sizeof(*tracker), on_request_dispose);
-    tracker->thread = t;
-    tracker->req = req;
-    tracker->guard = guard;
-
-    route = cr_route_match_ex(cr_rt.cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len), &ambiguous);
+    route = cr_route_match_ex(cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len), &ambiguous);
     if (route == NULL || !route->cache) {
-        cr_pass_start(req, route, h2o_iovec_init(NULL, 0), NULL);
+        cr_pass_start(req, cfg, route, h2o_iovec_init(NULL, 0), NULL);
         return 0;
     }
     if (!is_method(m, H2O_STRLIT("GET")) && !is_method(m, H2O_STRLIT("HEAD"))) {
         int safe = is_method(m, H2O_STRLIT("OPTIONS")) || is_method(m, H2O_STRLIT("TRACE"));
-        cr_pass_start(req, route, cr_cache_status_fwd(req, "method", NULL), safe ? NULL : cr_writethrough_on_head);
+        cr_pass_start(req, cfg, route, cr_cache_status_fwd(req, "method", NULL), safe ? NULL : cr_writethrough_on_head);
         return 0;
     }
 
     if (ambiguous) {
         /* "..;", "%2F..", a backslash, a double escape: the upstream may read it as a path another route covers */
-        pass_with_status(req, "bypass", "detail=ambiguous-path");
+        pass_with_status(req, cfg, "bypass", "detail=ambiguous-path");
         return 0;
     }
     keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len),
                           cr_str(req->input.path.base, req->input.path.len), key_header_lookup, req, keybuf, sizeof(keybuf));
     if (keylen < 0) {
-        pass_with_status(req, "bypass", "detail=key-too-long");
+        pass_with_status(req, cfg, "bypass", "detail=key-too-long");
         return 0;
     }
     if (!key_path_is_request_path(keybuf, (size_t)keylen, req->input.path)) {
         /* the key would name another path than the one the upstream is asked for: never store such answers */
-        pass_with_status(req, "bypass", "detail=unnormalized-path");
+        pass_with_status(req, cfg, "bypass", "detail=unnormalized-path");
         return 0;
     }
     lk = h2o_mem_alloc_pool(&req->pool, sizeof(*lk));
     memset(lk, 0, sizeof(*lk));
-    lk->req = req;
-    lk->route = route;
-    lk->key = h2o_mem_alloc_pool(&req->pool, keylen + 1);
-    memcpy(lk->key, keybuf, keylen + 1);
-    lk->keylen = keylen;
-    lk->hash = cr_hash(keybuf, keylen);
-    cr_request_info_from_req(req, &lk->qi);
-    lk->cookie_pass = lk->qi.has_cookie && route->cookies == CR_COOKIES_PASS;
+    lk->fill.req = req;
+    lk->fill.cfg = cfg;
+    lk->fill.route = route;
+    lk->fill.key = h2o_mem_alloc_pool(&req->pool, keylen + 1);
+    memcpy(lk->fill.key, keybuf, keylen + 1);
+    lk->fill.keylen = keylen;
+    lk->fill.hash = cr_hash(keybuf, keylen);
+    cr_request_info_from_req(req, &lk->fill.qi);
+    lk->fill.on_answer = cr_deliver;
+    lk->fill.ctx = lk;
+    lk->cookie_pass = lk->fill.qi.has_cookie && route->cookies == CR_COOKIES_PASS;
     lookup_and_answer(t, lk);
     return 0;
 }
@@ -295,6 +289,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 void cr_handler_register(h2o_hostconf_t *hostconf)
 {
     h2o_pathconf_t *pathconf = h2o_config_register_path(hostconf, "/", 0);
-    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    h2o_handler_t *handler;
+
+    cr_guard_register(pathconf); /* first: sizes, the rapid-reset budget, head checks, the in-flight count */
+    handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
 }

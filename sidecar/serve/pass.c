@@ -35,6 +35,7 @@ typedef struct st_cr_pass_t {
     h2o_buffer_t *rest;       /* what was left when the fetch finished */
     h2o_iovec_t cache_status;
     cr_pass_head_cb on_head;
+    const cr_config_t *cfg; /* the request's generation */
     const cr_route_config_t *route;
     cr_encoder_t *encoder; /* on-the-fly compression (uncached routes with compress on), or NULL */
     h2o_buffer_t *encoded; /* the encoder's output, the doublebuffer's receiving side while it runs */
@@ -149,11 +150,11 @@ static int choose_stream_encoding(cr_pass_t *self, int status, const h2o_header_
     return chosen > CR_ENC_IDENTITY ? chosen : -1;
 }
 
-void cr_relay_response_header(h2o_req_t *req, const h2o_header_t *h, h2o_iovec_t connection)
+void cr_relay_response_header(h2o_req_t *req, const cr_config_t *cfg, const h2o_header_t *h, h2o_iovec_t connection)
 {
     h2o_iovec_t value;
     if (h->name == &H2O_TOKEN_CONTENT_LENGTH->buf || h->name == &H2O_TOKEN_DATE->buf || h->name == &H2O_TOKEN_SERVER->buf ||
-        cr_is_hop_by_hop(*h->name, connection) || (cr_is_surrogate_key_header(*h->name, cr_rt.cfg) && !cr_rt.cfg->cache.keep_surrogate_key))
+        cr_is_hop_by_hop(*h->name, connection) || (cr_is_surrogate_key_header(*h->name, cfg) && !cfg->cache.keep_surrogate_key))
         return;
     value = h2o_strdup(&req->pool, h->value.base, h->value.len);
     if (h2o_iovec_is_token(h->name)) {
@@ -180,7 +181,7 @@ static int on_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_header
     for (i = 0; i != num_headers; ++i) {
         if (headers[i].name == &H2O_TOKEN_CONTENT_LENGTH->buf)
             req->res.content_length = h2o_strtosize(headers[i].value.base, headers[i].value.len);
-        cr_relay_response_header(req, headers + i, connection);
+        cr_relay_response_header(req, self->cfg, headers + i, connection);
     }
     if (self->cache_status.base != NULL)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-status"), 0, NULL, self->cache_status.base,
@@ -269,7 +270,8 @@ static void on_error(cr_fetch_t *fetch, cr_fetch_error_t err, const char *msg, i
 
 static const cr_fetch_callbacks_t pass_callbacks = {on_head, on_body, on_error};
 
-void cr_pass_start(h2o_req_t *req, const cr_route_config_t *route, h2o_iovec_t cache_status, cr_pass_head_cb on_head_cb)
+void cr_pass_start(h2o_req_t *req, const cr_config_t *cfg, const cr_route_config_t *route, h2o_iovec_t cache_status,
+                   cr_pass_head_cb on_head_cb)
 {
     cr_thread_t *t = cr_thread_of(req);
     cr_pass_t *self = h2o_mem_alloc_shared(&req->pool, sizeof(*self), on_dispose);
@@ -281,8 +283,9 @@ void cr_pass_start(h2o_req_t *req, const cr_route_config_t *route, h2o_iovec_t c
     self->req = req;
     self->cache_status = cache_status;
     self->on_head = on_head_cb;
+    self->cfg = cfg;
     self->route = route;
-    self->pause_at = CR_MAX(cr_rt.cfg->limits.response_buffer, (size_t)16384) / 2;
+    self->pause_at = CR_MAX(cfg->limits.response_buffer, (size_t)16384) / 2;
     h2o_doublebuffer_init(&self->sending, &h2o_socket_buffer_prototype);
     h2o_buffer_init(&self->rest, &h2o_socket_buffer_prototype);
 

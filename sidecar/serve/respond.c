@@ -13,7 +13,7 @@
  * every other representation gets a suffix inside the quotes ("-gz", "-br", or "-id" for a decoded one), so a
  * conditional request matches only the variant it would receive.
  */
-#include "corral/serve/handler.h"
+#include "corral/serve/respond.h"
 
 #include <stdio.h>
 
@@ -187,7 +187,7 @@ static void on_decode_gen_dispose(void *p)
 }
 
 /* Starts a decoded response; the caller has set status and headers. */
-static void send_decoded(h2o_req_t *req, const cr_object_t *obj, cr_encoding_t coded)
+static void send_decoded(h2o_req_t *req, const cr_config_t *cfg, const cr_object_t *obj, cr_encoding_t coded)
 {
     cr_decode_gen_t *self = h2o_mem_alloc_shared(&req->pool, sizeof(*self), on_decode_gen_dispose);
     memset(self, 0, sizeof(*self));
@@ -195,7 +195,7 @@ static void send_decoded(h2o_req_t *req, const cr_object_t *obj, cr_encoding_t c
     self->input = cr_object_body(obj, coded);
     h2o_buffer_init(&self->out, &h2o_socket_buffer_prototype);
     /* a decoded body can be no larger than max_object_size allowed, times a generous ratio: a bomb is cut short */
-    self->decoder = cr_decoder_new(coded, (size_t)cr_rt.cfg->cache.max_object_size * 64 + 1024 * 1024);
+    self->decoder = cr_decoder_new(coded, (size_t)cfg->cache.max_object_size * 64 + 1024 * 1024);
     h2o_start_response(req, &self->super);
     if (self->decoder == NULL) {
         h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
@@ -204,7 +204,8 @@ static void send_decoded(h2o_req_t *req, const cr_object_t *obj, cr_encoding_t c
     decode_and_send(self, req);
 }
 
-void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object_t *obj, h2o_iovec_t cache_status)
+void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_config_t *route, cr_object_t *obj,
+                       h2o_iovec_t cache_status)
 {
     static h2o_generator_t generator = {NULL, NULL}; /* the whole body goes in one h2o_send */
     cr_thread_t *t = cr_thread_of(req);
@@ -289,7 +290,7 @@ void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object
             h2o_start_response(req, &generator);
             h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
         } else {
-            send_decoded(req, obj, coded);
+            send_decoded(req, cfg, obj, coded);
         }
         return;
     }

@@ -30,6 +30,8 @@ void cr_test_register_http(void);
 void cr_test_register_guard(void);
 void cr_test_register_stats(void);
 void cr_test_register_metrics(void);
+void cr_test_register_outcome(void);
+void cr_test_register_flight(void);
 
 int main(void)
 {
@@ -61,6 +63,8 @@ int main(void)
     cr_test_register_guard();
     cr_test_register_stats();
     cr_test_register_metrics();
+    cr_test_register_outcome();
+    cr_test_register_flight();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

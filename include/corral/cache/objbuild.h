@@ -4,7 +4,8 @@
  * Which headers are kept, the Vary variant key, the surrogate-key tags, the received content coding (and whether it
  * may be decoded for clients), the gzip and brotli variants made once at store time, the freshness fields, and the
  * object a 304 makes of a stored one.
- * Everything here runs on the fill's owner thread on objects nobody else sees yet; no locks, no I/O.
+ * Everything here runs on the fill's owner thread on objects nobody else sees yet; no locks, no I/O. The config
+ * generation (`cfg`: cache.max_object_size, the surrogate-key header and keep_surrogate_key) is an argument.
  */
 #ifndef CORRAL_OBJBUILD_H
 #define CORRAL_OBJBUILD_H
@@ -27,7 +28,7 @@ cr_object_t *cr_fill_object_new(cr_str_t key, int status);
  * ("vary-too-complex", "vary-too-long": the request's
  * values of the varied headers do not fit a variant key, "content-encoding", "too-many-tags") when the response must not be stored, else to NULL.
  */
-cr_object_t *cr_fill_object_from_response(cr_str_t key, int status, const h2o_header_t *headers, size_t num_headers,
+cr_object_t *cr_fill_object_from_response(const cr_config_t *cfg, cr_str_t key, int status, const h2o_header_t *headers, size_t num_headers,
                                           cr_header_getter_fn get, void *get_ctx, const char **unstorable,
                                           cr_encoding_t *received);
 
@@ -36,7 +37,7 @@ cr_object_t *cr_fill_object_from_response(cr_str_t key, int status, const h2o_he
  * 304's, its bodies, Vary and tags kept. *ri describes the merged headers (with the 304's Date and Age) for the new
  * freshness decision. Returns NULL when out of memory.
  */
-cr_object_t *cr_fill_object_refreshed(const cr_object_t *old, const h2o_header_t *headers, size_t num_headers,
+cr_object_t *cr_fill_object_refreshed(const cr_config_t *cfg, const cr_object_t *old, const h2o_header_t *headers, size_t num_headers,
                                       cr_response_info_t *ri);
 
 /* A copy of a finished object (headers, Vary, tags, bodies; not finished, no freshness fields yet), to be given
@@ -61,10 +62,10 @@ void cr_fill_object_compress(const cr_route_config_t *route, cr_object_t *obj);
  * is never inflated per client). Costs one decode of at most max_object_size of output (zlib: about 2 ms per MiB).
  * Objects already marked, and objects not encoded, are left alone.
  */
-void cr_fill_object_check_decoding(cr_object_t *obj);
+void cr_fill_object_check_decoding(cr_object_t *obj, size_t max_object_size);
 
 /* Freshness fields (clamped, see object.h) and flags from the store decision, and cr_fill_object_check_decoding;
  * call on the finished object before it is shared. */
-void cr_fill_object_set_freshness(cr_object_t *obj, const cr_store_decision_t *d, uint64_t response_time_ms);
+void cr_fill_object_set_freshness(const cr_config_t *cfg, cr_object_t *obj, const cr_store_decision_t *d, uint64_t response_time_ms);
 
 #endif

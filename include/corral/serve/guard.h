@@ -17,6 +17,7 @@
 #define CORRAL_GUARD_H
 
 #include <h2o.h>
+#include "corral/conf/config.h"
 
 #define CR_GUARD_WINDOW_MS 10000
 
@@ -29,8 +30,19 @@ typedef struct st_cr_guard_ticket_t {
     int has_addr;
 } cr_guard_ticket_t;
 
-/* A thread's guard, with the budgets of the running configuration (cr_rt.cfg->limits). */
+/* A thread's guard, with the budgets of `cfg` (limits.cancels_per_connection, cancels_per_address; NULL: the
+ * defaults, 200 and 1000). */
+cr_guard_t *cr_guard_new_with(const cr_config_t *cfg);
+/* The same with the running configuration (cr_rt.cfg), for callers that have no generation at hand. */
 cr_guard_t *cr_guard_new(void);
+
+/*
+ * Registers the admission handler on `pathconf`; call it before the cache handler is registered, so it runs first.
+ * For each request it counts it, answers an oversized head (431, limits.request_headers), a connection or address
+ * over its cancel budget (429) and a head unsafe to forward or key on (400); it then starts the request's in-flight
+ * count (the drain waits for it) and its cancel watch, and lets the next handler run.
+ */
+void cr_guard_register(h2o_pathconf_t *pathconf);
 
 /* Returns 1 when this connection or its client address is over its budget (the caller answers 429), else 0 and
  * fills *ticket for cr_guard_note_cancel. */

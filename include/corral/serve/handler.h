@@ -1,7 +1,8 @@
 /*
  * handler.h: the request handler: route, key, lookup, and the choice between hit, fill (flight), and pass.
  *
- * A cr_lookup_t carries what the handler worked out for one cacheable request; it lives in the request's pool.
+ * A cr_lookup_t carries what the handler worked out for one cacheable request; it lives in the request's pool. Its
+ * first part (cr_fill_req_t) is what a flight needs; a flight's outcome comes back through cr_deliver (deliver.h).
  * Functions here run on the request's own worker thread.
  */
 #ifndef CORRAL_HANDLER_H
@@ -12,25 +13,18 @@
 #include "corral/conf/config.h"
 #include "corral/cache/object.h"
 #include "corral/http/policy.h"
+#include "corral/fill/flight.h"
 
 typedef struct st_cr_lookup_t {
-    h2o_req_t *req;
-    const cr_route_config_t *route;
-    char *key;
-    size_t keylen;
-    uint64_t hash;
-    cr_request_info_t qi;
-    unsigned restarts; /* lookups redone after a flight answered another variant */
-    const char *fwd;   /* why it went forward: "uri-miss", "vary-miss", "stale", "request" */
-    int cookie_pass;   /* the request carries Cookie on a `cookies: pass` route: it sees only CR_OBJ_SHAREABLE objects,
-                          and its fills are its own (never shared with a waiter, no background revalidation) */
+    cr_fill_req_t fill; /* what a flight needs: the request, config, route, key, hash, request info, the callback */
+    unsigned restarts;  /* lookups redone after a flight answered another variant */
+    const char *fwd;    /* why it went forward: "uri-miss", "vary-miss", "stale", "request" */
+    int cookie_pass;    /* the request carries Cookie on a `cookies: pass` route: it sees only CR_OBJ_SHAREABLE objects,
+                           and its fills are its own (never shared with a waiter, no background revalidation) */
 } cr_lookup_t;
 
 /* Registers the traffic handler on the host config. */
 void cr_handler_register(h2o_hostconf_t *hostconf);
-
-/* Answers the request from `obj` (takes its own reference). `cache_status` is the Cache-Status value. */
-void cr_respond_object(h2o_req_t *req, const cr_route_config_t *route, cr_object_t *obj, h2o_iovec_t cache_status);
 
 /* Builds a Cache-Status value in the request's pool: "corral; fwd=<fwd>[; <extra>]". */
 h2o_iovec_t cr_cache_status_fwd(h2o_req_t *req, const char *fwd, const char *extra);

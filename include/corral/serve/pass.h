@@ -17,14 +17,16 @@
 typedef void (*cr_pass_head_cb)(h2o_req_t *req, int status, const h2o_header_t *headers, size_t num_headers);
 
 /*
- * Starts a pass. `route` (may be NULL) is the matched route: on an uncached route with compress on, responses are
+ * Starts a pass with the request's config generation `cfg` (limits.response_buffer, the surrogate-key header). `route` (may be NULL) is the matched route: on an uncached route with compress on, responses are
  * compressed on the fly for clients that accept it. `cache_status` (may be {NULL,0}) is added as the Cache-Status
  * header. `on_head` (may be NULL) is told of the upstream's answer before it is relayed (write-through uses it).
  */
-void cr_pass_start(h2o_req_t *req, const cr_route_config_t *route, h2o_iovec_t cache_status, cr_pass_head_cb on_head);
+void cr_pass_start(h2o_req_t *req, const cr_config_t *cfg, const cr_route_config_t *route, h2o_iovec_t cache_status,
+                   cr_pass_head_cb on_head);
 
 /* Copies an upstream response header to the client response unless it is hop-by-hop or one corral sets itself
- * (content-length, date, server). Values are duplicated into the request's pool. */
-void cr_relay_response_header(h2o_req_t *req, const h2o_header_t *h, h2o_iovec_t connection);
+ * (content-length, date, server), or the surrogate-key header of `cfg` unless it keeps it. Values are duplicated into
+ * the request's pool. */
+void cr_relay_response_header(h2o_req_t *req, const cr_config_t *cfg, const h2o_header_t *h, h2o_iovec_t connection);
 
 #endif

@@ -1,0 +1,43 @@
+/*
+ * fill.h: the leader's fill (fill.c): fetching the key from the upstream, deciding what the answer is for everyone
+ * waiting, storing it, and making its codings. The fill itself is driven through the flight (flight.h); what is
+ * public here is the outcome decision, a pure function of its inputs (no clock, no store, no config) so it can be
+ * tested on its own.
+ */
+#ifndef CORRAL_FILL_H
+#define CORRAL_FILL_H
+
+#include <stdint.h>
+#include "corral/cache/object.h"
+#include "corral/http/policy.h"
+
+typedef enum en_cr_fill_verdict_t {
+    CR_FILL_PASS_ALL,    /* too large to buffer: every waiter passes, a hit-for-pass marker is stored */
+    CR_FILL_STALE,       /* the upstream failed (an error, or 500/502/503/504) and the stale copy answers everyone */
+    CR_FILL_ERROR,       /* the upstream failed and nothing may stand in: everyone gets the error */
+    CR_FILL_STORE,       /* storable: stored, and it answers every waiter whose variant it fits */
+    CR_FILL_SHARE,       /* a 5xx that is not storable: it answers everyone (the failing upstream is asked once), the
+                            stale copy is removed */
+    CR_FILL_LEADER_ONLY, /* not storable: it answers the leader, the others pass; the stale copy is removed and a
+                            hit-for-pass marker stored */
+    CR_FILL_LEADER_ONLY_PER_REQUEST, /* not storable because of the leader's request (Authorization, Cookie, Vary
+                                        values too long): it answers the leader, the others pass, nothing else */
+} cr_fill_verdict_t;
+
+typedef struct st_cr_fill_inputs_t {
+    int failed;      /* no response: the fetch failed (or out of memory) */
+    int too_large;   /* the response is over cache.max_object_size */
+    int status;      /* the response's status (the stored one for a 304 that refreshed it) */
+    const cr_store_decision_t *decision; /* the store policy's (storable, per_request); unused when failed */
+    const cr_object_t *stale;            /* the copy being revalidated, or NULL */
+    uint64_t now;                        /* ms, the owner loop's clock */
+} cr_fill_inputs_t;
+
+/* stale-if-error (RFC 5861): may `stale` (may be NULL) answer for a failed upstream at `now`? Not under
+ * must-revalidate; the window runs from the end of freshness. */
+int cr_fill_stale_may_answer_error(const cr_object_t *stale, uint64_t now);
+
+/* What the fill's answer is for everyone waiting. */
+cr_fill_verdict_t cr_fill_decide(const cr_fill_inputs_t *in);
+
+#endif
