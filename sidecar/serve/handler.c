@@ -74,7 +74,8 @@ static int lookup_matches(void *_lk, const cr_object_t *obj)
 static h2o_iovec_t hit_status(h2o_req_t *req, const cr_object_t *obj, uint64_t now)
 {
     int64_t left = (int64_t)obj->lifetime_ms - (int64_t)cr_object_age_ms(obj, now);
-    int64_t ttl = left >= 0 ? left / 1000 : -((-left + 999) / 1000); /* stale by any amount shows a negative ttl */
+    /* stale by any amount shows a negative ttl, also at the very millisecond it turns stale (left == 0) */
+    int64_t ttl = left > 0 ? left / 1000 : left == 0 ? -1 : -((-left + 999) / 1000);
     char *buf = h2o_mem_alloc_pool(&req->pool, 48);
     memcpy(buf, "corral; hit; ttl=", 17);
     return h2o_iovec_init(buf, 17 + cr_i64toa(ttl, buf + 17));
