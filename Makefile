@@ -75,9 +75,10 @@ e2e: $(BUILD)/corral $(BUILD)/e2e_tests
 	CORRAL_BIN=$(abspath $(BUILD)/corral) $(BUILD)/e2e_tests
 
 layers:
-	tools/check-layers.py
+	tools/check-layers.py --self-test
 
 test: deps
+	tools/check-layers.py --self-test
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory e2e
 	$(MAKE) --no-print-directory fuzz-regress
