@@ -9,62 +9,7 @@
 
 #include <limits.h>
 
-typedef struct st_cr_urlpath_out_t {
-    char *buf;
-    size_t cap; /* bytes available for path characters (the NUL is extra) */
-    size_t len;
-} cr_urlpath_out_t;
-
-/* Each writer returns 0, or -1 when the output would not fit. */
-static int out_byte(cr_urlpath_out_t *o, char c)
-{
-    if (o->len >= o->cap)
-        return -1;
-    o->buf[o->len++] = c;
-    return 0;
-}
-
-static int out_bytes(cr_urlpath_out_t *o, const char *s, size_t n)
-{
-    if (n > o->cap - o->len)
-        return -1;
-    if (n != 0)
-        memcpy(o->buf + o->len, s, n);
-    o->len += n;
-    return 0;
-}
-
-static int out_init(cr_urlpath_out_t *o, char *buf, size_t bufsize)
-{
-    if (buf == NULL || bufsize == 0)
-        return -1;
-    o->buf = buf;
-    o->cap = CR_MIN(bufsize - 1, (size_t)INT_MAX);
-    o->len = 0;
-    return 0;
-}
-
-static int out_finish(cr_urlpath_out_t *o)
-{
-    o->buf[o->len] = '\0';
-    return (int)o->len;
-}
-
-static int is_ctl(unsigned char c)
-{
-    return c < 0x20 || c == 0x7f;
-}
-
-static int is_unreserved(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-           c == '~';
-}
-
-static char to_upper(char c)
-{
-    return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
-}
+#include "corral/core/outbuf.h"
 
 /*
  * The match form: what routes are matched on. Built so that a request cannot escape a route through a spelling the
@@ -92,7 +37,7 @@ static int is_plain_match_path(const char *p, size_t len)
         if (c == '/' || c == '.') {
             if (p[i - 1] == '/')
                 return 0;
-        } else if (!is_unreserved(c)) {
+        } else if (!cr_uri_is_unreserved(c)) {
             return 0;
         }
     }
@@ -111,7 +56,7 @@ static int holds_double_escape(const char *s, size_t len)
 
 int cr_urlpath_match_form(cr_str_t path, char *buf, size_t bufsize, int *ambiguous)
 {
-    cr_urlpath_out_t o;
+    cr_outbuf_t o;
     size_t i = 0, len = path.len;
     int amb = 0;
 
@@ -122,29 +67,29 @@ int cr_urlpath_match_form(cr_str_t path, char *buf, size_t bufsize, int *ambiguo
     }
     if (ambiguous != NULL)
         *ambiguous = 0;
-    if (out_init(&o, buf, bufsize) != 0 || len == 0 || path.base[0] != '/')
+    if (cr_outbuf_init(&o, buf, bufsize) != 0 || len == 0 || path.base[0] != '/')
         return -1;
     if (is_plain_match_path(path.base, len)) {
-        if (out_bytes(&o, path.base, len) != 0)
+        if (cr_outbuf_bytes(&o, path.base, len) != 0)
             return -1;
-        return out_finish(&o);
+        return cr_outbuf_finish(&o);
     }
     while (i < len) {
         size_t seg = o.len, seglen;
         int in_params = 0;
-        if (out_byte(&o, '/') != 0)
+        if (cr_outbuf_byte(&o, '/') != 0)
             return -1;
         ++i; /* the separator: '/', "%2F" (its other two bytes were skipped below) or '\\' */
         while (i < len) {
             unsigned char c = (unsigned char)path.base[i];
             int hi = -1, lo = -1, width = 1;
-            if (is_ctl(c) || c == ' ')
+            if (cr_uri_is_ctl(c) || c == ' ')
                 return -1;
             if (c == '%') {
                 if (i + 2 < len && (hi = cr_hex_value(path.base[i + 1])) >= 0 && (lo = cr_hex_value(path.base[i + 2])) >= 0) {
                     c = (unsigned char)(hi * 16 + lo);
                     width = 3;
-                    if (is_ctl(c) || c == '\\' || c == 0xc0 || c == 0xc1 ||
+                    if (cr_uri_is_ctl(c) || c == '\\' || c == 0xc0 || c == 0xc1 ||
                         (c == '%' && i + 4 < len && cr_hex_value(path.base[i + 3]) >= 0 && cr_hex_value(path.base[i + 4]) >= 0))
                         amb = 1;
                 } else {
@@ -164,11 +109,11 @@ int cr_urlpath_match_form(cr_str_t path, char *buf, size_t bufsize, int *ambiguo
                 in_params = 1;
             if (in_params)
                 continue;
-            if (width == 1 || is_unreserved(c)) {
-                if (out_byte(&o, (char)c) != 0)
+            if (width == 1 || cr_uri_is_unreserved(c)) {
+                if (cr_outbuf_byte(&o, (char)c) != 0)
                     return -1;
-            } else if (out_byte(&o, '%') != 0 || out_byte(&o, to_upper(path.base[i - 2])) != 0 ||
-                       out_byte(&o, to_upper(path.base[i - 1])) != 0) {
+            } else if (cr_outbuf_byte(&o, '%') != 0 || cr_outbuf_byte(&o, cr_ascii_upper(path.base[i - 2])) != 0 ||
+                       cr_outbuf_byte(&o, cr_ascii_upper(path.base[i - 1])) != 0) {
                 return -1;
             }
         }
@@ -184,11 +129,11 @@ int cr_urlpath_match_form(cr_str_t path, char *buf, size_t bufsize, int *ambiguo
                 --o.len;
         }
     }
-    if (o.len == 0 && out_byte(&o, '/') != 0)
+    if (o.len == 0 && cr_outbuf_byte(&o, '/') != 0)
         return -1;
     if (!amb && holds_double_escape(o.buf, o.len))
         amb = 1; /* made by decoding: "%252%42" is "%252B" */
     if (ambiguous != NULL)
         *ambiguous = amb;
-    return out_finish(&o);
+    return cr_outbuf_finish(&o);
 }

@@ -27,70 +27,15 @@
 
 #include <limits.h>
 
+#include "corral/core/outbuf.h"
+
 /* More kept query members than this and the request gets no key (it is passed through uncached). */
 #define CR_KEY_MAX_QUERY_MEMBERS 256
-
-typedef struct st_cr_key_out_t {
-    char *buf;
-    size_t cap; /* bytes available for key characters (the NUL is extra) */
-    size_t len;
-} cr_key_out_t;
 
 typedef struct st_cr_key_span_t {
     const char *base;
     size_t len;
 } cr_key_span_t;
-
-/* Each writer returns 0, or -1 when the key would not fit. */
-static int out_byte(cr_key_out_t *o, char c)
-{
-    if (o->len >= o->cap)
-        return -1;
-    o->buf[o->len++] = c;
-    return 0;
-}
-
-static int out_bytes(cr_key_out_t *o, const char *s, size_t n)
-{
-    if (n > o->cap - o->len)
-        return -1;
-    if (n != 0)
-        memcpy(o->buf + o->len, s, n);
-    o->len += n;
-    return 0;
-}
-
-static int key_out_init(cr_key_out_t *o, char *buf, size_t bufsize)
-{
-    if (buf == NULL || bufsize == 0)
-        return -1;
-    o->buf = buf;
-    o->cap = CR_MIN(bufsize - 1, (size_t)INT_MAX);
-    o->len = 0;
-    return 0;
-}
-
-static int key_out_finish(cr_key_out_t *o)
-{
-    o->buf[o->len] = '\0';
-    return (int)o->len;
-}
-
-static int is_ctl(unsigned char c)
-{
-    return c < 0x20 || c == 0x7f;
-}
-
-static int is_unreserved(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-           c == '~';
-}
-
-static char to_upper(char c)
-{
-    return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
-}
 
 /*
  * May the escape of `d` be decoded here? Not when d is a hex digit and the output (since `floor`) ends in a '%' or a
@@ -100,7 +45,7 @@ static char to_upper(char c)
  */
 static int may_decode(unsigned char d, const char *out, size_t len, size_t floor)
 {
-    if (!is_unreserved(d))
+    if (!cr_uri_is_unreserved(d))
         return 0;
     if (cr_hex_value((char)d) < 0)
         return 1;
@@ -112,7 +57,7 @@ static int may_decode(unsigned char d, const char *out, size_t len, size_t floor
  * segment is written, then dropped if it turns out to be "." or "..". Fails (-1) when the path does not start with
  * '/', contains a control byte or a space, or does not fit.
  */
-static int key_path(cr_key_out_t *o, const char *path, size_t len)
+static int key_path(cr_outbuf_t *o, const char *path, size_t len)
 {
     size_t i = 0, start = o->len;
 
@@ -121,25 +66,25 @@ static int key_path(cr_key_out_t *o, const char *path, size_t len)
     while (i < len) {
         size_t seg = o->len, seglen;
         ++i; /* the '/' */
-        if (out_byte(o, '/') != 0)
+        if (cr_outbuf_byte(o, '/') != 0)
             return -1;
         while (i < len && path[i] != '/') {
             unsigned char c = (unsigned char)path[i];
             int hi, lo;
-            if (is_ctl(c) || c == ' ')
+            if (cr_uri_is_ctl(c) || c == ' ')
                 return -1;
             if (c == '%' && i + 2 < len && (hi = cr_hex_value(path[i + 1])) >= 0 && (lo = cr_hex_value(path[i + 2])) >= 0) {
                 unsigned char d = (unsigned char)(hi * 16 + lo);
                 if (may_decode(d, o->buf, o->len, seg)) {
-                    if (out_byte(o, (char)d) != 0)
+                    if (cr_outbuf_byte(o, (char)d) != 0)
                         return -1;
-                } else if (out_byte(o, '%') != 0 || out_byte(o, to_upper(path[i + 1])) != 0 ||
-                           out_byte(o, to_upper(path[i + 2])) != 0) {
+                } else if (cr_outbuf_byte(o, '%') != 0 || cr_outbuf_byte(o, cr_ascii_upper(path[i + 1])) != 0 ||
+                           cr_outbuf_byte(o, cr_ascii_upper(path[i + 2])) != 0) {
                     return -1;
                 }
                 i += 3;
             } else {
-                if (out_byte(o, (char)c) != 0)
+                if (cr_outbuf_byte(o, (char)c) != 0)
                     return -1;
                 ++i;
             }
@@ -158,7 +103,7 @@ static int key_path(cr_key_out_t *o, const char *path, size_t len)
             continue;
         }
         /* a trailing "." or ".." leaves a directory: "/a/b/.." is "/a/" */
-        if (i >= len && out_byte(o, '/') != 0)
+        if (i >= len && cr_outbuf_byte(o, '/') != 0)
             return -1;
     }
     return 0;
@@ -174,7 +119,7 @@ static int span_less(const cr_key_span_t *a, const cr_key_span_t *b)
  * Appends the normalized form of one query member (the same rule as a path segment: unreserved escapes decoded, the
  * hex of the others upper-cased, invalid escapes kept). Fails (-1) when it does not fit.
  */
-static int out_normalized(cr_key_out_t *o, const char *s, size_t len)
+static int out_normalized(cr_outbuf_t *o, const char *s, size_t len)
 {
     size_t i = 0, floor = o->len;
     while (i < len) {
@@ -182,19 +127,19 @@ static int out_normalized(cr_key_out_t *o, const char *s, size_t len)
         const char *pct = memchr(s + i, '%', len - i);
         size_t run = pct != NULL ? (size_t)(pct - (s + i)) : len - i;
         if (run != 0) { /* the bytes up to the next escape are kept as they are */
-            if (out_bytes(o, s + i, run) != 0)
+            if (cr_outbuf_bytes(o, s + i, run) != 0)
                 return -1;
             i += run;
             continue;
         }
         if (s[i] == '%' && i + 2 < len && (hi = cr_hex_value(s[i + 1])) >= 0 && (lo = cr_hex_value(s[i + 2])) >= 0) {
             unsigned char d = (unsigned char)(hi * 16 + lo);
-            if (may_decode(d, o->buf, o->len, floor) ? out_byte(o, (char)d) != 0
-                                 : out_byte(o, '%') != 0 || out_byte(o, to_upper(s[i + 1])) != 0 || out_byte(o, to_upper(s[i + 2])) != 0)
+            if (may_decode(d, o->buf, o->len, floor) ? cr_outbuf_byte(o, (char)d) != 0
+                                 : cr_outbuf_byte(o, '%') != 0 || cr_outbuf_byte(o, cr_ascii_upper(s[i + 1])) != 0 || cr_outbuf_byte(o, cr_ascii_upper(s[i + 2])) != 0)
                 return -1;
             i += 3;
         } else {
-            if (out_byte(o, s[i]) != 0)
+            if (cr_outbuf_byte(o, s[i]) != 0)
                 return -1;
             ++i;
         }
@@ -236,16 +181,16 @@ static int query_name_listed(const cr_route_config_t *route, const char *member,
  * then stable-sorted by its normalized bytes. This is also the query a fill sends (what the key ignores, a fill never
  * sends). Fails on a control byte, more than CR_KEY_MAX_QUERY_MEMBERS members, or overflow.
  */
-static int key_query(cr_key_out_t *o, const cr_route_config_t *route, const char *q, size_t len)
+static int key_query(cr_outbuf_t *o, const cr_route_config_t *route, const char *q, size_t len)
 {
     cr_key_span_t spans[CR_KEY_MAX_QUERY_MEMBERS];
     char scratch[CR_KEY_MAX_QUERY_BYTES];
-    cr_key_out_t so;
+    cr_outbuf_t so;
     size_t n = 0, i, j;
     const char *end = q + len, *p = q;
 
     for (i = 0; i != len; ++i)
-        if (is_ctl((unsigned char)q[i]) || q[i] == ' ')
+        if (cr_uri_is_ctl((unsigned char)q[i]) || q[i] == ' ')
             return -1;
     if (route != NULL && route->key_query == CR_KEY_QUERY_NONE)
         return 0;
@@ -275,7 +220,7 @@ static int key_query(cr_key_out_t *o, const cr_route_config_t *route, const char
         p += mlen + 1;
     }
     for (i = 0; i != n; ++i)
-        if (out_byte(o, i == 0 ? '?' : '&') != 0 || out_bytes(o, spans[i].base, spans[i].len) != 0)
+        if (cr_outbuf_byte(o, i == 0 ? '?' : '&') != 0 || cr_outbuf_bytes(o, spans[i].base, spans[i].len) != 0)
             return -1;
     return 0;
 }
@@ -323,20 +268,20 @@ size_t cr_key_cookie_filter(const cr_route_config_t *route, cr_str_t cookie, cha
 int cr_key_build(const cr_route_config_t *route, cr_str_t authority, cr_str_t path_and_query, cr_header_lookup_fn lookup,
                  void *lookup_ctx, char *buf, size_t bufsize)
 {
-    cr_key_out_t o;
+    cr_outbuf_t o;
     const char *qmark;
     size_t i, pathlen;
 
-    if (key_out_init(&o, buf, bufsize) != 0)
+    if (cr_outbuf_init(&o, buf, bufsize) != 0)
         return -1;
     for (i = 0; i != authority.len; ++i) {
         char c = authority.base[i];
-        if (is_ctl((unsigned char)c) || c == ' ')
+        if (cr_uri_is_ctl((unsigned char)c) || c == ' ')
             return -1;
-        if (out_byte(&o, c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c) != 0)
+        if (cr_outbuf_byte(&o, c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c) != 0)
             return -1;
     }
-    if (out_byte(&o, '\n') != 0)
+    if (cr_outbuf_byte(&o, '\n') != 0)
         return -1;
 
     qmark = path_and_query.len != 0 ? memchr(path_and_query.base, '?', path_and_query.len) : NULL;
@@ -359,10 +304,10 @@ int cr_key_build(const cr_route_config_t *route, cr_str_t authority, cr_str_t pa
         while (v.len != 0 && (v.base[v.len - 1] == ' ' || v.base[v.len - 1] == '\t'))
             --v.len;
         for (j = 0; j != v.len; ++j)
-            if (is_ctl((unsigned char)v.base[j]) && v.base[j] != '\t')
+            if (cr_uri_is_ctl((unsigned char)v.base[j]) && v.base[j] != '\t')
                 return -1;
-        if (out_byte(&o, '\n') != 0 || out_bytes(&o, name, namelen) != 0 || out_byte(&o, ':') != 0 ||
-            out_bytes(&o, v.base, v.len) != 0)
+        if (cr_outbuf_byte(&o, '\n') != 0 || cr_outbuf_bytes(&o, name, namelen) != 0 || cr_outbuf_byte(&o, ':') != 0 ||
+            cr_outbuf_bytes(&o, v.base, v.len) != 0)
             return -1;
     }
     if (route != NULL && route->cookies == CR_COOKIES_LIST) {
@@ -372,27 +317,27 @@ int cr_key_build(const cr_route_config_t *route, cr_str_t authority, cr_str_t pa
         if (lookup == NULL || !lookup(lookup_ctx, "cookie", 6, &v))
             v = cr_str(NULL, 0);
         for (i = 0; i != v.len; ++i)
-            if (is_ctl((unsigned char)v.base[i]) && v.base[i] != '\t')
+            if (cr_uri_is_ctl((unsigned char)v.base[i]) && v.base[i] != '\t')
                 return -1;
-        if (out_bytes(&o, "\ncookies:", 9) != 0 ||
+        if (cr_outbuf_bytes(&o, "\ncookies:", 9) != 0 ||
             (n = cr_key_cookie_filter(route, v, o.buf + o.len, o.cap - o.len)) == SIZE_MAX)
             return -1;
         o.len += n;
     }
-    return key_out_finish(&o);
+    return cr_outbuf_finish(&o);
 }
 
 /* Normalizes the path up to the first '?' (anything after it is ignored). Returns the length or -1 as above. */
 int cr_key_normalize_path(cr_str_t path, char *buf, size_t bufsize)
 {
-    cr_key_out_t o;
+    cr_outbuf_t o;
     const char *qmark = path.len != 0 ? memchr(path.base, '?', path.len) : NULL;
 
-    if (key_out_init(&o, buf, bufsize) != 0)
+    if (cr_outbuf_init(&o, buf, bufsize) != 0)
         return -1;
     if (key_path(&o, path.base, qmark != NULL ? (size_t)(qmark - path.base) : path.len) != 0)
         return -1;
-    return key_out_finish(&o);
+    return cr_outbuf_finish(&o);
 }
 
 int cr_key_normalize_uri_path(cr_str_t uri, char *buf, size_t bufsize)
