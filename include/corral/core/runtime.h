@@ -98,7 +98,8 @@ static inline size_t cr_connections_open(void)
 h2o_timeout_t *cr_thread_timeout(cr_thread_t *t, uint64_t ms);
 
 /* Server life cycle (server/server.c). cr_server_run blocks until SIGTERM/SIGINT and the drain finish. Returns the
- * exit code. */
+ * exit code. It installs `cfg` as the first config generation with a reference of its own; the caller's reference
+ * stays valid for the whole run. */
 int cr_server_run(const cr_config_t *cfg);
 
 #endif
