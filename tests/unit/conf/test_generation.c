@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <h2o.h>
 
@@ -156,6 +157,7 @@ typedef struct {
     cr_thread_t t;
     int *stop;
     unsigned long swaps, reads;
+    uint64_t seen; /* atomic: the counter value of the reader's cached generation, for the publisher to watch */
     int bad;
 } gen_reader_t;
 
@@ -171,6 +173,7 @@ static void *gen_reader_main(void *arg)
             if (r->t.cfg_generation < last)
                 r->bad = 1; /* went back in time */
             last = r->t.cfg_generation;
+            __atomic_store_n(&r->seen, last, __ATOMIC_RELAXED);
             ++r->swaps;
         }
         if (cfg == NULL || cfg->magic != CR_CONFIG_MAGIC || cfg->threads < 1 || cfg->threads > 8)
@@ -214,6 +217,20 @@ static void test_stress(void)
         if (i % 16 == 0)
             sched_yield();
     }
+    {
+        /* every reader moves on to the last generation at its next "request" (bounded wait: 10 s) */
+        uint64_t final_gen, waited_ms = 0;
+        const cr_config_t *cur = cr_rt_config_acquire(&final_gen);
+        cr_config_release(&cur);
+        for (i = 0; i != GEN_READERS; ++i) {
+            while (__atomic_load_n(&readers[i].seen, __ATOMIC_RELAXED) != final_gen && waited_ms < 10000) {
+                struct timespec ts = {0, 1000000};
+                nanosleep(&ts, NULL);
+                ++waited_ms;
+            }
+            CU_ASSERT_EQUAL(__atomic_load_n(&readers[i].seen, __ATOMIC_RELAXED), final_gen);
+        }
+    }
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     for (i = 0; i != GEN_READERS; ++i) {
         pthread_join(readers[i].tid, NULL);
@@ -232,7 +249,7 @@ static void test_stress(void)
 
 void cr_test_register_generation(void)
 {
-    CU_pSuite suite = CU_add_suite("generation", NULL, NULL);
+    CU_pSuite suite = CU_add_suite("generation publish and thread caches", NULL, NULL);
     CU_add_test(suite, "publish and acquire keep the counts; an old generation lives to its last release", test_publish_acquire);
     CU_add_test(suite, "a thread swaps its cached generation only when the counter moved", test_thread_cache);
     CU_add_test(suite, "a waiting request holds its generation across a publish", test_waiting_request_holds);
