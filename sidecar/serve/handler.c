@@ -107,13 +107,18 @@ void cr_lookup_hold_generation(cr_lookup_t *lk)
     lk->holds_cfg = 1;
 }
 
-/* cr_flight_join; a request that now waits (its answer comes later, through cr_deliver) holds its generation from
- * here until it is disposed. Retained after the call: until then the thread's reference covers it (even when the
- * flight answered within the call), and a request that is declined (a stale hit served at once) takes no reference
- * at all. */
+/* cr_flight_join; a request that waits (its answer comes later, through cr_deliver) holds its generation until it
+ * is disposed. A fill or refill (a miss: it nearly always waits, and its flight may answer it within the call)
+ * takes the reference before the call. The other modes are a hit's way (a stale hit asks whether a fresher copy is
+ * being stored) and nearly always declined: they take it only when the request does wait, after the call, while the
+ * thread's reference still covers it (such a wait is answered later, from the loop, never within the call). */
 static int join(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale, cr_flight_mode_t mode, int shared)
 {
-    int rc = cr_flight_join(t, &lk->fill, stale, mode, shared);
+    int rc;
+
+    if (mode == CR_FLIGHT_FILL || mode == CR_FLIGHT_REFILL)
+        cr_lookup_hold_generation(lk);
+    rc = cr_flight_join(t, &lk->fill, stale, mode, shared);
     if (rc == CR_OK || rc == CR_AGAIN)
         cr_lookup_hold_generation(lk);
     return rc;
