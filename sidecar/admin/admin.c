@@ -6,7 +6,8 @@
  * Invariants: served on the admin thread's own loop and h2o context (server.c), never on a traffic worker nor on the
  * traffic port. Every path except /healthz requires the bearer token when one is configured (compared in constant
  * time), and a loopback peer when none is; request headers are bounded by limits.request_headers (431) and any
- * body by limits.admin_body (413) before an endpoint sees the request. No locks of its own.
+ * body by limits.admin_body (413) before an endpoint sees the request. The limits come from the admin thread's
+ * config generation, taken at the start of each request (cr_thread_config). No locks of its own.
  */
 #include "corral/admin/admin.h"
 
@@ -16,6 +17,7 @@
 
 #include "corral/admin/metrics.h"
 #include "corral/conf/config.h"
+#include "corral/conf/generation.h"
 #include "corral/core/runtime.h"
 #include "corral/http/http.h"
 #include "corral/http/reqcheck.h"
@@ -116,7 +118,8 @@ static int is_method(h2o_req_t *req, const char *m)
 static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
 {
     h2o_iovec_t path = req->path_normalized;
-    if (cr_reqcheck_size(req, cr_rt.cfg->limits.request_headers) != CR_OK) /* answered 431, as on the traffic port */
+    const cr_config_t *cfg = cr_thread_config(cr_thread_of(req)); /* the admin thread's generation (generation.h) */
+    if (cr_reqcheck_size(req, cfg->limits.request_headers) != CR_OK) /* answered 431, as on the traffic port */
         return 0;
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/healthz"))) {
         cr_admin_send_text(req, "text/plain", (char *)"ok\n", 3);
@@ -124,7 +127,7 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (!authorize(req))
         return 0;
-    if (req->entity.len > cr_rt.cfg->limits.admin_body) { /* any endpoint: nothing of a longer body is parsed */
+    if (req->entity.len > cfg->limits.admin_body) { /* any endpoint: nothing of a longer body is parsed */
         cr_send_json_error(req, 413, "Payload Too Large", "body_too_large", "the request body is longer than limits.admin_body");
         return 0;
     }

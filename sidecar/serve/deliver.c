@@ -5,6 +5,8 @@
  * Invariants: runs on the request's thread, from the flight's callback; the outcome's object is valid during the
  * call only (cr_respond_object takes its own reference). A variant that does not fit sends the request back through
  * the lookup (cr_handler_restart, bounded there); nothing here enters the flight table but through that lookup.
+ * Config: lk->fill.cfg (and the route in it) is held by the request since it started waiting (handler.c, join:
+ * cr_lookup_hold_generation), until the request is disposed, so a generation published meanwhile does not free it.
  */
 #include "corral/serve/deliver.h"
 

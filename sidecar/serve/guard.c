@@ -12,8 +12,9 @@
  * tag is replaced, racily but harmlessly: the worst case is a fresh budget), and read by every request's check with
  * relaxed loads. Windows are fixed (a new one every 10 s), so a blocked address is served again when its window
  * ends.
- * The admission handler (cr_guard_register) runs first for every traffic request, on its worker thread: it answers
- * what must not reach the cache handler and returns -1 to let the next handler run for the rest. A rate limiter can
+ * The admission handler (cr_guard_register) runs first for every traffic request, on its worker thread: it takes
+ * the thread's config generation (cr_thread_config: a relaxed load and a compare unless a new one was published),
+ * answers what must not reach the cache handler and returns -1 to let the next handler run for the rest. A rate limiter can
  * sit beside it as another handler.
  */
 #include "corral/serve/guard.h"
@@ -24,6 +25,7 @@
 
 #include "corral/core/runtime.h"
 #include "corral/conf/config.h"
+#include "corral/conf/generation.h"
 #include "corral/http/http.h"
 #include "corral/http/reqcheck.h"
 
@@ -77,11 +79,6 @@ cr_guard_t *cr_guard_new_with(const cr_config_t *cfg)
     g->per_connection = clamp_budget(cfg != NULL ? cfg->limits.cancels_per_connection : 0, 200);
     g->per_address = clamp_budget(cfg != NULL ? cfg->limits.cancels_per_address : 0, 1000);
     return g;
-}
-
-cr_guard_t *cr_guard_new(void)
-{
-    return cr_guard_new_with(cr_rt.cfg);
 }
 
 int cr_guard_addr_tag(const struct sockaddr *sa, uint64_t *tag)
@@ -226,11 +223,12 @@ static void on_request_dispose(void *p)
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     cr_thread_t *t = cr_thread_of(req);
+    const cr_config_t *cfg = cr_thread_config(t); /* swapped here first when a new generation was published */
     cr_req_tracker_t *tracker;
     cr_guard_ticket_t guard;
 
     CR_STAT_INC(t->stats, requests);
-    if (cr_reqcheck_size(req, cr_rt.cfg->limits.request_headers) != CR_OK) /* first: nothing of an oversized head is read */
+    if (cr_reqcheck_size(req, cfg->limits.request_headers) != CR_OK) /* first: nothing of an oversized head is read */
         return 0;
     if (cr_guard_check(t->guard, req->conn, h2o_now(t->ctx.loop), &guard)) {
         CR_STAT_INC(t->stats, guard_rejections);

@@ -6,6 +6,11 @@
  * hit itself, and otherwise asks the flight table once (cr_flight_join, whose mode says what this lookup wants:
  * wait for a store, revalidate in background, refill, fill). A waiting request hears its flight's outcome through
  * cr_deliver (deliver.c), which may send it back here (cr_handler_lookup, cr_handler_restart).
+ * Generations: on_req takes the thread's (cr_thread_config, conf/generation.h). A hit answered within on_req borrows
+ * the thread's reference: the thread swaps it only at the start of another request on this loop, and
+ * cr_respond_object keeps no config or route pointer past its own call (respond.c). A request that waits on a
+ * flight retains the generation when it starts waiting (join) and drops it when it is disposed; a pass holds its
+ * own (pass.c).
  * Invariants: runs on the request's worker thread only. A hit takes one object reference that is tied to the
  * request's pool and dropped when the request is disposed, so the body is sent by reference (no copy) and an
  * eviction or purge during the send is harmless. The hit path takes no lock (the store's lookup is lock-free) and
@@ -28,6 +33,7 @@
 #include "corral/serve/pass.h"
 #include "corral/serve/respond.h"
 #include "corral/cache/pin.h"
+#include "corral/conf/generation.h"
 #include "corral/conf/route.h"
 #include "corral/core/runtime.h"
 #include "corral/cache/store.h"
@@ -86,6 +92,39 @@ static void pass_with_status(h2o_req_t *req, const cr_config_t *cfg, const char 
     cr_pass_start(req, cfg, NULL, cr_cache_status_fwd(req, fwd, extra), NULL);
 }
 
+static void on_generation_dispose(void *p)
+{
+    cr_config_release((const cr_config_t **)p); /* any thread may free a generation: the count is atomic */
+}
+
+void cr_lookup_hold_generation(cr_lookup_t *lk)
+{
+    const cr_config_t **slot;
+
+    if (lk->holds_cfg)
+        return;
+    slot = h2o_mem_alloc_shared(&lk->fill.req->pool, sizeof(*slot), on_generation_dispose);
+    *slot = cr_config_retain(lk->fill.cfg);
+    lk->holds_cfg = 1;
+}
+
+/* cr_flight_join; a request that waits (its answer comes later, through cr_deliver) holds its generation until it
+ * is disposed. A fill or refill (a miss: it nearly always waits, and its flight may answer it within the call)
+ * takes the reference before the call. The other modes are a hit's way (a stale hit asks whether a fresher copy is
+ * being stored) and nearly always declined: they take it only when the request does wait, after the call, while the
+ * thread's reference still covers it (such a wait is answered later, from the loop, never within the call). */
+static int join(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale, cr_flight_mode_t mode, int shared)
+{
+    int rc;
+
+    if (mode == CR_FLIGHT_FILL || mode == CR_FLIGHT_REFILL)
+        cr_lookup_hold_generation(lk);
+    rc = cr_flight_join(t, &lk->fill, stale, mode, shared);
+    if (rc == CR_OK || rc == CR_AGAIN)
+        cr_lookup_hold_generation(lk);
+    return rc;
+}
+
 /* After cr_flight_join for a fill: CR_OK or CR_AGAIN (the request waits), or what it gets when the flight would not
  * take it. */
 static void fill_refused(cr_lookup_t *lk, int rc)
@@ -126,7 +165,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         if (!request_no_cache && cr_object_is_fresh(obj, now) && cr_policy_request_accepts_fresh(qi, age, obj->lifetime_ms)) {
             /* stored a moment ago by a miss answered before its codings were made: wait for the copy with them */
             if ((cr_object_flags(obj) & CR_OBJ_CODINGS_PENDING) != 0 &&
-                cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_AGAIN) {
+                join(t, lk, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_AGAIN) {
                 cr_pin_release(&obj);
                 return;
             }
@@ -140,7 +179,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         if (!request_no_cache && (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0) {
             /* stale: the client may accept it (max-stale), or stale-while-revalidate allows it once in background */
             if (cr_policy_request_accepts_stale(qi, age, obj->lifetime_ms)) {
-                if (cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_DECLINED) {
+                if (join(t, lk, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_DECLINED) {
                     CR_STAT_INC(t->stats, stale);
                     cr_respond_object(req, cfg, route, obj, hit_status(req, obj, now));
                 }
@@ -150,7 +189,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
             if (obj->swr_ms != 0 && !lk->cookie_pass && age < (uint64_t)obj->lifetime_ms + obj->swr_ms && (qi->cc.flags & CR_CC_ONLY_IF_CACHED) == 0 &&
                 qi->cc.max_age == CR_CC_UNSET && qi->cc.min_fresh == CR_CC_UNSET) {
                 /* declined: not waiting, and a background revalidation runs (started now, or already in flight) */
-                if (cr_flight_join(t, &lk->fill, obj, CR_FLIGHT_REVALIDATE, 1) == CR_DECLINED) {
+                if (join(t, lk, obj, CR_FLIGHT_REVALIDATE, 1) == CR_DECLINED) {
                     CR_STAT_INC(t->stats, stale);
                     cr_respond_object(req, cfg, route, obj, cr_cache_status_fwd(req, "stale", "detail=stale-while-revalidate"));
                 }
@@ -159,12 +198,12 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
             }
         }
         if ((qi->cc.flags & CR_CC_ONLY_IF_CACHED) != 0) {
-            if (cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_DECLINED)
+            if (join(t, lk, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_DECLINED)
                 cr_send_json_error(req, 504, "Gateway Timeout", "only_if_cached", "no fresh stored response");
             cr_pin_release(&obj);
             return;
         }
-        rc = cr_flight_join(t, &lk->fill, obj, CR_FLIGHT_REFILL, shared);
+        rc = join(t, lk, obj, CR_FLIGHT_REFILL, shared);
         cr_pin_release(&obj);
         if (rc != CR_AGAIN) /* one waiting for a store goes forward, if it does, from its second lookup */
             lk->fwd = request_no_cache ? "request" : "stale";
@@ -174,7 +213,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
 
     /* an answer fetched a moment ago may be having its codings made: these would otherwise not wait for its store */
     if ((qi->cc.flags & (CR_CC_ONLY_IF_CACHED | CR_CC_NO_STORE)) != 0 &&
-        cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_AGAIN)
+        join(t, lk, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_AGAIN)
         return;
     if ((qi->cc.flags & CR_CC_ONLY_IF_CACHED) != 0) {
         cr_send_json_error(req, 504, "Gateway Timeout", "only_if_cached", "nothing stored for this request");
@@ -185,7 +224,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         pass_with_status(req, cfg, "request", "detail=no-store");
         return;
     }
-    fill_refused(lk, cr_flight_join(t, &lk->fill, NULL, CR_FLIGHT_FILL, shared));
+    fill_refused(lk, join(t, lk, NULL, CR_FLIGHT_FILL, shared));
 }
 
 void cr_handler_lookup(cr_lookup_t *lk)
@@ -236,7 +275,7 @@ static int key_path_is_request_path(const char *key, size_t keylen, h2o_iovec_t 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     cr_thread_t *t = cr_thread_of(req);
-    const cr_config_t *cfg = cr_rt.cfg; /* the generation this request runs with, handed down from here */
+    const cr_config_t *cfg = cr_thread_config(t); /* the generation this request runs with, handed down from here */
     h2o_iovec_t m = req->input.method;
     const cr_route_config_t *route;
     cr_lookup_t *lk;

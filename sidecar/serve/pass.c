@@ -1,7 +1,9 @@
 /*
  * pass.c: uncached requests, streamed to the upstream and back (see pass.h).
  *
- * Invariants: one cr_pass_t per passed request, in the request's pool. `fetch_done` becomes 1 exactly once (end of
+ * Invariants: one cr_pass_t per passed request, in the request's pool; it holds a reference to the request's config
+ * generation (its route and the surrogate-key header are read from it after cr_pass_start returned), dropped
+ * when the request is disposed. `fetch_done` becomes 1 exactly once (end of
  * body, error, or cancel); after it no fetch callback runs. At most one h2o_send is outstanding
  * (sending.bytes_inflight != 0 until proceed).
  *
@@ -35,7 +37,7 @@ typedef struct st_cr_pass_t {
     h2o_buffer_t *rest;       /* what was left when the fetch finished */
     h2o_iovec_t cache_status;
     cr_pass_head_cb on_head;
-    const cr_config_t *cfg; /* the request's generation */
+    const cr_config_t *cfg; /* the request's generation, retained until the pass is disposed (route lives in it) */
     const cr_route_config_t *route;
     cr_encoder_t *encoder; /* on-the-fly compression (uncached routes with compress on), or NULL */
     h2o_buffer_t *encoded; /* the encoder's output, the doublebuffer's receiving side while it runs */
@@ -105,6 +107,7 @@ static void on_dispose(void *p)
     if (self->encoded != NULL)
         h2o_buffer_dispose(&self->encoded);
     cr_encoder_free(&self->encoder);
+    cr_config_release(&self->cfg);
 }
 
 static int on_encoded(void *ctx, const void *buf, size_t len)
@@ -283,7 +286,7 @@ void cr_pass_start(h2o_req_t *req, const cr_config_t *cfg, const cr_route_config
     self->req = req;
     self->cache_status = cache_status;
     self->on_head = on_head_cb;
-    self->cfg = cfg;
+    self->cfg = cr_config_retain(cfg); /* the caller's may be borrowed (the thread's): the pass outlives the call */
     self->route = route;
     self->pause_at = CR_MAX(cfg->limits.response_buffer, (size_t)16384) / 2;
     h2o_doublebuffer_init(&self->sending, &h2o_socket_buffer_prototype);

@@ -12,6 +12,13 @@
  * Validators: the ETag as received names the representation as received (identity, or the upstream's own coding);
  * every other representation gets a suffix inside the quotes ("-gz", "-br", or "-id" for a decoded one), so a
  * conditional request matches only the variant it would receive.
+ * Config generation: cfg and route are read only during cr_respond_object, never after it returns, so a hit answered
+ * within on_req may pass the thread's borrowed generation (handler.c). The one pointer into the route that the
+ * response keeps, the forced Cache-Control value, is a header value that libh2o copies out when the response head
+ * is written, which is in the first h2o_send, made before this returns (HTTP/1.1 flattens the head into the
+ * request's pool, HTTP/2 HPACK-encodes it into the connection's buffer; corral registers no h2o filter that could
+ * delay it). What a decoded or streamed body keeps past that (the decoder, the stored body) is held by the object
+ * reference and the request's pool, not by the config.
  */
 #include "corral/serve/respond.h"
 

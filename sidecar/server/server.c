@@ -18,6 +18,9 @@
  * torn down: background revalidations may still hold upstream connections at that point, and the process exits
  * right after the workers return. The admin thread closes its listener at SIGTERM too, serves its open connections
  * until every worker has returned, and is joined last. cr_rt and the per-thread timeouts are core/runtime.c's.
+ * Config generations (conf/generation.h): cr_server_run installs the first one; each thread (workers and admin)
+ * takes its own reference when it starts and drops it when its loop has stopped. What a worker sets up from its
+ * first generation (upstream pool, guard budgets, listeners) stays until a restart.
  */
 #include "corral/core/runtime.h"
 
@@ -35,6 +38,7 @@
 #include "corral/admin/admin.h"
 #include "corral/cache/store.h"
 #include "corral/conf/config.h"
+#include "corral/conf/generation.h"
 #include "corral/fill/upstream.h"
 #include "corral/conf/config_check.h"
 #include "corral/server/conn_watch.h"
@@ -309,7 +313,7 @@ static void wait_for_workers(unsigned n)
 static void *worker_main(void *arg)
 {
     cr_thread_t *t = arg;
-    const cr_config_t *cfg = cr_rt.cfg;
+    const cr_config_t *cfg;
     h2o_loop_t *loop = h2o_evloop_create();
     uint64_t deadline, last_maintain;
     cr_conn_watch_t *watch;
@@ -320,7 +324,9 @@ static void *worker_main(void *arg)
     pthread_setname_np(pthread_self(), name);
     h2o_context_init(&t->ctx, loop, &cr_rt.globalconf);
     h2o_linklist_init_anchor(&t->timeout_slots);
-    t->guard = cr_guard_new();
+    cr_thread_config_init(t); /* the thread's generation; what is set up here from it stays until a restart */
+    cfg = t->cfg;
+    t->guard = cr_guard_new_with(cfg);
     assert(t->guard != NULL);
     cr_upstream_init(&t->upstream, loop, cfg, cr_rt.nthreads);
     cr_flight_thread_init(t);
@@ -363,6 +369,7 @@ static void *worker_main(void *arg)
         cr_log_warn("worker %u: %zu requests still in progress after the drain period", t->idx, t->inflight);
     cr_conn_watch_stop(&watch);
     cr_pin_drop_all();
+    cr_thread_config_fini(t);
     return NULL;
 }
 
@@ -383,6 +390,7 @@ static void *admin_main(void *arg)
     pthread_setname_np(pthread_self(), "corral-admin");
     h2o_context_init(&t->ctx, loop, &cr_rt.admin_globalconf);
     h2o_linklist_init_anchor(&t->timeout_slots);
+    cr_thread_config_init(t);
     h2o_multithread_register_receiver(t->ctx.queue, &t->wake_receiver, on_wake);
 
     t->num_listeners = 1;
@@ -408,6 +416,7 @@ static void *admin_main(void *arg)
         h2o_evloop_run(loop, 50);
     cr_conn_watch_stop(&watch);
     cr_pin_drop_all();
+    cr_thread_config_fini(t);
     return NULL;
 }
 
@@ -431,7 +440,9 @@ int cr_server_run(const cr_config_t *cfg)
     unsigned i;
     int sig, ret = 0;
 
-    cr_rt.cfg = cfg;
+    /* the first generation: the process's reference is a new one, the caller's stays with this function (cfg is read
+     * below until the end, whatever a later publish installs) */
+    cr_rt_config_publish(cr_config_retain(cfg));
     cr_rt.nthreads = cfg->threads;
     cr_rt.started_at_ms = cr_now_ms();
     if ((cr_rt.store = cr_store_new_bounded(cfg->cache.memory, cfg->limits.variants_per_key)) == NULL || (cr_rt.flights = cr_flight_table_new(cfg->threads)) == NULL) {

@@ -13,6 +13,7 @@ void cr_test_register_h1_request(void);
 void cr_test_register_config(void);
 void cr_test_register_route(void);
 void cr_test_register_config_reload(void);
+void cr_test_register_generation(void);
 void cr_test_register_key(void);
 void cr_test_register_urlpath(void);
 void cr_test_register_policy(void);
@@ -46,6 +47,7 @@ int main(void)
     cr_test_register_config();
     cr_test_register_route();
     cr_test_register_config_reload();
+    cr_test_register_generation();
     cr_test_register_key();
     cr_test_register_urlpath();
     cr_test_register_policy();

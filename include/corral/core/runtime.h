@@ -2,9 +2,12 @@
  * runtime.h: the process-wide state (cr_rt) and the per-thread context (cr_thread_t) of the traffic workers and the
  * admin thread. Defined in runtime.c; filled in and run by server/server.c.
  *
- * Invariants: `cr_rt` is filled by the server before any thread starts and only `stopping`, `workers_done` and
- * `connections_open` change afterwards (atomics). cfg and store are shared read-only pointers (store does its own
- * locking). A cr_thread_t belongs to its thread: nothing in it is touched by other threads except `flight_receiver`
+ * Invariants: `cr_rt` is filled by the server before any thread starts and only `stopping`, `workers_done`,
+ * `connections_open` (atomics) and the config generation (`cfg`, `cfg_generation`) change afterwards. store is a
+ * shared read-only pointer (store does its own locking). `cfg` is the process's current config generation: it is
+ * installed by cr_rt_config_publish and taken by cr_rt_config_acquire (conf/generation.h, which also says why the
+ * functions live in conf/); nothing else reads it. Each thread caches one generation (`cfg` in cr_thread_t) and
+ * polls `cfg_generation` at the start of a request. A cr_thread_t belongs to its thread: nothing in it is touched by other threads except `flight_receiver`
  * and `wake_receiver`, which are only passed to h2o_multithread_send_message(), and `stats`, which other threads read
  * with relaxed loads (cr_stats_sum, stats.h), so the hot path touches no shared counter.
  *
@@ -54,10 +57,13 @@ typedef struct st_cr_thread_t {
     size_t inflight; /* requests being handled on this thread, for the drain on SIGTERM */
     struct st_cr_guard_t *guard; /* rapid-reset budget per connection (guard.h); NULL on the admin thread */
     cr_stats_t stats;
+    const cr_config_t *cfg;  /* the thread's config generation (retained; conf/generation.h: cr_thread_config) */
+    uint64_t cfg_generation; /* cr_rt.cfg_generation when cfg was taken */
 } cr_thread_t;
 
 typedef struct st_cr_runtime_t {
-    const cr_config_t *cfg;
+    const cr_config_t *cfg;  /* the current generation: only conf/generation.c reads or writes it (under its mutex) */
+    uint64_t cfg_generation; /* atomic: counts publishes of cfg; threads poll it with a relaxed load */
     cr_store_t *store;
     cr_flight_table_t *flights;
     cr_thread_t *threads; /* the traffic workers */
@@ -92,7 +98,8 @@ static inline size_t cr_connections_open(void)
 h2o_timeout_t *cr_thread_timeout(cr_thread_t *t, uint64_t ms);
 
 /* Server life cycle (server/server.c). cr_server_run blocks until SIGTERM/SIGINT and the drain finish. Returns the
- * exit code. */
+ * exit code. It installs `cfg` as the first config generation with a reference of its own; the caller's reference
+ * stays valid for the whole run. */
 int cr_server_run(const cr_config_t *cfg);
 
 #endif

@@ -33,8 +33,6 @@ typedef struct st_cr_guard_ticket_t {
 /* A thread's guard, with the budgets of `cfg` (limits.cancels_per_connection, cancels_per_address; NULL: the
  * defaults, 200 and 1000). */
 cr_guard_t *cr_guard_new_with(const cr_config_t *cfg);
-/* The same with the running configuration (cr_rt.cfg), for callers that have no generation at hand. */
-cr_guard_t *cr_guard_new(void);
 
 /*
  * Registers the admission handler on `pathconf`; call it before the cache handler is registered, so it runs first.

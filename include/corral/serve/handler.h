@@ -21,7 +21,12 @@ typedef struct st_cr_lookup_t {
     const char *fwd;    /* why it went forward: "uri-miss", "vary-miss", "stale", "request" */
     int cookie_pass;    /* the request carries Cookie on a `cookies: pass` route: it sees only CR_OBJ_SHAREABLE objects,
                            and its fills are its own (never shared with a waiter, no background revalidation) */
+    int holds_cfg;      /* fill.cfg is retained until the request is disposed (cr_lookup_hold_generation) */
 } cr_lookup_t;
+
+/* Makes the request hold fill.cfg (one reference, released when its pool is disposed); a no-op when it does
+ * already. The handler calls it when the request starts waiting on a flight. On the request's thread. */
+void cr_lookup_hold_generation(cr_lookup_t *lk);
 
 /* Registers the traffic handler on the host config. */
 void cr_handler_register(h2o_hostconf_t *hostconf);

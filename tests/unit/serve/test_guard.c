@@ -65,9 +65,7 @@ static cr_guard_t *guard_with(uint64_t per_conn, uint64_t per_addr)
 {
     test_cfg.limits.cancels_per_connection = per_conn;
     test_cfg.limits.cancels_per_address = per_addr;
-    cr_rt.cfg = &test_cfg;
-    cr_guard_t *g = cr_guard_new();
-    cr_rt.cfg = NULL;
+    cr_guard_t *g = cr_guard_new_with(&test_cfg);
     CU_ASSERT_FATAL(g != NULL);
     return g;
 }
@@ -162,7 +160,7 @@ static void test_address_tags(void)
 
 static void test_defaults_without_config(void)
 {
-    cr_guard_t *g = cr_guard_new(); /* cr_rt.cfg is NULL here: 200 per connection */
+    cr_guard_t *g = cr_guard_new_with(NULL); /* no config: 200 per connection */
     fake_conn_t a;
     cr_guard_ticket_t t;
     uint64_t now = 4000000000000ull;
