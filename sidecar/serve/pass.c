@@ -178,7 +178,7 @@ static int on_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_header
     size_t i;
 
     if (self->on_head != NULL)
-        self->on_head(req, status, headers, num_headers);
+        self->on_head(req, self->cfg, status, headers, num_headers);
     req->res.status = status;
     req->res.reason = h2o_strdup(&req->pool, reason.base, reason.len).base;
     for (i = 0; i != num_headers; ++i) {

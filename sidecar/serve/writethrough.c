@@ -20,17 +20,18 @@
 
 /* The route whose `invalidate` list applies: the one matching the write, else the one a GET of the path matches
  * (routes often match reads only: `methods: [GET, HEAD]`). */
-static const cr_route_config_t *invalidating_route(h2o_req_t *req)
+static const cr_route_config_t *invalidating_route(h2o_req_t *req, const cr_config_t *cfg)
 {
     cr_str_t path = cr_str(req->input.path.base, req->input.path.len);
-    const cr_route_config_t *r = cr_route_match(cr_rt.cfg, cr_str(req->input.method.base, req->input.method.len), path);
+    const cr_route_config_t *r = cr_route_match(cfg, cr_str(req->input.method.base, req->input.method.len), path);
     if (r != NULL && r->num_invalidate != 0)
         return r;
-    r = cr_route_match(cr_rt.cfg, CR_STR("GET"), path);
+    r = cr_route_match(cfg, CR_STR("GET"), path);
     return r != NULL && r->num_invalidate != 0 ? r : NULL;
 }
 
-void cr_writethrough_on_head(h2o_req_t *req, int status, const h2o_header_t *headers, size_t num_headers)
+void cr_writethrough_on_head(h2o_req_t *req, const cr_config_t *cfg, int status, const h2o_header_t *headers,
+                             size_t num_headers)
 {
     cr_thread_t *t = cr_thread_of(req);
     cr_str_t authority = cr_str(req->input.authority.base, req->input.authority.len),
@@ -59,7 +60,7 @@ void cr_writethrough_on_head(h2o_req_t *req, int status, const h2o_header_t *hea
     }
     inv_req.uris = uris;
     /* and what the route's `invalidate` list names for this path */
-    if ((route = invalidating_route(req)) != NULL) {
+    if ((route = invalidating_route(req, cfg)) != NULL) {
         cr_invalidation_t inv[CR_MAX_INVALIDATIONS];
         static __thread char buf[CR_MAX_INVALIDATIONS * 256];
         int n = cr_invalidate_expand((const char *const *)route->invalidate, CR_MIN(route->num_invalidate, CR_MAX_INVALIDATIONS),

@@ -13,8 +13,10 @@
 #include "corral/core/common.h"
 #include "corral/conf/config.h"
 
-/* Called with the upstream response head of a pass (status and headers valid during the call). */
-typedef void (*cr_pass_head_cb)(h2o_req_t *req, int status, const h2o_header_t *headers, size_t num_headers);
+/* Called with the upstream response head of a pass (status and headers valid during the call); `cfg` is the pass's
+ * config generation (held by the pass). */
+typedef void (*cr_pass_head_cb)(h2o_req_t *req, const cr_config_t *cfg, int status, const h2o_header_t *headers,
+                                size_t num_headers);
 
 /*
  * Starts a pass with the request's config generation `cfg` (limits.response_buffer, the surrogate-key header). `route` (may be NULL) is the matched route: on an uncached route with compress on, responses are
