@@ -6,6 +6,9 @@
  * Invariants: everything here runs on the flight's owner thread, on fill fields no other thread touches before
  * publication (flight_int.h). The only lock taken is the table mutex, through cr_flight_mark_fetched. The config is
  * the generation the fill started with (f->cfg, retained by cr_fill_prepare, released by cr_fill_dispose).
+ * The one exception: the codings of a large result are made on the worker pool (core/workq.h), whose thread runs
+ * cr_fill_object_coded_copy on the fields of f->codings_job only (see on_codings_timer); the store and publication
+ * stay on the owner's loop.
  */
 #include "flight_int.h"
 
@@ -112,18 +115,22 @@ static int store_result(cr_flight_t *f)
 }
 
 /*
- * Runs from the owner's zero timeout, after the leader's answer was handed to h2o (an HTTP/1.1 answer is written by
- * then, and an HTTP/2 one is flushed by h2o's own zero-timeout entry, linked before this one): makes the codings
- * into a copy of the result, stores the copy, and answers every other waiter from it.
+ * Identity bodies of at least this many bytes get their codings made on the worker pool (core/workq.h), smaller
+ * ones on the loop. The codings cost about 10 ms per MiB of typical text (brotli at quality 5, then gzip at level 6)
+ * and up to 65 ms per MiB of random letters (measured by tests/e2e/test_codings_offload.c): under 64 KiB that is
+ * 0.6 to 4 ms of loop time, while a round trip through the pool (its queue lock, a wake-up of the loop through its
+ * h2o_multithread queue, two thread switches, the body read on another core) costs tens of microseconds and one more
+ * loop iteration before the store, and most fills are small: below it, the pool would mostly add hops.
  */
-static void on_codings_timer(h2o_timeout_entry_t *entry)
+#define CR_FILL_CODINGS_POOL_MIN ((size_t)64 << 10)
+
+/* The copy with the codings (`full`, NULL when it could not be made) is stored and every other waiter answered from
+ * it: the end of the codings window, on the owner's loop. */
+static void store_codings_and_publish(cr_flight_t *f, cr_object_t *full)
 {
-    cr_flight_t *f = H2O_STRUCT_FROM_MEMBER(cr_flight_t, codings_timer, entry);
-    cr_object_t *identity_only = f->result, *full = cr_fill_object_copy(identity_only);
+    cr_object_t *identity_only = f->result;
 
     if (full != NULL) {
-        cr_fill_object_compress(f->route, full);
-        full = cr_object_finish(full);
         cr_fill_object_set_freshness(f->cfg, full, &f->decision, f->response_time_ms);
         f->result = full;
     }
@@ -138,6 +145,53 @@ static void on_codings_timer(h2o_timeout_entry_t *entry)
     if (identity_only != f->result)
         cr_object_release(&identity_only);
     cr_flight_publish(f);
+}
+
+/* On a pool thread: the copy and its codings, from the job's fields only (cr_codings_job_t). */
+static void run_codings_job(cr_workq_job_t *job)
+{
+    cr_codings_job_t *cj = H2O_STRUCT_FROM_MEMBER(cr_codings_job_t, super, job);
+    cj->coded = cr_fill_object_coded_copy(cj->route, cj->identity);
+}
+
+/* On the owner's loop: the job came back (ran, or was cancelled by cr_workq_stop: then the codings are made here). */
+static void on_codings_job_done(cr_workq_job_t *job, int status)
+{
+    cr_flight_t *f = H2O_STRUCT_FROM_MEMBER(cr_flight_t, codings_job.super, job);
+    cr_object_t *full = f->codings_job.coded;
+
+    f->codings_job.coded = NULL;
+    if (status != CR_OK)
+        full = cr_fill_object_coded_copy(f->route, f->result);
+    store_codings_and_publish(f, full); /* drops the fill's reference */
+    cr_flight_release(&f);              /* the job's */
+}
+
+/*
+ * Runs from the owner's zero timeout, after the leader's answer was handed to h2o (an HTTP/1.1 answer is written by
+ * then, and an HTTP/2 one is flushed by h2o's own zero-timeout entry, linked before this one): makes the codings
+ * into a copy of the result, stores the copy, and answers every other waiter from it. A large body's codings are
+ * made on the worker pool, and the store and the answers follow when the job comes back to this loop
+ * (on_codings_job_done); meanwhile the flight stays in the table, as it does while they are made here. When the pool
+ * refuses the job (queue full, stopping) or there is none, they are made here.
+ */
+static void on_codings_timer(h2o_timeout_entry_t *entry)
+{
+    cr_flight_t *f = H2O_STRUCT_FROM_MEMBER(cr_flight_t, codings_timer, entry);
+    cr_workq_owner_t *pool = &f->owner->workq_owner;
+
+    if (pool->workq != NULL && cr_object_body(f->result, CR_ENC_IDENTITY).len >= CR_FILL_CODINGS_POOL_MIN) {
+        f->codings_job.route = f->route;
+        f->codings_job.identity = f->result;
+        f->codings_job.coded = NULL;
+        if (cr_workq_submit(pool, &f->codings_job.super, run_codings_job, on_codings_job_done) == CR_OK) {
+            /* the job's reference (the fill's own is dropped by the publish in its done); taken after the submit,
+             * as done runs on this thread only, never before this returns */
+            cr_flight_addref(f);
+            return;
+        }
+    }
+    store_codings_and_publish(f, cr_fill_object_coded_copy(f->route, f->result));
 }
 
 /*
@@ -446,6 +500,7 @@ void cr_fill_dispose(cr_flight_t *f)
     cr_object_release(&f->stale);
     cr_object_release(&f->building);
     cr_object_release(&f->result);
+    cr_object_release(&f->codings_job.coded); /* NULL: a job's done always takes it */
     free(f->body);
     free(f->reqhead);
     free(f->req_headers);

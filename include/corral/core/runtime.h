@@ -4,9 +4,9 @@
  *
  * Invariants: `cr_rt` is filled by the server before any thread starts and only `stopping`, `workers_done` and
  * `connections_open` change afterwards (atomics). cfg and store are shared read-only pointers (store does its own
- * locking). A cr_thread_t belongs to its thread: nothing in it is touched by other threads except `flight_receiver`
- * and `wake_receiver`, which are only passed to h2o_multithread_send_message(), and `stats`, which other threads read
- * with relaxed loads (cr_stats_sum, stats.h), so the hot path touches no shared counter.
+ * locking). A cr_thread_t belongs to its thread: nothing in it is touched by other threads except `flight_receiver`,
+ * `wake_receiver` and `workq_owner.receiver`, which are only passed to h2o_multithread_send_message(), and `stats`,
+ * which other threads read with relaxed loads (cr_stats_sum, stats.h), so the hot path touches no shared counter.
  *
  * Threads: cr_rt.threads[0..nthreads) are the traffic workers (each an h2o context on the traffic globalconf);
  * cr_rt.admin_thread, when an admin listener is configured, is one more cr_thread_t whose ctx is the admin context
@@ -22,6 +22,7 @@
 #include <signal.h>
 #include "corral/core/common.h"
 #include "corral/core/stats.h"
+#include "corral/core/workq.h"
 
 #define CR_THREAD_MAGIC 0x7e4dd001u
 
@@ -54,12 +55,14 @@ typedef struct st_cr_thread_t {
     size_t inflight; /* requests being handled on this thread, for the drain on SIGTERM */
     struct st_cr_guard_t *guard; /* rapid-reset budget per connection (guard.h); NULL on the admin thread */
     cr_stats_t stats;
+    cr_workq_owner_t workq_owner; /* this loop's end of cr_rt.workq (workq == NULL: none, jobs run inline) */
 } cr_thread_t;
 
 typedef struct st_cr_runtime_t {
     const cr_config_t *cfg;
     cr_store_t *store;
     cr_flight_table_t *flights;
+    cr_workq_t *workq; /* the worker pool (core/workq.h); NULL when it could not be started */
     cr_thread_t *threads; /* the traffic workers */
     unsigned nthreads;
     cr_thread_t *admin_thread; /* NULL without an admin listener */
