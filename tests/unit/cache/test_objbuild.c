@@ -98,7 +98,10 @@ static void test_coded_copy_on_another_thread(void)
     cr_object_release(&copy);
 
     /* a type the route does not compress: a finished copy without codings */
-    cr_object_release(&src);
+    {
+        cr_object_t *extra = src; /* the reference taken above */
+        cr_object_release(&extra);
+    }
     cr_object_release(&src);
     src = to_object("image/png");
     copy = to_coded_on_a_thread(&route, src);
