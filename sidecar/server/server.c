@@ -538,7 +538,7 @@ int cr_server_run(const cr_config_t *cfg)
         h2o_multithread_send_message(&cr_rt.admin_thread->wake_receiver, NULL);
     for (i = 0; i != cfg->threads; ++i)
         pthread_join(cr_rt.threads[i].tid, NULL);
-    if (cr_rt.workq != NULL) /* the workers waited for their jobs: nothing is queued or running now */
+    if (cr_rt.workq != NULL) /* the workers waited for their jobs (as for requests, at most CR_DRAIN_MS) */
         cr_workq_stop(cr_rt.workq);
     if (cr_rt.admin_thread != NULL) { /* it answered open admin connections during the drain; now it stops */
         cr_rt.workers_done = 1;
