@@ -4,6 +4,8 @@
  * Invariants: the objects built here are not shared yet (not in the store, not sent), so plain writes to their
  * fields and flags are safe; `old` in cr_fill_object_refreshed is shared and only read (flags atomically).
  * Config: the generation arrives as an argument (the fill's own, which it retains); nothing here reads cr_rt.
+ * Threads: nothing here keeps state or takes a lock; cr_fill_object_coded_copy (copy, compress, finish) touches only
+ * the copy it makes and reads a finished object, so it is safe on a worker-pool thread (workq.h).
  */
 #include "corral/cache/objbuild.h"
 
@@ -253,6 +255,16 @@ void cr_fill_object_compress(const cr_route_config_t *route, cr_object_t *obj)
         else
             free(out);
     }
+}
+
+cr_object_t *cr_fill_object_coded_copy(const cr_route_config_t *route, const cr_object_t *obj)
+{
+    cr_object_t *copy = cr_fill_object_copy(obj);
+
+    if (copy == NULL)
+        return NULL;
+    cr_fill_object_compress(route, copy);
+    return cr_object_finish(copy);
 }
 
 /* Emit callback of the store-time decode: the output is only counted (by the decoder), never kept. */

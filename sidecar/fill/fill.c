@@ -4,8 +4,12 @@
  * and publication are flight.c's.
  *
  * Invariants: everything here runs on the flight's owner thread, on fill fields no other thread touches before
- * publication (flight_int.h). The only lock taken is the table mutex, through cr_flight_mark_fetched. The config is
- * the generation the fill started with (f->cfg, retained by cr_fill_prepare, released by cr_fill_dispose).
+ * publication (flight_int.h). The locks taken are the table mutex, through cr_flight_mark_fetched, and the worker
+ * pool's queue lock, once per large fill (cr_workq_submit); none on a hit. The config is the generation the fill
+ * started with (f->cfg, retained by cr_fill_prepare, released by cr_fill_dispose).
+ * The one exception to "owner thread": the codings of a result of CR_FILL_CODINGS_POOL_MIN or more are made on the
+ * worker pool (core/workq.h), whose thread runs cr_fill_object_coded_copy on the fields of f->codings_job only (see
+ * submit_codings); the store and publication stay on the owner's loop, when the job comes back.
  */
 #include "flight_int.h"
 
@@ -112,18 +116,22 @@ static int store_result(cr_flight_t *f)
 }
 
 /*
- * Runs from the owner's zero timeout, after the leader's answer was handed to h2o (an HTTP/1.1 answer is written by
- * then, and an HTTP/2 one is flushed by h2o's own zero-timeout entry, linked before this one): makes the codings
- * into a copy of the result, stores the copy, and answers every other waiter from it.
+ * Identity bodies of at least this many bytes get their codings made on the worker pool (core/workq.h), smaller
+ * ones on the loop. The codings cost about 10 ms per MiB of typical text (brotli at quality 5, then gzip at level 6)
+ * and up to 65 ms per MiB of random letters (measured by tests/e2e/test_codings_offload.c): under 64 KiB that is
+ * 0.6 to 4 ms of loop time, while a round trip through the pool (its queue lock, a wake-up of the loop through its
+ * h2o_multithread queue, two thread switches, the body read on another core) costs tens of microseconds and one more
+ * loop iteration before the store, and most fills are small: below it, the pool would mostly add hops.
  */
-static void on_codings_timer(h2o_timeout_entry_t *entry)
+#define CR_FILL_CODINGS_POOL_MIN ((size_t)64 << 10)
+
+/* The copy with the codings (`full`, NULL when it could not be made) is stored and every other waiter answered from
+ * it: the end of the codings window, on the owner's loop. */
+static void store_codings_and_publish(cr_flight_t *f, cr_object_t *full)
 {
-    cr_flight_t *f = H2O_STRUCT_FROM_MEMBER(cr_flight_t, codings_timer, entry);
-    cr_object_t *identity_only = f->result, *full = cr_fill_object_copy(identity_only);
+    cr_object_t *identity_only = f->result;
 
     if (full != NULL) {
-        cr_fill_object_compress(f->route, full);
-        full = cr_object_finish(full);
         cr_fill_object_set_freshness(f->cfg, full, &f->decision, f->response_time_ms);
         f->result = full;
     }
@@ -140,10 +148,85 @@ static void on_codings_timer(h2o_timeout_entry_t *entry)
     cr_flight_publish(f);
 }
 
+/* The result replaced by its copy with the codings (`full`; NULL when it could not be made: the result stays, without
+ * them), for a fill whose leader was not answered first: nothing of it is stored or shared yet. */
+static void take_codings(cr_flight_t *f, cr_object_t *full)
+{
+    if (full == NULL)
+        return;
+    cr_fill_object_set_freshness(f->cfg, full, &f->decision, f->response_time_ms);
+    cr_object_release(&f->result);
+    f->result = full;
+}
+
+/* On a pool thread: the copy and its codings, from the job's fields only (cr_codings_job_t). */
+static void run_codings_job(cr_workq_job_t *job)
+{
+    cr_codings_job_t *cj = H2O_STRUCT_FROM_MEMBER(cr_codings_job_t, super, job);
+    cj->coded = cr_fill_object_coded_copy(cj->route, cj->identity);
+}
+
+/* On the owner's loop: the job came back (ran, or was cancelled by cr_workq_stop: then the codings are made here);
+ * the store and the answers, as they would have followed codings made on the loop. */
+static void on_codings_job_done(cr_workq_job_t *job, int status)
+{
+    cr_flight_t *f = H2O_STRUCT_FROM_MEMBER(cr_flight_t, codings_job.super, job);
+    cr_object_t *full = f->codings_job.coded;
+
+    f->codings_job.coded = NULL;
+    if (status != CR_OK)
+        full = cr_fill_object_coded_copy(f->route, f->result);
+    if (f->codings_job.after_leader) {
+        store_codings_and_publish(f, full); /* drops the fill's reference */
+    } else {
+        take_codings(f, full);
+        store_result(f);
+        cr_flight_publish(f);
+    }
+    cr_flight_release(&f); /* the job's */
+}
+
+/* Hands the codings of f->result (finished, without them) to the worker pool when its identity body is large enough
+ * and there is a pool: CR_OK (on_codings_job_done follows on this loop, and publishes), or CR_DECLINED (too small, no
+ * pool, or refused: queue full, stopping), when the caller makes them here. */
+static int submit_codings(cr_flight_t *f, int after_leader)
+{
+    cr_workq_owner_t *pool = &f->owner->workq_owner;
+
+    if (pool->workq == NULL || cr_object_body(f->result, CR_ENC_IDENTITY).len < CR_FILL_CODINGS_POOL_MIN)
+        return CR_DECLINED;
+    f->codings_job.route = f->route;
+    f->codings_job.identity = f->result;
+    f->codings_job.coded = NULL;
+    f->codings_job.after_leader = after_leader;
+    if (cr_workq_submit(pool, &f->codings_job.super, run_codings_job, on_codings_job_done) != CR_OK)
+        return CR_DECLINED;
+    /* the job's reference (the fill's own is dropped by the publish in its done); taken after the submit, as done
+     * runs on this thread only, never before the caller returns to the loop */
+    cr_flight_addref(f);
+    return CR_OK;
+}
+
+/*
+ * Runs from the owner's zero timeout, after the leader's answer was handed to h2o (an HTTP/1.1 answer is written by
+ * then, and an HTTP/2 one is flushed by h2o's own zero-timeout entry, linked before this one): makes the codings
+ * into a copy of the result, stores the copy, and answers every other waiter from it. A large body's codings are
+ * made on the worker pool, and the store and the answers follow when the job comes back to this loop
+ * (on_codings_job_done); meanwhile the flight stays in the table, as it does while they are made here.
+ */
+static void on_codings_timer(h2o_timeout_entry_t *entry)
+{
+    cr_flight_t *f = H2O_STRUCT_FROM_MEMBER(cr_flight_t, codings_timer, entry);
+
+    if (submit_codings(f, 1) != CR_OK)
+        store_codings_and_publish(f, cr_fill_object_coded_copy(f->route, f->result));
+}
+
 /*
  * Makes the finished object, stores it (or not) and picks the outcome. Returns CR_OK when the flight is ready to
- * publish, or CR_AGAIN when the leader was answered first and the codings, the store and the other waiters follow
- * from the zero timeout (on_codings_timer publishes).
+ * publish, or CR_AGAIN when the codings, the store and the answers follow: from the zero timeout when the leader was
+ * answered first (on_codings_timer), or when the worker pool gives the codings of a large body back
+ * (on_codings_job_done). Either publishes.
  */
 static int complete(cr_flight_t *f)
 {
@@ -153,6 +236,7 @@ static int complete(cr_flight_t *f)
     int status = f->status;
     cr_fill_inputs_t in = {.status = status, .decision = &f->decision, .stale = f->stale, .now = now};
     cr_fill_verdict_t verdict;
+    int code_on_pool = 0;
 
     f->building = NULL;
     if (!f->refreshed) {
@@ -173,7 +257,12 @@ static int complete(cr_flight_t *f)
              * the table, so a request that comes meanwhile could not wait for the store: CR_FLIGHT_AWAIT_STORE) */
             if (f->in_table && status < 500 && !cr_store_epoch_moved(cr_rt.store, &f->epoch, obj))
                 leader = cr_flight_find_leader(f);
-            if (leader == NULL)
+            /* no leader answered first: the codings come before the store and the answers, made here, or on the
+             * worker pool for a large body once the verdict is known (submit_codings; here if it refuses) */
+            if (leader == NULL && f->owner->workq_owner.workq != NULL &&
+                cr_object_body(obj, CR_ENC_IDENTITY).len >= CR_FILL_CODINGS_POOL_MIN)
+                code_on_pool = 1;
+            else if (leader == NULL)
                 cr_fill_object_compress(f->route, obj);
         }
     }
@@ -199,6 +288,11 @@ static int complete(cr_flight_t *f)
             f->codings_timer.cb = on_codings_timer;
             h2o_timeout_link(f->owner->ctx.loop, &f->owner->ctx.zero_timeout, &f->codings_timer);
             return CR_AGAIN;
+        }
+        if (code_on_pool) {
+            if (submit_codings(f, 0) == CR_OK)
+                return CR_AGAIN;
+            take_codings(f, cr_fill_object_coded_copy(f->route, f->result));
         }
         store_result(f);
         return CR_OK;
@@ -446,6 +540,7 @@ void cr_fill_dispose(cr_flight_t *f)
     cr_object_release(&f->stale);
     cr_object_release(&f->building);
     cr_object_release(&f->result);
+    cr_object_release(&f->codings_job.coded); /* NULL: a job's done always takes it */
     free(f->body);
     free(f->reqhead);
     free(f->req_headers);

@@ -14,12 +14,13 @@
  * when the revalidation is running); the one that starts it takes the mutex a second time, with its shell.
  * Answer order: when the object is to be stored with codings and the leader still waits, the leader is answered from
  * the finished identity-only result first, and the codings are made from the owner's zero timeout, after h2o has the
- * leader's answer: into a copy, which is what gets stored and what every other waiter gets. The stored object always
+ * leader's answer (for a large body, on the worker pool, the store and the answers following on the owner's loop when
+ * the job comes back; fill.c): into a copy, which is what gets stored and what every other waiter gets. The stored object always
  * holds its codings; the flight stays in the table and keeps the fill's reference until then, and a request that
  * comes meanwhile and finds no fresh object waits for the store and looks up again (CR_FLIGHT_AWAIT_STORE), so that
  * nothing but the leader's own answer comes before the store.
  * Reference counting: the table link and the running fetch share one reference (dropped at publish, or when the
- * fill is dropped); each waiter and each cross-thread message holds one. The last release frees the flight, on
+ * fill is dropped); each waiter, each cross-thread message and a codings job on the worker pool holds one. The last release frees the flight, on
  * whichever thread that happens.
  * Dropping: `live_waiters` counts the waiters still linked (or joining: it is raised under the mutex, by cr_flight_do_join or
  * the leader's creation, and lowered without it when a waiter leaves: answered, timed out, or its request gone).

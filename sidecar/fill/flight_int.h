@@ -4,7 +4,8 @@
  *
  * Locking (see flight.c's top comment): `table->mutex` guards the hash chains, `done`, `fetched`, `has_waiters[]` and
  * `num_waiters`; `waiters[i]` is touched only by thread i; the fill's fields only by the owner until publication,
- * after which the outcome fields are read-only.
+ * after which the outcome fields are read-only; `codings_job` by a worker-pool thread while it is submitted (see
+ * cr_codings_job_t).
  */
 #ifndef CORRAL_FLIGHT_INT_H
 #define CORRAL_FLIGHT_INT_H
@@ -15,6 +16,7 @@
 #include "corral/fill/fill.h"
 #include "corral/fill/upstream.h"
 #include "corral/cache/store.h"
+#include "corral/core/workq.h"
 
 #define CR_FLIGHT_MAGIC 0xf1197001u
 #define CR_FLIGHT_TABLE_BUCKETS 4096 /* power of two */
@@ -33,6 +35,17 @@ typedef struct st_cr_req_header_copy_t {
 } cr_req_header_copy_t;
 
 typedef struct st_cr_flight_t cr_flight_t;
+
+/* The codings of a large result, made on the worker pool (core/workq.h; fill.c). Between the submit and `done` the
+ * pool thread reads `identity` and `route` and writes `coded`, and nothing else of the flight; the owner touches none
+ * of these fields meanwhile. The job holds a reference to its flight. */
+typedef struct st_cr_codings_job_t {
+    cr_workq_job_t super;
+    const cr_route_config_t *route; /* the fill's (its config generation is retained by the flight) */
+    const cr_object_t *identity;    /* the flight's result, finished and shared (stored, being sent): read only */
+    cr_object_t *coded;             /* the copy with its codings, finished (NULL: out of memory) */
+    int after_leader; /* owner only: the leader was answered first (the codings window) rather than at publication */
+} cr_codings_job_t;
 
 struct st_cr_flight_t {
     unsigned magic;
@@ -81,6 +94,7 @@ struct st_cr_flight_t {
     cr_encoding_t received_encoding; /* the upstream's Content-Encoding (identity unless CR_OBJ_ENCODED) */
     int refreshed;                   /* a 304 refreshed `stale`: `building` already holds its bodies */
     h2o_timeout_entry_t codings_timer; /* linked (zero timeout) while the leader has its answer and the codings wait */
+    cr_codings_job_t codings_job;      /* on the worker pool from its submit until its done (large bodies only) */
 
     /* the outcome: written by the owner before publication, read-only afterwards */
     cr_outcome_t outcome;

@@ -331,6 +331,8 @@ static void *worker_main(void *arg)
     cr_upstream_init(&t->upstream, loop, cfg, cr_rt.nthreads);
     cr_flight_thread_init(t);
     h2o_multithread_register_receiver(t->ctx.queue, &t->wake_receiver, on_wake);
+    if (cr_rt.workq != NULL)
+        cr_workq_owner_init(&t->workq_owner, cr_rt.workq, t->ctx.queue);
 
     t->num_listeners = cfg->num_listens;
     t->accept_ctxs = calloc(cfg->num_listens, sizeof(*t->accept_ctxs));
@@ -363,7 +365,7 @@ static void *worker_main(void *arg)
     for (i = 0; i != t->num_listeners; ++i)
         stop_listener(&t->listeners[i]);
     deadline = h2o_now(loop) + CR_DRAIN_MS;
-    while (t->inflight != 0 && h2o_now(loop) < deadline)
+    while ((t->inflight != 0 || t->workq_owner.in_flight != 0) && h2o_now(loop) < deadline) /* pool jobs come back here */
         h2o_evloop_run(loop, 50);
     if (t->inflight != 0)
         cr_log_warn("worker %u: %zu requests still in progress after the drain period", t->idx, t->inflight);
@@ -501,6 +503,9 @@ int cr_server_run(const cr_config_t *cfg)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* the worker pool (core/workq.h), after the mask (its threads inherit it), before the workers that use it */
+    if ((cr_rt.workq = cr_workq_new(CR_WORKQ_DEFAULT_THREADS, 0)) == NULL)
+        cr_log_warn("cannot start the worker pool: the codings of large fills are made on the event loops");
 
     cr_rt.threads = calloc(cfg->threads, sizeof(*cr_rt.threads));
     for (i = 0; i != cfg->threads; ++i) {
@@ -544,6 +549,8 @@ int cr_server_run(const cr_config_t *cfg)
         h2o_multithread_send_message(&cr_rt.admin_thread->wake_receiver, NULL);
     for (i = 0; i != cfg->threads; ++i)
         pthread_join(cr_rt.threads[i].tid, NULL);
+    if (cr_rt.workq != NULL) /* the workers waited for their jobs (as for requests, at most CR_DRAIN_MS) */
+        cr_workq_stop(cr_rt.workq);
     if (cr_rt.admin_thread != NULL) { /* it answered open admin connections during the drain; now it stops */
         cr_rt.workers_done = 1;
         h2o_multithread_send_message(&cr_rt.admin_thread->wake_receiver, NULL);

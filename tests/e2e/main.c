@@ -22,6 +22,7 @@ void cr_e2e_register_coalesce(void);
 void cr_e2e_register_stale_if_error(void);
 void cr_e2e_register_guard(void);
 void cr_e2e_register_compress(void);
+void cr_e2e_register_codings_offload(void);
 void cr_e2e_register_invalidate(void);
 void cr_e2e_register_key_safety(void);
 void cr_e2e_register_hostile_upstream(void);
@@ -54,6 +55,7 @@ int main(void)
     cr_e2e_register_stale_if_error();
     cr_e2e_register_guard();
     cr_e2e_register_compress();
+    cr_e2e_register_codings_offload();
     cr_e2e_register_invalidate();
     cr_e2e_register_key_safety();
     cr_e2e_register_hostile_upstream();

@@ -19,6 +19,7 @@ void cr_test_register_urlpath(void);
 void cr_test_register_policy(void);
 void cr_test_register_object(void);
 void cr_test_register_object_oom(void);
+void cr_test_register_objbuild(void);
 void cr_test_register_store(void);
 void cr_test_register_inval_epoch(void);
 void cr_test_register_ebr(void);
@@ -53,6 +54,7 @@ int main(void)
     cr_test_register_policy();
     cr_test_register_object();
     cr_test_register_object_oom();
+    cr_test_register_objbuild();
     cr_test_register_inval_epoch();
     cr_test_register_store();
     cr_test_register_ebr();

@@ -6,6 +6,8 @@
  * object a 304 makes of a stored one.
  * Everything here runs on the fill's owner thread on objects nobody else sees yet; no locks, no I/O. The config
  * generation (`cfg`: cache.max_object_size, the surrogate-key header and keep_surrogate_key) is an argument.
+ * One exception: cr_fill_object_coded_copy is pure CPU on memory only it writes (the copy) and reads a finished
+ * object and a route, both immutable; it may run on any thread (fill.c runs large ones on the worker pool, workq.h).
  */
 #ifndef CORRAL_OBJBUILD_H
 #define CORRAL_OBJBUILD_H
@@ -49,10 +51,20 @@ int cr_fill_object_compressible(const cr_route_config_t *route, const cr_object_
 
 /*
  * Compresses the identity body once into every coding the route allows, keeping each variant only when smaller.
- * Skipped for types the route does not list, bodies under compress.min_size, and no-transform responses. Runs on the
- * owner's event loop (brotli at quality 5: about 10 ms per MiB). Failing to compress is not an error.
+ * Skipped for types the route does not list, bodies under compress.min_size, and no-transform responses. Costs
+ * about 10 ms per MiB of typical text (brotli at quality 5, then gzip), up to 65 ms for random letters; `obj` is not
+ * shared yet (any thread, see cr_fill_object_coded_copy). Failing to compress is not an error.
  */
 void cr_fill_object_compress(const cr_route_config_t *route, cr_object_t *obj);
+
+/*
+ * The codings of the finished object `obj`, made into a copy of it (cr_fill_object_copy, then
+ * cr_fill_object_compress, then cr_object_finish): the copy is finished but has no freshness fields yet
+ * (cr_fill_object_set_freshness, on the fill's owner thread, before it is shared). `obj` may be shared (stored,
+ * being sent): it is only read, as any thread holding a reference may. Any thread: no locks, no h2o, no config but
+ * `route`. NULL when out of memory.
+ */
+cr_object_t *cr_fill_object_coded_copy(const cr_route_config_t *route, const cr_object_t *obj);
 
 /*
  * For an object held only in the upstream's coding (CR_OBJ_ENCODED): decodes it once, keeping nothing (memory: one

@@ -7,9 +7,11 @@
  * shared read-only pointer (store does its own locking). `cfg` is the process's current config generation: it is
  * installed by cr_rt_config_publish and taken by cr_rt_config_acquire (conf/generation.h, which also says why the
  * functions live in conf/); nothing else reads it. Each thread caches one generation (`cfg` in cr_thread_t) and
- * polls `cfg_generation` at the start of a request. A cr_thread_t belongs to its thread: nothing in it is touched by other threads except `flight_receiver`
- * and `wake_receiver`, which are only passed to h2o_multithread_send_message(), and `stats`, which other threads read
- * with relaxed loads (cr_stats_sum, stats.h), so the hot path touches no shared counter.
+ * polls `cfg_generation` at the start of a request. A cr_thread_t belongs to its thread: nothing in it is touched by
+ * other threads except `flight_receiver`, `wake_receiver` and `workq_owner.receiver`, which are only passed to
+ * h2o_multithread_send_message(), and `stats`, which other threads read with relaxed loads (cr_stats_sum, stats.h),
+ * so the hot path touches no shared counter. `workq` (the worker pool) is created before the threads and stopped
+ * after they are joined.
  *
  * Threads: cr_rt.threads[0..nthreads) are the traffic workers (each an h2o context on the traffic globalconf);
  * cr_rt.admin_thread, when an admin listener is configured, is one more cr_thread_t whose ctx is the admin context
@@ -25,6 +27,7 @@
 #include <signal.h>
 #include "corral/core/common.h"
 #include "corral/core/stats.h"
+#include "corral/core/workq.h"
 
 #define CR_THREAD_MAGIC 0x7e4dd001u
 
@@ -59,6 +62,7 @@ typedef struct st_cr_thread_t {
     cr_stats_t stats;
     const cr_config_t *cfg;  /* the thread's config generation (retained; conf/generation.h: cr_thread_config) */
     uint64_t cfg_generation; /* cr_rt.cfg_generation when cfg was taken */
+    cr_workq_owner_t workq_owner; /* this loop's end of cr_rt.workq (workq == NULL: none, jobs run inline) */
 } cr_thread_t;
 
 typedef struct st_cr_runtime_t {
@@ -66,6 +70,7 @@ typedef struct st_cr_runtime_t {
     uint64_t cfg_generation; /* atomic: counts publishes of cfg; threads poll it with a relaxed load */
     cr_store_t *store;
     cr_flight_table_t *flights;
+    cr_workq_t *workq; /* the worker pool (core/workq.h); NULL when it could not be started */
     cr_thread_t *threads; /* the traffic workers */
     unsigned nthreads;
     cr_thread_t *admin_thread; /* NULL without an admin listener */
