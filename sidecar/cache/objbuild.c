@@ -39,7 +39,7 @@ static int add_header(cr_object_t *obj, const h2o_header_t *h)
 /* Sets the object's Vary fields from the response's Vary header(s), Accept-Encoding excepted. Returns CR_OK,
  * CR_ERROR when there are too many or too long names, or CR_DECLINED when the request's values of them do not fit a
  * variant key (this request's doing, not the response's). */
-static int set_vary(cr_object_t *obj, const h2o_header_t *headers, size_t num_headers, cr_header_getter_fn get, void *ctx)
+static int set_vary(cr_object_t *obj, const h2o_header_t *headers, size_t num_headers, cr_header_lookup_fn get, void *ctx)
 {
     cr_str_t names[16];
     char namebuf[512], keybuf[4096];
@@ -98,7 +98,7 @@ static int set_tags(const cr_config_t *cfg, cr_object_t *obj, const h2o_header_t
 }
 
 cr_object_t *cr_fill_object_from_response(const cr_config_t *cfg, cr_str_t key, int status, const h2o_header_t *headers, size_t num_headers,
-                                          cr_header_getter_fn get, void *get_ctx, const char **unstorable,
+                                          cr_header_lookup_fn get, void *get_ctx, const char **unstorable,
                                           cr_encoding_t *received)
 {
     char connbuf[1024];

@@ -334,14 +334,16 @@ static void finish_fill(cr_flight_t *f)
         cr_flight_publish(f);
 }
 
-static h2o_iovec_t flight_req_header(void *ctx, const char *lname, size_t lnamelen)
+static int flight_req_header(void *ctx, const char *lname, size_t lnamelen, cr_str_t *value)
 {
     cr_flight_t *f = ctx;
     size_t i;
     for (i = 0; i != f->num_req_headers; ++i)
-        if (f->req_headers[i].name.len == lnamelen && memcmp(f->req_headers[i].name.base, lname, lnamelen) == 0)
-            return h2o_iovec_init(f->req_headers[i].value.base, f->req_headers[i].value.len);
-    return h2o_iovec_init(NULL, 0);
+        if (f->req_headers[i].name.len == lnamelen && memcmp(f->req_headers[i].name.base, lname, lnamelen) == 0) {
+            *value = f->req_headers[i].value;
+            return 1;
+        }
+    return 0;
 }
 
 static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_header_t *headers, size_t num_headers, int is_eos)

@@ -236,11 +236,13 @@ void cr_response_info_from_headers(int status, const h2o_header_t *headers, size
                              cr_str(headers[i].value.base, headers[i].value.len));
 }
 
-size_t cr_variant_key(const cr_str_t *names, size_t num_names, cr_header_getter_fn get, void *ctx, char *buf, size_t cap)
+size_t cr_variant_key(const cr_str_t *names, size_t num_names, cr_header_lookup_fn lookup, void *ctx, char *buf, size_t cap)
 {
     size_t i, len = 0;
     for (i = 0; i != num_names; ++i) {
-        h2o_iovec_t v = get(ctx, names[i].base, names[i].len);
+        cr_str_t v = {NULL, 0}; /* absent and empty give the same key */
+        if (!lookup(ctx, names[i].base, names[i].len, &v))
+            v.len = 0;
         while (v.len != 0 && (v.base[0] == ' ' || v.base[0] == '\t'))
             ++v.base, --v.len;
         while (v.len != 0 && (v.base[v.len - 1] == ' ' || v.base[v.len - 1] == '\t'))

@@ -49,9 +49,14 @@ h2o_iovec_t cr_cache_status_fwd(h2o_req_t *req, const char *fwd, const char *ext
                       h2o_iovec_init(H2O_STRLIT("; ")), h2o_iovec_init(extra, strlen(extra)));
 }
 
-static h2o_iovec_t req_header_getter(void *ctx, const char *lname, size_t lnamelen)
+
+static int req_header_lookup(void *ctx, const char *lname, size_t lnamelen, cr_str_t *value)
 {
-    return cr_req_header_by_name(ctx, lname, lnamelen);
+    h2o_iovec_t v = cr_req_header_by_name(ctx, lname, lnamelen);
+    if (v.base == NULL)
+        return 0;
+    *value = cr_str(v.base, v.len);
+    return 1;
 }
 
 int cr_handler_variant_matches(void *_lk, const cr_object_t *obj)
@@ -62,7 +67,7 @@ int cr_handler_variant_matches(void *_lk, const cr_object_t *obj)
 
     if (obj->num_vary == 0)
         return 1;
-    len = cr_variant_key(cr_object_vary_names(obj), obj->num_vary, req_header_getter, lk->fill.req, buf, sizeof(buf));
+    len = cr_variant_key(cr_object_vary_names(obj), obj->num_vary, req_header_lookup, lk->fill.req, buf, sizeof(buf));
     return len != SIZE_MAX && len == cr_object_variant_key(obj).len && memcmp(buf, cr_object_variant_key(obj).base, len) == 0;
 }
 
@@ -242,15 +247,6 @@ void cr_handler_restart(cr_lookup_t *lk)
     lookup_and_answer(t, lk);
 }
 
-static int key_header_lookup(void *ctx, const char *lname, size_t lnamelen, cr_str_t *value)
-{
-    h2o_iovec_t v = cr_req_header_by_name(ctx, lname, lnamelen);
-    if (v.base == NULL)
-        return 0;
-    *value = cr_str(v.base, v.len);
-    return 1;
-}
-
 static int is_method(h2o_iovec_t m, const char *lit, size_t len)
 {
     return h2o_memis(m.base, m.len, lit, len);
@@ -299,7 +295,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len),
-                          cr_str(req->input.path.base, req->input.path.len), key_header_lookup, req, keybuf, sizeof(keybuf));
+                          cr_str(req->input.path.base, req->input.path.len), req_header_lookup, req, keybuf, sizeof(keybuf));
     if (keylen < 0) {
         pass_with_status(req, cfg, "bypass", "detail=key-too-long");
         return 0;

@@ -31,7 +31,7 @@ cr_object_t *cr_fill_object_new(cr_str_t key, int status);
  * values of the varied headers do not fit a variant key, "content-encoding", "too-many-tags") when the response must not be stored, else to NULL.
  */
 cr_object_t *cr_fill_object_from_response(const cr_config_t *cfg, cr_str_t key, int status, const h2o_header_t *headers, size_t num_headers,
-                                          cr_header_getter_fn get, void *get_ctx, const char **unstorable,
+                                          cr_header_lookup_fn get, void *get_ctx, const char **unstorable,
                                           cr_encoding_t *received);
 
 /*

@@ -110,4 +110,8 @@ typedef enum en_cr_encoding_t {
 #define CR_BROTLI_QUALITY_MIN 0
 #define CR_BROTLI_QUALITY_MAX 11
 
+/* Looks up a request header value by lower-case name; returns 1 and sets *value when present, 0 when absent. The one
+ * header-getter shape: cache keys (http/key.h), Vary variant keys (http/http.h) and fills (cache/objbuild.h). */
+typedef int (*cr_header_lookup_fn)(void *ctx, const char *lname, size_t lnamelen, cr_str_t *value);
+
 #endif

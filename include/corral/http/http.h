@@ -48,10 +48,8 @@ void cr_request_info_from_req(h2o_req_t *req, cr_request_info_t *qi);
 void cr_response_info_add(cr_response_info_t *ri, cr_str_t lname, cr_str_t value);
 void cr_response_info_from_headers(int status, const h2o_header_t *headers, size_t num_headers, cr_response_info_t *ri);
 
-/* Looks up a request header value by lower-case name; {NULL,0} when absent. */
-typedef h2o_iovec_t (*cr_header_getter_fn)(void *ctx, const char *lname, size_t lnamelen);
 /* Writes the variant key ("name:value\n" per name, values trimmed) into buf; returns its length or SIZE_MAX when
  * it does not fit. */
-size_t cr_variant_key(const cr_str_t *names, size_t num_names, cr_header_getter_fn get, void *ctx, char *buf, size_t cap);
+size_t cr_variant_key(const cr_str_t *names, size_t num_names, cr_header_lookup_fn lookup, void *ctx, char *buf, size_t cap);
 
 #endif

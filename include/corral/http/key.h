@@ -13,8 +13,6 @@
 #include "corral/core/common.h"
 #include "corral/conf/config.h"
 
-/* Looks up a request header value by lower-case name; returns 1 and sets *value when present. */
-typedef int (*cr_header_lookup_fn)(void *ctx, const char *lname, size_t lnamelen, cr_str_t *value);
 
 /*
  * Writes the normalized key into buf (at most bufsize bytes, NUL-terminated).
