@@ -3,7 +3,7 @@
 
 Rules, for every file under sidecar/ and include/corral/:
   - a file in folder F includes "corral/G/..." only when G is F or a folder below it in
-    core -> conf -> http -> cache -> fill -> {serve, admin} -> server -> main; serve and admin never include each other;
+    core -> conf -> http -> cache -> tier -> fill -> {serve, admin} -> server -> main; serve and admin never include each other;
   - a private header ("name.h", no folder) is only included from the folder it sits in;
   - a file over 600 lines says why near its top, in a line starting " * Over 600 lines:".
 Prints every violation as file:line and exits 1 when there is one. `--self-test` first checks, on small trees in a
@@ -13,7 +13,7 @@ import os
 import re
 import sys
 
-ORDER = {"core": 0, "conf": 1, "http": 2, "cache": 3, "fill": 4, "serve": 5, "admin": 5, "server": 6, "main": 7}
+ORDER = {"core": 0, "conf": 1, "http": 2, "cache": 3, "tier": 4, "fill": 5, "serve": 6, "admin": 6, "server": 7, "main": 8}
 MAX_LINES = 600
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
