@@ -34,6 +34,7 @@ void cr_test_register_stats(void);
 void cr_test_register_metrics(void);
 void cr_test_register_outcome(void);
 void cr_test_register_flight(void);
+void cr_test_register_value(void);
 
 int main(void)
 {
@@ -69,6 +70,7 @@ int main(void)
     cr_test_register_metrics();
     cr_test_register_outcome();
     cr_test_register_flight();
+    cr_test_register_value();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
