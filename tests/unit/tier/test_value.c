@@ -6,7 +6,8 @@
  * a larger age); the encoder's refusals (too big, unfit); and the reader's reasons, each from a crafted buffer: every
  * prefix of a valid value, every byte of one flipped, and values written here by hand after the README's layout
  * (tv_value_*, independent of the encoder) with a right checksum but a future version, another key, a bad field.
- * Run under ASan/LSan, a leak or an overread fails the run.
+ * The allocation failures run on a second copy of value.c whose malloc fails on request. Run under ASan/LSan, a leak
+ * or an overread fails the run.
  */
 #include <CUnit/CUnit.h>
 #include <h2o.h>
@@ -490,6 +491,61 @@ static void test_value_foreign_and_names(void)
     CU_ASSERT_STRING_EQUAL(cr_tier_value_error_name(CR_TIER_VALUE_NUM_ERRORS), "unknown");
 }
 
+/* ---- allocation failures: value.c compiled a second time with a malloc that fails on request (the technique of
+ * test_object_oom.c; its external names get an oom_ prefix so the copy lives beside the library's) ---- */
+
+static int tv_fail_at = -1; /* the allocation of value.c (0 = the next one) that fails; -1: none */
+
+static void *tv_malloc(size_t n)
+{
+    if (tv_fail_at >= 0 && tv_fail_at-- == 0)
+        return NULL;
+    return malloc(n);
+}
+
+#define malloc(n) tv_malloc(n)
+#define cr_tier_value_error_name oom_cr_tier_value_error_name
+#define cr_tier_value_ttl_ms oom_cr_tier_value_ttl_ms
+#define cr_tier_value_encode oom_cr_tier_value_encode
+#define cr_tier_value_decode oom_cr_tier_value_decode
+#include "../../../sidecar/tier/value.c"
+#undef malloc
+#undef cr_tier_value_error_name
+#undef cr_tier_value_ttl_ms
+#undef cr_tier_value_encode
+#undef cr_tier_value_decode
+
+static void test_value_oom(void)
+{
+    cr_object_t *obj = tv_full(), *got;
+    cr_tier_value_error_t why;
+    size_t len, len2;
+    char *v = tv_encode(obj, &len), *v2 = (char *)1;
+    int k, rc = CR_ERROR;
+
+    tv_fail_at = 0;
+    CU_ASSERT_EQUAL(oom_cr_tier_value_encode(obj, TV_T0, SIZE_MAX, &v2, &len2), CR_ERROR);
+    CU_ASSERT_PTR_NULL(v2);
+    /* each of the decoder's own allocations in turn (its fields, then one per body): a clean NOMEM, nothing leaked
+     * (the object half built is released: LSan checks it), until none fails */
+    for (k = 0; k != 10 && rc != CR_OK; ++k) {
+        got = (cr_object_t *)1;
+        tv_fail_at = k;
+        rc = oom_cr_tier_value_decode(v, len, tv_key, TV_KEYLEN, TV_T0, &got, &why);
+        if (rc != CR_OK) {
+            CU_ASSERT_EQUAL(why, CR_TIER_VALUE_NOMEM);
+            CU_ASSERT_PTR_NULL(got);
+        }
+    }
+    tv_fail_at = -1;
+    CU_ASSERT_EQUAL(rc, CR_OK);
+    CU_ASSERT_EQUAL(k, 5); /* the fields, three bodies (identity, gzip, br), then success */
+    tv_assert_same(obj, got);
+    cr_object_release(&got);
+    cr_object_release(&obj);
+    free(v);
+}
+
 void cr_test_register_value(void)
 {
     CU_pSuite suite = CU_add_suite("tier value", NULL, NULL);
@@ -500,4 +556,5 @@ void cr_test_register_value(void)
     CU_add_test(suite, "every prefix is short, every flipped byte refused", test_value_prefixes_and_flips);
     CU_add_test(suite, "hand-written values: version, key, fields, limits", test_value_crafted);
     CU_add_test(suite, "foreign values; reason names", test_value_foreign_and_names);
+    CU_add_test(suite, "allocation failures are clean misses", test_value_oom);
 }
