@@ -35,6 +35,8 @@ void cr_test_register_metrics(void);
 void cr_test_register_outcome(void);
 void cr_test_register_flight(void);
 void cr_test_register_value(void);
+void cr_test_register_tier_key(void);
+void cr_test_register_breaker(void);
 
 int main(void)
 {
@@ -71,6 +73,8 @@ int main(void)
     cr_test_register_outcome();
     cr_test_register_flight();
     cr_test_register_value();
+    cr_test_register_tier_key();
+    cr_test_register_breaker();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
