@@ -6,7 +6,8 @@
  * stable, but 64 bits and FNV's weak mixing of similar keys (URLs that differ in a last digit) spread worse than we
  * want across ketama's continuum; two FNV variants would not be independent. SHA-256 is fixed by its standard, so
  * every pod, CPU and build computes the same bytes, and 128 bits make a collision negligible (and harmless: the
- * value's stored key catches it). Its cost (about a microsecond for a URL) is paid on an L1 miss only.
+ * value's stored key catches it). Its cost is paid on an L1 miss only, next to a
+ * memcached round trip (not measured here).
  *
  * Invariants: pure function of the bytes; output only [a-z0-9:], at most CR_TIER_KEY_MAX bytes, NUL-terminated. No
  * locks, no state; any thread (SHA256() keeps no shared state).
