@@ -4,12 +4,11 @@
  * and publication are flight.c's.
  *
  * Invariants: everything here runs on the flight's owner thread, on fill fields no other thread touches before
- * publication (flight_int.h). The locks taken are the table mutex, through cr_flight_mark_fetched, and the worker
- * pool's queue lock, once per large fill (cr_workq_submit); none on a hit. The config is the generation the fill
- * started with (f->cfg, retained by cr_fill_prepare, released by cr_fill_dispose).
- * The one exception to "owner thread": the codings of a result of CR_FILL_CODINGS_POOL_MIN or more are made on the
- * worker pool (core/workq.h), whose thread runs cr_fill_object_coded_copy on the fields of f->codings_job only (see
- * submit_codings); the store and publication stay on the owner's loop, when the job comes back.
+ * publication (flight_int.h). The only lock taken is the table mutex, through cr_flight_mark_fetched. The config is
+ * the generation the fill started with (f->cfg, retained by cr_fill_prepare, released by cr_fill_dispose).
+ * The one exception: the codings of a large result are made on the worker pool (core/workq.h), whose thread runs
+ * cr_fill_object_coded_copy on the fields of f->codings_job only (see on_codings_timer); the store and publication
+ * stay on the owner's loop.
  */
 #include "flight_int.h"
 
@@ -148,17 +147,6 @@ static void store_codings_and_publish(cr_flight_t *f, cr_object_t *full)
     cr_flight_publish(f);
 }
 
-/* The result replaced by its copy with the codings (`full`; NULL when it could not be made: the result stays, without
- * them), for a fill whose leader was not answered first: nothing of it is stored or shared yet. */
-static void take_codings(cr_flight_t *f, cr_object_t *full)
-{
-    if (full == NULL)
-        return;
-    cr_fill_object_set_freshness(f->cfg, full, &f->decision, f->response_time_ms);
-    cr_object_release(&f->result);
-    f->result = full;
-}
-
 /* On a pool thread: the copy and its codings, from the job's fields only (cr_codings_job_t). */
 static void run_codings_job(cr_workq_job_t *job)
 {
@@ -166,8 +154,7 @@ static void run_codings_job(cr_workq_job_t *job)
     cj->coded = cr_fill_object_coded_copy(cj->route, cj->identity);
 }
 
-/* On the owner's loop: the job came back (ran, or was cancelled by cr_workq_stop: then the codings are made here);
- * the store and the answers, as they would have followed codings made on the loop. */
+/* On the owner's loop: the job came back (ran, or was cancelled by cr_workq_stop: then the codings are made here). */
 static void on_codings_job_done(cr_workq_job_t *job, int status)
 {
     cr_flight_t *f = H2O_STRUCT_FROM_MEMBER(cr_flight_t, codings_job.super, job);
@@ -176,35 +163,8 @@ static void on_codings_job_done(cr_workq_job_t *job, int status)
     f->codings_job.coded = NULL;
     if (status != CR_OK)
         full = cr_fill_object_coded_copy(f->route, f->result);
-    if (f->codings_job.after_leader) {
-        store_codings_and_publish(f, full); /* drops the fill's reference */
-    } else {
-        take_codings(f, full);
-        store_result(f);
-        cr_flight_publish(f);
-    }
-    cr_flight_release(&f); /* the job's */
-}
-
-/* Hands the codings of f->result (finished, without them) to the worker pool when its identity body is large enough
- * and there is a pool: CR_OK (on_codings_job_done follows on this loop, and publishes), or CR_DECLINED (too small, no
- * pool, or refused: queue full, stopping), when the caller makes them here. */
-static int submit_codings(cr_flight_t *f, int after_leader)
-{
-    cr_workq_owner_t *pool = &f->owner->workq_owner;
-
-    if (pool->workq == NULL || cr_object_body(f->result, CR_ENC_IDENTITY).len < CR_FILL_CODINGS_POOL_MIN)
-        return CR_DECLINED;
-    f->codings_job.route = f->route;
-    f->codings_job.identity = f->result;
-    f->codings_job.coded = NULL;
-    f->codings_job.after_leader = after_leader;
-    if (cr_workq_submit(pool, &f->codings_job.super, run_codings_job, on_codings_job_done) != CR_OK)
-        return CR_DECLINED;
-    /* the job's reference (the fill's own is dropped by the publish in its done); taken after the submit, as done
-     * runs on this thread only, never before the caller returns to the loop */
-    cr_flight_addref(f);
-    return CR_OK;
+    store_codings_and_publish(f, full); /* drops the fill's reference */
+    cr_flight_release(&f);              /* the job's */
 }
 
 /*
@@ -212,21 +172,32 @@ static int submit_codings(cr_flight_t *f, int after_leader)
  * then, and an HTTP/2 one is flushed by h2o's own zero-timeout entry, linked before this one): makes the codings
  * into a copy of the result, stores the copy, and answers every other waiter from it. A large body's codings are
  * made on the worker pool, and the store and the answers follow when the job comes back to this loop
- * (on_codings_job_done); meanwhile the flight stays in the table, as it does while they are made here.
+ * (on_codings_job_done); meanwhile the flight stays in the table, as it does while they are made here. When the pool
+ * refuses the job (queue full, stopping) or there is none, they are made here.
  */
 static void on_codings_timer(h2o_timeout_entry_t *entry)
 {
     cr_flight_t *f = H2O_STRUCT_FROM_MEMBER(cr_flight_t, codings_timer, entry);
+    cr_workq_owner_t *pool = &f->owner->workq_owner;
 
-    if (submit_codings(f, 1) != CR_OK)
-        store_codings_and_publish(f, cr_fill_object_coded_copy(f->route, f->result));
+    if (pool->workq != NULL && cr_object_body(f->result, CR_ENC_IDENTITY).len >= CR_FILL_CODINGS_POOL_MIN) {
+        f->codings_job.route = f->route;
+        f->codings_job.identity = f->result;
+        f->codings_job.coded = NULL;
+        if (cr_workq_submit(pool, &f->codings_job.super, run_codings_job, on_codings_job_done) == CR_OK) {
+            /* the job's reference (the fill's own is dropped by the publish in its done); taken after the submit,
+             * as done runs on this thread only, never before this returns */
+            cr_flight_addref(f);
+            return;
+        }
+    }
+    store_codings_and_publish(f, cr_fill_object_coded_copy(f->route, f->result));
 }
 
 /*
  * Makes the finished object, stores it (or not) and picks the outcome. Returns CR_OK when the flight is ready to
- * publish, or CR_AGAIN when the codings, the store and the answers follow: from the zero timeout when the leader was
- * answered first (on_codings_timer), or when the worker pool gives the codings of a large body back
- * (on_codings_job_done). Either publishes.
+ * publish, or CR_AGAIN when the leader was answered first and the codings, the store and the other waiters follow
+ * from the zero timeout (on_codings_timer publishes).
  */
 static int complete(cr_flight_t *f)
 {
@@ -236,7 +207,6 @@ static int complete(cr_flight_t *f)
     int status = f->status;
     cr_fill_inputs_t in = {.status = status, .decision = &f->decision, .stale = f->stale, .now = now};
     cr_fill_verdict_t verdict;
-    int code_on_pool = 0;
 
     f->building = NULL;
     if (!f->refreshed) {
@@ -257,12 +227,7 @@ static int complete(cr_flight_t *f)
              * the table, so a request that comes meanwhile could not wait for the store: CR_FLIGHT_AWAIT_STORE) */
             if (f->in_table && status < 500 && !cr_store_epoch_moved(cr_rt.store, &f->epoch, obj))
                 leader = cr_flight_find_leader(f);
-            /* no leader answered first: the codings come before the store and the answers, made here, or on the
-             * worker pool for a large body once the verdict is known (submit_codings; here if it refuses) */
-            if (leader == NULL && f->owner->workq_owner.workq != NULL &&
-                cr_object_body(obj, CR_ENC_IDENTITY).len >= CR_FILL_CODINGS_POOL_MIN)
-                code_on_pool = 1;
-            else if (leader == NULL)
+            if (leader == NULL)
                 cr_fill_object_compress(f->route, obj);
         }
     }
@@ -288,11 +253,6 @@ static int complete(cr_flight_t *f)
             f->codings_timer.cb = on_codings_timer;
             h2o_timeout_link(f->owner->ctx.loop, &f->owner->ctx.zero_timeout, &f->codings_timer);
             return CR_AGAIN;
-        }
-        if (code_on_pool) {
-            if (submit_codings(f, 0) == CR_OK)
-                return CR_AGAIN;
-            take_codings(f, cr_fill_object_coded_copy(f->route, f->result));
         }
         store_result(f);
         return CR_OK;

@@ -44,7 +44,6 @@ typedef struct st_cr_codings_job_t {
     const cr_route_config_t *route; /* the fill's (its config generation is retained by the flight) */
     const cr_object_t *identity;    /* the flight's result, finished and shared (stored, being sent): read only */
     cr_object_t *coded;             /* the copy with its codings, finished (NULL: out of memory) */
-    int after_leader; /* owner only: the leader was answered first (the codings window) rather than at publication */
 } cr_codings_job_t;
 
 struct st_cr_flight_t {
@@ -94,7 +93,7 @@ struct st_cr_flight_t {
     cr_encoding_t received_encoding; /* the upstream's Content-Encoding (identity unless CR_OBJ_ENCODED) */
     int refreshed;                   /* a 304 refreshed `stale`: `building` already holds its bodies */
     h2o_timeout_entry_t codings_timer; /* linked (zero timeout) while the leader has its answer and the codings wait */
-    cr_codings_job_t codings_job;      /* on the worker pool from its submit until its done (large bodies only) */
+    cr_codings_job_t codings_job;      /* on the worker pool from on_codings_timer until its done (large bodies only) */
 
     /* the outcome: written by the owner before publication, read-only afterwards */
     cr_outcome_t outcome;
