@@ -6,8 +6,9 @@
  * hit itself, and otherwise asks the flight table once (cr_flight_join, whose mode says what this lookup wants:
  * wait for a store, revalidate in background, refill, fill). A waiting request hears its flight's outcome through
  * cr_deliver (deliver.c), which may send it back here (cr_handler_lookup, cr_handler_restart).
- * Generations: on_req takes the thread's (cr_thread_config, conf/generation.h). A hit answered within on_req borrows
- * the thread's reference: the thread swaps it only at the start of another request on this loop, and
+ * Generations: the guard handler, registered ahead of this one, brings the thread's generation up to date once per
+ * request (cr_thread_config, conf/generation.h), so on_req reads t->cfg and both see the same one. A hit answered
+ * within on_req borrows the thread's reference: the thread swaps it only at the start of another request on this loop, and
  * cr_respond_object keeps no config or route pointer past its own call (respond.c). A request that waits on a
  * flight retains the generation when it starts waiting (join) and drops it when it is disposed; a pass holds its
  * own (pass.c).
@@ -271,7 +272,7 @@ static int key_path_is_request_path(const char *key, size_t keylen, h2o_iovec_t 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     cr_thread_t *t = cr_thread_of(req);
-    const cr_config_t *cfg = cr_thread_config(t); /* the generation this request runs with, handed down from here */
+    const cr_config_t *cfg = t->cfg; /* taken for this request by the guard handler, which runs first (cr_handler_register) */
     h2o_iovec_t m = req->input.method;
     const cr_route_config_t *route;
     cr_lookup_t *lk;
