@@ -13,6 +13,7 @@
  *                                   5 KEEP_CODING; any other bit set: malformed)
  *        times     u64 response time (wall-clock ms since the epoch), u32 initial age, u32 lifetime, u32
  *                  stale-while-revalidate, u32 stale-if-error (ms)
+ *        log pos   u64: the invalidation log position the writer's fill had seen when it began (0: none)
  *        headers   u16 count; each: u32 name length, u32 value length, name (lower-case tchars), value (no NUL,
  *                  CR or LF)
  *        vary      u8 count; each: u32 length, name (lower-case tchars); then u32 length, variant key (0 when no name)
@@ -128,7 +129,7 @@ static size_t cr_tier_size(const cr_object_t *obj, size_t max_bytes, int *rc)
     int e;
 
     *rc = CR_OK;
-    if (!cr_tier_grow(&size, CR_TIER_VALUE_HEADER_BYTES + 4 + obj->key_len + 4 + 24 + 2, max_bytes))
+    if (!cr_tier_grow(&size, CR_TIER_VALUE_HEADER_BYTES + 4 + obj->key_len + 4 + 24 + 8 + 2, max_bytes))
         return 0;
     for (i = 0; i != obj->num_headers; ++i) {
         cr_str_t n = cr_object_header_name(obj, i), v = cr_object_header_value(obj, i);
@@ -169,7 +170,7 @@ Unfit:
     return 0;
 }
 
-int cr_tier_value_encode(const cr_object_t *obj, uint64_t now_ms, size_t max_bytes, char **out, size_t *outlen)
+int cr_tier_value_encode(const cr_object_t *obj, uint64_t now_ms, uint64_t log_pos, size_t max_bytes, char **out, size_t *outlen)
 {
     unsigned flags = cr_object_flags(obj), wire = 0, mask = 0, i;
     unsigned char *v, *p;
@@ -209,6 +210,7 @@ int cr_tier_value_encode(const cr_object_t *obj, uint64_t now_ms, size_t max_byt
     cr_tier_put(&p, obj->lifetime_ms, 4);
     cr_tier_put(&p, obj->swr_ms, 4);
     cr_tier_put(&p, obj->sie_ms, 4);
+    cr_tier_put(&p, log_pos, 8);
     cr_tier_put(&p, obj->num_headers, 2);
     for (n = 0; n != obj->num_headers; ++n) {
         cr_str_t name = cr_object_header_name(obj, n), value = cr_object_header_value(obj, n);
@@ -295,6 +297,7 @@ typedef struct st_cr_tier_fields_t {
     unsigned status, flags;
     uint64_t response_time;
     uint32_t initial_age, lifetime, swr, sie;
+    uint64_t log_pos;
     size_t num_headers;
     const unsigned char *headers; /* where the headers start (read again while building) */
     size_t num_vary;
@@ -322,6 +325,7 @@ static cr_tier_value_error_t cr_tier_parse(cr_tier_reader_t *r, cr_tier_fields_t
     f->lifetime = (uint32_t)cr_tier_get(r, 4);
     f->swr = (uint32_t)cr_tier_get(r, 4);
     f->sie = (uint32_t)cr_tier_get(r, 4);
+    f->log_pos = cr_tier_get(r, 8);
     if (r->bad || f->status < 100 || f->status > 999 || (wire >> CR_ARRAY_SIZE(cr_tier_flag_map)) != 0)
         return CR_TIER_VALUE_MALFORMED;
     for (f->flags = 0, i = 0; i != CR_ARRAY_SIZE(cr_tier_flag_map); ++i)
@@ -422,7 +426,7 @@ Error:
 }
 
 int cr_tier_value_decode(const char *buf, size_t len, const char *expect_key, size_t keylen, uint64_t now_ms, cr_object_t **out,
-                         cr_tier_value_error_t *why)
+                         cr_tier_value_error_t *why, uint64_t *log_pos)
 {
     const unsigned char *v = (const unsigned char *)buf;
     cr_tier_reader_t r = {v, len, 0};
@@ -475,6 +479,8 @@ int cr_tier_value_decode(const char *buf, size_t len, const char *expect_key, si
     }
     if ((*out = cr_tier_build(f)) == NULL)
         *why = CR_TIER_VALUE_NOMEM;
+    else if (log_pos != NULL)
+        *log_pos = f->log_pos;
 Exit:
     free(f);
     return *why == CR_TIER_VALUE_OK ? CR_OK : CR_ERROR;

@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         key = (const char *)v + 24;
     }
 
-    rc = cr_tier_value_decode((const char *)v, len, key, keylen, now, &obj, &why);
+    rc = cr_tier_value_decode((const char *)v, len, key, keylen, now, &obj, &why, NULL);
     FZ_CHECK((unsigned)why < CR_TIER_VALUE_NUM_ERRORS && cr_tier_value_error_name(why) != NULL);
     if (rc != CR_OK) {
         FZ_CHECK(rc == CR_ERROR && obj == NULL && why != CR_TIER_VALUE_OK);
@@ -100,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FZ_CHECK(obj != NULL && why == CR_TIER_VALUE_OK && obj->cost != 0);
     FZ_CHECK(cr_tier_value_ttl_ms(obj, now) != 0);
 
-    rc = cr_tier_value_encode(obj, now, SIZE_MAX, &enc, &len2);
+    rc = cr_tier_value_encode(obj, now, 0, SIZE_MAX, &enc, &len2);
     if (rc == CR_ERROR) { /* out of memory (allocator_may_return_null): nothing to compare */
         cr_object_release(&obj);
         free(v);
@@ -108,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FZ_CHECK(rc == CR_OK && enc != NULL);
     FZ_CHECK(len2 == len && memcmp(enc, v, len) == 0);
-    rc = cr_tier_value_decode(enc, len2, key, keylen, now, &again, &why2);
+    rc = cr_tier_value_decode(enc, len2, key, keylen, now, &again, &why2, NULL);
     FZ_CHECK(rc == CR_OK || why2 == CR_TIER_VALUE_NOMEM);
     if (rc == CR_OK)
         same_object(obj, again);

@@ -58,16 +58,18 @@ uint64_t cr_tier_value_ttl_ms(const cr_object_t *obj, uint64_t now_ms);
  * whole value (the caller passes memcached's item size less the key and the item overhead). Returns CR_OK,
  * CR_TIER_VALUE_TOO_BIG (nothing allocated: such objects are kept in L1 only), CR_TIER_VALUE_UNFIT (PASS or
  * INVALIDATED set, or cr_tier_value_ttl_ms(obj, now_ms) == 0), or CR_ERROR (out of memory). *out is NULL unless CR_OK.
+ * log_pos is the invalidation log position the writer's fill had seen when it began (tier/inval_log.h), carried so
+ * that a reader can refuse a value an invalidation it knows of covers.
  */
-int cr_tier_value_encode(const cr_object_t *obj, uint64_t now_ms, size_t max_bytes, char **out, size_t *outlen);
+int cr_tier_value_encode(const cr_object_t *obj, uint64_t now_ms, uint64_t log_pos, size_t max_bytes, char **out, size_t *outlen);
 
 /*
  * Decodes a value read for the primary key `expect_key` into a new finished object (one reference, *out), or fails:
  * returns CR_OK (*why = CR_TIER_VALUE_OK) or CR_ERROR with *why set and *out NULL. `buf` is only read, never past
  * `len`, and need not be aligned. The object's path_hash is 0 (the caller indexes it by path, as cr_fill_object_new
- * does) and its header tokens are h2o's for its names.
+ * does) and its header tokens are h2o's for its names. *log_pos (may be NULL) gets the writer's log position.
  */
 int cr_tier_value_decode(const char *buf, size_t len, const char *expect_key, size_t keylen, uint64_t now_ms, cr_object_t **out,
-                         cr_tier_value_error_t *why);
+                         cr_tier_value_error_t *why, uint64_t *log_pos);
 
 #endif

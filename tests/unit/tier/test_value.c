@@ -134,7 +134,7 @@ static void tv_assert_same(const cr_object_t *want, const cr_object_t *got)
 static char *tv_encode(const cr_object_t *obj, size_t *len)
 {
     char *v = NULL;
-    CU_ASSERT_EQUAL_FATAL(cr_tier_value_encode(obj, TV_T0, SIZE_MAX, &v, len), CR_OK);
+    CU_ASSERT_EQUAL_FATAL(cr_tier_value_encode(obj, TV_T0, 0, SIZE_MAX, &v, len), CR_OK);
     CU_ASSERT_FATAL(v != NULL);
     return v;
 }
@@ -144,7 +144,7 @@ static cr_tier_value_error_t tv_why(const char *v, size_t len, uint64_t now)
 {
     cr_tier_value_error_t why = CR_TIER_VALUE_NUM_ERRORS;
     cr_object_t *obj = (cr_object_t *)(uintptr_t)1;
-    int rc = cr_tier_value_decode(v, len, tv_key, TV_KEYLEN, now, &obj, &why);
+    int rc = cr_tier_value_decode(v, len, tv_key, TV_KEYLEN, now, &obj, &why, NULL);
     CU_ASSERT_EQUAL(rc == CR_OK, why == CR_TIER_VALUE_OK);
     CU_ASSERT_EQUAL(obj != NULL, rc == CR_OK);
     cr_object_release(&obj);
@@ -159,7 +159,7 @@ static void test_value_round_trip(void)
     char *v = tv_encode(obj, &len);
 
     /* decoded 30 s after the response: age 5 s + 30 s, on whatever pod reads it */
-    CU_ASSERT_EQUAL(cr_tier_value_decode(v, len, tv_key, TV_KEYLEN, TV_T0 + 30000, &got, &why), CR_OK);
+    CU_ASSERT_EQUAL(cr_tier_value_decode(v, len, tv_key, TV_KEYLEN, TV_T0 + 30000, &got, &why, NULL), CR_OK);
     CU_ASSERT_EQUAL(why, CR_TIER_VALUE_OK);
     tv_assert_same(obj, got);
     CU_ASSERT_EQUAL(cr_object_age_ms(got, TV_T0 + 30000), 35000);
@@ -168,6 +168,19 @@ static void test_value_round_trip(void)
     CU_ASSERT(cr_str_eq(cr_object_etag(got), H2O_STRLIT("\"v1\"")));
     CU_ASSERT_EQUAL(cr_object_header_token(got, 0), tv_token("content-type"));
     CU_ASSERT_NOT_EQUAL(cr_object_header_token(got, 0), 0);
+    {
+        /* the writer's invalidation log position crosses with the value, all 64 bits of it */
+        char *v2 = NULL;
+        size_t len2;
+        uint64_t pos = 0;
+        cr_object_t *again = NULL;
+        CU_ASSERT_EQUAL_FATAL(cr_tier_value_encode(obj, TV_T0, 0x0123456789abcdefull, SIZE_MAX, &v2, &len2), CR_OK);
+        CU_ASSERT_EQUAL(len2, len);
+        CU_ASSERT_EQUAL(cr_tier_value_decode(v2, len2, tv_key, TV_KEYLEN, TV_T0, &again, &why, &pos), CR_OK);
+        CU_ASSERT_EQUAL(pos, 0x0123456789abcdefull);
+        cr_object_release(&again);
+        free(v2);
+    }
     CU_ASSERT_EQUAL(cr_tier_value_ttl_ms(got, TV_T0 + 30000), 60000 + 20000 - 35000);
     cr_object_release(&got);
     cr_object_release(&obj);
@@ -188,7 +201,7 @@ static void test_value_encoded_and_minimal(void)
     obj->response_time_ms = TV_T0;
     obj->lifetime_ms = 1000;
     v = tv_encode(obj, &len);
-    CU_ASSERT_EQUAL(cr_tier_value_decode(v, len, tv_key, TV_KEYLEN, TV_T0 + 500, &got, &why), CR_OK);
+    CU_ASSERT_EQUAL(cr_tier_value_decode(v, len, tv_key, TV_KEYLEN, TV_T0 + 500, &got, &why, NULL), CR_OK);
     tv_assert_same(obj, got);
     CU_ASSERT_PTR_NULL(cr_object_body(got, CR_ENC_BR).base);
     cr_object_release(&got);
@@ -197,8 +210,8 @@ static void test_value_encoded_and_minimal(void)
 
     obj = tv_minimal(301);
     v = tv_encode(obj, &len);
-    CU_ASSERT_EQUAL(len, 20 + 4 + TV_KEYLEN + 4 + 24 + 2 + 1 + 4 + 4 + 1 + 8);
-    CU_ASSERT_EQUAL(cr_tier_value_decode(v, len, tv_key, TV_KEYLEN, TV_T0, &got, &why), CR_OK);
+    CU_ASSERT_EQUAL(len, 20 + 4 + TV_KEYLEN + 4 + 24 + 8 + 2 + 1 + 4 + 4 + 1 + 8);
+    CU_ASSERT_EQUAL(cr_tier_value_decode(v, len, tv_key, TV_KEYLEN, TV_T0, &got, &why, NULL), CR_OK);
     tv_assert_same(obj, got);
     CU_ASSERT(cr_object_is_fresh(got, TV_T0 + 999));
     cr_object_release(&got);
@@ -212,36 +225,36 @@ static void test_value_encoder_refusals(void)
     size_t len, len2;
     char *v = tv_encode(obj, &len), *v2 = (char *)1;
 
-    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0, len - 1, &v2, &len2), CR_TIER_VALUE_TOO_BIG);
+    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0, 0, len - 1, &v2, &len2), CR_TIER_VALUE_TOO_BIG);
     CU_ASSERT_PTR_NULL(v2);
-    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0, 10, &v2, &len2), CR_TIER_VALUE_TOO_BIG);
-    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0, len, &v2, &len2), CR_OK);
+    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0, 0, 10, &v2, &len2), CR_TIER_VALUE_TOO_BIG);
+    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0, 0, len, &v2, &len2), CR_OK);
     CU_ASSERT(len2 == len && memcmp(v, v2, len) == 0);
     free(v2);
     /* past lifetime + max(swr, sie) - initial age: of no use to anyone */
     CU_ASSERT_EQUAL(cr_tier_value_ttl_ms(obj, TV_T0 + 75000 - 1), 1);
     CU_ASSERT_EQUAL(cr_tier_value_ttl_ms(obj, TV_T0 + 75000), 0);
-    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0 + 75000, SIZE_MAX, &v2, &len2), CR_TIER_VALUE_UNFIT);
+    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0 + 75000, 0, SIZE_MAX, &v2, &len2), CR_TIER_VALUE_UNFIT);
     CU_ASSERT_EQUAL(tv_why(v, len, TV_T0 + 75000 - 1), CR_TIER_VALUE_OK);
     CU_ASSERT_EQUAL(tv_why(v, len, TV_T0 + 75000), CR_TIER_VALUE_EXPIRED);
     /* a response time ahead of the reader's clock (skew): age is the initial age */
     CU_ASSERT_EQUAL(tv_why(v, len, TV_T0 - 3600000), CR_TIER_VALUE_OK);
     cr_object_invalidate(obj);
-    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0, SIZE_MAX, &v2, &len2), CR_TIER_VALUE_UNFIT);
+    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0, 0, SIZE_MAX, &v2, &len2), CR_TIER_VALUE_UNFIT);
     CU_ASSERT_PTR_NULL(v2);
     cr_object_release(&obj);
     free(v);
 
     obj = tv_minimal(200);
     obj->flags |= CR_OBJ_PASS;
-    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0, SIZE_MAX, &v2, &len2), CR_TIER_VALUE_UNFIT);
+    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0, 0, SIZE_MAX, &v2, &len2), CR_TIER_VALUE_UNFIT);
     cr_object_release(&obj);
     obj = tv_minimal(99);
-    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0, SIZE_MAX, &v2, &len2), CR_TIER_VALUE_UNFIT);
+    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0, 0, SIZE_MAX, &v2, &len2), CR_TIER_VALUE_UNFIT);
     cr_object_release(&obj);
     obj = tv_minimal(200);
     obj->flags |= CR_OBJ_ENCODED; /* encoded without a coding: not a real object, refused rather than sent */
-    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0, SIZE_MAX, &v2, &len2), CR_TIER_VALUE_UNFIT);
+    CU_ASSERT_EQUAL(cr_tier_value_encode(obj, TV_T0, 0, SIZE_MAX, &v2, &len2), CR_TIER_VALUE_UNFIT);
     cr_object_release(&obj);
 }
 
@@ -277,10 +290,10 @@ static void test_value_prefixes_and_flips(void)
     {
         cr_object_t *got = (cr_object_t *)1;
         cr_tier_value_error_t why;
-        CU_ASSERT_EQUAL(cr_tier_value_decode(v, len, tv_key, TV_KEYLEN - 1, TV_T0, &got, &why), CR_ERROR);
+        CU_ASSERT_EQUAL(cr_tier_value_decode(v, len, tv_key, TV_KEYLEN - 1, TV_T0, &got, &why, NULL), CR_ERROR);
         CU_ASSERT_EQUAL(why, CR_TIER_VALUE_KEY);
         CU_ASSERT_PTR_NULL(got);
-        CU_ASSERT_EQUAL(cr_tier_value_decode(v, len, "example.com\n/a/b?c=2", TV_KEYLEN, TV_T0, &got, &why), CR_ERROR);
+        CU_ASSERT_EQUAL(cr_tier_value_decode(v, len, "example.com\n/a/b?c=2", TV_KEYLEN, TV_T0, &got, &why, NULL), CR_ERROR);
         CU_ASSERT_EQUAL(why, CR_TIER_VALUE_KEY);
     }
     free(w);
@@ -333,6 +346,7 @@ static void tv_value_start(tv_value_t *t, unsigned version, const char *key, uns
     tv_put(t, 60000, 4);
     tv_put(t, 0, 4);
     tv_put(t, 0, 4);
+    tv_put(t, 0, 8); /* log position */
 }
 
 /* Sets the length and the checksum (CRC-32 of bytes [0,16) and [20,end)). */
@@ -398,7 +412,7 @@ static void test_value_crafted(void)
     {
         cr_object_t *got = NULL;
         cr_tier_value_error_t why;
-        CU_ASSERT_EQUAL_FATAL(cr_tier_value_decode((const char *)t.b, t.len, tv_key, TV_KEYLEN, TV_T0, &got, &why), CR_OK);
+        CU_ASSERT_EQUAL_FATAL(cr_tier_value_decode((const char *)t.b, t.len, tv_key, TV_KEYLEN, TV_T0, &got, &why, NULL), CR_OK);
         CU_ASSERT_EQUAL(cr_object_flags(got), CR_OBJ_SHAREABLE);
         CU_ASSERT_EQUAL(cr_object_header_token(got, 0), tv_token("content-type"));
         CU_ASSERT(cr_str_eq(cr_object_header_value(got, 0), H2O_STRLIT("abc")));
@@ -524,14 +538,14 @@ static void test_value_oom(void)
     int k, rc = CR_ERROR;
 
     tv_fail_at = 0;
-    CU_ASSERT_EQUAL(oom_cr_tier_value_encode(obj, TV_T0, SIZE_MAX, &v2, &len2), CR_ERROR);
+    CU_ASSERT_EQUAL(oom_cr_tier_value_encode(obj, TV_T0, 0, SIZE_MAX, &v2, &len2), CR_ERROR);
     CU_ASSERT_PTR_NULL(v2);
     /* each of the decoder's own allocations in turn (its fields, then one per body): a clean NOMEM, nothing leaked
      * (the object half built is released: LSan checks it), until none fails */
     for (k = 0; k != 10 && rc != CR_OK; ++k) {
         got = (cr_object_t *)1;
         tv_fail_at = k;
-        rc = oom_cr_tier_value_decode(v, len, tv_key, TV_KEYLEN, TV_T0, &got, &why);
+        rc = oom_cr_tier_value_decode(v, len, tv_key, TV_KEYLEN, TV_T0, &got, &why, NULL);
         if (rc != CR_OK) {
             CU_ASSERT_EQUAL(why, CR_TIER_VALUE_NOMEM);
             CU_ASSERT_PTR_NULL(got);
