@@ -9,9 +9,13 @@
  */
 #include "corral/admin/metrics.h"
 
+#include "corral/tier/inval_ring.h"
+#include "corral/tier/tier.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "corral/cache/store.h"
 #include "corral/core/log.h"
@@ -128,6 +132,44 @@ void cr_metrics_single(cr_metrics_t *m, const char *name, cr_metric_type_t type,
     cr_metrics_sample(m, name, NULL, 0, value);
 }
 
+/* The shared tier's series (only with a tier): its counters, refusals by reason, breaker states by server. */
+static void write_tier(cr_metrics_t *m, cr_tier_t *tier)
+{
+    size_t i, open = 0;
+
+#define CR_TIER_METRIC(field, name, help) cr_metrics_single(m, name, CR_METRIC_COUNTER, help, CR_TIER_READ(tier, field));
+    CR_TIER_COUNTERS(CR_TIER_METRIC)
+#undef CR_TIER_METRIC
+    cr_metrics_family(m, "tier_values_refused_by_reason_total", CR_METRIC_COUNTER,
+                      "L2 values refused, by reason (covered: an invalidation this pod knows of covers it).");
+    for (i = 1; i <= CR_TIER_VALUE_NUM_ERRORS; ++i) {
+        const char *why = i == CR_TIER_VALUE_NUM_ERRORS ? "covered" : cr_tier_value_error_name((cr_tier_value_error_t)i);
+        cr_metric_label_t l = {"reason", cr_str(why, strlen(why))};
+        cr_metrics_sample(m, "tier_values_refused_by_reason_total", &l, 1,
+                          i == CR_TIER_VALUE_NUM_ERRORS ? CR_TIER_READ(tier, refused_covered) : CR_TIER_READ(tier, refused_by[i]));
+    }
+    cr_metrics_family(m, "tier_breaker_state", CR_METRIC_GAUGE, "Each memcached server's breaker: 0 closed, 1 open, 2 half-open.");
+    for (i = 0; i != cr_mc_num_servers(tier->mc); ++i) {
+        cr_breaker_state_t st = cr_mc_breaker_state(tier->mc, i);
+        const char *name = cr_mc_server_name(tier->mc, i);
+        cr_metric_label_t l = {"server", cr_str(name, strlen(name))};
+        open += st != CR_BREAKER_CLOSED;
+        cr_metrics_sample(m, "tier_breaker_state", &l, 1, (uint64_t)st);
+    }
+    cr_metrics_single(m, "tier_breaker_open_servers", CR_METRIC_GAUGE, "memcached servers whose breaker is not closed.", open);
+    cr_metrics_single(m, "tier_breaker_changes_total", CR_METRIC_COUNTER, "Breaker state changes, all servers.",
+                      cr_mc_breaker_changes(tier->mc));
+    cr_metrics_single(m, "tier_memcached_failures_total", CR_METRIC_COUNTER, "memcached calls that failed (timeout, connection, protocol).",
+                      cr_mc_failures(tier->mc));
+    cr_metrics_single(m, "tier_invalidation_log_position", CR_METRIC_GAUGE, "The last invalidation log entry this pod has seen.",
+                      cr_inval_ring_top(tier->ring));
+    cr_metrics_single(m, "tier_invalidation_delay_ms_sum", CR_METRIC_COUNTER,
+                      "Sum of the delays (publisher's wall clock to here) of the invalidations applied from other pods, ms.",
+                      CR_TIER_READ(tier, inval_delay_ms_sum));
+    cr_metrics_single(m, "tier_invalidation_delay_ms_max", CR_METRIC_GAUGE, "The longest such delay, ms.",
+                      CR_TIER_READ(tier, inval_delay_ms_max));
+}
+
 void cr_metrics_write_all(cr_metrics_t *m)
 {
     cr_stats_t s;
@@ -157,6 +199,8 @@ void cr_metrics_write_all(cr_metrics_t *m)
                       cr_store_limit(cr_rt.store));
     cr_metrics_single(m, "store_objects", CR_METRIC_GAUGE, "Objects in the store.", cr_store_count(cr_rt.store));
     cr_metrics_single(m, "uptime_seconds", CR_METRIC_GAUGE, "Seconds since start.", (cr_now_ms() - cr_rt.started_at_ms) / 1000);
+    if (cr_rt.tier != NULL)
+        write_tier(m, cr_rt.tier);
 }
 
 static void free_body(void *p)

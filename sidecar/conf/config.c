@@ -331,7 +331,7 @@ static const char *check_server(char *s)
 
 static int parse_tier(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n)
 {
-    cr_conf_map_t m = {n, "tier"}, mm = {NULL, "tier.memcached"};
+    cr_conf_map_t m = {n, "tier"}, mm = {NULL, "tier.memcached"}, lm = {NULL, "tier.lease"}, im = {NULL, "tier.invalidation"};
 
     if (cr_conf_check_mapping(p, n, SEC_TIER, "tier", "tier") != 0)
         return -1;
@@ -344,7 +344,28 @@ static int parse_tier(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *
     if (cr_conf_opt_string_list(p, &mm, "servers", 1, check_server, &cfg->tier.memcached_servers,
                                 &cfg->tier.num_memcached_servers) != 0)
         return -1;
-    return cr_conf_opt_duration(p, &mm, "timeout", 1, &cfg->tier.memcached_timeout_ms);
+    if (cr_conf_opt_duration(p, &mm, "timeout", 1, &cfg->tier.memcached_timeout_ms) != 0 ||
+        cr_conf_opt_size(p, &mm, "max_item_size", &cfg->tier.max_item_size) != 0)
+        return -1;
+    if (cfg->tier.max_item_size < 4096)
+        return cr_conf_fail(p, mm.node, "tier.memcached.max_item_size: at least 4k (memcached's smallest -I is 1k; corral's values need room)");
+    if ((lm.node = cr_conf_find(p, &m, "lease")) != NULL) {
+        if (cr_conf_check_mapping(p, lm.node, SEC_LEASE, lm.path, lm.path) != 0 ||
+            cr_conf_opt_duration(p, &lm, "ttl", 1, &cfg->tier.lease_ttl_ms) != 0 ||
+            cr_conf_opt_duration(p, &lm, "poll_interval", 1, &cfg->tier.lease_poll_ms) != 0)
+            return -1;
+        if (cfg->tier.lease_ttl_ms % 1000 != 0 || cfg->tier.lease_ttl_ms > 60000)
+            return cr_conf_fail(p, lm.node, "tier.lease.ttl: whole seconds from 1s to 60s (memcached expires keys by the second)");
+    }
+    if ((im.node = cr_conf_find(p, &m, "invalidation")) != NULL) {
+        if (cr_conf_check_mapping(p, im.node, SEC_TIER_INVAL, im.path, im.path) != 0 ||
+            cr_conf_opt_duration(p, &im, "max_delay", 1, &cfg->tier.inval_max_delay_ms) != 0 ||
+            cr_conf_opt_duration(p, &im, "poll_interval", 1, &cfg->tier.inval_poll_ms) != 0)
+            return -1;
+        if (cfg->tier.inval_poll_ms >= cfg->tier.inval_max_delay_ms)
+            return cr_conf_fail(p, im.node, "tier.invalidation.poll_interval: must be shorter than max_delay");
+    }
+    return 0;
 }
 
 static unsigned default_threads(void)
@@ -372,6 +393,11 @@ static int parse_root(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *
     if ((cfg->cache.surrogate_key_header = cr_conf_strdup("surrogate-key", 13)) == NULL)
         return cr_conf_fail_at(p, 1, 1, "out of memory");
     cfg->tier.memcached_timeout_ms = 20;
+    cfg->tier.max_item_size = (size_t)1 << 20;
+    cfg->tier.lease_ttl_ms = 2000;
+    cfg->tier.lease_poll_ms = 5;
+    cfg->tier.inval_max_delay_ms = 150;
+    cfg->tier.inval_poll_ms = 10;
     cr_conf_set_limit_defaults(cfg);
 
     if (root == NULL)

@@ -21,6 +21,8 @@ typedef enum en_cr_conf_section_t {
     SEC_CACHE,
     SEC_TIER,
     SEC_MEMCACHED,
+    SEC_LEASE,
+    SEC_TIER_INVAL,
     SEC_LIMITS,
     SEC_ROUTE,
     SEC_MATCH,

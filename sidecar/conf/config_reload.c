@@ -98,5 +98,20 @@ int cr_config_reload_check(const cr_config_t *running, const cr_config_t *next, 
 
     if ((key = cr_conf_limits_restart_diff(running, next, &why)) != NULL)
         return refuse(errbuf, errbufsize, "limits.%s: changing it needs a restart (%s)", key, why);
+
+    /* the tier's client, pool threads and invalidation thread are made once (server.c) */
+    {
+        int same = running->tier.num_memcached_servers == next->tier.num_memcached_servers &&
+                   running->tier.memcached_timeout_ms == next->tier.memcached_timeout_ms &&
+                   running->tier.max_item_size == next->tier.max_item_size && running->tier.lease_ttl_ms == next->tier.lease_ttl_ms &&
+                   running->tier.lease_poll_ms == next->tier.lease_poll_ms &&
+                   running->tier.inval_max_delay_ms == next->tier.inval_max_delay_ms &&
+                   running->tier.inval_poll_ms == next->tier.inval_poll_ms;
+        size_t i;
+        for (i = 0; same && i != running->tier.num_memcached_servers; ++i)
+            same = strcmp(running->tier.memcached_servers[i], next->tier.memcached_servers[i]) == 0;
+        if (!same)
+            return refuse(errbuf, errbufsize, "tier: changing the shared tier needs a restart (its client is made once, at start)");
+    }
     return 0;
 }

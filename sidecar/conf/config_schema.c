@@ -21,14 +21,17 @@ static const char *const upstream_keys[] = {"url", "max_connections", "connect_t
 static const char *const admin_keys[] = {"address", "token_file", "token_env", NULL};
 /* restart: cache.memory */
 static const char *const cache_keys[] = {"memory", "max_object_size", "surrogate_key_header", "keep_surrogate_key", NULL};
-static const char *const tier_keys[] = {"memcached", NULL};
+/* restart: every key of tier (the client, its threads and the invalidation thread are made once, at start) */
+static const char *const tier_keys[] = {"memcached", "lease", "invalidation", NULL};
 /* restart: all but request_headers (config_limits.c gives each row's reason) */
 static const char *const limits_keys[] = {"request_headers",  "request_body",           "upstream_header_size",
                                           "admin_body",       "response_buffer",        "connections",
                                           "streams_per_connection", "variants_per_key", "queued_fills",
                                           "cancels_per_connection", "cancels_per_address", "header_timeout",
                                           NULL};
-static const char *const memcached_keys[] = {"servers", "timeout", NULL};
+static const char *const memcached_keys[] = {"servers", "timeout", "max_item_size", NULL};
+static const char *const lease_keys[] = {"ttl", "poll_interval", NULL};
+static const char *const tier_inval_keys[] = {"max_delay", "poll_interval", NULL};
 static const char *const route_keys[] = {"match",
                                          "cache",
                                          "ttl",
@@ -60,6 +63,7 @@ static const struct {
     [SEC_TLS] = {"listen[].tls", tls_keys},            [SEC_UPSTREAM] = {"upstream", upstream_keys},
     [SEC_ADMIN] = {"admin", admin_keys},               [SEC_CACHE] = {"cache", cache_keys},
     [SEC_TIER] = {"tier", tier_keys},                  [SEC_MEMCACHED] = {"tier.memcached", memcached_keys},
+    [SEC_LEASE] = {"tier.lease", lease_keys},          [SEC_TIER_INVAL] = {"tier.invalidation", tier_inval_keys},
     [SEC_LIMITS] = {"limits", limits_keys},
     [SEC_ROUTE] = {"routes[]", route_keys},            [SEC_MATCH] = {"routes[].match", match_keys},
     [SEC_KEY] = {"routes[].key", key_keys},            [SEC_COALESCE] = {"routes[].coalesce", coalesce_keys},

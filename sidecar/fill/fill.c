@@ -20,6 +20,8 @@
 #include "corral/http/invalidate.h"
 #include "corral/core/log.h"
 #include "corral/fill/upstream_head.h"
+#include "corral/tier/inval_ring.h"
+#include "corral/tier/tier.h"
 
 int cr_fill_stale_may_answer_error(const cr_object_t *stale, uint64_t now)
 {
@@ -467,6 +469,9 @@ int cr_fill_prepare(cr_flight_t *f, const cr_fill_req_t *fr, cr_object_t *stale)
         return CR_ERROR;
     /* before the upstream is asked: an invalidation noted earlier concerns a write it has finished */
     cr_store_fill_epoch(cr_rt.store, cr_path_hash(cr_str(f->key, f->keylen)), &f->epoch);
+    /* likewise across pods: what this pod has seen of the invalidation log when the fill began travels with an L2
+     * copy of its answer, so a pod that knows a later invalidation covering it refuses the copy */
+    f->log_pos = cr_rt.tier != NULL ? cr_inval_ring_top(cr_rt.tier->ring) : 0;
     {
         /* the key's path and query ("authority\npath?query[\n...]"): what the key ignores, a fill never sends */
         const char *t = memchr(f->key, '\n', f->keylen), *te;
@@ -485,6 +490,13 @@ int cr_fill_prepare(cr_flight_t *f, const cr_fill_req_t *fr, cr_object_t *stale)
 }
 
 void cr_fill_start(cr_thread_t *t, cr_flight_t *f)
+{
+    /* the shared tier first, when it applies (l2fill.c); it fetches from the upstream itself when L2 has nothing */
+    if (cr_l2_begin(t, f) != CR_OK)
+        cr_fill_fetch(t, f);
+}
+
+void cr_fill_fetch(cr_thread_t *t, cr_flight_t *f)
 {
     f->fetch.cb = &fill_callbacks;
     f->fetch.data = f;

@@ -164,6 +164,7 @@ static void drop_if_waiting(cr_flight_t *f)
     if (!drop)
         return; /* someone joined meanwhile */
     cr_fetch_cancel(&f->fetch); /* frees its queue place; no callback follows */
+    cr_l2_on_publish(f);        /* no answer: a lease it held says "nostore", so other pods stop waiting */
     CR_STAT_INC(f->owner->stats, fills_dropped);
     cr_flight_release(&f); /* the fill's */
 }
@@ -219,6 +220,7 @@ static void answer_waiter(cr_waiter_t *w)
         } else {
             o.shared = 1;
             o.stored = f->stored;
+            o.l2_hit = f->l2_hit;
             o.reason = f->not_stored_reason;
         }
         break;
@@ -284,6 +286,7 @@ void cr_flight_publish(cr_flight_t *f)
     unsigned char *notify = alloca(n);
 
     assert(f->outcome != OUTCOME_NONE);
+    cr_l2_on_publish(f); /* the L2 write, or the lease's release: queued on the pool, never waited for */
     pthread_mutex_lock(&table->mutex);
     if (f->in_table)
         cr_flight_do_unlink(table, f);

@@ -95,6 +95,14 @@ struct st_cr_flight_t {
     h2o_timeout_entry_t codings_timer; /* linked (zero timeout) while the leader has its answer and the codings wait */
     cr_codings_job_t codings_job;      /* on the worker pool from on_codings_timer until its done (large bodies only) */
 
+    /* the shared tier step before the fetch (l2fill.c): owner thread only; the job's fields see cr_l2_job_t */
+    uint64_t log_pos;           /* the invalidation log position seen when the fill began (0: no tier) */
+    struct st_cr_l2_job_t *l2_job; /* a lookup or a lease poll on the worker pool, or NULL */
+    h2o_timeout_entry_t l2_timer;  /* the pause between two looks at another pod's lease */
+    uint64_t lease_deadline;       /* when waiting on another pod's lease ends (owner's loop clock, ms) */
+    int l2_hit;                    /* the result came from L2 (Cache-Status detail=l2-hit) */
+    int lease_held;                /* this fill holds the key's lease: it writes the value or a no-store marker */
+
     /* the outcome: written by the owner before publication, read-only afterwards */
     cr_outcome_t outcome;
     cr_object_t *result;
@@ -144,12 +152,22 @@ void cr_flight_mark_fetched(cr_flight_t *f);
 /* Answers the leader from the result, which has no codings yet (CR_FLIGHT_SERVE with codings_pending). */
 void cr_flight_answer_leader_first(cr_flight_t *f, cr_waiter_t *leader);
 
+/* l2fill.c */
+/* Starts the tier step of a fill (an L2 lookup, then a lease), or returns CR_DECLINED when the tier does not apply:
+ * then the caller fetches at once. Owner thread. */
+int cr_l2_begin(cr_thread_t *t, cr_flight_t *f);
+/* At publication: writes a stored result to L2 (not one that came from it), or releases the fill's lease (a
+ * no-store marker). Never delays the publication: the writes run on the worker pool. Owner thread. */
+void cr_l2_on_publish(cr_flight_t *f);
+
 /* fill.c */
 /* Everything the fetch needs, from the request that starts it: config, route, request info, epoch, a copy of its
  * headers, the upstream request head; `stale` (may be NULL) gets a reference. Owner thread. CR_OK or CR_ERROR. */
 int cr_fill_prepare(cr_flight_t *f, const cr_fill_req_t *fr, cr_object_t *stale);
 /* Sends the fill's request upstream. Its callbacks may run before this returns. */
 void cr_fill_start(cr_thread_t *t, cr_flight_t *f);
+/* Sends the fill's request upstream now (after the tier step). Its callbacks may run before this returns. */
+void cr_fill_fetch(cr_thread_t *t, cr_flight_t *f);
 /* Frees what cr_fill_prepare and the fetch left (the flight's last reference is gone). */
 void cr_fill_dispose(cr_flight_t *f);
 /* The flight's outcome is the error (status, code, msg), or its stale copy under stale-if-error. */

@@ -14,8 +14,13 @@
 #include "corral/cache/pathpurge.h"
 #include "corral/http/invalidate.h"
 #include "corral/http/key.h"
+#include "corral/core/runtime.h"
+#include "corral/tier/inval_sync.h"
+#include "corral/tier/tier.h"
 
-size_t cr_invalidate(cr_store_t *store, const cr_invalidate_req_t *req, cr_invalidate_counts_t *counts)
+#include <stdlib.h>
+
+static size_t apply_local(cr_store_t *store, const cr_invalidate_req_t *req, cr_invalidate_counts_t *counts)
 {
     cr_invalidate_counts_t c = {0};
     size_t i;
@@ -48,4 +53,61 @@ done:
     if (counts != NULL)
         *counts = c;
     return c.objects;
+}
+
+/* The request as a log entry for the other pods: the uris normalized into exact paths, as applied here. */
+static void publish(cr_inval_sync_t *sync, const cr_invalidate_req_t *req)
+{
+    cr_inval_entry_t e = {.everything = req->everything, .soft = req->soft};
+    cr_str_t *paths = NULL;
+    char *arena = NULL;
+    size_t i, n = 0;
+
+    if (!req->everything) {
+        if ((paths = malloc((req->num_paths + req->num_uris + 1) * sizeof(*paths))) == NULL ||
+            (req->num_uris != 0 && (arena = malloc(req->num_uris * CR_INVALIDATE_MAX_PATH)) == NULL)) {
+            free(paths);
+            e = (cr_inval_entry_t){.everything = 1}; /* no memory for the lists: the other pods drop everything */
+            goto Publish;
+        }
+        for (i = 0; i != req->num_paths; ++i)
+            paths[n++] = req->paths[i];
+        for (i = 0; i != req->num_uris; ++i) {
+            char *buf = arena + i * CR_INVALIDATE_MAX_PATH;
+            int len = cr_key_normalize_uri_path(req->uris[i], buf, CR_INVALIDATE_MAX_PATH);
+            if (len >= 0)
+                paths[n++] = cr_str(buf, (size_t)len);
+        }
+        e.paths = paths;
+        e.num_paths = n;
+        e.prefixes = req->prefixes;
+        e.num_prefixes = req->num_prefixes;
+        e.tags = req->tags;
+        e.num_tags = req->num_tags;
+    }
+Publish:
+    cr_inval_sync_publish(sync, &e);
+    free(paths);
+    free(arena);
+}
+
+size_t cr_invalidate(cr_store_t *store, const cr_invalidate_req_t *req, cr_invalidate_counts_t *counts)
+{
+    size_t n = apply_local(store, req, counts);
+    if (cr_rt.tier != NULL && cr_rt.tier->sync != NULL)
+        publish(cr_rt.tier->sync, req);
+    return n;
+}
+
+void cr_invalidate_apply_remote(void *ctx, const cr_inval_entry_t *e)
+{
+    cr_invalidate_req_t req = {.paths = e->paths,
+                               .num_paths = e->num_paths,
+                               .prefixes = e->prefixes,
+                               .num_prefixes = e->num_prefixes,
+                               .tags = e->tags,
+                               .num_tags = e->num_tags,
+                               .everything = e->everything,
+                               .soft = e->soft};
+    apply_local(ctx, &req, NULL);
 }

@@ -50,7 +50,12 @@ void cr_deliver(void *_lk, const cr_flight_outcome_t *o)
             if (!cr_list_contains(h2o_iovec_init(vary.base, vary.len), h2o_iovec_init(H2O_STRLIT("accept-encoding"))))
                 h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("accept-encoding"));
         }
-        if (o->is_leader) {
+        if (o->l2_hit) {
+            /* another pod's fill, from the shared tier: for the leader and its herd alike */
+            if (!o->is_leader)
+                CR_STAT_INC(cr_thread_of(req)->stats, coalesced);
+            extra = o->is_leader ? h2o_iovec_init(H2O_STRLIT("detail=l2-hit")) : h2o_iovec_init(H2O_STRLIT("collapsed; detail=l2-hit"));
+        } else if (o->is_leader) {
             extra = o->stored ? h2o_iovec_init(H2O_STRLIT("stored")) : detail(req, o->reason != NULL ? o->reason : "not-stored");
         } else {
             CR_STAT_INC(cr_thread_of(req)->stats, coalesced);

@@ -47,6 +47,9 @@
 #include "corral/serve/handler.h"
 #include "corral/core/log.h"
 #include "corral/cache/pin.h"
+#include "corral/fill/invalidation.h"
+#include "corral/tier/inval_sync.h"
+#include "corral/tier/tier.h"
 
 #define CR_DRAIN_MS 10000
 
@@ -503,9 +506,38 @@ int cr_server_run(const cr_config_t *cfg)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* the worker pool (core/workq.h), after the mask (its threads inherit it), before the workers that use it */
-    if ((cr_rt.workq = cr_workq_new(CR_WORKQ_DEFAULT_THREADS, 0)) == NULL)
+    /* the shared tier's client, before the pool whose threads call it */
+    if (cfg->tier.num_memcached_servers != 0) {
+        cr_tier_conf_t tc = {.mc = {.servers = (const char *const *)cfg->tier.memcached_servers,
+                                    .num_servers = cfg->tier.num_memcached_servers,
+                                    .timeout_ms = cfg->tier.memcached_timeout_ms,
+                                    .handles = CR_WORKQ_TIER_THREADS + 2},
+                             .max_item_size = cfg->tier.max_item_size,
+                             .lease_ttl_ms = cfg->tier.lease_ttl_ms,
+                             .lease_poll_ms = cfg->tier.lease_poll_ms,
+                             .inval_max_delay_ms = cfg->tier.inval_max_delay_ms,
+                             .inval_poll_ms = cfg->tier.inval_poll_ms};
+        if ((cr_rt.tier = cr_tier_new(&tc)) == NULL)
+            return 1;
+    }
+    /* the worker pool (core/workq.h), after the mask (its threads inherit it), before the workers that use it. With
+     * the tier, more threads: theirs mostly wait on memcached (at most a few timeouts each), beside the codings */
+    if ((cr_rt.workq = cr_workq_new(cr_rt.tier != NULL ? CR_WORKQ_TIER_THREADS : CR_WORKQ_DEFAULT_THREADS, 0)) == NULL) {
         cr_log_warn("cannot start the worker pool: the codings of large fills are made on the event loops");
+        if (cr_rt.tier != NULL) {
+            cr_log_error("tier: the shared tier needs the worker pool (libmemcached never runs on an event loop)");
+            return 1;
+        }
+    }
+    if (cr_rt.tier != NULL) {
+        if ((cr_rt.tier->sync = cr_inval_sync_start(cr_rt.tier, cr_invalidate_apply_remote, cr_rt.store)) == NULL) {
+            cr_log_error("tier: cannot start the invalidation log thread");
+            return 1;
+        }
+        cr_log_info("tier: %zu memcached servers, timeout %llu ms, lease %llu ms, invalidation max delay %llu ms",
+                    cfg->tier.num_memcached_servers, (unsigned long long)cfg->tier.memcached_timeout_ms,
+                    (unsigned long long)cfg->tier.lease_ttl_ms, (unsigned long long)cfg->tier.inval_max_delay_ms);
+    }
 
     cr_rt.threads = calloc(cfg->threads, sizeof(*cr_rt.threads));
     for (i = 0; i != cfg->threads; ++i) {
@@ -551,6 +583,8 @@ int cr_server_run(const cr_config_t *cfg)
         pthread_join(cr_rt.threads[i].tid, NULL);
     if (cr_rt.workq != NULL) /* the workers waited for their jobs (as for requests, at most CR_DRAIN_MS) */
         cr_workq_stop(cr_rt.workq);
+    if (cr_rt.tier != NULL) /* after the workers: their invalidations are in its outbox; it writes them once more */
+        cr_inval_sync_stop(&cr_rt.tier->sync);
     if (cr_rt.admin_thread != NULL) { /* it answered open admin connections during the drain; now it stops */
         cr_rt.workers_done = 1;
         h2o_multithread_send_message(&cr_rt.admin_thread->wake_receiver, NULL);

@@ -164,6 +164,11 @@ typedef struct st_cr_config_t {
         char **memcached_servers; /* "host:port" */
         size_t num_memcached_servers;
         uint64_t memcached_timeout_ms; /* default 20 */
+        size_t max_item_size;          /* memcached's item size (-I): default 1 MiB; larger objects stay in L1 */
+        uint64_t lease_ttl_ms;         /* cross-pod fill lease; whole seconds (memcached expiry); default 2 s */
+        uint64_t lease_poll_ms;        /* how often a pod waiting on another's lease looks for the value; default 5 */
+        uint64_t inval_max_delay_ms;   /* the bound on cross-pod invalidation delay; default 150 */
+        uint64_t inval_poll_ms;        /* how often the invalidation log is read; default 10 */
     } tier;
 
     /*

@@ -37,6 +37,7 @@ typedef struct st_cr_config_t cr_config_t;
 typedef struct st_cr_store_t cr_store_t;
 typedef struct st_cr_upstream_t cr_upstream_t;
 typedef struct st_cr_flight_table_t cr_flight_table_t;
+typedef struct st_cr_tier_t cr_tier_t;
 
 typedef struct st_cr_timeout_slot_t {
     h2o_linklist_t link;
@@ -71,6 +72,7 @@ typedef struct st_cr_runtime_t {
     cr_store_t *store;
     cr_flight_table_t *flights;
     cr_workq_t *workq; /* the worker pool (core/workq.h); NULL when it could not be started */
+    cr_tier_t *tier;   /* the shared tier (tier/tier.h); NULL without tier.memcached.servers */
     cr_thread_t *threads; /* the traffic workers */
     unsigned nthreads;
     cr_thread_t *admin_thread; /* NULL without an admin listener */

@@ -33,6 +33,8 @@
 #include "corral/core/common.h"
 
 #define CR_WORKQ_DEFAULT_THREADS 2
+/* With the shared tier: its memcached calls wait on the network (bounded by tier.memcached.timeout) beside the codings. */
+#define CR_WORKQ_TIER_THREADS 4
 #define CR_WORKQ_DEFAULT_MAX_PENDING 256
 
 typedef struct st_cr_workq_t cr_workq_t;

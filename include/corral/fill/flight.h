@@ -39,6 +39,7 @@ typedef struct st_cr_flight_outcome_t {
     int codings_pending; /* SERVE: the leader, answered before the stored copy's codings were made (it will vary on
                             Accept-Encoding) */
     int stored;          /* SERVE: the answer was stored */
+    int l2_hit;          /* SERVE: the answer came from the shared tier (L2), not the upstream */
     const char *reason;  /* SERVE not stored, PASS: why (NULL: none known) */
     int error_status;    /* ERROR: 502, 503 or 504 */
     const char *error_code, *error_msg;

@@ -14,6 +14,7 @@
 
 #include "corral/core/common.h"
 #include "corral/cache/store.h"
+#include "corral/tier/inval_log.h"
 
 typedef struct st_cr_invalidate_req_t {
     const cr_str_t *uris; /* "path[?query]": normalized here (cr_key_normalize_uri_path), the query dropped, then
@@ -38,7 +39,12 @@ typedef struct st_cr_invalidate_counts_t {
 } cr_invalidate_counts_t;
 
 /* Applies req to store: uris, then paths, prefixes and tags, in list order (or everything). Fills *counts (may be
- * NULL) and returns the number of objects purged. */
+ * NULL) and returns the number of objects purged. With the shared tier on, it then queues the same invalidation for
+ * the other pods (tier/inval_sync.h: never blocks on the network). */
 size_t cr_invalidate(cr_store_t *store, const cr_invalidate_req_t *req, cr_invalidate_counts_t *counts);
+
+/* Applies another pod's invalidation to this pod's store (ctx): the local half of cr_invalidate, never published
+ * again. The tier's log thread calls it (cr_inval_apply_fn). */
+void cr_invalidate_apply_remote(void *ctx, const cr_inval_entry_t *e);
 
 #endif
