@@ -8,14 +8,26 @@
 
 #include <string.h>
 
+#include "corral/cache/inval_epoch.h"
 #include "corral/http/invalidate.h"
+
+int cr_pathpurge_key_is(cr_str_t key, cr_str_t path)
+{
+    cr_str_t tag = cr_path_tag(key); /* "\n/path" */
+    return tag.len == path.len + 1 && memcmp(tag.base + 1, path.base, path.len) == 0;
+}
+
+int cr_pathpurge_key_has_prefix(cr_str_t key, cr_str_t prefix)
+{
+    cr_str_t path = cr_inval_key_path(key);
+    return path.len >= prefix.len && (prefix.len == 0 || memcmp(path.base, prefix.base, prefix.len) == 0);
+}
 
 /* Does the object's key name exactly this path (tells path-hash collisions apart)? */
 static int key_path_is(void *ctx, const cr_object_t *obj)
 {
     const cr_str_t *path = ctx;
-    cr_str_t tag = cr_path_tag(cr_object_key(obj)); /* "\n/path" */
-    return tag.len == path->len + 1 && memcmp(tag.base + 1, path->base, path->len) == 0;
+    return cr_pathpurge_key_is(cr_object_key(obj), *path);
 }
 
 size_t cr_pathpurge_exact(cr_store_t *store, cr_str_t path, int soft)

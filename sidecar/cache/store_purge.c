@@ -5,11 +5,14 @@
  *
  * Every purge notes what it covers in store->inval before it locks any shard (the fill race: store.c, "Epochs"),
  * takes one shard lock at a time, and retires what it unlinked once that lock is dropped. A soft purge marks objects
- * (cr_object_invalidate) and unlinks nothing. Calls only store_table.c, store_tags.c and store_retire.c.
+ * (cr_object_invalidate) and unlinks nothing. Calls only store_table.c, store_tags.c and store_retire.c
+ * (and pathpurge.c's path-prefix predicate, a pure function of the key).
  */
 #include "store_internal.h"
 
 #include <pthread.h>
+
+#include "corral/cache/pathpurge.h"
 
 /* ---- removing and purging ---- */
 
@@ -120,12 +123,12 @@ size_t cr_store_purge_if(cr_store_t *store, cr_store_match_fn match, void *ctx, 
     return cr_store_purge_matching(store, match, ctx, soft);
 }
 
-/* The predicate cr_inval_covers() applies to path-prefix records, exactly (it compares hashes). */
+/* The predicate cr_inval_covers() applies to path-prefix records, exactly (it compares hashes); pathpurge.c holds it,
+ * so that the shared tier's invalidation log applies the same one. */
 static int path_has_prefix(void *ctx, const cr_object_t *obj)
 {
     const cr_store_prefix_t *p = ctx;
-    cr_str_t path = cr_inval_key_path(cr_object_key(obj));
-    return path.len >= p->len && (p->len == 0 || memcmp(path.base, p->prefix, p->len) == 0);
+    return cr_pathpurge_key_has_prefix(cr_object_key(obj), cr_str(p->prefix, p->len));
 }
 
 size_t cr_store_purge_path_prefix(cr_store_t *store, const char *prefix, size_t prefixlen, int soft)
