@@ -37,6 +37,8 @@ void cr_test_register_flight(void);
 void cr_test_register_value(void);
 void cr_test_register_tier_key(void);
 void cr_test_register_breaker(void);
+void cr_test_register_inval_log(void);
+void cr_test_register_inval_ring(void);
 
 int main(void)
 {
@@ -75,6 +77,8 @@ int main(void)
     cr_test_register_value();
     cr_test_register_tier_key();
     cr_test_register_breaker();
+    cr_test_register_inval_log();
+    cr_test_register_inval_ring();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
