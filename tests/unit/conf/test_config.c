@@ -604,7 +604,7 @@ static void test_unknown_keys(void)
     EXPECT_ERROR(HEAD "ttl: 5s\n", "t.yaml:4:1: ",
                  "unknown key \"ttl\" at the top level (allowed there: threads, listen, upstream, admin, cache, tier, limits, "
                  "routes); "
-                 "\"ttl\" belongs in routes[]");
+                 "\"ttl\" belongs in tier.lease, routes[]");
     EXPECT_ERROR(HEAD "upstream2: {}\n", "t.yaml:4:1: ", "unknown key \"upstream2\" at the top level (allowed there: threads");
     EXPECT_ERROR("listen:\n  - address: 127.0.0.1:1\n    tsl: {}\nupstream: { url: 'http://127.0.0.1:2' }\n", "t.yaml:3:5: ",
                  "unknown key \"tsl\" in listen[0] (allowed there: address, tls)");
@@ -625,9 +625,16 @@ static void test_unknown_keys(void)
     EXPECT_ERROR(HEAD "cache: { size: 1MiB }\n", "t.yaml:4:10: ",
                  "unknown key \"size\" in cache (allowed there: memory, max_object_size, surrogate_key_header, "
                  "keep_surrogate_key)");
-    EXPECT_ERROR(HEAD "tier: { redis: {} }\n", "t.yaml:4:9: ", "unknown key \"redis\" in tier (allowed there: memcached)");
+    EXPECT_ERROR(HEAD "tier: { redis: {} }\n", "t.yaml:4:9: ", "unknown key \"redis\" in tier (allowed there: memcached, lease, invalidation)");
     EXPECT_ERROR(HEAD "tier: { memcached: { servers: ['a:1'], ttl: 1s } }\n", "t.yaml:4:40: ",
-                 "unknown key \"ttl\" in tier.memcached (allowed there: servers, timeout); \"ttl\" belongs in routes[]");
+                 "unknown key \"ttl\" in tier.memcached (allowed there: servers, timeout, max_item_size); \"ttl\" belongs in "
+                 "tier.lease, routes[]");
+    EXPECT_ERROR(HEAD "tier: { memcached: { servers: ['a:1'] }, lease: { ttl: 1500ms } }\n", "t.yaml:4:",
+                 "tier.lease.ttl: whole seconds from 1s to 60s");
+    EXPECT_ERROR(HEAD "tier: { memcached: { servers: ['a:1'] }, invalidation: { max_delay: 10ms, poll_interval: 10ms } }\n",
+                 "t.yaml:4:", "tier.invalidation.poll_interval: must be shorter than max_delay");
+    EXPECT_ERROR(HEAD "tier: { memcached: { servers: ['a:1'], max_item_size: 100 } }\n", "t.yaml:4:",
+                 "tier.memcached.max_item_size: at least 4k");
     EXPECT_ERROR(HEAD "admin: { address: '127.0.0.1:9', token: x }\n", "t.yaml:4:34: ", "unknown key \"token\" in admin");
     EXPECT_ERROR("listen: [{ address: '127.0.0.1:1', tls: { cert: a, key: b } }]\nupstream: { url: 'http://127.0.0.1:2' }\n",
                  "t.yaml:1:43: ", "unknown key \"cert\" in listen[0].tls (allowed there: certificate, key)");
