@@ -1,7 +1,7 @@
 /*
  * mc_harness.h: memcached for corral's end-to-end tests: start a real memcached (/usr/bin/memcached, or
  * $CORRAL_MEMCACHED) on 127.0.0.1, stop, freeze and thaw it by PID, and a tiny blocking client of the text protocol
- * (get, set, delete, flush_all, stats, and the key listing of `lru_crawler metadump all`).
+ * (get, set, delete, flush_all, stats, and the key listing of `lru_crawler metadump all`; mc_client.c).
  *
  * Invariants:
  *   - memcached listens on 127.0.0.1 only (TCP, UDP off: -U 0), one worker thread, 64 MB; ports come from
@@ -68,10 +68,12 @@ long mc_stat(int port, const char *name);
 /* mc_stat(port, "curr_items"). */
 long mc_curr_items(int port);
 
-/* Every key the server holds, from `lru_crawler metadump all` (its %XX escapes decoded), retried while the crawler
- * is busy (bounded to 5 s). *keys is a malloc'ed array of malloc'ed strings (free with mc_free_keys), *n their
- * number. Returns 0 or -1 (then *keys is NULL and *n 0). Items past their expiry time may still be listed until
- * memcached reaps them. */
+/* Every key the server holds, from `lru_crawler metadump all` (its %XX escapes decoded). A crawl is no snapshot: it
+ * can miss an item the LRU maintainer moves between queues meanwhile (seen with a fresh 300 KB item). So a crawl is
+ * taken as complete when its count equals curr_items read just before and after it; after 20 crawls that never
+ * agree (writes going on, or flushed or expired items still counted by curr_items) the union of what they listed is
+ * returned. Busy crawlers are waited for, 5 s at most. *keys is a malloc'ed array of malloc'ed strings (free with
+ * mc_free_keys), *n their number. Returns 0 or -1 (then *keys is NULL and *n 0). */
 int mc_list_keys(int port, char ***keys, size_t *n);
 
 /* How many keys mc_list_keys lists that start with prefix, or -1. */
