@@ -46,6 +46,10 @@ int cr_conf_parse_limits(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_
 const char *cr_conf_limits_restart_diff(const cr_config_t *running, const cr_config_t *next, const char **why);
 
 /* routes: (config_routes.c). */
+/* config_tier.c; the server check is config.c's */
+int cr_conf_parse_tier(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);
+const char *cr_conf_check_server(char *s);
+
 int cr_conf_parse_routes(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);
 
 #endif

@@ -583,13 +583,13 @@ int cr_server_run(const cr_config_t *cfg)
         pthread_join(cr_rt.threads[i].tid, NULL);
     if (cr_rt.workq != NULL) /* the workers waited for their jobs (as for requests, at most CR_DRAIN_MS) */
         cr_workq_stop(cr_rt.workq);
-    if (cr_rt.tier != NULL) /* after the workers: their invalidations are in its outbox; it writes them once more */
-        cr_inval_sync_stop(&cr_rt.tier->sync);
     if (cr_rt.admin_thread != NULL) { /* it answered open admin connections during the drain; now it stops */
         cr_rt.workers_done = 1;
         h2o_multithread_send_message(&cr_rt.admin_thread->wake_receiver, NULL);
         pthread_join(cr_rt.admin_thread->tid, NULL);
     }
+    if (cr_rt.tier != NULL) /* after every thread that invalidates: it writes what is in its outbox once more */
+        cr_inval_sync_stop(&cr_rt.tier->sync);
     cr_log_info("stopped");
     return ret;
 }
