@@ -171,29 +171,30 @@ static void write_outbox(cr_inval_sync_t *s)
         pthread_mutex_unlock(&s->mutex);
         if (item == NULL)
             return;
-        if ((rc = cr_inval_entry_encode(item->entry, &v, &vlen)) == CR_ERROR)
-            return; /* no memory: next round */
-        if (rc == CR_OK) {
-            if (cr_mc_incr(s->tier->mc, CR_INVAL_SEQ_KEY, sizeof(CR_INVAL_SEQ_KEY) - 1, &seq) != CR_MC_OK) {
-                CR_TIER_COUNT(s->tier, inval_publish_errors);
-                free(v);
-                return; /* the log is unreachable: the entry waits */
-            }
-            keylen = cr_inval_entry_key(seq, key, sizeof(key));
-            for (attempt = 0; attempt != 3; ++attempt)
-                if (cr_mc_set(s->tier->mc, key, keylen, v, vlen, CR_SYNC_ENTRY_EXPIRY_S) == CR_MC_OK)
-                    break;
-            if (attempt == 3)
-                CR_TIER_COUNT(s->tier, inval_publish_errors); /* its number stays empty: the readers' gap */
-            else
-                CR_TIER_COUNT(s->tier, inval_published);
-            free(v);
-        } else {
-            cr_log_error("tier: an invalidation is too large for the log (over %zu bytes); other pods will not see it",
-                         (size_t)CR_INVAL_ENTRY_MAX_BYTES);
-            CR_TIER_COUNT(s->tier, inval_publish_errors);
-            cr_inval_ring_forget_pending(s->tier->ring, item->entry->pod_id, item->entry->local_id);
+        if ((rc = cr_inval_entry_encode(item->entry, &v, &vlen)) == CR_TIER_VALUE_TOO_BIG) {
+            /* over the entry's bounds (more than 4096 items, an item over 8 KiB, 256 KiB in all): the other pods drop
+             * everything instead, which covers whatever it named; same ids, so its pending copy here is read back */
+            cr_inval_entry_t all = {.pod_id = item->entry->pod_id, .local_id = item->entry->local_id,
+                                    .wall_ms = item->entry->wall_ms, .everything = 1};
+            cr_log_warn("tier: an invalidation is too large for the log; the other pods are told to drop everything");
+            rc = cr_inval_entry_encode(&all, &v, &vlen);
         }
+        if (rc != CR_OK)
+            return; /* no memory: next round */
+        if (cr_mc_incr(s->tier->mc, CR_INVAL_SEQ_KEY, sizeof(CR_INVAL_SEQ_KEY) - 1, &seq) != CR_MC_OK) {
+            CR_TIER_COUNT(s->tier, inval_publish_errors);
+            free(v);
+            return; /* the log is unreachable: the entry waits */
+        }
+        keylen = cr_inval_entry_key(seq, key, sizeof(key));
+        for (attempt = 0; attempt != 3; ++attempt)
+            if (cr_mc_set(s->tier->mc, key, keylen, v, vlen, CR_SYNC_ENTRY_EXPIRY_S) == CR_MC_OK)
+                break;
+        if (attempt == 3)
+            CR_TIER_COUNT(s->tier, inval_publish_errors); /* its number stays empty: the readers' gap */
+        else
+            CR_TIER_COUNT(s->tier, inval_published);
+        free(v);
         pthread_mutex_lock(&s->mutex);
         s->head = item->next;
         if (s->head == NULL)
