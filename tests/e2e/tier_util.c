@@ -137,6 +137,18 @@ tier_class_t tier_get(const cr_proc_t *c, const char *path, tier_resp_t *out)
     return cls;
 }
 
+long tier_admin_purge(const cr_proc_t *c, const char *json)
+{
+    static const char *const headers[] = {"Content-Type: application/json", NULL};
+    char url[128];
+    cr_resp_t r;
+    long status;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/purge", c->admin_port);
+    status = http_request(&r, CR_H1, "POST", url, headers, json, strlen(json)) == 0 ? r.status : -1;
+    resp_free(&r);
+    return status;
+}
+
 long tier_wait_metric(const cr_proc_t *c, const char *name, long target, int timeout_ms)
 {
     long deadline = harness_now_ms() + timeout_ms, v;

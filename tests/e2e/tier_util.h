@@ -21,6 +21,8 @@
 #define TIER_VALUE_PREFIX "corral:v1:"
 #define TIER_MAX_DELAY_MS 150 /* tier.invalidation.max_delay in every config below */
 #define TIER_LEASE_TTL_S 2    /* tier.lease.ttl */
+/* The invalidation log's counter (include/corral/tier/inval_log.h; not yet in README): its server holds the log. */
+#define TIER_INVAL_SEQ_KEY "corral:v1:inval:seq"
 
 typedef struct {
     mc_proc_t mc[TIER_MAX_MC];
@@ -52,6 +54,9 @@ typedef struct {
 /* GET path through c over HTTP/1.1 with Host: TIER_HOST. Returns the class of its Cache-Status ("corral; hit" is
  * an L1 hit, "detail=l2-hit" an L2 hit, anything else a miss), TIER_ERR on a transport error. out may be NULL. */
 tier_class_t tier_get(const cr_proc_t *c, const char *path, tier_resp_t *out);
+
+/* POST /v1/purge with body json on c's admin port (no token: loopback). The status, or -1. */
+long tier_admin_purge(const cr_proc_t *c, const char *json);
 
 /* Waits up to timeout_ms until harness_metric(c, name) >= target. Returns the last value read (-1 when unreadable). */
 long tier_wait_metric(const cr_proc_t *c, const char *name, long target, int timeout_ms);
