@@ -188,8 +188,13 @@ static void l2_answer(cr_flight_t *f, cr_object_t *obj)
     cr_flight_publish(f); /* drops the fill's reference */
 }
 
+/* The fetch begins now, after the tier step (which may have waited on a lease): what it answers reflects every
+ * invalidation applied so far, so its store epoch and log position are taken again here. An invalidation that landed
+ * during the tier step made the L2 copy unusable; it does not make the upstream's answer unstorable. */
 static void go_upstream(cr_flight_t *f)
 {
+    cr_store_fill_epoch(cr_rt.store, cr_path_hash(cr_str(f->key, f->keylen)), &f->epoch);
+    f->log_pos = cr_inval_ring_top(cr_rt.tier->ring);
     cr_fill_fetch(f->owner, f);
 }
 

@@ -1,17 +1,19 @@
 /*
- * mc.c: the shared tier's memcached client (see mc.h): libmemcached handles in a libmemcachedutil pool, ketama
+ * mc.c: the shared tier's memcached client (see mc.h): libmemcached handles kept idle between calls, ketama
  * hashing, tight timeouts, and a circuit breaker per server in front of every call.
  *
  * Invariants: never called on an event loop (mc.h); a handle is held by one thread for one call; every call that
- * the breaker let through reports to it once (report()). libmemcached's own failure handling is turned down to a
- * one-second retry so that it never holds a server down longer than the breaker does (the breaker decides).
- * Locking: the pool's mutex (libmemcachedutil) while a handle is taken or given back; each breaker's mutex; atomics
- * for the counters. No lock is held while a call waits on the network except the handle's exclusive use.
+ * the breaker let through reports to it once (end()). The breaker alone decides when a server is tried again: a
+ * handle whose call failed is thrown away and replaced by a fresh clone of the master, because libmemcached marks a
+ * failed server disabled for whole seconds (its retry timeout has a granularity of one second, and 0 does not turn
+ * it off), which would fail the breaker's probes.
+ * Locking: `mutex` while a handle is taken, given back or cloned; each breaker's mutex; atomics for the counters. No
+ * lock is held while a call waits on the network.
  */
 #include "corral/tier/mc.h"
 
 #include <libmemcached/memcached.h>
-#include <libmemcachedutil-1.0/pool.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,12 +27,15 @@
 #define CR_MC_MAX_EXPIRY_S (30u * 24 * 3600)
 
 struct st_cr_mc_t {
-    memcached_st *master;
-    memcached_pool_st *pool;
+    memcached_st *master;     /* configured once; only cloned from (under `mutex`) */
+    pthread_mutex_t mutex;    /* guards `idle` and the cloning */
+    memcached_st **idle;      /* [max_handles] handles not in use */
+    size_t num_idle, max_handles;
     size_t num_servers;
     char **names;           /* [num_servers] "host:port", in conf order (the ring's order) */
     cr_breaker_t *breakers; /* [num_servers] */
     size_t max_value_bytes;
+    int mutex_ready;
     uint64_t breaker_changes; /* atomic */
     uint64_t failures;        /* atomic */
 };
@@ -104,9 +109,11 @@ cr_mc_t *cr_mc_new(const cr_mc_conf_t *conf)
     memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, timeout);
     memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, timeout * 1000);
     memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_SND_TIMEOUT, timeout * 1000);
-    memcached_behavior_set(mc->master, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1);
-    if ((mc->pool = memcached_pool_create(mc->master, 1, conf->handles != 0 ? conf->handles : CR_MC_DEFAULT_HANDLES)) == NULL)
+    mc->max_handles = conf->handles != 0 ? conf->handles : CR_MC_DEFAULT_HANDLES;
+    if ((mc->idle = calloc(mc->max_handles, sizeof(*mc->idle))) == NULL)
         goto Error;
+    pthread_mutex_init(&mc->mutex, NULL);
+    mc->mutex_ready = 1;
     return mc;
 
 Error:
@@ -122,8 +129,12 @@ void cr_mc_free(cr_mc_t **mcp)
     *mcp = NULL;
     if (mc == NULL)
         return;
-    if (mc->pool != NULL)
-        memcached_pool_destroy(mc->pool);
+    if (mc->idle != NULL)
+        for (i = 0; i != mc->num_idle; ++i)
+            memcached_free(mc->idle[i]);
+    free(mc->idle);
+    if (mc->mutex_ready)
+        pthread_mutex_destroy(&mc->mutex);
     if (mc->master != NULL)
         memcached_free(mc->master);
     if (mc->breakers != NULL)
@@ -162,6 +173,30 @@ uint64_t cr_mc_failures(const cr_mc_t *mc)
     return __atomic_load_n(&mc->failures, __ATOMIC_RELAXED);
 }
 
+/* An idle handle, or a new clone of the master. NULL when out of memory. */
+static memcached_st *take_handle(cr_mc_t *mc)
+{
+    memcached_st *m;
+    pthread_mutex_lock(&mc->mutex);
+    m = mc->num_idle != 0 ? mc->idle[--mc->num_idle] : memcached_clone(NULL, mc->master);
+    pthread_mutex_unlock(&mc->mutex);
+    return m;
+}
+
+/* Gives a handle back; one whose call failed (`broken`) is freed, its connection and libmemcached's failure marks
+ * with it. More handles than max_handles (more callers at once than configured) are freed too. */
+static void give_handle(cr_mc_t *mc, memcached_st *m, int broken)
+{
+    pthread_mutex_lock(&mc->mutex);
+    if (!broken && mc->num_idle != mc->max_handles) {
+        mc->idle[mc->num_idle++] = m;
+        m = NULL;
+    }
+    pthread_mutex_unlock(&mc->mutex);
+    if (m != NULL)
+        memcached_free(m);
+}
+
 /* One call's hold on a handle and its server's breaker. */
 typedef struct st_cr_mc_call_t {
     memcached_st *m;
@@ -179,11 +214,9 @@ static void note_change(cr_mc_t *mc, size_t server)
 /* Takes a handle and asks the key's breaker. CR_MC_OK (the call may go), CR_MC_SKIPPED or CR_MC_FAILED (no handle). */
 static cr_mc_result_t begin(cr_mc_t *mc, const char *key, size_t keylen, cr_mc_call_t *call)
 {
-    struct timespec wait = {1, 0};
-    memcached_return_t rc;
     bool changed = false;
 
-    if ((call->m = memcached_pool_fetch(mc->pool, &wait, &rc)) == NULL) {
+    if ((call->m = take_handle(mc)) == NULL) {
         __atomic_add_fetch(&mc->failures, 1, __ATOMIC_RELAXED);
         return CR_MC_FAILED;
     }
@@ -191,7 +224,7 @@ static cr_mc_result_t begin(cr_mc_t *mc, const char *key, size_t keylen, cr_mc_c
     if (call->server >= mc->num_servers)
         call->server = 0;
     if (!cr_breaker_allow(&mc->breakers[call->server], mono_ms(), &changed)) {
-        memcached_pool_release(mc->pool, call->m);
+        give_handle(mc, call->m, 0);
         return CR_MC_SKIPPED;
     }
     if (changed)
@@ -223,7 +256,7 @@ static cr_mc_result_t end(cr_mc_t *mc, cr_mc_call_t *call, memcached_return_t rc
         answered = 0;
         break;
     }
-    memcached_pool_release(mc->pool, call->m);
+    give_handle(mc, call->m, !answered);
     if (!answered)
         __atomic_add_fetch(&mc->failures, 1, __ATOMIC_RELAXED);
     if (cr_breaker_report(&mc->breakers[call->server], mono_ms(), answered))
@@ -233,15 +266,13 @@ static cr_mc_result_t end(cr_mc_t *mc, cr_mc_call_t *call, memcached_return_t rc
 
 size_t cr_mc_server_of(cr_mc_t *mc, const char *key, size_t keylen)
 {
-    struct timespec wait = {1, 0};
-    memcached_return_t rc;
-    memcached_st *m = memcached_pool_fetch(mc->pool, &wait, &rc);
+    memcached_st *m = take_handle(mc);
     size_t idx;
 
     if (m == NULL)
         return 0;
     idx = memcached_generate_hash(m, key, keylen);
-    memcached_pool_release(mc->pool, m);
+    give_handle(mc, m, 0);
     return idx < mc->num_servers ? idx : 0;
 }
 

@@ -36,6 +36,7 @@ void cr_test_register_outcome(void);
 void cr_test_register_flight(void);
 void cr_test_register_value(void);
 void cr_test_register_tier_key(void);
+void cr_test_register_mc(void);
 void cr_test_register_breaker(void);
 void cr_test_register_inval_log(void);
 void cr_test_register_inval_ring(void);
@@ -76,6 +77,7 @@ int main(void)
     cr_test_register_flight();
     cr_test_register_value();
     cr_test_register_tier_key();
+    cr_test_register_mc();
     cr_test_register_breaker();
     cr_test_register_inval_log();
     cr_test_register_inval_ring();

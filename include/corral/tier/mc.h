@@ -14,8 +14,8 @@
  *    exists) is a success, anything else (timeout, refused, reset, a protocol error) a failure; a state change is
  *    logged once and counted (cr_mc_breaker_changes);
  *  - values are bounded: a get whose value is over max_value_bytes is a failure of that call (never kept).
- * Locking: a libmemcached handle is used by one thread at a time: each call takes one from a libmemcachedutil pool
- * (its own mutex) and gives it back; the breakers have their own mutexes. Counters are atomics.
+ * Locking: a libmemcached handle is used by one thread at a time: each call takes one from the client's idle list
+ * (one mutex) and gives it back; the breakers have their own mutexes. Counters are atomics.
  */
 #ifndef CORRAL_TIER_MC_H
 #define CORRAL_TIER_MC_H
@@ -37,7 +37,7 @@ typedef struct st_cr_mc_conf_t {
     size_t num_servers;
     uint64_t timeout_ms;        /* connect and poll; 0: 20 */
     size_t max_value_bytes;     /* the largest value read or written; 0: 1 MiB */
-    unsigned handles;           /* libmemcached handles kept (one per thread that calls at once); 0: 4 */
+    unsigned handles;           /* idle libmemcached handles kept (one per thread that calls at once); 0: 4 */
     cr_breaker_conf_t breaker;
 } cr_mc_conf_t;
 
