@@ -1,8 +1,10 @@
 /*
  * test_tier_faults.c: end-to-end tests of the shared memcached tier when things go wrong, suite "tier_faults": a
- * server stopped mid-load and one frozen (SIGSTOP) cost clients nothing and open then close its breaker; corrupt,
- * truncated, foreign, other-version and other-key values planted in L2 are misses; a lease holder killed mid-fill is
- * taken over by another corral after the lease ttl.
+ * server stopped mid-load (then restarted empty) and the server holding the invalidation log frozen (SIGSTOP, then
+ * thawed) cost clients nothing, keep L1 hits while they are away, and open then close their breaker; after the log's
+ * outage corral drops its L1 once ("invalidation log gap"); corrupt, truncated, foreign, other-version and other-key
+ * values planted in L2 are misses; a lease holder killed mid-fill is taken over by another corral after the lease
+ * ttl.
  *
  * Setup as in test_tier.c (tier_util.h): one upstream and three memcached servers for the suite, corrals per test,
  * servers flushed and upstream counts reset at the start of each test, Host: tier.test on every request. Values are
