@@ -5,8 +5,9 @@
  * listing of corral's value keys on each server.
  *
  * Invariants: every process is started and stopped by PID through harness.h / mc_harness.h; every wait is a
- * bounded poll; nothing here knows corral's internals beyond README ("Shared tier protocol": the key format) and the
- * config keys of the tier.
+ * bounded poll; nothing here knows corral's internals beyond README ("Shared tier protocol": the key format), the
+ * config keys of the tier and the invalidation log's counter key (below). Not thread-safe: tier_server_of and
+ * tier_wait_new_value_key use static buffers; tier_get is safe on any thread.
  */
 #ifndef CORRAL_E2E_TIER_UTIL_H
 #define CORRAL_E2E_TIER_UTIL_H
