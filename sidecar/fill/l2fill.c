@@ -110,6 +110,21 @@ static void run_lookup(cr_workq_job_t *job)
     switch (cr_mc_add(tier->mc, j->lkey, j->lkeylen, pod, (size_t)podlen, cr_mc_expiry_s(tier->lease_ttl_ms))) {
     case CR_MC_OK:
         j->lease = L2_LEASE_TAKEN;
+        /* the previous holder may have written the value and deleted its lease between the get above and this add:
+         * look once more, so that its answer is used rather than fetched a second time */
+        if (cr_mc_get(tier->mc, j->vkey, j->vkeylen, &v, &vlen) == CR_MC_OK) {
+            uint64_t now = cr_tier_wall_ms();
+            if (cr_tier_value_decode(v, vlen, j->pkey, j->pkeylen, now, &j->obj, &j->why, &j->obj_log_pos) != CR_OK)
+                j->obj = NULL;
+            free(v);
+            if (j->obj != NULL && !l2_usable(j->obj, j->obj_log_pos, now))
+                cr_object_release(&j->obj);
+            if (j->obj != NULL) {
+                cr_mc_delete(tier->mc, j->lkey, j->lkeylen); /* not needed: the value is there */
+                j->lease = L2_LEASE_NONE;
+                j->get_rc = CR_MC_OK;
+            }
+        }
         return;
     case CR_MC_MISS:
         break;
