@@ -20,8 +20,11 @@ Workloads, in this order, each against corral, nginx and Varnish in turn (a peer
   stampede-N  N clients (h2load -c N -n N -m 1, one request each) on a cold key whose upstream answer takes 200 ms:
               upstream fetches (the test upstream's /__count) and per-request latency (h2load --log-file). Last,
               since Varnish takes a while to reap the threads 5000 clients made it start.
+  tier        corral's shared memcached tier between pods (tools/bench/tier_bench.py, which starts and stops its own
+              memcached, corrals and upstream): L2 hit vs L1 hit, a stampede spread over 3 pods, invalidation delay.
+              Before the stampede section, for the same reason as the latency section.
 --quick: 2 s runs, one round, no 5000-client stampede (a smoke run of the script itself).
---only hit,stampede,latency: run only these sections (default: all).
+--only hit,stampede,latency,tier: run only these sections (default: all).
 Ratios are corral / peer: above 1 is better for corral on req/s, below 1 is better on latencies and fetch counts.
 """
 
@@ -37,6 +40,8 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+
+import tier_bench
 
 ENV = os.environ
 WORK = ENV["BENCH_WORK"]
@@ -714,11 +719,12 @@ def machine():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", help="write the table and details as JSON to this file")
-    ap.add_argument("--only", default="hit,stampede,latency", help="comma-separated sections to run: hit,stampede,latency")
+    ap.add_argument("--only", default="hit,stampede,latency,tier",
+                    help="comma-separated sections to run: hit,stampede,latency,tier")
     args = ap.parse_args()
     only = set(args.only.split(","))
-    if not only <= {"hit", "stampede", "latency"}:
-        ap.error("--only takes hit, stampede and latency")
+    if not only <= {"hit", "stampede", "latency", "tier"}:
+        ap.error("--only takes hit, stampede, latency and tier")
 
     started = time.time()
     m, v = machine(), versions()
@@ -734,9 +740,12 @@ def main():
 
     results = []
     hit_counts = bench_hits(results) if "hit" in only else {}
-    # latency before the stampede: after 5000 clients Varnish reaps thousands of idle threads for a while, which
-    # doubled its CPU per miss and pass when measured then
+    # latency and tier before the stampede: after 5000 clients Varnish reaps thousands of idle threads for a while,
+    # which doubled its CPU per miss and pass when measured then (and shares CPU 1 with the tier section's corrals)
     latency = bench_latency(results) if "latency" in only else {}
+    tier = tier_bench.bench_tier(results, log=log, problem=problem, quick=QUICK, work=WORK,
+                                 corral_bin=ENV.get("BENCH_CORRAL_BIN"), cpu_server=ENV.get("BENCH_CPU_SERVER", "1"),
+                                 cpu_client=CPU_CLIENT) if "tier" in only else {}
     stampede = bench_stampede(results) if "stampede" in only else {}
     print_table(results, hit_counts)
 
@@ -772,7 +781,7 @@ def main():
                             "stampede_clients": STAMPEDE_SIZES,
                             "latency_samples": LAT_SAMPLES, "latency_warmup": LAT_WARMUP},
                "table": results, "hit_object_upstream_fetches": hit_counts, "stampede": stampede,
-               "miss_pass": latency, "notes": NOTES, "problems": PROBLEMS, "elapsed_s": round(elapsed, 1)}
+               "miss_pass": latency, "tier": tier, "notes": NOTES, "problems": PROBLEMS, "elapsed_s": round(elapsed, 1)}
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=2)
         log("wrote %s" % args.json)

@@ -2,7 +2,7 @@
 # make bench: corral side by side with nginx (proxy_cache + brotli/gzip filters) and Varnish (do_gzip, http2), all in
 # front of the same test upstream, in one run.
 #
-#   tools/bench/run.sh [CORRAL_BINARY] [--json FILE] [--quick] [--only hit,stampede,latency]
+#   tools/bench/run.sh [CORRAL_BINARY] [--json FILE] [--quick] [--only hit,stampede,latency,tier]
 #
 # Workloads (tools/bench/bench.py drives them and prints the table):
 #   1. cache-hit throughput of a 2 KB JSON object: h2c `h2load -c 50 -m 10 -D 5` identity and `br, gzip`,
@@ -12,7 +12,9 @@
 #   2. miss and pass overhead: p50/p99 of sequential HTTP/1.1 requests, direct to the upstream vs via each proxy, in
 #      two placements (all on one CPU; proxy on CPU 1 with client and upstream on CPU 0), and each proxy's CPU time
 #      per request;
-#   3. stampede (issue 3): 500 then 5000 clients on a cold key with a 200 ms upstream: upstream fetches, latency.
+#   3. stampede (issue 3): 500 then 5000 clients on a cold key with a 200 ms upstream: upstream fetches, latency;
+#   4. tier (issue 13, tools/bench/tier_bench.py, which starts and stops its own 3 memcached, 3 corrals and upstream):
+#      L2 hit vs L1 hit at a second pod, a stampede of 300 clients over 3 pods, invalidation delay between two pods.
 # Hit runs are best of 2 rounds and latency samples are pooled over 2 interleaved rounds; the whole run takes about
 # 2.5 minutes (--quick: about 30 s, one round of 2 s runs, no 5000-client stampede). --only runs some sections.
 #
