@@ -24,15 +24,16 @@
  */
 #include "corral/tier/inval_log.h"
 
+#include "corral/tier/wire.h"
+
 #include <stdio.h>
 #include <stdlib.h>
-#include <zlib.h>
 
 #include "corral/cache/pathpurge.h"
 
 /* The "v1" of the keys is the shared tier's protocol version (README version rule). */
 _Static_assert(CR_TIER_FORMAT_VERSION == 1 && CR_INVAL_FORMAT_VERSION == 1, "CR_INVAL_SEQ_KEY and the entry keys must say the new version");
-_Static_assert(CR_INVAL_HEADER_BYTES == CR_TIER_VALUE_HEADER_BYTES, "entries and values share the header's shape");
+_Static_assert(CR_INVAL_HEADER_BYTES == CR_WIRE_HEADER_BYTES, "entries and values share the header's shape (wire.h)");
 
 static const unsigned char cr_inval_magic[4] = {'C', 'R', 'I', 'L'};
 
@@ -69,22 +70,7 @@ static size_t cr_inval_item_max(int list)
     return list == 2 ? CR_INVAL_MAX_TAG : CR_INVAL_MAX_PATH;
 }
 
-static uint32_t cr_inval_crc(const unsigned char *v, size_t len)
-{
-    uLong crc = crc32_z(0L, Z_NULL, 0);
-    crc = crc32_z(crc, v, 16);
-    return (uint32_t)crc32_z(crc, v + CR_INVAL_HEADER_BYTES, len - CR_INVAL_HEADER_BYTES);
-}
-
 /* ---- writing ---- */
-
-static void cr_inval_put(unsigned char **p, uint64_t v, size_t bytes)
-{
-    size_t i;
-    for (i = 0; i != bytes; ++i)
-        (*p)[i] = (unsigned char)(v >> (8 * i));
-    *p += bytes;
-}
 
 int cr_inval_entry_encode(const cr_inval_entry_t *e, char **out, size_t *outlen)
 {
@@ -115,18 +101,18 @@ int cr_inval_entry_encode(const cr_inval_entry_t *e, char **out, size_t *outlen)
     p = v;
     memcpy(p, cr_inval_magic, 4);
     p += 4;
-    cr_inval_put(&p, CR_INVAL_FORMAT_VERSION, 2);
-    cr_inval_put(&p, 0, 2);
-    cr_inval_put(&p, size, 8);
-    cr_inval_put(&p, 0, 4); /* the checksum, filled in last */
-    cr_inval_put(&p, e->pod_id, 8);
-    cr_inval_put(&p, e->local_id, 8);
-    cr_inval_put(&p, e->wall_ms, 8);
-    cr_inval_put(&p, (e->everything ? CR_INVAL_FLAG_EVERYTHING : 0) | (e->soft ? CR_INVAL_FLAG_SOFT : 0), 1);
+    cr_wire_put(&p, CR_INVAL_FORMAT_VERSION, 2);
+    cr_wire_put(&p, 0, 2);
+    cr_wire_put(&p, size, 8);
+    cr_wire_put(&p, 0, 4); /* the checksum, filled in last */
+    cr_wire_put(&p, e->pod_id, 8);
+    cr_wire_put(&p, e->local_id, 8);
+    cr_wire_put(&p, e->wall_ms, 8);
+    cr_wire_put(&p, (e->everything ? CR_INVAL_FLAG_EVERYTHING : 0) | (e->soft ? CR_INVAL_FLAG_SOFT : 0), 1);
     for (l = 0; l != CR_INVAL_NUM_LISTS; ++l) {
-        cr_inval_put(&p, counts[l], 4);
+        cr_wire_put(&p, counts[l], 4);
         for (i = 0; i != counts[l]; ++i) {
-            cr_inval_put(&p, lists[l][i].len, 4);
+            cr_wire_put(&p, lists[l][i].len, 4);
             if (lists[l][i].len != 0)
                 memcpy(p, lists[l][i].base, lists[l][i].len);
             p += lists[l][i].len;
@@ -134,7 +120,7 @@ int cr_inval_entry_encode(const cr_inval_entry_t *e, char **out, size_t *outlen)
     }
     assert((size_t)(p - v) == size);
     p = v + 16;
-    cr_inval_put(&p, cr_inval_crc(v, size), 4);
+    cr_wire_put(&p, cr_wire_crc(v, size), 4);
     *out = (char *)v;
     *outlen = size;
     return CR_OK;
@@ -204,31 +190,9 @@ cr_inval_entry_t *cr_inval_entry_copy(const cr_inval_entry_t *e)
 
 /* ---- reading ---- */
 
-/* A cursor over the entry; `bad` latches the first overrun, after which every read returns 0. */
-typedef struct st_cr_inval_reader_t {
-    const unsigned char *p;
-    size_t left;
-    int bad;
-} cr_inval_reader_t;
-
-static uint64_t cr_inval_get(cr_inval_reader_t *r, size_t bytes)
-{
-    uint64_t v = 0;
-    size_t i;
-    if (r->bad || r->left < bytes) {
-        r->bad = 1;
-        return 0;
-    }
-    for (i = 0; i != bytes; ++i)
-        v |= (uint64_t)r->p[i] << (8 * i);
-    r->p += bytes;
-    r->left -= bytes;
-    return v;
-}
-
 /* Checks the payload (after the header): each count, each length, nothing trailing. Sets counts and the items'
  * total bytes; returns CR_TIER_VALUE_OK or the reason. */
-static cr_tier_value_error_t cr_inval_check(cr_inval_reader_t r, size_t counts[CR_INVAL_NUM_LISTS], size_t *bytes)
+static cr_tier_value_error_t cr_inval_check(cr_wire_reader_t r, size_t counts[CR_INVAL_NUM_LISTS], size_t *bytes)
 {
     size_t items = 0, i;
     unsigned flags;
@@ -237,11 +201,11 @@ static cr_tier_value_error_t cr_inval_check(cr_inval_reader_t r, size_t counts[C
     *bytes = 0;
     r.p += 24; /* pod_id, local_id, wall_ms: any value */
     r.left -= 24;
-    flags = (unsigned)cr_inval_get(&r, 1);
+    flags = (unsigned)cr_wire_get(&r, 1);
     if ((flags & ~(CR_INVAL_FLAG_EVERYTHING | CR_INVAL_FLAG_SOFT)) != 0)
         return CR_TIER_VALUE_MALFORMED;
     for (l = 0; l != CR_INVAL_NUM_LISTS; ++l) {
-        uint64_t n = cr_inval_get(&r, 4);
+        uint64_t n = cr_wire_get(&r, 4);
         if (r.bad)
             return CR_TIER_VALUE_MALFORMED;
         if (n > CR_INVAL_MAX_ITEMS - items)
@@ -249,7 +213,7 @@ static cr_tier_value_error_t cr_inval_check(cr_inval_reader_t r, size_t counts[C
         counts[l] = (size_t)n;
         items += counts[l];
         for (i = 0; i != counts[l]; ++i) {
-            uint64_t len = cr_inval_get(&r, 4);
+            uint64_t len = cr_wire_get(&r, 4);
             if (r.bad || len > r.left)
                 return CR_TIER_VALUE_MALFORMED;
             if (len > cr_inval_item_max(l))
@@ -265,7 +229,7 @@ static cr_tier_value_error_t cr_inval_check(cr_inval_reader_t r, size_t counts[C
 int cr_inval_entry_decode(const char *buf, size_t len, cr_inval_entry_t **out, cr_tier_value_error_t *why)
 {
     const unsigned char *v = (const unsigned char *)buf;
-    cr_inval_reader_t r = {v, len, 0};
+    cr_wire_reader_t r = {v, len, 0};
     size_t counts[CR_INVAL_NUM_LISTS], bytes, i;
     cr_inval_entry_t *e;
     cr_str_t *item;
@@ -286,16 +250,16 @@ int cr_inval_entry_decode(const char *buf, size_t len, cr_inval_entry_t **out, c
     }
     r.p += 4;
     r.left -= 4;
-    if (cr_inval_get(&r, 2) != CR_INVAL_FORMAT_VERSION) {
+    if (cr_wire_get(&r, 2) != CR_INVAL_FORMAT_VERSION) {
         *why = CR_TIER_VALUE_VERSION;
         return CR_ERROR;
     }
-    if (cr_inval_get(&r, 2) != 0) {
+    if (cr_wire_get(&r, 2) != 0) {
         *why = CR_TIER_VALUE_MALFORMED;
         return CR_ERROR;
     }
-    total = cr_inval_get(&r, 8);
-    crc = (uint32_t)cr_inval_get(&r, 4);
+    total = cr_wire_get(&r, 8);
+    crc = (uint32_t)cr_wire_get(&r, 4);
     if (total != len) {
         *why = total > len ? CR_TIER_VALUE_SHORT : CR_TIER_VALUE_MALFORMED;
         return CR_ERROR;
@@ -304,7 +268,7 @@ int cr_inval_entry_decode(const char *buf, size_t len, cr_inval_entry_t **out, c
         *why = CR_TIER_VALUE_LIMIT;
         return CR_ERROR;
     }
-    if (cr_inval_crc(v, len) != crc) {
+    if (cr_wire_crc(v, len) != crc) {
         *why = CR_TIER_VALUE_CORRUPT;
         return CR_ERROR;
     }
@@ -320,18 +284,18 @@ int cr_inval_entry_decode(const char *buf, size_t len, cr_inval_entry_t **out, c
         *why = CR_TIER_VALUE_NOMEM;
         return CR_ERROR;
     }
-    e->pod_id = cr_inval_get(&r, 8);
-    e->local_id = cr_inval_get(&r, 8);
-    e->wall_ms = cr_inval_get(&r, 8);
-    flags = (unsigned)cr_inval_get(&r, 1);
+    e->pod_id = cr_wire_get(&r, 8);
+    e->local_id = cr_wire_get(&r, 8);
+    e->wall_ms = cr_wire_get(&r, 8);
+    flags = (unsigned)cr_wire_get(&r, 1);
     e->everything = (flags & CR_INVAL_FLAG_EVERYTHING) != 0;
     e->soft = (flags & CR_INVAL_FLAG_SOFT) != 0;
     item = cr_inval_block_lists(e, counts);
     strings = (char *)(item + counts[0] + counts[1] + counts[2]);
     for (l = 0; l != CR_INVAL_NUM_LISTS; ++l) {
-        (void)cr_inval_get(&r, 4); /* the count, checked */
+        (void)cr_wire_get(&r, 4); /* the count, checked */
         for (i = 0; i != counts[l]; ++i) {
-            size_t n = (size_t)cr_inval_get(&r, 4);
+            size_t n = (size_t)cr_wire_get(&r, 4);
             *item++ = cr_inval_block_put(&strings, (const char *)r.p, n);
             r.p += n;
             r.left -= n;

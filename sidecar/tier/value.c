@@ -31,9 +31,12 @@
  */
 #include "corral/tier/value.h"
 
+#include "corral/tier/wire.h"
+
+_Static_assert(CR_TIER_VALUE_HEADER_BYTES == CR_WIRE_HEADER_BYTES, "the value's header is the shared one (wire.h)");
+
 #include <h2o.h>
 #include <stdlib.h>
-#include <zlib.h>
 
 #include "corral/http/http.h"
 #include "corral/http/invalidate.h"
@@ -91,21 +94,6 @@ static int cr_tier_codings_ok(unsigned flags, unsigned mask, size_t identity_len
 
 /* ---- writing ---- */
 
-static void cr_tier_put(unsigned char **p, uint64_t v, size_t bytes)
-{
-    size_t i;
-    for (i = 0; i != bytes; ++i)
-        (*p)[i] = (unsigned char)(v >> (8 * i));
-    *p += bytes;
-}
-
-static void cr_tier_put_bytes(unsigned char **p, const void *src, size_t len)
-{
-    if (len != 0)
-        memcpy(*p, src, len);
-    *p += len;
-}
-
 /* Adds n to *size; returns 0 when the sum passes `max` (no wrap: max <= SIZE_MAX). */
 static int cr_tier_grow(size_t *size, size_t n, size_t max)
 {
@@ -113,13 +101,6 @@ static int cr_tier_grow(size_t *size, size_t n, size_t max)
         return 0;
     *size += n;
     return 1;
-}
-
-static uint32_t cr_tier_crc(const unsigned char *v, size_t len)
-{
-    uLong crc = crc32_z(0L, Z_NULL, 0);
-    crc = crc32_z(crc, v, 16);
-    return (uint32_t)crc32_z(crc, v + CR_TIER_VALUE_HEADER_BYTES, len - CR_TIER_VALUE_HEADER_BYTES);
 }
 
 /* The value's size, or 0 when it passes max_bytes; CR_TIER_VALUE_UNFIT in *rc when a field cannot be carried. */
@@ -196,53 +177,53 @@ int cr_tier_value_encode(const cr_object_t *obj, uint64_t now_ms, uint64_t log_p
         return CR_ERROR;
 
     p = v;
-    cr_tier_put_bytes(&p, cr_tier_magic, 4);
-    cr_tier_put(&p, CR_TIER_FORMAT_VERSION, 2);
-    cr_tier_put(&p, 0, 2);
-    cr_tier_put(&p, size, 8);
-    cr_tier_put(&p, 0, 4); /* the checksum, filled in last */
-    cr_tier_put(&p, obj->key_len, 4);
-    cr_tier_put_bytes(&p, cr_object_key(obj).base, obj->key_len);
-    cr_tier_put(&p, obj->status, 2);
-    cr_tier_put(&p, wire, 2);
-    cr_tier_put(&p, obj->response_time_ms, 8);
-    cr_tier_put(&p, obj->initial_age_ms, 4);
-    cr_tier_put(&p, obj->lifetime_ms, 4);
-    cr_tier_put(&p, obj->swr_ms, 4);
-    cr_tier_put(&p, obj->sie_ms, 4);
-    cr_tier_put(&p, log_pos, 8);
-    cr_tier_put(&p, obj->num_headers, 2);
+    cr_wire_put_bytes(&p, cr_tier_magic, 4);
+    cr_wire_put(&p, CR_TIER_FORMAT_VERSION, 2);
+    cr_wire_put(&p, 0, 2);
+    cr_wire_put(&p, size, 8);
+    cr_wire_put(&p, 0, 4); /* the checksum, filled in last */
+    cr_wire_put(&p, obj->key_len, 4);
+    cr_wire_put_bytes(&p, cr_object_key(obj).base, obj->key_len);
+    cr_wire_put(&p, obj->status, 2);
+    cr_wire_put(&p, wire, 2);
+    cr_wire_put(&p, obj->response_time_ms, 8);
+    cr_wire_put(&p, obj->initial_age_ms, 4);
+    cr_wire_put(&p, obj->lifetime_ms, 4);
+    cr_wire_put(&p, obj->swr_ms, 4);
+    cr_wire_put(&p, obj->sie_ms, 4);
+    cr_wire_put(&p, log_pos, 8);
+    cr_wire_put(&p, obj->num_headers, 2);
     for (n = 0; n != obj->num_headers; ++n) {
         cr_str_t name = cr_object_header_name(obj, n), value = cr_object_header_value(obj, n);
-        cr_tier_put(&p, name.len, 4);
-        cr_tier_put(&p, value.len, 4);
-        cr_tier_put_bytes(&p, name.base, name.len);
-        cr_tier_put_bytes(&p, value.base, value.len);
+        cr_wire_put(&p, name.len, 4);
+        cr_wire_put(&p, value.len, 4);
+        cr_wire_put_bytes(&p, name.base, name.len);
+        cr_wire_put_bytes(&p, value.base, value.len);
     }
-    cr_tier_put(&p, obj->num_vary, 1);
+    cr_wire_put(&p, obj->num_vary, 1);
     for (n = 0; n != obj->num_vary; ++n) {
         cr_str_t name = cr_object_vary_names(obj)[n];
-        cr_tier_put(&p, name.len, 4);
-        cr_tier_put_bytes(&p, name.base, name.len);
+        cr_wire_put(&p, name.len, 4);
+        cr_wire_put_bytes(&p, name.base, name.len);
     }
-    cr_tier_put(&p, cr_object_variant_key(obj).len, 4);
-    cr_tier_put_bytes(&p, cr_object_variant_key(obj).base, cr_object_variant_key(obj).len);
-    cr_tier_put(&p, obj->num_tags, 4);
+    cr_wire_put(&p, cr_object_variant_key(obj).len, 4);
+    cr_wire_put_bytes(&p, cr_object_variant_key(obj).base, cr_object_variant_key(obj).len);
+    cr_wire_put(&p, obj->num_tags, 4);
     for (n = 0; n != obj->num_tags; ++n) {
-        cr_tier_put(&p, obj->tags[n].name.len, 4);
-        cr_tier_put_bytes(&p, obj->tags[n].name.base, obj->tags[n].name.len);
+        cr_wire_put(&p, obj->tags[n].name.len, 4);
+        cr_wire_put_bytes(&p, obj->tags[n].name.base, obj->tags[n].name.len);
     }
-    cr_tier_put(&p, mask, 1);
+    cr_wire_put(&p, mask, 1);
     for (e = 0; e != CR_ENC_MAX; ++e) {
         cr_str_t b = cr_object_body(obj, (cr_encoding_t)e);
         if (b.base == NULL)
             continue;
-        cr_tier_put(&p, b.len, 8);
-        cr_tier_put_bytes(&p, b.base, b.len);
+        cr_wire_put(&p, b.len, 8);
+        cr_wire_put_bytes(&p, b.base, b.len);
     }
     assert((size_t)(p - v) == size);
     p = v + 16;
-    cr_tier_put(&p, cr_tier_crc(v, size), 4);
+    cr_wire_put(&p, cr_wire_crc(v, size), 4);
     *out = (char *)v;
     *outlen = size;
     return CR_OK;
@@ -250,45 +231,10 @@ int cr_tier_value_encode(const cr_object_t *obj, uint64_t now_ms, uint64_t log_p
 
 /* ---- reading ---- */
 
-/* A cursor over the payload; `bad` latches the first overrun, after which every read returns 0 / empty. */
-typedef struct st_cr_tier_reader_t {
-    const unsigned char *p;
-    size_t left;
-    int bad;
-} cr_tier_reader_t;
-
-static uint64_t cr_tier_get(cr_tier_reader_t *r, size_t bytes)
-{
-    uint64_t v = 0;
-    size_t i;
-    if (r->bad || r->left < bytes) {
-        r->bad = 1;
-        return 0;
-    }
-    for (i = 0; i != bytes; ++i)
-        v |= (uint64_t)r->p[i] << (8 * i);
-    r->p += bytes;
-    r->left -= bytes;
-    return v;
-}
-
-static cr_str_t cr_tier_get_bytes(cr_tier_reader_t *r, uint64_t len)
-{
-    cr_str_t s = cr_str("", 0);
-    if (r->bad || len > r->left) {
-        r->bad = 1;
-        return s;
-    }
-    s = cr_str((const char *)r->p, (size_t)len);
-    r->p += len;
-    r->left -= (size_t)len;
-    return s;
-}
-
 /* A length-prefixed string (u32 length). */
-static cr_str_t cr_tier_get_str(cr_tier_reader_t *r)
+static cr_str_t cr_tier_get_str(cr_wire_reader_t *r)
 {
-    return cr_tier_get_bytes(r, cr_tier_get(r, 4));
+    return cr_wire_get_bytes(r, cr_wire_get(r, 4));
 }
 
 /* Everything of a value the reader checks before it builds the object; strings point into the value. */
@@ -310,7 +256,7 @@ typedef struct st_cr_tier_fields_t {
 } cr_tier_fields_t;
 
 /* Parses and checks the payload into f (the header is already checked). Returns CR_TIER_VALUE_OK or the reason. */
-static cr_tier_value_error_t cr_tier_parse(cr_tier_reader_t *r, cr_tier_fields_t *f)
+static cr_tier_value_error_t cr_tier_parse(cr_wire_reader_t *r, cr_tier_fields_t *f)
 {
     uint64_t header_bytes = 0;
     unsigned wire, i;
@@ -318,25 +264,25 @@ static cr_tier_value_error_t cr_tier_parse(cr_tier_reader_t *r, cr_tier_fields_t
     int e;
 
     f->key = cr_tier_get_str(r);
-    f->status = (unsigned)cr_tier_get(r, 2);
-    wire = (unsigned)cr_tier_get(r, 2);
-    f->response_time = cr_tier_get(r, 8);
-    f->initial_age = (uint32_t)cr_tier_get(r, 4);
-    f->lifetime = (uint32_t)cr_tier_get(r, 4);
-    f->swr = (uint32_t)cr_tier_get(r, 4);
-    f->sie = (uint32_t)cr_tier_get(r, 4);
-    f->log_pos = cr_tier_get(r, 8);
+    f->status = (unsigned)cr_wire_get(r, 2);
+    wire = (unsigned)cr_wire_get(r, 2);
+    f->response_time = cr_wire_get(r, 8);
+    f->initial_age = (uint32_t)cr_wire_get(r, 4);
+    f->lifetime = (uint32_t)cr_wire_get(r, 4);
+    f->swr = (uint32_t)cr_wire_get(r, 4);
+    f->sie = (uint32_t)cr_wire_get(r, 4);
+    f->log_pos = cr_wire_get(r, 8);
     if (r->bad || f->status < 100 || f->status > 999 || (wire >> CR_ARRAY_SIZE(cr_tier_flag_map)) != 0)
         return CR_TIER_VALUE_MALFORMED;
     for (f->flags = 0, i = 0; i != CR_ARRAY_SIZE(cr_tier_flag_map); ++i)
         if ((wire & (1u << i)) != 0)
             f->flags |= cr_tier_flag_map[i];
 
-    f->num_headers = (size_t)cr_tier_get(r, 2);
+    f->num_headers = (size_t)cr_wire_get(r, 2);
     f->headers = r->p;
     for (n = 0; n != f->num_headers; ++n) {
-        uint64_t nlen = cr_tier_get(r, 4), vlen = cr_tier_get(r, 4);
-        cr_str_t name = cr_tier_get_bytes(r, nlen), value = cr_tier_get_bytes(r, vlen);
+        uint64_t nlen = cr_wire_get(r, 4), vlen = cr_wire_get(r, 4);
+        cr_str_t name = cr_wire_get_bytes(r, nlen), value = cr_wire_get_bytes(r, vlen);
         if (r->bad || !cr_tier_is_lower_token(name) || !cr_tier_is_field_value(value))
             return CR_TIER_VALUE_MALFORMED;
         if (nlen > CR_OBJECT_MAX_NAME)
@@ -346,7 +292,7 @@ static cr_tier_value_error_t cr_tier_parse(cr_tier_reader_t *r, cr_tier_fields_t
     if (header_bytes > CR_OBJECT_MAX_HEADER_BYTES)
         return CR_TIER_VALUE_LIMIT;
 
-    f->num_vary = (size_t)cr_tier_get(r, 1);
+    f->num_vary = (size_t)cr_wire_get(r, 1);
     for (n = 0; n != f->num_vary; ++n)
         if (!cr_tier_is_lower_token(f->vary[n] = cr_tier_get_str(r)))
             return CR_TIER_VALUE_MALFORMED;
@@ -354,7 +300,7 @@ static cr_tier_value_error_t cr_tier_parse(cr_tier_reader_t *r, cr_tier_fields_t
     if (r->bad || (f->num_vary == 0 && f->variant_key.len != 0))
         return CR_TIER_VALUE_MALFORMED;
 
-    f->num_tags = (size_t)cr_tier_get(r, 4);
+    f->num_tags = (size_t)cr_wire_get(r, 4);
     if (r->bad)
         return CR_TIER_VALUE_MALFORMED;
     if (f->num_tags > CR_SURROGATE_KEYS_MAX)
@@ -368,13 +314,13 @@ static cr_tier_value_error_t cr_tier_parse(cr_tier_reader_t *r, cr_tier_fields_t
                 return CR_TIER_VALUE_MALFORMED;
     }
 
-    f->mask = (unsigned)cr_tier_get(r, 1);
+    f->mask = (unsigned)cr_wire_get(r, 1);
     if (r->bad || (f->mask & 1u) == 0 || (f->mask >> CR_ENC_MAX) != 0)
         return CR_TIER_VALUE_MALFORMED;
     for (e = 0; e != CR_ENC_MAX; ++e) {
         f->bodies[e] = cr_str(NULL, 0);
         if ((f->mask & CR_ENC_BIT(e)) != 0)
-            f->bodies[e] = cr_tier_get_bytes(r, cr_tier_get(r, 8));
+            f->bodies[e] = cr_wire_get_bytes(r, cr_wire_get(r, 8));
     }
     if (r->bad || r->left != 0 || !cr_tier_codings_ok(f->flags, f->mask, f->bodies[CR_ENC_IDENTITY].len))
         return CR_TIER_VALUE_MALFORMED;
@@ -384,7 +330,7 @@ static cr_tier_value_error_t cr_tier_parse(cr_tier_reader_t *r, cr_tier_fields_t
 /* Builds the finished object from checked fields. NULL when out of memory. */
 static cr_object_t *cr_tier_build(cr_tier_fields_t *f)
 {
-    cr_tier_reader_t r = {f->headers, SIZE_MAX, 0}; /* the headers were bounds-checked by cr_tier_parse */
+    cr_wire_reader_t r = {f->headers, SIZE_MAX, 0}; /* the headers were bounds-checked by cr_tier_parse */
     cr_object_t *obj;
     size_t n;
     int e;
@@ -392,8 +338,8 @@ static cr_object_t *cr_tier_build(cr_tier_fields_t *f)
     if ((obj = cr_object_new(f->key.base, f->key.len, (int)f->status)) == NULL)
         return NULL;
     for (n = 0; n != f->num_headers; ++n) {
-        uint64_t nlen = cr_tier_get(&r, 4), vlen = cr_tier_get(&r, 4);
-        cr_str_t name = cr_tier_get_bytes(&r, nlen), value = cr_tier_get_bytes(&r, vlen);
+        uint64_t nlen = cr_wire_get(&r, 4), vlen = cr_wire_get(&r, 4);
+        cr_str_t name = cr_wire_get_bytes(&r, nlen), value = cr_wire_get_bytes(&r, vlen);
         const h2o_token_t *token = h2o_lookup_token(name.base, name.len);
         if (cr_object_add_header(obj, name.base, name.len, value.base, value.len, token != NULL ? cr_token_index(&token->buf) : 0) !=
             CR_OK)
@@ -429,7 +375,7 @@ int cr_tier_value_decode(const char *buf, size_t len, const char *expect_key, si
                          cr_tier_value_error_t *why, uint64_t *log_pos)
 {
     const unsigned char *v = (const unsigned char *)buf;
-    cr_tier_reader_t r = {v, len, 0};
+    cr_wire_reader_t r = {v, len, 0};
     cr_tier_fields_t *f = NULL;
     uint64_t total;
     uint32_t crc;
@@ -445,21 +391,21 @@ int cr_tier_value_decode(const char *buf, size_t len, const char *expect_key, si
         *why = CR_TIER_VALUE_FOREIGN;
         return CR_ERROR;
     }
-    if (cr_tier_get(&r, 2) != CR_TIER_FORMAT_VERSION) {
+    if (cr_wire_get(&r, 2) != CR_TIER_FORMAT_VERSION) {
         *why = CR_TIER_VALUE_VERSION;
         return CR_ERROR;
     }
-    if (cr_tier_get(&r, 2) != 0) {
+    if (cr_wire_get(&r, 2) != 0) {
         *why = CR_TIER_VALUE_MALFORMED;
         return CR_ERROR;
     }
-    total = cr_tier_get(&r, 8);
-    crc = (uint32_t)cr_tier_get(&r, 4);
+    total = cr_wire_get(&r, 8);
+    crc = (uint32_t)cr_wire_get(&r, 4);
     if (total != len) {
         *why = total > len ? CR_TIER_VALUE_SHORT : CR_TIER_VALUE_MALFORMED;
         return CR_ERROR;
     }
-    if (cr_tier_crc(v, len) != crc) {
+    if (cr_wire_crc(v, len) != crc) {
         *why = CR_TIER_VALUE_CORRUPT;
         return CR_ERROR;
     }
