@@ -82,28 +82,40 @@ static int l2_usable(cr_object_t *obj, uint64_t log_pos, uint64_t now)
     return 1;
 }
 
+/* Reads the key's value: on CR_MC_OK, j->obj is the decoded value when it is usable now, else NULL (j->why says why
+ * it did not decode, CR_TIER_VALUE_OK when it decoded but is not usable). */
+static cr_mc_result_t read_value(cr_l2_job_t *j)
+{
+    char *v = NULL;
+    size_t vlen = 0;
+    uint64_t now;
+    cr_mc_result_t rc = cr_mc_get(cr_rt.tier->mc, j->vkey, j->vkeylen, &v, &vlen);
+
+    if (rc != CR_MC_OK)
+        return rc;
+    now = cr_tier_wall_ms();
+    if (cr_tier_value_decode(v, vlen, j->pkey, j->pkeylen, now, &j->obj, &j->why, &j->obj_log_pos) != CR_OK)
+        j->obj = NULL;
+    free(v);
+    if (j->obj != NULL && !l2_usable(j->obj, j->obj_log_pos, now))
+        cr_object_release(&j->obj);
+    return rc;
+}
+
 static void run_lookup(cr_workq_job_t *job)
 {
     cr_l2_job_t *j = H2O_STRUCT_FROM_MEMBER(cr_l2_job_t, super, job);
     cr_tier_t *tier = cr_rt.tier;
-    char *v = NULL, *lv = NULL;
-    size_t vlen = 0, lvlen = 0;
+    char *lv = NULL;
+    size_t lvlen = 0;
     char pod[24];
     int podlen;
 
     j->obj = NULL;
     j->why = CR_TIER_VALUE_OK;
     j->lease = L2_LEASE_NONE;
-    if ((j->get_rc = cr_mc_get(tier->mc, j->vkey, j->vkeylen, &v, &vlen)) == CR_MC_OK) {
-        uint64_t now = cr_tier_wall_ms();
-        if (cr_tier_value_decode(v, vlen, j->pkey, j->pkeylen, now, &j->obj, &j->why, &j->obj_log_pos) != CR_OK)
-            j->obj = NULL;
-        free(v);
-        if (j->obj != NULL && !l2_usable(j->obj, j->obj_log_pos, now))
-            cr_object_release(&j->obj); /* a miss like any other: the lease follows */
-        if (j->obj != NULL)
-            return;
-    }
+    if ((j->get_rc = read_value(j)) == CR_MC_OK && j->obj != NULL)
+        return; /* an unusable value is a miss like any other: the lease follows */
     if (!j->want_lease || j->get_rc == CR_MC_FAILED || j->get_rc == CR_MC_SKIPPED)
         return;
     podlen = snprintf(pod, sizeof(pod), "%016llx", (unsigned long long)tier->pod_id);
@@ -112,18 +124,10 @@ static void run_lookup(cr_workq_job_t *job)
         j->lease = L2_LEASE_TAKEN;
         /* the previous holder may have written the value and deleted its lease between the get above and this add:
          * look once more, so that its answer is used rather than fetched a second time */
-        if (cr_mc_get(tier->mc, j->vkey, j->vkeylen, &v, &vlen) == CR_MC_OK) {
-            uint64_t now = cr_tier_wall_ms();
-            if (cr_tier_value_decode(v, vlen, j->pkey, j->pkeylen, now, &j->obj, &j->why, &j->obj_log_pos) != CR_OK)
-                j->obj = NULL;
-            free(v);
-            if (j->obj != NULL && !l2_usable(j->obj, j->obj_log_pos, now))
-                cr_object_release(&j->obj);
-            if (j->obj != NULL) {
-                cr_mc_delete(tier->mc, j->lkey, j->lkeylen); /* not needed: the value is there */
-                j->lease = L2_LEASE_NONE;
-                j->get_rc = CR_MC_OK;
-            }
+        if (read_value(j) == CR_MC_OK && j->obj != NULL) {
+            cr_mc_delete(tier->mc, j->lkey, j->lkeylen); /* not needed: the value is there */
+            j->lease = L2_LEASE_NONE;
+            j->get_rc = CR_MC_OK;
         }
         return;
     case CR_MC_MISS:
