@@ -243,7 +243,7 @@ static void on_lookup_done(cr_workq_job_t *job, int status)
     }
     if (j->get_rc == CR_MC_FAILED || j->get_rc == CR_MC_SKIPPED)
         CR_TIER_COUNT(tier, l2_errors);
-    if (j->get_rc == CR_MC_OK && obj == NULL)
+    if (j->get_rc == CR_MC_OK && obj == NULL && j->why != CR_TIER_VALUE_OK)
         cr_tier_count_refused(tier, j->why);
     if (obj != NULL) {
         obj->path_hash = cr_path_hash(cr_object_key(obj));
