@@ -83,6 +83,10 @@ typedef struct st_cr_runtime_t {
     _Atomic int workers_done; /* written by the main thread once every worker has drained: the admin thread exits */
     size_t connections_open;  /* atomic: counted client connections open (server/conn_watch.c keeps it) */
     uint64_t started_at_ms;
+    /* config reloads (SIGHUP, POST /v1/reload): atomics, bumped with __atomic_add_fetch by the reload code (server/),
+     * read by the metrics writer as corral_config_reloads_total{result="ok"|"failed"} */
+    uint64_t reloads_ok;
+    uint64_t reloads_failed;
 } cr_runtime_t;
 
 extern cr_runtime_t cr_rt;
