@@ -42,7 +42,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+# another apt (a second install, unattended-upgrades) may hold the lock: wait for it rather than fail
+APT_WAIT=(-o DPkg::Lock::Timeout=300)
+$SUDO apt-get "${APT_WAIT[@]}" update -qq
 if [ "$BENCH" = 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
   # keep the packaged nginx and varnish services from starting (invoke-rc.d asks policy-rc.d; 101 = "not allowed"),
   # and remove this file again however the install ends
@@ -50,4 +52,4 @@ if [ "$BENCH" = 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
   $SUDO chmod 755 /usr/sbin/policy-rc.d
   trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+$SUDO apt-get "${APT_WAIT[@]}" install -y -qq --no-install-recommends "${missing[@]}"
