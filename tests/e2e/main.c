@@ -39,6 +39,7 @@ void cr_e2e_register_admin_thread(void);
 void cr_e2e_register_tier_lease(void);
 void cr_e2e_register_tier(void);
 void cr_e2e_register_tier_faults(void);
+void cr_e2e_register_http_gaps(void);
 
 int main(void)
 {
@@ -74,6 +75,7 @@ int main(void)
     cr_e2e_register_admin_thread();
     cr_e2e_register_tier();
     cr_e2e_register_tier_faults();
+    cr_e2e_register_http_gaps();
     cr_e2e_register_tier_lease();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;

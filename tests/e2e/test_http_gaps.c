@@ -1,0 +1,122 @@
+/*
+ * test_http_gaps.c: end-to-end tests of the RFC details issue 17 closes, one test per item, each against the real
+ * binary and the real test upstream (whose request count per path says whether the cache answered).
+ *
+ * One upstream and one corral serve the suite (started in its init, stopped by PID in its cleanup); every test uses
+ * its own paths.
+ */
+#include <CUnit/CUnit.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+
+static cr_proc_t up, corral;
+
+static const char *config_template = "threads: 2\n"
+                                     "listen:\n"
+                                     "  - address: 127.0.0.1:${PORT}\n"
+                                     "upstream:\n"
+                                     "  url: http://127.0.0.1:${UPSTREAM_PORT}\n"
+                                     "  timeout: 5s\n"
+                                     "admin:\n"
+                                     "  address: 127.0.0.1:${ADMIN_PORT}\n"
+                                     "cache:\n"
+                                     "  memory: 64MiB\n"
+                                     "routes:\n"
+                                     "  - match: { prefix: / }\n";
+
+static int suite_init(void)
+{
+    return harness_start_pair(&up, &corral, config_template);
+}
+
+static int suite_cleanup(void)
+{
+    return harness_stop_pair(&up, &corral);
+}
+
+/* A GET with optional request headers; returns the status and fills cs with the Cache-Status ("" when absent). */
+static int get(const char *path, const char *const *headers, char *cs, size_t cssize)
+{
+    cr_resp_t r;
+    int status;
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&corral, path), headers, NULL, 0), 0);
+    if (resp_header(&r, "cache-status", cs, cssize) == NULL)
+        cs[0] = '\0';
+    status = r.status;
+    resp_free(&r);
+    return status;
+}
+
+/* Sends path twice; returns how many times the upstream was asked for upstream_path. */
+static long fetch_twice(const char *path, const char *upstream_path)
+{
+    char cs[256];
+    CU_ASSERT_EQUAL(get(path, NULL, cs, sizeof(cs)), 200);
+    CU_ASSERT_EQUAL(get(path, NULL, cs, sizeof(cs)), 200);
+    return upstream_count(&up, upstream_path);
+}
+
+/* RFC 9111 5.1: a list-valued Age or repeated Age lines count by their first value; an Age too large to hold is
+ * stale, never fresh; one that is not a number is ignored. max-age=3600 throughout. */
+static void test_age_first_value_counts_and_never_freshens(void)
+{
+    /* two lines, the first 7200 (the upstream writes age= before hdr=; corral forwards the query sorted, so two hdr=
+     * would come in sorted order): stale at once, so the second request goes upstream again */
+    CU_ASSERT_EQUAL(fetch_twice("/age/two-lines-old?cc=max-age%3D3600&age=7200&hdr=Age:0", "/age/two-lines-old"), 2);
+    /* two lines, the first 0: fresh */
+    CU_ASSERT_EQUAL(fetch_twice("/age/two-lines-new?cc=max-age%3D3600&age=0&hdr=Age:7200", "/age/two-lines-new"), 1);
+    /* one line, a list: its first member */
+    CU_ASSERT_EQUAL(fetch_twice("/age/list-old?cc=max-age%3D3600&hdr=Age:7200,%200", "/age/list-old"), 2);
+    CU_ASSERT_EQUAL(fetch_twice("/age/list-new?cc=max-age%3D3600&hdr=Age:0,%207200", "/age/list-new"), 1);
+    /* beyond 64 bits: saturated, stale */
+    CU_ASSERT_EQUAL(fetch_twice("/age/huge?cc=max-age%3D3600&hdr=Age:99999999999999999999999", "/age/huge"), 2);
+    /* a fraction keeps its whole seconds (7200.5 is 7200: stale) */
+    CU_ASSERT_EQUAL(fetch_twice("/age/frac?cc=max-age%3D3600&hdr=Age:7200.5", "/age/frac"), 2);
+    /* not a number: ignored, fresh by max-age */
+    CU_ASSERT_EQUAL(fetch_twice("/age/word?cc=max-age%3D3600&hdr=Age:abc", "/age/word"), 1);
+    CU_ASSERT_EQUAL(fetch_twice("/age/neg?cc=max-age%3D3600&hdr=Age:-7200", "/age/neg"), 1);
+}
+
+/* RFC 9111 4.1: the varied request headers are compared after normalizing whitespace and, for the case-insensitive
+ * lists (Accept, Accept-Language, ...), case and order. */
+static void test_vary_normalizes_lists(void)
+{
+    static const char *const en_de[] = {"Accept-Language: en, de", NULL}, *const de_en[] = {"Accept-Language: DE,en", NULL},
+                             *const spaced[] = {"Accept-Language:   en ,   de  ", NULL},
+                             *const two_lines[] = {"Accept-Language: de", "Accept-Language: en", NULL},
+                             *const fr[] = {"Accept-Language: fr", NULL},
+                             *const q1[] = {"Accept: text/html;q=0.9, application/json", NULL},
+                             *const q2[] = {"Accept: application/json,text/html ; q=0.9", NULL},
+                             *const q3[] = {"Accept: application/json,text/html;q=0.5", NULL};
+    const char *lang = "/vary/lang?cc=max-age%3D600&vary=Accept-Language", *acc = "/vary/accept?cc=max-age%3D600&vary=Accept";
+    char cs[256];
+
+    CU_ASSERT_EQUAL(get(lang, en_de, cs, sizeof(cs)), 200);
+    CU_ASSERT_EQUAL(get(lang, de_en, cs, sizeof(cs)), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cs, "corral; hit"));
+    CU_ASSERT_EQUAL(get(lang, spaced, cs, sizeof(cs)), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cs, "corral; hit"));
+    CU_ASSERT_EQUAL(get(lang, two_lines, cs, sizeof(cs)), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cs, "corral; hit"));
+    CU_ASSERT_EQUAL(upstream_count(&up, "/vary/lang"), 1);
+    CU_ASSERT_EQUAL(get(lang, fr, cs, sizeof(cs)), 200); /* a different language is a different variant */
+    CU_ASSERT_PTR_NULL(strstr(cs, "corral; hit"));
+    CU_ASSERT_EQUAL(upstream_count(&up, "/vary/lang"), 2);
+
+    CU_ASSERT_EQUAL(get(acc, q1, cs, sizeof(cs)), 200);
+    CU_ASSERT_EQUAL(get(acc, q2, cs, sizeof(cs)), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cs, "corral; hit"));
+    CU_ASSERT_EQUAL(upstream_count(&up, "/vary/accept"), 1);
+    CU_ASSERT_EQUAL(get(acc, q3, cs, sizeof(cs)), 200); /* another q-value is another variant */
+    CU_ASSERT_EQUAL(upstream_count(&up, "/vary/accept"), 2);
+}
+
+void cr_e2e_register_http_gaps(void)
+{
+    CU_pSuite s = CU_add_suite("http_gaps", suite_init, suite_cleanup);
+    CU_add_test(s, "Age: the first value counts; too large is stale; not a number is ignored",
+                test_age_first_value_counts_and_never_freshens);
+    CU_add_test(s, "Vary: whitespace, case and order of list members are normalized", test_vary_normalizes_lists);
+}
