@@ -12,7 +12,8 @@
  * - Query: split on '&', empty members dropped, each member normalized like a path segment (unreserved escapes
  *   decoded, other hex upper-cased), filtered by the route's key.query rule (a member's name is the bytes before its
  *   first '=', compared with the listed names after full percent-decoding: "pa%67e" is "page"), stable-sorted by the
- *   normalized bytes of the whole "name=value" member, joined with '&'; the '?' is omitted when nothing is left.
+ *   normalized bytes of the member's name (members of one name keep the order they came in: "a=2&a=1" stays so),
+ *   joined with '&'; the '?' is omitted when nothing is left.
  *   The "path?query" part of the key is exactly what a fill asks the upstream for (flight.c), so a parameter the
  *   key ignores is never sent on a fill.
  * - Match form: what routes are matched on, is not a key: core/urlpath.c (cr_urlpath_match_form).
@@ -109,10 +110,19 @@ static int key_path(cr_outbuf_t *o, const char *path, size_t len)
     return 0;
 }
 
+/* Orders query members by name only (the bytes before the first '='): members of one name keep the order they were
+ * sent in, since an API may read `?sort=a&sort=b` differently from `?sort=b&sort=a`. */
+static size_t name_len(const cr_key_span_t *m)
+{
+    const char *eq = memchr(m->base, '=', m->len);
+    return eq != NULL ? (size_t)(eq - m->base) : m->len;
+}
+
 static int span_less(const cr_key_span_t *a, const cr_key_span_t *b)
 {
-    int c = memcmp(a->base, b->base, CR_MIN(a->len, b->len));
-    return c < 0 || (c == 0 && a->len < b->len);
+    size_t alen = name_len(a), blen = name_len(b);
+    int c = memcmp(a->base, b->base, CR_MIN(alen, blen));
+    return c < 0 || (c == 0 && alen < blen);
 }
 
 /*
@@ -178,7 +188,7 @@ static int query_name_listed(const cr_route_config_t *route, const char *member,
 
 /*
  * Appends "?<members>" (or nothing): each member normalized, kept when the route's rule keeps its (decoded) name,
- * then stable-sorted by its normalized bytes. This is also the query a fill sends (what the key ignores, a fill never
+ * then stable-sorted by its normalized name (same-name members keep their order). This is also the query a fill sends (what the key ignores, a fill never
  * sends). Fails on a control byte, more than CR_KEY_MAX_QUERY_MEMBERS members, or overflow.
  */
 static int key_query(cr_outbuf_t *o, const cr_route_config_t *route, const char *q, size_t len)
