@@ -133,6 +133,24 @@ static void test_repeated_query_parameters_keep_their_order(void)
     CU_ASSERT_EQUAL(upstream_count(&up, "/query/order"), 2);
 }
 
+/* Request no-store: a stored fresh object answers it (RFC 9111 5.2.1.5 forbids storing, not reusing); on a miss it
+ * goes upstream and nothing is stored. The README says the same. */
+static void test_request_no_store_is_answered_from_the_cache(void)
+{
+    static const char *const ns[] = {"Cache-Control: no-store", NULL};
+    char cs[256];
+    CU_ASSERT_EQUAL(get("/reqns/stored?cc=max-age%3D600", NULL, cs, sizeof(cs)), 200);
+    CU_ASSERT_EQUAL(get("/reqns/stored?cc=max-age%3D600", ns, cs, sizeof(cs)), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cs, "corral; hit"));
+    CU_ASSERT_EQUAL(upstream_count(&up, "/reqns/stored"), 1);
+    /* a miss: passed, not stored */
+    CU_ASSERT_EQUAL(get("/reqns/missing?cc=max-age%3D600", ns, cs, sizeof(cs)), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cs, "detail=no-store"));
+    CU_ASSERT_EQUAL(get("/reqns/missing?cc=max-age%3D600", NULL, cs, sizeof(cs)), 200);
+    CU_ASSERT_PTR_NULL(strstr(cs, "corral; hit"));
+    CU_ASSERT_EQUAL(upstream_count(&up, "/reqns/missing"), 2);
+}
+
 void cr_e2e_register_http_gaps(void)
 {
     CU_pSuite s = CU_add_suite("http_gaps", suite_init, suite_cleanup);
@@ -141,4 +159,6 @@ void cr_e2e_register_http_gaps(void)
     CU_add_test(s, "Vary: whitespace, case and order of list members are normalized", test_vary_normalizes_lists);
     CU_add_test(s, "query: parameters of one name keep their order, in the key and upstream",
                 test_repeated_query_parameters_keep_their_order);
+    CU_add_test(s, "request no-store: answered from the cache, a miss is not stored",
+                test_request_no_store_is_answered_from_the_cache);
 }
