@@ -7,6 +7,7 @@
  */
 #include <CUnit/CUnit.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -151,6 +152,34 @@ static void test_request_no_store_is_answered_from_the_cache(void)
     CU_ASSERT_EQUAL(upstream_count(&up, "/reqns/missing"), 2);
 }
 
+/* The README's example of an upstream error body is what corral sends: a corral whose upstream port is closed. */
+static void test_readme_upstream_error_body_is_what_corral_sends(void)
+{
+    cr_proc_t lone;
+    cr_resp_t r;
+    char path[4096], *readme = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/README.md", harness_repo_root());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(path, "r"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(readme = malloc(1 << 20));
+    len = fread(readme, 1, (1 << 20) - 1, f);
+    fclose(f);
+    readme[len] = '\0';
+    CU_ASSERT_EQUAL_FATAL(harness_start_corral(&lone, config_template, NULL), 0); /* upstream: 127.0.0.1:1, closed */
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&lone, "/down"), NULL, NULL, 0), 0);
+    CU_ASSERT_EQUAL(r.status, 502);
+    while (r.body_len != 0 && (r.body[r.body_len - 1] == '\n' || r.body[r.body_len - 1] == '\r'))
+        r.body[--r.body_len] = '\0';
+    CU_ASSERT(r.body_len > 10 && strstr(readme, r.body) != NULL);
+    if (strstr(readme, r.body) == NULL)
+        fprintf(stderr, "    corral sent %s, which the README does not show\n", r.body);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(harness_stop(&lone), 0);
+    free(readme);
+}
+
 void cr_e2e_register_http_gaps(void)
 {
     CU_pSuite s = CU_add_suite("http_gaps", suite_init, suite_cleanup);
@@ -161,4 +190,5 @@ void cr_e2e_register_http_gaps(void)
                 test_repeated_query_parameters_keep_their_order);
     CU_add_test(s, "request no-store: answered from the cache, a miss is not stored",
                 test_request_no_store_is_answered_from_the_cache);
+    CU_add_test(s, "README: the upstream error body shown is the one sent", test_readme_upstream_error_body_is_what_corral_sends);
 }
