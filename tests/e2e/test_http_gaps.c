@@ -25,6 +25,8 @@ static const char *config_template = "threads: 2\n"
                                      "cache:\n"
                                      "  memory: 64MiB\n"
                                      "routes:\n"
+                                     "  - match: { prefix: /slowfill }\n"
+                                     "    coalesce: { timeout: 300ms }\n"
                                      "  - match: { prefix: / }\n";
 
 static int suite_init(void)
@@ -180,6 +182,21 @@ static void test_readme_upstream_error_body_is_what_corral_sends(void)
     free(readme);
 }
 
+/* coalesce.timeout sends waiters upstream on their own, never the fill's leader: an origin slower than the timeout is
+ * asked once, its answer stored and served to the leader (it was asked twice, and the leader's answer came from its
+ * own second fetch). */
+static void test_slow_fill_leader_is_not_cut_off_by_coalesce_timeout(void)
+{
+    char cs[256];
+    CU_ASSERT_EQUAL(get("/slowfill/a?cc=max-age%3D600&delay=900", NULL, cs, sizeof(cs)), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cs, "stored"));
+    CU_ASSERT_PTR_NULL(strstr(cs, "coalesce-timeout"));
+    CU_ASSERT_EQUAL(upstream_count(&up, "/slowfill/a"), 1);
+    CU_ASSERT_EQUAL(get("/slowfill/a?cc=max-age%3D600&delay=900", NULL, cs, sizeof(cs)), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cs, "corral; hit"));
+    CU_ASSERT_EQUAL(upstream_count(&up, "/slowfill/a"), 1);
+}
+
 void cr_e2e_register_http_gaps(void)
 {
     CU_pSuite s = CU_add_suite("http_gaps", suite_init, suite_cleanup);
@@ -191,4 +208,5 @@ void cr_e2e_register_http_gaps(void)
     CU_add_test(s, "request no-store: answered from the cache, a miss is not stored",
                 test_request_no_store_is_answered_from_the_cache);
     CU_add_test(s, "README: the upstream error body shown is the one sent", test_readme_upstream_error_body_is_what_corral_sends);
+    CU_add_test(s, "coalesce.timeout never cuts off the fill's leader", test_slow_fill_leader_is_not_cut_off_by_coalesce_timeout);
 }
