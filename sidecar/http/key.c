@@ -1,7 +1,7 @@
 /*
  * key.c: cache-key normalization.
  *
- * Key layout: "<authority, lower-cased>\n<normalized path>[?<normalized query>]" followed, for each of the route's
+ * Key layout: "<authority, normalized (key_authority)>\n<normalized path>[?<normalized query>]" followed, for each of the route's
  * key headers in config order, by "\n<name>:<value>" (value trimmed of SP/HTAB; an absent header gives an empty
  * value; the lookup gives every line of a repeated header, joined), then, on a `cookies: [names]` route, by
  * "\ncookies:<the listed crumbs in request order, joined with "; ">". There is no trailing newline.
@@ -274,9 +274,55 @@ size_t cr_key_cookie_filter(const cr_route_config_t *route, cr_str_t cookie, cha
     return len;
 }
 
+/* Appends the authority's normal form: lower-cased; the port dropped when empty or default_port (its digits compared
+ * as a number, so ":080" is 80); the host's trailing dots dropped ("api.ns." is "api.ns"). Both rules are applied
+ * until nothing changes, so the form is a fixed point ("a.:80" and "a:80." are "a"; a second pass changes nothing).
+ * An IPv6 literal ("[::1]:8080") keeps its brackets. Fails (-1) on a control byte or a space, or when it does not
+ * fit. */
+static int key_authority(cr_outbuf_t *o, cr_str_t authority, uint16_t default_port)
+{
+    size_t i, end = authority.len, portlen = 0;
+    const char *port = NULL;
+    int changed;
+
+    for (i = 0; i != authority.len; ++i)
+        if (cr_uri_is_ctl((unsigned char)authority.base[i]) || authority.base[i] == ' ')
+            return -1;
+    do {
+        changed = 0;
+        while (end != 0 && authority.base[end - 1] == '.')
+            --end, changed = 1;
+        if (port != NULL)
+            continue; /* a port that stays: only the host's dots are left to drop */
+        /* the port: the digits after the last ':', when only digits follow it (so not inside an IPv6 literal) */
+        for (i = end; i != 0 && authority.base[i - 1] >= '0' && authority.base[i - 1] <= '9'; --i)
+            ;
+        if (i != 0 && authority.base[i - 1] == ':') {
+            unsigned long n = 0;
+            size_t j;
+            for (j = i; j != end && n <= 65535; ++j)
+                n = n * 10 + (unsigned long)(authority.base[j] - '0');
+            if (i != end && n != default_port) {
+                port = authority.base + i;
+                portlen = end - i;
+            }
+            end = i - 1;
+            changed = 1;
+        }
+    } while (changed);
+    for (i = 0; i != end; ++i) {
+        char c = authority.base[i];
+        if (cr_outbuf_byte(o, c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c) != 0)
+            return -1;
+    }
+    if (port != NULL && (cr_outbuf_byte(o, ':') != 0 || cr_outbuf_bytes(o, port, portlen) != 0))
+        return -1;
+    return 0;
+}
+
 /* Returns the key length, or -1 (malformed path, control bytes, too many query members, does not fit). */
-int cr_key_build(const cr_route_config_t *route, cr_str_t authority, cr_str_t path_and_query, cr_header_lookup_fn lookup,
-                 void *lookup_ctx, char *buf, size_t bufsize)
+int cr_key_build(const cr_route_config_t *route, cr_str_t authority, uint16_t default_port, cr_str_t path_and_query,
+                 cr_header_lookup_fn lookup, void *lookup_ctx, char *buf, size_t bufsize)
 {
     cr_outbuf_t o;
     const char *qmark;
@@ -284,12 +330,12 @@ int cr_key_build(const cr_route_config_t *route, cr_str_t authority, cr_str_t pa
 
     if (cr_outbuf_init(&o, buf, bufsize) != 0)
         return -1;
-    for (i = 0; i != authority.len; ++i) {
-        char c = authority.base[i];
-        if (cr_uri_is_ctl((unsigned char)c) || c == ' ')
-            return -1;
-        if (cr_outbuf_byte(&o, c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c) != 0)
-            return -1;
+    if (route != NULL && route->key_ignore_host) {
+        for (i = 0; i != authority.len; ++i) /* still refused when it could not be a header value */
+            if (cr_uri_is_ctl((unsigned char)authority.base[i]) || authority.base[i] == ' ')
+                return -1;
+    } else if (key_authority(&o, authority, default_port) != 0) {
+        return -1;
     }
     if (cr_outbuf_byte(&o, '\n') != 0)
         return -1;

@@ -25,6 +25,8 @@ static const char *config_template = "threads: 2\n"
                                      "cache:\n"
                                      "  memory: 64MiB\n"
                                      "routes:\n"
+                                     "  - match: { prefix: /nohost }\n"
+                                     "    key: { host: false }\n"
                                      "  - match: { prefix: /slowfill }\n"
                                      "    coalesce: { timeout: 300ms }\n"
                                      "  - match: { prefix: / }\n";
@@ -197,6 +199,30 @@ static void test_slow_fill_leader_is_not_cut_off_by_coalesce_timeout(void)
     CU_ASSERT_EQUAL(upstream_count(&up, "/slowfill/a"), 1);
 }
 
+/* Host in the key: normalized (case, default port, trailing dot), and dropped by `key.host: false`. */
+static void test_host_is_normalized_and_can_be_dropped(void)
+{
+    static const char *const h1[] = {"Host: API.Example:80", NULL}, *const h2[] = {"Host: api.example.", NULL},
+                             *const h3[] = {"Host: api.example:8080", NULL}, *const n1[] = {"Host: api", NULL},
+                             *const n2[] = {"Host: api.ns.svc.cluster.local", NULL}, *const n3[] = {"Host: other:9000", NULL};
+    char cs[256];
+
+    CU_ASSERT_EQUAL(get("/host/a?cc=max-age%3D600", h1, cs, sizeof(cs)), 200);
+    CU_ASSERT_EQUAL(get("/host/a?cc=max-age%3D600", h2, cs, sizeof(cs)), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cs, "corral; hit"));
+    CU_ASSERT_EQUAL(upstream_count(&up, "/host/a"), 1);
+    CU_ASSERT_EQUAL(get("/host/a?cc=max-age%3D600", h3, cs, sizeof(cs)), 200); /* another port: another origin */
+    CU_ASSERT_PTR_NULL(strstr(cs, "corral; hit"));
+    CU_ASSERT_EQUAL(upstream_count(&up, "/host/a"), 2);
+
+    CU_ASSERT_EQUAL(get("/nohost/a?cc=max-age%3D600", n1, cs, sizeof(cs)), 200);
+    CU_ASSERT_EQUAL(get("/nohost/a?cc=max-age%3D600", n2, cs, sizeof(cs)), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cs, "corral; hit"));
+    CU_ASSERT_EQUAL(get("/nohost/a?cc=max-age%3D600", n3, cs, sizeof(cs)), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cs, "corral; hit"));
+    CU_ASSERT_EQUAL(upstream_count(&up, "/nohost/a"), 1);
+}
+
 void cr_e2e_register_http_gaps(void)
 {
     CU_pSuite s = CU_add_suite("http_gaps", suite_init, suite_cleanup);
@@ -209,4 +235,5 @@ void cr_e2e_register_http_gaps(void)
                 test_request_no_store_is_answered_from_the_cache);
     CU_add_test(s, "README: the upstream error body shown is the one sent", test_readme_upstream_error_body_is_what_corral_sends);
     CU_add_test(s, "coalesce.timeout never cuts off the fill's leader", test_slow_fill_leader_is_not_cut_off_by_coalesce_timeout);
+    CU_add_test(s, "Host in the key: normalized, or dropped by key.host: false", test_host_is_normalized_and_can_be_dropped);
 }
