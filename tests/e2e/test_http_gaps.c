@@ -6,6 +6,7 @@
  * its own paths.
  */
 #include <CUnit/CUnit.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +224,41 @@ static void test_host_is_normalized_and_can_be_dropped(void)
     CU_ASSERT_EQUAL(upstream_count(&up, "/nohost/a"), 1);
 }
 
+/* A 304 from the origin updates every stored header it carries (RFC 9111 3.2), Content-Type included, and keeps the
+ * rest; the body and its Content-Length stay. */
+static void test_304_updates_every_header_it_carries(void)
+{
+    const char *p = "/rv/a?cc=max-age%3D1&etag=%22r1%22&ctype=text/plain&hdr=X-Kept:old&hdr=X-Rev:1"
+                    "&hdr304=Content-Type:text/csv&hdr304=X-Rev:2";
+    char cs[256], ctype[64], rev[16], kept[16];
+    cr_resp_t r;
+    long deadline = harness_now_ms() + 5000;
+    int refreshed = 0;
+
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&corral, p), NULL, NULL, 0), 0);
+    CU_ASSERT(resp_header(&r, "content-type", ctype, sizeof(ctype)) != NULL && strcmp(ctype, "text/plain") == 0);
+    resp_free(&r);
+    while (!refreshed && harness_now_ms() < deadline) { /* stale after 1 s: the next request revalidates */
+        CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&corral, p), NULL, NULL, 0), 0);
+        if (resp_header(&r, "cache-status", cs, sizeof(cs)) != NULL && strstr(cs, "fwd=stale") != NULL) {
+            refreshed = 1;
+            CU_ASSERT(resp_header(&r, "content-type", ctype, sizeof(ctype)) != NULL && strcmp(ctype, "text/csv") == 0);
+            CU_ASSERT(resp_header(&r, "x-rev", rev, sizeof(rev)) != NULL && strcmp(rev, "2") == 0);
+            CU_ASSERT(resp_header(&r, "x-kept", kept, sizeof(kept)) != NULL && strcmp(kept, "old") == 0);
+            CU_ASSERT(r.body_len > 0);
+        }
+        resp_free(&r);
+        if (!refreshed)
+            poll(NULL, 0, 100);
+    }
+    CU_ASSERT(refreshed);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/rv/a"), 2);
+    /* and the refreshed object keeps it for hits */
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&corral, p), NULL, NULL, 0), 0);
+    CU_ASSERT(resp_header(&r, "content-type", ctype, sizeof(ctype)) != NULL && strcmp(ctype, "text/csv") == 0);
+    resp_free(&r);
+}
+
 void cr_e2e_register_http_gaps(void)
 {
     CU_pSuite s = CU_add_suite("http_gaps", suite_init, suite_cleanup);
@@ -236,4 +272,5 @@ void cr_e2e_register_http_gaps(void)
     CU_add_test(s, "README: the upstream error body shown is the one sent", test_readme_upstream_error_body_is_what_corral_sends);
     CU_add_test(s, "coalesce.timeout never cuts off the fill's leader", test_slow_fill_leader_is_not_cut_off_by_coalesce_timeout);
     CU_add_test(s, "Host in the key: normalized, or dropped by key.host: false", test_host_is_normalized_and_can_be_dropped);
+    CU_add_test(s, "a 304 updates every stored header it carries, Content-Type too", test_304_updates_every_header_it_carries);
 }
