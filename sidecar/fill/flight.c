@@ -217,6 +217,7 @@ static void answer_waiter(cr_waiter_t *w)
         o.obj = f->result;
         if (f->result_is_stale) {
             o.answer = CR_FLIGHT_SERVE_STALE;
+            o.reason = f->stale_detail;
         } else {
             o.shared = 1;
             o.stored = f->stored;

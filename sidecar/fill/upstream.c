@@ -338,7 +338,7 @@ static void on_write(h2o_socket_t *sock, const char *err)
         if (should_retry(f))
             retry(f);
         else
-            fail(f, CR_FETCH_ERR_PROTOCOL, "I/O error sending the request to the upstream");
+            fail(f, CR_FETCH_ERR_CLOSED, "I/O error sending the request to the upstream");
         return;
     }
     f->_state = ST_HEAD;
@@ -463,8 +463,10 @@ static void on_head_bytes(cr_fetch_t *f, const char *err)
         } else if (should_retry(f)) {
             retry(f);
         } else {
-            fail(f, CR_FETCH_ERR_PROTOCOL, sock->input->size == 0 ? "the upstream closed the connection without answering"
-                                                                   : "the upstream closed the connection in the response head");
+            if (sock->input->size == 0)
+                fail(f, CR_FETCH_ERR_CLOSED, "the upstream closed the connection without answering");
+            else
+                fail(f, CR_FETCH_ERR_PROTOCOL, "the upstream closed the connection in the response head");
         }
         return;
     }

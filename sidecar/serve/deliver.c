@@ -64,7 +64,8 @@ void cr_deliver(void *_lk, const cr_flight_outcome_t *o)
         cr_respond_object(req, lk->fill.cfg, route, o->obj, cr_cache_status_fwd(req, lk->fwd, extra.base));
         return;
     case CR_FLIGHT_SERVE_STALE:
-        cr_respond_object(req, lk->fill.cfg, route, o->obj, cr_cache_status_fwd(req, "stale", "detail=stale-if-error"));
+        cr_respond_object(req, lk->fill.cfg, route, o->obj,
+                          cr_cache_status_fwd(req, "stale", o->reason != NULL ? o->reason : "detail=stale-if-error"));
         return;
     case CR_FLIGHT_PASS:
         cr_pass_start(req, lk->fill.cfg, route, cr_cache_status_fwd(req, lk->fwd, detail(req, o->reason).base), NULL);

@@ -259,6 +259,48 @@ static void test_304_updates_every_header_it_carries(void)
     resp_free(&r);
 }
 
+/* RFC 9111 4.2.4: with the origin gone (its port closed), a stale object answers within stale_if_unreachable (60 s by
+ * default) without any stale-if-error, but never one stored with must-revalidate or no-cache; a route with
+ * stale_if_unreachable: 0 gets the error. Its own upstream and corral: the upstream is stopped mid-test. */
+static void test_stale_when_the_origin_is_gone(void)
+{
+    static const char *const tmpl = "threads: 1\n"
+                                    "listen:\n"
+                                    "  - address: 127.0.0.1:${PORT}\n"
+                                    "upstream:\n"
+                                    "  url: http://127.0.0.1:${UPSTREAM_PORT}\n"
+                                    "routes:\n"
+                                    "  - match: { prefix: /off }\n"
+                                    "    stale_if_unreachable: 0s\n"
+                                    "  - match: { prefix: / }\n";
+    static const char *const paths[] = {"/gone/a?cc=max-age%3D1", "/gone/mr?cc=max-age%3D1,must-revalidate",
+                                        "/gone/nc?cc=no-cache,max-age%3D60&etag=%22n%22", "/off/a?cc=max-age%3D1"};
+    cr_proc_t up2, c2;
+    cr_resp_t r;
+    char cs[256];
+    size_t i;
+
+    CU_ASSERT_EQUAL_FATAL(harness_start_pair(&up2, &c2, tmpl), 0);
+    for (i = 0; i != 4; ++i) {
+        CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&c2, paths[i]), NULL, NULL, 0), 0);
+        CU_ASSERT_EQUAL(r.status, 200);
+        resp_free(&r);
+    }
+    CU_ASSERT_EQUAL(harness_stop(&up2), 0);
+    poll(NULL, 0, 1200); /* max-age=1 runs out (the objects are 1 s fresh; nothing else can make them stale) */
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&c2, paths[0]), NULL, NULL, 0), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT(resp_header(&r, "cache-status", cs, sizeof(cs)) != NULL && strstr(cs, "fwd=stale; detail=origin-down") != NULL);
+    resp_free(&r);
+    for (i = 1; i != 4; ++i) {
+        CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&c2, paths[i]), NULL, NULL, 0), 0);
+        CU_ASSERT_EQUAL(r.status, 502);
+        CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "upstream_unreachable"));
+        resp_free(&r);
+    }
+    CU_ASSERT_EQUAL(harness_stop(&c2), 0);
+}
+
 void cr_e2e_register_http_gaps(void)
 {
     CU_pSuite s = CU_add_suite("http_gaps", suite_init, suite_cleanup);
@@ -273,4 +315,5 @@ void cr_e2e_register_http_gaps(void)
     CU_add_test(s, "coalesce.timeout never cuts off the fill's leader", test_slow_fill_leader_is_not_cut_off_by_coalesce_timeout);
     CU_add_test(s, "Host in the key: normalized, or dropped by key.host: false", test_host_is_normalized_and_can_be_dropped);
     CU_add_test(s, "a 304 updates every stored header it carries, Content-Type too", test_304_updates_every_header_it_carries);
+    CU_add_test(s, "stale when the origin is gone: stale_if_unreachable", test_stale_when_the_origin_is_gone);
 }

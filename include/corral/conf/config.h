@@ -79,6 +79,7 @@ typedef struct st_cr_route_config_t {
     int allow_set_cookie;       /* store responses carrying Set-Cookie; default 0 */
     uint64_t stale_while_revalidate_ms; /* 0 = not set */
     uint64_t stale_if_error_ms;         /* 0 = not set */
+    uint64_t stale_if_unreachable_ms;   /* stale objects answer while the origin cannot be reached; 0: off (default 60 s) */
 
     /* key */
     int key_ignore_host; /* key.host: false: the authority is left out of the key (one API under several names) */

@@ -39,6 +39,7 @@ typedef enum en_cr_fetch_error_t {
     CR_FETCH_ERR_TIMEOUT,     /* connect, I/O or queue timeout: 504 */
     CR_FETCH_ERR_PROTOCOL,    /* garbage, truncated body, reset mid-response: 502 */
     CR_FETCH_ERR_BUSY,        /* limits.queued_fills fetches already wait for a connection: 503, nothing was sent */
+    CR_FETCH_ERR_CLOSED,      /* reset or closed before a byte of the answer (the origin is gone, not wrong): 502 */
 } cr_fetch_error_t;
 
 typedef struct st_cr_fetch_callbacks_t {
