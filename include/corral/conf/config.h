@@ -142,6 +142,13 @@ typedef struct st_cr_config_t {
         uint64_t connect_timeout_ms; /* default 1000 */
         uint64_t timeout_ms;        /* default 30000: whole-response idle (I/O) timeout */
         uint64_t queue_timeout_ms;  /* default 5000: how long a request may wait for a free connection */
+        /* upstream.health (config_lifecycle.c): the active check behind /readyz; health_path NULL: none. Reloadable
+         * (fill/health.c reads the current generation every round) */
+        char *health_path;            /* "/healthz": what is asked with GET */
+        uint64_t health_interval_ms;  /* default 2000 */
+        uint64_t health_timeout_ms;   /* default 500: connect + answer */
+        unsigned health_unhealthy_after; /* default 3 failed checks in a row */
+        unsigned health_healthy_after;   /* default 2 good checks in a row */
     } upstream;
 
     struct {
@@ -192,6 +199,8 @@ typedef struct st_cr_config_t {
 
     cr_route_config_t *routes;
     size_t num_routes;
+
+    uint64_t drain_timeout_ms; /* default 10000: how long SIGTERM waits for requests and background fills (reloadable) */
 } cr_config_t;
 
 /*
