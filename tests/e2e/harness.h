@@ -51,6 +51,8 @@ int harness_wait_port(int port, int timeout_ms);
 int harness_start_upstream(cr_proc_t *p);
 /* The same for tools/hostile-upstream.py (broken framing by path; the same /__count, /__total, /__reset). */
 int harness_start_hostile_upstream(cr_proc_t *p);
+/* Starts the test upstream again on p->port (after harness_stop kept it), one attempt. 0 or -1. */
+int harness_restart_upstream(cr_proc_t *p);
 
 /* Writes yaml_template with ${PORT}, ${ADMIN_PORT} and ${UPSTREAM_PORT} substituted (fresh free ports for the first
  * two; upstream->port for the last, or 1 when upstream is NULL) to a temp file, starts $CORRAL_BIN -c FILE with
