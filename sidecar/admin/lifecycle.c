@@ -4,7 +4,8 @@
  *
  * /readyz: 200 {"ready":true} or 503 {"ready":false,"reason":"draining"|"starting"|"upstream_unhealthy","detail":..}.
  * /v1/reload: 200 {"reloaded":true,"detail":"generation N, M routes"}; a file that does not load or check is 422
- * invalid_config with its "file:line:col: message"; a restart-only change is 422 restart_required naming the key.
+ * invalid_config with its "file:line:col: message"; a restart-only change is 422 restart_required naming the key;
+ * one the server could not apply (an added listener's address in use) is 409 reload_failed.
  * The request body is never read (whatever it holds changes nothing). The reload reads the file on the admin thread
  * (a few milliseconds; never on a traffic worker) and waits for a concurrent SIGHUP reload to finish.
  *
@@ -45,6 +46,9 @@ void cr_admin_handle_reload(h2o_req_t *req)
         break;
     case CR_RELOAD_REFUSED:
         cr_send_json_error(req, 422, "Unprocessable Entity", "restart_required", msg);
+        break;
+    case CR_RELOAD_FAILED:
+        cr_send_json_error(req, 409, "Conflict", "reload_failed", msg);
         break;
     }
 }

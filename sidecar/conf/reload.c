@@ -18,11 +18,13 @@
 #include "corral/core/runtime.h"
 
 static pthread_mutex_t reload_mutex = PTHREAD_MUTEX_INITIALIZER;
+static cr_reload_prepare_fn prepare_hook;
 static cr_reload_applied_fn applied_hook;
 
-void cr_reload_set_applied_hook(cr_reload_applied_fn fn)
+void cr_reload_set_hooks(cr_reload_prepare_fn prepare, cr_reload_applied_fn applied)
 {
-    applied_hook = fn;
+    prepare_hook = prepare;
+    applied_hook = applied;
 }
 
 static cr_reload_result_t do_reload(const char *origin, char *errbuf, size_t errbufsize)
@@ -31,6 +33,7 @@ static cr_reload_result_t do_reload(const char *origin, char *errbuf, size_t err
     cr_config_t *next = NULL;
     cr_reload_result_t r = CR_RELOAD_INVALID;
     uint64_t generation;
+    int prep;
 
     if (running == NULL) {
         snprintf(errbuf, errbufsize, "no configuration is running yet");
@@ -40,8 +43,12 @@ static cr_reload_result_t do_reload(const char *origin, char *errbuf, size_t err
         goto Exit;
     if (cr_config_check(next, NULL, errbuf, errbufsize) != 0)
         goto Exit;
-    if (cr_config_reload_check(running, next, errbuf, errbufsize) != 0) {
+    if (cr_config_reload_check_ex(running, next, prepare_hook != NULL, errbuf, errbufsize) != 0) {
         r = CR_RELOAD_REFUSED;
+        goto Exit;
+    }
+    if (prepare_hook != NULL && (prep = prepare_hook(running, next, errbuf, errbufsize)) != 0) {
+        r = prep == -1 ? CR_RELOAD_REFUSED : CR_RELOAD_FAILED;
         goto Exit;
     }
     cr_rt_config_publish(next); /* takes over next's reference */

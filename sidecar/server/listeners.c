@@ -48,48 +48,55 @@ int cr_listener_open(const struct sockaddr_storage *addr, socklen_t addrlen)
  *   - a probe: a TCP socket bound to the address WITHOUT SO_REUSEPORT (SO_REUSEADDR, so connections in TIME_WAIT from
  *     an earlier run do not count) fails with EADDRINUSE while any other socket listens there (also a wildcard
  *     address on the same port), and is closed at once, before corral's own per-thread sockets are opened.
- * Returns 0, or -1 after logging "cannot listen on ADDRESS: address already in use by another process" (the words
- * "in use" are what the e2e harness looks for to retry on another port).
+ * Returns the lock's descriptor (-1 when the lock could not be made for another reason than a holder: warned, the
+ * address is only probed), or -2 with errbuf = "cannot listen on ADDRESS: address already in use by another
+ * process" (the words "in use" are what the e2e harness looks for to retry on another port).
  */
-int cr_listener_claim(const struct sockaddr_storage *addr, socklen_t addrlen, const char *address, const char *what)
+int cr_listener_claim(const struct sockaddr_storage *addr, socklen_t addrlen, const char *address, const char *what,
+                      char *errbuf, size_t errbufsize)
 {
     struct sockaddr_un un;
     char host[NI_MAXHOST];
-    int fd, on = 1, len, saved;
+    int lock, fd, on = 1, len, saved;
 
     memset(&un, 0, sizeof(un));
     un.sun_family = AF_UNIX;
     if (getnameinfo((const void *)addr, addrlen, host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
         snprintf(host, sizeof(host), "%s", address);
     len = snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1, "corral-listen %s %d", host, h2o_socket_getport((void *)addr));
-    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-        bind(fd, (void *)&un, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len)) != 0) {
+    if ((lock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+        bind(lock, (void *)&un, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len)) != 0) {
         saved = errno;
-        if (fd != -1)
-            close(fd);
+        if (lock != -1)
+            close(lock);
+        lock = -1;
         if (saved == EADDRINUSE) {
-            cr_log_error("cannot listen on %s%s: address already in use by another corral process", address, what);
-            return -1;
+            snprintf(errbuf, errbufsize, "cannot listen on %s%s: address already in use by another corral process", address, what);
+            return -2;
         }
         cr_log_warn("%s%s: cannot take the per-address lock (%s); checking the address only", address, what, strerror(saved));
     }
-    /* else fd stays open (and bound) until the process exits */
+    /* else the lock stays open (and bound) until the caller closes it (the process exits, or a reload removes it) */
 
     if ((fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
-        cr_log_error("cannot listen on %s%s: %s", address, what, strerror(errno));
-        return -1;
+        snprintf(errbuf, errbufsize, "cannot listen on %s%s: %s", address, what, strerror(errno));
+        goto Error;
     }
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 || bind(fd, (const void *)addr, addrlen) != 0) {
         saved = errno;
         close(fd);
         if (saved == EADDRINUSE)
-            cr_log_error("cannot listen on %s%s: address already in use by another process", address, what);
+            snprintf(errbuf, errbufsize, "cannot listen on %s%s: address already in use by another process", address, what);
         else
-            cr_log_error("cannot listen on %s%s: %s", address, what, strerror(saved));
-        return -1;
+            snprintf(errbuf, errbufsize, "cannot listen on %s%s: %s", address, what, strerror(saved));
+        goto Error;
     }
     close(fd);
-    return 0;
+    return lock;
+Error:
+    if (lock != -1)
+        close(lock);
+    return -2;
 }
 
 /*

@@ -47,6 +47,7 @@
 #include "corral/conf/config_check.h"
 #include "corral/server/conn_watch.h"
 #include "corral/server/listeners.h"
+#include "corral/server/listen_set.h"
 #include "corral/fill/flight.h"
 #include "corral/serve/guard.h"
 #include "corral/serve/handler.h"
@@ -59,8 +60,6 @@
 #include "corral/fill/health.h"
 #include "corral/http/hpack_bound.h"
 
-static SSL_CTX **ssl_ctxs; /* per listener, NULL without tls */
-static int *first_fds;     /* per listener, opened by the main thread for worker 0 */
 static int admin_fd = -1;
 
 static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
@@ -98,7 +97,6 @@ static void *worker_main(void *arg)
     uint64_t deadline, last_maintain;
     cr_conn_watch_t *watch;
     char name[16];
-    size_t i;
 
     snprintf(name, sizeof(name), "corral-w%u", t->idx);
     pthread_setname_np(pthread_self(), name);
@@ -114,21 +112,7 @@ static void *worker_main(void *arg)
     if (cr_rt.workq != NULL)
         cr_workq_owner_init(&t->workq_owner, cr_rt.workq, t->ctx.queue);
 
-    t->num_listeners = cfg->num_listens;
-    t->accept_ctxs = calloc(cfg->num_listens, sizeof(*t->accept_ctxs));
-    t->listeners = calloc(cfg->num_listens, sizeof(*t->listeners));
-    for (i = 0; i != cfg->num_listens; ++i) {
-        int fd = t->idx == 0 ? first_fds[i] : cr_listener_open(&cfg->listens[i].addr, cfg->listens[i].addrlen);
-        if (fd == -1) {
-            cr_log_error("worker %u: cannot listen on %s: %s", t->idx, cfg->listens[i].address, strerror(errno));
-            continue;
-        }
-        t->accept_ctxs[i].ctx = &t->ctx;
-        t->accept_ctxs[i].hosts = cr_rt.globalconf.hosts;
-        t->accept_ctxs[i].ssl_ctx = ssl_ctxs[i];
-        t->accept_ctxs[i].expect_proxy_line = 0;
-        t->listeners[i] = cr_listener_start(t, fd, &t->accept_ctxs[i], 1);
-    }
+    cr_listen_set_sync(t); /* the listeners (listen_set.c: a reload may add or remove some; each loop follows) */
     watch = cr_conn_watch_start(t);
     worker_is_ready();
 
@@ -139,13 +123,13 @@ static void *worker_main(void *arg)
             cr_pin_maintain(); /* the thread's cached object references (pin.h) */
             last_maintain = h2o_now(loop);
         }
+        cr_listen_set_sync(t); /* one relaxed load unless a reload changed the listeners (it wakes this loop) */
     }
 
     /* drain: stop accepting, let the requests in progress, the pool jobs (they come back here) and the background
      * revalidations (on whichever loop owns them: every loop runs until none is left) finish, within drain_timeout
      * of the current generation */
-    for (i = 0; i != t->num_listeners; ++i)
-        cr_listener_stop(&t->listeners[i]);
+    cr_listen_set_close_all(t);
     cr_thread_config_refresh(t);
     deadline = h2o_now(loop) + t->cfg->drain_timeout_ms;
     while ((t->inflight != 0 || t->workq_owner.in_flight != 0 || cr_flight_background_live() != 0) && h2o_now(loop) < deadline)
@@ -204,24 +188,15 @@ static void *admin_main(void *arg)
     return NULL;
 }
 
-/* The listener's TLS context (config_check.c, the same checks -t makes) with h2 and http/1.1 by ALPN, or NULL. */
-static SSL_CTX *create_ssl_ctx(const cr_config_t *cfg, size_t index)
-{
-    char errbuf[1024];
-    SSL_CTX *ctx = cr_config_tls_ctx_new(cfg, index, errbuf, sizeof(errbuf));
-    if (ctx == NULL) {
-        cr_log_error("%s", errbuf);
-        return NULL;
-    }
-    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
-    return ctx;
-}
-
 /* After a reload published a new generation (conf/reload.h; under its mutex, on the reloading thread): what was set
  * at start from a reloadable key. Every other reloadable key is read from the generation a request holds. */
 static void on_reloaded(const cr_config_t *next)
 {
+    unsigned i;
     cr_hpack_bound_set_limit(next->limits.request_headers);
+    cr_listen_set_commit(); /* listeners added or removed: every worker follows on its own loop once woken */
+    for (i = 0; i != cr_rt.nthreads; ++i)
+        h2o_multithread_send_message(&cr_rt.threads[i].wake_receiver, NULL);
 }
 
 int cr_server_run(const cr_config_t *cfg)
@@ -265,21 +240,15 @@ int cr_server_run(const cr_config_t *cfg)
     cr_conn_limits_init(cfg, &cr_rt.globalconf, &cr_rt.admin_globalconf); /* before the workers' h2o contexts */
     SSL_load_error_strings();
     SSL_library_init();
-    ssl_ctxs = calloc(cfg->num_listens, sizeof(*ssl_ctxs));
-    first_fds = calloc(cfg->num_listens, sizeof(*first_fds));
-    for (i = 0; i != cfg->num_listens; ++i) {
-        const cr_listen_config_t *l = cfg->listens + i;
-        if (l->tls_certificate != NULL && (ssl_ctxs[i] = create_ssl_ctx(cfg, i)) == NULL)
-            return 1;
-        if (cr_listener_claim(&l->addr, l->addrlen, l->address, "") != 0)
-            return 1;
-        if ((first_fds[i] = cr_listener_open(&l->addr, l->addrlen)) == -1) {
-            cr_log_error("cannot listen on %s: %s", l->address, strerror(errno));
+    if (cr_listen_set_init(cfg) != 0) /* claims, worker 0's sockets, TLS contexts (logged) */
+        return 1;
+    if (cfg->admin.address != NULL) {
+        char errbuf[512];
+        if (cr_listener_claim(&cfg->admin.addr, cfg->admin.addrlen, cfg->admin.address, " (admin)", errbuf, sizeof(errbuf)) == -2) {
+            cr_log_error("%s", errbuf);
             return 1;
         }
     }
-    if (cfg->admin.address != NULL && cr_listener_claim(&cfg->admin.addr, cfg->admin.addrlen, cfg->admin.address, " (admin)") != 0)
-        return 1;
     if (cfg->admin.address != NULL && (admin_fd = cr_listener_open(&cfg->admin.addr, cfg->admin.addrlen)) == -1) {
         cr_log_error("cannot listen on %s (admin): %s", cfg->admin.address, strerror(errno));
         return 1;
@@ -292,7 +261,7 @@ int cr_server_run(const cr_config_t *cfg)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
-    cr_reload_set_applied_hook(on_reloaded); /* before the admin thread, which may reload */
+    cr_reload_set_hooks(cr_listen_set_prepare, on_reloaded); /* before the admin thread, which may reload */
     if (cr_health_start() != 0)
         cr_log_warn("cannot start the upstream health checker: upstream.health is not checked");
     /* the shared tier's client, before the pool whose threads call it */
@@ -345,8 +314,7 @@ int cr_server_run(const cr_config_t *cfg)
     for (i = 0; i != cfg->threads; ++i)
         h2o_multithread_create_thread(&cr_rt.threads[i].tid, NULL, worker_main, cr_rt.threads + i);
     wait_for_workers(cfg->threads + (cr_rt.admin_thread != NULL));
-    for (i = 0; i != cfg->num_listens; ++i)
-        cr_log_info("listening on %s (%s)", cfg->listens[i].address, ssl_ctxs[i] != NULL ? "h2 + http/1.1 over TLS" : "http/1.1 + h2c");
+    cr_listen_set_log();
     if (admin_fd != -1)
         cr_log_info("admin listening on %s%s", cfg->admin.address,
                     cr_rt.admin_token == NULL ? " (no token configured: loopback clients only)" : "");

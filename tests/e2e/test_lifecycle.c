@@ -4,7 +4,9 @@
  *   - reload: 20 reloads (SIGHUP and POST /v1/reload, alternating; changing a route's TTL and adding a route) under
  *     continuous h2load traffic lose no request; the new rules apply; what was cached before is still a hit. A
  *     broken file (YAML syntax, a bad value) is refused with its file:line:col (answer and log) and the old config
- *     keeps serving; a restart-only change (threads, listen) is refused naming the key.
+ *     keeps serving; a restart-only change (threads) is refused naming the key. Listeners: an added one is opened by
+ *     every thread, a removed one closed, an address in use fails the reload, an unchanged one keeps its
+ *     connections.
  *   - drain: SIGTERM with slow requests in flight answers every one 200, refuses new connections, answers /readyz 503
  *     on a new admin connection during the drain and exits 0; a background revalidation in flight is waited for; with
  *     a short drain_timeout and a request slower than it, the process exits within drain_timeout plus a margin.
@@ -301,19 +303,6 @@ static void test_broken_configs_refused(void)
     CU_ASSERT_EQUAL(post_reload(&corral, body, sizeof(body)), 422);
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "\"error\":\"restart_required\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "threads"));
-    {
-        char withlisten[4096];
-        int p = harness_free_port();
-        reload_conf(conf, sizeof(conf), "2", "60s", 1, "");
-        /* a second listener, inserted after the first */
-        char *at = strstr(conf, "upstream:\n");
-        CU_ASSERT_PTR_NOT_NULL_FATAL(at);
-        snprintf(withlisten, sizeof(withlisten), "%.*s  - address: 127.0.0.1:%d\n%s", (int)(at - conf), conf, p, at);
-        write_conf(&corral, &up, withlisten);
-        CU_ASSERT_EQUAL(post_reload(&corral, body, sizeof(body)), 422);
-        CU_ASSERT_PTR_NOT_NULL(strstr(body, "listen"));
-        CU_ASSERT_EQUAL(harness_connect(p), -1); /* not opened */
-    }
     CU_ASSERT_EQUAL(harness_get_hit(&corral, "/lc/new/kept", NULL, NULL, 0), 1);
 
     /* only POST */
@@ -325,6 +314,107 @@ static void test_broken_configs_refused(void)
     }
     write_conf(&corral, &up, good);
     CU_ASSERT_EQUAL(post_reload(&corral, body, sizeof(body)), 200);
+}
+
+/* The reload config with one more listener on port p after the first. */
+static void conf_with_listener(char *buf, size_t size, int p)
+{
+    char conf[4096];
+    char *at;
+    reload_conf(conf, sizeof(conf), "2", "60s", 1, "");
+    at = strstr(conf, "upstream:\n");
+    snprintf(buf, size, "%.*s  - address: 127.0.0.1:%d\n%s", (int)(at - conf), conf, p, at);
+}
+
+/* Polls until connecting to port succeeds (want 1) or is refused (want 0); returns 0 when it did, -1 after 3 s. */
+static int wait_connectable(int port, int want)
+{
+    long deadline = harness_now_ms() + 3000L * harness_time_scale();
+    for (;;) {
+        int fd = harness_connect(port);
+        if (fd != -1)
+            close(fd);
+        if ((fd != -1) == want)
+            return 0;
+        if (harness_now_ms() >= deadline)
+            return -1;
+        usleep(10000);
+    }
+}
+
+/* GET on an already open connection; 1 when it is answered 200. */
+static int raw_get_ok(int fd, const char *path)
+{
+    char req[256], buf[512];
+    size_t got = 0;
+    long deadline = harness_now_ms() + 5000;
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n)
+        return 0;
+    while (got < sizeof(buf) - 1 && harness_now_ms() < deadline) {
+        ssize_t r = read(fd, buf + got, sizeof(buf) - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        buf[got] = '\0';
+        if (strstr(buf, "\r\n\r\n") != NULL)
+            break;
+    }
+    buf[got] = '\0';
+    return strncmp(buf, "HTTP/1.1 200", 12) == 0;
+}
+
+static void test_listeners_reload(void)
+{
+    char conf[4096], body[2048];
+    cr_resp_t r;
+    int p2 = harness_free_port(), kept;
+
+    CU_ASSERT_FATAL(p2 > 0);
+    kept = harness_connect(corral.port); /* a connection on the listener that stays */
+    CU_ASSERT_FATAL(kept != -1);
+    CU_ASSERT_EQUAL(raw_get_ok(kept, "/lc/hot/1"), 1);
+    CU_ASSERT_EQUAL(harness_connect(p2), -1);
+
+    /* added: opened by every thread, serving */
+    conf_with_listener(conf, sizeof(conf), p2);
+    write_conf(&corral, &up, conf);
+    CU_ASSERT_EQUAL(post_reload(&corral, body, sizeof(body)), 200);
+    CU_ASSERT_EQUAL(wait_connectable(p2, 1), 0);
+    {
+        char url[128];
+        int i, ok = 0;
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/lc/hot/1", p2);
+        for (i = 0; i != 8; ++i) { /* new connections: the kernel spreads them over the threads' sockets */
+            if (http_get(&r, CR_H1, url, NULL) == 0 && r.status == 200)
+                ++ok;
+            resp_free(&r);
+        }
+        CU_ASSERT_EQUAL(ok, 8);
+    }
+    CU_ASSERT_EQUAL(raw_get_ok(kept, "/lc/hot/1"), 1);
+
+    /* an address in use (by the upstream) fails the reload; nothing changes */
+    {
+        char two[4096], *at;
+        conf_with_listener(two, sizeof(two), p2);
+        at = strstr(two, "upstream:\n");
+        snprintf(conf, sizeof(conf), "%.*s  - address: 127.0.0.1:%d\n%s", (int)(at - two), two, up.port, at);
+    }
+    write_conf(&corral, &up, conf);
+    CU_ASSERT_EQUAL(post_reload(&corral, body, sizeof(body)), 409);
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "in use"));
+    CU_ASSERT_EQUAL(wait_connectable(p2, 1), 0);
+    CU_ASSERT_EQUAL(upstream_total(&up) >= 0, 1); /* the upstream kept its port */
+
+    /* removed: closed by every thread */
+    reload_conf(conf, sizeof(conf), "2", "60s", 1, "");
+    write_conf(&corral, &up, conf);
+    CU_ASSERT_EQUAL(post_reload(&corral, body, sizeof(body)), 200);
+    CU_ASSERT_EQUAL(wait_connectable(p2, 0), 0);
+    CU_ASSERT_EQUAL(raw_get_ok(kept, "/lc/hot/1"), 1); /* the unchanged listener's connection lives on */
+    CU_ASSERT_EQUAL(harness_get_hit(&corral, "/lc/hot/1", NULL, NULL, 0), 1);
+    close(kept);
 }
 
 /* ---- drain suite (each test starts its own pair) ---- */
@@ -531,6 +621,8 @@ void cr_e2e_register_lifecycle(void)
                 test_reloads_under_load);
     CU_add_test(s, "a broken config or a restart-only change is refused with file:line:col or the key; old one serves",
                 test_broken_configs_refused);
+    CU_add_test(s, "listeners: an added one opens, a removed one closes, an unchanged one keeps its connections",
+                test_listeners_reload);
     s = CU_add_suite("lifecycle drain", NULL, NULL);
     CU_add_test(s, "SIGTERM: requests in flight finish 200, new connections refused, /readyz 503, exit 0",
                 test_sigterm_finishes_in_flight);

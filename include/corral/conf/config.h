@@ -230,9 +230,12 @@ void cr_config_release(const cr_config_t **cfg);
  * start (marked "(restart)" in the README's configuration reference: threads, listen, upstream, admin, cache.memory
  * and every limit but request_headers) is the same in both, else -1 with one line in errbuf naming the first such key
  * that differs, e.g. "listen: changing listeners needs a restart (1 now, 2 in the new configuration)". Routes and the
- * other keys may change. Nothing calls it yet: the reload itself is issue 14.
+ * other keys may change. The reload itself is conf/reload.c.
  */
 int cr_config_reload_check(const cr_config_t *running, const cr_config_t *next, char *errbuf, size_t errbufsize);
+/* The same; with listeners_live, `listen` is not compared (the server opens and closes listeners itself). */
+int cr_config_reload_check_ex(const cr_config_t *running, const cr_config_t *next, int listeners_live, char *errbuf,
+                              size_t errbufsize);
 
 /* "30s", "1500ms", "5m", "1h" -> milliseconds. A bare number is seconds. Returns 0 on success, -1 on a bad value. */
 int cr_parse_duration_ms(const char *s, uint64_t *out);
