@@ -471,7 +471,10 @@ static void test_sigterm_finishes_in_flight(void)
 
     snprintf(conf, sizeof(conf), drain_template, "10s");
     CU_ASSERT_EQUAL_FATAL(harness_start_pair(&up, &corral, conf), 0);
-    CU_ASSERT_EQUAL(readyz(&corral, body, sizeof(body)), 200);
+    deadline = harness_now_ms() + 5000;
+    while ((st = readyz(&corral, body, sizeof(body))) != 200 && harness_now_ms() < deadline) /* "starting" first */
+        usleep(10000);
+    CU_ASSERT_EQUAL(st, 200);
     memset(&s, 0, sizeof(s));
     s.n = 6;
     s.url = url_of(&corral, "/lc/slow/drain?delay=1000");
