@@ -6,6 +6,8 @@
  * malformed answer) a failed one. Connect, send and receive share one deadline of upstream.health.timeout. The
  * thread sleeps on a condition variable between rounds so that cr_health_stop wakes it at once.
  *
+ * The config comes from the function the server passes to cr_health_start (the current generation, retained): below
+ * serve/, admin/ and server/ the config arrives only as an argument.
  * Invariants: the state changes only on the checker thread (and at a reload that removes the check, also there); a
  * change of state is logged once. Without upstream.health the upstream counts as healthy.
  * Locking: state_mutex guards `state`; wait_mutex/wait_cond the checker's sleep and `stopping`. No lock is held
@@ -23,7 +25,6 @@
 #include <unistd.h>
 
 #include "corral/conf/config.h"
-#include "corral/conf/generation.h"
 #include "corral/core/log.h"
 #include "corral/core/runtime.h"
 
@@ -41,6 +42,7 @@ static pthread_mutex_t wait_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wait_cond;
 static int stopping, started;
 static pthread_t checker;
+static cr_health_config_fn acquire_config;
 
 static uint64_t mono_ms(void)
 {
@@ -193,7 +195,7 @@ static void *checker_main(void *arg)
         uint64_t interval = CR_HEALTH_IDLE_MS;
         struct timespec until;
         pthread_mutex_unlock(&wait_mutex);
-        if ((cfg = cr_rt_config_acquire(NULL)) != NULL && cfg->upstream.health_path != NULL) {
+        if ((cfg = acquire_config()) != NULL && cfg->upstream.health_path != NULL) {
             char why[160] = "";
             int good = check_once(cfg, why, sizeof(why));
             note_result(cfg, good, why);
@@ -217,8 +219,9 @@ static void *checker_main(void *arg)
     return NULL;
 }
 
-int cr_health_start(void)
+int cr_health_start(cr_health_config_fn acquire)
 {
+    acquire_config = acquire;
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

@@ -199,6 +199,12 @@ static void on_reloaded(const cr_config_t *next)
         h2o_multithread_send_message(&cr_rt.threads[i].wake_receiver, NULL);
 }
 
+/* The current generation, retained, for the upstream health checker (fill/health.h). */
+static const cr_config_t *current_config(void)
+{
+    return cr_rt_config_acquire(NULL);
+}
+
 int cr_server_run(const cr_config_t *cfg)
 {
     h2o_hostconf_t *hostconf;
@@ -262,7 +268,7 @@ int cr_server_run(const cr_config_t *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     cr_reload_set_hooks(cr_listen_set_prepare, on_reloaded); /* before the admin thread, which may reload */
-    if (cr_health_start() != 0)
+    if (cr_health_start(current_config) != 0)
         cr_log_warn("cannot start the upstream health checker: upstream.health is not checked");
     /* the shared tier's client, before the pool whose threads call it */
     if (cfg->tier.num_memcached_servers != 0) {

@@ -1292,3 +1292,15 @@ size_t harness_h2_get_headers(unsigned char *buf, uint32_t stream, const char *p
     memcpy(buf + off, block, n);
     return off + n;
 }
+
+int harness_count_in_file(const char *path, const char *needle)
+{
+    char *text = harness_read_file(path), *p;
+    int n = 0;
+    if (text == NULL)
+        return -1;
+    for (p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        ++n;
+    free(text);
+    return n;
+}

@@ -110,6 +110,8 @@ int harness_run_corral_check(const char *yaml, char *out, size_t outsize);
 
 /* The whole file as a malloc'ed NUL-terminated string (free it), or NULL. */
 char *harness_read_file(const char *path);
+/* How many times needle occurs in the file at path (occurrences do not overlap), or -1 when it cannot be read. */
+int harness_count_in_file(const char *path, const char *needle);
 
 /* ---- HTTP client ---- */
 

@@ -107,23 +107,11 @@ static long post_reload(const cr_proc_t *c, char *body, size_t bodysize)
     return status;
 }
 
-static int count_in_file(const char *path, const char *needle)
-{
-    char *text = harness_read_file(path), *p;
-    int n = 0;
-    if (text == NULL)
-        return -1;
-    for (p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        ++n;
-    free(text);
-    return n;
-}
-
 /* Polls (10 ms steps) until needle occurs at least n times in path; returns 0, or -1 after timeout_ms. */
 static int wait_log(const char *path, const char *needle, int n, int timeout_ms)
 {
     long deadline = harness_now_ms() + timeout_ms * harness_time_scale();
-    while (count_in_file(path, needle) < n) {
+    while (harness_count_in_file(path, needle) < n) {
         if (harness_now_ms() >= deadline)
             return -1;
         usleep(10000);
@@ -246,9 +234,9 @@ static void test_reloads_under_load(void)
     CU_ASSERT(ttl >= 0 && ttl <= 30);
     CU_ASSERT_EQUAL(harness_get_hit(&corral, "/lc/hot/1", NULL, NULL, 0), 1);
     CU_ASSERT_EQUAL(upstream_count(&up, "/lc/hot/1"), hot_fills);
-    CU_ASSERT_EQUAL(count_in_file(corral.log_path, "reload (SIGHUP): "), 10);
-    CU_ASSERT_EQUAL(count_in_file(corral.log_path, "reload (POST /v1/reload): "), 10);
-    CU_ASSERT_EQUAL(count_in_file(corral.log_path, "[error]"), 0);
+    CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "reload (SIGHUP): "), 10);
+    CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "reload (POST /v1/reload): "), 10);
+    CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "[error]"), 0);
 }
 
 /* The message's "FILE:LINE:COL: " prefix, FILE being the config's path; 1 when it is there. */
@@ -287,7 +275,7 @@ static void test_broken_configs_refused(void)
     CU_ASSERT_EQUAL(post_reload(&corral, body, sizeof(body)), 422);
     CU_ASSERT(has_position(body, corral.conf_path));
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "ttl"));
-    before = count_in_file(corral.log_path, "reload (SIGHUP) failed");
+    before = harness_count_in_file(corral.log_path, "reload (SIGHUP) failed");
     CU_ASSERT_EQUAL(harness_kill(&corral, SIGHUP), 0);
     CU_ASSERT_EQUAL(wait_log(corral.log_path, "reload (SIGHUP) failed", before + 1, 2000), 0);
     {
@@ -529,7 +517,7 @@ static void test_sigterm_waits_for_background_revalidation(void)
     /* the upstream answers the refresh 1.5 s after it arrived (after t0): an exit before that did not wait for it */
     CU_ASSERT(t_exit - t0 >= 1500);
     CU_ASSERT_EQUAL(upstream_count(&up, "/lc/swr/k"), 2);
-    CU_ASSERT_EQUAL(count_in_file(corral.log_path, "still in progress"), 0);
+    CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "still in progress"), 0);
     harness_stop(&up);
 }
 
@@ -598,13 +586,13 @@ static void test_readyz_follows_upstream_health(void)
     CU_ASSERT_EQUAL(readyz_until(503, body, sizeof(body)), 503);
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "\"reason\":\"upstream_unhealthy\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "status 503"));
-    CU_ASSERT_EQUAL(count_in_file(corral.log_path, "GET /lc/health failed 3 times in a row (status 503): unhealthy"), 1);
+    CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "GET /lc/health failed 3 times in a row (status 503): unhealthy"), 1);
     CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&corral, "/healthz"), NULL), 0); /* liveness is not readiness */
     CU_ASSERT_EQUAL(r.status, 200);
     resp_free(&r);
     CU_ASSERT_EQUAL(upstream_set(&up, "/lc/health", ""), 0);
     CU_ASSERT_EQUAL(readyz_until(200, body, sizeof(body)), 200);
-    CU_ASSERT_EQUAL(count_in_file(corral.log_path, "GET /lc/health answered 2 times in a row: healthy again"), 1);
+    CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "GET /lc/health answered 2 times in a row: healthy again"), 1);
 
     /* the upstream stopped, then back on its port */
     CU_ASSERT_EQUAL(harness_stop(&up), 0);
@@ -612,8 +600,8 @@ static void test_readyz_follows_upstream_health(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "connect"));
     CU_ASSERT_EQUAL_FATAL(harness_restart_upstream(&up), 0);
     CU_ASSERT_EQUAL(readyz_until(200, body, sizeof(body)), 200);
-    CU_ASSERT_EQUAL(count_in_file(corral.log_path, "healthy again"), 2);
-    CU_ASSERT_EQUAL(count_in_file(corral.log_path, ": unhealthy, /readyz answers 503"), 2); /* logged once per change */
+    CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "healthy again"), 2);
+    CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, ": unhealthy, /readyz answers 503"), 2); /* logged once per change */
     CU_ASSERT_EQUAL(harness_stop_pair(&up, &corral), 0);
 }
 

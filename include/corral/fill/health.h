@@ -15,8 +15,14 @@
 
 #include <stddef.h>
 
-/* Starts the checker thread (after the signal mask is set: it inherits it). 0, or -1 when it cannot start. */
-int cr_health_start(void);
+#include "corral/conf/config.h"
+
+/* Returns the current config generation, retained (the checker releases it), or NULL. */
+typedef const cr_config_t *(*cr_health_config_fn)(void);
+
+/* Starts the checker thread (after the signal mask is set: it inherits it); it takes the config from `acquire` every
+ * round. 0, or -1 when it cannot start. */
+int cr_health_start(cr_health_config_fn acquire);
 /* Stops and joins it (bounded by one check's timeout). Harmless when not started. */
 void cr_health_stop(void);
 /* The server: every listener is up (1), or not yet (0). */
