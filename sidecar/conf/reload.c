@@ -39,6 +39,11 @@ static cr_reload_result_t do_reload(const char *origin, char *errbuf, size_t err
         snprintf(errbuf, errbufsize, "no configuration is running yet");
         return CR_RELOAD_INVALID;
     }
+    if (cr_rt.stopping) { /* the workers are leaving: nothing would follow a new generation */
+        snprintf(errbuf, errbufsize, "corral is draining (SIGTERM): not reloading");
+        r = CR_RELOAD_FAILED;
+        goto Exit;
+    }
     if ((next = cr_config_load(running->path, errbuf, errbufsize)) == NULL)
         goto Exit;
     if (cr_config_check(next, NULL, errbuf, errbufsize) != 0)

@@ -20,7 +20,7 @@ typedef enum en_cr_reload_result_t {
     CR_RELOAD_OK = 0,
     CR_RELOAD_INVALID, /* the file does not load or does not pass the start-up checks: "file:line:col: message" */
     CR_RELOAD_REFUSED, /* a restart-only key changed: the message names it */
-    CR_RELOAD_FAILED,  /* the server could not apply it (an added listener's address is in use): nothing changed */
+    CR_RELOAD_FAILED,  /* the server could not apply it (an added listener's address in use, or draining): nothing changed */
 } cr_reload_result_t;
 
 /* Called before a checked generation is published, under the reload mutex: the server's part that may still fail

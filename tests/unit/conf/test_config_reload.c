@@ -140,6 +140,25 @@ static void test_reload_check_accepts(void)
                      "queue_timeout: 5s, health: { path: /healthz } }\n" BASE_ADMIN BASE_CACHE BASE_LIMITS BASE_ROUTES);
 }
 
+/* With listeners_live (the server follows listener changes), listen is not compared; the other keys still are. */
+static void test_reload_check_live_listeners(void)
+{
+    cr_config_t *running = load_base(), *next = load(BASE_THREADS "listen:\n  - address: 127.0.0.1:8082\n  - address: "
+                                                                   "127.0.0.1:8083\n" BASE_UPSTREAM BASE_ADMIN BASE_CACHE
+                                                                       BASE_LIMITS BASE_ROUTES),
+                *threads = load("threads: 3\n" BASE_LISTEN BASE_UPSTREAM BASE_ADMIN BASE_CACHE BASE_LIMITS BASE_ROUTES);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(running);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(next);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(threads);
+    CU_ASSERT_EQUAL(cr_config_reload_check(running, next, errbuf, sizeof(errbuf)), -1);
+    CU_ASSERT_EQUAL(cr_config_reload_check_ex(running, next, 1, errbuf, sizeof(errbuf)), 0);
+    CU_ASSERT_EQUAL(cr_config_reload_check_ex(running, threads, 1, errbuf, sizeof(errbuf)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "threads: "));
+    cr_config_free(&running);
+    cr_config_free(&next);
+    cr_config_free(&threads);
+}
+
 /* drain_timeout and upstream.health: defaults, values, errors at their position. */
 static void test_lifecycle_keys(void)
 {
@@ -274,4 +293,5 @@ void cr_test_register_config_reload(void)
     CU_add_test(s, "reload check refuses restart keys", test_reload_check_refuses);
     CU_add_test(s, "reload check refuses restart limits", test_reload_check_limits);
     CU_add_test(s, "drain_timeout and upstream.health", test_lifecycle_keys);
+    CU_add_test(s, "reload check with live listeners", test_reload_check_live_listeners);
 }
