@@ -36,10 +36,10 @@ void cr_e2e_register_limits_logs(void);
 void cr_e2e_register_limits_connections(void);
 void cr_e2e_register_limits_memory(void);
 void cr_e2e_register_admin_thread(void);
+void cr_e2e_register_lifecycle(void);
 void cr_e2e_register_tier_lease(void);
 void cr_e2e_register_tier(void);
 void cr_e2e_register_tier_faults(void);
-void cr_e2e_register_lifecycle(void);
 
 int main(void)
 {
@@ -73,10 +73,10 @@ int main(void)
     cr_e2e_register_limits_connections();
     cr_e2e_register_limits_memory();
     cr_e2e_register_admin_thread();
+    cr_e2e_register_lifecycle();
     cr_e2e_register_tier();
     cr_e2e_register_tier_faults();
     cr_e2e_register_tier_lease();
-    cr_e2e_register_lifecycle();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;
         CU_set_fail_on_inactive(CU_FALSE); /* the suites left out are not failures */
