@@ -97,9 +97,13 @@ static int check_once(const cr_config_t *cfg, char *why, size_t whysize)
             goto Exit;
         }
     }
-    reqlen = (size_t)snprintf(req, sizeof(req),
-                              "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUser-Agent: corral-health\r\nConnection: close\r\n\r\n",
-                              cfg->upstream.health_path, cfg->upstream.host, (unsigned)cfg->upstream.port);
+    {
+        int v6 = strchr(cfg->upstream.host, ':') != NULL; /* an IPv6 literal goes in brackets */
+        reqlen = (size_t)snprintf(req, sizeof(req),
+                                  "GET %s HTTP/1.1\r\nHost: %s%s%s:%u\r\nUser-Agent: corral-health\r\nConnection: close\r\n\r\n",
+                                  cfg->upstream.health_path, v6 ? "[" : "", cfg->upstream.host, v6 ? "]" : "",
+                                  (unsigned)cfg->upstream.port);
+    }
     if (reqlen >= sizeof(req)) {
         snprintf(why, whysize, "the request line is too long");
         goto Exit;

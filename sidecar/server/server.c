@@ -24,7 +24,8 @@
  * starts after the signal mask and stops last. cr_rt and the per-thread timeouts are core/runtime.c's.
  * Config generations (conf/generation.h): cr_server_run installs the first one; each thread (workers and admin)
  * takes its own reference when it starts and drops it when its loop has stopped. What a worker sets up from its
- * first generation (upstream pool, guard budgets, listeners) stays until a restart.
+ * first generation (upstream pool, guard budgets) stays until a restart; its listeners follow the reloadable
+ * listener set (listen_set.h), which it checks after every loop turn.
  */
 #include "corral/core/runtime.h"
 
