@@ -4,7 +4,7 @@
  * (purge_api.c), GET /v1/cache?key= (inspect.c).
  *
  * Invariants: served on the admin thread's own loop and h2o context (server.c), never on a traffic worker nor on the
- * traffic port. Every path except /healthz requires the bearer token when one is configured (compared in constant
+ * traffic port. Every path except /healthz and /readyz (probes carry no token) requires the bearer token when one is configured (compared in constant
  * time), and a loopback peer when none is; request headers are bounded by limits.request_headers (431) and any
  * body by limits.admin_body (413) before an endpoint sees the request. The limits come from the admin thread's
  * config generation, taken at the start of each request (cr_thread_config). No locks of its own.
@@ -125,6 +125,10 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         cr_admin_send_text(req, "text/plain", (char *)"ok\n", 3);
         return 0;
     }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz"))) {
+        cr_admin_handle_readyz(req);
+        return 0;
+    }
     if (!authorize(req))
         return 0;
     if (req->entity.len > cfg->limits.admin_body) { /* any endpoint: nothing of a longer body is parsed */
@@ -133,6 +137,11 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
         cr_admin_send_metrics(req);
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/v1/reload"))) {
+        if (is_method(req, "POST"))
+            cr_admin_handle_reload(req);
+        else
+            cr_send_json_error(req, 405, "Method Not Allowed", "method_not_allowed", "use POST");
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/v1/purge"))) {
         if (is_method(req, "POST"))
             cr_admin_handle_purge(req);

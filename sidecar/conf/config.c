@@ -253,7 +253,7 @@ static int parse_upstream(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node
         cr_conf_opt_duration(p, &m, "timeout", 1, &cfg->upstream.timeout_ms) != 0 ||
         cr_conf_opt_duration(p, &m, "queue_timeout", 1, &cfg->upstream.queue_timeout_ms) != 0)
         return -1;
-    return 0;
+    return cr_conf_parse_health(p, cfg, &m);
 }
 
 static int parse_admin(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n)
@@ -361,6 +361,7 @@ static int parse_root(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *
     cfg->tier.inval_max_delay_ms = 150;
     cfg->tier.inval_poll_ms = 10;
     cr_conf_set_limit_defaults(cfg);
+    cr_conf_set_lifecycle_defaults(cfg);
 
     if (root == NULL)
         return cr_conf_fail_at(p, 1, 1, "missing required key \"listen\" at the top level (the file is empty)");
@@ -389,7 +390,7 @@ static int parse_root(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *
         return -1;
     if ((n = cr_conf_find(p, &m, "routes")) != NULL && cr_conf_parse_routes(p, cfg, n) != 0)
         return -1;
-    return 0;
+    return cr_conf_parse_drain_timeout(p, cfg, &m);
 }
 
 /* ---- public API ---- */
@@ -520,6 +521,7 @@ void cr_config_free(cr_config_t **cfgp)
     free(cfg->listens);
     free(cfg->upstream.url);
     free(cfg->upstream.host);
+    free(cfg->upstream.health_path);
     free(cfg->admin.address);
     free(cfg->admin.token_file);
     free(cfg->admin.token_env);

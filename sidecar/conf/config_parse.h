@@ -29,6 +29,7 @@ typedef enum en_cr_conf_section_t {
     SEC_KEY,
     SEC_COALESCE,
     SEC_COMPRESS,
+    SEC_HEALTH,
 } cr_conf_section_t;
 
 /*
@@ -51,5 +52,10 @@ int cr_conf_parse_tier(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t 
 const char *cr_conf_check_server(char *s);
 
 int cr_conf_parse_routes(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);
+
+/* drain_timeout and upstream.health (config_lifecycle.c): defaults (before the document is read), then each key. */
+void cr_conf_set_lifecycle_defaults(cr_config_t *cfg);
+int cr_conf_parse_drain_timeout(cr_conf_parser_t *p, cr_config_t *cfg, const cr_conf_map_t *top);
+int cr_conf_parse_health(cr_conf_parser_t *p, cr_config_t *cfg, const cr_conf_map_t *upstream);
 
 #endif

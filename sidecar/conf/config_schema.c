@@ -14,10 +14,13 @@
 #include <string.h>
 
 /* restart: threads, and every key of listen, upstream and admin */
-static const char *const top_keys[] = {"threads", "listen", "upstream", "admin", "cache", "tier", "limits", "routes", NULL};
+static const char *const top_keys[] = {"threads", "listen", "upstream", "admin", "cache", "tier", "limits", "routes",
+                                       "drain_timeout", NULL};
 static const char *const listen_keys[] = {"address", "tls", NULL};
 static const char *const tls_keys[] = {"certificate", "key", NULL};
-static const char *const upstream_keys[] = {"url", "max_connections", "connect_timeout", "timeout", "queue_timeout", NULL};
+/* (upstream.health is reloadable: config_lifecycle.c) */
+static const char *const upstream_keys[] = {"url", "max_connections", "connect_timeout", "timeout", "queue_timeout", "health", NULL};
+static const char *const health_keys[] = {"path", "interval", "timeout", "unhealthy_after", "healthy_after", NULL};
 static const char *const admin_keys[] = {"address", "token_file", "token_env", NULL};
 /* restart: cache.memory */
 static const char *const cache_keys[] = {"memory", "max_object_size", "surrogate_key_header", "keep_surrogate_key", NULL};
@@ -69,6 +72,7 @@ static const struct {
     [SEC_ROUTE] = {"routes[]", route_keys},            [SEC_MATCH] = {"routes[].match", match_keys},
     [SEC_KEY] = {"routes[].key", key_keys},            [SEC_COALESCE] = {"routes[].coalesce", coalesce_keys},
     [SEC_COMPRESS] = {"routes[].compress", compress_keys},
+    [SEC_HEALTH] = {"upstream.health", health_keys},
 };
 
 static int key_in(const char *const *keys, const char *key)

@@ -43,6 +43,14 @@ typedef struct st_cr_flight_message_t {
     int drop_check;      /* to the owner: the last waiter left, drop the fill if it is not sent yet */
 } cr_flight_message_t;
 
+/* background revalidations started and not yet freed, process-wide (atomic): the drain on SIGTERM waits for them */
+static size_t background_live;
+
+size_t cr_flight_background_live(void)
+{
+    return __atomic_load_n(&background_live, __ATOMIC_ACQUIRE);
+}
+
 void cr_flight_addref(cr_flight_t *f)
 {
     __atomic_fetch_add(&f->refcnt, 1, __ATOMIC_RELAXED);
@@ -59,6 +67,8 @@ void cr_flight_release(cr_flight_t **fp)
         return;
     assert(!f->in_table);
     cr_fill_dispose(f);
+    if (f->background)
+        __atomic_sub_fetch(&background_live, 1, __ATOMIC_ACQ_REL);
     f->magic = 0;
     free(f); /* has_waiters, waiters and key are in the same block (cr_flight_shell_new) */
 }
@@ -408,6 +418,7 @@ int cr_flight_join(cr_thread_t *t, cr_fill_req_t *fr, cr_object_t *stale, cr_fli
             if (mode == CR_FLIGHT_REVALIDATE) {
                 if (f == NULL && shell != NULL) {
                     shell->background = 1;
+                    __atomic_add_fetch(&background_live, 1, __ATOMIC_ACQ_REL);
                     cr_flight_do_insert(table, shell);
                     r = INSERTED;
                 }

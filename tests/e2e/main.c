@@ -36,6 +36,7 @@ void cr_e2e_register_limits_logs(void);
 void cr_e2e_register_limits_connections(void);
 void cr_e2e_register_limits_memory(void);
 void cr_e2e_register_admin_thread(void);
+void cr_e2e_register_lifecycle(void);
 void cr_e2e_register_tier_lease(void);
 void cr_e2e_register_tier(void);
 void cr_e2e_register_tier_faults(void);
@@ -73,6 +74,7 @@ int main(void)
     cr_e2e_register_limits_connections();
     cr_e2e_register_limits_memory();
     cr_e2e_register_admin_thread();
+    cr_e2e_register_lifecycle();
     cr_e2e_register_tier();
     cr_e2e_register_tier_faults();
     cr_e2e_register_http_gaps();

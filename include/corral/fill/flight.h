@@ -79,6 +79,9 @@ cr_flight_table_t *cr_flight_table_new(unsigned nthreads);
 
 /* Registers the per-thread receiver that answers waiters woken by other threads. */
 void cr_flight_thread_init(cr_thread_t *t);
+/* Background revalidations (stale-while-revalidate) started and not yet finished, process-wide: the drain on
+ * SIGTERM waits until it is 0 (or drain_timeout). Any thread. */
+size_t cr_flight_background_live(void);
 
 /*
  * Makes fr->req wait for a fill of fr->key, per `mode` (above). `stale` (may be NULL; the flight takes its own
