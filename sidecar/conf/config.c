@@ -302,7 +302,8 @@ static int parse_cache(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t 
         cr_conf_opt_size(p, &m, "max_object_size", &cfg->cache.max_object_size) != 0)
         return -1;
     if (cr_conf_opt_string(p, &m, "surrogate_key_header", 0, check_surrogate_key_header, &cfg->cache.surrogate_key_header) != 0 ||
-        cr_conf_opt_bool(p, &m, "keep_surrogate_key", &cfg->cache.keep_surrogate_key) != 0)
+        cr_conf_opt_bool(p, &m, "keep_surrogate_key", &cfg->cache.keep_surrogate_key) != 0 ||
+        cr_conf_parse_purge_from(p, cfg, &m) != 0)
         return -1;
     mem = cr_conf_find(p, &m, "memory");
     maxobj = cr_conf_find(p, &m, "max_object_size");
@@ -526,6 +527,7 @@ void cr_config_free(cr_config_t **cfgp)
     free(cfg->admin.token_file);
     free(cfg->admin.token_env);
     free(cfg->cache.surrogate_key_header);
+    free(cfg->cache.purge_from);
     free_strv(cfg->tier.memcached_servers, cfg->tier.num_memcached_servers);
     for (i = 0; i != cfg->num_routes; ++i) {
         cr_route_config_t *r = cfg->routes + i;

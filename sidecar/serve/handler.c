@@ -21,6 +21,7 @@
  * never cached; a request with Cookie on a `cookies: pass` route sees only objects stored from explicitly shareable
  * responses (CR_OBJ_SHAREABLE) and fills for itself alone.
  */
+#include "corral/serve/purge.h"
 #include "corral/serve/handler.h"
 
 #include <stdio.h>
@@ -279,6 +280,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     char keybuf[CR_MAX_KEY];
     int keylen, ambiguous;
 
+    if (cr_purge_method_try(req, cfg))
+        return 0;
     route = cr_route_match_ex(cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len), &ambiguous);
     if (route == NULL || !route->cache) {
         cr_pass_start(req, cfg, route, h2o_iovec_init(NULL, 0), NULL);

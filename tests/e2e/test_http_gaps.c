@@ -301,6 +301,70 @@ static void test_stale_when_the_origin_is_gone(void)
     CU_ASSERT_EQUAL(harness_stop(&c2), 0);
 }
 
+/* PURGE on the traffic port: off by default (an ordinary method, passed upstream); with cache.purge_from it purges
+ * every object stored for the path from those networks and is refused from others. */
+static void test_purge_method(void)
+{
+    static const char *const allowed = "threads: 1\n"
+                                       "listen:\n"
+                                       "  - address: 127.0.0.1:${PORT}\n"
+                                       "upstream:\n"
+                                       "  url: http://127.0.0.1:${UPSTREAM_PORT}\n"
+                                       "cache:\n"
+                                       "  purge_from: [10.0.0.0/8, 127.0.0.0/8]\n"
+                                       "routes:\n"
+                                       "  - match: { prefix: / }\n",
+                             *const others = "threads: 1\n"
+                                             "listen:\n"
+                                             "  - address: 127.0.0.1:${PORT}\n"
+                                             "upstream:\n"
+                                             "  url: http://127.0.0.1:${UPSTREAM_PORT}\n"
+                                             "cache:\n"
+                                             "  purge_from: [10.0.0.0/8, \"::1/128\"]\n"
+                                             "routes:\n"
+                                             "  - match: { prefix: / }\n";
+    cr_proc_t c2;
+    cr_resp_t r;
+    char cs[256];
+
+    /* off (this suite's corral): PURGE goes upstream like any other method */
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "PURGE", url_of(&corral, "/purge/off"), NULL, NULL, 0), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/purge/off"), 1);
+
+    /* on, from an allowed network (127.0.0.0/8): every variant of the path goes, nothing reaches the upstream */
+    CU_ASSERT_EQUAL_FATAL(harness_start_corral(&c2, allowed, &up), 0);
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&c2, "/purge/on?cc=max-age%3D600&v=1"), NULL, NULL, 0), 0);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&c2, "/purge/on?cc=max-age%3D600&v=2"), NULL, NULL, 0), 0);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "PURGE", url_of(&c2, "/purge/on"), NULL, NULL, 0), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "{\"purged\": {\"keys\": 1, \"prefixes\": 0, \"tags\": 0, \"objects\": 2}"));
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/purge/on"), 2);
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&c2, "/purge/on?cc=max-age%3D600&v=1"), NULL, NULL, 0), 0);
+    CU_ASSERT(resp_header(&r, "cache-status", cs, sizeof(cs)) != NULL && strstr(cs, "corral; hit") == NULL);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/purge/on"), 3);
+    CU_ASSERT_EQUAL(harness_stop(&c2), 0);
+
+    /* on, but not for this client (127.0.0.1 is in neither network): 403, nothing purged, nothing sent upstream */
+    CU_ASSERT_EQUAL_FATAL(harness_start_corral(&c2, others, &up), 0);
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&c2, "/purge/deny?cc=max-age%3D600"), NULL, NULL, 0), 0);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "PURGE", url_of(&c2, "/purge/deny"), NULL, NULL, 0), 0);
+    CU_ASSERT_EQUAL(r.status, 403);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"forbidden\""));
+    resp_free(&r);
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&c2, "/purge/deny?cc=max-age%3D600"), NULL, NULL, 0), 0);
+    CU_ASSERT(resp_header(&r, "cache-status", cs, sizeof(cs)) != NULL && strstr(cs, "corral; hit") != NULL);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/purge/deny"), 1);
+    CU_ASSERT_EQUAL(harness_stop(&c2), 0);
+}
+
 void cr_e2e_register_http_gaps(void)
 {
     CU_pSuite s = CU_add_suite("http_gaps", suite_init, suite_cleanup);
@@ -316,4 +380,5 @@ void cr_e2e_register_http_gaps(void)
     CU_add_test(s, "Host in the key: normalized, or dropped by key.host: false", test_host_is_normalized_and_can_be_dropped);
     CU_add_test(s, "a 304 updates every stored header it carries, Content-Type too", test_304_updates_every_header_it_carries);
     CU_add_test(s, "stale when the origin is gone: stale_if_unreachable", test_stale_when_the_origin_is_gone);
+    CU_add_test(s, "PURGE on the traffic port: off by default, from cache.purge_from only", test_purge_method);
 }

@@ -16,6 +16,7 @@ void cr_test_register_config_reload(void);
 void cr_test_register_generation(void);
 void cr_test_register_key(void);
 void cr_test_register_urlpath(void);
+void cr_test_register_cidr(void);
 void cr_test_register_policy(void);
 void cr_test_register_object(void);
 void cr_test_register_object_oom(void);
@@ -57,6 +58,7 @@ int main(void)
     cr_test_register_generation();
     cr_test_register_key();
     cr_test_register_urlpath();
+    cr_test_register_cidr();
     cr_test_register_policy();
     cr_test_register_object();
     cr_test_register_object_oom();

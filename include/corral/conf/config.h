@@ -167,6 +167,9 @@ typedef struct st_cr_config_t {
         size_t max_object_size; /* default 8 MiB */
         char *surrogate_key_header; /* response header holding tags, lower-cased; default "surrogate-key" (issue 5) */
         int keep_surrogate_key;     /* forward that header to clients; default 0 (stripped) */
+        struct st_cr_cidr_t *purge_from; /* cache.purge_from: client networks allowed to send PURGE on the traffic
+                                            port; none (the default): PURGE is an ordinary method, passed upstream */
+        size_t num_purge_from;
     } cache;
 
     struct {
