@@ -16,9 +16,9 @@ HELM=$(tools/install-helm.sh | tail -n 1)
 T="timeout 60"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
+passed=0 failed=0 failures=""
 ok() { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+bad() { failed=$((failed + 1)); failures+="FAIL $*"$'\n'; echo "FAIL $*"; }
 # a check.mjs run: its lines are shown, its counts added
 mjs() {
   local out rc=0
@@ -26,6 +26,7 @@ mjs() {
   echo "$out" | grep -v '^check: '
   passed=$((passed + $(echo "$out" | grep -c '^ok ' || true)))
   failed=$((failed + $(echo "$out" | grep -c '^FAIL ' || true)))
+  if echo "$out" | grep -q '^FAIL '; then failures+="$(echo "$out" | grep '^FAIL ')"$'\n'; fi
   [ $rc -eq 0 ] || [ "$(echo "$out" | grep -c '^FAIL ' || true)" -gt 0 ] || bad "check.mjs $* exited $rc"
 }
 
@@ -117,5 +118,6 @@ else
 fi
 if out=$($T tests/helm/node_modules/.bin/dockerfilelint Dockerfile 2>&1); then ok "dockerfilelint Dockerfile: no issue"; else bad "dockerfilelint Dockerfile: $out"; fi
 
+[ -z "$failures" ] || printf 'helm-test: the failures again:\n%s' "$failures"
 echo "helm-test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
