@@ -86,8 +86,10 @@ test: deps
 
 # The Helm chart (helm/corral) and the Dockerfile, offline: lint, render, schema-validate, `corral -t` on every rendered
 # corral.yaml, the image's shared-library packages (tests/helm/run.sh; tools/install-helm.sh brings helm).
+# Its Dockerfile check reads the plain build/corral, the image's binary, also when SANITIZE is set.
 helm-test: $(BUILD)/corral
-	CORRAL_BIN=$(abspath $(BUILD)/corral) tests/helm/run.sh
+	@[ -x build/corral ] || $(MAKE) --no-print-directory SANITIZE= all
+	CORRAL_BIN=$(abspath $(BUILD)/corral) IMAGE_BIN=$(abspath build/corral) tests/helm/run.sh
 
 run: deps
 	$(MAKE) --no-print-directory all
