@@ -74,6 +74,15 @@ for f in tests/helm/bad/*.yaml; do
   fi
 done
 
+# ---- a native sidecar is refused on a cluster before 1.29 (it would block the pod), legacy mode renders there
+if $T "$HELM" template r helm/corral -f tests/helm/values/wrapped.yaml --kube-version 1.28.0 >/dev/null 2>"$tmp/kv.err"; then
+  bad "nativeSidecar on Kubernetes 1.28: rendered, should be refused"
+elif grep -q 'nativeSidecar needs Kubernetes 1.29' "$tmp/kv.err"; then ok "nativeSidecar on Kubernetes 1.28: refused with a message"
+else bad "nativeSidecar on Kubernetes 1.28: failed otherwise: $(cat "$tmp/kv.err")"; fi
+if $T "$HELM" template r helm/corral -f tests/helm/values/legacy.yaml --kube-version 1.27.0 >/dev/null 2>"$tmp/kv.err"; then
+  ok "legacy mode on Kubernetes 1.27: renders"
+else bad "legacy mode on Kubernetes 1.27: $(cat "$tmp/kv.err")"; fi
+
 # ---- a change of corral.yaml changes the pod template (the checksum roll)
 sum() { local o; o=$($T "$HELM" template r helm/corral -f tests/helm/values/wrapped.yaml "$@") && grep -m1 'checksum/corral-config' <<<"$o"; }
 printf 'config:\n  cache: { max_object_size: 2MiB }\n' >"$tmp/changed.yaml"
