@@ -4,6 +4,7 @@
 #   - helm template for each case (defaults, tests/helm/values/*.yaml, the parent example), every object validated
 #     against the Kubernetes schemas and every rendered corral.yaml through `corral -t` (check.mjs)
 #   - each tests/helm/bad/*.yaml must be rejected by values.schema.json (helm template exits non-zero)
+#   - NOTES.txt names the admin Service, status page, metrics and token; a native sidecar is refused before 1.29
 #   - a config change changes the checksum annotation (so it rolls the pods); chart, image tag and binary versions agree
 #   - Dockerfile: every shared library `ldd build/corral` shows comes from a package the runtime stage installs
 #     (dpkg -S on the resolved path); dockerfilelint finds no issue
@@ -71,6 +72,17 @@ for f in tests/helm/bad/*.yaml; do
     ok "$f: rejected by values.schema.json ($(grep -m1 "at '" "$tmp/bad.err" | sed 's/^ *- //'))"
   else
     bad "$f: rejected, but not by the schema: $(cat "$tmp/bad.err")"
+  fi
+done
+
+# ---- NOTES.txt (helm install --dry-run=client renders it offline) says how to reach the status page and metrics
+for f in "" tests/helm/values/*.yaml; do
+  if notes=$($T "$HELM" install r helm/corral --dry-run=client ${f:+-f "$f"} 2>&1 | sed -n '/^NOTES:/,$p') &&
+     grep -q 'svc/r-corral-admin 9091' <<<"$notes" && grep -q '9091/metrics' <<<"$notes" && grep -q 'status page' <<<"$notes" &&
+     grep -q 'get secret' <<<"$notes"; then
+    ok "NOTES.txt ${f:-(defaults)}: admin Service, status page, metrics, token"
+  else
+    bad "NOTES.txt ${f:-(defaults)}: $notes"
   fi
 done
 
