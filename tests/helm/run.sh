@@ -3,6 +3,7 @@
 #   - helm (tools/install-helm.sh) lint --strict, on helm/corral and the parent-chart example in helm/examples/
 #   - helm template for each case (defaults, tests/helm/values/*.yaml, the parent example), every object validated
 #     against the Kubernetes schemas and every rendered corral.yaml through `corral -t` (check.mjs)
+#   - values.schema.json allows only keys sidecar/conf/config_schema.c knows (keys it lacks are listed as info)
 #   - each tests/helm/bad/*.yaml must be rejected by values.schema.json (helm template exits non-zero)
 #   - NOTES.txt names the admin Service, status page, metrics and token; a native sidecar is refused before 1.29
 #   - a config change changes the checksum annotation (so it rolls the pods); chart, image tag and binary versions agree
@@ -35,6 +36,13 @@ mjs() {
 
 echo "helm-test: $($HELM version --short), $("$CORRAL" --version)"
 mjs --self-test
+
+# ---- values.schema.json allows no key corral does not know (sidecar/conf/config_schema.c)
+mjs --schema-drift helm/corral/values.schema.json sidecar/conf/config_schema.c
+node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1])); s.$defs.route.properties.time_to_live = {type: "string"};
+  console.log(JSON.stringify(s))' helm/corral/values.schema.json >"$tmp/drift.json"
+drift=$($T node tests/helm/check.mjs --schema-drift "$tmp/drift.json" sidecar/conf/config_schema.c || true)
+if grep -q 'FAIL schema drift: routes\[\] .*not in corral: time_to_live' <<<"$drift"; then ok "schema drift check: a route key corral lacks is caught"; else bad "schema drift check missed time_to_live: $drift"; fi
 
 # ---- lint
 if out=$($T "$HELM" lint --strict helm/corral 2>&1); then ok "helm lint --strict helm/corral"; else bad "helm lint --strict helm/corral: $out"; fi
