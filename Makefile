@@ -53,6 +53,9 @@ $(BUILD)/obj/%.o: sidecar/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
+# the status page is embedded by the assembler (.incbin, status_page.c): rebuild its object when the page changes
+$(BUILD)/obj/admin/status_page.o: sidecar/admin/status_page.html
+
 $(BUILD)/libcorral.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
