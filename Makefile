@@ -4,7 +4,7 @@
 
 CC ?= cc
 PKGS := libh2o-evloop libmemcached zlib libbrotlienc libbrotlidec yaml-0.1 openssl jansson
-TEST_PKGS := cunit libcurl zlib libbrotlidec
+TEST_PKGS := cunit libcurl zlib libbrotlidec jansson
 
 ifeq ($(SANITIZE),)
 BUILD := build
