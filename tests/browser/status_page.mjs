@@ -13,12 +13,12 @@
 // if this script is killed; the script itself closes it and kills it by that PID if it is still there.
 //
 // Usage: node status_page.mjs --admin http://127.0.0.1:PORT --token TOKEN --screenshot out.png [--pid-file F]
-//        [--deadline-ms 120000] [--chromium /usr/bin/chromium]
+//        [--deadline-ms 120000] [--chromium /usr/bin/chromium] [--watch-ms N: let the page gather N ms more history]
 import { chromium } from "playwright-core";
 import { writeFileSync } from "node:fs";
 
 function args() {
-  const out = { deadline: 120000, chromium: process.env.CORRAL_CHROMIUM || "/usr/bin/chromium" };
+  const out = { deadline: 120000, watch: 0, chromium: process.env.CORRAL_CHROMIUM || "/usr/bin/chromium" };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i += 2) {
     const k = a[i], v = a[i + 1];
@@ -29,6 +29,7 @@ function args() {
     else if (k === "--pid-file") out.pidFile = v;
     else if (k === "--deadline-ms") out.deadline = Number(v);
     else if (k === "--chromium") out.chromium = v;
+    else if (k === "--watch-ms") out.watch = Number(v);
     else throw new Error("unknown argument " + k);
   }
   if (!out.admin || !out.token || !out.screenshot) throw new Error("--admin, --token and --screenshot are required");
@@ -124,6 +125,7 @@ async function run(o) {
     await page.waitForFunction(() => document.getElementById("conn").textContent === "live" &&
                                Number(document.getElementById("c-rps").dataset.points || 0) >= 4, null, { timeout: Math.min(45000, left()) })
       .catch(async () => problems.push(`live: the page did not go live with plotted points (conn "${(await reading(page)).conn}")`));
+    if (o.watch > 0) await page.waitForTimeout(Math.min(o.watch, left() - 15000)); // more history, for a screenshot
     const r1 = await reading(page);
     await page.waitForTimeout(Math.min(4000, left()));
     const r2 = await reading(page);

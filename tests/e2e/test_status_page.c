@@ -8,6 +8,7 @@
  *     self-contained HTML sent with a Content-Security-Policy that loads nothing from elsewhere;
  *   - hostile methods and paths on the admin port get clear answers (405 / 404 / 401 / 431), never the page or the
  *     figures by mistake;
+ *   - with the shared tier (a real memcached) and no token, a loopback client gets /v1/stats with the tier's counters;
  *   - headless Chromium (tests/browser/status_page.mjs, playwright-core driving /usr/bin/chromium) loads the page
  *     while a thread sends load through corral: the charts are drawn and the numbers change between two readings, and
  *     the page's script throws nothing. The script's screenshot is checked to be a PNG (and copied to
@@ -34,6 +35,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tier_util.h"
 
 #define SP_TOKEN "sp-token-42"
 #define SP_BROWSER_DEADLINE_MS 150000
@@ -268,6 +270,47 @@ static void test_hostile(void)
     }
 }
 
+/* With the shared tier (one real memcached) and no admin token: /v1/stats serves a loopback client without one, and
+ * "tier" holds the tier's counters, which move with a fill (an L2 miss, then the value written to L2). */
+static void test_stats_tier(void)
+{
+    tier_env_t e;
+    cr_proc_t c;
+    cr_resp_t r;
+    char url[128];
+    json_t *j = NULL, *tier;
+    long deadline;
+    memset(&e, 0, sizeof(e));
+    CU_ASSERT_FATAL(tier_env_start(&e, 1) == 0);
+    if (tier_start_corral(&c, &e, NULL, 1) != 0) {
+        tier_env_stop(&e);
+        CU_FAIL_FATAL("corral with the tier did not start");
+    }
+    CU_ASSERT_EQUAL(tier_get(&c, "/sp/tier/a", NULL), TIER_MISS);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/stats", c.admin_port);
+    for (deadline = harness_now_ms() + 5000; harness_now_ms() < deadline; poll(NULL, 0, 20)) { /* the L2 write is async */
+        json_decref(j);
+        j = NULL;
+        if (http_get(&r, CR_H1, url, NULL) == 0 && r.status == 200)
+            j = json_loadb(r.body, r.body_len, 0, NULL);
+        resp_free(&r);
+        if (j == NULL || jint(j, "tier", "l2_sets", NULL) >= 1)
+            break;
+    }
+    CU_ASSERT_FATAL(j != NULL);
+    tier = json_object_get(j, "tier");
+    CU_ASSERT(json_is_object(tier));
+    CU_ASSERT_EQUAL(jint(j, "tier", "servers", NULL), 1);
+    CU_ASSERT_EQUAL(jint(j, "tier", "breaker_open_servers", NULL), 0);
+    CU_ASSERT_EQUAL(jint(j, "tier", "l2_misses", NULL), 1);
+    CU_ASSERT_EQUAL(jint(j, "tier", "l2_sets", NULL), 1);
+    CU_ASSERT_EQUAL(jint(j, "tier", "l2_hits", NULL), 0);
+    CU_ASSERT(jint(j, "tier", "inval_applied", NULL) >= 0 && jint(j, "tier", "failures", NULL) >= 0);
+    json_decref(j);
+    CU_ASSERT_EQUAL(harness_stop(&c), 0);
+    tier_env_stop(&e);
+}
+
 /* ---- the browser test ---- */
 
 typedef struct {
@@ -452,5 +495,6 @@ void cr_e2e_register_status_page(void)
     CU_add_test(s, "/v1/stats: JSON with the totals, the routes and memory", test_stats_json);
     CU_add_test(s, "/v1/stats needs the token; / is public, static, self-contained", test_token_rules);
     CU_add_test(s, "hostile methods and paths get clear errors", test_hostile);
+    CU_add_test(s, "/v1/stats with the shared tier, loopback without a token", test_stats_tier);
     CU_add_test(s, "headless Chromium: charts drawn, numbers live, no script error", test_browser);
 }
