@@ -4,7 +4,7 @@
 
 CC ?= cc
 PKGS := libh2o-evloop libmemcached zlib libbrotlienc libbrotlidec yaml-0.1 openssl jansson
-TEST_PKGS := cunit libcurl zlib libbrotlidec
+TEST_PKGS := cunit libcurl zlib libbrotlidec jansson
 
 ifeq ($(SANITIZE),)
 BUILD := build
@@ -52,6 +52,9 @@ deps:
 $(BUILD)/obj/%.o: sidecar/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+# the status page is embedded by the assembler (.incbin, status_page.c): rebuild its object when the page changes
+$(BUILD)/obj/admin/status_page.o: sidecar/admin/status_page.html
 
 $(BUILD)/libcorral.a: $(LIB_OBJS)
 	@rm -f $@

@@ -33,6 +33,7 @@ void cr_test_register_http(void);
 void cr_test_register_guard(void);
 void cr_test_register_stats(void);
 void cr_test_register_metrics(void);
+void cr_test_register_stats_json(void);
 void cr_test_register_outcome(void);
 void cr_test_register_flight(void);
 void cr_test_register_value(void);
@@ -75,6 +76,7 @@ int main(void)
     cr_test_register_guard();
     cr_test_register_stats();
     cr_test_register_metrics();
+    cr_test_register_stats_json();
     cr_test_register_outcome();
     cr_test_register_flight();
     cr_test_register_value();
