@@ -73,6 +73,8 @@ void cr_admin_handle_purge(h2o_req_t *req)
     inv.num_tags = pr.num_tags;
     inv.soft = pr.soft;
     cr_invalidate(cr_rt.store, &inv, &done);
+    CR_STAT_INC(cr_thread_of(req)->stats, purges);
+    CR_STAT_ADD(cr_thread_of(req)->stats, purged_objects, done.objects);
     counts.keys = done.uris;
     counts.prefixes = done.prefixes;
     counts.tags = done.tags;
@@ -96,6 +98,8 @@ void cr_admin_handle_clear(h2o_req_t *req)
     json_t *v;
     inv.everything = 1;
     n = cr_invalidate(cr_rt.store, &inv, NULL);
+    CR_STAT_INC(cr_thread_of(req)->stats, purges);
+    CR_STAT_ADD(cr_thread_of(req)->stats, purged_objects, n);
     v = json_pack("{s:{s:I}}", "purged", "objects", (json_int_t)n);
     cr_log_info("admin purge: everything: %zu objects", n);
     cr_admin_send_json_value(req, 200, "OK", v);
