@@ -4,7 +4,8 @@
 #
 #   tools/install-deps.sh           what build, run and test need (libclang-rt-dev: libFuzzer and the sanitizer
 #                                   runtimes for clang, only recommended by clang and so not pulled in below;
-#                                   `make test` runs the fuzz targets over their corpus)
+#                                   `make test` runs the fuzz targets over their corpus; prometheus: promtool, which
+#                                   the metrics tests run on /metrics)
 #   tools/install-deps.sh --bench   that, plus the peers `make bench` compares corral with (nginx with Debian's brotli
 #                                   modules, Varnish). Their packaged services are not started: the benchmark runs its
 #                                   own instances on free ports, and a system nginx on port 80 would only compete for CPU.
@@ -23,6 +24,7 @@ PKGS=(
   libcunit1-dev libcurl4-openssl-dev
   memcached nghttp2-client wrk curl openssl python3 procps
   python3-h2
+  prometheus
 )
 BENCH_PKGS=(nginx libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static varnish)
 [ "$BENCH" = 1 ] && PKGS+=("${BENCH_PKGS[@]}")

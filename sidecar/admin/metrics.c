@@ -75,8 +75,8 @@ static void write_tier(cr_metrics_t *m, cr_tier_t *tier)
     cr_metrics_histogram(m, "tier_memcached_call_duration_seconds", NULL, 0, &h);
 }
 
-/* Which route slots to write: those the current generation names (even before their first request) and any other
- * that has counted a request (a route renamed or removed by a reload, "(none)", "(other)"). */
+/* Which route slots to write: "(none)", those the current generation names (even before their first request) and
+ * any other that has counted a request (a route renamed or removed by a reload, "(other)"). */
 static void route_slots_to_write(const cr_reqstats_t *rs, unsigned char *want)
 {
     uint64_t gen;
@@ -85,6 +85,7 @@ static void route_slots_to_write(const cr_reqstats_t *rs, unsigned char *want)
     size_t i;
 
     memset(want, 0, CR_ROUTE_SLOTS);
+    want[CR_ROUTE_SLOT_NONE] = 1;
     for (i = 0; cfg != NULL && i != cfg->num_routes; ++i)
         if (cfg->routes[i].stat_slot < CR_ROUTE_SLOTS)
             want[cfg->routes[i].stat_slot] = 1;
