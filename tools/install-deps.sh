@@ -45,8 +45,8 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-if [ "$BENCH" = 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
-  # keep the packaged nginx and varnish services from starting (invoke-rc.d asks policy-rc.d; 101 = "not allowed"),
+if { [ "$BENCH" = 1 ] || [[ " ${missing[*]} " == *" prometheus "* ]]; } && [ ! -e /usr/sbin/policy-rc.d ]; then
+  # keep the packaged nginx, varnish and prometheus services from starting (invoke-rc.d asks policy-rc.d; 101 = "not allowed"),
   # and remove this file again however the install ends
   printf '#!/bin/sh\n# temporary, from corral tools/install-deps.sh --bench\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
   $SUDO chmod 755 /usr/sbin/policy-rc.d
