@@ -97,30 +97,35 @@ static void route_slots_to_write(const cr_reqstats_t *rs, unsigned char *want)
         want[slot] = want[slot] && slot == CR_ROUTE_SLOT_OTHER; /* never a slot without a name */
 }
 
+/* A family of counters by route and one more label: values[slot * nkeys + k] for the label value keys[k]. */
+static void write_by_route(cr_metrics_t *m, const char *name, const char *help, const unsigned char *want, const char *label,
+                           const char *const *keys, unsigned nkeys, const uint64_t *values)
+{
+    unsigned slot, k;
+
+    cr_metrics_family(m, name, CR_METRIC_COUNTER, help);
+    for (slot = 0; slot != CR_ROUTE_SLOTS; ++slot)
+        for (k = 0; want[slot] && k != nkeys; ++k) {
+            const char *route = cr_route_slot_name(slot);
+            cr_metric_label_t l[] = {{"route", cr_str(route, strlen(route))}, {label, cr_str(keys[k], strlen(keys[k]))}};
+            cr_metrics_sample(m, name, l, 2, values[slot * nkeys + k]);
+        }
+}
+
 /* Requests by route and outcome, and by route and status class; latency by outcome; body bytes by coding. */
 static void write_requests(cr_metrics_t *m, const cr_reqstats_t *rs)
 {
     unsigned char want[CR_ROUTE_SLOTS];
-    unsigned slot, k;
+    unsigned k;
 
     route_slots_to_write(rs, want);
-    cr_metrics_family(m, "route_requests_total", CR_METRIC_COUNTER,
-                      "Requests admitted on the traffic listeners, by route (routes[].name; \"(none)\": no route matched) and "
-                      "cache outcome, counted when they end.");
-    for (slot = 0; slot != CR_ROUTE_SLOTS; ++slot)
-        for (k = 0; want[slot] && k != CR_OUTCOME_MAX; ++k) {
-            const char *name = cr_route_slot_name(slot);
-            cr_metric_label_t l[] = {{"route", cr_str(name, strlen(name))}, {"outcome", cr_str(cr_outcome_names[k], strlen(cr_outcome_names[k]))}};
-            cr_metrics_sample(m, "route_requests_total", l, 2, rs->requests[slot][k]);
-        }
-    cr_metrics_family(m, "route_responses_total", CR_METRIC_COUNTER,
-                      "Requests by route and the class of the status sent (\"none\": the client left before any status).");
-    for (slot = 0; slot != CR_ROUTE_SLOTS; ++slot)
-        for (k = 0; want[slot] && k != CR_CODE_CLASS_MAX; ++k) {
-            const char *name = cr_route_slot_name(slot);
-            cr_metric_label_t l[] = {{"route", cr_str(name, strlen(name))}, {"code", cr_str(cr_code_class_names[k], strlen(cr_code_class_names[k]))}};
-            cr_metrics_sample(m, "route_responses_total", l, 2, rs->codes[slot][k]);
-        }
+    write_by_route(m, "route_requests_total",
+                   "Requests admitted on the traffic listeners, by route (routes[].name; \"(none)\": no route matched) and "
+                   "cache outcome, counted when they end.",
+                   want, "outcome", cr_outcome_names, CR_OUTCOME_MAX, &rs->requests[0][0]);
+    write_by_route(m, "route_responses_total",
+                   "Requests by route and the class of the status sent (\"none\": the client left before any status).", want,
+                   "code", cr_code_class_names, CR_CODE_CLASS_MAX, &rs->codes[0][0]);
     cr_metrics_family(m, "request_duration_seconds", CR_METRIC_HISTOGRAM,
                       "Time from a request's arrival to the end of its response, by cache outcome (h2o's loop clock: about 1 ms "
                       "resolution).");

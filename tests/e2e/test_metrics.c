@@ -407,36 +407,60 @@ static void test_upstream_series(void)
     free(text);
 }
 
-/* A duplicate or bad route name is a config error with its position; a good name is accepted. */
+/* An admin purge is counted, with the objects it removed (as its answer says). */
+static void test_purges(void)
+{
+    double purges0 = metric("corral_purges_total"), objects0 = metric("corral_purged_objects_total");
+    const char *h[] = {"Content-Type: application/json", NULL};
+    char url[128];
+    long objects = -1;
+    cr_resp_t r;
+    const char *at, *body = "{\"keys\": [\"/m/gz/doc\"]}";
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/purge", corral.admin_port);
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "POST", url, h, body, strlen(body)), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    if ((at = strstr(r.body, "\"objects\": ")) != NULL || (at = strstr(r.body, "\"objects\":")) != NULL)
+        objects = atol(strchr(at, ':') + 1);
+    resp_free(&r);
+    CU_ASSERT(objects >= 1); /* the object of test_bytes_by_encoding */
+    CU_ASSERT_EQUAL(metric("corral_purges_total"), purges0 + 1);
+    CU_ASSERT_EQUAL(metric("corral_purged_objects_total"), objects0 + (double)objects);
+}
+
+/* A duplicate or bad route name is a config error with its position; a good name is accepted. Each case: the routes
+ * (after a fixed head of 3 lines), the exit code of `corral -t`, and what its message must hold. */
 static void test_name_errors(void)
 {
     static const char *head = "listen: [{ address: '127.0.0.1:${PORT}' }]\nupstream: { url: 'http://127.0.0.1:1' }\nroutes:\n";
+    static const struct {
+        const char *routes;
+        int rc;
+        const char *says;
+    } cases[] = {
+        {"  - match: { prefix: /a }\n    name: api\n  - match: { prefix: /b }\n    name: api\n", 1,
+         ":7:11: routes[1].name: \"api\" is already the name of routes[0] (line 4)"},
+        /* two default names alike (same match, same methods), reported at the later route */
+        {"  - match: { prefix: /a }\n  - match: { prefix: /a/ }\n", 1,
+         ":5:5: routes[1].name: \"prefix:/a\" is already the name of routes[0] (line 4); give one of them a name"},
+        /* the same match with other methods has another default name */
+        {"  - match: { prefix: /a, methods: [GET, HEAD] }\n  - match: { prefix: /a }\n", 0, ""},
+        {"  - match: { prefix: /a }\n    name: \"a\\tb\"\n", 1, ":5:11: routes[0].name: a route name must not contain control characters"},
+        {"  - match: { prefix: /a }\n    name: \"\"\n", 1, ":5:11: routes[0].name"},
+        /* not UTF-8: libyaml refuses the file */
+        {"  - match: { prefix: /a }\n    name: caf\xe9\n", 1, ":5:"},
+        {"  - match: { prefix: /a }\n    name: \"caf\xc3\xa9 \\\"x\\\"\"\n", 0, ""},
+    };
     char yaml[1024], out[1024];
+    size_t i;
 
-    snprintf(yaml, sizeof(yaml), "%s  - match: { prefix: /a }\n    name: api\n  - match: { prefix: /b }\n    name: api\n", head);
-    CU_ASSERT_EQUAL(harness_run_corral_check(yaml, out, sizeof(out)), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, ":7:11: routes[1].name: \"api\" is already the name of routes[0] (line 4)"));
-
-    /* two default names alike (same match, same methods) */
-    snprintf(yaml, sizeof(yaml), "%s  - match: { prefix: /a }\n  - match: { prefix: /a/ }\n", head);
-    CU_ASSERT_EQUAL(harness_run_corral_check(yaml, out, sizeof(out)), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, "routes[1].name: \"prefix:/a\" is already the name of routes[0]"));
-    /* the same match with other methods has another default name */
-    snprintf(yaml, sizeof(yaml), "%s  - match: { prefix: /a, methods: [GET, HEAD] }\n  - match: { prefix: /a }\n", head);
-    CU_ASSERT_EQUAL(harness_run_corral_check(yaml, out, sizeof(out)), 0);
-
-    snprintf(yaml, sizeof(yaml), "%s  - match: { prefix: /a }\n    name: \"a\\tb\"\n", head);
-    CU_ASSERT_EQUAL(harness_run_corral_check(yaml, out, sizeof(out)), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, ":5:11: routes[0].name: a route name must not contain control characters"));
-    snprintf(yaml, sizeof(yaml), "%s  - match: { prefix: /a }\n    name: \"\"\n", head);
-    CU_ASSERT_EQUAL(harness_run_corral_check(yaml, out, sizeof(out)), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, "routes[0].name"));
-    /* not UTF-8: libyaml refuses the file */
-    snprintf(yaml, sizeof(yaml), "%s  - match: { prefix: /a }\n    name: caf\xe9\n", head);
-    CU_ASSERT_EQUAL(harness_run_corral_check(yaml, out, sizeof(out)), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, ":5:"));
-    snprintf(yaml, sizeof(yaml), "%s  - match: { prefix: /a }\n    name: \"caf\xc3\xa9 \\\"x\\\"\"\n", head);
-    CU_ASSERT_EQUAL(harness_run_corral_check(yaml, out, sizeof(out)), 0);
+    for (i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        snprintf(yaml, sizeof(yaml), "%s%s", head, cases[i].routes);
+        CU_ASSERT_EQUAL(harness_run_corral_check(yaml, out, sizeof(out)), cases[i].rc);
+        if (strstr(out, cases[i].says) == NULL)
+            fprintf(stderr, "case %zu: \"%s\" not in: %s\n", i, cases[i].says, out);
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, cases[i].says));
+    }
 }
 
 void cr_e2e_register_metrics(void)
@@ -448,5 +472,6 @@ void cr_e2e_register_metrics(void)
     CU_add_test(s, "default route name; hit-for-pass then bypass", test_default_name_and_bypass);
     CU_add_test(s, "body bytes by content coding, h1 and h2", test_bytes_by_encoding);
     CU_add_test(s, "upstream series; histogram counts match the routes", test_upstream_series);
+    CU_add_test(s, "admin purges", test_purges);
     CU_add_test(s, "route name errors", test_name_errors);
 }
