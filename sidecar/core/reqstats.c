@@ -58,14 +58,18 @@ cr_reqstat_t *cr_reqstat_take(const h2o_req_t *req)
     return rs;
 }
 
-/* The coding of the response body: its Content-Encoding header (set by corral or relayed from the upstream). */
+/* The coding of the response body: its Content-Encoding header (set by corral or relayed from the upstream). Looked
+ * for from the end, with a pointer compare per header (respond.c adds it last): cheaper than h2o_find_header. */
 static unsigned body_encoding(const h2o_req_t *req)
 {
-    ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_ENCODING, -1);
+    const h2o_header_t *e = req->res.headers.entries;
+    size_t i = req->res.headers.size;
     h2o_iovec_t v;
-    if (i == -1)
+    while (i != 0 && e[i - 1].name != &H2O_TOKEN_CONTENT_ENCODING->buf)
+        --i;
+    if (i == 0)
         return CR_BODY_IDENTITY;
-    v = req->res.headers.entries[i].value;
+    v = e[i - 1].value;
     if (h2o_lcstris(v.base, v.len, H2O_STRLIT("gzip")))
         return CR_BODY_GZIP;
     if (h2o_lcstris(v.base, v.len, H2O_STRLIT("br")))
