@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "corral/conf/config.h"
 #include "corral/core/histogram.h"
 #include "corral/core/reqstats.h"
 #include "corral/core/route_slots.h"
@@ -165,6 +166,34 @@ static void test_request_record(void)
     free(sum);
 }
 
+/* Route names from the config: defaults from the match (and methods), and the same name gets the same slot in
+ * another generation whatever its position, so counters survive a reload. */
+static void test_config_names(void)
+{
+    static const char a[] = "listen: [{ address: '127.0.0.1:8081' }]\nupstream: { url: 'http://127.0.0.1:8080' }\nroutes:\n"
+                            "  - match: { prefix: /v1/users/, methods: [HEAD, GET] }\n"
+                            "  - match: { exact: /v1/health }\n"
+                            "  - match: { prefix: /v1/posts }\n    name: posts\n";
+    static const char b[] = "listen: [{ address: '127.0.0.1:8081' }]\nupstream: { url: 'http://127.0.0.1:8080' }\nroutes:\n"
+                            "  - match: { prefix: /v2/posts }\n    name: posts\n"
+                            "  - match: { prefix: /new }\n"
+                            "  - match: { exact: /v1/health }\n";
+    char err[256];
+    cr_config_t *ca = cr_config_load_string("a.yaml", a, sizeof(a) - 1, err, sizeof(err)),
+                *cb = cr_config_load_string("b.yaml", b, sizeof(b) - 1, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ca);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cb);
+    CU_ASSERT_STRING_EQUAL(ca->routes[0].name, "prefix:/v1/users GET,HEAD"); /* match form; methods in a fixed order */
+    CU_ASSERT_STRING_EQUAL(ca->routes[1].name, "exact:/v1/health");
+    CU_ASSERT_STRING_EQUAL(ca->routes[2].name, "posts");
+    CU_ASSERT_EQUAL(cb->routes[0].stat_slot, ca->routes[2].stat_slot); /* "posts" moved and changed its match */
+    CU_ASSERT_EQUAL(cb->routes[2].stat_slot, ca->routes[1].stat_slot);
+    CU_ASSERT_NOT_EQUAL(cb->routes[1].stat_slot, ca->routes[0].stat_slot);
+    CU_ASSERT_STRING_EQUAL(cr_route_slot_name(ca->routes[0].stat_slot), "prefix:/v1/users GET,HEAD");
+    cr_config_free(&ca);
+    cr_config_free(&cb);
+}
+
 /* Past CR_ROUTE_SLOTS_MAX names, every new one shares "(other)"; known names keep their slots. */
 static void test_route_slots_overflow(void)
 {
@@ -190,5 +219,6 @@ void cr_test_register_reqstats(void)
     CU_add_test(suite, "route-name registry", test_route_slots);
     CU_add_test(suite, "status classes", test_code_class);
     CU_add_test(suite, "the per-request record", test_request_record);
+    CU_add_test(suite, "route names from the config keep their slots", test_config_names);
     CU_add_test(suite, "route-name registry overflow (fills it: last)", test_route_slots_overflow);
 }
