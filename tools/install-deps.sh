@@ -44,7 +44,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+# another apt (a second install, unattended-upgrades) may hold the lock: wait for it rather than fail
+APT_WAIT=(-o DPkg::Lock::Timeout=300)
+$SUDO apt-get "${APT_WAIT[@]}" update -qq
 if { [ "$BENCH" = 1 ] || [[ " ${missing[*]} " == *" prometheus "* ]]; } && [ ! -e /usr/sbin/policy-rc.d ]; then
   # keep the packaged nginx, varnish and prometheus services from starting (invoke-rc.d asks policy-rc.d; 101 = "not allowed"),
   # and remove this file again however the install ends
@@ -52,4 +54,4 @@ if { [ "$BENCH" = 1 ] || [[ " ${missing[*]} " == *" prometheus "* ]]; } && [ ! -
   $SUDO chmod 755 /usr/sbin/policy-rc.d
   trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+$SUDO apt-get "${APT_WAIT[@]}" install -y -qq --no-install-recommends "${missing[@]}"

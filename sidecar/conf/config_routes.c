@@ -215,12 +215,15 @@ static int parse_key(cr_conf_parser_t *p, cr_route_config_t *r, const cr_conf_ma
     char path[96];
     cr_conf_map_t m = {cr_conf_find(p, rm, "key"), path};
     const yaml_node_t *q;
+    int host = 1;
 
     if (m.node == NULL)
         return 0;
+
     cr_conf_join(path, sizeof(path), rm->path, "key");
-    if (cr_conf_check_mapping(p, m.node, SEC_KEY, path, path) != 0)
+    if (cr_conf_check_mapping(p, m.node, SEC_KEY, path, path) != 0 || cr_conf_opt_bool(p, &m, "host", &host) != 0)
         return -1;
+    r->key_ignore_host = !host;
     if ((q = cr_conf_find(p, &m, "query")) != NULL) {
         if (q->type == YAML_SEQUENCE_NODE) {
             r->key_query = CR_KEY_QUERY_LIST;

@@ -52,7 +52,7 @@ static const char *const route_keys[] = {"match",
                                          "name",
                                          NULL};
 static const char *const match_keys[] = {"prefix", "exact", "methods", NULL};
-static const char *const key_keys[] = {"query", "headers", NULL};
+static const char *const key_keys[] = {"host", "query", "headers", NULL};
 static const char *const coalesce_keys[] = {"timeout", "max_waiters", "pass_ttl", NULL};
 static const char *const compress_keys[] = {"types", "min_size", "encodings", "brotli_quality", "gzip_level", NULL};
 

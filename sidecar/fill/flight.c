@@ -354,7 +354,11 @@ static void add_waiter(cr_thread_t *t, cr_flight_t *f, cr_fill_req_t *fr, int is
     w->after_fetch = after_fetch;
     w->timer.cb = on_waiter_timeout;
     h2o_linklist_insert(&f->waiters[t->idx], &w->link);
-    h2o_timeout_link(t->ctx.loop, cr_thread_timeout(t, fr->route->coalesce_timeout_ms), &w->timer);
+    /* coalesce.timeout sends waiters upstream on their own; the leader waits for its own fetch, which its timeouts
+     * bound (upstream connect and I/O, the tier's calls and lease wait): cut off, it would fetch a second time while
+     * its first fetch went on to be stored */
+    if (!is_leader)
+        h2o_timeout_link(t->ctx.loop, cr_thread_timeout(t, fr->route->coalesce_timeout_ms), &w->timer);
 }
 
 int cr_flight_do_join(cr_flight_t *f, cr_thread_t *t, const cr_fill_req_t *fr)

@@ -307,7 +307,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         pass_with_status(req, cfg, "bypass", "detail=ambiguous-path");
         return 0;
     }
-    keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len),
+    keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len), req->scheme->default_port,
                           cr_str(req->input.path.base, req->input.path.len), req_header_lookup, req, keybuf, sizeof(keybuf));
     if (keylen < 0) {
         pass_with_status(req, cfg, "bypass", "detail=key-too-long");

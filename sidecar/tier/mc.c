@@ -215,8 +215,14 @@ static void note_change(cr_mc_t *mc, size_t server)
 {
     cr_breaker_t *b = &mc->breakers[server];
     __atomic_add_fetch(&mc->breaker_changes, 1, __ATOMIC_RELAXED);
-    cr_log_error("tier: memcached %s breaker %s (back-off %llu ms)", mc->names[server], cr_breaker_state_name(cr_breaker_state(b)),
-                 (unsigned long long)cr_breaker_backoff_ms(b));
+    cr_breaker_state_t st = cr_breaker_state(b);
+    /* an opened breaker is an operator's concern (warn); trying again and closing are its follow-up (info) */
+    if (st == CR_BREAKER_OPEN)
+        cr_log_warn("tier: memcached %s breaker %s (back-off %llu ms)", mc->names[server], cr_breaker_state_name(st),
+                    (unsigned long long)cr_breaker_backoff_ms(b));
+    else
+        cr_log_info("tier: memcached %s breaker %s (back-off %llu ms)", mc->names[server], cr_breaker_state_name(st),
+                    (unsigned long long)cr_breaker_backoff_ms(b));
 }
 
 /* Takes a handle and asks the key's breaker. CR_MC_OK (the call may go), CR_MC_SKIPPED or CR_MC_FAILED (no handle). */

@@ -39,6 +39,7 @@ void cr_e2e_register_admin_thread(void);
 void cr_e2e_register_tier_lease(void);
 void cr_e2e_register_tier(void);
 void cr_e2e_register_tier_faults(void);
+void cr_e2e_register_http_gaps(void);
 void cr_e2e_register_metrics(void);
 
 int main(void)
@@ -75,6 +76,7 @@ int main(void)
     cr_e2e_register_admin_thread();
     cr_e2e_register_tier();
     cr_e2e_register_tier_faults();
+    cr_e2e_register_http_gaps();
     cr_e2e_register_tier_lease();
     cr_e2e_register_metrics();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */

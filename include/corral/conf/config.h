@@ -81,6 +81,7 @@ typedef struct st_cr_route_config_t {
     uint64_t stale_if_error_ms;         /* 0 = not set */
 
     /* key */
+    int key_ignore_host; /* key.host: false: the authority is left out of the key (one API under several names) */
     cr_key_query_mode_t key_query;
     char **key_query_names; /* CR_KEY_QUERY_LIST: the names, sorted ascending */
     size_t num_key_query_names;
