@@ -25,7 +25,7 @@
 
 /* How the cache handled a request (label `outcome`); see the README's metrics section for each. */
 typedef enum en_cr_outcome_t {
-    CR_OUTCOME_PASS = 0, /* no route, an uncached route, a method other than GET/HEAD, or the request said no-store */
+    CR_OUTCOME_PASS = 0, /* no route, an uncached route, a method other than GET/HEAD, a no-store request's miss */
     CR_OUTCOME_HIT,
     CR_OUTCOME_MISS,
     CR_OUTCOME_STALE,
