@@ -98,16 +98,22 @@ static double metric(const char *series)
     return v;
 }
 
-/* Polls (at most 3 s) until the series reaches want; returns its last value. */
-static double metric_wait(const char *series, double want)
+/* Polls read(arg) (at most 3 s, stretched for slow builds) until it reaches want; returns its last value. A request
+ * is counted when it ends, a moment after its client has the answer. */
+static double poll_until(double (*read)(const char *), const char *arg, double want)
 {
     long deadline = harness_now_ms() + 3000L * harness_time_scale();
-    double v = metric(series);
+    double v = read(arg);
     while (v < want && harness_now_ms() < deadline) {
         sleep_ms(10);
-        v = metric(series);
+        v = read(arg);
     }
     return v;
+}
+
+static double metric_wait(const char *series, double want)
+{
+    return poll_until(metric, series, want);
 }
 
 static double route_outcome(const char *route, const char *outcome)
@@ -350,17 +356,10 @@ static double route_total(const char *route)
     return sum;
 }
 
-/* Polls until the route has counted n requests (each is counted when it ends, a moment after its client has the
- * answer), bounded; returns the last total. */
+/* Polls until the route has counted n requests; returns the last total. */
 static double route_total_wait(const char *route, double n)
 {
-    long deadline = harness_now_ms() + 3000L * harness_time_scale();
-    double v = route_total(route);
-    while (v < n && harness_now_ms() < deadline) {
-        sleep_ms(10);
-        v = route_total(route);
-    }
-    return v;
+    return poll_until(route_total, route, n);
 }
 
 static double gz_sent; /* requests sent on route gz so far */
