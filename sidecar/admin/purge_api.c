@@ -73,6 +73,8 @@ void cr_admin_handle_purge(h2o_req_t *req)
     inv.num_tags = pr.num_tags;
     inv.soft = pr.soft;
     cr_invalidate(cr_rt.store, &inv, &done);
+    CR_STAT_INC(cr_thread_of(req)->stats, purges);
+    CR_STAT_ADD(cr_thread_of(req)->stats, purged_objects, done.objects);
     counts.keys = done.uris;
     counts.prefixes = done.prefixes;
     counts.tags = done.tags;
@@ -97,6 +99,8 @@ void cr_admin_handle_clear(h2o_req_t *req)
     int n;
     inv.everything = 1;
     counts.objects = cr_invalidate(cr_rt.store, &inv, NULL);
+    CR_STAT_INC(cr_thread_of(req)->stats, purges);
+    CR_STAT_ADD(cr_thread_of(req)->stats, purged_objects, counts.objects);
     n = cr_purge_result_json(&counts, 0, out, 511);
     cr_log_info("admin purge: everything: %zu objects", counts.objects);
     assert(n > 0);

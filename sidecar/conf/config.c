@@ -532,6 +532,7 @@ void cr_config_free(cr_config_t **cfgp)
     for (i = 0; i != cfg->num_routes; ++i) {
         cr_route_config_t *r = cfg->routes + i;
         free(r->match_path);
+        free(r->name);
         free(r->force_cache_control);
         free_strv(r->key_query_names, r->num_key_query_names);
         free_strv(r->key_headers, r->num_key_headers);

@@ -54,6 +54,7 @@ static const char *const route_keys[] = {"match",
                                          "invalidate",
                                          "forward_headers",
                                          "cookies",
+                                         "name",
                                          NULL};
 static const char *const match_keys[] = {"prefix", "exact", "methods", NULL};
 static const char *const key_keys[] = {"host", "query", "headers", NULL};

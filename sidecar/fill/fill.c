@@ -106,6 +106,7 @@ static void insert_pass_marker(cr_flight_t *f, uint64_t now)
     marker = cr_object_finish(marker);
     cr_store_insert(cr_rt.store, marker);
     cr_object_release(&marker);
+    CR_STAT_INC(f->owner->stats, pass_markers);
 }
 
 /* Too large to buffer: everyone passes, and a hit-for-pass marker sends the next ones straight to the upstream. */

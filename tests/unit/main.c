@@ -34,6 +34,7 @@ void cr_test_register_guard(void);
 void cr_test_register_stats(void);
 void cr_test_register_metrics(void);
 void cr_test_register_stats_json(void);
+void cr_test_register_reqstats(void);
 void cr_test_register_outcome(void);
 void cr_test_register_flight(void);
 void cr_test_register_value(void);
@@ -85,6 +86,7 @@ int main(void)
     cr_test_register_breaker();
     cr_test_register_inval_log();
     cr_test_register_inval_ring();
+    cr_test_register_reqstats(); /* last: it fills the process-wide route-name registry */
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

@@ -23,7 +23,7 @@ the other (0). Every client sends the same authority (tier.test): it is part of 
      http.client, back to back) until it stops answering a hit. The delay runs from just before the purge request to
      the send of the first poll answered with a non-hit (B applied the purge before serving that poll and after the
      previous one: an upper bound, at most one poll round trip late; the non-hit's own refill is not counted).
-     p50, p90, p99, max; B's own corral_tier_invalidation_delay_ms figures beside them.
+     p50, p90, p99, max; B's own corral_tier_invalidation_delay_seconds figures beside them.
   4. L1 hits with memcached frozen: a fourth corral N, the same but without a tier, is the baseline. 200 keys are
      filled at A and at N; then h2load -c 8 -m 8 sends 20000 L1 hits (--quick 5000) per round, 8 rounds at each,
      alternating which goes first; then all three memcached get SIGSTOP and the rounds are run again (SIGCONT after).
@@ -435,12 +435,12 @@ def section_invalidation(r, run_id, n):
         os.sched_setaffinity(0, old_aff)
     m1 = env.metrics("B")
     applied, dsum, gaps = (m1.get("corral_tier_" + k, 0) - m0.get("corral_tier_" + k, 0) for k in (
-        "invalidations_applied_total", "invalidation_delay_ms_sum", "invalidation_gaps_total"))
+        "invalidations_applied_total", "invalidation_delay_seconds_sum", "invalidation_gaps_total"))
     res = {"purges": n, "measured": len(delays), "not_seen_within_s": POLL_LIMIT_S, "not_seen": missed,
            "not_held_in_l1": not_held, "delay_ms": lat_stats(delays), "purge_request_ms": lat_stats(purge_ms),
            "polls_per_purge_mean": sum(polls) / len(polls) if polls else None,
-           "b_applied": int(applied), "b_delay_ms_mean": dsum / applied if applied else None,
-           "b_delay_ms_max": m1.get("corral_tier_invalidation_delay_ms_max"), "b_gaps": int(gaps)}
+           "b_applied": int(applied), "b_delay_ms_mean": dsum * 1000.0 / applied if applied else None,
+           "b_delay_ms_max": m1.get("corral_tier_invalidation_delay_max_seconds", 0) * 1000.0, "b_gaps": int(gaps)}
     if missed:
         r.problem("tier invalidation: %d purges at A were not seen by B within %.0f s" % (missed, POLL_LIMIT_S))
     if not_held:

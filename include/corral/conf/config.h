@@ -120,6 +120,12 @@ typedef struct st_cr_route_config_t {
     char **invalidate; /* paths, prefixes ending in '*' or templates with {name} */
     size_t num_invalidate;
 
+    /* metrics (issue 14): the `route` label. `name` as written, or by default "prefix:<path>" / "exact:<path>" (the
+       match path in match form); unique among the routes. stat_slot: its slot in the process's route-name registry
+       (core/route_slots.h), set when the config is loaded; the same name gets the same slot in every generation */
+    char *name;
+    unsigned stat_slot;
+
     /* where this route was defined, for messages */
     unsigned line;
 } cr_route_config_t;

@@ -78,6 +78,7 @@ struct st_cr_fetch_t {
     uint8_t _reused;     /* the connection came from the idle list */
     uint8_t _head_seen;  /* on_head was called */
     uint8_t _paused;
+    uint64_t _started_us; /* cr_monotonic_us() at cr_fetch_start: the upstream latency histogram (core/reqstats.h) */
 };
 
 /* Initialises a thread's upstream on its loop. */
@@ -93,6 +94,8 @@ int cr_fetch_is_waiting(const cr_fetch_t *f);
 /* The process-wide queue: fetches waiting for a connection now, the most at once since start, and the fetches refused
  * because limits.queued_fills were waiting. Any thread. */
 void cr_upstream_queue_stats(size_t *queued, size_t *peak, uint64_t *refused);
+/* Fetches holding an upstream connection now (connecting, sending or reading), all threads. Any thread. */
+size_t cr_upstream_connections_in_use(void);
 /* Stops / resumes reading the response body (backpressure). */
 void cr_fetch_pause(cr_fetch_t *fetch);
 void cr_fetch_resume(cr_fetch_t *fetch);
