@@ -21,6 +21,7 @@
  * reference and the request's pool, not by the config.
  */
 #include "corral/serve/respond.h"
+#include "corral/serve/respond_range.h"
 
 #include <stdio.h>
 
@@ -303,6 +304,8 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     }
     stored = cr_object_body(obj, (cr_encoding_t)chosen);
     body = h2o_iovec_init(stored.base, stored.len);
+    if (!is_head && obj->status == 200 && cr_respond_range(req, obj, body, etag, chosen != CR_ENC_IDENTITY, cache_status))
+        return; /* 206 or 416 (respond_range.c); a request without Range costs one scan of its headers there */
     req->res.content_length = body.len;
     h2o_start_response(req, &generator);
     if (is_head || body.len == 0)
