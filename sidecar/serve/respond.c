@@ -1,6 +1,7 @@
 /*
  * respond.c: answering a request from a stored object: content-coding negotiation, per-variant validators,
- * conditional requests (304), HEAD, and the on-the-fly decoder for objects held only in the upstream's coding.
+ * conditional requests (304), HEAD, and the on-the-fly decoder for objects held only in the upstream's coding. A GET
+ * with Range is handed to respond_range.c (206 / 416) after every header of the whole 200 is set.
  *
  * Invariants: runs on the request's worker thread. The request holds one object reference, a pin of that thread
  * (pin.h: a hot object's hits write nothing shared), tied to its pool and dropped when it is disposed, so every stored byte is sent by reference: no copy, no allocation proportional to

@@ -129,8 +129,8 @@ static void test_ignored_ranges_get_the_whole_200(void)
 {
     static const char *const ignored[] = {"Range: bytes=5-4", "Range: items=0-1", "Range: bytes=x", "Range: bytes=0-1;2-3",
                                           "Range: bytes=,", "Range: bytes=0-,0-", /* overlapping past the length */
-                                          "Range: bytes=0-0,1-1,2-2,3-3,4-4,5-5,6-6,7-7,8-8,9-9,10-10,11-11,12-12,13-13,"
-                                          "14-14,15-15,16-16" /* 17 ranges */};
+                                          ("Range: bytes=0-0,1-1,2-2,3-3,4-4,5-5,6-6,7-7,8-8,9-9,10-10,11-11,12-12,13-13,"
+                                           "14-14,15-15,16-16") /* 17 ranges */};
     const char *path = "/ignored/a?size=3000&cc=max-age%3D600";
     size_t len, i;
     char *whole = whole_body(path, NULL, &len, 200);
@@ -164,7 +164,7 @@ static void test_ignored_ranges_get_the_whole_200(void)
  * Content-Range, its bytes, the delimiters and the closing one, and nothing after it. Returns the parts seen. */
 static int check_multipart(const cr_resp_t *r, const char *whole, size_t total, const char *part_type)
 {
-    char ct[256], delim[128], closing[128];
+    char ct[256], delim[300], closing[300];
     const char *b, *p = r->body, *end = r->body + r->body_len;
     int parts = 0;
 
