@@ -152,17 +152,10 @@ void cr_range_boundary(char *buf, uint64_t seed)
     }
 }
 
+/* A position or length in decimal (bodies are in memory: below 2^63; larger ones would print as 2^63 - 1). */
 static size_t put_u64(char *buf, uint64_t v)
 {
-    char tmp[20];
-    size_t n = 0, i;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (i = 0; i != n; ++i)
-        buf[i] = tmp[n - 1 - i];
-    return n;
+    return cr_i64toa(v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v, buf);
 }
 
 static size_t put(char *buf, const char *s, size_t len)
