@@ -46,13 +46,20 @@ static void send_unsatisfiable(h2o_req_t *req, uint64_t len, h2o_iovec_t cache_s
 /* multipart/byteranges: 0 when the whole body would be smaller (the caller sends it) */
 static int send_multipart(h2o_req_t *req, h2o_generator_t *generator, h2o_iovec_t body, const cr_byte_range_t *r, size_t n)
 {
+    static const char mp[] = "multipart/byteranges; boundary=";
     ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    cr_str_t ctype = ct != -1 ? cr_str(req->res.headers.entries[ct].value.base, req->res.headers.entries[ct].value.len) : cr_str(NULL, 0);
-    h2o_iovec_t *bufs = h2o_mem_alloc_pool(&req->pool, sizeof(*bufs) * (2 * n + 1));
-    char *boundary = h2o_mem_alloc_pool(&req->pool, CR_RANGE_BOUNDARY_LEN), *mct;
-    cr_str_t b = cr_str(boundary, CR_RANGE_BOUNDARY_LEN);
+    h2o_iovec_t ctv = ct != -1 ? req->res.headers.entries[ct].value : h2o_iovec_init(NULL, 0), *bufs, mct;
+    cr_str_t ctype = cr_str(ctv.base, ctv.len), b;
+    char *boundary;
     uint64_t total = 0;
     size_t i;
+
+    bufs = h2o_mem_alloc_pool(&req->pool, sizeof(*bufs) * (2 * n + 1));
+    mct.len = sizeof(mp) - 1 + CR_RANGE_BOUNDARY_LEN;
+    mct.base = h2o_mem_alloc_pool(&req->pool, mct.len);
+    memcpy(mct.base, mp, sizeof(mp) - 1);
+    boundary = mct.base + sizeof(mp) - 1; /* the boundary is written once, inside the Content-Type value */
+    b = cr_str(boundary, CR_RANGE_BOUNDARY_LEN);
 
     cr_range_boundary(boundary, ++boundary_counter ^ ((uint64_t)(uintptr_t)req << 16) ^ h2o_now(req->conn->ctx->loop));
     for (i = 0; i != n; ++i) {
@@ -67,14 +74,10 @@ static int send_multipart(h2o_req_t *req, h2o_generator_t *generator, h2o_iovec_
     if (total >= body.len)
         return 0;
 
-    mct = h2o_mem_alloc_pool(&req->pool, sizeof("multipart/byteranges; boundary=") - 1 + b.len);
-    memcpy(mct, "multipart/byteranges; boundary=", sizeof("multipart/byteranges; boundary=") - 1);
-    memcpy(mct + sizeof("multipart/byteranges; boundary=") - 1, b.base, b.len);
     if (ct != -1)
-        req->res.headers.entries[ct].value = h2o_iovec_init(mct, sizeof("multipart/byteranges; boundary=") - 1 + b.len);
+        req->res.headers.entries[ct].value = mct;
     else
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, mct,
-                       sizeof("multipart/byteranges; boundary=") - 1 + b.len);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, mct.base, mct.len);
     req->res.status = 206;
     req->res.reason = "Partial Content";
     req->res.content_length = (size_t)total;
