@@ -29,6 +29,7 @@ typedef enum en_cr_conf_section_t {
     SEC_KEY,
     SEC_COALESCE,
     SEC_COMPRESS,
+    SEC_LOG,
 } cr_conf_section_t;
 
 /*
@@ -51,5 +52,9 @@ int cr_conf_parse_tier(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t 
 const char *cr_conf_check_server(char *s);
 
 int cr_conf_parse_routes(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);
+
+/* log: (config_log.c). Defaults first (-1: out of memory). */
+int cr_conf_set_log_defaults(cr_config_t *cfg);
+int cr_conf_parse_log(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);
 
 #endif

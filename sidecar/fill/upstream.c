@@ -470,6 +470,7 @@ static void on_head_bytes(cr_fetch_t *f, const char *err)
     }
 
     f->_head_seen = 1;
+    f->head_ns = cr_mono_ns();
     f->_body = (uint8_t)head.body;
     f->_keep_alive = head.keep_alive != 0;
     if (head.body == CR_H1_BODY_NONE || (head.body == CR_H1_BODY_LENGTH && head.content_length == 0)) {
@@ -566,6 +567,7 @@ void cr_fetch_start(cr_upstream_t *up, cr_fetch_t *f)
     f->_extra = 0;
     f->_queue_link = (h2o_linklist_t){NULL, NULL};
     f->_timer = (h2o_timeout_entry_t){0};
+    f->started_ns = cr_mono_ns(), f->head_ns = 0;
     if (up->active >= up->cap) {
         if (!queue_place_take(up)) {
             /* reported from the loop, not from inside this call */

@@ -24,6 +24,8 @@
 #include <sys/random.h>
 
 #include "corral/core/runtime.h"
+#include "corral/core/accesslog.h"
+#include "corral/serve/request_id.h"
 #include "corral/conf/config.h"
 #include "corral/conf/generation.h"
 #include "corral/http/http.h"
@@ -228,6 +230,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     cr_guard_ticket_t guard;
 
     CR_STAT_INC(t->stats, requests);
+    cr_accesslog_begin(req, cr_request_id_apply(req, t->idx)); /* the id first: every answer's log line has it */
     if (cr_reqcheck_size(req, cfg->limits.request_headers) != CR_OK) /* first: nothing of an oversized head is read */
         return 0;
     if (cr_guard_check(t->guard, req->conn, h2o_now(t->ctx.loop), &guard)) {

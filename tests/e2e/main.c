@@ -39,6 +39,7 @@ void cr_e2e_register_admin_thread(void);
 void cr_e2e_register_tier_lease(void);
 void cr_e2e_register_tier(void);
 void cr_e2e_register_tier_faults(void);
+void cr_e2e_register_accesslog(void);
 
 int main(void)
 {
@@ -75,6 +76,7 @@ int main(void)
     cr_e2e_register_tier();
     cr_e2e_register_tier_faults();
     cr_e2e_register_tier_lease();
+    cr_e2e_register_accesslog();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;
         CU_set_fail_on_inactive(CU_FALSE); /* the suites left out are not failures */

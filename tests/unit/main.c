@@ -40,6 +40,9 @@ void cr_test_register_mc(void);
 void cr_test_register_breaker(void);
 void cr_test_register_inval_log(void);
 void cr_test_register_inval_ring(void);
+void cr_test_register_accesslog(void);
+void cr_test_register_request_id(void);
+void cr_test_register_config_log(void);
 
 int main(void)
 {
@@ -81,6 +84,9 @@ int main(void)
     cr_test_register_breaker();
     cr_test_register_inval_log();
     cr_test_register_inval_ring();
+    cr_test_register_accesslog();
+    cr_test_register_request_id();
+    cr_test_register_config_log();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

@@ -52,7 +52,9 @@
     /* 100 ms listener pauses after accept ran out of descriptors or memory */ \
     X(accept_pauses, "accept_pauses_total", counter, "100 ms listener pauses after accept ran out of descriptors.") \
     /* fills cancelled before they were sent: every waiter had gone */ \
-    X(fills_dropped, "fills_dropped_total", counter, "Fills cancelled before they were sent upstream: every waiter had gone.")
+    X(fills_dropped, "fills_dropped_total", counter, "Fills cancelled before they were sent upstream: every waiter had gone.") \
+    /* access-log lines dropped: the destination was full or failing (accesslog.h) */ \
+    X(access_log_dropped, "access_log_dropped_total", counter, "Access-log lines dropped because the destination was full or failing.")
 /* clang-format on */
 
 /* Per-thread counters; each written only by its own thread. */

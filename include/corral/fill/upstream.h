@@ -60,6 +60,9 @@ struct st_cr_fetch_t {
     size_t num_reqbufs;
     int is_head;       /* the request method is HEAD (no response body) */
     int is_idempotent; /* may be retried once on a dead keep-alive connection */
+    /* set by the client (cr_mono_ns): when cr_fetch_start was called, and when the response head arrived (0: not
+     * yet); the access log's upstream_time is the difference */
+    uint64_t started_ns, head_ns;
 
     /* private */
     cr_upstream_t *_up;
