@@ -377,14 +377,17 @@ static cr_al_rec_t *rec_of(h2o_req_t *req, int create)
     return rec;
 }
 
-void cr_accesslog_begin(h2o_req_t *req, h2o_iovec_t request_id)
+void cr_accesslog_begin(h2o_req_t *req)
+{
+    if (al_fd != -1)
+        rec_of(req, 1)->start_ns = cr_mono_ns();
+}
+
+void cr_accesslog_note_id(h2o_req_t *req, h2o_iovec_t request_id)
 {
     cr_al_rec_t *rec;
-    if (al_fd == -1)
-        return;
-    rec = rec_of(req, 1);
-    rec->start_ns = cr_mono_ns();
-    rec->request_id = request_id;
+    if (al_fd != -1 && (rec = rec_of(req, 1)) != NULL)
+        rec->request_id = request_id;
 }
 
 void cr_accesslog_note_route(h2o_req_t *req, const char *label, size_t len)

@@ -230,9 +230,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     cr_guard_ticket_t guard;
 
     CR_STAT_INC(t->stats, requests);
-    cr_accesslog_begin(req, cr_request_id_apply(req, t->idx)); /* the id first: every answer's log line has it */
+    cr_accesslog_begin(req); /* the clock: every answer below gets its access-log line */
     if (cr_reqcheck_size(req, cfg->limits.request_headers) != CR_OK) /* first: nothing of an oversized head is read */
         return 0;
+    cr_accesslog_note_id(req, cr_request_id_apply(req, t->idx)); /* after the size check: it may add a header */
     if (cr_guard_check(t->guard, req->conn, h2o_now(t->ctx.loop), &guard)) {
         CR_STAT_INC(t->stats, guard_rejections);
         cr_send_json_error(req, 429, "Too Many Requests", "too_many_cancellations",

@@ -2,7 +2,8 @@
  * test_accesslog.c: end-to-end tests of the JSON access log, the request id and log.level (issue 14, logs):
  *   - corral logging to a file: a miss, a hit, a pass (cache: false), a request matching no route, a 404, a client's
  *     X-Request-Id, hostile ids (quotes, backslash, tab, bytes over 0x7f, 10 KB, two lines) and a hostile path over
- *     raw HTTP/2: every line is valid JSON with exactly the documented keys (tests/e2e/accesslog_lines.py reads them
+ *     raw HTTP/2 (quotes, backslash, tab, a byte that is not UTF-8, U+2028; libh2o itself refuses other control bytes
+ *     in :path with a 400 before any handler runs, so such a request has no line): every line is valid JSON with exactly the documented keys (tests/e2e/accesslog_lines.py reads them
  *     with Python's json module), and the fields are right (status, route, cache outcome, bytes, upstream_time null on
  *     a hit and a number on a miss or pass);
  *   - the upstream saw the request id: the client's valid one, or the generated one that replaced a hostile one
@@ -280,8 +281,8 @@ static int send_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-/* A hostile :path over raw HTTP/2 (quotes, backslash, control bytes, bytes that are not UTF-8): its line is valid
- * JSON, and the path comes back as sent. */
+/* A hostile :path over raw HTTP/2 (quotes, backslash, a tab, a byte that is not UTF-8, U+2028): its line is valid
+ * JSON, and the path comes back as sent (0xff as U+00FF, the code point of the same value). */
 static void test_hostile_path(void)
 {
     static const char path[] = "/c/\"q\"\\b\t\xff\xc3\xa9/\u2028";
