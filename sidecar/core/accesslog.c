@@ -149,13 +149,22 @@ static void flush(cr_al_buf_t *b)
         b->lines = 0;
         return;
     }
-    for (i = 0, nl = 0; i != (size_t)w; ++i)
-        nl += b->buf[i] == '\n';
+    if ((size_t)w == b->len) { /* the usual case: all of it */
+        b->len = b->lines = 0;
+        return;
+    }
+    /* the destination took only part: the rest at the next tick (the lines that went are counted out) */
+    for (i = 0, nl = 0; i != (size_t)w; ++i) {
+        const char *p = memchr(b->buf + i, '\n', (size_t)w - i);
+        if (p == NULL)
+            break;
+        ++nl;
+        i = (size_t)(p - b->buf);
+    }
     b->lines -= nl < b->lines ? nl : b->lines;
     memmove(b->buf, b->buf + w, b->len - (size_t)w);
     b->len -= (size_t)w;
-    if (b->len != 0)
-        b->blocked = 1; /* the destination took only part: the rest at the next tick */
+    b->blocked = 1;
 }
 
 static void on_timer(h2o_timeout_entry_t *entry)
@@ -205,6 +214,13 @@ void cr_accesslog_flush_all(void)
 
 /* ---- formatting ---- */
 
+/* bytes written as they are: printable ASCII but '"' and '\\' */
+static const unsigned char plain[256] = {
+    [0x20 ... 0x21] = 1, /* '"' is 0x22 */
+    [0x23 ... 0x5b] = 1, /* '\\' is 0x5c */
+    [0x5d ... 0x7e] = 1,
+};
+
 int cr_json_escape(char *dst, size_t *pos, size_t cap, const char *src, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -213,11 +229,20 @@ int cr_json_escape(char *dst, size_t *pos, size_t cap, const char *src, size_t l
 
     while (i < len) {
         unsigned char c = s[i];
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-            if (p + 1 > cap)
+        if (plain[c]) {
+            /* a run of plain bytes, copied at once (the usual path: most of a path, all of an id) */
+            size_t j = i + 1;
+            while (j < len && plain[s[j]])
+                ++j;
+            if (p + (j - i) > cap) {
+                j = i + (cap - p); /* as many as fit */
+                memcpy(dst + p, s + i, j - i);
+                p += j - i;
                 goto full;
-            dst[p++] = (char)c;
-            ++i;
+            }
+            memcpy(dst + p, s + i, j - i);
+            p += j - i;
+            i = j;
         } else if (c == '"' || c == '\\') {
             if (p + 2 > cap)
                 goto full;
@@ -481,9 +506,13 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     else
         PUT("null");
     PUT(",\"request_id\":");
-    if (rec != NULL && rec->request_id.base != NULL)
-        put_string(line, &pos, cap, rec->request_id.base, rec->request_id.len, 256);
-    else
+    if (rec != NULL && rec->request_id.base != NULL && rec->request_id.len <= 256) {
+        /* valid ids are token characters (serve/request_id.h), none of which JSON escapes: copied as they are */
+        line[pos++] = '"';
+        memcpy(line + pos, rec->request_id.base, rec->request_id.len);
+        pos += rec->request_id.len;
+        line[pos++] = '"';
+    } else
         PUT("null");
     PUT("}\n");
 

@@ -2,18 +2,22 @@
  * request_id.c: X-Request-Id, kept when valid or generated (request_id.h).
  *
  * Invariants: the process prefix is drawn once (pthread_once, getrandom; a clock-and-address mix when getrandom
- * fails); the counter is thread-local, so ids need no lock and are unique per (thread, counter). The header is
+ * fails); each thread formats its first 20 digits (prefix and thread index: a thread's index never changes) once;
+ * the counter is thread-local, so ids need no lock and are unique per (thread, counter). The header is
  * changed in place (one value) or added; a request never leaves with two X-Request-Id lines.
  */
 #include "corral/serve/request_id.h"
 
 #include <pthread.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
 static uint64_t prefix;
 static pthread_once_t prefix_once = PTHREAD_ONCE_INIT;
 static __thread uint64_t counter;
+static __thread char thread_prefix[20]; /* the prefix and thread digits of this thread's ids, made at its first */
+static __thread int thread_prefix_set;
 
 static void init_prefix(void)
 {
@@ -77,9 +81,16 @@ h2o_iovec_t cr_request_id_apply(h2o_req_t *req, unsigned thread)
             more = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), first);
         }
     }
-    pthread_once(&prefix_once, init_prefix);
+    if (!thread_prefix_set) {
+        char full[CR_REQUEST_ID_GEN_LEN];
+        pthread_once(&prefix_once, init_prefix);
+        cr_request_id_format(full, prefix, thread, 0);
+        memcpy(thread_prefix, full, sizeof(thread_prefix));
+        thread_prefix_set = 1;
+    }
     id = h2o_mem_alloc_pool(&req->pool, CR_REQUEST_ID_GEN_LEN);
-    cr_request_id_format(id, prefix, thread, ++counter);
+    memcpy(id, thread_prefix, 20);
+    put_hex(id + 20, ++counter & 0xffffffffffffull, 12);
     if (first != -1) {
         req->headers.entries[first].value = h2o_iovec_init(id, CR_REQUEST_ID_GEN_LEN);
         return req->headers.entries[first].value;
