@@ -5,7 +5,9 @@
  * Invariants: `al_fd` is set once by cr_accesslog_open before any worker starts and never changes (-1: off). Each
  * traffic thread owns one cr_al_buf_t (thread-local, made at its first line), touched only by that thread, except
  * by cr_accesslog_flush_all after the threads are joined; `bufs` lists them (a mutex, taken once per thread when
- * its buffer is made). A buffer holds whole lines only; a partial write leaves the unwritten tail at the front.
+ * its buffer is made). A buffer holds whole lines (its front may be the tail of one a socket took in part). To a pipe
+ * each write(2) is of whole lines and at most PIPE_BUF bytes (atomic: never mixed with the error log's lines when
+ * both share the pipe); to a regular file, one write of everything (O_APPEND).
  * After EAGAIN the thread does not write again before its next timer tick (so a stuck reader costs one write(2)
  * per tick, not per request); a line that finds the buffer full then is dropped and counted. Any other write error
  * (EPIPE, ENOSPC, EIO) drops what is buffered, counting its lines.
@@ -15,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +37,6 @@ typedef struct st_cr_al_buf_t {
     cr_thread_t *thread;
     h2o_timeout_entry_t timer;
     size_t len;
-    size_t lines; /* whole lines in buf[0..len) (the front may be the tail of a line partly written) */
     int blocked;  /* EAGAIN since the last tick: do not write before the next */
     time_t cached_sec;
     char cached_time[20];
@@ -53,6 +55,7 @@ typedef struct st_cr_al_rec_t {
 
 static int al_fd = -1;
 static int al_is_socket;
+static int al_chunked; /* not a regular file: writes of whole lines up to PIPE_BUF (chunk_of) */
 static __thread cr_al_buf_t *tls_buf;
 static pthread_mutex_t bufs_mutex = PTHREAD_MUTEX_INITIALIZER;
 static cr_al_buf_t **bufs;
@@ -71,18 +74,21 @@ int cr_accesslog_open(const char *dest, char *err, size_t errlen)
         return 0;
     }
     if (dest == NULL || strcmp(dest, "stdout") == 0) {
-        /* a description of our own for stdout's pipe, file or tty, so O_NONBLOCK does not reach whoever shares
-         * fd 1's; a socket (journald) cannot be reopened: it is written with MSG_DONTWAIT instead */
+        /* a pipe, tty or device: a description of our own (/proc/self/fd/1), so O_NONBLOCK does not reach whoever
+         * shares fd 1's */
         if (fstat(1, &st) != 0) {
             snprintf(err, errlen, "log.access: stdout is not open (%s)", strerror(errno));
             return -1;
         }
-        if (S_ISSOCK(st.st_mode)) {
+        if (S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode)) {
+            /* a file: fd 1's own description, whose offset `>file 2>&1` shares with the error log (a description of
+             * our own would write over its lines); regular files never block anyway. A socket (journald) cannot be
+             * reopened: it is written with MSG_DONTWAIT */
             if ((fd = fcntl(1, F_DUPFD_CLOEXEC, 3)) == -1) {
                 snprintf(err, errlen, "log.access: cannot use stdout: %s", strerror(errno));
                 return -1;
             }
-            al_is_socket = 1;
+            al_is_socket = S_ISSOCK(st.st_mode);
         } else if ((fd = open("/proc/self/fd/1", O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC)) == -1) {
             if ((fd = fcntl(1, F_DUPFD_CLOEXEC, 3)) == -1) {
                 snprintf(err, errlen, "log.access: cannot use stdout: %s", strerror(errno));
@@ -90,6 +96,7 @@ int cr_accesslog_open(const char *dest, char *err, size_t errlen)
             }
             fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); /* shared with fd 1: the best there is */
         }
+        al_chunked = !S_ISREG(st.st_mode);
         al_fd = fd;
         return 0;
     }
@@ -103,6 +110,7 @@ int cr_accesslog_open(const char *dest, char *err, size_t errlen)
         snprintf(err, errlen, "log.access: cannot open %s: it is a directory", dest);
         return -1;
     }
+    al_chunked = fstat(fd, &st) != 0 || !S_ISREG(st.st_mode); /* a FIFO */
     al_fd = fd;
     return 0;
 }
@@ -130,41 +138,57 @@ static void count_dropped(cr_al_buf_t *b, size_t n)
             CR_STAT_INC(b->thread->stats, access_log_dropped);
 }
 
-/* Writes what the buffer holds, once (non-blocking). */
+/* Lines ('\n') in p[0..n). */
+static size_t count_lines(const char *p, size_t n)
+{
+    const char *end = p + n, *q;
+    size_t c = 0;
+    for (; p != end && (q = memchr(p, '\n', (size_t)(end - p))) != NULL; p = q + 1)
+        ++c;
+    return c;
+}
+
+/* How much of buf[0..len) (whole lines) the next write takes: all of it to a regular file (O_APPEND: one write is
+ * never interleaved with another's); to a pipe, whole lines up to PIPE_BUF (such a write goes in whole or not at
+ * all, so a line never mixes with the error log's when both share the pipe), or one longer line alone. */
+static size_t chunk_of(const char *buf, size_t len)
+{
+    const char *nl;
+    if (!al_chunked || len <= PIPE_BUF)
+        return len;
+    if ((nl = memrchr(buf, '\n', PIPE_BUF)) != NULL)
+        return (size_t)(nl - buf) + 1;
+    nl = memchr(buf, '\n', len);
+    return nl != NULL ? (size_t)(nl - buf) + 1 : len;
+}
+
+/* Writes what the buffer holds, without blocking: stops at the first write the destination does not take whole. */
 static void flush(cr_al_buf_t *b)
 {
-    ssize_t w;
-    size_t i, nl;
+    size_t off = 0;
 
     if (b->len == 0 || b->blocked)
         return;
-    w = al_is_socket ? send(al_fd, b->buf, b->len, MSG_DONTWAIT | MSG_NOSIGNAL) : write(al_fd, b->buf, b->len);
-    if (w < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-            b->blocked = errno != EINTR;
+    while (off != b->len) {
+        size_t n = chunk_of(b->buf + off, b->len - off);
+        ssize_t w = al_is_socket ? send(al_fd, b->buf + off, n, MSG_DONTWAIT | MSG_NOSIGNAL) : write(al_fd, b->buf + off, n);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                b->blocked = errno != EINTR; /* nothing more before the next tick */
+                break;
+            }
+            count_dropped(b, count_lines(b->buf + off, b->len - off)); /* EPIPE, ENOSPC, EIO: it will not go */
+            b->len = 0;
             return;
         }
-        count_dropped(b, b->lines); /* EPIPE, ENOSPC, EIO: what is here will not go */
-        b->len = 0;
-        b->lines = 0;
-        return;
-    }
-    if ((size_t)w == b->len) { /* the usual case: all of it */
-        b->len = b->lines = 0;
-        return;
-    }
-    /* the destination took only part: the rest at the next tick (the lines that went are counted out) */
-    for (i = 0, nl = 0; i != (size_t)w; ++i) {
-        const char *p = memchr(b->buf + i, '\n', (size_t)w - i);
-        if (p == NULL)
+        off += (size_t)w;
+        if ((size_t)w != n) { /* took only part (a socket, a nearly full disk): the rest at the next tick */
+            b->blocked = 1;
             break;
-        ++nl;
-        i = (size_t)(p - b->buf);
+        }
     }
-    b->lines -= nl < b->lines ? nl : b->lines;
-    memmove(b->buf, b->buf + w, b->len - (size_t)w);
-    b->len -= (size_t)w;
-    b->blocked = 1;
+    memmove(b->buf, b->buf + off, b->len - off);
+    b->len -= off;
 }
 
 static void on_timer(h2o_timeout_entry_t *entry)
@@ -206,8 +230,8 @@ void cr_accesslog_flush_all(void)
     for (i = 0; i != num_bufs; ++i) {
         bufs[i]->blocked = 0;
         flush(bufs[i]);
-        count_dropped(bufs[i], bufs[i]->lines); /* left over at exit */
-        bufs[i]->len = bufs[i]->lines = 0;
+        count_dropped(bufs[i], count_lines(bufs[i]->buf, bufs[i]->len)); /* left over at exit */
+        bufs[i]->len = 0;
     }
     pthread_mutex_unlock(&bufs_mutex);
 }
@@ -525,7 +549,6 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     }
     memcpy(b->buf + b->len, line, pos);
     b->len += pos;
-    ++b->lines;
 arm:
     if (!h2o_timeout_is_linked(&b->timer))
         h2o_timeout_link(t->ctx.loop, cr_thread_timeout(t, CR_ACCESSLOG_FLUSH_MS), &b->timer);
