@@ -389,8 +389,8 @@ static const char *outcome_of(h2o_iovec_t cs, const cr_al_rec_t *rec)
 {
     if (cs.base == NULL) /* no Cache-Status: an uncached route's pass, or an answer corral made (an error) */
         return rec != NULL && rec->route_noted && rec->upstream_ns != UINT64_MAX ? "pass" : "none";
-    if (contains(cs, H2O_STRLIT("; hit")))
-        return contains(cs, H2O_STRLIT("ttl=-")) ? "stale" : "hit";
+    if (cs.len > 17 && memcmp(cs.base, "corral; hit; ttl=", 17) == 0) /* the hit path: handler.c's hit_status */
+        return cs.base[17] == '-' ? "stale" : "hit";
     if (contains(cs, H2O_STRLIT("collapsed")))
         return "collapsed";
     if (contains(cs, H2O_STRLIT("detail=l2-hit")))
