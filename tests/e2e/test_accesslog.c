@@ -9,8 +9,8 @@
  *   - the upstream saw the request id: the client's valid one, or the generated one that replaced a hostile one
  *     (the test upstream's /__log records the headers it got);
  *   - generated ids are unique over 400 requests;
- *   - `log.access: off` writes no line; the default (stdout) does, beside the error log; log.level: warn drops the
- *     info lines the default level prints;
+ *   - `log.access: off` writes no line; the default (stdout) does, beside the error log, and what is buffered at
+ *     SIGTERM is written at exit; log.level: warn drops the info lines the default level prints;
  *   - a destination that cannot be opened, a relative path and an unknown level are `-t` errors at the value;
  *   - stdout to a pipe the test never reads, under load: every request is answered, and the lines that did not fit
  *     are dropped and counted: lines read afterwards + corral_access_log_dropped_total == requests sent.
@@ -386,7 +386,11 @@ static void test_off_stdout_level(void)
     s = wait_lines(c.log_path, "\"/p/stdout\"", 1);
     CU_ASSERT(s != NULL && count_lines(s, "\"/p/stdout\"") == 1 && count_lines(s, "BAD") == 0);
     free(s);
+    /* a line still in a thread's buffer when SIGTERM comes is written at exit */
+    CU_ASSERT_EQUAL(http_get(&r, CR_H1, url_of(&c, "/p/at-exit"), NULL), 0);
+    resp_free(&r);
     CU_ASSERT_EQUAL(harness_stop(&c), 0);
+    CU_ASSERT_EQUAL(logged_lines(c.log_path, "\"/p/at-exit\""), 1);
     text = harness_read_file(c.log_path);
     CU_ASSERT(text != NULL && strstr(text, "[info]") == NULL); /* log.level: warn */
     free(text);
