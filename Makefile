@@ -4,7 +4,7 @@
 
 CC ?= cc
 PKGS := libh2o-evloop libmemcached zlib libbrotlienc libbrotlidec yaml-0.1 openssl jansson
-TEST_PKGS := cunit libcurl zlib libbrotlidec
+TEST_PKGS := cunit libcurl zlib libbrotlidec jansson
 
 ifeq ($(SANITIZE),)
 BUILD := build
@@ -43,7 +43,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c tests/unit/*/*.c)
 E2E_SRCS := $(wildcard tests/e2e/*.c)
 HDRS := $(wildcard include/corral/*/*.h sidecar/*/*.h)
 
-.PHONY: all deps run test unit e2e bench bench-store bench-purge clean asan soak layers
+.PHONY: all deps run test unit e2e bench bench-store bench-purge clean asan soak layers helm-test
 all: $(BUILD)/corral
 
 deps:
@@ -52,6 +52,9 @@ deps:
 $(BUILD)/obj/%.o: sidecar/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+# the status page is embedded by the assembler (.incbin, status_page.c): rebuild its object when the page changes
+$(BUILD)/obj/admin/status_page.o: sidecar/admin/status_page.html
 
 $(BUILD)/libcorral.a: $(LIB_OBJS)
 	@rm -f $@
@@ -82,6 +85,14 @@ test: deps
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory e2e
 	$(MAKE) --no-print-directory fuzz-regress
+	$(MAKE) --no-print-directory helm-test
+
+# The Helm chart (helm/corral) and the Dockerfile, offline: lint, render, schema-validate, `corral -t` on every rendered
+# corral.yaml, the image's shared-library packages (tests/helm/run.sh; tools/install-helm.sh brings helm).
+# Its Dockerfile check reads the plain build/corral, the image's binary, also when SANITIZE is set.
+helm-test: $(BUILD)/corral
+	@[ -x build/corral ] || $(MAKE) --no-print-directory SANITIZE= all
+	CORRAL_BIN=$(abspath $(BUILD)/corral) IMAGE_BIN=$(abspath build/corral) tests/helm/run.sh
 
 run: deps
 	$(MAKE) --no-print-directory all

@@ -120,5 +120,9 @@ int main(int argc, char **argv)
     }
     cr_rt.admin_token = admin_token;
     ret = cr_server_run(cfg);
+    {
+        const cr_config_t *first = cfg; /* a reload may have replaced it: this was its last reference */
+        cr_config_release(&first);
+    }
     return ret;
 }

@@ -7,7 +7,8 @@ Prints "ready <port>" on stdout (flushed) once listening; SIGTERM or SIGINT exit
 Behaviour of a request whose path does not start with /__ comes from its query parameters, merged with (and
 overridden key by key by) per-path settings made with POST /__set:
   status=N  cc=  delay=ms  body_delay=ms  size=N  ctype=  vary=  etag=  lm=  expires=  age=  date=  pragma=
-  setcookie=1  hdr=Name:Value (repeatable)  location=  content_location=  chunked=1  version=
+  setcookie=1  hdr=Name:Value (repeatable)  hdr304=Name:Value (repeatable, only on a 304)  location=
+  content_location=  chunked=1  version=
   gzip=1 (gzip the body and send Content-Encoding: gzip, whatever Accept-Encoding says)
   random=1 (with size=N: N pseudo-random letters and digits, the same for the same path, which compress slowly)
   stream=1 (with size=N, not random: the filler body is made and written in 64 KiB pieces, waiting for each to drain,
@@ -471,13 +472,12 @@ async def serve_counted(reader, writer, req, keep_alive):
         value = get(param)
         if value is not None:
             headers.append((name, value))
-    if status != 304:
-        if get("setcookie") == "1":
-            headers.append(("Set-Cookie", "a=b"))
-        for extra in settings.get("hdr", []):
-            name, sep, value = clean(extra).partition(":")
-            if sep and name.strip():
-                headers.append((name.strip(), value.strip()))
+    for extra in settings.get("hdr" if status != 304 else "hdr304", []):
+        name, sep, value = clean(extra).partition(":")
+        if sep and name.strip():
+            headers.append((name.strip(), value.strip()))
+    if status != 304 and get("setcookie") == "1":
+        headers.append(("Set-Cookie", "a=b"))
 
     has_body = status >= 200 and status not in NO_BODY_STATUSES
     if not has_body:

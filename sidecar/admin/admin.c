@@ -1,13 +1,15 @@
 /*
  * admin.c: the admin API's front: routing, authorization and limits, and the reply helpers the endpoints share
  * (admin_internal.h). Endpoints: GET /healthz (here), GET /metrics (metrics.c), POST /v1/purge and DELETE /v1/cache
- * (purge_api.c), GET /v1/cache?key= (inspect.c).
+ * (purge_api.c), GET /v1/cache?key= (inspect.c), GET /v1/stats (stats_json.c), GET / (the status page,
+ * status_page.c).
  *
  * Invariants: served on the admin thread's own loop and h2o context (server.c), never on a traffic worker nor on the
- * traffic port. Every path except /healthz requires the bearer token when one is configured (compared in constant
- * time), and a loopback peer when none is; request headers are bounded by limits.request_headers (431) and any
- * body by limits.admin_body (413) before an endpoint sees the request. The limits come from the admin thread's
- * config generation, taken at the start of each request (cr_thread_config). No locks of its own.
+ * traffic port. Every path except /healthz, /readyz (probes carry no token) and / (a static page that holds no data)
+ * requires the bearer token when one is configured (compared in constant time), and a loopback peer when none is;
+ * request headers are bounded by limits.request_headers (431) and any body by limits.admin_body (413) before an
+ * endpoint sees the request. The limits come from the admin thread's config generation, taken at the start of each
+ * request (cr_thread_config). No locks of its own.
  */
 #include "corral/admin/admin.h"
 
@@ -16,6 +18,8 @@
 #include <stdio.h>
 
 #include "corral/admin/metrics.h"
+#include "corral/admin/stats_json.h"
+#include "corral/admin/status_page.h"
 #include "corral/conf/config.h"
 #include "corral/conf/generation.h"
 #include "corral/core/runtime.h"
@@ -125,6 +129,14 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
         cr_admin_send_text(req, "text/plain", (char *)"ok\n", 3);
         return 0;
     }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz"))) {
+        cr_admin_handle_readyz(req);
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/"))) { /* the status page: public and static (status_page.h) */
+        cr_admin_handle_status_page(req);
+        return 0;
+    }
     if (!authorize(req))
         return 0;
     if (req->entity.len > cfg->limits.admin_body) { /* any endpoint: nothing of a longer body is parsed */
@@ -133,6 +145,16 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
         cr_admin_send_metrics(req);
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/v1/reload"))) {
+        if (is_method(req, "POST"))
+            cr_admin_handle_reload(req);
+        else
+            cr_send_json_error(req, 405, "Method Not Allowed", "method_not_allowed", "use POST");
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/v1/stats"))) {
+        if (is_method(req, "GET"))
+            cr_admin_handle_stats(req, cfg);
+        else
+            cr_send_json_error(req, 405, "Method Not Allowed", "method_not_allowed", "use GET");
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/v1/purge"))) {
         if (is_method(req, "POST"))
             cr_admin_handle_purge(req);

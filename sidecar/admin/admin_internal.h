@@ -24,5 +24,9 @@ void cr_admin_handle_purge(h2o_req_t *req);
 void cr_admin_handle_clear(h2o_req_t *req);
 /* GET /v1/cache?key= (inspect.c). */
 void cr_admin_handle_inspect(h2o_req_t *req);
+/* GET /readyz (lifecycle.c): no authorization, like /healthz (probes carry no token). */
+void cr_admin_handle_readyz(h2o_req_t *req);
+/* POST /v1/reload (lifecycle.c). */
+void cr_admin_handle_reload(h2o_req_t *req);
 
 #endif

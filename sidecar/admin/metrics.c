@@ -1,11 +1,13 @@
 /*
- * metrics.c: GET /metrics, and the Prometheus text writer behind it (metrics.h).
+ * metrics.c: GET /metrics: which series there are and where their figures come from (the text writer is
+ * metrics_text.c, the process_* series metrics_process.c). README's "Metrics" section lists every series.
  *
  * Invariants: runs on the admin thread (or a unit test); reads other threads' counters with relaxed atomic loads only
- * (cr_stats_sum), the store's and the upstream pool's figures through their own accessors, and the connection count
- * from core (cr_connections_open), so nothing here reaches into serve/ or server/. The buffer grows by doubling;
- * after a failed allocation nothing more is written and `failed` stays set. The body handed to h2o is owned by the
- * request's pool (a shared entry whose dispose frees it).
+ * (cr_stats_sum, cr_reqstats_sum), the store's, the upstream pool's and the tier's figures through their own
+ * accessors, the connection count from core (cr_connections_open) and the current config generation (taken and
+ * released once per scrape, for its route names), so nothing here reaches into serve/ or server/. Route label values
+ * come from the route-name registry (core/route_slots.h), bounded by the configs loaded, never by request data. The
+ * body handed to h2o is owned by the request's pool (a shared entry whose dispose frees it).
  */
 #include "corral/admin/metrics.h"
 
@@ -18,124 +20,21 @@
 #include <string.h>
 
 #include "corral/cache/store.h"
+#include "corral/conf/config.h"
+#include "corral/conf/generation.h"
 #include "corral/core/log.h"
+#include "corral/core/reqstats.h"
 #include "corral/core/runtime.h"
 #include "corral/fill/upstream.h"
 #include "corral/http/http.h"
 #include "admin_internal.h"
 
-#define CR_METRICS_INITIAL_CAP 4096
-
-void cr_metrics_init(cr_metrics_t *m)
-{
-    memset(m, 0, sizeof(*m));
-}
-
-void cr_metrics_dispose(cr_metrics_t *m)
-{
-    free(m->base);
-    cr_metrics_init(m);
-}
-
-/* Room for `more` bytes plus a NUL; 0, or -1 (and `failed`) when memory ran out. */
-static int reserve(cr_metrics_t *m, size_t more)
-{
-    size_t need, cap;
-    char *p;
-    if (m->failed)
-        return -1;
-    need = m->len + more + 1;
-    if (need <= m->cap)
-        return 0;
-    cap = m->cap != 0 ? m->cap : CR_METRICS_INITIAL_CAP;
-    while (cap < need)
-        cap *= 2;
-    if ((p = realloc(m->base, cap)) == NULL) {
-        m->failed = 1;
-        return -1;
-    }
-    m->base = p;
-    m->cap = cap;
-    return 0;
-}
-
-static void put(cr_metrics_t *m, const char *s, size_t n)
-{
-    if (reserve(m, n) != 0)
-        return;
-    memcpy(m->base + m->len, s, n);
-    m->len += n;
-    m->base[m->len] = '\0';
-}
-
-static void puts_(cr_metrics_t *m, const char *s)
-{
-    put(m, s, strlen(s));
-}
-
-/* Appends s with backslash and newline escaped, and double quotes too when `quotes` (label values). */
-static void put_escaped(cr_metrics_t *m, cr_str_t s, int quotes)
-{
-    size_t i, from = 0;
-    for (i = 0; i != s.len; ++i) {
-        const char *esc = NULL;
-        if (s.base[i] == '\\')
-            esc = "\\\\";
-        else if (s.base[i] == '\n')
-            esc = "\\n";
-        else if (quotes && s.base[i] == '"')
-            esc = "\\\"";
-        if (esc == NULL)
-            continue;
-        put(m, s.base + from, i - from);
-        put(m, esc, 2);
-        from = i + 1;
-    }
-    put(m, s.base + from, s.len - from);
-}
-
-void cr_metrics_family(cr_metrics_t *m, const char *name, cr_metric_type_t type, const char *help)
-{
-    puts_(m, "# HELP corral_");
-    puts_(m, name);
-    puts_(m, " ");
-    put_escaped(m, cr_str(help, strlen(help)), 0);
-    puts_(m, "\n# TYPE corral_");
-    puts_(m, name);
-    puts_(m, type == CR_METRIC_COUNTER ? " counter\n" : " gauge\n");
-}
-
-void cr_metrics_sample(cr_metrics_t *m, const char *name, const cr_metric_label_t *labels, size_t nlabels, uint64_t value)
-{
-    char num[32];
-    size_t i;
-    puts_(m, "corral_");
-    puts_(m, name);
-    if (nlabels != 0) {
-        puts_(m, "{");
-        for (i = 0; i != nlabels; ++i) {
-            if (i != 0)
-                puts_(m, ",");
-            puts_(m, labels[i].name);
-            puts_(m, "=\"");
-            put_escaped(m, labels[i].value, 1);
-            puts_(m, "\"");
-        }
-        puts_(m, "}");
-    }
-    put(m, num, (size_t)snprintf(num, sizeof(num), " %llu\n", (unsigned long long)value));
-}
-
-void cr_metrics_single(cr_metrics_t *m, const char *name, cr_metric_type_t type, const char *help, uint64_t value)
-{
-    cr_metrics_family(m, name, type, help);
-    cr_metrics_sample(m, name, NULL, 0, value);
-}
-
-/* The shared tier's series (only with a tier): its counters, refusals by reason, breaker states by server. */
+/* The shared tier's series (only with a tier): its counters, refusals by reason, breaker states by server, the
+ * cross-pod invalidation delay and the memcached call latency. */
 static void write_tier(cr_metrics_t *m, cr_tier_t *tier)
 {
     size_t i, open = 0;
+    cr_hist_t h;
 
 #define CR_TIER_METRIC(field, name, help) cr_metrics_single(m, name, CR_METRIC_COUNTER, help, CR_TIER_READ(tier, field));
     CR_TIER_COUNTERS(CR_TIER_METRIC)
@@ -163,16 +62,122 @@ static void write_tier(cr_metrics_t *m, cr_tier_t *tier)
                       cr_mc_failures(tier->mc));
     cr_metrics_single(m, "tier_invalidation_log_position", CR_METRIC_GAUGE, "The last invalidation log entry this pod has seen.",
                       cr_inval_ring_top(tier->ring));
-    cr_metrics_single(m, "tier_invalidation_delay_ms_sum", CR_METRIC_COUNTER,
-                      "Sum of the delays (publisher's wall clock to here) of the invalidations applied from other pods, ms.",
-                      CR_TIER_READ(tier, inval_delay_ms_sum));
-    cr_metrics_single(m, "tier_invalidation_delay_ms_max", CR_METRIC_GAUGE, "The longest such delay, ms.",
-                      CR_TIER_READ(tier, inval_delay_ms_max));
+    memset(&h, 0, sizeof(h));
+    cr_hist_add(&h, &tier->counters.inval_delay);
+    cr_metrics_family(m, "tier_invalidation_delay_seconds", CR_METRIC_HISTOGRAM,
+                      "Delay (the publisher's wall clock to here, 1 ms resolution) of the invalidations applied from other pods.");
+    cr_metrics_histogram(m, "tier_invalidation_delay_seconds", NULL, 0, &h);
+    cr_metrics_single_double(m, "tier_invalidation_delay_max_seconds", CR_METRIC_GAUGE, "The longest such delay.",
+                             (double)CR_TIER_READ(tier, inval_delay_ms_max) / 1000.0);
+    cr_mc_latency(tier->mc, &h);
+    cr_metrics_family(m, "tier_memcached_call_duration_seconds", CR_METRIC_HISTOGRAM,
+                      "memcached calls that reached a server (get, set, add, delete, incr), from the call to its answer or failure.");
+    cr_metrics_histogram(m, "tier_memcached_call_duration_seconds", NULL, 0, &h);
+}
+
+/* Which route slots to write: "(none)", those the current generation names (even before their first request) and
+ * any other that has counted a request (a route renamed or removed by a reload, "(other)"). */
+static void route_slots_to_write(const cr_reqstats_t *rs, unsigned char *want)
+{
+    uint64_t gen;
+    const cr_config_t *cfg = cr_rt_config_acquire(&gen);
+    unsigned slot, k;
+    size_t i;
+
+    memset(want, 0, CR_ROUTE_SLOTS);
+    want[CR_ROUTE_SLOT_NONE] = 1;
+    for (i = 0; cfg != NULL && i != cfg->num_routes; ++i)
+        if (cfg->routes[i].stat_slot < CR_ROUTE_SLOTS)
+            want[cfg->routes[i].stat_slot] = 1;
+    cr_config_release(&cfg);
+    for (slot = 0; slot != CR_ROUTE_SLOTS; ++slot)
+        for (k = 0; k != CR_OUTCOME_MAX && !want[slot]; ++k)
+            want[slot] = rs->requests[slot][k] != 0;
+    for (slot = cr_route_slots_used(); slot != CR_ROUTE_SLOTS; ++slot)
+        want[slot] = want[slot] && slot == CR_ROUTE_SLOT_OTHER; /* never a slot without a name */
+}
+
+/* A family of counters by route and one more label: values[slot * nkeys + k] for the label value keys[k]. */
+static void write_by_route(cr_metrics_t *m, const char *name, const char *help, const unsigned char *want, const char *label,
+                           const char *const *keys, unsigned nkeys, const uint64_t *values)
+{
+    unsigned slot, k;
+
+    cr_metrics_family(m, name, CR_METRIC_COUNTER, help);
+    for (slot = 0; slot != CR_ROUTE_SLOTS; ++slot)
+        for (k = 0; want[slot] && k != nkeys; ++k) {
+            const char *route = cr_route_slot_name(slot);
+            cr_metric_label_t l[] = {{"route", cr_str(route, strlen(route))}, {label, cr_str(keys[k], strlen(keys[k]))}};
+            cr_metrics_sample(m, name, l, 2, values[slot * nkeys + k]);
+        }
+}
+
+/* Requests by route and outcome, and by route and status class; latency by outcome; body bytes by coding. */
+static void write_requests(cr_metrics_t *m, const cr_reqstats_t *rs)
+{
+    unsigned char want[CR_ROUTE_SLOTS];
+    unsigned k;
+
+    route_slots_to_write(rs, want);
+    write_by_route(m, "route_requests_total",
+                   "Requests admitted on the traffic listeners, by route (routes[].name; \"(none)\": no route matched) and "
+                   "cache outcome, counted when they end.",
+                   want, "outcome", cr_outcome_names, CR_OUTCOME_MAX, &rs->requests[0][0]);
+    write_by_route(m, "route_responses_total",
+                   "Requests by route and the class of the status sent (\"none\": the client left before any status).", want,
+                   "code", cr_code_class_names, CR_CODE_CLASS_MAX, &rs->codes[0][0]);
+    cr_metrics_family(m, "request_duration_seconds", CR_METRIC_HISTOGRAM,
+                      "Time from a request's arrival to the end of its response, by cache outcome (h2o's loop clock: about 1 ms "
+                      "resolution).");
+    for (k = 0; k != CR_OUTCOME_MAX; ++k) {
+        cr_metric_label_t l = {"outcome", cr_str(cr_outcome_names[k], strlen(cr_outcome_names[k]))};
+        cr_metrics_histogram(m, "request_duration_seconds", &l, 1, &rs->latency[k]);
+    }
+    cr_metrics_family(m, "response_body_bytes_total", CR_METRIC_COUNTER,
+                      "Response body bytes sent to clients, by content coding (\"other\": a coding the upstream chose, relayed).");
+    for (k = 0; k != CR_BODY_MAX; ++k) {
+        cr_metric_label_t l = {"encoding", cr_str(cr_body_encoding_names[k], strlen(cr_body_encoding_names[k]))};
+        cr_metrics_sample(m, "response_body_bytes_total", &l, 1, rs->body_bytes[k]);
+    }
+}
+
+/* The upstream client: latency to the response head, failures by kind, connections in use. */
+static void write_upstream(cr_metrics_t *m, const cr_reqstats_t *rs)
+{
+    unsigned k;
+
+    cr_metrics_family(m, "upstream_response_seconds", CR_METRIC_HISTOGRAM,
+                      "Time from starting an upstream request (fill or pass; a wait for a free connection included) to its "
+                      "response head.");
+    cr_metrics_histogram(m, "upstream_response_seconds", NULL, 0, &rs->upstream_latency);
+    cr_metrics_family(m, "upstream_failures_total", CR_METRIC_COUNTER,
+                      "Upstream requests that failed, by kind (connect: refused or unreachable; timeout: connect, I/O or queue; "
+                      "protocol: a malformed or cut response; busy: refused at once past limits.queued_fills).");
+    for (k = 0; k != CR_UPSTREAM_ERR_MAX; ++k) {
+        cr_metric_label_t l = {"kind", cr_str(cr_upstream_error_names[k], strlen(cr_upstream_error_names[k]))};
+        cr_metrics_sample(m, "upstream_failures_total", &l, 1, rs->upstream_errors[k]);
+    }
+    cr_metrics_single(m, "upstream_connections_in_use", CR_METRIC_GAUGE,
+                      "Upstream connections in use now (connecting, sending or reading a response), all threads.",
+                      cr_upstream_connections_in_use());
+}
+
+/* Config reloads and the build. */
+static void write_config(cr_metrics_t *m)
+{
+    cr_metric_label_t ok = {"result", CR_STR("ok")}, failed = {"result", CR_STR("failed")},
+                      version = {"version", CR_STR(CR_VERSION)};
+    cr_metrics_family(m, "config_reloads_total", CR_METRIC_COUNTER, "Configuration reloads (SIGHUP, POST /v1/reload), by result.");
+    cr_metrics_sample(m, "config_reloads_total", &ok, 1, __atomic_load_n(&cr_rt.reloads_ok, __ATOMIC_RELAXED));
+    cr_metrics_sample(m, "config_reloads_total", &failed, 1, __atomic_load_n(&cr_rt.reloads_failed, __ATOMIC_RELAXED));
+    cr_metrics_family(m, "build_info", CR_METRIC_GAUGE, "Always 1; the version of this corral.");
+    cr_metrics_sample(m, "build_info", &version, 1, 1);
 }
 
 void cr_metrics_write_all(cr_metrics_t *m)
 {
     cr_stats_t s;
+    cr_reqstats_t *rs;
     size_t i, queued, queued_peak;
     uint64_t busy;
 
@@ -181,6 +186,14 @@ void cr_metrics_write_all(cr_metrics_t *m)
         const cr_stat_desc_t *d = cr_stats_descs + i;
         cr_metrics_single(m, d->name, d->type, d->help, cr_stats_get(&s, d));
     }
+    if ((rs = malloc(sizeof(*rs))) == NULL) {
+        m->failed = 1;
+        return;
+    }
+    cr_reqstats_sum(rs);
+    write_requests(m, rs);
+    write_upstream(m, rs);
+    free(rs);
     cr_upstream_queue_stats(&queued, &queued_peak, &busy);
     cr_metrics_single(m, "client_connections", CR_METRIC_GAUGE, "Client connections open (limits.connections).",
                       cr_connections_open());
@@ -199,8 +212,10 @@ void cr_metrics_write_all(cr_metrics_t *m)
                       cr_store_limit(cr_rt.store));
     cr_metrics_single(m, "store_objects", CR_METRIC_GAUGE, "Objects in the store.", cr_store_count(cr_rt.store));
     cr_metrics_single(m, "uptime_seconds", CR_METRIC_GAUGE, "Seconds since start.", (cr_now_ms() - cr_rt.started_at_ms) / 1000);
+    write_config(m);
     if (cr_rt.tier != NULL)
         write_tier(m, cr_rt.tier);
+    cr_metrics_write_process(m);
 }
 
 static void free_body(void *p)

@@ -73,6 +73,8 @@ void cr_admin_handle_purge(h2o_req_t *req)
     inv.num_tags = pr.num_tags;
     inv.soft = pr.soft;
     cr_invalidate(cr_rt.store, &inv, &done);
+    CR_STAT_INC(cr_thread_of(req)->stats, purges);
+    CR_STAT_ADD(cr_thread_of(req)->stats, purged_objects, done.objects);
     counts.keys = done.uris;
     counts.prefixes = done.prefixes;
     counts.tags = done.tags;
@@ -88,15 +90,20 @@ void cr_admin_handle_purge(h2o_req_t *req)
     cr_admin_send_json(req, 200, "OK", out, (size_t)n);
 }
 
-/* DELETE /v1/cache: everything, hard. */
+/* DELETE /v1/cache: everything, hard. Answered in POST /v1/purge's shape (no keys, prefixes or tags; the objects). */
 void cr_admin_handle_clear(h2o_req_t *req)
 {
     cr_invalidate_req_t inv = {NULL};
-    size_t n;
-    json_t *v;
+    cr_purge_counts_t counts = {0};
+    char *out = h2o_mem_alloc_pool(&req->pool, 512);
+    int n;
     inv.everything = 1;
-    n = cr_invalidate(cr_rt.store, &inv, NULL);
-    v = json_pack("{s:{s:I}}", "purged", "objects", (json_int_t)n);
-    cr_log_info("admin purge: everything: %zu objects", n);
-    cr_admin_send_json_value(req, 200, "OK", v);
+    counts.objects = cr_invalidate(cr_rt.store, &inv, NULL);
+    CR_STAT_INC(cr_thread_of(req)->stats, purges);
+    CR_STAT_ADD(cr_thread_of(req)->stats, purged_objects, counts.objects);
+    n = cr_purge_result_json(&counts, 0, out, 511);
+    cr_log_info("admin purge: everything: %zu objects", counts.objects);
+    assert(n > 0);
+    out[n++] = '\n';
+    cr_admin_send_json(req, 200, "OK", out, (size_t)n);
 }

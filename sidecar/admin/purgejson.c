@@ -11,6 +11,7 @@
  * sanitized and shortened) and are meant to be wrapped with cr_purge_error_json(), which escapes them.
  */
 #include "corral/admin/purgejson.h"
+#include "corral/fill/invalidation.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -206,14 +207,14 @@ Exit:
 
 int cr_purge_result_json(const cr_purge_counts_t *counts, int soft, char *buf, size_t bufsize)
 {
-    int n;
+    cr_invalidate_counts_t c = {0};
 
     assert(counts != NULL);
-    if (buf == NULL || bufsize == 0)
-        return -1;
-    n = snprintf(buf, bufsize, "{\"purged\": {\"keys\": %zu, \"prefixes\": %zu, \"tags\": %zu, \"objects\": %zu}, \"soft\": %s}",
-                 counts->keys, counts->prefixes, counts->tags, counts->objects, soft ? "true" : "false");
-    return n >= 0 && (size_t)n < bufsize ? n : -1;
+    c.uris = counts->keys;
+    c.prefixes = counts->prefixes;
+    c.tags = counts->tags;
+    c.objects = counts->objects;
+    return cr_invalidate_result_json(&c, soft, buf, bufsize); /* the one shape every purge answers in */
 }
 
 int cr_purge_error_json(const char *message, char *buf, size_t bufsize)

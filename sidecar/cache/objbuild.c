@@ -149,13 +149,15 @@ cr_object_t *cr_fill_object_refreshed(const cr_config_t *cfg, const cr_object_t 
     if ((obj = cr_fill_object_new(cr_object_key(old), old->status)) == NULL)
         return NULL;
     obj->flags |= cr_object_flags(old) & (CR_OBJ_ENCODED | CR_OBJ_KEEP_CODING);
-    /* stored headers not replaced by the 304 */
+    /* stored headers not replaced by the 304 (RFC 9111 3.2: every field the 304 carries replaces the stored one,
+     * except Content-Length and Content-Encoding, which describe the body kept here) */
     for (i = 0; i != old->num_headers; ++i) {
         cr_str_t name = cr_object_header_name(old, i), value = cr_object_header_value(old, i);
         int replaced = 0;
         for (j = 0; j != num_headers; ++j) {
             if (headers[j].name->len == name.len && memcmp(headers[j].name->base, name.base, name.len) == 0 &&
-                !h2o_memis(name.base, name.len, H2O_STRLIT("content-length"))) {
+                !h2o_memis(name.base, name.len, H2O_STRLIT("content-length")) &&
+                !h2o_memis(name.base, name.len, H2O_STRLIT("content-encoding"))) {
                 replaced = 1;
                 break;
             }
@@ -166,8 +168,7 @@ cr_object_t *cr_fill_object_refreshed(const cr_config_t *cfg, const cr_object_t 
     }
     for (j = 0; j != num_headers; ++j) {
         const h2o_header_t *h = headers + j;
-        if (is_stored_header_dropped(cfg, *h->name, connection) || h->name == &H2O_TOKEN_CONTENT_TYPE->buf ||
-            h->name == &H2O_TOKEN_CONTENT_ENCODING->buf)
+        if (is_stored_header_dropped(cfg, *h->name, connection) || h->name == &H2O_TOKEN_CONTENT_ENCODING->buf)
             continue;
         if (add_header(obj, h) != CR_OK)
             goto Error;

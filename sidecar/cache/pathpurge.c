@@ -20,7 +20,12 @@ int cr_pathpurge_key_is(cr_str_t key, cr_str_t path)
 int cr_pathpurge_key_has_prefix(cr_str_t key, cr_str_t prefix)
 {
     cr_str_t path = cr_inval_key_path(key);
-    return path.len >= prefix.len && (prefix.len == 0 || memcmp(path.base, prefix.base, prefix.len) == 0);
+    if (prefix.len == 0)
+        return 1;
+    if (path.len < prefix.len || memcmp(path.base, prefix.base, prefix.len) != 0)
+        return 0;
+    /* segment boundary, as route prefixes: "/v1/users" covers "/v1/users" and "/v1/users/1", never "/v1/usersX" */
+    return path.len == prefix.len || prefix.base[prefix.len - 1] == '/' || path.base[prefix.len] == '/';
 }
 
 /* Does the object's key name exactly this path (tells path-hash collisions apart)? */

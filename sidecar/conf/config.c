@@ -253,7 +253,7 @@ static int parse_upstream(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node
         cr_conf_opt_duration(p, &m, "timeout", 1, &cfg->upstream.timeout_ms) != 0 ||
         cr_conf_opt_duration(p, &m, "queue_timeout", 1, &cfg->upstream.queue_timeout_ms) != 0)
         return -1;
-    return 0;
+    return cr_conf_parse_health(p, cfg, &m);
 }
 
 static int parse_admin(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n)
@@ -302,7 +302,8 @@ static int parse_cache(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t 
         cr_conf_opt_size(p, &m, "max_object_size", &cfg->cache.max_object_size) != 0)
         return -1;
     if (cr_conf_opt_string(p, &m, "surrogate_key_header", 0, check_surrogate_key_header, &cfg->cache.surrogate_key_header) != 0 ||
-        cr_conf_opt_bool(p, &m, "keep_surrogate_key", &cfg->cache.keep_surrogate_key) != 0)
+        cr_conf_opt_bool(p, &m, "keep_surrogate_key", &cfg->cache.keep_surrogate_key) != 0 ||
+        cr_conf_parse_purge_from(p, cfg, &m) != 0)
         return -1;
     mem = cr_conf_find(p, &m, "memory");
     maxobj = cr_conf_find(p, &m, "max_object_size");
@@ -361,6 +362,7 @@ static int parse_root(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *
     cfg->tier.inval_max_delay_ms = 150;
     cfg->tier.inval_poll_ms = 10;
     cr_conf_set_limit_defaults(cfg);
+    cr_conf_set_lifecycle_defaults(cfg);
     if (cr_conf_set_log_defaults(cfg) != 0)
         return cr_conf_fail_at(p, 1, 1, "out of memory");
 
@@ -393,7 +395,7 @@ static int parse_root(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *
         return -1;
     if ((n = cr_conf_find(p, &m, "log")) != NULL && cr_conf_parse_log(p, cfg, n) != 0)
         return -1;
-    return 0;
+    return cr_conf_parse_drain_timeout(p, cfg, &m);
 }
 
 /* ---- public API ---- */
@@ -524,15 +526,18 @@ void cr_config_free(cr_config_t **cfgp)
     free(cfg->listens);
     free(cfg->upstream.url);
     free(cfg->upstream.host);
+    free(cfg->upstream.health_path);
     free(cfg->admin.address);
     free(cfg->admin.token_file);
     free(cfg->admin.token_env);
     free(cfg->cache.surrogate_key_header);
+    free(cfg->cache.purge_from);
     free(cfg->log.access);
     free_strv(cfg->tier.memcached_servers, cfg->tier.num_memcached_servers);
     for (i = 0; i != cfg->num_routes; ++i) {
         cr_route_config_t *r = cfg->routes + i;
         free(r->match_path);
+        free(r->name);
         free(r->force_cache_control);
         free_strv(r->key_query_names, r->num_key_query_names);
         free_strv(r->key_headers, r->num_key_headers);

@@ -29,6 +29,7 @@ typedef enum en_cr_conf_section_t {
     SEC_KEY,
     SEC_COALESCE,
     SEC_COMPRESS,
+    SEC_HEALTH,
     SEC_LOG,
 } cr_conf_section_t;
 
@@ -47,12 +48,18 @@ int cr_conf_parse_limits(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_
 const char *cr_conf_limits_restart_diff(const cr_config_t *running, const cr_config_t *next, const char **why);
 
 /* routes: (config_routes.c). */
+/* config_purge.c: cache.purge_from (m: the cache section) */
+int cr_conf_parse_purge_from(cr_conf_parser_t *p, cr_config_t *cfg, const cr_conf_map_t *m);
 /* config_tier.c; the server check is config.c's */
 int cr_conf_parse_tier(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);
 const char *cr_conf_check_server(char *s);
 
 int cr_conf_parse_routes(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);
 
+/* drain_timeout and upstream.health (config_lifecycle.c): defaults (before the document is read), then each key. */
+void cr_conf_set_lifecycle_defaults(cr_config_t *cfg);
+int cr_conf_parse_drain_timeout(cr_conf_parser_t *p, cr_config_t *cfg, const cr_conf_map_t *top);
+int cr_conf_parse_health(cr_conf_parser_t *p, cr_config_t *cfg, const cr_conf_map_t *upstream);
 /* log: (config_log.c). Defaults first (-1: out of memory). */
 int cr_conf_set_log_defaults(cr_config_t *cfg);
 int cr_conf_parse_log(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);

@@ -4,7 +4,7 @@
  * marked "restart" in config_schema.c and config_limits.c (and "(restart)" in the README's configuration
  * reference and conf/corral-full.yaml).
  *
- * Nothing calls this yet: the reload itself is issue 14. It only compares two loaded configs; it does not look at
+ * The reload itself is conf/reload.c. This only compares two loaded configs; it does not look at
  * files (a TLS certificate rewritten under the same path, or a new token in the same token file, is not seen).
  *
  * Invariants: pure; reads both configs, writes only errbuf. No state, no locks.
@@ -40,6 +40,12 @@ static int addr_same(const struct sockaddr_storage *a, socklen_t alen, const str
 
 int cr_config_reload_check(const cr_config_t *running, const cr_config_t *next, char *errbuf, size_t errbufsize)
 {
+    return cr_config_reload_check_ex(running, next, 0, errbuf, errbufsize);
+}
+
+int cr_config_reload_check_ex(const cr_config_t *running, const cr_config_t *next, int listeners_live, char *errbuf,
+                              size_t errbufsize)
+{
     const char *key, *why;
     size_t i;
 
@@ -53,11 +59,12 @@ int cr_config_reload_check(const cr_config_t *running, const cr_config_t *next, 
                       "threads: changing the number of threads needs a restart (%u now, %u in the new configuration)",
                       running->threads, next->threads);
 
-    /* listeners are opened once, in order, by every thread; TLS contexts are made from the files at start */
-    if (running->num_listens != next->num_listens)
+    /* listeners are opened once, in order, by every thread; TLS contexts are made from the files at start (unless
+     * the server follows listener changes: listeners_live, server/listen_set.c, which has rules of its own) */
+    if (!listeners_live && running->num_listens != next->num_listens)
         return refuse(errbuf, errbufsize, "listen: changing listeners needs a restart (%zu now, %zu in the new configuration)",
                       running->num_listens, next->num_listens);
-    for (i = 0; i != running->num_listens; ++i) {
+    for (i = 0; !listeners_live && i != running->num_listens; ++i) {
         const cr_listen_config_t *a = running->listens + i, *b = next->listens + i;
         if (!addr_same(&a->addr, a->addrlen, &b->addr, b->addrlen))
             return refuse(errbuf, errbufsize,

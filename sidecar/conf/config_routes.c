@@ -1,8 +1,9 @@
 /*
  * config_routes.c: the `routes:` section, one cr_route_config_t per entry, in config order: match (a path in match
  * form, core/urlpath.h, and a method set), caching and freshness, key, coalescing, compression, forwarded headers
- * and cookies, write-through invalidation. Also the validator only routes use, cr_method_bit (compress.types
- * patterns are checked by core/media_pattern.c, the one copy).
+ * and cookies, write-through invalidation, and the route's name (the metrics' `route` label: unique, and mapped to
+ * its slot in the process's route-name registry, core/route_slots.h, once every route is read). Also the validator
+ * only routes use, cr_method_bit (compress.types patterns are checked by core/media_pattern.c, the one copy).
  *
  * Invariants: no state, no locks. A route's defaults are set before its mapping is read, and every string list is
  * attached to the route before it is filled (cr_config_free frees a half-read route).
@@ -13,9 +14,11 @@
 #include <string.h>
 
 #include "corral/core/media_pattern.h"
+#include "corral/core/route_slots.h"
 #include "corral/core/urlpath.h"
 
 #define CR_CONFIG_MAX_WAITERS 1000000
+#define CR_ROUTE_NAME_MAX 128 /* bytes */
 
 /* Compression candidates when a route does not list its own `compress.types` (pattern forms: encoding.h). The two
    suffix patterns cover image/svg+xml, application/ld+json, application/problem+json, application/xhtml+xml, ... */
@@ -112,6 +115,46 @@ static const char *check_header_value(char *s)
     return NULL;
 }
 
+/* A route name: 1 to CR_ROUTE_NAME_MAX bytes without control characters (libyaml has checked that it is UTF-8). */
+static const char *check_route_name(char *s)
+{
+    const unsigned char *q;
+    if (s[0] == '\0' || strlen(s) > CR_ROUTE_NAME_MAX)
+        return "a route name must have 1 to 128 bytes";
+    for (q = (const unsigned char *)s; *q != '\0'; ++q)
+        if (*q < 0x20 || *q == 0x7f)
+            return "a route name must not contain control characters";
+    return NULL;
+}
+
+/* The route's name, or its default: "prefix:<path>" or "exact:<path>" with the match path in match form, followed by
+ * " GET,HEAD" (its methods, in CR_METHOD_* order) when `match.methods` is set. */
+static int parse_name(cr_conf_parser_t *p, cr_route_config_t *r, const cr_conf_map_t *m)
+{
+    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    const char *kind = r->match_kind == CR_MATCH_PREFIX ? "prefix:" : "exact:";
+    size_t klen = strlen(kind), len, i;
+
+    if (cr_conf_opt_string(p, m, "name", 0, check_route_name, &r->name) != 0)
+        return -1;
+    if (r->name != NULL)
+        return 0;
+    if ((r->name = malloc(klen + r->match_path_len + 64)) == NULL) /* 64: room for every method name */
+        return cr_conf_fail(p, m->node, "out of memory");
+    memcpy(r->name, kind, klen);
+    memcpy(r->name + klen, r->match_path, r->match_path_len);
+    len = klen + r->match_path_len;
+    for (i = 0; r->methods != CR_METHOD_ALL && i != CR_ARRAY_SIZE(methods); ++i)
+        if ((r->methods & (1u << i)) != 0) {
+            r->name[len] = len == klen + r->match_path_len ? ' ' : ',';
+            ++len;
+            memcpy(r->name + len, methods[i], strlen(methods[i]));
+            len += strlen(methods[i]);
+        }
+    r->name[len] = '\0';
+    return 0;
+}
+
 static int strcmp_ptr(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -172,12 +215,15 @@ static int parse_key(cr_conf_parser_t *p, cr_route_config_t *r, const cr_conf_ma
     char path[96];
     cr_conf_map_t m = {cr_conf_find(p, rm, "key"), path};
     const yaml_node_t *q;
+    int host = 1;
 
     if (m.node == NULL)
         return 0;
+
     cr_conf_join(path, sizeof(path), rm->path, "key");
-    if (cr_conf_check_mapping(p, m.node, SEC_KEY, path, path) != 0)
+    if (cr_conf_check_mapping(p, m.node, SEC_KEY, path, path) != 0 || cr_conf_opt_bool(p, &m, "host", &host) != 0)
         return -1;
+    r->key_ignore_host = !host;
     if ((q = cr_conf_find(p, &m, "query")) != NULL) {
         if (q->type == YAML_SEQUENCE_NODE) {
             r->key_query = CR_KEY_QUERY_LIST;
@@ -347,6 +393,7 @@ static int parse_route(cr_conf_parser_t *p, cr_route_config_t *r, const yaml_nod
     r->methods = CR_METHOD_ALL;
     r->cache = 1;
     r->key_query = CR_KEY_QUERY_ALL;
+    r->stale_if_unreachable_ms = 60000;
     r->coalesce = 1;
     r->coalesce_timeout_ms = 5000;
     r->coalesce_max_waiters = 10000;
@@ -366,7 +413,7 @@ static int parse_route(cr_conf_parser_t *p, cr_route_config_t *r, const yaml_nod
 
     if (cr_conf_check_mapping(p, n, SEC_ROUTE, path, path) != 0)
         return -1;
-    if (parse_match(p, r, &m) != 0)
+    if (parse_match(p, r, &m) != 0 || parse_name(p, r, &m) != 0)
         return -1;
     if (cr_conf_opt_bool(p, &m, "cache", &r->cache) != 0)
         return -1;
@@ -378,7 +425,8 @@ static int parse_route(cr_conf_parser_t *p, cr_route_config_t *r, const yaml_nod
         cr_conf_opt_bool(p, &m, "heuristic_freshness", &r->heuristic_freshness) != 0 ||
         cr_conf_opt_bool(p, &m, "allow_set_cookie", &r->allow_set_cookie) != 0 ||
         cr_conf_opt_duration(p, &m, "stale_while_revalidate", 0, &r->stale_while_revalidate_ms) != 0 ||
-        cr_conf_opt_duration(p, &m, "stale_if_error", 0, &r->stale_if_error_ms) != 0)
+        cr_conf_opt_duration(p, &m, "stale_if_error", 0, &r->stale_if_error_ms) != 0 ||
+        cr_conf_opt_duration(p, &m, "stale_if_unreachable", 0, &r->stale_if_unreachable_ms) != 0)
         return -1;
     if (r->force_ttl_ms == 0) {
         if (r->ignore_no_store && (v = cr_conf_find(p, &m, "ignore_no_store")) != NULL)
@@ -390,6 +438,29 @@ static int parse_route(cr_conf_parser_t *p, cr_route_config_t *r, const yaml_nod
         parse_forward_and_cookies(p, r, &m) != 0)
         return -1;
     return cr_conf_opt_string_list(p, &m, "invalidate", 0, check_invalidate, &r->invalidate, &r->num_invalidate);
+}
+
+/* Route names are unique (a default one too: two routes with the same match need a `name`); then each gets its
+ * registry slot. Reported at the later route's `name` (or the route, for a default name). */
+static int check_names(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n)
+{
+    size_t i, j;
+
+    for (i = 0; i != cfg->num_routes; ++i) {
+        for (j = 0; j != i && strcmp(cfg->routes[j].name, cfg->routes[i].name) != 0; ++j)
+            ;
+        if (j != i) {
+            char path[48];
+            cr_conf_map_t m = {cr_conf_node(p, n->data.sequence.items.start[i]), path};
+            const yaml_node_t *at = cr_conf_find(p, &m, "name");
+            snprintf(path, sizeof(path), "routes[%zu]", i);
+            return cr_conf_fail(p, at != NULL ? at : m.node, "%s.name: \"%s\" is already the name of routes[%zu] (line %u)%s", path,
+                                cfg->routes[i].name, j, cfg->routes[j].line, at != NULL ? "" : "; give one of them a name");
+        }
+    }
+    for (i = 0; i != cfg->num_routes; ++i)
+        cfg->routes[i].stat_slot = cr_route_slot_intern(cfg->routes[i].name, strlen(cfg->routes[i].name));
+    return 0;
 }
 
 int cr_conf_parse_routes(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n)
@@ -408,5 +479,5 @@ int cr_conf_parse_routes(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_
     for (i = 0, it = n->data.sequence.items.start; i != count; ++i, ++it)
         if (parse_route(p, cfg->routes + i, cr_conf_node(p, *it), i) != 0)
             return -1;
-    return 0;
+    return check_names(p, cfg, n);
 }

@@ -14,13 +14,17 @@
 #include <string.h>
 
 /* restart: threads, and every key of listen, upstream and admin */
-static const char *const top_keys[] = {"threads", "listen", "upstream", "admin", "cache", "tier", "limits", "routes", "log", NULL};
+static const char *const top_keys[] = {"threads", "listen", "upstream", "admin", "cache", "tier", "limits", "routes",
+                                       "drain_timeout", "log", NULL};
 static const char *const listen_keys[] = {"address", "tls", NULL};
 static const char *const tls_keys[] = {"certificate", "key", NULL};
-static const char *const upstream_keys[] = {"url", "max_connections", "connect_timeout", "timeout", "queue_timeout", NULL};
+/* (upstream.health is reloadable: config_lifecycle.c) */
+static const char *const upstream_keys[] = {"url", "max_connections", "connect_timeout", "timeout", "queue_timeout", "health", NULL};
+static const char *const health_keys[] = {"path", "interval", "timeout", "unhealthy_after", "healthy_after", NULL};
 static const char *const admin_keys[] = {"address", "token_file", "token_env", NULL};
 /* restart: cache.memory */
-static const char *const cache_keys[] = {"memory", "max_object_size", "surrogate_key_header", "keep_surrogate_key", NULL};
+static const char *const cache_keys[] = {"memory", "max_object_size", "surrogate_key_header", "keep_surrogate_key", "purge_from",
+                                         NULL};
 /* restart: every key of tier (the client, its threads and the invalidation thread are made once, at start) */
 static const char *const tier_keys[] = {"memcached", "lease", "invalidation", NULL};
 /* restart: all but request_headers (config_limits.c gives each row's reason) */
@@ -43,15 +47,17 @@ static const char *const route_keys[] = {"match",
                                          "allow_set_cookie",
                                          "stale_while_revalidate",
                                          "stale_if_error",
+                                         "stale_if_unreachable",
                                          "key",
                                          "coalesce",
                                          "compress",
                                          "invalidate",
                                          "forward_headers",
                                          "cookies",
+                                         "name",
                                          NULL};
 static const char *const match_keys[] = {"prefix", "exact", "methods", NULL};
-static const char *const key_keys[] = {"query", "headers", NULL};
+static const char *const key_keys[] = {"host", "query", "headers", NULL};
 static const char *const coalesce_keys[] = {"timeout", "max_waiters", "pass_ttl", NULL};
 /* restart: log.access (the destination is opened once); log.level is reloadable */
 static const char *const log_keys[] = {"access", "level", NULL};
@@ -70,6 +76,7 @@ static const struct {
     [SEC_ROUTE] = {"routes[]", route_keys},            [SEC_MATCH] = {"routes[].match", match_keys},
     [SEC_KEY] = {"routes[].key", key_keys},            [SEC_COALESCE] = {"routes[].coalesce", coalesce_keys},
     [SEC_COMPRESS] = {"routes[].compress", compress_keys},
+    [SEC_HEALTH] = {"upstream.health", health_keys},
     [SEC_LOG] = {"log", log_keys},
 };
 

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "corral/core/histogram.h"
 #include "corral/core/log.h"
 #include "corral/core/runtime.h"
 
@@ -45,8 +46,8 @@ typedef struct st_cr_al_buf_t {
 
 /* What the request's handlers noted; in its pool, found through req->env. */
 typedef struct st_cr_al_rec_t {
-    uint64_t start_ns;
-    uint64_t upstream_ns; /* UINT64_MAX: not asked */
+    uint64_t start_us;
+    uint64_t upstream_us; /* UINT64_MAX: not asked */
     h2o_iovec_t request_id;
     uint8_t route_noted;
     uint16_t route_len; /* UINT16_MAX: no route */
@@ -337,9 +338,8 @@ static size_t put_u64(char *out, uint64_t v)
 }
 
 /* seconds with 6 decimals */
-static size_t put_seconds(char *out, uint64_t ns)
+static size_t put_seconds(char *out, uint64_t us)
 {
-    uint64_t us = ns / 1000;
     size_t n = put_u64(out, us / 1000000);
     uint64_t frac = us % 1000000, d = 100000;
     out[n++] = '.';
@@ -388,7 +388,7 @@ static int contains(h2o_iovec_t v, const char *lit, size_t len)
 static const char *outcome_of(h2o_iovec_t cs, const cr_al_rec_t *rec)
 {
     if (cs.base == NULL) /* no Cache-Status: an uncached route's pass, or an answer corral made (an error) */
-        return rec != NULL && rec->route_noted && rec->upstream_ns != UINT64_MAX ? "pass" : "none";
+        return rec != NULL && rec->route_noted && rec->upstream_us != UINT64_MAX ? "pass" : "none";
     if (cs.len > 17 && memcmp(cs.base, "corral; hit; ttl=", 17) == 0) /* the hit path: handler.c's hit_status */
         return cs.base[17] == '-' ? "stale" : "hit";
     if (contains(cs, H2O_STRLIT("collapsed")))
@@ -415,8 +415,8 @@ static cr_al_rec_t *rec_of(h2o_req_t *req, int create)
     if (!create)
         return NULL;
     rec = h2o_mem_alloc_pool(&req->pool, sizeof(*rec));
-    rec->start_ns = 0;
-    rec->upstream_ns = UINT64_MAX;
+    rec->start_us = 0;
+    rec->upstream_us = UINT64_MAX;
     rec->request_id = h2o_iovec_init(NULL, 0);
     rec->route_noted = 0;
     rec->route_len = UINT16_MAX;
@@ -427,7 +427,7 @@ static cr_al_rec_t *rec_of(h2o_req_t *req, int create)
 void cr_accesslog_begin(h2o_req_t *req)
 {
     if (al_fd != -1)
-        rec_of(req, 1)->start_ns = cr_mono_ns();
+        rec_of(req, 1)->start_us = cr_monotonic_us();
 }
 
 void cr_accesslog_note_id(h2o_req_t *req, h2o_iovec_t request_id)
@@ -453,12 +453,12 @@ void cr_accesslog_note_route(h2o_req_t *req, const char *label, size_t len)
     rec->route_len = (uint16_t)len;
 }
 
-void cr_accesslog_note_upstream(h2o_req_t *req, uint64_t ns)
+void cr_accesslog_note_upstream(h2o_req_t *req, uint64_t us)
 {
     cr_al_rec_t *rec;
     if (al_fd == -1 || (rec = rec_of(req, 0)) == NULL)
         return;
-    rec->upstream_ns = ns;
+    rec->upstream_us = us;
 }
 
 static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
@@ -521,10 +521,10 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     PUT(",\"bytes\":");
     pos += put_u64(line + pos, req->bytes_sent);
     PUT(",\"total_time\":");
-    pos += put_seconds(line + pos, rec != NULL && rec->start_ns != 0 ? cr_mono_ns() - rec->start_ns : 0);
+    pos += put_seconds(line + pos, rec != NULL && rec->start_us != 0 ? cr_monotonic_us() - rec->start_us : 0);
     PUT(",\"upstream_time\":");
-    if (rec != NULL && rec->upstream_ns != UINT64_MAX)
-        pos += put_seconds(line + pos, rec->upstream_ns);
+    if (rec != NULL && rec->upstream_us != UINT64_MAX)
+        pos += put_seconds(line + pos, rec->upstream_us);
     else
         PUT("null");
     PUT(",\"request_id\":");

@@ -71,13 +71,6 @@ uint64_t cr_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-uint64_t cr_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int cr_buffer_append(struct st_h2o_buffer_t **buf, const void *p, size_t len)
 {
     h2o_iovec_t dst = h2o_buffer_reserve(buf, len);

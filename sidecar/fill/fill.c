@@ -29,12 +29,23 @@ int cr_fill_stale_may_answer_error(const cr_object_t *stale, uint64_t now)
            cr_object_age_ms(stale, now) <= (uint64_t)stale->lifetime_ms + stale->sie_ms;
 }
 
+int cr_fill_stale_may_answer_unreachable(const cr_object_t *stale, uint64_t now, uint64_t window)
+{
+    return stale != NULL && (cr_object_flags(stale) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0 && window != 0 &&
+           cr_object_age_ms(stale, now) <= (uint64_t)stale->lifetime_ms + window;
+}
+
 cr_fill_verdict_t cr_fill_decide(const cr_fill_inputs_t *in)
 {
     if (in->too_large)
         return CR_FILL_PASS_ALL;
-    if (in->failed)
-        return cr_fill_stale_may_answer_error(in->stale, in->now) ? CR_FILL_STALE : CR_FILL_ERROR;
+    if (in->failed) {
+        if (cr_fill_stale_may_answer_error(in->stale, in->now))
+            return CR_FILL_STALE;
+        if (in->unreachable && cr_fill_stale_may_answer_unreachable(in->stale, in->now, in->stale_if_unreachable_ms))
+            return CR_FILL_STALE_ORIGIN_DOWN;
+        return CR_FILL_ERROR;
+    }
     /* stale-if-error also covers 500, 502, 503 and 504 answers */
     if ((in->status == 500 || in->status == 502 || in->status == 503 || in->status == 504) &&
         cr_fill_stale_may_answer_error(in->stale, in->now))
@@ -47,21 +58,29 @@ cr_fill_verdict_t cr_fill_decide(const cr_fill_inputs_t *in)
     return in->decision->per_request ? CR_FILL_LEADER_ONLY_PER_REQUEST : CR_FILL_LEADER_ONLY;
 }
 
-/* Makes the stale copy the flight's answer (stale-if-error). */
-static void answer_with_stale_copy(cr_flight_t *f)
+/* Makes the stale copy the flight's answer (stale-if-error, or the origin is down: `why` is the Cache-Status detail). */
+static void answer_with_stale_copy(cr_flight_t *f, const char *why)
 {
     f->outcome = OUTCOME_SERVE_ALL;
     f->result = f->stale;
     f->stale = NULL;
     f->result_is_stale = 1;
+    f->stale_detail = why;
 }
 
 void cr_fill_fail(cr_flight_t *f, int status, const char *code, const char *msg)
 {
-    cr_fill_inputs_t in = {.failed = 1, .stale = f->stale, .now = h2o_now(f->owner->ctx.loop)};
-    if (cr_fill_decide(&in) == CR_FILL_STALE) {
-        answer_with_stale_copy(f);
+    cr_fill_inputs_t in = {.failed = 1, .stale = f->stale, .now = h2o_now(f->owner->ctx.loop), .unreachable = f->unreachable,
+                           .stale_if_unreachable_ms = f->route->stale_if_unreachable_ms};
+    switch (cr_fill_decide(&in)) {
+    case CR_FILL_STALE:
+        answer_with_stale_copy(f, "detail=stale-if-error");
         return;
+    case CR_FILL_STALE_ORIGIN_DOWN:
+        answer_with_stale_copy(f, "detail=origin-down");
+        return;
+    default:
+        break;
     }
     f->outcome = OUTCOME_ERROR;
     f->error_status = status;
@@ -87,6 +106,7 @@ static void insert_pass_marker(cr_flight_t *f, uint64_t now)
     marker = cr_object_finish(marker);
     cr_store_insert(cr_rt.store, marker);
     cr_object_release(&marker);
+    CR_STAT_INC(f->owner->stats, pass_markers);
 }
 
 /* Too large to buffer: everyone passes, and a hit-for-pass marker sends the next ones straight to the upstream. */
@@ -238,7 +258,7 @@ static int complete(cr_flight_t *f)
 
     switch (verdict = cr_fill_decide(&in)) {
     case CR_FILL_STALE:
-        answer_with_stale_copy(f);
+        answer_with_stale_copy(f, "detail=stale-if-error");
         cr_object_release(&obj);
         return CR_OK;
     case CR_FILL_STORE:
@@ -264,6 +284,7 @@ static int complete(cr_flight_t *f)
         break;
     case CR_FILL_PASS_ALL:
     case CR_FILL_ERROR:
+    case CR_FILL_STALE_ORIGIN_DOWN:
         assert(!"not a verdict for a complete response");
         break;
     }
@@ -399,6 +420,8 @@ static void on_fill_error(cr_fetch_t *fetch, cr_fetch_error_t err, const char *m
         return;
     }
     CR_STAT_INC(f->owner->stats, upstream_errors);
+    /* refused, reset or closed before any answer: the origin is gone, and a stale copy may stand in (cr_fill_decide) */
+    f->unreachable = !head_seen && (err == CR_FETCH_ERR_CONNECT || err == CR_FETCH_ERR_CLOSED);
     cr_log_error("upstream %s while filling %.*s: %s", err == CR_FETCH_ERR_TIMEOUT ? "timeout" : "error", (int)f->keylen, f->key,
                  msg);
     if (err == CR_FETCH_ERR_TIMEOUT)

@@ -43,6 +43,14 @@ typedef struct st_cr_flight_message_t {
     int drop_check;      /* to the owner: the last waiter left, drop the fill if it is not sent yet */
 } cr_flight_message_t;
 
+/* background revalidations started and not yet freed, process-wide (atomic): the drain on SIGTERM waits for them */
+static size_t background_live;
+
+size_t cr_flight_background_live(void)
+{
+    return __atomic_load_n(&background_live, __ATOMIC_ACQUIRE);
+}
+
 void cr_flight_addref(cr_flight_t *f)
 {
     __atomic_fetch_add(&f->refcnt, 1, __ATOMIC_RELAXED);
@@ -59,6 +67,8 @@ void cr_flight_release(cr_flight_t **fp)
         return;
     assert(!f->in_table);
     cr_fill_dispose(f);
+    if (f->background)
+        __atomic_sub_fetch(&background_live, 1, __ATOMIC_ACQ_REL);
     f->magic = 0;
     free(f); /* has_waiters, waiters and key are in the same block (cr_flight_shell_new) */
 }
@@ -205,8 +215,8 @@ static void answer_waiter(cr_waiter_t *w)
     cr_flight_outcome_t o = {CR_FLIGHT_SERVE};
 
     o.is_leader = w->is_leader;
-    if (w->is_leader && f->fetch.head_ns != 0)
-        o.upstream_ns = f->fetch.head_ns - f->fetch.started_ns;
+    if (w->is_leader)
+        o.upstream_us = f->fetch.head_after_us;
     if (w->after_fetch) {
         /* it came after the answer was fetched (while the codings were made): it is answered as if it had come
          * after the store, by the same lookup (a hit, stale, no-cache, ...) */
@@ -219,6 +229,7 @@ static void answer_waiter(cr_waiter_t *w)
         o.obj = f->result;
         if (f->result_is_stale) {
             o.answer = CR_FLIGHT_SERVE_STALE;
+            o.reason = f->stale_detail;
         } else {
             o.shared = 1;
             o.stored = f->stored;
@@ -327,8 +338,7 @@ void cr_flight_answer_leader_first(cr_flight_t *f, cr_waiter_t *w)
     waiter_detach(w); /* its reference is dropped when its request is disposed */
     o.obj = f->result;
     o.is_leader = 1;
-    if (f->fetch.head_ns != 0)
-        o.upstream_ns = f->fetch.head_ns - f->fetch.started_ns;
+    o.upstream_us = f->fetch.head_after_us;
     o.codings_pending = 1;
     o.stored = 1; /* the copy with codings will be (the result is stored already, marked so) */
     w->fr->on_answer(w->fr->ctx, &o);
@@ -358,7 +368,11 @@ static void add_waiter(cr_thread_t *t, cr_flight_t *f, cr_fill_req_t *fr, int is
     w->after_fetch = after_fetch;
     w->timer.cb = on_waiter_timeout;
     h2o_linklist_insert(&f->waiters[t->idx], &w->link);
-    h2o_timeout_link(t->ctx.loop, cr_thread_timeout(t, fr->route->coalesce_timeout_ms), &w->timer);
+    /* coalesce.timeout sends waiters upstream on their own; the leader waits for its own fetch, which its timeouts
+     * bound (upstream connect and I/O, the tier's calls and lease wait): cut off, it would fetch a second time while
+     * its first fetch went on to be stored */
+    if (!is_leader)
+        h2o_timeout_link(t->ctx.loop, cr_thread_timeout(t, fr->route->coalesce_timeout_ms), &w->timer);
 }
 
 int cr_flight_do_join(cr_flight_t *f, cr_thread_t *t, const cr_fill_req_t *fr)
@@ -407,6 +421,7 @@ int cr_flight_join(cr_thread_t *t, cr_fill_req_t *fr, cr_object_t *stale, cr_fli
             if (mode == CR_FLIGHT_REVALIDATE) {
                 if (f == NULL && shell != NULL) {
                     shell->background = 1;
+                    __atomic_add_fetch(&background_live, 1, __ATOMIC_ACQ_REL);
                     cr_flight_do_insert(table, shell);
                     r = INSERTED;
                 }

@@ -107,7 +107,9 @@ struct st_cr_flight_t {
     cr_outcome_t outcome;
     cr_object_t *result;
     int stored;
-    int result_is_stale; /* stale served because the upstream failed (stale-if-error) */
+    int result_is_stale; /* stale served because the upstream failed (stale-if-error, or the origin is down) */
+    const char *stale_detail; /* with result_is_stale: the Cache-Status detail ("detail=stale-if-error", ...) */
+    int unreachable;          /* the fetch failed before any answer, refused, reset or closed (cr_fill_fail reads it) */
     int error_status;
     const char *error_code;
     char error_msg[128];

@@ -11,6 +11,8 @@
  */
 #include "corral/fill/invalidation.h"
 
+#include <stdio.h>
+
 #include "corral/cache/pathpurge.h"
 #include "corral/http/invalidate.h"
 #include "corral/http/key.h"
@@ -110,4 +112,14 @@ void cr_invalidate_apply_remote(void *ctx, const cr_inval_entry_t *e)
                                .everything = e->everything,
                                .soft = e->soft};
     apply_local(ctx, &req, NULL);
+}
+
+int cr_invalidate_result_json(const cr_invalidate_counts_t *counts, int soft, char *buf, size_t bufsize)
+{
+    int n;
+    if (buf == NULL || bufsize == 0)
+        return -1;
+    n = snprintf(buf, bufsize, "{\"purged\": {\"keys\": %zu, \"prefixes\": %zu, \"tags\": %zu, \"objects\": %zu}, \"soft\": %s}",
+                 counts->uris + counts->paths, counts->prefixes, counts->tags, counts->objects, soft ? "true" : "false");
+    return n >= 0 && (size_t)n < bufsize ? n : -1;
 }

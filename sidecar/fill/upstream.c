@@ -31,6 +31,7 @@
  * connection cap, the queue and the idle list; split in two, each half would reach into the other's statics.
  */
 #include "corral/fill/upstream.h"
+#include "corral/core/reqstats.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -76,6 +77,12 @@ static void on_read(h2o_socket_t *sock, const char *err);
 static size_t queued_total;
 static size_t queued_peak;
 static uint64_t refused_total;
+static size_t active_total; /* every thread's `active` */
+
+size_t cr_upstream_connections_in_use(void)
+{
+    return __atomic_load_n(&active_total, __ATOMIC_RELAXED);
+}
 
 void cr_upstream_queue_stats(size_t *queued, size_t *peak, uint64_t *refused)
 {
@@ -208,6 +215,7 @@ static void release_slot(cr_upstream_t *up)
 {
     assert(up->active > 0);
     --up->active;
+    __atomic_sub_fetch(&active_total, 1, __ATOMIC_RELAXED);
     while (up->active < up->cap && !h2o_linklist_is_empty(&up->queue)) {
         cr_fetch_t *next = H2O_STRUCT_FROM_MEMBER(cr_fetch_t, _queue_link, up->queue.next);
         queue_remove(next);
@@ -248,6 +256,7 @@ static void fail(cr_fetch_t *f, cr_fetch_error_t err, const char *msg)
     h2o_socket_t *sock = detach(f);
     if (sock != NULL)
         h2o_socket_close(sock);
+    cr_reqstats_upstream_error((unsigned)err - 1);
     f->cb->on_error(f, err, msg, head_seen);
     release_slot(up);
 }
@@ -338,7 +347,7 @@ static void on_write(h2o_socket_t *sock, const char *err)
         if (should_retry(f))
             retry(f);
         else
-            fail(f, CR_FETCH_ERR_PROTOCOL, "I/O error sending the request to the upstream");
+            fail(f, CR_FETCH_ERR_CLOSED, "I/O error sending the request to the upstream");
         return;
     }
     f->_state = ST_HEAD;
@@ -463,14 +472,17 @@ static void on_head_bytes(cr_fetch_t *f, const char *err)
         } else if (should_retry(f)) {
             retry(f);
         } else {
-            fail(f, CR_FETCH_ERR_PROTOCOL, sock->input->size == 0 ? "the upstream closed the connection without answering"
-                                                                   : "the upstream closed the connection in the response head");
+            if (sock->input->size == 0)
+                fail(f, CR_FETCH_ERR_CLOSED, "the upstream closed the connection without answering");
+            else
+                fail(f, CR_FETCH_ERR_PROTOCOL, "the upstream closed the connection in the response head");
         }
         return;
     }
 
     f->_head_seen = 1;
-    f->head_ns = cr_mono_ns();
+    f->head_after_us = cr_monotonic_us() - f->_started_us + 1;
+    cr_reqstats_upstream_head(f->head_after_us - 1);
     f->_body = (uint8_t)head.body;
     f->_keep_alive = head.keep_alive != 0;
     if (head.body == CR_H1_BODY_NONE || (head.body == CR_H1_BODY_LENGTH && head.content_length == 0)) {
@@ -529,6 +541,7 @@ static void start_client(cr_fetch_t *f)
 
     assert(f->_state == ST_IDLE);
     ++up->active;
+    __atomic_add_fetch(&active_total, 1, __ATOMIC_RELAXED);
     ++f->_attempts;
     if ((sock = take_idle(up)) != NULL) {
         f->_sock = sock;
@@ -543,6 +556,7 @@ static void on_queue_timeout(h2o_timeout_entry_t *entry)
 {
     cr_fetch_t *f = H2O_STRUCT_FROM_MEMBER(cr_fetch_t, _timer, entry);
     queue_remove(f);
+    cr_reqstats_upstream_error(CR_UPSTREAM_ERR_TIMEOUT);
     f->cb->on_error(f, CR_FETCH_ERR_TIMEOUT, "no upstream connection became free in time", 0);
 }
 
@@ -551,6 +565,7 @@ static void on_refused(h2o_timeout_entry_t *entry)
     cr_fetch_t *f = H2O_STRUCT_FROM_MEMBER(cr_fetch_t, _timer, entry);
     assert(f->_state == ST_REFUSED);
     f->_state = ST_IDLE;
+    cr_reqstats_upstream_error(CR_UPSTREAM_ERR_BUSY);
     f->cb->on_error(f, CR_FETCH_ERR_BUSY, "too many requests wait for an upstream connection (limits.queued_fills)", 0);
 }
 
@@ -567,7 +582,8 @@ void cr_fetch_start(cr_upstream_t *up, cr_fetch_t *f)
     f->_extra = 0;
     f->_queue_link = (h2o_linklist_t){NULL, NULL};
     f->_timer = (h2o_timeout_entry_t){0};
-    f->started_ns = cr_mono_ns(), f->head_ns = 0;
+    f->_started_us = cr_monotonic_us();
+    f->head_after_us = 0;
     if (up->active >= up->cap) {
         if (!queue_place_take(up)) {
             /* reported from the loop, not from inside this call */

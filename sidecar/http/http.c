@@ -188,6 +188,25 @@ void cr_request_info_from_req(h2o_req_t *req, cr_request_info_t *qi)
         qi->cc.flags |= CR_CC_NO_CACHE;
 }
 
+/* An Age value (RFC 9111 5.1): its first list member as delta-seconds. Digits followed by anything but OWS or ','
+ * still count for their digits ("7200.5" is 7200: an Age is never read younger than it says); a value too large
+ * saturates at 2^31 (RFC 9111 1.2.2), which is stale for any lifetime; no leading digit (empty, "-5", "abc") is
+ * no Age at all (the field is ignored, as 5.1 says). */
+static int parse_age(cr_str_t v, uint64_t *age_s)
+{
+    size_t i = 0;
+    uint64_t age = 0;
+    while (i < v.len && (v.base[i] == ' ' || v.base[i] == '\t'))
+        ++i;
+    if (i == v.len || v.base[i] < '0' || v.base[i] > '9')
+        return 0;
+    for (; i < v.len && v.base[i] >= '0' && v.base[i] <= '9'; ++i)
+        if ((age = age * 10 + (uint64_t)(v.base[i] - '0')) >= (UINT64_C(1) << 31))
+            age = UINT64_C(1) << 31; /* stays saturated: the next digit cannot bring it back below */
+    *age_s = age;
+    return 1;
+}
+
 void cr_response_info_add(cr_response_info_t *ri, cr_str_t n, cr_str_t v)
 {
     h2o_iovec_t hv = h2o_iovec_init(v.base, v.len);
@@ -202,10 +221,9 @@ void cr_response_info_add(cr_response_info_t *ri, cr_str_t n, cr_str_t v)
     } else if (cr_str_eq(n, H2O_STRLIT("last-modified"))) {
         ri->has_last_modified = cr_http_date_parse(v, &ri->last_modified_ms) == 0;
     } else if (cr_str_eq(n, H2O_STRLIT("age"))) {
-        size_t age = h2o_strtosize(v.base, v.len);
-        if (age != SIZE_MAX) {
-            ri->has_age = 1;
-            ri->age_s = age;
+        if (!ri->age_seen) { /* RFC 9111 5.1: the first Age line, and in it the first member, counts */
+            ri->age_seen = 1;
+            ri->has_age = parse_age(v, &ri->age_s);
         }
     } else if (cr_str_eq(n, H2O_STRLIT("set-cookie"))) {
         ri->has_set_cookie = 1;
@@ -234,28 +252,4 @@ void cr_response_info_from_headers(int status, const h2o_header_t *headers, size
     for (i = 0; i != num_headers; ++i)
         cr_response_info_add(ri, cr_str(headers[i].name->base, headers[i].name->len),
                              cr_str(headers[i].value.base, headers[i].value.len));
-}
-
-size_t cr_variant_key(const cr_str_t *names, size_t num_names, cr_header_lookup_fn lookup, void *ctx, char *buf, size_t cap)
-{
-    size_t i, len = 0;
-    for (i = 0; i != num_names; ++i) {
-        cr_str_t v = {NULL, 0}; /* absent and empty give the same key */
-        if (!lookup(ctx, names[i].base, names[i].len, &v))
-            v.len = 0;
-        while (v.len != 0 && (v.base[0] == ' ' || v.base[0] == '\t'))
-            ++v.base, --v.len;
-        while (v.len != 0 && (v.base[v.len - 1] == ' ' || v.base[v.len - 1] == '\t'))
-            --v.len;
-        if (len + names[i].len + v.len + 2 > cap)
-            return SIZE_MAX;
-        memcpy(buf + len, names[i].base, names[i].len);
-        len += names[i].len;
-        buf[len++] = ':';
-        if (v.len != 0)
-            memcpy(buf + len, v.base, v.len);
-        len += v.len;
-        buf[len++] = '\n';
-    }
-    return len;
 }

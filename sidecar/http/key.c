@@ -1,7 +1,7 @@
 /*
  * key.c: cache-key normalization.
  *
- * Key layout: "<authority, lower-cased>\n<normalized path>[?<normalized query>]" followed, for each of the route's
+ * Key layout: "<authority, normalized (key_authority)>\n<normalized path>[?<normalized query>]" followed, for each of the route's
  * key headers in config order, by "\n<name>:<value>" (value trimmed of SP/HTAB; an absent header gives an empty
  * value; the lookup gives every line of a repeated header, joined), then, on a `cookies: [names]` route, by
  * "\ncookies:<the listed crumbs in request order, joined with "; ">". There is no trailing newline.
@@ -12,7 +12,8 @@
  * - Query: split on '&', empty members dropped, each member normalized like a path segment (unreserved escapes
  *   decoded, other hex upper-cased), filtered by the route's key.query rule (a member's name is the bytes before its
  *   first '=', compared with the listed names after full percent-decoding: "pa%67e" is "page"), stable-sorted by the
- *   normalized bytes of the whole "name=value" member, joined with '&'; the '?' is omitted when nothing is left.
+ *   normalized bytes of the member's name (members of one name keep the order they came in: "a=2&a=1" stays so),
+ *   joined with '&'; the '?' is omitted when nothing is left.
  *   The "path?query" part of the key is exactly what a fill asks the upstream for (flight.c), so a parameter the
  *   key ignores is never sent on a fill.
  * - Match form: what routes are matched on, is not a key: core/urlpath.c (cr_urlpath_match_form).
@@ -109,10 +110,19 @@ static int key_path(cr_outbuf_t *o, const char *path, size_t len)
     return 0;
 }
 
+/* Orders query members by name only (the bytes before the first '='): members of one name keep the order they were
+ * sent in, since an API may read `?sort=a&sort=b` differently from `?sort=b&sort=a`. */
+static size_t name_len(const cr_key_span_t *m)
+{
+    const char *eq = memchr(m->base, '=', m->len);
+    return eq != NULL ? (size_t)(eq - m->base) : m->len;
+}
+
 static int span_less(const cr_key_span_t *a, const cr_key_span_t *b)
 {
-    int c = memcmp(a->base, b->base, CR_MIN(a->len, b->len));
-    return c < 0 || (c == 0 && a->len < b->len);
+    size_t alen = name_len(a), blen = name_len(b);
+    int c = memcmp(a->base, b->base, CR_MIN(alen, blen));
+    return c < 0 || (c == 0 && alen < blen);
 }
 
 /*
@@ -178,7 +188,7 @@ static int query_name_listed(const cr_route_config_t *route, const char *member,
 
 /*
  * Appends "?<members>" (or nothing): each member normalized, kept when the route's rule keeps its (decoded) name,
- * then stable-sorted by its normalized bytes. This is also the query a fill sends (what the key ignores, a fill never
+ * then stable-sorted by its normalized name (same-name members keep their order). This is also the query a fill sends (what the key ignores, a fill never
  * sends). Fails on a control byte, more than CR_KEY_MAX_QUERY_MEMBERS members, or overflow.
  */
 static int key_query(cr_outbuf_t *o, const cr_route_config_t *route, const char *q, size_t len)
@@ -264,9 +274,55 @@ size_t cr_key_cookie_filter(const cr_route_config_t *route, cr_str_t cookie, cha
     return len;
 }
 
+/* Appends the authority's normal form: lower-cased; the port dropped when empty or default_port (its digits compared
+ * as a number, so ":080" is 80); the host's trailing dots dropped ("api.ns." is "api.ns"). Both rules are applied
+ * until nothing changes, so the form is a fixed point ("a.:80" and "a:80." are "a"; a second pass changes nothing).
+ * An IPv6 literal ("[::1]:8080") keeps its brackets. Fails (-1) on a control byte or a space, or when it does not
+ * fit. */
+static int key_authority(cr_outbuf_t *o, cr_str_t authority, uint16_t default_port)
+{
+    size_t i, end = authority.len, portlen = 0;
+    const char *port = NULL;
+    int changed;
+
+    for (i = 0; i != authority.len; ++i)
+        if (cr_uri_is_ctl((unsigned char)authority.base[i]) || authority.base[i] == ' ')
+            return -1;
+    do {
+        changed = 0;
+        while (end != 0 && authority.base[end - 1] == '.')
+            --end, changed = 1;
+        if (port != NULL)
+            continue; /* a port that stays: only the host's dots are left to drop */
+        /* the port: the digits after the last ':', when only digits follow it (so not inside an IPv6 literal) */
+        for (i = end; i != 0 && authority.base[i - 1] >= '0' && authority.base[i - 1] <= '9'; --i)
+            ;
+        if (i != 0 && authority.base[i - 1] == ':') {
+            unsigned long n = 0;
+            size_t j;
+            for (j = i; j != end && n <= 65535; ++j)
+                n = n * 10 + (unsigned long)(authority.base[j] - '0');
+            if (i != end && n != default_port) {
+                port = authority.base + i;
+                portlen = end - i;
+            }
+            end = i - 1;
+            changed = 1;
+        }
+    } while (changed);
+    for (i = 0; i != end; ++i) {
+        char c = authority.base[i];
+        if (cr_outbuf_byte(o, c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c) != 0)
+            return -1;
+    }
+    if (port != NULL && (cr_outbuf_byte(o, ':') != 0 || cr_outbuf_bytes(o, port, portlen) != 0))
+        return -1;
+    return 0;
+}
+
 /* Returns the key length, or -1 (malformed path, control bytes, too many query members, does not fit). */
-int cr_key_build(const cr_route_config_t *route, cr_str_t authority, cr_str_t path_and_query, cr_header_lookup_fn lookup,
-                 void *lookup_ctx, char *buf, size_t bufsize)
+int cr_key_build(const cr_route_config_t *route, cr_str_t authority, uint16_t default_port, cr_str_t path_and_query,
+                 cr_header_lookup_fn lookup, void *lookup_ctx, char *buf, size_t bufsize)
 {
     cr_outbuf_t o;
     const char *qmark;
@@ -274,12 +330,12 @@ int cr_key_build(const cr_route_config_t *route, cr_str_t authority, cr_str_t pa
 
     if (cr_outbuf_init(&o, buf, bufsize) != 0)
         return -1;
-    for (i = 0; i != authority.len; ++i) {
-        char c = authority.base[i];
-        if (cr_uri_is_ctl((unsigned char)c) || c == ' ')
-            return -1;
-        if (cr_outbuf_byte(&o, c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c) != 0)
-            return -1;
+    if (route != NULL && route->key_ignore_host) {
+        for (i = 0; i != authority.len; ++i) /* still refused when it could not be a header value */
+            if (cr_uri_is_ctl((unsigned char)authority.base[i]) || authority.base[i] == ' ')
+                return -1;
+    } else if (key_authority(&o, authority, default_port) != 0) {
+        return -1;
     }
     if (cr_outbuf_byte(&o, '\n') != 0)
         return -1;

@@ -39,8 +39,8 @@ void cr_deliver(void *_lk, const cr_flight_outcome_t *o)
     const cr_route_config_t *route = lk->fill.route;
     h2o_iovec_t extra;
 
-    if (o->upstream_ns != 0)
-        cr_accesslog_note_upstream(req, o->upstream_ns);
+    if (o->upstream_us != 0)
+        cr_accesslog_note_upstream(req, o->upstream_us - 1);
     switch (o->answer) {
     case CR_FLIGHT_SERVE:
         if (o->shared && o->obj->num_vary != 0 && !cr_handler_variant_matches(lk, o->obj)) {
@@ -53,6 +53,7 @@ void cr_deliver(void *_lk, const cr_flight_outcome_t *o)
             if (!cr_list_contains(h2o_iovec_init(vary.base, vary.len), h2o_iovec_init(H2O_STRLIT("accept-encoding"))))
                 h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("accept-encoding"));
         }
+        cr_reqstat_outcome(lk->stat, !o->is_leader ? CR_OUTCOME_COLLAPSED : o->l2_hit ? CR_OUTCOME_L2_HIT : CR_OUTCOME_MISS);
         if (o->l2_hit) {
             /* another pod's fill, from the shared tier: for the leader and its herd alike */
             if (!o->is_leader)
@@ -67,15 +68,19 @@ void cr_deliver(void *_lk, const cr_flight_outcome_t *o)
         cr_respond_object(req, lk->fill.cfg, route, o->obj, cr_cache_status_fwd(req, lk->fwd, extra.base));
         return;
     case CR_FLIGHT_SERVE_STALE:
-        cr_respond_object(req, lk->fill.cfg, route, o->obj, cr_cache_status_fwd(req, "stale", "detail=stale-if-error"));
+        cr_reqstat_outcome(lk->stat, CR_OUTCOME_STALE);
+        cr_respond_object(req, lk->fill.cfg, route, o->obj,
+                          cr_cache_status_fwd(req, "stale", o->reason != NULL ? o->reason : "detail=stale-if-error"));
         return;
     case CR_FLIGHT_PASS:
+        cr_reqstat_outcome(lk->stat, CR_OUTCOME_BYPASS);
         cr_pass_start(req, lk->fill.cfg, route, cr_cache_status_fwd(req, lk->fwd, detail(req, o->reason).base), NULL);
         return;
     case CR_FLIGHT_ERROR:
         cr_send_json_error(req, o->error_status, error_reason_phrase(o->error_status), o->error_code, o->error_msg);
         return;
     case CR_FLIGHT_TIMEOUT:
+        cr_reqstat_outcome(lk->stat, CR_OUTCOME_MISS);
         cr_pass_start(req, lk->fill.cfg, route, cr_cache_status_fwd(req, lk->fwd != NULL ? lk->fwd : "uri-miss", "detail=coalesce-timeout"), NULL);
         return;
     case CR_FLIGHT_LOOKUP_AGAIN:

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
+#include "corral/core/reqstats.h"
 #include "corral/core/runtime.h"
 #include "corral/core/accesslog.h"
 #include "corral/serve/request_id.h"
@@ -210,6 +211,7 @@ typedef struct st_cr_req_tracker_t {
     cr_thread_t *thread;
     h2o_req_t *req;
     cr_guard_ticket_t guard;
+    cr_reqstat_t stat; /* the request's metrics labels, set by the cache handler, counted at dispose */
 } cr_req_tracker_t;
 
 /* Runs when the request is disposed: ends its in-flight count, and notes a cancellation (the client went away
@@ -218,6 +220,7 @@ static void on_request_dispose(void *p)
 {
     cr_req_tracker_t *tr = p;
     --tr->thread->inflight;
+    cr_reqstat_end(&tr->stat, tr->req);
     if (tr->req->res.status == 0)
         cr_guard_note_cancel(tr->thread->guard, &tr->guard, h2o_now(tr->thread->ctx.loop));
 }
@@ -247,6 +250,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     tracker->thread = t;
     tracker->req = req;
     tracker->guard = guard;
+    cr_reqstat_begin(&tracker->stat, req);
     return -1; /* admitted: the next handler answers */
 }
 

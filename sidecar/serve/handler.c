@@ -21,6 +21,7 @@
  * never cached; a request with Cookie on a `cookies: pass` route sees only objects stored from explicitly shareable
  * responses (CR_OBJ_SHAREABLE) and fills for itself alone.
  */
+#include "corral/serve/purge.h"
 #include "corral/serve/handler.h"
 
 #include <stdio.h>
@@ -136,9 +137,10 @@ static int join(cr_thread_t *t, cr_lookup_t *lk, cr_object_t *stale, cr_flight_m
  * take it. */
 static void fill_refused(cr_lookup_t *lk, int rc)
 {
-    if (rc == CR_DECLINED)
+    if (rc == CR_DECLINED) {
+        cr_reqstat_outcome(lk->stat, CR_OUTCOME_BYPASS);
         pass_with_status(lk->fill.req, lk->fill.cfg, lk->fwd, "detail=too-many-waiters");
-    else if (rc == CR_ERROR)
+    } else if (rc == CR_ERROR)
         cr_send_json_error(lk->fill.req, 503, "Service Unavailable", "no_memory", "out of memory");
 }
 
@@ -155,9 +157,12 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
     const cr_request_info_t *qi = &lk->fill.qi;
     int shared = route->coalesce && !lk->cookie_pass, rc;
 
+    cr_reqstat_outcome(lk->stat, CR_OUTCOME_MISS); /* unless answered from the store or passed below */
+
     if (obj != NULL && (cr_object_flags(obj) & CR_OBJ_PASS) != 0) {
         if (cr_object_age_ms(obj, now) < obj->lifetime_ms) {
             cr_pin_release(&obj);
+            cr_reqstat_outcome(lk->stat, CR_OUTCOME_BYPASS);
             pass_with_status(req, cfg, "bypass", "detail=hit-for-pass");
             return;
         }
@@ -177,6 +182,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
                 return;
             }
             CR_STAT_INC(t->stats, hits);
+            cr_reqstat_outcome(lk->stat, CR_OUTCOME_HIT);
             cr_respond_object(req, cfg, route, obj, hit_status(req, obj, now));
             cr_pin_release(&obj);
             return;
@@ -188,6 +194,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
             if (cr_policy_request_accepts_stale(qi, age, obj->lifetime_ms)) {
                 if (join(t, lk, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_DECLINED) {
                     CR_STAT_INC(t->stats, stale);
+                    cr_reqstat_outcome(lk->stat, CR_OUTCOME_STALE);
                     cr_respond_object(req, cfg, route, obj, hit_status(req, obj, now));
                 }
                 cr_pin_release(&obj);
@@ -198,6 +205,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
                 /* declined: not waiting, and a background revalidation runs (started now, or already in flight) */
                 if (join(t, lk, obj, CR_FLIGHT_REVALIDATE, 1) == CR_DECLINED) {
                     CR_STAT_INC(t->stats, stale);
+                    cr_reqstat_outcome(lk->stat, CR_OUTCOME_STALE);
                     cr_respond_object(req, cfg, route, obj, cr_cache_status_fwd(req, "stale", "detail=stale-while-revalidate"));
                 }
                 cr_pin_release(&obj);
@@ -228,6 +236,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
     }
     lk->fwd = num_variants != 0 ? "vary-miss" : "uri-miss";
     if ((qi->cc.flags & CR_CC_NO_STORE) != 0) {
+        cr_reqstat_outcome(lk->stat, CR_OUTCOME_PASS);
         pass_with_status(req, cfg, "request", "detail=no-store");
         return;
     }
@@ -243,6 +252,7 @@ void cr_handler_restart(cr_lookup_t *lk)
 {
     cr_thread_t *t = cr_thread_of(lk->fill.req);
     if (lk->restarts++ >= 1) {
+        cr_reqstat_outcome(lk->stat, CR_OUTCOME_BYPASS);
         pass_with_status(lk->fill.req, lk->fill.cfg, "vary-miss", "detail=variant-changed");
         return;
     }
@@ -279,8 +289,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     cr_lookup_t *lk;
     char keybuf[CR_MAX_KEY];
     int keylen, ambiguous;
+    cr_reqstat_t *stat = cr_reqstat_take(req); /* begun by the guard handler, which ran just before */
 
+    if (cr_purge_method_try(req, cfg))
+        return 0;
     route = cr_route_match_ex(cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len), &ambiguous);
+    cr_reqstat_route(stat, route != NULL ? route->stat_slot : CR_ROUTE_SLOT_NONE); /* outcome: pass until said otherwise */
     cr_accesslog_note_route(req, cr_route_label(route).base, cr_route_label(route).len);
     if (route == NULL || !route->cache) {
         cr_pass_start(req, cfg, route, h2o_iovec_init(NULL, 0), NULL);
@@ -292,12 +306,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
+    cr_reqstat_outcome(stat, CR_OUTCOME_BYPASS); /* until the lookup says more */
     if (ambiguous) {
         /* "..;", "%2F..", a backslash, a double escape: the upstream may read it as a path another route covers */
         pass_with_status(req, cfg, "bypass", "detail=ambiguous-path");
         return 0;
     }
-    keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len),
+    keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len), req->scheme->default_port,
                           cr_str(req->input.path.base, req->input.path.len), req_header_lookup, req, keybuf, sizeof(keybuf));
     if (keylen < 0) {
         pass_with_status(req, cfg, "bypass", "detail=key-too-long");
@@ -321,6 +336,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     lk->fill.on_answer = cr_deliver;
     lk->fill.ctx = lk;
     lk->cookie_pass = lk->fill.qi.has_cookie && route->cookies == CR_COOKIES_PASS;
+    lk->stat = stat;
     lookup_and_answer(t, lk);
     return 0;
 }

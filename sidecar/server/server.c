@@ -11,16 +11,21 @@
  * timeouts before the workers start); an accept that fails for lack of descriptors pauses the listener (see on_accept).
  * Signals are blocked in every worker and taken by the main thread with sigwait(), once every worker has registered
  * its wake receiver and started its listeners (a signal that comes earlier waits); on SIGTERM/SIGINT it sets
- * cr_rt.stopping and wakes every loop (the admin thread's too); each worker closes its listeners and runs until its in-flight requests are
- * done (at most CR_DRAIN_MS), drops its cached object references (pin.h) and exits. Every CR_PIN_MAINTAIN_MS a
+ * cr_rt.stopping and wakes every loop (the admin thread's too); each worker closes its listeners and runs until its in-flight requests,
+ * its pool jobs (codings, async L2 writes) and every background revalidation of the process are done (at most the
+ * current generation's drain_timeout), drops its cached object references (pin.h) and exits. SIGHUP reloads the
+ * configuration (conf/reload.h, as POST /v1/reload does); on_reloaded re-applies what was copied at start from a
+ * reloadable key (the HPACK bound of limits.request_headers). Every CR_PIN_MAINTAIN_MS a
  * worker also lets go of the cached references of objects that left the store (its loop wakes at least that often,
  * so an idle worker does too). Per-thread state (loops, upstream pools, flight receivers, the guard) is not
  * torn down: background revalidations may still hold upstream connections at that point, and the process exits
- * right after the workers return. The admin thread closes its listener at SIGTERM too, serves its open connections
- * until every worker has returned, and is joined last. cr_rt and the per-thread timeouts are core/runtime.c's.
+ * right after the workers return. The admin thread keeps its listener during the drain (/readyz answers 503 to new
+ * probes), serves until every worker has returned, and is joined last. The upstream health checker (fill/health.h)
+ * starts after the signal mask and stops last. cr_rt and the per-thread timeouts are core/runtime.c's.
  * Config generations (conf/generation.h): cr_server_run installs the first one; each thread (workers and admin)
  * takes its own reference when it starts and drops it when its loop has stopped. What a worker sets up from its
- * first generation (upstream pool, guard budgets, listeners) stays until a restart.
+ * first generation (upstream pool, guard budgets) stays until a restart; its listeners follow the reloadable
+ * listener set (listen_set.h), which it checks after every loop turn.
  */
 #include "corral/core/runtime.h"
 
@@ -42,6 +47,8 @@
 #include "corral/fill/upstream.h"
 #include "corral/conf/config_check.h"
 #include "corral/server/conn_watch.h"
+#include "corral/server/listeners.h"
+#include "corral/server/listen_set.h"
 #include "corral/fill/flight.h"
 #include "corral/serve/guard.h"
 #include "corral/serve/handler.h"
@@ -51,241 +58,11 @@
 #include "corral/fill/invalidation.h"
 #include "corral/tier/inval_sync.h"
 #include "corral/tier/tier.h"
+#include "corral/conf/reload.h"
+#include "corral/fill/health.h"
+#include "corral/http/hpack_bound.h"
 
-#define CR_DRAIN_MS 10000
-
-static SSL_CTX **ssl_ctxs; /* per listener, NULL without tls */
-static int *first_fds;     /* per listener, opened by the main thread for worker 0 */
 static int admin_fd = -1;
-
-/* Opens a listening socket; returns the fd or -1 with errno set. */
-static int open_listener(const struct sockaddr_storage *addr, socklen_t addrlen)
-{
-    int fd, on = 1;
-    if ((fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-        return -1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 || bind(fd, (const void *)addr, addrlen) != 0 ||
-        listen(fd, H2O_SOMAXCONN) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-    return fd;
-}
-
-/*
- * SO_REUSEPORT would let a second corral (or any process of the same user that sets it) bind an address this one
- * serves, and the kernel would split the traffic between two caches. Before the first listening socket of an address
- * is opened, claim it twice:
- *   - a lock that exists while this process lives: an abstract-namespace unix socket named after the address (bound
- *     by one process at a time, released by the kernel when the process dies), so two corrals starting at the same
- *     moment cannot both pass;
- *   - a probe: a TCP socket bound to the address WITHOUT SO_REUSEPORT (SO_REUSEADDR, so connections in TIME_WAIT from
- *     an earlier run do not count) fails with EADDRINUSE while any other socket listens there (also a wildcard
- *     address on the same port), and is closed at once, before corral's own per-thread sockets are opened.
- * Returns 0, or -1 after logging "cannot listen on ADDRESS: address already in use by another process" (the words
- * "in use" are what the e2e harness looks for to retry on another port).
- */
-static int claim_address(const struct sockaddr_storage *addr, socklen_t addrlen, const char *address, const char *what)
-{
-    struct sockaddr_un un;
-    char host[NI_MAXHOST];
-    int fd, on = 1, len, saved;
-
-    memset(&un, 0, sizeof(un));
-    un.sun_family = AF_UNIX;
-    if (getnameinfo((const void *)addr, addrlen, host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
-        snprintf(host, sizeof(host), "%s", address);
-    len = snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1, "corral-listen %s %d", host, h2o_socket_getport((void *)addr));
-    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-        bind(fd, (void *)&un, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len)) != 0) {
-        saved = errno;
-        if (fd != -1)
-            close(fd);
-        if (saved == EADDRINUSE) {
-            cr_log_error("cannot listen on %s%s: address already in use by another corral process", address, what);
-            return -1;
-        }
-        cr_log_warn("%s%s: cannot take the per-address lock (%s); checking the address only", address, what, strerror(saved));
-    }
-    /* else fd stays open (and bound) until the process exits */
-
-    if ((fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
-        cr_log_error("cannot listen on %s%s: %s", address, what, strerror(errno));
-        return -1;
-    }
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 || bind(fd, (const void *)addr, addrlen) != 0) {
-        saved = errno;
-        close(fd);
-        if (saved == EADDRINUSE)
-            cr_log_error("cannot listen on %s%s: address already in use by another process", address, what);
-        else
-            cr_log_error("cannot listen on %s%s: %s", address, what, strerror(saved));
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
-/*
- * A listener and its accept loop. Each accepted socket goes through cr_conn_admit (the connection cap; a refused one
- * is closed at once) before h2o_accept. When accept fails for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS,
- * ENOMEM, or an error that is not about one connection) the pending connection stays in the kernel's queue, and the
- * level-triggered poll would report the listener readable again at once: the listener stops reading for
- * CR_ACCEPT_PAUSE_MS instead and then tries again (nginx does the same). An episode lasts until the listener has
- * emptied its queue (accept says EAGAIN), so a descriptor freed now and then does not end it; an episode's accept loop
- * that stops at its batch size looks again from a zero timeout, since an emptied queue would never poll readable to
- * show that EAGAIN. One warning when the
- * first listener of the process enters an episode, one info line when the last one leaves it; pauses are counted.
- */
-#define CR_ACCEPT_PAUSE_MS 100
-
-typedef struct st_cr_listener_t {
-    h2o_socket_t *sock;
-    h2o_accept_ctx_t *accept_ctx;
-    cr_thread_t *thread;
-    int counted;                 /* a traffic listener: its connections count toward limits.connections */
-    int in_episode;              /* accept failed for lack of resources and the queue has not been emptied since */
-    uint64_t episode_started_ms;
-    uint64_t pauses;             /* in this episode */
-    h2o_timeout_entry_t resume;  /* linked while paused */
-    h2o_timeout_entry_t recheck; /* linked when an episode's accept loop stopped at its batch size (see on_accept) */
-} cr_listener_t;
-
-static unsigned listeners_in_episode; /* atomic, process-wide */
-
-static void on_accept(h2o_socket_t *listener, const char *err);
-
-static void on_resume_accept(h2o_timeout_entry_t *entry)
-{
-    cr_listener_t *l = H2O_STRUCT_FROM_MEMBER(cr_listener_t, resume, entry);
-    h2o_socket_read_start(l->sock, on_accept);
-    /* try at once: with SO_REUSEPORT this listener's own queue may stay empty (the kernel gave the new connections to
-     * another thread's), and only an accept that says EAGAIN ends its episode (and the process-wide one) */
-    on_accept(l->sock, NULL);
-}
-
-static void on_recheck_accept(h2o_timeout_entry_t *entry)
-{
-    cr_listener_t *l = H2O_STRUCT_FROM_MEMBER(cr_listener_t, recheck, entry);
-    if (h2o_socket_is_reading(l->sock))
-        on_accept(l->sock, NULL);
-}
-
-static void pause_listener(cr_listener_t *l, int err)
-{
-    h2o_loop_t *loop = l->thread->ctx.loop;
-    CR_STAT_INC(l->thread->stats, accept_pauses);
-    if (!l->in_episode) {
-        l->in_episode = 1;
-        l->episode_started_ms = h2o_now(loop);
-        l->pauses = 0;
-        if (__atomic_fetch_add(&listeners_in_episode, 1, __ATOMIC_ACQ_REL) == 0)
-            cr_log_warn("accept: %s (%zu client connections open); pausing the listeners for %d ms at a time until "
-                        "a connection can be accepted",
-                        strerror(err), cr_connections_open(), CR_ACCEPT_PAUSE_MS);
-    }
-    ++l->pauses;
-    h2o_socket_read_stop(l->sock);
-    h2o_timeout_link(loop, cr_thread_timeout(l->thread, CR_ACCEPT_PAUSE_MS), &l->resume);
-}
-
-static void end_episode(cr_listener_t *l)
-{
-    l->in_episode = 0;
-    if (__atomic_sub_fetch(&listeners_in_episode, 1, __ATOMIC_ACQ_REL) == 0)
-        cr_log_info("accept: accepting connections again after %llu ms (%llu pauses of %d ms)",
-                    (unsigned long long)(h2o_now(l->thread->ctx.loop) - l->episode_started_ms), (unsigned long long)l->pauses,
-                    CR_ACCEPT_PAUSE_MS);
-}
-
-/* accept(2) errors that concern one connection only (accept(2), "Error handling"): take the next one. */
-static int accept_error_is_transient(int err)
-{
-    switch (err) {
-    case EINTR:
-    case ECONNABORTED:
-    case EPROTO:
-    case EPERM:
-    case ENETDOWN:
-    case ENOPROTOOPT:
-    case EHOSTDOWN:
-    case ENONET:
-    case EHOSTUNREACH:
-    case EOPNOTSUPP:
-    case ENETUNREACH:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-static void on_accept(h2o_socket_t *listener, const char *err)
-{
-    cr_listener_t *l = listener->data;
-    h2o_socket_t *sock;
-    int i;
-    if (err != NULL)
-        return;
-    for (i = 0; i != 32; ++i) {
-        if ((sock = h2o_evloop_socket_accept(listener)) == NULL) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (l->in_episode) /* the queue is empty: the shortage is over (one fd freed now and then is not) */
-                    end_episode(l);
-                break;
-            }
-            if (accept_error_is_transient(errno))
-                continue;
-            pause_listener(l, errno);
-            return;
-        }
-        if (cr_conn_admit(l->thread, sock, l->counted) != 0) {
-            h2o_socket_close(sock);
-            continue;
-        }
-        h2o_accept(l->accept_ctx, sock);
-    }
-    /* A full batch says nothing about the queue. Were it empty now, the level-triggered poll would not call back and
-     * an episode could never see the EAGAIN that ends it: look again from the next loop turn. */
-    if (i == 32 && l->in_episode && !h2o_timeout_is_linked(&l->recheck))
-        h2o_timeout_link(l->thread->ctx.loop, cr_thread_timeout(l->thread, 0), &l->recheck);
-}
-
-static h2o_socket_t *start_listener(cr_thread_t *t, int fd, h2o_accept_ctx_t *accept_ctx, int counted)
-{
-    cr_listener_t *l = calloc(1, sizeof(*l));
-    assert(l != NULL);
-    l->sock = h2o_evloop_socket_create(t->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-    l->accept_ctx = accept_ctx;
-    l->thread = t;
-    l->counted = counted;
-    l->resume.cb = on_resume_accept;
-    l->recheck.cb = on_recheck_accept;
-    l->sock->data = l;
-    h2o_socket_read_start(l->sock, on_accept);
-    return l->sock;
-}
-
-/* Closes the listener in *slot (if any) and clears it; a pending resume is cancelled first. */
-static void stop_listener(h2o_socket_t **slot)
-{
-    cr_listener_t *l;
-    if (*slot == NULL)
-        return;
-    l = (*slot)->data;
-    h2o_timeout_unlink(&l->resume);
-    h2o_timeout_unlink(&l->recheck);
-    if (l->in_episode)
-        __atomic_sub_fetch(&listeners_in_episode, 1, __ATOMIC_ACQ_REL);
-    if (h2o_socket_is_reading(l->sock))
-        h2o_socket_read_stop(l->sock);
-    h2o_socket_close(l->sock);
-    free(l);
-    *slot = NULL;
-}
 
 static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
@@ -322,7 +99,6 @@ static void *worker_main(void *arg)
     uint64_t deadline, last_maintain;
     cr_conn_watch_t *watch;
     char name[16];
-    size_t i;
 
     snprintf(name, sizeof(name), "corral-w%u", t->idx);
     pthread_setname_np(pthread_self(), name);
@@ -338,21 +114,7 @@ static void *worker_main(void *arg)
     if (cr_rt.workq != NULL)
         cr_workq_owner_init(&t->workq_owner, cr_rt.workq, t->ctx.queue);
 
-    t->num_listeners = cfg->num_listens;
-    t->accept_ctxs = calloc(cfg->num_listens, sizeof(*t->accept_ctxs));
-    t->listeners = calloc(cfg->num_listens, sizeof(*t->listeners));
-    for (i = 0; i != cfg->num_listens; ++i) {
-        int fd = t->idx == 0 ? first_fds[i] : open_listener(&cfg->listens[i].addr, cfg->listens[i].addrlen);
-        if (fd == -1) {
-            cr_log_error("worker %u: cannot listen on %s: %s", t->idx, cfg->listens[i].address, strerror(errno));
-            continue;
-        }
-        t->accept_ctxs[i].ctx = &t->ctx;
-        t->accept_ctxs[i].hosts = cr_rt.globalconf.hosts;
-        t->accept_ctxs[i].ssl_ctx = ssl_ctxs[i];
-        t->accept_ctxs[i].expect_proxy_line = 0;
-        t->listeners[i] = start_listener(t, fd, &t->accept_ctxs[i], 1);
-    }
+    cr_listen_set_sync(t); /* the listeners (listen_set.c: a reload may add or remove some; each loop follows) */
     watch = cr_conn_watch_start(t);
     worker_is_ready();
 
@@ -363,16 +125,20 @@ static void *worker_main(void *arg)
             cr_pin_maintain(); /* the thread's cached object references (pin.h) */
             last_maintain = h2o_now(loop);
         }
+        cr_listen_set_sync(t); /* one relaxed load unless a reload changed the listeners (it wakes this loop) */
     }
 
-    /* drain: stop accepting, let the requests in progress finish */
-    for (i = 0; i != t->num_listeners; ++i)
-        stop_listener(&t->listeners[i]);
-    deadline = h2o_now(loop) + CR_DRAIN_MS;
-    while ((t->inflight != 0 || t->workq_owner.in_flight != 0) && h2o_now(loop) < deadline) /* pool jobs come back here */
-        h2o_evloop_run(loop, 50);
-    if (t->inflight != 0)
-        cr_log_warn("worker %u: %zu requests still in progress after the drain period", t->idx, t->inflight);
+    /* drain: stop accepting, let the requests in progress, the pool jobs (they come back here) and the background
+     * revalidations (on whichever loop owns them: every loop runs until none is left) finish, within drain_timeout
+     * of the current generation */
+    cr_listen_set_close_all(t);
+    cr_thread_config_refresh(t);
+    deadline = h2o_now(loop) + t->cfg->drain_timeout_ms;
+    while ((t->inflight != 0 || t->workq_owner.in_flight != 0 || cr_flight_background_live() != 0) && h2o_now(loop) < deadline)
+        h2o_evloop_run(loop, 10);
+    if (t->inflight != 0 || t->workq_owner.in_flight != 0)
+        cr_log_warn("worker %u: %zu requests and %zu pool jobs still in progress after drain_timeout (%llu ms)", t->idx,
+                    t->inflight, (size_t)t->workq_owner.in_flight, (unsigned long long)t->cfg->drain_timeout_ms);
     cr_conn_watch_stop(&watch);
     cr_pin_drop_all();
     cr_thread_config_fini(t);
@@ -382,9 +148,9 @@ static void *worker_main(void *arg)
 /*
  * The admin thread: its own loop and h2o context (admin globalconf) serving the admin listener, so a slow admin
  * request (an O(objects) purge) never holds up a traffic loop. Its connections are admitted and watched by
- * conn_watch like any client's (not counted toward limits.connections, as before). On SIGTERM it closes its listener
- * and goes on answering the admin connections already open until every worker has drained (cr_rt.workers_done), as
- * the admin did when it shared worker 0's loop.
+ * conn_watch like any client's (not counted toward limits.connections, as before). On SIGTERM it keeps its listener
+ * and goes on answering (new probes of /readyz get 503 "draining") until every worker has drained
+ * (cr_rt.workers_done); then it closes the listener and stops.
  */
 static void *admin_main(void *arg)
 {
@@ -405,38 +171,40 @@ static void *admin_main(void *arg)
     assert(t->accept_ctxs != NULL && t->listeners != NULL);
     t->accept_ctxs[0].ctx = &t->ctx;
     t->accept_ctxs[0].hosts = cr_rt.admin_globalconf.hosts;
-    t->listeners[0] = start_listener(t, admin_fd, &t->accept_ctxs[0], 0);
+    t->listeners[0] = cr_listener_start(t, admin_fd, &t->accept_ctxs[0], 0);
     watch = cr_conn_watch_start(t);
     worker_is_ready();
 
     last_maintain = h2o_now(loop);
-    while (!cr_rt.stopping) {
+    while (!cr_rt.workers_done) {
         h2o_evloop_run(loop, CR_PIN_MAINTAIN_MS);
         if (h2o_now(loop) - last_maintain >= CR_PIN_MAINTAIN_MS) {
             cr_pin_maintain(); /* the admin takes no pins; kept so no thread is an exception to pin.h's rules */
             last_maintain = h2o_now(loop);
         }
     }
-    stop_listener(&t->listeners[0]);
-    while (!cr_rt.workers_done)
-        h2o_evloop_run(loop, 50);
+    cr_listener_stop(&t->listeners[0]);
     cr_conn_watch_stop(&watch);
     cr_pin_drop_all();
     cr_thread_config_fini(t);
     return NULL;
 }
 
-/* The listener's TLS context (config_check.c, the same checks -t makes) with h2 and http/1.1 by ALPN, or NULL. */
-static SSL_CTX *create_ssl_ctx(const cr_config_t *cfg, size_t index)
+/* After a reload published a new generation (conf/reload.h; under its mutex, on the reloading thread): what was set
+ * at start from a reloadable key. Every other reloadable key is read from the generation a request holds. */
+static void on_reloaded(const cr_config_t *next)
 {
-    char errbuf[1024];
-    SSL_CTX *ctx = cr_config_tls_ctx_new(cfg, index, errbuf, sizeof(errbuf));
-    if (ctx == NULL) {
-        cr_log_error("%s", errbuf);
-        return NULL;
-    }
-    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
-    return ctx;
+    unsigned i;
+    cr_hpack_bound_set_limit(next->limits.request_headers);
+    cr_listen_set_commit(); /* listeners added or removed: every worker follows on its own loop once woken */
+    for (i = 0; i != cr_rt.nthreads; ++i)
+        h2o_multithread_send_message(&cr_rt.threads[i].wake_receiver, NULL);
+}
+
+/* The current generation, retained, for the upstream health checker (fill/health.h). */
+static const cr_config_t *current_config(void)
+{
+    return cr_rt_config_acquire(NULL);
 }
 
 int cr_server_run(const cr_config_t *cfg)
@@ -480,22 +248,16 @@ int cr_server_run(const cr_config_t *cfg)
     cr_conn_limits_init(cfg, &cr_rt.globalconf, &cr_rt.admin_globalconf); /* before the workers' h2o contexts */
     SSL_load_error_strings();
     SSL_library_init();
-    ssl_ctxs = calloc(cfg->num_listens, sizeof(*ssl_ctxs));
-    first_fds = calloc(cfg->num_listens, sizeof(*first_fds));
-    for (i = 0; i != cfg->num_listens; ++i) {
-        const cr_listen_config_t *l = cfg->listens + i;
-        if (l->tls_certificate != NULL && (ssl_ctxs[i] = create_ssl_ctx(cfg, i)) == NULL)
-            return 1;
-        if (claim_address(&l->addr, l->addrlen, l->address, "") != 0)
-            return 1;
-        if ((first_fds[i] = open_listener(&l->addr, l->addrlen)) == -1) {
-            cr_log_error("cannot listen on %s: %s", l->address, strerror(errno));
+    if (cr_listen_set_init(cfg) != 0) /* claims, worker 0's sockets, TLS contexts (logged) */
+        return 1;
+    if (cfg->admin.address != NULL) {
+        char errbuf[512];
+        if (cr_listener_claim(&cfg->admin.addr, cfg->admin.addrlen, cfg->admin.address, " (admin)", errbuf, sizeof(errbuf)) == -2) {
+            cr_log_error("%s", errbuf);
             return 1;
         }
     }
-    if (cfg->admin.address != NULL && claim_address(&cfg->admin.addr, cfg->admin.addrlen, cfg->admin.address, " (admin)") != 0)
-        return 1;
-    if (cfg->admin.address != NULL && (admin_fd = open_listener(&cfg->admin.addr, cfg->admin.addrlen)) == -1) {
+    if (cfg->admin.address != NULL && (admin_fd = cr_listener_open(&cfg->admin.addr, cfg->admin.addrlen)) == -1) {
         cr_log_error("cannot listen on %s (admin): %s", cfg->admin.address, strerror(errno));
         return 1;
     }
@@ -507,6 +269,9 @@ int cr_server_run(const cr_config_t *cfg)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    cr_reload_set_hooks(cr_listen_set_prepare, on_reloaded); /* before the admin thread, which may reload */
+    if (cr_health_start(current_config) != 0)
+        cr_log_warn("cannot start the upstream health checker: upstream.health is not checked");
     /* the shared tier's client, before the pool whose threads call it */
     if (cfg->tier.num_memcached_servers != 0) {
         cr_tier_conf_t tc = {.mc = {.servers = (const char *const *)cfg->tier.memcached_servers,
@@ -557,24 +322,28 @@ int cr_server_run(const cr_config_t *cfg)
     for (i = 0; i != cfg->threads; ++i)
         h2o_multithread_create_thread(&cr_rt.threads[i].tid, NULL, worker_main, cr_rt.threads + i);
     wait_for_workers(cfg->threads + (cr_rt.admin_thread != NULL));
-    for (i = 0; i != cfg->num_listens; ++i)
-        cr_log_info("listening on %s (%s)", cfg->listens[i].address, ssl_ctxs[i] != NULL ? "h2 + http/1.1 over TLS" : "http/1.1 + h2c");
+    cr_listen_set_log();
     if (admin_fd != -1)
         cr_log_info("admin listening on %s%s", cfg->admin.address,
                     cr_rt.admin_token == NULL ? " (no token configured: loopback clients only)" : "");
     cr_log_info("corral %s started: %u threads, upstream %s, cache %zu bytes", CR_VERSION, cfg->threads, cfg->upstream.url,
                 cfg->cache.memory);
+    cr_health_set_serving(1); /* /readyz: every listener is up */
 
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            cr_log_warn("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+            cr_config_reload("SIGHUP", NULL, 0); /* logs its outcome */
             continue;
         }
         break;
     }
-    cr_log_info("signal %d: draining", sig);
+    {
+        const cr_config_t *now = cr_rt_config_acquire(NULL);
+        cr_log_info("signal %d: draining (at most %llu ms)", sig, (unsigned long long)now->drain_timeout_ms);
+        cr_config_release(&now);
+    }
     cr_rt.stopping = 1;
     for (i = 0; i != cfg->threads; ++i)
         h2o_multithread_send_message(&cr_rt.threads[i].wake_receiver, NULL);
@@ -583,7 +352,7 @@ int cr_server_run(const cr_config_t *cfg)
     for (i = 0; i != cfg->threads; ++i)
         pthread_join(cr_rt.threads[i].tid, NULL);
     cr_accesslog_flush_all(); /* what the workers buffered since their last tick */
-    if (cr_rt.workq != NULL) /* the workers waited for their jobs (as for requests, at most CR_DRAIN_MS) */
+    if (cr_rt.workq != NULL) /* the workers waited for their jobs (as for requests, at most drain_timeout) */
         cr_workq_stop(cr_rt.workq);
     if (cr_rt.admin_thread != NULL) { /* it answered open admin connections during the drain; now it stops */
         cr_rt.workers_done = 1;
@@ -592,6 +361,7 @@ int cr_server_run(const cr_config_t *cfg)
     }
     if (cr_rt.tier != NULL) /* after every thread that invalidates: it writes what is in its outbox once more */
         cr_inval_sync_stop(&cr_rt.tier->sync);
+    cr_health_stop();
     cr_log_info("stopped");
     return ret;
 }

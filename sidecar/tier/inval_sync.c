@@ -270,7 +270,7 @@ static void read_log(cr_inval_sync_t *s)
             uint64_t wall = cr_tier_wall_ms(), delay = wall > e->wall_ms ? wall - e->wall_ms : 0, max;
             s->apply(s->ctx, e);
             CR_TIER_COUNT(s->tier, inval_applied);
-            __atomic_add_fetch(&s->tier->counters.inval_delay_ms_sum, delay, __ATOMIC_RELAXED);
+            cr_hist_observe_shared(&s->tier->counters.inval_delay, delay * 1000);
             max = __atomic_load_n(&s->tier->counters.inval_delay_ms_max, __ATOMIC_RELAXED);
             if (delay > max)
                 __atomic_store_n(&s->tier->counters.inval_delay_ms_max, delay, __ATOMIC_RELAXED);

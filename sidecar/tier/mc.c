@@ -38,6 +38,7 @@ struct st_cr_mc_t {
     int mutex_ready;
     uint64_t breaker_changes; /* atomic */
     uint64_t failures;        /* atomic */
+    cr_hist_t latency;        /* every call that reached a server (atomic adds: any worker thread) */
 };
 
 static uint64_t mono_ms(void)
@@ -168,6 +169,12 @@ uint64_t cr_mc_breaker_changes(const cr_mc_t *mc)
     return __atomic_load_n(&mc->breaker_changes, __ATOMIC_RELAXED);
 }
 
+void cr_mc_latency(const cr_mc_t *mc, cr_hist_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    cr_hist_add(out, &mc->latency);
+}
+
 uint64_t cr_mc_failures(const cr_mc_t *mc)
 {
     return __atomic_load_n(&mc->failures, __ATOMIC_RELAXED);
@@ -201,14 +208,21 @@ static void give_handle(cr_mc_t *mc, memcached_st *m, int broken)
 typedef struct st_cr_mc_call_t {
     memcached_st *m;
     size_t server;
+    uint64_t start_us;
 } cr_mc_call_t;
 
 static void note_change(cr_mc_t *mc, size_t server)
 {
     cr_breaker_t *b = &mc->breakers[server];
     __atomic_add_fetch(&mc->breaker_changes, 1, __ATOMIC_RELAXED);
-    cr_log_error("tier: memcached %s breaker %s (back-off %llu ms)", mc->names[server], cr_breaker_state_name(cr_breaker_state(b)),
-                 (unsigned long long)cr_breaker_backoff_ms(b));
+    cr_breaker_state_t st = cr_breaker_state(b);
+    /* an opened breaker is an operator's concern (warn); trying again and closing are its follow-up (info) */
+    if (st == CR_BREAKER_OPEN)
+        cr_log_warn("tier: memcached %s breaker %s (back-off %llu ms)", mc->names[server], cr_breaker_state_name(st),
+                    (unsigned long long)cr_breaker_backoff_ms(b));
+    else
+        cr_log_info("tier: memcached %s breaker %s (back-off %llu ms)", mc->names[server], cr_breaker_state_name(st),
+                    (unsigned long long)cr_breaker_backoff_ms(b));
 }
 
 /* Takes a handle and asks the key's breaker. CR_MC_OK (the call may go), CR_MC_SKIPPED or CR_MC_FAILED (no handle). */
@@ -229,6 +243,7 @@ static cr_mc_result_t begin(cr_mc_t *mc, const char *key, size_t keylen, cr_mc_c
     }
     if (changed)
         note_change(mc, call->server);
+    call->start_us = cr_monotonic_us();
     return CR_MC_OK;
 }
 
@@ -256,6 +271,7 @@ static cr_mc_result_t end(cr_mc_t *mc, cr_mc_call_t *call, memcached_return_t rc
         answered = 0;
         break;
     }
+    cr_hist_observe_shared(&mc->latency, cr_monotonic_us() - call->start_us);
     give_handle(mc, call->m, !answered);
     if (!answered)
         __atomic_add_fetch(&mc->failures, 1, __ATOMIC_RELAXED);

@@ -380,13 +380,14 @@ static int log_contains(const char *path, const char *needle)
 }
 
 /* Starts python3 tools/<name> --port N (see harness_start_upstream). */
-static int start_script(cr_proc_t *p, const char *name)
+/* fixed_port: that port (one attempt), or 0 for a free one */
+static int start_script(cr_proc_t *p, const char *name, int fixed_port)
 {
     memset(p, 0, sizeof(*p));
     char script[PATH_MAX + 64];
     snprintf(script, sizeof(script), "%s/tools/%s", harness_repo_root(), name);
-    for (int attempt = 0; attempt < 3; attempt++) {
-        int port = harness_free_port();
+    for (int attempt = fixed_port != 0 ? 2 : 0; attempt < 3; attempt++) {
+        int port = fixed_port != 0 ? fixed_port : harness_free_port();
         if (port <= 0)
             return -1;
         char port_s[16], ready[32];
@@ -428,12 +429,17 @@ static int start_script(cr_proc_t *p, const char *name)
 
 int harness_start_upstream(cr_proc_t *p)
 {
-    return start_script(p, "test-upstream.py");
+    return start_script(p, "test-upstream.py", 0);
+}
+
+int harness_restart_upstream(cr_proc_t *p)
+{
+    return start_script(p, "test-upstream.py", p->port);
 }
 
 int harness_start_hostile_upstream(cr_proc_t *p)
 {
-    return start_script(p, "hostile-upstream.py");
+    return start_script(p, "hostile-upstream.py", 0);
 }
 
 /* template with every ${PORT}, ${ADMIN_PORT} and ${UPSTREAM_PORT} replaced; malloc'ed or NULL. */
@@ -1285,4 +1291,16 @@ size_t harness_h2_get_headers(unsigned char *buf, uint32_t stream, const char *p
     off = harness_h2_frame_header(buf, n, 0x1, 0x5, stream);
     memcpy(buf + off, block, n);
     return off + n;
+}
+
+int harness_count_in_file(const char *path, const char *needle)
+{
+    char *text = harness_read_file(path), *p;
+    int n = 0;
+    if (text == NULL)
+        return -1;
+    for (p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        ++n;
+    free(text);
+    return n;
 }

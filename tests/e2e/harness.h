@@ -51,6 +51,8 @@ int harness_wait_port(int port, int timeout_ms);
 int harness_start_upstream(cr_proc_t *p);
 /* The same for tools/hostile-upstream.py (broken framing by path; the same /__count, /__total, /__reset). */
 int harness_start_hostile_upstream(cr_proc_t *p);
+/* Starts the test upstream again on p->port (after harness_stop kept it), one attempt. 0 or -1. */
+int harness_restart_upstream(cr_proc_t *p);
 
 /* Writes yaml_template with ${PORT}, ${ADMIN_PORT} and ${UPSTREAM_PORT} substituted (fresh free ports for the first
  * two; upstream->port for the last, or 1 when upstream is NULL) to a temp file, starts $CORRAL_BIN -c FILE with
@@ -108,6 +110,8 @@ int harness_run_corral_check(const char *yaml, char *out, size_t outsize);
 
 /* The whole file as a malloc'ed NUL-terminated string (free it), or NULL. */
 char *harness_read_file(const char *path);
+/* How many times needle occurs in the file at path (occurrences do not overlap), or -1 when it cannot be read. */
+int harness_count_in_file(const char *path, const char *needle);
 
 /* ---- HTTP client ---- */
 

@@ -36,9 +36,13 @@ void cr_e2e_register_limits_logs(void);
 void cr_e2e_register_limits_connections(void);
 void cr_e2e_register_limits_memory(void);
 void cr_e2e_register_admin_thread(void);
+void cr_e2e_register_lifecycle(void);
 void cr_e2e_register_tier_lease(void);
 void cr_e2e_register_tier(void);
 void cr_e2e_register_tier_faults(void);
+void cr_e2e_register_http_gaps(void);
+void cr_e2e_register_status_page(void);
+void cr_e2e_register_metrics(void);
 void cr_e2e_register_accesslog(void);
 
 int main(void)
@@ -73,9 +77,13 @@ int main(void)
     cr_e2e_register_limits_connections();
     cr_e2e_register_limits_memory();
     cr_e2e_register_admin_thread();
+    cr_e2e_register_lifecycle();
     cr_e2e_register_tier();
     cr_e2e_register_tier_faults();
+    cr_e2e_register_http_gaps();
     cr_e2e_register_tier_lease();
+    cr_e2e_register_status_page();
+    cr_e2e_register_metrics();
     cr_e2e_register_accesslog();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;

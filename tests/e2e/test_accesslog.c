@@ -48,6 +48,7 @@ static const char *routes_yaml = "routes:\n"
                                  "  - match: { prefix: /c }\n"
                                  "    ttl: 60s\n"
                                  "  - match: { prefix: /p }\n"
+                                 "    name: pass-route\n" /* a named route logs its name; the other its default one */
                                  "    cache: false\n";
 
 static int suite_init(void)
@@ -178,13 +179,13 @@ static void test_fields(void)
     s = wait_lines(log_path, "\tt-", 7);
     REQUIRE(s != NULL);
     CU_ASSERT_EQUAL(count_lines(s, "BAD"), 0);
-    check_line(s, "t-miss", "L\tt-miss\t200\t/c\tmiss\tnum\t");
-    check_line(s, "t-hit", "L\tt-hit\t200\t/c\thit\tnull\t");
-    check_line(s, "t-pass", "L\tt-pass\t200\t/p\tpass\tnum\t");
+    check_line(s, "t-miss", "L\tt-miss\t200\tprefix:/c\tmiss\tnum\t");
+    check_line(s, "t-hit", "L\tt-hit\t200\tprefix:/c\thit\tnull\t");
+    check_line(s, "t-pass", "L\tt-pass\t200\tpass-route\tpass\tnum\t");
     check_line(s, "t-noroute", "L\tt-noroute\t200\tNone\tpass\tnum\t");
-    check_line(s, "t-404", "L\tt-404\t404\t/c\tmiss\tnum\t");
-    check_line(s, "t-nostore", "L\tt-nostore\t200\t/c\tmiss\tnum\t");
-    check_line(s, "t-bypass", "L\tt-bypass\t200\t/c\tbypass\tnum\t");
+    check_line(s, "t-404", "L\tt-404\t404\tprefix:/c\tmiss\tnum\t");
+    check_line(s, "t-nostore", "L\tt-nostore\t200\tprefix:/c\tmiss\tnum\t");
+    check_line(s, "t-bypass", "L\tt-bypass\t200\tprefix:/c\tbypass\tnum\t");
     {
         /* bytes: the body the client got (the hit's and the miss's are the same object) */
         char line[4096];
@@ -192,9 +193,9 @@ static void test_fields(void)
         cr_resp_t r;
         CU_ASSERT_EQUAL(http_get(&r, CR_H1, url_of(&corral, "/c/fields"), NULL), 0);
         if (find_line(s, "L\tt-miss\t", line, sizeof(line)))
-            sscanf(line, "L\tt-miss\t200\t/c\tmiss\tnum\t%ld", &bytes_miss);
+            sscanf(line, "L\tt-miss\t200\tprefix:/c\tmiss\tnum\t%ld", &bytes_miss);
         if (find_line(s, "L\tt-hit\t", line, sizeof(line)))
-            sscanf(line, "L\tt-hit\t200\t/c\thit\tnull\t%ld", &bytes_hit);
+            sscanf(line, "L\tt-hit\t200\tprefix:/c\thit\tnull\t%ld", &bytes_hit);
         CU_ASSERT_EQUAL(bytes_miss, (long)r.body_len);
         CU_ASSERT_EQUAL(bytes_hit, (long)r.body_len);
         resp_free(&r);
@@ -257,7 +258,7 @@ static void test_request_id(void)
     s = wait_lines(log_path, "\"/p/space-id\"", 1);
     REQUIRE(s != NULL);
     CU_ASSERT_EQUAL(count_lines(s, "BAD"), 0);
-    CU_ASSERT(find_line(s, "L\tclient-id-0123\t200\t/p\t", id, 1)); /* the client's valid id is kept */
+    CU_ASSERT(find_line(s, "L\tclient-id-0123\t200\tpass-route\t", id, 1)); /* the client's valid id is kept */
     CU_ASSERT(generated_id_of(s, "\"/p/hostile-id\"", id));
     CU_ASSERT(upstream_saw("/p/hostile-id", id));   /* the upstream got the generated id ... */
     CU_ASSERT(!upstream_saw("/p/hostile-id", "a\\\"b")); /* ... and not the hostile one */

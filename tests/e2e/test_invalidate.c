@@ -264,6 +264,25 @@ static void test_prefix_and_key_purge(void)
     CU_ASSERT_TRUE(get_is_hit("/pfx/usersX", NULL, 0));
 }
 
+/* A prefix without a trailing '/' matches on a segment boundary, as a route prefix does: the path itself and what is
+ * under it, never a longer name (issue 17: it once also removed /seg/usersX). */
+static void test_prefix_purge_stops_at_segment_boundary(void)
+{
+    char body[512];
+    prime("/seg/users");
+    prime("/seg/users/1");
+    prime("/seg/users?page=2");
+    prime("/seg/usersX");
+    prime("/seg/usersX/1");
+    CU_ASSERT_EQUAL(admin("POST", "/v1/purge", TOKEN, "{\"prefixes\": [\"/seg/users\"]}", body, sizeof(body), NULL, 0), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "\"objects\": 3"));
+    CU_ASSERT_FALSE(get_is_hit("/seg/users", NULL, 0));
+    CU_ASSERT_FALSE(get_is_hit("/seg/users/1", NULL, 0));
+    CU_ASSERT_FALSE(get_is_hit("/seg/users?page=2", NULL, 0));
+    CU_ASSERT_TRUE(get_is_hit("/seg/usersX", NULL, 0));
+    CU_ASSERT_TRUE(get_is_hit("/seg/usersX/1", NULL, 0));
+}
+
 static void test_soft_purge_then_stale_while_revalidate(void)
 {
     char body[512], ver[32];
@@ -332,7 +351,10 @@ static void test_inspect_and_purge_everything(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "\"ttl\""));
     CU_ASSERT_EQUAL(admin("GET", "/v1/cache?key=/insp/none", TOKEN, NULL, body, sizeof(body), NULL, 0), 404);
     CU_ASSERT_EQUAL(admin("DELETE", "/v1/cache", TOKEN, NULL, body, sizeof(body), NULL, 0), 200);
-    CU_ASSERT_PTR_NOT_NULL(strstr(body, "\"objects\""));
+    /* the shape of POST /v1/purge's answer (issue 17) */
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "{\"purged\": {\"keys\": 0, \"prefixes\": 0, \"tags\": 0, \"objects\": "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "}, \"soft\": false}"));
+    CU_ASSERT_PTR_NULL(strstr(body, "\"objects\": 0"));
     CU_ASSERT_FALSE(get_is_hit("/insp/x?size=3000&hdr=Surrogate-Key:t1%20t2", NULL, 0));
 }
 
@@ -348,6 +370,7 @@ void cr_e2e_register_invalidate(void)
     CU_add_test(s, "admin requires the token", test_admin_requires_the_token);
     CU_add_test(s, "tag purge", test_tag_purge);
     CU_add_test(s, "prefix and key purge", test_prefix_and_key_purge);
+    CU_add_test(s, "a prefix purge stops at a segment boundary", test_prefix_purge_stops_at_segment_boundary);
     CU_add_test(s, "soft purge then stale-while-revalidate", test_soft_purge_then_stale_while_revalidate);
     CU_add_test(s, "bad purge input purges nothing", test_bad_purge_input_purges_nothing);
     CU_add_test(s, "inspect, and purge everything", test_inspect_and_purge_everything);

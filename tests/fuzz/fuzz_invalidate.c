@@ -95,7 +95,7 @@ static void check_tags(cr_str_t value)
 static void check_key_slices(cr_str_t authority, cr_str_t written)
 {
     static char key[16384], path[16384];
-    int klen = cr_key_build(NULL, authority, written, NULL, NULL, key, sizeof(key)), plen;
+    int klen = cr_key_build(NULL, authority, 80, written, NULL, NULL, key, sizeof(key)), plen;
     cr_str_t k, uri, p, tag;
     if (klen < 0)
         return;

@@ -97,7 +97,7 @@ static void check_normalize_path(cr_str_t path)
 static void check_key(const cr_route_config_t *r, cr_str_t authority, cr_str_t pq, fz_headers_t *h)
 {
     static char a[16384], b[16384];
-    int n1 = cr_key_build(r, authority, pq, lookup, h, a, sizeof(a)), n2, i, newlines = 0;
+    int n1 = cr_key_build(r, authority, 80, pq, lookup, h, a, sizeof(a)), n2, i, newlines = 0;
     const char *nl1, *nl2;
     if (n1 < 0)
         return;
@@ -110,7 +110,7 @@ static void check_key(const cr_route_config_t *r, cr_str_t authority, cr_str_t p
     nl2 = memchr(nl1 + 1, '\n', (size_t)(a + n1 - (nl1 + 1)));
     if (nl2 == NULL)
         nl2 = a + n1;
-    n2 = cr_key_build(r, cr_str(a, (size_t)(nl1 - a)), cr_str(nl1 + 1, (size_t)(nl2 - (nl1 + 1))), lookup, h, b, sizeof(b));
+    n2 = cr_key_build(r, cr_str(a, (size_t)(nl1 - a)), 80, cr_str(nl1 + 1, (size_t)(nl2 - (nl1 + 1))), lookup, h, b, sizeof(b));
     FZ_CHECK(n2 == n1 && memcmp(a, b, (size_t)n1) == 0);
 }
 

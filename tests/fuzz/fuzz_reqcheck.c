@@ -140,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         route.key_headers = key_headers;
         route.num_key_headers = 1;
         route.cookies = (path.len & 1) ? CR_COOKIES_IGNORE : CR_COOKIES_PASS;
-        klen = cr_key_build(&route, cr_str(req.input.authority.base, req.input.authority.len),
+        klen = cr_key_build(&route, cr_str(req.input.authority.base, req.input.authority.len), 80,
                             cr_str(req.input.path.base, req.input.path.len), lookup, &req, key, sizeof(key));
         if (klen > 0) {
             const char *pq = memchr(key, '\n', (size_t)klen) + 1, *end = memchr(pq, '\n', (size_t)(key + klen - pq));

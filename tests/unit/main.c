@@ -16,6 +16,7 @@ void cr_test_register_config_reload(void);
 void cr_test_register_generation(void);
 void cr_test_register_key(void);
 void cr_test_register_urlpath(void);
+void cr_test_register_cidr(void);
 void cr_test_register_policy(void);
 void cr_test_register_object(void);
 void cr_test_register_object_oom(void);
@@ -32,6 +33,8 @@ void cr_test_register_http(void);
 void cr_test_register_guard(void);
 void cr_test_register_stats(void);
 void cr_test_register_metrics(void);
+void cr_test_register_stats_json(void);
+void cr_test_register_reqstats(void);
 void cr_test_register_outcome(void);
 void cr_test_register_flight(void);
 void cr_test_register_value(void);
@@ -60,6 +63,7 @@ int main(void)
     cr_test_register_generation();
     cr_test_register_key();
     cr_test_register_urlpath();
+    cr_test_register_cidr();
     cr_test_register_policy();
     cr_test_register_object();
     cr_test_register_object_oom();
@@ -87,6 +91,8 @@ int main(void)
     cr_test_register_accesslog();
     cr_test_register_request_id();
     cr_test_register_config_log();
+    cr_test_register_reqstats(); /* late: it fills the process-wide route-name registry */
+    cr_test_register_stats_json(); /* after it: its 3000-route config would fill the registry first */
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

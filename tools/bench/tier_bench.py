@@ -23,7 +23,13 @@ the other (0). Every client sends the same authority (tier.test): it is part of 
      http.client, back to back) until it stops answering a hit. The delay runs from just before the purge request to
      the send of the first poll answered with a non-hit (B applied the purge before serving that poll and after the
      previous one: an upper bound, at most one poll round trip late; the non-hit's own refill is not counted).
-     p50, p90, p99, max; B's own corral_tier_invalidation_delay_ms figures beside them.
+     p50, p90, p99, max; B's own corral_tier_invalidation_delay_seconds figures beside them.
+  4. L1 hits with memcached frozen: a fourth corral N, the same but without a tier, is the baseline. 200 keys are
+     filled at A and at N; then h2load -c 8 -m 8 sends 20000 L1 hits (--quick 5000) per round, 8 rounds at each,
+     alternating which goes first; then all three memcached get SIGSTOP and the rounds are run again (SIGCONT after).
+     The p99 of each round from h2load's log; per round, A's p99 over N's of the same round (the two run back to
+     back), and the median of those ratios (the issue's goal: <= 1.2 x with memcached frozen); also the ratio of the
+     rounds' median p99s, A's open breakers and failed memcached calls.
 
 Cleanup: every process started here is stopped by PID (TERM, then KILL after 12 s) in a finally block, on SIGTERM
 too; the children also get PR_SET_PDEATHSIG (SIGKILL), so none outlives this process. A benchmark, not a test: it
@@ -50,7 +56,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 AUTHORITY = "tier.test"
 OBJ_QUERY = "size=2048&ctype=application/json&cc=public,max-age=600"
 STAMPEDE_CLIENTS = 100   # per corral
-STAMPEDE_ROUNDS = 3
+STAMPEDE_ROUNDS = int(os.environ.get("TIER_STAMPEDE_ROUNDS", "3"))  # more rounds: a check of the lease's races
 STAMPEDE_DELAY_MS = 200
 POLL_LIMIT_S = 2.0       # section 3: a purge not seen by B within this is reported, not waited for
 _LIBC = ctypes.CDLL(None, use_errno=True)
@@ -170,11 +176,21 @@ class Env:
                 f.write(CORRAL_YAML.format(port=port, up=self.up, admin=admin, servers=servers))
             p = procs.start("tier-corral-" + name, cpu_server, [corral_bin, "-c", conf])
             self.corrals.append({"name": name, "port": port, "admin": admin, "proc": p})
-        for c in self.corrals:
+        # N: the same corral without a tier, the baseline of section 4
+        port, admin = _free_port(), _free_port()
+        conf = os.path.join(work, "tier-N.yaml")
+        with open(conf, "w") as f:
+            f.write(re.sub(r"tier:\n  memcached:\n    servers: \[[^]]*\]\n", "",
+                           CORRAL_YAML.format(port=port, up=self.up, admin=admin, servers=servers)))
+        p = procs.start("tier-corral-N", cpu_server, [corral_bin, "-c", conf])
+        self.baseline = {"name": "N", "port": port, "admin": admin, "proc": p}
+        for c in self.corrals + [self.baseline]:
             _wait_until("corral " + c["name"], lambda: _http_ok("http://127.0.0.1:%d/healthz" % c["admin"]), c["proc"])
+        if "tier_l2_hits_total" in self.metrics("N") or "corral_tier_l2_hits_total" in self.metrics("N"):
+            raise RuntimeError("corral N was meant to run without a tier")
 
     def corral(self, name):
-        return next(c for c in self.corrals if c["name"] == name)
+        return next(c for c in self.corrals + [self.baseline] if c["name"] == name)
 
     def metrics(self, name):
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.corral(name)["admin"], timeout=10) as r:
@@ -419,12 +435,12 @@ def section_invalidation(r, run_id, n):
         os.sched_setaffinity(0, old_aff)
     m1 = env.metrics("B")
     applied, dsum, gaps = (m1.get("corral_tier_" + k, 0) - m0.get("corral_tier_" + k, 0) for k in (
-        "invalidations_applied_total", "invalidation_delay_ms_sum", "invalidation_gaps_total"))
+        "invalidations_applied_total", "invalidation_delay_seconds_sum", "invalidation_gaps_total"))
     res = {"purges": n, "measured": len(delays), "not_seen_within_s": POLL_LIMIT_S, "not_seen": missed,
            "not_held_in_l1": not_held, "delay_ms": lat_stats(delays), "purge_request_ms": lat_stats(purge_ms),
            "polls_per_purge_mean": sum(polls) / len(polls) if polls else None,
-           "b_applied": int(applied), "b_delay_ms_mean": dsum / applied if applied else None,
-           "b_delay_ms_max": m1.get("corral_tier_invalidation_delay_ms_max"), "b_gaps": int(gaps)}
+           "b_applied": int(applied), "b_delay_ms_mean": dsum * 1000.0 / applied if applied else None,
+           "b_delay_ms_max": m1.get("corral_tier_invalidation_delay_max_seconds", 0) * 1000.0, "b_gaps": int(gaps)}
     if missed:
         r.problem("tier invalidation: %d purges at A were not seen by B within %.0f s" % (missed, POLL_LIMIT_S))
     if not_held:
@@ -435,6 +451,84 @@ def section_invalidation(r, run_id, n):
 
 
 # ---------------------------------------------------------------------------------------------------------- report
+
+# ---------------------------------------------------------------------------------------------- 4. frozen memcached
+
+FROZEN_KEYS = 200
+FROZEN_ROUNDS = 8        # per phase, alternating which corral goes first
+FROZEN_REQUESTS = 20000  # per round
+
+
+def section_frozen(r, run_id, quick):
+    """L1 hits at A (tier on) with its three memcached frozen by SIGSTOP, against N (no tier), side by side."""
+    env = r.env
+    a, nt = env.corral("A"), env.corral("N")
+    paths = ["/tier/%s/frozen/%d" % (run_id, i) for i in range(FROZEN_KEYS)]
+    nreq = FROZEN_REQUESTS // 4 if quick else FROZEN_REQUESTS
+
+    def uris(c):
+        return ["http://127.0.0.1:%d%s?%s" % (c["port"], p, OBJ_QUERY) for p in paths]
+
+    for c in (a, nt):  # fill both L1s (A also writes L2), then wait for A's L2 writes so none is pending later
+        sets0 = env.metric("A", "tier_l2_sets_total")
+        st, _, out = r.run(["-c", "1", "-m", "10", "-n", str(FROZEN_KEYS)], uris(c))
+        if st.get("2xx") != FROZEN_KEYS:
+            r.problem("tier frozen: fill at %s: %s of %d answers were 2xx" % (c["name"], st.get("2xx"), FROZEN_KEYS))
+    deadline = time.time() + 10
+    while env.metric("A", "tier_l2_sets_total") - sets0 < FROZEN_KEYS and time.time() < deadline:
+        time.sleep(0.05)
+
+    def phase(label):
+        runs = {"A": [], "N": []}
+        for rnd in range(FROZEN_ROUNDS):
+            order = (("N", nt), ("A", a)) if rnd % 2 == 0 else (("A", a), ("N", nt))
+            for name, c in order:
+                hits0 = env.metric(name, "cache_hits_total")
+                st, rows, out = r.run(["-c", "8", "-m", "8", "-n", str(nreq)], uris(c))
+                hits = int(env.metric(name, "cache_hits_total") - hits0)
+                if st.get("2xx") != nreq or hits != nreq:
+                    r.problem("tier frozen (%s): %s round %d: %s of %d answers 2xx, %d hits" % (
+                        label, name, rnd + 1, st.get("2xx"), nreq, hits))
+                runs[name].append({"rps": st.get("rps"),
+                                   "latency_us": lat_stats([x[2] for x in rows if x[1] == 200])})
+        out = {}
+        for name in ("A", "N"):
+            p99s = sorted(x["latency_us"]["p99"] for x in runs[name] if x["latency_us"]["p99"] is not None)
+            rps = [x["rps"] for x in runs[name] if x["rps"]]
+            out[name] = {"rounds": runs[name], "p99_median_us": pct(p99s, 50),
+                         "rps_mean": sum(rps) / len(rps) if rps else None}
+        pa, pn = out["A"]["p99_median_us"], out["N"]["p99_median_us"]
+        out["p99_ratio_of_medians"] = pa / pn if pa and pn else None
+        # each round's A and N ran back to back, under the same load from the rest of the machine: their ratio is
+        # the steadier figure on a shared machine; the median over the rounds is the one reported
+        pairs = sorted(x["latency_us"]["p99"] / y["latency_us"]["p99"] for x, y in zip(runs["A"], runs["N"])
+                       if x["latency_us"]["p99"] and y["latency_us"]["p99"])
+        out["p99_ratio"] = (pairs[(len(pairs) - 1) // 2] + pairs[len(pairs) // 2]) / 2 if pairs else None
+        out["p99_pair_ratios"] = [round(v, 3) for v in pairs]
+        return out
+
+    res = {"keys": FROZEN_KEYS, "rounds": FROZEN_ROUNDS, "requests": nreq,
+           "client": "h2load -c 8 -m 8, L1 hits over %d keys" % FROZEN_KEYS}
+    res["up"] = phase("memcached up")
+    fails0 = env.metric("A", "tier_memcached_failures_total")
+    for _, p in env.mc:
+        p.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(0.5)  # the invalidation poll meets the frozen servers and the breakers open
+        res["frozen"] = phase("memcached frozen")
+        res["breaker_open_servers"] = int(env.metric("A", "tier_breaker_open_servers"))
+        res["memcached_failures"] = int(env.metric("A", "tier_memcached_failures_total") - fails0)
+    finally:
+        for _, p in env.mc:
+            p.send_signal(signal.SIGCONT)
+    # a hit asks no memcached: only the invalidation log's server (polled every 10 ms) meets the freeze
+    if res["breaker_open_servers"] < 1:
+        r.problem("tier frozen: no breaker open at A while memcached was frozen")
+    ratio = res["frozen"]["p99_ratio"]
+    if ratio is None or ratio > 1.2:
+        r.problem("tier frozen: A's L1-hit p99 with memcached frozen is %s x N's (goal <= 1.2x)" % _f(ratio, "%.2f"))
+    return res
+
 
 def _f(v, spec="%.0f"):
     return spec % v if v is not None else "-"
@@ -493,6 +587,10 @@ def table_rows(res):
         row("stampede-mean", "tier: 300 / 3 pods: mean latency (ms)", "ms", sum(means) / len(means) if means else None,
             "%d rounds, upstream 200 ms" % len(rounds))
         row("stampede-max", "tier: 300 / 3 pods: max latency (ms)", "ms", max(maxes) if maxes else None)
+    fr = res.get("frozen")
+    if fr:
+        row("frozen-p99-ratio", "tier: L1-hit p99, memcached frozen / no tier", "x", fr["frozen"]["p99_ratio"],
+            "A %s us, N %s us" % (_f(fr["frozen"]["A"]["p99_median_us"]), _f(fr["frozen"]["N"]["p99_median_us"])))
     for k in ("p50", "p99", "max"):
         row("inval-" + k, "tier: invalidation A -> B %s (ms)" % k, "ms", inv[k],
             "%d purges" % res["invalidation"]["measured"] if k == "p50" else "")
@@ -551,7 +649,18 @@ def bench_tier(results, log=print, problem=None, quick=False, work=None, corral_
                     v["tier_values_refused_total"]) for k, v in rd["pods"].items())))
         log("  3. invalidation delay A -> B: %d purges" % n_purges)
         res["invalidation"] = section_invalidation(r, run_id, n_purges)
-        dead = [c["name"] for c in env.corrals if c["proc"].poll() is not None]
+        log("  4. L1 hits with memcached frozen (SIGSTOP): A (tier on) against N (no tier), %d rounds each, "
+            "alternating" % FROZEN_ROUNDS)
+        res["frozen"] = section_frozen(r, run_id, quick)
+        fr = res["frozen"]
+        for ph in ("up", "frozen"):
+            log("     memcached %s: p99 A / N per round, median %s x (rounds: %s); median p99 A %s us, N %s us; "
+                "req/s A %s, N %s" % (
+                    ph, _f(fr[ph]["p99_ratio"], "%.2f"), fr[ph]["p99_pair_ratios"], _f(fr[ph]["A"]["p99_median_us"]),
+                    _f(fr[ph]["N"]["p99_median_us"]), _f(fr[ph]["A"]["rps_mean"]), _f(fr[ph]["N"]["rps_mean"])))
+        log("     while frozen: %d of 3 breakers open at A, %d memcached calls failed" % (
+            fr["breaker_open_servers"], fr["memcached_failures"]))
+        dead = [c["name"] for c in env.corrals + [env.baseline] if c["proc"].poll() is not None]
         if dead:
             problem("tier: corral %s died during the section" % ", ".join(dead))
         report(res, log)
@@ -561,12 +670,13 @@ def bench_tier(results, log=print, problem=None, quick=False, work=None, corral_
     finally:
         procs.stop_all()
         signal.signal(signal.SIGTERM, old_term)
-        for name in ("A", "B", "C"):  # anything a corral logged above info is worth a look
+        for name in ("A", "B", "C", "N"):  # anything a corral logged above info is worth a look
             try:
                 lines = open(os.path.join(work, "tier-corral-%s.out" % name), errors="replace").read().splitlines()
             except OSError:
                 continue
-            odd = [l for l in lines if "[info]" not in l]
+            # section 4 freezes memcached: the breakers' warnings are expected there
+            odd = [l for l in lines if "[info]" not in l and "breaker open" not in l]
             if odd:
                 problem("tier: corral %s logged %d line(s) above info level; first: %s" % (
                     name, len(odd), " | ".join(odd[:3])[:400]))

@@ -23,8 +23,10 @@
 /* Is `key` (a primary key) stored for exactly this path? Its normalized path (cr_path_tag without the '\n') is
  * compared byte for byte; the authority, the query and the key headers are ignored, so every variant matches. */
 int cr_pathpurge_key_is(cr_str_t key, cr_str_t path);
-/* Does `key`'s normalized path (cr_inval_key_path) start with these bytes? A byte prefix, no segment boundary; the
- * empty prefix matches every key. The rule of cr_pathpurge_prefix (the store's path-prefix purge calls it). */
+/* Does `key`'s normalized path (cr_inval_key_path) start with this prefix on a segment boundary, as a route prefix
+ * does? "/v1/users" covers "/v1/users" and "/v1/users/..." but not "/v1/usersX"; "/v1/users/" covers only what is
+ * under it; "/" and the empty prefix cover every key. The rule of cr_pathpurge_prefix (the store's path-prefix purge
+ * calls it). */
 int cr_pathpurge_key_has_prefix(cr_str_t key, cr_str_t prefix);
 
 /* Purges every object stored for exactly this path (hard, or soft: marked stale). Returns how many. */

@@ -79,8 +79,10 @@ typedef struct st_cr_route_config_t {
     int allow_set_cookie;       /* store responses carrying Set-Cookie; default 0 */
     uint64_t stale_while_revalidate_ms; /* 0 = not set */
     uint64_t stale_if_error_ms;         /* 0 = not set */
+    uint64_t stale_if_unreachable_ms;   /* stale objects answer while the origin cannot be reached; 0: off (default 60 s) */
 
     /* key */
+    int key_ignore_host; /* key.host: false: the authority is left out of the key (one API under several names) */
     cr_key_query_mode_t key_query;
     char **key_query_names; /* CR_KEY_QUERY_LIST: the names, sorted ascending */
     size_t num_key_query_names;
@@ -118,6 +120,12 @@ typedef struct st_cr_route_config_t {
     char **invalidate; /* paths, prefixes ending in '*' or templates with {name} */
     size_t num_invalidate;
 
+    /* metrics (issue 14): the `route` label. `name` as written, or by default "prefix:<path>" / "exact:<path>" (the
+       match path in match form); unique among the routes. stat_slot: its slot in the process's route-name registry
+       (core/route_slots.h), set when the config is loaded; the same name gets the same slot in every generation */
+    char *name;
+    unsigned stat_slot;
+
     /* where this route was defined, for messages */
     unsigned line;
 } cr_route_config_t;
@@ -142,6 +150,13 @@ typedef struct st_cr_config_t {
         uint64_t connect_timeout_ms; /* default 1000 */
         uint64_t timeout_ms;        /* default 30000: whole-response idle (I/O) timeout */
         uint64_t queue_timeout_ms;  /* default 5000: how long a request may wait for a free connection */
+        /* upstream.health (config_lifecycle.c): the active check behind /readyz; health_path NULL: none. Reloadable
+         * (fill/health.c reads the current generation every round) */
+        char *health_path;            /* "/healthz": what is asked with GET */
+        uint64_t health_interval_ms;  /* default 2000 */
+        uint64_t health_timeout_ms;   /* default 500: connect + answer */
+        unsigned health_unhealthy_after; /* default 3 failed checks in a row */
+        unsigned health_healthy_after;   /* default 2 good checks in a row */
     } upstream;
 
     struct {
@@ -158,6 +173,9 @@ typedef struct st_cr_config_t {
         size_t max_object_size; /* default 8 MiB */
         char *surrogate_key_header; /* response header holding tags, lower-cased; default "surrogate-key" (issue 5) */
         int keep_surrogate_key;     /* forward that header to clients; default 0 (stripped) */
+        struct st_cr_cidr_t *purge_from; /* cache.purge_from: client networks allowed to send PURGE on the traffic
+                                            port; none (the default): PURGE is an ordinary method, passed upstream */
+        size_t num_purge_from;
     } cache;
 
     struct {
@@ -198,6 +216,8 @@ typedef struct st_cr_config_t {
 
     cr_route_config_t *routes;
     size_t num_routes;
+
+    uint64_t drain_timeout_ms; /* default 10000: how long SIGTERM waits for requests and background fills (reloadable) */
 } cr_config_t;
 
 /*
@@ -227,9 +247,12 @@ void cr_config_release(const cr_config_t **cfg);
  * start (marked "(restart)" in the README's configuration reference: threads, listen, upstream, admin, cache.memory
  * and every limit but request_headers) is the same in both, else -1 with one line in errbuf naming the first such key
  * that differs, e.g. "listen: changing listeners needs a restart (1 now, 2 in the new configuration)". Routes and the
- * other keys may change. Nothing calls it yet: the reload itself is issue 14.
+ * other keys may change. The reload itself is conf/reload.c.
  */
 int cr_config_reload_check(const cr_config_t *running, const cr_config_t *next, char *errbuf, size_t errbufsize);
+/* The same; with listeners_live, `listen` is not compared (the server opens and closes listeners itself). */
+int cr_config_reload_check_ex(const cr_config_t *running, const cr_config_t *next, int listeners_live, char *errbuf,
+                              size_t errbufsize);
 
 /* "30s", "1500ms", "5m", "1h" -> milliseconds. A bare number is seconds. Returns 0 on success, -1 on a bad value. */
 int cr_parse_duration_ms(const char *s, uint64_t *out);

@@ -39,12 +39,12 @@ void cr_accesslog_register(h2o_pathconf_t *pathconf);
 
 /* Notes, on the request's thread. begin: first handler, once (starts the clock). id: the request id (must live as
  * long as the request; token characters only, as serve/request_id.c keeps or makes them: it is written unescaped).
- * route: label NULL for "no route"; copied (bounded). upstream: the upstream's head arrived ns after the request was
- * sent (monotonic). */
+ * route: label NULL for "no route"; copied (bounded). upstream: the upstream's head arrived `us` microseconds after
+ * the request was sent. */
 void cr_accesslog_begin(h2o_req_t *req);
 void cr_accesslog_note_id(h2o_req_t *req, h2o_iovec_t request_id);
 void cr_accesslog_note_route(h2o_req_t *req, const char *label, size_t len);
-void cr_accesslog_note_upstream(h2o_req_t *req, uint64_t ns);
+void cr_accesslog_note_upstream(h2o_req_t *req, uint64_t us);
 
 /* Writes what every thread has buffered (non-blocking; what does not go is dropped and counted). After the workers
  * are joined. */

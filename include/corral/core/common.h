@@ -88,8 +88,6 @@ size_t cr_i64toa(int64_t v, char *buf);
 
 /* Wall-clock milliseconds since the epoch. */
 uint64_t cr_now_ms(void);
-/* Monotonic nanoseconds (CLOCK_MONOTONIC: the vDSO, no system call). */
-uint64_t cr_mono_ns(void);
 
 /* Appends len bytes to an h2o buffer (h2o_buffer_t, declared here without h2o's headers). Returns CR_OK, or
  * CR_ERROR when the buffer cannot grow. */

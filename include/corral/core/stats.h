@@ -6,11 +6,9 @@
  * field-by-field sum (cr_stats_add) and the rows of the metrics output (admin/metrics.c walks cr_stats_descs), so a
  * new counter is one new row. Rows are in the order /metrics writes them.
  *
- * Labels. A labelled series (route, outcome) will be one more table of the same shape whose rows add a label set:
- * X(field, name, type, help, labels) with `labels` a const cr_metric_label_t[] of {name, value} pairs (admin/metrics.h),
- * or an array of such counters indexed by the label's value (one cr_stats_t field per route index, say), written with
- * cr_metrics_sample(..., labels, nlabels, value) under one HELP/TYPE pair. The metrics writer already takes an
- * optional label set for every sample and escapes label values, so nothing here changes shape when labels come.
+ * Labels. The labelled series (by route, outcome, status class, content coding; the latency histograms) are not in
+ * this table: they are per-thread arrays indexed by the label's value, in core/reqstats.h, and admin/metrics.c writes
+ * them. This table keeps the unlabelled process-wide counters.
  *
  * Invariants: a thread writes only its own cr_stats_t (CR_STAT_INC); other threads read it with relaxed atomic loads
  * only (cr_stats_add), so the hot path touches no shared cache line and takes no lock.
@@ -53,6 +51,12 @@
     X(accept_pauses, "accept_pauses_total", counter, "100 ms listener pauses after accept ran out of descriptors.") \
     /* fills cancelled before they were sent: every waiter had gone */ \
     X(fills_dropped, "fills_dropped_total", counter, "Fills cancelled before they were sent upstream: every waiter had gone.") \
+    /* hit-for-pass markers stored: a response that could not be stored sends the key's next requests upstream */ \
+    X(pass_markers, "hit_for_pass_markers_total", counter, \
+      "Hit-for-pass markers stored (coalesce.pass_ttl): later requests for the key bypass the cache.") \
+    /* admin purges (POST /v1/purge, DELETE /v1/cache) and what they removed or marked stale */ \
+    X(purges, "purges_total", counter, "Admin purges (POST /v1/purge and DELETE /v1/cache).") \
+    X(purged_objects, "purged_objects_total", counter, "Objects removed or marked stale by admin purges.") \
     /* access-log lines dropped: the destination was full or failing (accesslog.h) */ \
     X(access_log_dropped, "access_log_dropped_total", counter, "Access-log lines dropped because the destination was full or failing.")
 /* clang-format on */
@@ -67,8 +71,10 @@ typedef struct st_cr_stats_t {
 /* Counts one event in a thread's own counters. Only the owning thread writes them; the store is atomic (relaxed, a
  * plain move on x86) so that other threads' relaxed loads in cr_stats_add() are not a data race. */
 #define CR_STAT_INC(stats, field) __atomic_store_n(&(stats).field, (stats).field + 1, __ATOMIC_RELAXED)
+/* The same, by n. */
+#define CR_STAT_ADD(stats, field, n) __atomic_store_n(&(stats).field, (stats).field + (n), __ATOMIC_RELAXED)
 
-typedef enum en_cr_metric_type_t { CR_METRIC_COUNTER, CR_METRIC_GAUGE } cr_metric_type_t;
+typedef enum en_cr_metric_type_t { CR_METRIC_COUNTER, CR_METRIC_GAUGE, CR_METRIC_HISTOGRAM } cr_metric_type_t;
 
 /* One row of the table, for writers that walk it (admin/metrics.c). */
 typedef struct st_cr_stat_desc_t {

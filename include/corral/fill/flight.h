@@ -40,7 +40,7 @@ typedef struct st_cr_flight_outcome_t {
                             Accept-Encoding) */
     int stored;          /* SERVE: the answer was stored */
     int l2_hit;          /* SERVE: the answer came from the shared tier (L2), not the upstream */
-    uint64_t upstream_ns; /* the leader of a fill that asked the upstream: until its response head came; else 0 */
+    uint64_t upstream_us; /* the leader of a fill that asked the upstream: 1 + microseconds to its response head; else 0 */
     const char *reason;  /* SERVE not stored, PASS: why (NULL: none known) */
     int error_status;    /* ERROR: 502, 503 or 504 */
     const char *error_code, *error_msg;
@@ -80,6 +80,9 @@ cr_flight_table_t *cr_flight_table_new(unsigned nthreads);
 
 /* Registers the per-thread receiver that answers waiters woken by other threads. */
 void cr_flight_thread_init(cr_thread_t *t);
+/* Background revalidations (stale-while-revalidate) started and not yet finished, process-wide: the drain on
+ * SIGTERM waits until it is 0 (or drain_timeout). Any thread. */
+size_t cr_flight_background_live(void);
 
 /*
  * Makes fr->req wait for a fill of fr->key, per `mode` (above). `stale` (may be NULL; the flight takes its own

@@ -43,6 +43,11 @@ typedef struct st_cr_invalidate_counts_t {
  * the other pods (tier/inval_sync.h: never blocks on the network). */
 size_t cr_invalidate(cr_store_t *store, const cr_invalidate_req_t *req, cr_invalidate_counts_t *counts);
 
+/* The answer's JSON for an applied invalidation, the one shape every purge answers in (POST /v1/purge, DELETE
+ * /v1/cache, PURGE): {"purged": {"keys": K, "prefixes": P, "tags": T, "objects": N}, "soft": S} with K the uris and
+ * paths applied. NUL-terminated; returns its length, or -1 when it does not fit. */
+int cr_invalidate_result_json(const cr_invalidate_counts_t *counts, int soft, char *buf, size_t bufsize);
+
 /* Applies another pod's invalidation to this pod's store (ctx): the local half of cr_invalidate, never published
  * again. The tier's log thread calls it (cr_inval_apply_fn). */
 void cr_invalidate_apply_remote(void *ctx, const cr_inval_entry_t *e);

@@ -39,6 +39,7 @@ typedef enum en_cr_fetch_error_t {
     CR_FETCH_ERR_TIMEOUT,     /* connect, I/O or queue timeout: 504 */
     CR_FETCH_ERR_PROTOCOL,    /* garbage, truncated body, reset mid-response: 502 */
     CR_FETCH_ERR_BUSY,        /* limits.queued_fills fetches already wait for a connection: 503, nothing was sent */
+    CR_FETCH_ERR_CLOSED,      /* reset or closed before a byte of the answer (the origin is gone, not wrong): 502 */
 } cr_fetch_error_t;
 
 typedef struct st_cr_fetch_callbacks_t {
@@ -60,9 +61,9 @@ struct st_cr_fetch_t {
     size_t num_reqbufs;
     int is_head;       /* the request method is HEAD (no response body) */
     int is_idempotent; /* may be retried once on a dead keep-alive connection */
-    /* set by the client (cr_mono_ns): when cr_fetch_start was called, and when the response head arrived (0: not
-     * yet); the access log's upstream_time is the difference */
-    uint64_t started_ns, head_ns;
+    /* set by the client: 1 + the microseconds from cr_fetch_start to the response head; 0 while no head came (the
+     * access log's upstream_time) */
+    uint64_t head_after_us;
 
     /* private */
     cr_upstream_t *_up;
@@ -80,6 +81,7 @@ struct st_cr_fetch_t {
     uint8_t _reused;     /* the connection came from the idle list */
     uint8_t _head_seen;  /* on_head was called */
     uint8_t _paused;
+    uint64_t _started_us; /* cr_monotonic_us() at cr_fetch_start: the upstream latency histogram (core/reqstats.h) */
 };
 
 /* Initialises a thread's upstream on its loop. */
@@ -95,6 +97,8 @@ int cr_fetch_is_waiting(const cr_fetch_t *f);
 /* The process-wide queue: fetches waiting for a connection now, the most at once since start, and the fetches refused
  * because limits.queued_fills were waiting. Any thread. */
 void cr_upstream_queue_stats(size_t *queued, size_t *peak, uint64_t *refused);
+/* Fetches holding an upstream connection now (connecting, sending or reading), all threads. Any thread. */
+size_t cr_upstream_connections_in_use(void);
 /* Stops / resumes reading the response body (backpressure). */
 void cr_fetch_pause(cr_fetch_t *fetch);
 void cr_fetch_resume(cr_fetch_t *fetch);

@@ -48,8 +48,10 @@ void cr_request_info_from_req(h2o_req_t *req, cr_request_info_t *qi);
 void cr_response_info_add(cr_response_info_t *ri, cr_str_t lname, cr_str_t value);
 void cr_response_info_from_headers(int status, const h2o_header_t *headers, size_t num_headers, cr_response_info_t *ri);
 
-/* Writes the variant key ("name:value\n" per name, values trimmed) into buf; returns its length or SIZE_MAX when
- * it does not fit. */
+/* Writes the variant key ("name:value\n" per name) into buf; returns its length or SIZE_MAX when it does not fit.
+ * Values are normalized (variant_key.c): list members trimmed of whitespace, empty members dropped; for the
+ * case-insensitive lists (accept, accept-charset, accept-encoding, accept-language) members are lower-cased and
+ * sorted, so "en, de" and "DE,en" are one variant. */
 size_t cr_variant_key(const cr_str_t *names, size_t num_names, cr_header_lookup_fn lookup, void *ctx, char *buf, size_t cap);
 
 #endif

@@ -1,10 +1,13 @@
 /*
  * key.h: cache-key normalization.
  *
- * A primary key is "<authority-lowercased>\n<path>?<normalized query>\n<name>:<value>\n..." for the route's key
- * headers. GET and HEAD share a key (HEAD is answered from a stored GET). The path is percent-decoded where the
+ * A primary key is "<authority>\n<path>?<normalized query>\n<name>:<value>\n..." for the route's key headers. The
+ * authority is normalized (RFC 3986 6.2.2-6.2.3): lower-cased, one trailing '.' of the host removed, the port removed
+ * when it is empty or the scheme's default; a route with `key.host: false` leaves it out (the key starts with '\n').
+ * GET and HEAD share a key (HEAD is answered from a stored GET). The path is percent-decoded where the
  * byte is unreserved (RFC 3986 2.3), dot-segments are removed, and hex digits of remaining escapes upper-cased;
- * the query is split on '&', filtered by the route's `key.query` rule, and sorted by name then value (stable).
+ * the query is split on '&', filtered by the route's `key.query` rule, and sorted by name (stable: one name's
+ * members keep their order).
  * Pure functions: no locks, no global state.
  */
 #ifndef CORRAL_KEY_H
@@ -17,10 +20,11 @@
 /*
  * Writes the normalized key into buf (at most bufsize bytes, NUL-terminated).
  * Returns the key length, or -1 when it does not fit or the path is malformed (not starting with '/').
+ * `default_port` is the request scheme's (80 for http, 443 for https): that port in the authority is dropped.
  * `lookup` may be NULL when the route has no key headers.
  */
-int cr_key_build(const cr_route_config_t *route, cr_str_t authority, cr_str_t path_and_query, cr_header_lookup_fn lookup,
-                 void *lookup_ctx, char *buf, size_t bufsize);
+int cr_key_build(const cr_route_config_t *route, cr_str_t authority, uint16_t default_port, cr_str_t path_and_query,
+                 cr_header_lookup_fn lookup, void *lookup_ctx, char *buf, size_t bufsize);
 
 /*
  * The filtered Cookie value of a `cookies: [names]` route: the crumbs of `cookie` (";"-separated, trimmed) whose name

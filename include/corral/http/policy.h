@@ -61,7 +61,8 @@ typedef struct st_cr_response_info_t {
     uint64_t date_ms;
     int has_last_modified;
     uint64_t last_modified_ms;
-    int has_age;
+    int has_age;  /* the first Age line parsed (cr_response_info_add) */
+    int age_seen; /* an Age line was seen: later ones are ignored */
     uint64_t age_s;
     int has_set_cookie;
     int vary_star;     /* Vary contains "*" */

@@ -10,6 +10,7 @@
 
 #include <h2o.h>
 #include "corral/core/common.h"
+#include "corral/core/reqstats.h"
 #include "corral/conf/config.h"
 #include "corral/cache/object.h"
 #include "corral/http/policy.h"
@@ -22,6 +23,7 @@ typedef struct st_cr_lookup_t {
     int cookie_pass;    /* the request carries Cookie on a `cookies: pass` route: it sees only CR_OBJ_SHAREABLE objects,
                            and its fills are its own (never shared with a waiter, no background revalidation) */
     int holds_cfg;      /* fill.cfg is retained until the request is disposed (cr_lookup_hold_generation) */
+    cr_reqstat_t *stat; /* the request's metrics labels (core/reqstats.h; in the guard's tracker), or NULL */
 } cr_lookup_t;
 
 /* Makes the request hold fill.cfg (one reference, released when its pool is disposed); a no-op when it does

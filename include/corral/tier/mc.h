@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "corral/core/histogram.h"
 #include "corral/tier/breaker.h"
 
 typedef enum en_cr_mc_result_t {
@@ -65,6 +66,8 @@ cr_breaker_state_t cr_mc_breaker_state(cr_mc_t *mc, size_t idx);
 uint64_t cr_mc_breaker_changes(const cr_mc_t *mc);
 /* Calls that failed (CR_MC_FAILED) since the start. */
 uint64_t cr_mc_failures(const cr_mc_t *mc);
+/* *out = the latency of every memcached call that reached a server (from the call to its answer or failure). */
+void cr_mc_latency(const cr_mc_t *mc, cr_hist_t *out);
 
 /* Seconds for a memcached expiry covering ms (rounded up, at least 1, at most 30 days: memcached's relative limit). */
 uint32_t cr_mc_expiry_s(uint64_t ms);

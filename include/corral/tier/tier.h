@@ -43,7 +43,7 @@ typedef struct st_cr_tier_counters_t {
 #undef CR_TIER_COUNTER_FIELD
     uint64_t refused_by[CR_TIER_VALUE_NUM_ERRORS]; /* values refused, by reason */
     uint64_t refused_covered;                     /* values refused: covered by an invalidation, or the log unknown */
-    uint64_t inval_delay_ms_sum;                  /* wall-clock delay of applied entries (publisher's time to here) */
+    cr_hist_t inval_delay;                        /* wall-clock delay of applied entries (publisher's time to here) */
     uint64_t inval_delay_ms_max;
 } cr_tier_counters_t;
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "corral/admin/metrics.h"
 #include "corral/cache/store.h"
@@ -123,6 +124,15 @@ static void test_metrics_body(void)
     CU_ASSERT(strstr(m.base, "# TYPE corral_store_limit_bytes gauge\ncorral_store_limit_bytes 1048576\n") != NULL);
     CU_ASSERT(strstr(m.base, "# HELP corral_uptime_seconds Seconds since start.\n# TYPE corral_uptime_seconds gauge\n"
                              "corral_uptime_seconds 0\n") != NULL);
+    /* the labelled families, the config and build series, process_* */
+    CU_ASSERT(strstr(m.base, "\n# TYPE corral_route_requests_total counter\ncorral_route_requests_total{route=\"(none)\",outcome=\"pass\"} ") != NULL);
+    CU_ASSERT(strstr(m.base, "\n# TYPE corral_request_duration_seconds histogram\n") != NULL);
+    CU_ASSERT(strstr(m.base, "\ncorral_response_body_bytes_total{encoding=\"br\"} ") != NULL);
+    CU_ASSERT(strstr(m.base, "\n# TYPE corral_upstream_response_seconds histogram\n") != NULL);
+    CU_ASSERT(strstr(m.base, "\ncorral_upstream_failures_total{kind=\"timeout\"} ") != NULL);
+    CU_ASSERT(strstr(m.base, "\ncorral_config_reloads_total{result=\"failed\"} 0\n") != NULL);
+    CU_ASSERT(strstr(m.base, "\ncorral_build_info{version=\"" CR_VERSION "\"} 1\n") != NULL);
+    CU_ASSERT(strstr(m.base, "\nprocess_open_fds ") != NULL);
     /* every table row once */
     {
         size_t i;
@@ -137,6 +147,76 @@ static void test_metrics_body(void)
     cr_rt = saved;
 }
 
+/* A histogram: cumulative buckets with le last among the labels, _sum in seconds, _count; the family's TYPE. */
+static void test_metrics_histogram(void)
+{
+    cr_metrics_t m;
+    cr_hist_t h;
+    cr_metric_label_t l = {"outcome", CR_STR("hit")};
+    const char *p;
+    unsigned lines = 0;
+
+    memset(&h, 0, sizeof(h));
+    cr_hist_observe(&h, 400);     /* 0.0005 */
+    cr_hist_observe(&h, 1000);    /* 0.001 */
+    cr_hist_observe(&h, 3000000); /* 5 */
+    cr_hist_observe(&h, 60000000); /* +Inf */
+    cr_metrics_init(&m);
+    cr_metrics_family(&m, "x_seconds", CR_METRIC_HISTOGRAM, "X.");
+    cr_metrics_histogram(&m, "x_seconds", &l, 1, &h);
+    CU_ASSERT_FALSE(m.failed);
+    CU_ASSERT(strstr(m.base, "# HELP corral_x_seconds X.\n# TYPE corral_x_seconds histogram\n"
+                             "corral_x_seconds_bucket{outcome=\"hit\",le=\"0.0005\"} 1\n"
+                             "corral_x_seconds_bucket{outcome=\"hit\",le=\"0.001\"} 2\n"
+                             "corral_x_seconds_bucket{outcome=\"hit\",le=\"0.0025\"} 2\n") == m.base);
+    CU_ASSERT(strstr(m.base, "\ncorral_x_seconds_bucket{outcome=\"hit\",le=\"2.5\"} 2\n"
+                             "corral_x_seconds_bucket{outcome=\"hit\",le=\"5\"} 3\n") != NULL);
+    CU_ASSERT(strstr(m.base, "\ncorral_x_seconds_bucket{outcome=\"hit\",le=\"+Inf\"} 4\n"
+                             "corral_x_seconds_sum{outcome=\"hit\"} 63.001400\n"
+                             "corral_x_seconds_count{outcome=\"hit\"} 4\n") != NULL);
+    for (p = m.base; (p = strchr(p, '\n')) != NULL; ++p)
+        ++lines;
+    CU_ASSERT_EQUAL(lines, 2 + CR_HIST_NUM_BOUNDS + 1 + 2);
+    cr_metrics_dispose(&m);
+
+    /* no labels: only le */
+    cr_metrics_init(&m);
+    cr_metrics_histogram(&m, "y_seconds", NULL, 0, &h);
+    CU_ASSERT(strstr(m.base, "corral_y_seconds_bucket{le=\"0.0005\"} 1\n") == m.base);
+    CU_ASSERT(strstr(m.base, "\ncorral_y_seconds_count 4\n") != NULL);
+    cr_metrics_dispose(&m);
+}
+
+/* Floating-point samples, the prefix, and the process_* series (this process has a /proc/self). */
+static void test_metrics_double_and_process(void)
+{
+    cr_metrics_t m;
+    cr_metrics_init(&m);
+    cr_metrics_single_double(&m, "d", CR_METRIC_GAUGE, "D.", 0.25);
+    CU_ASSERT_STRING_EQUAL(m.base, "# HELP corral_d D.\n# TYPE corral_d gauge\ncorral_d 0.25\n");
+    cr_metrics_dispose(&m);
+
+    cr_metrics_init(&m);
+    cr_metrics_write_process(&m);
+    CU_ASSERT_FALSE(m.failed);
+    CU_ASSERT_STRING_EQUAL(m.prefix, "corral_"); /* restored */
+    CU_ASSERT(strstr(m.base, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total ") != NULL);
+    CU_ASSERT(strstr(m.base, "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds ") != NULL);
+    CU_ASSERT(strstr(m.base, "\nprocess_resident_memory_bytes ") != NULL);
+    CU_ASSERT(strstr(m.base, "\nprocess_virtual_memory_bytes ") != NULL);
+    CU_ASSERT(strstr(m.base, "\nprocess_open_fds ") != NULL);
+    CU_ASSERT(strstr(m.base, "\nprocess_max_fds ") != NULL);
+    CU_ASSERT(strstr(m.base, "corral_") == NULL);
+    {
+        const char *p = strstr(m.base, "\nprocess_start_time_seconds ");
+        double start = p != NULL ? strtod(p + strlen("\nprocess_start_time_seconds "), NULL) : 0;
+        CU_ASSERT(start > 1.6e9 && start < (double)time(NULL) + 1);
+        p = strstr(m.base, "\nprocess_open_fds ");
+        CU_ASSERT(p != NULL && atol(p + 18) >= 3);
+    }
+    cr_metrics_dispose(&m);
+}
+
 void cr_test_register_metrics(void)
 {
     CU_pSuite suite = CU_add_suite("metrics", NULL, NULL);
@@ -146,4 +226,6 @@ void cr_test_register_metrics(void)
     CU_add_test(suite, "labels and HELP are escaped", test_metrics_labels);
     CU_add_test(suite, "many series grow the buffer", test_metrics_grows);
     CU_add_test(suite, "the /metrics body", test_metrics_body);
+    CU_add_test(suite, "histograms", test_metrics_histogram);
+    CU_add_test(suite, "floating-point samples and process_*", test_metrics_double_and_process);
 }

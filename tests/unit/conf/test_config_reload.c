@@ -133,6 +133,86 @@ static void test_reload_check_accepts(void)
             BASE_ROUTES);
     EXPECT_RELOAD_OK(BASE_THREADS BASE_LISTEN BASE_UPSTREAM BASE_ADMIN BASE_CACHE
                      "limits: { request_headers: 32KiB, connections: 1000 }\n" BASE_ROUTES);
+    /* drain_timeout and upstream.health are read when they are used (server.c's drain, fill/health.c) */
+    EXPECT_RELOAD_OK(BASE_THREADS BASE_LISTEN BASE_UPSTREAM BASE_ADMIN BASE_CACHE BASE_LIMITS BASE_ROUTES "drain_timeout: 30s\n");
+    EXPECT_RELOAD_OK(BASE_THREADS BASE_LISTEN
+                     "upstream: { url: 'http://127.0.0.1:8080', max_connections: 8, connect_timeout: 1s, timeout: 30s, "
+                     "queue_timeout: 5s, health: { path: /healthz } }\n" BASE_ADMIN BASE_CACHE BASE_LIMITS BASE_ROUTES);
+}
+
+/* With listeners_live (the server follows listener changes), listen is not compared; the other keys still are. */
+static void test_reload_check_live_listeners(void)
+{
+    cr_config_t *running = load_base(), *next = load(BASE_THREADS "listen:\n  - address: 127.0.0.1:8082\n  - address: "
+                                                                   "127.0.0.1:8083\n" BASE_UPSTREAM BASE_ADMIN BASE_CACHE
+                                                                       BASE_LIMITS BASE_ROUTES),
+                *threads = load("threads: 3\n" BASE_LISTEN BASE_UPSTREAM BASE_ADMIN BASE_CACHE BASE_LIMITS BASE_ROUTES);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(running);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(next);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(threads);
+    CU_ASSERT_EQUAL(cr_config_reload_check(running, next, errbuf, sizeof(errbuf)), -1);
+    CU_ASSERT_EQUAL(cr_config_reload_check_ex(running, next, 1, errbuf, sizeof(errbuf)), 0);
+    CU_ASSERT_EQUAL(cr_config_reload_check_ex(running, threads, 1, errbuf, sizeof(errbuf)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "threads: "));
+    cr_config_free(&running);
+    cr_config_free(&next);
+    cr_config_free(&threads);
+}
+
+/* drain_timeout and upstream.health: defaults, values, errors at their position. */
+static void test_lifecycle_keys(void)
+{
+#define HEALTH(h)                                                                                                                  \
+    BASE_THREADS BASE_LISTEN "upstream: { url: 'http://127.0.0.1:8080', health: " h " }\n" BASE_ROUTES
+    cr_config_t *cfg = load_base();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(cfg->drain_timeout_ms, 10000);
+    CU_ASSERT_PTR_NULL(cfg->upstream.health_path);
+    cr_config_free(&cfg);
+
+    cfg = load(HEALTH("{ path: /hz, interval: 1s, timeout: 200ms, unhealthy_after: 4, healthy_after: 1 }") "drain_timeout: 0\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_STRING_EQUAL(cfg->upstream.health_path, "/hz");
+    CU_ASSERT_EQUAL(cfg->upstream.health_interval_ms, 1000);
+    CU_ASSERT_EQUAL(cfg->upstream.health_timeout_ms, 200);
+    CU_ASSERT_EQUAL(cfg->upstream.health_unhealthy_after, 4);
+    CU_ASSERT_EQUAL(cfg->upstream.health_healthy_after, 1);
+    CU_ASSERT_EQUAL(cfg->drain_timeout_ms, 0);
+    cr_config_free(&cfg);
+
+    cfg = load(HEALTH("{ path: /hz }"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(cfg->upstream.health_interval_ms, 2000);
+    CU_ASSERT_EQUAL(cfg->upstream.health_timeout_ms, 500);
+    CU_ASSERT_EQUAL(cfg->upstream.health_unhealthy_after, 3);
+    CU_ASSERT_EQUAL(cfg->upstream.health_healthy_after, 2);
+    cr_config_free(&cfg);
+
+    {
+        static const struct {
+            const char *yaml, *needle;
+        } bad[] = {
+            {HEALTH("{ interval: 1s }"), "t.yaml:4:"},
+            {HEALTH("{ path: hz }"), "must start with /"},
+            {HEALTH("{ path: '/a b' }"), "spaces"},
+            {HEALTH("{ path: /hz, timeout: 3s }"), "upstream.health.timeout: must not be longer than interval"},
+            {HEALTH("{ path: /hz, unhealthy_after: 0 }"), "unhealthy_after"},
+            {HEALTH("{ path: /hz, every: 1s }"), "unknown key \"every\" in upstream.health"},
+            {BASE_THREADS BASE_LISTEN BASE_UPSTREAM BASE_ROUTES "drain_timeout: 2h\n", "t.yaml:8:16: drain_timeout: at most 1h"},
+            {BASE_THREADS BASE_LISTEN BASE_UPSTREAM BASE_ROUTES "drain_timeout: soon\n", "t.yaml:8:16: drain_timeout: bad duration"},
+        };
+        size_t i;
+        for (i = 0; i != CR_ARRAY_SIZE(bad); ++i) {
+            cfg = cr_config_load_string("t.yaml", bad[i].yaml, strlen(bad[i].yaml), errbuf, sizeof(errbuf));
+            CU_ASSERT_PTR_NULL(cfg);
+            if (strstr(errbuf, bad[i].needle) == NULL) {
+                fprintf(stderr, "\n  test_config_reload.c: case %zu: expected \"%s\" in \"%s\"\n", i, bad[i].needle, errbuf);
+                CU_FAIL("lifecycle key error");
+            }
+            cr_config_free(&cfg);
+        }
+    }
+#undef HEALTH
 }
 
 static void test_reload_check_refuses(void)
@@ -212,4 +292,6 @@ void cr_test_register_config_reload(void)
     CU_add_test(s, "reload check accepts", test_reload_check_accepts);
     CU_add_test(s, "reload check refuses restart keys", test_reload_check_refuses);
     CU_add_test(s, "reload check refuses restart limits", test_reload_check_limits);
+    CU_add_test(s, "drain_timeout and upstream.health", test_lifecycle_keys);
+    CU_add_test(s, "reload check with live listeners", test_reload_check_live_listeners);
 }

@@ -101,6 +101,41 @@ static void test_failed_fetch(void)
     cr_object_release(&s);
 }
 
+/* RFC 9111 4.2.4 (issue 17): an origin that cannot be reached lets a stale copy answer within stale_if_unreachable,
+ * without stale-if-error, but never one stored with no-cache or must-revalidate (proxy-revalidate and s-maxage set it
+ * too); a failure after the origin answered (a timeout, garbage) does not. */
+static void test_origin_unreachable(void)
+{
+    cr_object_t *s = stale_copy(1000, 0, 0), *nc = stale_copy(1000, 0, CR_OBJ_NO_CACHE), *mr = stale_copy(1000, 0, CR_OBJ_MUST_REVALIDATE);
+    cr_fill_inputs_t in = {.failed = 1, .now = T0 + 3000, .stale = s, .stale_if_unreachable_ms = 60000};
+
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_ERROR); /* failed, but the origin answered something */
+    in.unreachable = 1;
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_STALE_ORIGIN_DOWN);
+    in.now = T0 + 61000; /* the end of the window: 1 s of freshness + 60 s */
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_STALE_ORIGIN_DOWN);
+    in.now = T0 + 61001;
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_ERROR);
+    in.now = T0 + 3000;
+    in.stale_if_unreachable_ms = 0; /* turned off */
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_ERROR);
+    in.stale_if_unreachable_ms = 60000;
+    in.stale = nc;
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_ERROR);
+    in.stale = mr;
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_ERROR);
+    in.stale = NULL;
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_ERROR);
+    cr_object_release(&s);
+    cr_object_release(&nc);
+    cr_object_release(&mr);
+    /* stale-if-error, when it covers the moment, is the reason given */
+    s = stale_copy(1000, 5000, 0);
+    in.stale = s;
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_STALE);
+    cr_object_release(&s);
+}
+
 static void test_too_large(void)
 {
     cr_object_t *s = stale_copy(1000, 5000, 0);
@@ -118,6 +153,7 @@ void cr_test_register_outcome(void)
     CU_pSuite s = CU_add_suite("fill outcome", NULL, NULL);
     CU_add_test(s, "storable, not storable, per request, 5xx", test_storable_and_not);
     CU_add_test(s, "stale-if-error window on a fake clock", test_stale_if_error_window);
+    CU_add_test(s, "an unreachable origin: stale within stale_if_unreachable", test_origin_unreachable);
     CU_add_test(s, "stale-if-error: must-revalidate, no window", test_stale_if_error_forbidden);
     CU_add_test(s, "failed fetch: error or stale copy", test_failed_fetch);
     CU_add_test(s, "too large: everyone passes", test_too_large);

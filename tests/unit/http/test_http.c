@@ -1,10 +1,12 @@
 /*
  * test_http.c: unit tests for http.c: numeric peer addresses (the X-Forwarded-For value), comma-separated header
- * lists, request headers with several field lines (a bare h2o_req_t with only a pool and headers).
+ * lists, request headers with several field lines (a bare h2o_req_t with only a pool and headers); variant keys
+ * (variant_key.c).
  */
 #include <CUnit/CUnit.h>
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "corral/cache/object.h"
@@ -80,10 +82,67 @@ static void test_repeated_request_headers(void)
     h2o_mem_clear_pool(&req.pool);
 }
 
+/* A lookup over one fixed value for every name (ctx: the value, NULL for absent). */
+static int one_value(void *ctx, const char *lname, size_t lnamelen, cr_str_t *value)
+{
+    if (ctx == NULL)
+        return 0;
+    *value = cr_str(ctx, strlen(ctx));
+    return 1;
+}
+
+static const char *variant(const char *name, const char *value, char *buf, size_t cap)
+{
+    cr_str_t n = cr_str(name, strlen(name));
+    size_t len = cr_variant_key(&n, 1, one_value, (void *)value, buf, cap);
+    if (len == SIZE_MAX)
+        return NULL;
+    buf[len] = '\0';
+    return buf;
+}
+
+static void test_variant_key_normal_form(void)
+{
+    char buf[512], big[2048];
+    size_t i;
+
+    CU_ASSERT_STRING_EQUAL(variant("accept-language", "en, DE", buf, sizeof(buf)), "accept-language:de,en\n");
+    CU_ASSERT_STRING_EQUAL(variant("accept-language", " , en,,  de ,", buf, sizeof(buf)), "accept-language:de,en\n");
+    CU_ASSERT_STRING_EQUAL(variant("accept", "text/html ; q=0.9 , application/json", buf, sizeof(buf)),
+                           "accept:application/json,text/html;q=0.9\n");
+    /* other fields: trimmed and re-joined, case and order kept */
+    CU_ASSERT_STRING_EQUAL(variant("x-tenant", "B ,  a", buf, sizeof(buf)), "x-tenant:B,a\n");
+    CU_ASSERT_STRING_EQUAL(variant("x-tenant", "a   b", buf, sizeof(buf)), "x-tenant:a b\n");
+    /* a comma inside a quoted string does not split, and its case is kept */
+    CU_ASSERT_STRING_EQUAL(variant("accept", "a;x=\"B, c\", A", buf, sizeof(buf)), "accept:a,a;x=\"B, c\"\n");
+    /* absent and empty are one variant */
+    CU_ASSERT_STRING_EQUAL(variant("accept", NULL, buf, sizeof(buf)), "accept:\n");
+    CU_ASSERT_STRING_EQUAL(variant("accept", "  ", buf, sizeof(buf)), "accept:\n");
+    /* an unterminated quote runs to the end, never past it */
+    CU_ASSERT_STRING_EQUAL(variant("accept", "a, \"b\\", buf, sizeof(buf)), "accept:\"b\\,a\n");
+    /* more members than are sorted: kept as sent, trimmed */
+    for (i = 0; i != 40; ++i)
+        memcpy(big + 2 * i, i == 39 ? "z " : "z,", 2);
+    big[80] = '\0';
+    CU_ASSERT_EQUAL(strlen(variant("accept", big, buf, sizeof(buf))), strlen("accept:") + 79 + 1);
+    /* "accept-language:de,en,fr\n" is 25 bytes: refused below that, at every cap, and never written past the cap (a
+     * heap buffer of exactly cap bytes, for ASan); near the end the check may refuse a few bytes early */
+    for (i = 0; i != 40; ++i) {
+        char *exact = malloc(i + 1); /* + 1: variant() writes the terminator for the test's own comparison */
+        const char *got = variant("accept-language", "en, de, fr", exact, i);
+        if (i < 25)
+            CU_ASSERT_PTR_NULL(got);
+        if (i >= 30)
+            CU_ASSERT(got != NULL && strcmp(got, "accept-language:de,en,fr\n") == 0);
+        free(exact);
+    }
+}
+
 void cr_test_register_http(void)
 {
     CU_pSuite s = CU_add_suite("http", NULL, NULL);
     CU_add_test(s, "numeric peer address", test_numeric_host);
     CU_add_test(s, "comma-separated lists", test_list_contains);
     CU_add_test(s, "repeated request headers are joined", test_repeated_request_headers);
+    CU_add_test(s, "variant keys: the normal form of varied values", test_variant_key_normal_form);
 }

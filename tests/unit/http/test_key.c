@@ -34,7 +34,7 @@ static char keybuf[8192];
 
 static const char *build(const cr_route_config_t *r, const char *authority, const char *pq, fake_headers_t *h)
 {
-    int n = cr_key_build(r, cr_str(authority, strlen(authority)), cr_str(pq, strlen(pq)), h != NULL ? fake_lookup : NULL, h,
+    int n = cr_key_build(r, cr_str(authority, strlen(authority)), 80, cr_str(pq, strlen(pq)), h != NULL ? fake_lookup : NULL, h,
                          keybuf, sizeof(keybuf));
     if (n < 0)
         return NULL;
@@ -86,10 +86,10 @@ static void test_query_all(void)
     EXPECT_KEY(&r, "/p?", "/p");                 /* empty query: no '?' */
     EXPECT_KEY(&r, "/p?&&", "/p");               /* only empty members */
     EXPECT_KEY(&r, "/p?&b&&a=&", "/p?a=&b");     /* empty members dropped, valueless kept */
-    EXPECT_KEY(&r, "/p?a=2&a=1&a=2", "/p?a=1&a=2&a=2");
+    EXPECT_KEY(&r, "/p?a=2&a=1&a=2", "/p?a=2&a=1&a=2"); /* one name: the order sent */
     EXPECT_KEY(&r, "/p?x=%2f&x=%2F", "/p?x=%2F&x=%2F"); /* escapes normalized as in the path */
     EXPECT_KEY(&r, "/p?%61=%62&b=1", "/p?a=b&b=1");     /* unreserved escapes decoded, then sorted */
-    EXPECT_KEY(&r, "/p?a=%zz&a=%4", "/p?a=%4&a=%zz");   /* invalid escapes kept verbatim */
+    EXPECT_KEY(&r, "/p?a=%zz&a=%4", "/p?a=%zz&a=%4");   /* invalid escapes kept verbatim */
     EXPECT_KEY(&r, "/p?a=%%66e&b=%4%42", "/p?a=%%66e&b=%4%42");
     EXPECT_KEY(&r, "/p?q=a+b", "/p?q=a+b");
 }
@@ -97,8 +97,11 @@ static void test_query_all(void)
 static void test_query_sorting(void)
 {
     cr_route_config_t r = {0};
-    /* sorted by the raw bytes of the whole "name=value": '-' (0x2d) < '=' (0x3d) < 'b' */
-    EXPECT_KEY(&r, "/p?a=1&a-b=1&ab=1", "/p?a-b=1&a=1&ab=1");
+    /* sorted by the raw bytes of the name: a prefix first, then '-' (0x2d) < 'b' */
+    EXPECT_KEY(&r, "/p?ab=1&a-b=1&a=1", "/p?a=1&a-b=1&ab=1");
+    /* members of one name keep the order they were sent in: an API may read them in order */
+    EXPECT_KEY(&r, "/p?s=b&t=1&s=a", "/p?s=b&s=a&t=1");
+    EXPECT_KEY(&r, "/p?s=a&t=1&s=b", "/p?s=a&s=b&t=1");
     /* a prefix sorts first */
     EXPECT_KEY(&r, "/p?aa&a", "/p?a&aa");
     /* identical members keep their count (stable) */
@@ -126,7 +129,7 @@ static void test_query_list(void)
     EXPECT_KEY(&r, "/u?page=2&utm_source=x&limit=10", "/u?limit=10&page=2");
     EXPECT_KEY(&r, "/u?utm=1", "/u");
     EXPECT_KEY(&r, "/u?pages=1&pag=1&page", "/u?page");
-    EXPECT_KEY(&r, "/u?page=1=2&page=0", "/u?page=0&page=1=2"); /* the name stops at the first '=' */
+    EXPECT_KEY(&r, "/u?page=1=2&page=0", "/u?page=1=2&page=0"); /* the name stops at the first '=' */
     EXPECT_KEY(&r, "/u?PAGE=1", "/u");                         /* names are case-sensitive */
     /* names are compared after percent-decoding: the upstream reads "pa%67e" as "page" */
     EXPECT_KEY(&r, "/u?pa%67e=999", "/u?page=999");
@@ -250,7 +253,7 @@ static void test_malformed(void)
     CU_ASSERT_PTR_NULL(build(&r, "h\n/x", "/p", NULL));
     CU_ASSERT_PTR_NULL(build(&r, "h", "/p?a=1\r\n", NULL));
     CU_ASSERT_PTR_NULL(build(&r, "h", "/p?a b", NULL));
-    CU_ASSERT_EQUAL(cr_key_build(&r, CR_STR("h"), cr_str(NULL, 0), NULL, NULL, keybuf, sizeof(keybuf)), -1);
+    CU_ASSERT_EQUAL(cr_key_build(&r, CR_STR("h"), 80, cr_str(NULL, 0), NULL, NULL, keybuf, sizeof(keybuf)), -1);
 }
 
 static void test_overflow(void)
@@ -265,17 +268,17 @@ static void test_overflow(void)
 
     r.key_headers = hdrs;
     r.num_key_headers = 1;
-    n = cr_key_build(&r, CR_STR("HOST"), CR_STR("/a/./b?y=2&x=1"), fake_lookup, &h, buf, len + 1);
+    n = cr_key_build(&r, CR_STR("HOST"), 80, CR_STR("/a/./b?y=2&x=1"), fake_lookup, &h, buf, len + 1);
     CU_ASSERT_EQUAL(n, (int)len);
     CU_ASSERT_STRING_EQUAL(buf, expect);
     /* every smaller buffer fails, whichever part overflows, and never writes past its end */
     for (size = 0; size <= len; ++size) {
         memset(buf, 'Z', sizeof(buf));
-        n = cr_key_build(&r, CR_STR("HOST"), CR_STR("/a/./b?y=2&x=1"), fake_lookup, &h, buf, size);
+        n = cr_key_build(&r, CR_STR("HOST"), 80, CR_STR("/a/./b?y=2&x=1"), fake_lookup, &h, buf, size);
         CU_ASSERT_EQUAL(n, -1);
         CU_ASSERT_EQUAL(buf[size], 'Z');
     }
-    CU_ASSERT_EQUAL(cr_key_build(&r, CR_STR("h"), CR_STR("/"), NULL, NULL, NULL, 0), -1);
+    CU_ASSERT_EQUAL(cr_key_build(&r, CR_STR("h"), 80, CR_STR("/"), NULL, NULL, NULL, 0), -1);
     CU_ASSERT_EQUAL(cr_key_normalize_path(CR_STR("/abc"), buf, 5), 4);
     CU_ASSERT_EQUAL(cr_key_normalize_path(CR_STR("/abc"), buf, 4), -1);
     CU_ASSERT_EQUAL(cr_key_normalize_path(CR_STR("/abc/.."), buf, 7), -1); /* the unreduced form must fit too */
@@ -302,10 +305,59 @@ static void test_many_query_members(void)
     CU_ASSERT_PTR_NOT_NULL(build(&r, "h", pq, NULL)); /* dropped members do not count */
 }
 
+/* The authority's normal form (RFC 3986 6.2.2-6.2.3), against the default port of the scheme. */
+static void check_authority(const char *in, uint16_t default_port, const char *expect, int line)
+{
+    char buf[256], again[256];
+    int n = cr_key_build(NULL, cr_str(in, strlen(in)), default_port, CR_STR("/"), NULL, NULL, buf, sizeof(buf)), m;
+    int ok = n >= 0 && strncmp(buf, expect, strlen(expect)) == 0 && buf[strlen(expect)] == '\n';
+    if (!ok)
+        fprintf(stderr, "\n  test_key.c:%d: authority \"%s\": expected \"%s\", got \"%s\"\n", line, in, expect, n >= 0 ? buf : "(-1)");
+    CU_ASSERT(ok);
+    /* a fixed point: the normal form of the normal form is itself */
+    if (n >= 0) {
+        m = cr_key_build(NULL, cr_str(buf, (size_t)(strchr(buf, '\n') - buf)), default_port, CR_STR("/"), NULL, NULL, again,
+                         sizeof(again));
+        CU_ASSERT(m == n && strcmp(again, buf) == 0);
+    }
+}
+#define EXPECT_AUTHORITY(in, port, expect) check_authority((in), (port), (expect), __LINE__)
+
+static void test_authority_normal_form(void)
+{
+    cr_route_config_t r = {0};
+    EXPECT_AUTHORITY("API.Example", 80, "api.example");
+    EXPECT_AUTHORITY("api.example:80", 80, "api.example");
+    EXPECT_AUTHORITY("api.example:080", 80, "api.example");
+    EXPECT_AUTHORITY("api.example:", 80, "api.example");
+    EXPECT_AUTHORITY("api.example:443", 80, "api.example:443");
+    EXPECT_AUTHORITY("api.example:443", 443, "api.example");
+    EXPECT_AUTHORITY("api.example:8080", 80, "api.example:8080");
+    EXPECT_AUTHORITY("api.ns.svc.cluster.local.", 80, "api.ns.svc.cluster.local");
+    EXPECT_AUTHORITY("api.ns.:80", 80, "api.ns");
+    EXPECT_AUTHORITY("api.ns.:8080", 80, "api.ns:8080");
+    EXPECT_AUTHORITY("a:80.", 80, "a");
+    EXPECT_AUTHORITY("a:8080:80", 80, "a:8080");
+    EXPECT_AUTHORITY("[::1]:80", 80, "[::1]");
+    EXPECT_AUTHORITY("[::1]:8080", 80, "[::1]:8080");
+    EXPECT_AUTHORITY("[::1]", 80, "[::1]");
+    EXPECT_AUTHORITY("a:99999999999999999999", 80, "a:99999999999999999999");
+    EXPECT_AUTHORITY("", 80, "");
+    EXPECT_AUTHORITY("...", 80, "");
+    CU_ASSERT_PTR_NULL(build(NULL, "a b", "/", NULL));
+    CU_ASSERT_PTR_NULL(build(NULL, "a\x01", "/", NULL));
+    /* key.host: false: no authority at all, and a bad one is still refused */
+    r.key_ignore_host = 1;
+    CU_ASSERT_STRING_EQUAL(build(&r, "api.ns:8080", "/x", NULL), "\n/x");
+    CU_ASSERT_STRING_EQUAL(build(&r, "api", "/x", NULL), "\n/x");
+    CU_ASSERT_PTR_NULL(build(&r, "a\r", "/x", NULL));
+}
+
 void cr_test_register_key(void)
 {
     CU_pSuite s = CU_add_suite("key", NULL, NULL);
     CU_add_test(s, "basic", test_basic);
+    CU_add_test(s, "the authority's normal form; key.host: false", test_authority_normal_form);
     CU_add_test(s, "query all", test_query_all);
     CU_add_test(s, "query sorting", test_query_sorting);
     CU_add_test(s, "query none", test_query_none);

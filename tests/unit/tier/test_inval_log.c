@@ -572,7 +572,8 @@ static void il_check_cover(const cr_inval_entry_t *e, unsigned want)
 static void test_inval_covers(void)
 {
     static const cr_str_t path42[] = {CR_STR("/v1/users/42")}, path4[] = {CR_STR("/v1/users/4/")}, nothing[] = {CR_STR("/nothing")};
-    static const cr_str_t pre4[] = {CR_STR("/v1/users/4")}, preusers[] = {CR_STR("/v1/users")}, preall[] = {CR_STR("/")};
+    static const cr_str_t pre4[] = {CR_STR("/v1/users/4")}, preusers[] = {CR_STR("/v1/users")}, preall[] = {CR_STR("/")},
+                          preusers_slash[] = {CR_STR("/v1/users/")};
     static const cr_str_t tag42[] = {CR_STR("user-42")}, tagbin[] = {{"t\0\xff", 3}}, tagmiss[] = {CR_STR("user-4"), CR_STR("t")};
     cr_inval_entry_t e = {0};
 
@@ -585,11 +586,13 @@ static void test_inval_covers(void)
     e.paths = nothing;
     il_check_cover(&e, 0);
     e.num_paths = 0;
-    e.prefixes = pre4; /* a byte prefix, no segment boundary */
+    e.prefixes = pre4; /* on a segment boundary: /v1/users/4, not /v1/users/42 or /v1/users/420 */
     e.num_prefixes = 1;
+    il_check_cover(&e, 0x020);
+    e.prefixes = preusers; /* /v1/users and below, not /v1/usersX/1 */
+    il_check_cover(&e, 0x07f);
+    e.prefixes = preusers_slash; /* only below /v1/users/ */
     il_check_cover(&e, 0x03f);
-    e.prefixes = preusers;
-    il_check_cover(&e, 0x0ff);
     e.prefixes = preall;
     il_check_cover(&e, 0x1ff);
     e.num_prefixes = 0;
@@ -609,7 +612,7 @@ static void test_inval_covers(void)
     e.num_prefixes = 0;
     il_check_cover(&e, 0x005);
     e.num_prefixes = 1;
-    il_check_cover(&e, 0x0ff);
+    il_check_cover(&e, 0x07f);
     memset(&e, 0, sizeof(e));
     e.everything = 1;
     il_check_cover(&e, 0x1ff);

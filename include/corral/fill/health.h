@@ -1,0 +1,36 @@
+/*
+ * health.h: readiness (GET /readyz) and the active upstream health check behind it (upstream.health, issue 14/16).
+ *
+ * Ready means: every listener is up (the server says so once its workers have started them), the process is not
+ * draining (cr_rt.stopping), and, when upstream.health is configured, the upstream has not failed
+ * `unhealthy_after` checks in a row (it is healthy again after `healthy_after` good checks in a row). The checker is
+ * one thread of its own (corral-health), off the workers' loops: it asks GET <path> of the upstream every
+ * `interval` with a blocking socket bounded by `timeout`, and logs each change of state once. It reads the current
+ * config generation every round, so a reload may add, change or remove the check.
+ *
+ * Locking: the state is one mutex-guarded struct in health.c, read by the admin thread (never a traffic worker).
+ */
+#ifndef CORRAL_HEALTH_H
+#define CORRAL_HEALTH_H
+
+#include <stddef.h>
+
+#include "corral/conf/config.h"
+
+/* Returns the current config generation, retained (the checker releases it), or NULL. */
+typedef const cr_config_t *(*cr_health_config_fn)(void);
+
+/* Starts the checker thread (after the signal mask is set: it inherits it); it takes the config from `acquire` every
+ * round. 0, or -1 when it cannot start. */
+int cr_health_start(cr_health_config_fn acquire);
+/* Stops and joins it (bounded by one check's timeout). Harmless when not started. */
+void cr_health_stop(void);
+/* The server: every listener is up (1), or not yet (0). */
+void cr_health_set_serving(int serving);
+/* 1 when ready; else 0 with a short reason code ("starting", "draining", "upstream_unhealthy") in *reason and a
+ * sentence in detail (NUL-terminated, truncated to detailsize - 1). Any thread. */
+int cr_health_ready(const char **reason, char *detail, size_t detailsize);
+/* 1 while the upstream is taken as healthy (also when no check is configured), else 0. Any thread. */
+int cr_health_upstream_healthy(void);
+
+#endif
