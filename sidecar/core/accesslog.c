@@ -28,6 +28,7 @@
 
 #include "corral/core/histogram.h"
 #include "corral/core/log.h"
+#include "corral/core/reqstats.h"
 #include "corral/core/runtime.h"
 
 #define CR_AL_ENV "corral.al"
@@ -49,6 +50,7 @@ typedef struct st_cr_al_rec_t {
     uint64_t start_us;
     uint64_t upstream_us; /* UINT64_MAX: not asked */
     h2o_iovec_t request_id;
+    const cr_reqstat_t *stat; /* the metrics' record of the request (guard.c's tracker; alive until after the log) */
     uint8_t route_noted;
     uint16_t route_len; /* UINT16_MAX: no route */
     char route[CR_ACCESSLOG_MAX_ROUTE];
@@ -375,33 +377,18 @@ static h2o_iovec_t corral_cache_status(h2o_req_t *req)
     return h2o_iovec_init(NULL, 0);
 }
 
-static int contains(h2o_iovec_t v, const char *lit, size_t len)
+/* The outcome word: the metrics' (serve/ decides it as it answers: reqstats.h), so a line and the
+ * corral_requests_total{outcome} series always agree; "none" for a request the guard answered before admitting it
+ * (400, 429, 431) and for corral's own errors after it (no Cache-Status and no upstream answer: a 502 or 504 of a
+ * failed upstream, a 503, an only-if-cached 504). */
+static const char *outcome_of(h2o_iovec_t cs, const cr_al_rec_t *rec, int status)
 {
-    size_t i;
-    for (i = 0; i + len <= v.len; ++i)
-        if (memcmp(v.base + i, lit, len) == 0)
-            return 1;
-    return 0;
-}
-
-/* The outcome word of a Cache-Status value (serve/ writes them: handler.c, deliver.c). */
-static const char *outcome_of(h2o_iovec_t cs, const cr_al_rec_t *rec)
-{
-    if (cs.base == NULL) /* no Cache-Status: an uncached route's pass, or an answer corral made (an error) */
-        return rec != NULL && rec->route_noted && rec->upstream_us != UINT64_MAX ? "pass" : "none";
-    if (cs.len > 17 && memcmp(cs.base, "corral; hit; ttl=", 17) == 0) /* the hit path: handler.c's hit_status */
-        return cs.base[17] == '-' ? "stale" : "hit";
-    if (contains(cs, H2O_STRLIT("collapsed")))
-        return "collapsed";
-    if (contains(cs, H2O_STRLIT("detail=l2-hit")))
-        return "l2-hit";
-    if (contains(cs, H2O_STRLIT("fwd=bypass")))
-        return "bypass";
-    if (contains(cs, H2O_STRLIT("fwd=stale; detail=stale-")))
-        return "stale"; /* served stale: stale-while-revalidate, stale-if-error */
-    if (contains(cs, H2O_STRLIT("fwd=method")) || (contains(cs, H2O_STRLIT("fwd=request")) && contains(cs, H2O_STRLIT("detail=no-store"))))
-        return "pass";
-    return "miss";
+    if (rec == NULL || rec->stat == NULL)
+        return "none";
+    if (cs.base == NULL && rec->upstream_us == UINT64_MAX && rec->stat->outcome != CR_OUTCOME_HIT &&
+        rec->stat->outcome != CR_OUTCOME_STALE && status >= 500)
+        return "none";
+    return cr_outcome_names[rec->stat->outcome < CR_OUTCOME_MAX ? rec->stat->outcome : CR_OUTCOME_PASS];
 }
 
 static cr_al_rec_t *rec_of(h2o_req_t *req, int create)
@@ -418,6 +405,7 @@ static cr_al_rec_t *rec_of(h2o_req_t *req, int create)
     rec->start_us = 0;
     rec->upstream_us = UINT64_MAX;
     rec->request_id = h2o_iovec_init(NULL, 0);
+    rec->stat = NULL;
     rec->route_noted = 0;
     rec->route_len = UINT16_MAX;
     *slot = h2o_iovec_init((char *)rec, sizeof(*rec));
@@ -435,6 +423,13 @@ void cr_accesslog_note_id(h2o_req_t *req, h2o_iovec_t request_id)
     cr_al_rec_t *rec;
     if (al_fd != -1 && (rec = rec_of(req, 1)) != NULL)
         rec->request_id = request_id;
+}
+
+void cr_accesslog_note_stat(h2o_req_t *req, const cr_reqstat_t *stat)
+{
+    cr_al_rec_t *rec;
+    if (al_fd != -1 && (rec = rec_of(req, 1)) != NULL)
+        rec->stat = stat;
 }
 
 void cr_accesslog_note_route(h2o_req_t *req, const char *label, size_t len)
@@ -508,7 +503,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     cs = corral_cache_status(req);
     PUT(",\"cache\":\"");
     {
-        const char *o = outcome_of(cs, rec);
+        const char *o = outcome_of(cs, rec, req->res.status);
         size_t n = strlen(o);
         memcpy(line + pos, o, n);
         pos += n;

@@ -251,6 +251,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     tracker->req = req;
     tracker->guard = guard;
     cr_reqstat_begin(&tracker->stat, req);
+    cr_accesslog_note_stat(req, &tracker->stat); /* the access log's cache word is the metrics' outcome */
     return -1; /* admitted: the next handler answers */
 }
 

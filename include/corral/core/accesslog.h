@@ -43,6 +43,10 @@ void cr_accesslog_register(h2o_pathconf_t *pathconf);
  * the request was sent. */
 void cr_accesslog_begin(h2o_req_t *req);
 void cr_accesslog_note_id(h2o_req_t *req, h2o_iovec_t request_id);
+/* stat: the metrics' record of the request (reqstats.h), whose outcome the line's "cache" word is; it must outlive
+ * the logger's call (the guard's tracker does: its pool dispose runs after the loggers). */
+struct st_cr_reqstat_t;
+void cr_accesslog_note_stat(h2o_req_t *req, const struct st_cr_reqstat_t *stat);
 void cr_accesslog_note_route(h2o_req_t *req, const char *label, size_t len);
 void cr_accesslog_note_upstream(h2o_req_t *req, uint64_t us);
 
