@@ -30,6 +30,8 @@ typedef enum en_cr_conf_section_t {
     SEC_COALESCE,
     SEC_COMPRESS,
     SEC_HEALTH,
+    SEC_CONCURRENCY,
+    SEC_BREAKER,
 } cr_conf_section_t;
 
 /*
@@ -59,5 +61,7 @@ int cr_conf_parse_routes(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_
 void cr_conf_set_lifecycle_defaults(cr_config_t *cfg);
 int cr_conf_parse_drain_timeout(cr_conf_parser_t *p, cr_config_t *cfg, const cr_conf_map_t *top);
 int cr_conf_parse_health(cr_conf_parser_t *p, cr_config_t *cfg, const cr_conf_map_t *upstream);
+/* upstream.max_concurrency and upstream.breaker (config_upstream.c). */
+int cr_conf_parse_upstream_protection(cr_conf_parser_t *p, cr_config_t *cfg, const cr_conf_map_t *upstream);
 
 #endif

@@ -30,7 +30,7 @@ static void evaluate(cr_conc_t *c)
     if (c->base_us == 0 || c->win_min_us < c->base_us)
         c->base_us = c->win_min_us;
     else
-        c->base_us += (c->win_min_us - c->base_us) / 64; /* follows an upstream that became slower for good */
+        c->base_us += (c->win_min_us - c->base_us) / 256; /* follows an upstream that became slower for good */
     if (mean > CR_CONC_TOLERANCE * (double)c->base_us) {
         double gradient = CR_CONC_TOLERANCE * (double)c->base_us / mean;
         limit *= gradient < 0.5 ? 0.5 : gradient;

@@ -5,7 +5,7 @@
  * A gradient limiter in the style of Netflix's concurrency-limits: the response times of upstream requests (from the
  * moment a request got its slot to its response head) are collected in windows of CR_CONC_WINDOW_US. At the end of a
  * window with at least CR_CONC_MIN_SAMPLES samples, its mean is compared with the baseline, the lowest window
- * minimum seen (which drifts up by 1/64 of the gap per window, so a permanently slower upstream is followed):
+ * minimum seen (which drifts up by 1/256 of the gap per window, so a permanently slower upstream is followed):
  *   mean > CR_CONC_TOLERANCE x baseline: the limit shrinks by the gradient, limit *= max(0.5, tolerance x base / mean);
  *   otherwise, when the window used at least half the limit: the limit grows by max(1, sqrt(limit)) (additive);
  * always bounded to [min, max]. Not adaptive: the limit stays at max. A window with fewer samples carries over.

@@ -40,6 +40,8 @@ typedef enum en_cr_fetch_error_t {
     CR_FETCH_ERR_PROTOCOL,    /* garbage, truncated body, reset mid-response: 502 */
     CR_FETCH_ERR_BUSY,        /* limits.queued_fills fetches already wait for a connection: 503, nothing was sent */
     CR_FETCH_ERR_CLOSED,      /* reset or closed before a byte of the answer (the origin is gone, not wrong): 502 */
+    CR_FETCH_ERR_SHED,        /* upstream.max_concurrency: no slot within queue_timeout; nothing was sent: 503 */
+    CR_FETCH_ERR_DOWN,        /* the upstream is unhealthy (health check or breaker): failed fast, nothing sent: 503 */
 } cr_fetch_error_t;
 
 typedef struct st_cr_fetch_callbacks_t {
@@ -79,6 +81,8 @@ struct st_cr_fetch_t {
     uint8_t _head_seen;  /* on_head was called */
     uint8_t _paused;
     uint64_t _started_us; /* cr_monotonic_us() at cr_fetch_start: the upstream latency histogram (core/reqstats.h) */
+    uint64_t _slot_us;    /* cr_monotonic_us() when it got its slot: the concurrency limiter's samples */
+    uint8_t _down;        /* REFUSED because the upstream is unhealthy (CR_FETCH_ERR_DOWN), not for a full queue */
 };
 
 /* Initialises a thread's upstream on its loop. */
@@ -96,6 +100,8 @@ int cr_fetch_is_waiting(const cr_fetch_t *f);
 void cr_upstream_queue_stats(size_t *queued, size_t *peak, uint64_t *refused);
 /* Fetches holding an upstream connection now (connecting, sending or reading), all threads. Any thread. */
 size_t cr_upstream_connections_in_use(void);
+/* upstream.max_concurrency: the cap now (0: none) and the requests in flight under it. Any thread. */
+void cr_upstream_concurrency_stats(unsigned *cap, size_t *inflight);
 /* Stops / resumes reading the response body (backpressure). */
 void cr_fetch_pause(cr_fetch_t *fetch);
 void cr_fetch_resume(cr_fetch_t *fetch);
