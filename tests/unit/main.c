@@ -44,6 +44,7 @@ void cr_test_register_breaker(void);
 void cr_test_register_inval_log(void);
 void cr_test_register_inval_ring(void);
 void cr_test_register_concurrency(void);
+void cr_test_register_config_upstream(void);
 
 int main(void)
 {
@@ -87,6 +88,7 @@ int main(void)
     cr_test_register_inval_log();
     cr_test_register_inval_ring();
     cr_test_register_concurrency();
+    cr_test_register_config_upstream();
     cr_test_register_reqstats(); /* late: it fills the process-wide route-name registry */
     cr_test_register_stats_json(); /* after it: its 3000-route config would fill the registry first */
     CU_basic_set_mode(CU_BRM_VERBOSE);
