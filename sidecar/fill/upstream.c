@@ -27,20 +27,20 @@
  * checked again (MSG_PEEK) when it is taken. Callbacks to the user run last in each path, after the
  * fetch's own state is settled (and the socket detached from it), so the user may free the fetch inside them; no
  * callback runs from inside cr_fetch_start.
+ * Over 600 lines: it is one state machine (the states above), whose transitions share the fetch's timer, the
+ * connection cap, the queue and the idle list; split in two, each half would reach into the other's statics.
  * The process-wide concurrency cap (upstream.max_concurrency): a fetch starts only when its thread is under its
- * connection cap AND it takes one of the process's `conc_cap` slots (an atomic count, `conc_inflight`); a slot is
+ * connection cap AND it takes one of the process's slots (fill/concurrency.h: one atomic count); a slot is
  * held from start_client to release_slot, exactly like `active`. The cap is shared through one atomic count rather
  * than split into per-thread shares because the load is not even across threads (HTTP/2 connections stick to one
  * worker): a share would shed on a busy thread while an idle one holds unused slots, and an adaptive limit of a
  * few slots could not be divided at all. A thread that released a slot starts its own queued fetches; a thread whose
  * queue waits while another thread holds the slots looks again every CR_CONC_POLL_MS (its poll timer is linked only
  * while its queue is not empty and the cap is on). The adaptive limit (fill/concurrency.h) is fed the time from
- * slot to response head of every fetch, under conc_mutex (the miss path only; hits never come here), and published
- * in conc_cap. With the cap on, a fetch that waited queue_timeout is shed (CR_FETCH_ERR_SHED) rather than timed out.
+ * slot to response head of every fetch (the miss path only; hits never come here). With the cap on, a fetch that
+ * waited queue_timeout is shed (CR_FETCH_ERR_SHED) rather than timed out.
  * Passive health (fill/health.h): every response head and connect failure is reported; a fetch the health state
  * does not admit fails at once with CR_FETCH_ERR_DOWN (from the zero timer, like a refusal), before any slot.
- * Over 600 lines: it is one state machine (the states above), whose transitions share the fetch's timer, the
- * connection cap, the queue and the idle list; split in two, each half would reach into the other's statics.
  */
 #include "corral/fill/upstream.h"
 #include "corral/core/reqstats.h"
@@ -49,7 +49,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -96,67 +95,6 @@ static size_t queued_total;
 static size_t queued_peak;
 static uint64_t refused_total;
 static size_t active_total; /* every thread's `active` */
-
-/* the process-wide concurrency cap: conc_cap 0 is off; conc_limiter and conc_ready under conc_mutex */
-static unsigned conc_cap;
-static size_t conc_inflight;
-static int conc_adaptive;
-static cr_conc_t conc_limiter;
-static int conc_ready;
-static pthread_mutex_t conc_mutex = PTHREAD_MUTEX_INITIALIZER;
-
-void cr_upstream_concurrency_stats(unsigned *cap, size_t *inflight)
-{
-    *cap = __atomic_load_n(&conc_cap, __ATOMIC_RELAXED);
-    *inflight = __atomic_load_n(&conc_inflight, __ATOMIC_RELAXED);
-}
-
-/* Takes one of the process's slots: 1, or 0 when conc_cap are in flight. Always 1 without the cap. */
-static int conc_take(void)
-{
-    unsigned cap = __atomic_load_n(&conc_cap, __ATOMIC_RELAXED);
-    if (cap == 0)
-        return 1;
-    if (__atomic_add_fetch(&conc_inflight, 1, __ATOMIC_RELAXED) > cap) {
-        __atomic_sub_fetch(&conc_inflight, 1, __ATOMIC_RELAXED);
-        return 0;
-    }
-    return 1;
-}
-
-static void conc_give(void)
-{
-    if (__atomic_load_n(&conc_cap, __ATOMIC_RELAXED) != 0)
-        __atomic_sub_fetch(&conc_inflight, 1, __ATOMIC_RELAXED);
-}
-
-/* A response time (slot to head, or to a timeout) for the adaptive limit. */
-static void conc_sample(uint64_t since_us)
-{
-    uint64_t now = cr_monotonic_us();
-    if (!conc_adaptive)
-        return;
-    pthread_mutex_lock(&conc_mutex);
-    if (cr_conc_sample(&conc_limiter, now - since_us, __atomic_load_n(&conc_inflight, __ATOMIC_RELAXED), now))
-        __atomic_store_n(&conc_cap, cr_conc_limit(&conc_limiter), __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&conc_mutex);
-}
-
-/* Once per process, from the first thread's init: the cap, the limiter and the breaker. */
-static void conc_init_once(const cr_config_t *cfg)
-{
-    pthread_mutex_lock(&conc_mutex);
-    if (!conc_ready) {
-        conc_ready = 1;
-        cr_conc_init(&conc_limiter, cfg->upstream.max_concurrency, cfg->upstream.min_concurrency,
-                     cfg->upstream.concurrency_adaptive, cr_monotonic_us());
-        conc_adaptive = cfg->upstream.max_concurrency != 0 && cfg->upstream.concurrency_adaptive;
-        __atomic_store_n(&conc_cap, cfg->upstream.max_concurrency, __ATOMIC_RELAXED);
-        cr_health_breaker_init(cfg->upstream.breaker_failures, cfg->upstream.breaker_backoff_ms,
-                               cfg->upstream.breaker_max_backoff_ms);
-    }
-    pthread_mutex_unlock(&conc_mutex);
-}
 
 size_t cr_upstream_connections_in_use(void)
 {
@@ -212,7 +150,9 @@ void cr_upstream_init(cr_upstream_t **_up, h2o_loop_t *loop, const cr_config_t *
     h2o_timeout_init(loop, &up->idle_timeout, CR_UPSTREAM_IDLE_TIMEOUT_MS);
     h2o_timeout_init(loop, &up->zero_timeout, 0);
     h2o_timeout_init(loop, &up->conc_poll_timeout, CR_CONC_POLL_MS);
-    conc_init_once(cfg);
+    if (cr_conc_slots_init(cfg->upstream.max_concurrency, cfg->upstream.min_concurrency, cfg->upstream.concurrency_adaptive))
+        cr_health_breaker_init(cfg->upstream.breaker_failures, cfg->upstream.breaker_backoff_ms,
+                               cfg->upstream.breaker_max_backoff_ms); /* once per process, by the first thread */
     up->queue_limit = cfg->limits.queued_fills != 0 ? cfg->limits.queued_fills : 1024;
     up->cap = cfg->upstream.max_connections / (nthreads ? nthreads : 1);
     if (up->cap == 0)
@@ -297,13 +237,13 @@ static void on_conc_poll(h2o_timeout_entry_t *entry);
  * the process-wide cap. */
 static void drain_queue(cr_upstream_t *up)
 {
-    while (up->active < up->cap && !h2o_linklist_is_empty(&up->queue) && conc_take()) {
+    while (up->active < up->cap && !h2o_linklist_is_empty(&up->queue) && cr_conc_slot_take()) {
         cr_fetch_t *next = H2O_STRUCT_FROM_MEMBER(cr_fetch_t, _queue_link, up->queue.next);
         queue_remove(next);
         h2o_timeout_unlink(&next->_timer);
         start_client(next);
     }
-    if (!h2o_linklist_is_empty(&up->queue) && __atomic_load_n(&conc_cap, __ATOMIC_RELAXED) != 0 &&
+    if (!h2o_linklist_is_empty(&up->queue) && cr_conc_slots_on() &&
         !h2o_timeout_is_linked(&up->conc_poll)) {
         up->conc_poll.cb = on_conc_poll;
         h2o_timeout_link(up->loop, &up->conc_poll_timeout, &up->conc_poll);
@@ -321,7 +261,7 @@ static void release_slot(cr_upstream_t *up)
     assert(up->active > 0);
     --up->active;
     __atomic_sub_fetch(&active_total, 1, __ATOMIC_RELAXED);
-    conc_give();
+    cr_conc_slot_give();
     drain_queue(up);
 }
 
@@ -360,7 +300,7 @@ static void fail(cr_fetch_t *f, cr_fetch_error_t err, const char *msg)
         h2o_socket_close(sock);
     cr_reqstats_upstream_error((unsigned)err - 1);
     if (err == CR_FETCH_ERR_TIMEOUT)
-        conc_sample(f->_slot_us); /* a timeout is the slowest answer there is */
+        cr_conc_slot_sample(f->_slot_us); /* a timeout is the slowest answer there is */
     if (!head_seen && (err == CR_FETCH_ERR_CONNECT || err == CR_FETCH_ERR_CLOSED ||
                        (err == CR_FETCH_ERR_TIMEOUT && state == ST_CONNECTING)))
         cr_health_passive_result(0, cr_monotonic_us() / 1000);
@@ -589,7 +529,7 @@ static void on_head_bytes(cr_fetch_t *f, const char *err)
 
     f->_head_seen = 1;
     cr_reqstats_upstream_head(cr_monotonic_us() - f->_started_us);
-    conc_sample(f->_slot_us);
+    cr_conc_slot_sample(f->_slot_us);
     cr_health_passive_result(head.status < 500, cr_monotonic_us() / 1000);
     f->_body = (uint8_t)head.body;
     f->_keep_alive = head.keep_alive != 0;
@@ -665,7 +605,7 @@ static void on_queue_timeout(h2o_timeout_entry_t *entry)
 {
     cr_fetch_t *f = H2O_STRUCT_FROM_MEMBER(cr_fetch_t, _timer, entry);
     queue_remove(f);
-    if (__atomic_load_n(&conc_cap, __ATOMIC_RELAXED) != 0) {
+    if (cr_conc_slots_on()) {
         /* shed: nothing was sent, and the upstream is not to blame (the caller counts it as shed, not as a failure) */
         f->cb->on_error(f, CR_FETCH_ERR_SHED, "shed: no upstream slot became free within upstream.queue_timeout "
                                               "(upstream.max_concurrency)", 0);
@@ -710,7 +650,7 @@ void cr_fetch_start(cr_upstream_t *up, cr_fetch_t *f)
         link_timer(f, &up->zero_timeout, on_refused);
         return;
     }
-    if (up->active >= up->cap || !conc_take()) {
+    if (up->active >= up->cap || !cr_conc_slot_take()) {
         if (!queue_place_take(up)) {
             /* reported from the loop, not from inside this call */
             f->_state = ST_REFUSED;

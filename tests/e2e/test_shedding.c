@@ -61,6 +61,20 @@ static long readyz_until(const cr_proc_t *c, long want, char *body, size_t bodys
     return st;
 }
 
+/* GETs path through c until it answers want (bounded, 50 ms apart); returns the last status. */
+static long get_until(const cr_proc_t *c, const char *path, long want)
+{
+    long deadline = harness_now_ms() + 5000L * harness_time_scale(), status = -1;
+    cr_resp_t r;
+    while (status != want && harness_now_ms() < deadline) {
+        status = http_get(&r, CR_H1, url_of(c, path), NULL) == 0 ? r.status : -1;
+        resp_free(&r);
+        if (status != want)
+            pace(50);
+    }
+    return status;
+}
+
 /* The upstream's service-time percentile since the last call (which it clears), or -1. */
 static long upstream_latency(const char *field, long *count)
 {
@@ -183,7 +197,12 @@ static void test_adaptive_limit_sheds_and_keeps_latency(void)
 
     snprintf(conf, sizeof(conf), shed_template, "  max_concurrency: { limit: 32, min: 1, adaptive: true }\n");
     CU_ASSERT_EQUAL_FATAL(harness_start_pair(&up, &corral, conf), 0);
-    CU_ASSERT_EQUAL(harness_metric(&corral, "corral_upstream_concurrency_limit"), 32); /* it starts at the limit */
+    {
+        long deadline = harness_now_ms() + 5000, limit = -1; /* the admin listener may come up a moment later */
+        while ((limit = harness_metric(&corral, "corral_upstream_concurrency_limit")) == -1 && harness_now_ms() < deadline)
+            pace(20);
+        CU_ASSERT_EQUAL(limit, 32); /* it starts at the limit */
+    }
     CU_ASSERT_EQUAL(upstream_set(&up, "/shed/hit", "cc=max-age%3D600"), 0);
     CU_ASSERT_EQUAL(harness_get_hit(&corral, "/shed/hit", NULL, NULL, 0), 0);
     CU_ASSERT_EQUAL(harness_get_hit(&corral, "/shed/hit", NULL, NULL, 0), 1);
@@ -342,7 +361,6 @@ static void test_breaker_opens_and_probe_closes(void)
 {
     char body[512];
     cr_resp_t r;
-    long deadline, status = 0;
     int i;
 
     CU_ASSERT_EQUAL_FATAL(harness_start_pair(&up, &corral, breaker_template), 0);
@@ -367,15 +385,7 @@ static void test_breaker_opens_and_probe_closes(void)
 
     /* the upstream answers again: a half-open probe after the backoff closes the breaker */
     CU_ASSERT_EQUAL(upstream_set(&up, "/br/x", ""), 0);
-    deadline = harness_now_ms() + 5000L * harness_time_scale();
-    while (status != 200 && harness_now_ms() < deadline) {
-        CU_ASSERT_EQUAL(http_get(&r, CR_H1, url_of(&corral, "/br/x"), NULL), 0);
-        status = r.status;
-        resp_free(&r);
-        if (status != 200)
-            pace(50);
-    }
-    CU_ASSERT_EQUAL(status, 200);
+    CU_ASSERT_EQUAL(get_until(&corral, "/br/x", 200), 200);
     CU_ASSERT_EQUAL(readyz(&corral, body, sizeof(body)), 200);
     CU_ASSERT_EQUAL(harness_metric(&corral, "corral_upstream_breaker_open"), 0);
     CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "upstream breaker: closed"), 1);
@@ -389,16 +399,7 @@ static void test_breaker_opens_and_probe_closes(void)
     }
     CU_ASSERT_EQUAL(readyz(&corral, body, sizeof(body)), 503);
     CU_ASSERT_EQUAL_FATAL(harness_restart_upstream(&up), 0);
-    status = 0;
-    deadline = harness_now_ms() + 5000L * harness_time_scale();
-    while (status != 200 && harness_now_ms() < deadline) {
-        CU_ASSERT_EQUAL(http_get(&r, CR_H1, url_of(&corral, "/br/x"), NULL), 0);
-        status = r.status;
-        resp_free(&r);
-        if (status != 200)
-            pace(50);
-    }
-    CU_ASSERT_EQUAL(status, 200);
+    CU_ASSERT_EQUAL(get_until(&corral, "/br/x", 200), 200);
     CU_ASSERT_EQUAL(readyz_until(&corral, 200, body, sizeof(body)), 200);
     CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "upstream breaker: open after"), 2);
     CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "upstream breaker: closed"), 2);

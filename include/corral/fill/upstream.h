@@ -30,6 +30,7 @@
 #include "corral/core/common.h"
 #include "corral/conf/config.h"
 #include "corral/http/h1_response.h"
+#include "corral/fill/concurrency.h" /* cr_upstream_concurrency_stats */
 
 typedef struct st_cr_upstream_t cr_upstream_t;
 typedef struct st_cr_fetch_t cr_fetch_t;
@@ -100,8 +101,6 @@ int cr_fetch_is_waiting(const cr_fetch_t *f);
 void cr_upstream_queue_stats(size_t *queued, size_t *peak, uint64_t *refused);
 /* Fetches holding an upstream connection now (connecting, sending or reading), all threads. Any thread. */
 size_t cr_upstream_connections_in_use(void);
-/* upstream.max_concurrency: the cap now (0: none) and the requests in flight under it. Any thread. */
-void cr_upstream_concurrency_stats(unsigned *cap, size_t *inflight);
 /* Stops / resumes reading the response body (backpressure). */
 void cr_fetch_pause(cr_fetch_t *fetch);
 void cr_fetch_resume(cr_fetch_t *fetch);
