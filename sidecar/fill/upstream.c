@@ -528,7 +528,8 @@ static void on_head_bytes(cr_fetch_t *f, const char *err)
     }
 
     f->_head_seen = 1;
-    cr_reqstats_upstream_head(cr_monotonic_us() - f->_started_us);
+    f->head_after_us = cr_monotonic_us() - f->_started_us + 1;
+    cr_reqstats_upstream_head(f->head_after_us - 1);
     cr_conc_slot_sample(f->_slot_us);
     cr_health_passive_result(head.status < 500, cr_monotonic_us() / 1000);
     f->_body = (uint8_t)head.body;
@@ -642,6 +643,7 @@ void cr_fetch_start(cr_upstream_t *up, cr_fetch_t *f)
     f->_queue_link = (h2o_linklist_t){NULL, NULL};
     f->_timer = (h2o_timeout_entry_t){0};
     f->_started_us = cr_monotonic_us();
+    f->head_after_us = 0;
     f->_down = 0;
     if (!cr_health_admit(f->_started_us / 1000)) {
         /* fail fast, reported from the loop like a refusal: no slot, no queue place, nothing sent */

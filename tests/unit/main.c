@@ -43,6 +43,9 @@ void cr_test_register_mc(void);
 void cr_test_register_breaker(void);
 void cr_test_register_inval_log(void);
 void cr_test_register_inval_ring(void);
+void cr_test_register_accesslog(void);
+void cr_test_register_request_id(void);
+void cr_test_register_config_log(void);
 void cr_test_register_concurrency(void);
 void cr_test_register_config_upstream(void);
 
@@ -87,6 +90,9 @@ int main(void)
     cr_test_register_breaker();
     cr_test_register_inval_log();
     cr_test_register_inval_ring();
+    cr_test_register_accesslog();
+    cr_test_register_request_id();
+    cr_test_register_config_log();
     cr_test_register_concurrency();
     cr_test_register_config_upstream();
     cr_test_register_reqstats(); /* late: it fills the process-wide route-name registry */
