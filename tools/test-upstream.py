@@ -19,11 +19,15 @@ overridden key by key by) per-path settings made with POST /__set:
   ranges=1 (a GET with one Range `bytes=F-L`, `bytes=F-` or `bytes=-N` that overlaps the body is answered 206 with
     that slice and Content-Range; any other Range gets the whole 200). A 206 asked for with status=206 is sent as
     given: add its Content-Range with hdr=
+  loadlat=ms (adds ms to delay for every counted request being served at once, this one included: an origin whose
+    latency grows with its concurrency, for the load-shedding tests)
 The default body is JSON describing the request (path, target, method, n, version, headers, body_len). All JSON is
 written by json.dumps with its default separators (", " and ": "), so tests may look for '"n": 3' verbatim.
 
 Control endpoints (never counted or logged): GET /__count?path=/x, GET /__total, GET /__log[?path=/x],
 POST /__reset, POST /__set?path=/x (body: a query string; empty clears), GET /__health,
+GET /__latency ({"count": N, "p50": ms, "p99": ms, "max": ms}, whole ms, of the counted requests served since the last
+/__latency or /__reset, which it clears: the origin's own service time, from head parsed to answer written),
 GET /__concurrency ({"current": N, "max": M}: counted requests being served now, and the most served at once
 since start or the last /__reset).
 
@@ -53,6 +57,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 import urllib.parse
 from http import HTTPStatus
 
@@ -76,6 +81,7 @@ class State:
         self.overrides = {}
         self.current = 0
         self.max_current = 0
+        self.latencies = collections.deque(maxlen=MAX_LOG)  # ms from head parsed to answer written
 
     def reset(self):
         self.counts.clear()
@@ -83,6 +89,7 @@ class State:
         self.log.clear()
         self.overrides.clear()
         self.max_current = self.current
+        self.latencies.clear()
 
 
 STATE = State()
@@ -356,6 +363,14 @@ def control(req, path, query, body):
         return json_response({"path": p, "count": STATE.counts.get(p, 0)})
     if path == "/__total":
         return json_response({"count": STATE.total})
+    if path == "/__latency":
+        lat = sorted(STATE.latencies)
+        STATE.latencies.clear()
+
+        def pct(q):
+            return int(round(lat[min(len(lat) - 1, int(q * len(lat)))])) if lat else 0
+
+        return json_response({"count": len(lat), "p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0)})
     if path == "/__concurrency":
         return json_response({"current": STATE.current, "max": STATE.max_current})
     if path == "/__log":
@@ -402,10 +417,12 @@ async def serve_one(reader, writer, req, keep_alive):
     """Answers one counted request. Returns False when the connection must be closed."""
     STATE.current += 1
     STATE.max_current = max(STATE.max_current, STATE.current)
+    started = time.monotonic()
     try:
         return await serve_counted(reader, writer, req, keep_alive)
     finally:
         STATE.current -= 1
+        STATE.latencies.append((time.monotonic() - started) * 1000.0)
 
 
 async def serve_counted(reader, writer, req, keep_alive):
@@ -433,6 +450,8 @@ async def serve_counted(reader, writer, req, keep_alive):
             return default
 
     delay = get_int("delay", 0)
+    # loadlat=ms: each request being served now (this one included) adds ms: latency grows with concurrency
+    delay += get_int("loadlat", 0) * STATE.current
     if delay > 0:
         await asyncio.sleep(delay / 1000.0)
 

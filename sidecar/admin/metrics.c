@@ -25,6 +25,7 @@
 #include "corral/core/log.h"
 #include "corral/core/reqstats.h"
 #include "corral/core/runtime.h"
+#include "corral/fill/health.h"
 #include "corral/fill/upstream.h"
 #include "corral/http/http.h"
 #include "admin_internal.h"
@@ -141,6 +142,27 @@ static void write_requests(cr_metrics_t *m, const cr_reqstats_t *rs)
     }
 }
 
+/* issue 16: the concurrency cap (upstream.max_concurrency) and the upstream's health (check and breaker). */
+static void write_upstream_protection(cr_metrics_t *m)
+{
+    unsigned cap;
+    size_t inflight;
+    uint64_t opens;
+    int open;
+
+    cr_upstream_concurrency_stats(&cap, &inflight);
+    cr_health_breaker_stats(&open, &opens);
+    cr_metrics_single(m, "upstream_concurrency_limit", CR_METRIC_GAUGE,
+                      "The upstream.max_concurrency cap now (adaptive: it follows upstream latency); 0: no cap.", cap);
+    cr_metrics_single(m, "upstream_concurrency_in_flight", CR_METRIC_GAUGE,
+                      "Upstream requests holding a max_concurrency slot now, all threads.", inflight);
+    cr_metrics_single(m, "upstream_healthy", CR_METRIC_GAUGE,
+                      "1 while the upstream is taken as healthy (active check and breaker), else 0.",
+                      (uint64_t)cr_health_upstream_healthy());
+    cr_metrics_single(m, "upstream_breaker_open", CR_METRIC_GAUGE, "1 while the upstream breaker is open.", (uint64_t)open);
+    cr_metrics_single(m, "upstream_breaker_opens_total", CR_METRIC_COUNTER, "Times the upstream breaker opened.", opens);
+}
+
 /* The upstream client: latency to the response head, failures by kind, connections in use. */
 static void write_upstream(cr_metrics_t *m, const cr_reqstats_t *rs)
 {
@@ -160,6 +182,7 @@ static void write_upstream(cr_metrics_t *m, const cr_reqstats_t *rs)
     cr_metrics_single(m, "upstream_connections_in_use", CR_METRIC_GAUGE,
                       "Upstream connections in use now (connecting, sending or reading a response), all threads.",
                       cr_upstream_connections_in_use());
+    write_upstream_protection(m);
 }
 
 /* Config reloads and the build. */

@@ -253,7 +253,9 @@ static int parse_upstream(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node
         cr_conf_opt_duration(p, &m, "timeout", 1, &cfg->upstream.timeout_ms) != 0 ||
         cr_conf_opt_duration(p, &m, "queue_timeout", 1, &cfg->upstream.queue_timeout_ms) != 0)
         return -1;
-    return cr_conf_parse_health(p, cfg, &m);
+    if (cr_conf_parse_health(p, cfg, &m) != 0)
+        return -1;
+    return cr_conf_parse_upstream_protection(p, cfg, &m);
 }
 
 static int parse_admin(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n)

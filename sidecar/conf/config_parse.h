@@ -31,6 +31,8 @@ typedef enum en_cr_conf_section_t {
     SEC_COMPRESS,
     SEC_HEALTH,
     SEC_LOG,
+    SEC_CONCURRENCY,
+    SEC_BREAKER,
 } cr_conf_section_t;
 
 /*
@@ -63,5 +65,7 @@ int cr_conf_parse_health(cr_conf_parser_t *p, cr_config_t *cfg, const cr_conf_ma
 /* log: (config_log.c). Defaults first (-1: out of memory). */
 int cr_conf_set_log_defaults(cr_config_t *cfg);
 int cr_conf_parse_log(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);
+/* upstream.max_concurrency and upstream.breaker (config_upstream.c). */
+int cr_conf_parse_upstream_protection(cr_conf_parser_t *p, cr_config_t *cfg, const cr_conf_map_t *upstream);
 
 #endif

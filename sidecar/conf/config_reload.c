@@ -83,6 +83,14 @@ int cr_config_reload_check_ex(const cr_config_t *running, const cr_config_t *nex
     if (running->upstream.max_connections != next->upstream.max_connections)
         return refuse(errbuf, errbufsize,
                       "upstream.max_connections: changing it needs a restart (each thread's share is set at start)");
+    if (running->upstream.max_concurrency != next->upstream.max_concurrency ||
+        running->upstream.min_concurrency != next->upstream.min_concurrency ||
+        running->upstream.concurrency_adaptive != next->upstream.concurrency_adaptive)
+        return refuse(errbuf, errbufsize, "upstream.max_concurrency: changing it needs a restart (the limiter is made at start)");
+    if (running->upstream.breaker_failures != next->upstream.breaker_failures ||
+        running->upstream.breaker_backoff_ms != next->upstream.breaker_backoff_ms ||
+        running->upstream.breaker_max_backoff_ms != next->upstream.breaker_max_backoff_ms)
+        return refuse(errbuf, errbufsize, "upstream.breaker: changing it needs a restart (the breaker is set up at start)");
     if (running->upstream.connect_timeout_ms != next->upstream.connect_timeout_ms ||
         running->upstream.timeout_ms != next->upstream.timeout_ms ||
         running->upstream.queue_timeout_ms != next->upstream.queue_timeout_ms)

@@ -426,7 +426,8 @@ static int parse_route(cr_conf_parser_t *p, cr_route_config_t *r, const yaml_nod
         cr_conf_opt_bool(p, &m, "allow_set_cookie", &r->allow_set_cookie) != 0 ||
         cr_conf_opt_duration(p, &m, "stale_while_revalidate", 0, &r->stale_while_revalidate_ms) != 0 ||
         cr_conf_opt_duration(p, &m, "stale_if_error", 0, &r->stale_if_error_ms) != 0 ||
-        cr_conf_opt_duration(p, &m, "stale_if_unreachable", 0, &r->stale_if_unreachable_ms) != 0)
+        cr_conf_opt_duration(p, &m, "stale_if_unreachable", 0, &r->stale_if_unreachable_ms) != 0 ||
+        cr_conf_opt_duration(p, &m, "serve_stale_when_down", 0, &r->serve_stale_when_down_ms) != 0)
         return -1;
     if (r->force_ttl_ms == 0) {
         if (r->ignore_no_store && (v = cr_conf_find(p, &m, "ignore_no_store")) != NULL)

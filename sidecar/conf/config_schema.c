@@ -19,7 +19,10 @@ static const char *const top_keys[] = {"threads", "listen", "upstream", "admin",
 static const char *const listen_keys[] = {"address", "tls", NULL};
 static const char *const tls_keys[] = {"certificate", "key", NULL};
 /* (upstream.health is reloadable: config_lifecycle.c) */
-static const char *const upstream_keys[] = {"url", "max_connections", "connect_timeout", "timeout", "queue_timeout", "health", NULL};
+static const char *const upstream_keys[] = {"url", "max_connections", "connect_timeout", "timeout", "queue_timeout", "health",
+                                           "max_concurrency", "breaker", NULL};
+static const char *const concurrency_keys[] = {"limit", "min", "adaptive", NULL};
+static const char *const breaker_keys[] = {"failures", "backoff", "max_backoff", NULL};
 static const char *const health_keys[] = {"path", "interval", "timeout", "unhealthy_after", "healthy_after", NULL};
 static const char *const admin_keys[] = {"address", "token_file", "token_env", NULL};
 /* restart: cache.memory */
@@ -48,6 +51,7 @@ static const char *const route_keys[] = {"match",
                                          "stale_while_revalidate",
                                          "stale_if_error",
                                          "stale_if_unreachable",
+                                         "serve_stale_when_down",
                                          "key",
                                          "coalesce",
                                          "compress",
@@ -78,6 +82,8 @@ static const struct {
     [SEC_COMPRESS] = {"routes[].compress", compress_keys},
     [SEC_HEALTH] = {"upstream.health", health_keys},
     [SEC_LOG] = {"log", log_keys},
+    [SEC_CONCURRENCY] = {"upstream.max_concurrency", concurrency_keys},
+    [SEC_BREAKER] = {"upstream.breaker", breaker_keys},
 };
 
 static int key_in(const char *const *keys, const char *key)

@@ -40,6 +40,11 @@ cr_fill_verdict_t cr_fill_decide(const cr_fill_inputs_t *in)
     if (in->too_large)
         return CR_FILL_PASS_ALL;
     if (in->failed) {
+        if (in->upstream_down)
+            return cr_fill_stale_may_answer_error(in->stale, in->now) ||
+                           cr_fill_stale_may_answer_unreachable(in->stale, in->now, in->stale_when_down_ms)
+                       ? CR_FILL_STALE_UPSTREAM_DOWN
+                       : CR_FILL_ERROR;
         if (cr_fill_stale_may_answer_error(in->stale, in->now))
             return CR_FILL_STALE;
         if (in->unreachable && cr_fill_stale_may_answer_unreachable(in->stale, in->now, in->stale_if_unreachable_ms))
@@ -71,8 +76,13 @@ static void answer_with_stale_copy(cr_flight_t *f, const char *why)
 void cr_fill_fail(cr_flight_t *f, int status, const char *code, const char *msg)
 {
     cr_fill_inputs_t in = {.failed = 1, .stale = f->stale, .now = h2o_now(f->owner->ctx.loop), .unreachable = f->unreachable,
-                           .stale_if_unreachable_ms = f->route->stale_if_unreachable_ms};
+                           .stale_if_unreachable_ms = f->route->stale_if_unreachable_ms,
+                           .upstream_down = f->upstream_down, .stale_when_down_ms = f->route->serve_stale_when_down_ms};
     switch (cr_fill_decide(&in)) {
+    case CR_FILL_STALE_UPSTREAM_DOWN:
+        answer_with_stale_copy(f, f->upstream_down == CR_FILL_DOWN_SHED ? "detail=shed" : "detail=upstream-down");
+        CR_STAT_INC(f->owner->stats, upstream_down_stale);
+        return;
     case CR_FILL_STALE:
         answer_with_stale_copy(f, "detail=stale-if-error");
         return;
@@ -285,6 +295,7 @@ static int complete(cr_flight_t *f)
     case CR_FILL_PASS_ALL:
     case CR_FILL_ERROR:
     case CR_FILL_STALE_ORIGIN_DOWN:
+    case CR_FILL_STALE_UPSTREAM_DOWN:
         assert(!"not a verdict for a complete response");
         break;
     }
@@ -414,6 +425,16 @@ static int on_fill_body(cr_fetch_t *fetch, h2o_buffer_t **input, int is_eos)
 static void on_fill_error(cr_fetch_t *fetch, cr_fetch_error_t err, const char *msg, int head_seen)
 {
     cr_flight_t *f = fetch->data;
+    if (err == CR_FETCH_ERR_SHED || err == CR_FETCH_ERR_DOWN) {
+        /* nothing was sent: a stale copy may stand in (cr_fill_decide), else 503 with Retry-After (serve/deliver.c) */
+        f->upstream_down = err == CR_FETCH_ERR_SHED ? CR_FILL_DOWN_SHED : CR_FILL_DOWN_UNHEALTHY;
+        if (err == CR_FETCH_ERR_SHED)
+            CR_STAT_INC(f->owner->stats, upstream_shed);
+        else
+            CR_STAT_INC(f->owner->stats, upstream_fail_fast);
+        fail_and_publish(f, 503, err == CR_FETCH_ERR_SHED ? "upstream_shed" : "upstream_down", msg);
+        return;
+    }
     if (err == CR_FETCH_ERR_BUSY) {
         /* nothing was sent: not an upstream error, and counted (corral_upstream_busy_total) rather than logged */
         fail_and_publish(f, 503, "upstream_busy", msg);

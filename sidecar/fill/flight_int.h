@@ -110,6 +110,7 @@ struct st_cr_flight_t {
     int result_is_stale; /* stale served because the upstream failed (stale-if-error, or the origin is down) */
     const char *stale_detail; /* with result_is_stale: the Cache-Status detail ("detail=stale-if-error", ...) */
     int unreachable;          /* the fetch failed before any answer, refused, reset or closed (cr_fill_fail reads it) */
+    int upstream_down;        /* the fetch was not sent: CR_FILL_DOWN_UNHEALTHY or _SHED (cr_fill_fail reads it) */
     int error_status;
     const char *error_code;
     char error_msg[128];

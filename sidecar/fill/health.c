@@ -12,6 +12,14 @@
  * change of state is logged once. Without upstream.health the upstream counts as healthy.
  * Locking: state_mutex guards `state`; wait_mutex/wait_cond the checker's sleep and `stopping`. No lock is held
  * during a check.
+ *
+ * The passive breaker (upstream.breaker, set once by cr_health_breaker_init before the workers start): the workers'
+ * upstream clients report every result (cr_health_passive_result); `breaker.failures` connect errors or 5xx in a row
+ * open it. While open, cr_health_admit refuses requests (they fail fast); recovery: with upstream.health configured,
+ * the active checker's next good check closes it; without, one request is let through as a half-open probe every
+ * backoff (doubled after each failed probe, up to max_backoff), and its success closes it. Each open and close is
+ * logged once. The traffic workers' fast path (breaker closed, no failure in a row) reads two atomics and takes no
+ * lock; `down` mirrors state.unhealthy for them. passive_mutex guards the breaker's transitions and its backoff.
  */
 #include "corral/fill/health.h"
 
@@ -43,6 +51,19 @@ static pthread_cond_t wait_cond;
 static int stopping, started;
 static pthread_t checker;
 static cr_health_config_fn acquire_config;
+
+/* the passive breaker (atomics read lock-free by the workers; written under passive_mutex) */
+static struct {
+    unsigned threshold; /* 0: no breaker */
+    uint64_t backoff_ms, max_backoff_ms, cur_backoff_ms;
+    unsigned fails;      /* in a row */
+    int open;
+    uint64_t probe_at_ms; /* open, no active check: the next half-open probe may go at this time */
+    uint64_t opens, closes;
+} passive;
+static pthread_mutex_t passive_mutex = PTHREAD_MUTEX_INITIALIZER;
+static int active_down; /* state.unhealthy, for lock-free readers */
+static int active_checked; /* upstream.health is configured: it, not a probe, closes the breaker */
 
 static uint64_t mono_ms(void)
 {
@@ -153,6 +174,22 @@ Exit:
     return ok;
 }
 
+/* Closes an open breaker (logged once). Any thread. */
+static void passive_close(const char *why)
+{
+    if (!__atomic_load_n(&passive.open, __ATOMIC_RELAXED))
+        return;
+    pthread_mutex_lock(&passive_mutex);
+    if (passive.open) {
+        passive.fails = 0;
+        passive.cur_backoff_ms = passive.backoff_ms;
+        ++passive.closes;
+        __atomic_store_n(&passive.open, 0, __ATOMIC_RELAXED);
+        cr_log_info("upstream breaker: closed (%s): requests go to the upstream again", why);
+    }
+    pthread_mutex_unlock(&passive_mutex);
+}
+
 /* Counts one check's result and logs a change of state. On the checker thread. */
 static void note_result(const cr_config_t *cfg, int good, const char *why)
 {
@@ -165,6 +202,8 @@ static void note_result(const cr_config_t *cfg, int good, const char *why)
             cr_log_info("upstream health: GET %s answered %u times in a row: healthy again, /readyz answers 200",
                         cfg->upstream.health_path, state.goods);
         }
+        if (!state.unhealthy)
+            passive_close("the active health check passed");
     } else {
         state.goods = 0;
         ++state.fails;
@@ -175,6 +214,8 @@ static void note_result(const cr_config_t *cfg, int good, const char *why)
                         cfg->upstream.health_path, state.fails, why);
         }
     }
+    __atomic_store_n(&active_down, state.unhealthy, __ATOMIC_RELAXED);
+    __atomic_store_n(&active_checked, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&state_mutex);
 }
 
@@ -186,6 +227,8 @@ static void note_unchecked(void)
         cr_log_info("upstream health: no longer checked (upstream.health removed): /readyz no longer depends on it");
     state.unhealthy = 0;
     state.fails = state.goods = 0;
+    __atomic_store_n(&active_down, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&active_checked, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&state_mutex);
 }
 
@@ -269,6 +312,10 @@ int cr_health_ready(const char **reason, char *detail, size_t detailsize)
     } else if (state.unhealthy) {
         *reason = "upstream_unhealthy";
         snprintf(detail, detailsize, "the upstream's health check failed %u times in a row: %s", state.fails, state.last_error);
+    } else if (__atomic_load_n(&passive.open, __ATOMIC_RELAXED)) {
+        *reason = "upstream_unhealthy";
+        snprintf(detail, detailsize, "the upstream breaker is open: %u connect errors or 5xx answers in a row",
+                 passive.threshold);
     } else {
         *reason = "ready";
         detail[0] = '\0';
@@ -284,5 +331,74 @@ int cr_health_upstream_healthy(void)
     pthread_mutex_lock(&state_mutex);
     healthy = !state.unhealthy;
     pthread_mutex_unlock(&state_mutex);
-    return healthy;
+    return healthy && !__atomic_load_n(&passive.open, __ATOMIC_RELAXED);
+}
+
+void cr_health_breaker_init(unsigned failures, uint64_t backoff_ms, uint64_t max_backoff_ms)
+{
+    pthread_mutex_lock(&passive_mutex);
+    passive.threshold = failures;
+    passive.backoff_ms = passive.cur_backoff_ms = backoff_ms != 0 ? backoff_ms : 1000;
+    passive.max_backoff_ms = max_backoff_ms >= passive.backoff_ms ? max_backoff_ms : passive.backoff_ms;
+    pthread_mutex_unlock(&passive_mutex);
+}
+
+int cr_health_admit(uint64_t now_ms)
+{
+    uint64_t at;
+    if (__atomic_load_n(&active_down, __ATOMIC_RELAXED))
+        return 0;
+    if (!__atomic_load_n(&passive.open, __ATOMIC_RELAXED))
+        return 1;
+    if (__atomic_load_n(&active_checked, __ATOMIC_RELAXED))
+        return 0; /* the active check closes it */
+    /* half-open: one request per backoff goes through; the one that wins the exchange is the probe */
+    at = __atomic_load_n(&passive.probe_at_ms, __ATOMIC_RELAXED);
+    if (now_ms < at)
+        return 0;
+    return __atomic_compare_exchange_n(&passive.probe_at_ms, &at, now_ms + __atomic_load_n(&passive.cur_backoff_ms, __ATOMIC_RELAXED),
+                                       0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+void cr_health_passive_result(int ok, uint64_t now_ms)
+{
+    if (__atomic_load_n(&passive.threshold, __ATOMIC_RELAXED) == 0)
+        return;
+    if (ok) {
+        if (__atomic_load_n(&passive.fails, __ATOMIC_RELAXED) == 0 && !__atomic_load_n(&passive.open, __ATOMIC_RELAXED))
+            return; /* the fast path: nothing to change */
+        pthread_mutex_lock(&passive_mutex);
+        __atomic_store_n(&passive.fails, 0, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&passive_mutex);
+        passive_close("a request to the upstream succeeded");
+        return;
+    }
+    pthread_mutex_lock(&passive_mutex);
+    __atomic_store_n(&passive.fails, passive.fails + 1, __ATOMIC_RELAXED);
+    if (passive.open) {
+        /* a failed probe (or a request that started before the breaker opened): the next probe waits longer */
+        if (now_ms + passive.cur_backoff_ms >= passive.probe_at_ms) {
+            passive.cur_backoff_ms = passive.cur_backoff_ms * 2 < passive.max_backoff_ms ? passive.cur_backoff_ms * 2
+                                                                                        : passive.max_backoff_ms;
+            __atomic_store_n(&passive.probe_at_ms, now_ms + passive.cur_backoff_ms, __ATOMIC_RELAXED);
+        }
+    } else if (passive.fails >= passive.threshold) {
+        ++passive.opens;
+        passive.cur_backoff_ms = passive.backoff_ms;
+        __atomic_store_n(&passive.probe_at_ms, now_ms + passive.cur_backoff_ms, __ATOMIC_RELAXED);
+        __atomic_store_n(&passive.open, 1, __ATOMIC_RELAXED);
+        cr_log_warn("upstream breaker: open after %u connect errors or 5xx answers in a row: requests fail fast (or get "
+                    "a stale copy), /readyz answers 503 until %s",
+                    passive.fails, __atomic_load_n(&active_checked, __ATOMIC_RELAXED) ? "the active health check passes"
+                                                                                   : "a half-open probe succeeds");
+    }
+    pthread_mutex_unlock(&passive_mutex);
+}
+
+void cr_health_breaker_stats(int *open, uint64_t *opens)
+{
+    pthread_mutex_lock(&passive_mutex);
+    *open = passive.open;
+    *opens = passive.opens;
+    pthread_mutex_unlock(&passive_mutex);
 }

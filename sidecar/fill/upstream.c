@@ -29,9 +29,23 @@
  * callback runs from inside cr_fetch_start.
  * Over 600 lines: it is one state machine (the states above), whose transitions share the fetch's timer, the
  * connection cap, the queue and the idle list; split in two, each half would reach into the other's statics.
+ * The process-wide concurrency cap (upstream.max_concurrency): a fetch starts only when its thread is under its
+ * connection cap AND it takes one of the process's slots (fill/concurrency.h: one atomic count); a slot is
+ * held from start_client to release_slot, exactly like `active`. The cap is shared through one atomic count rather
+ * than split into per-thread shares because the load is not even across threads (HTTP/2 connections stick to one
+ * worker): a share would shed on a busy thread while an idle one holds unused slots, and an adaptive limit of a
+ * few slots could not be divided at all. A thread that released a slot starts its own queued fetches; a thread whose
+ * queue waits while another thread holds the slots looks again every CR_CONC_POLL_MS (its poll timer is linked only
+ * while its queue is not empty and the cap is on). The adaptive limit (fill/concurrency.h) is fed the time from
+ * slot to response head of every fetch (the miss path only; hits never come here). With the cap on, a fetch that
+ * waited queue_timeout is shed (CR_FETCH_ERR_SHED) rather than timed out.
+ * Passive health (fill/health.h): every response head and connect failure is reported; a fetch the health state
+ * does not admit fails at once with CR_FETCH_ERR_DOWN (from the zero timer, like a refusal), before any slot.
  */
 #include "corral/fill/upstream.h"
 #include "corral/core/reqstats.h"
+#include "corral/fill/concurrency.h"
+#include "corral/fill/health.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -42,6 +56,7 @@
 enum { ST_IDLE = 0, ST_QUEUED, ST_REFUSED, ST_CONNECTING, ST_SENDING, ST_HEAD, ST_BODY };
 
 #define CR_UPSTREAM_IDLE_TIMEOUT_MS 2000 /* well under common upstream idle timeouts (Node.js: 5 s) */
+#define CR_CONC_POLL_MS 5 /* how often a thread's queue blocked by the process-wide cap looks for a free slot */
 
 typedef struct st_cr_upconn_t {
     h2o_socket_t *sock;
@@ -61,6 +76,8 @@ struct st_cr_upstream_t {
     h2o_timeout_t queue_timeout;
     h2o_timeout_t idle_timeout;
     h2o_timeout_t zero_timeout;
+    h2o_timeout_t conc_poll_timeout;
+    h2o_timeout_entry_t conc_poll; /* linked while the queue waits and the process-wide cap is on */
     size_t cap;
     size_t active;
     size_t queued;
@@ -132,6 +149,10 @@ void cr_upstream_init(cr_upstream_t **_up, h2o_loop_t *loop, const cr_config_t *
     h2o_timeout_init(loop, &up->queue_timeout, cfg->upstream.queue_timeout_ms);
     h2o_timeout_init(loop, &up->idle_timeout, CR_UPSTREAM_IDLE_TIMEOUT_MS);
     h2o_timeout_init(loop, &up->zero_timeout, 0);
+    h2o_timeout_init(loop, &up->conc_poll_timeout, CR_CONC_POLL_MS);
+    if (cr_conc_slots_init(cfg->upstream.max_concurrency, cfg->upstream.min_concurrency, cfg->upstream.concurrency_adaptive))
+        cr_health_breaker_init(cfg->upstream.breaker_failures, cfg->upstream.breaker_backoff_ms,
+                               cfg->upstream.breaker_max_backoff_ms); /* once per process, by the first thread */
     up->queue_limit = cfg->limits.queued_fills != 0 ? cfg->limits.queued_fills : 1024;
     up->cap = cfg->upstream.max_connections / (nthreads ? nthreads : 1);
     if (up->cap == 0)
@@ -210,18 +231,38 @@ static h2o_socket_t *take_idle(cr_upstream_t *up)
 /* ------------------------------------------------------------------------------------------------------------------------ */
 /* the fetch's own state */
 
+static void on_conc_poll(h2o_timeout_entry_t *entry);
+
+/* Starts queued fetches while this thread and the process have slots; keeps the poll timer while some still wait on
+ * the process-wide cap. */
+static void drain_queue(cr_upstream_t *up)
+{
+    while (up->active < up->cap && !h2o_linklist_is_empty(&up->queue) && cr_conc_slot_take()) {
+        cr_fetch_t *next = H2O_STRUCT_FROM_MEMBER(cr_fetch_t, _queue_link, up->queue.next);
+        queue_remove(next);
+        h2o_timeout_unlink(&next->_timer);
+        start_client(next);
+    }
+    if (!h2o_linklist_is_empty(&up->queue) && cr_conc_slots_on() &&
+        !h2o_timeout_is_linked(&up->conc_poll)) {
+        up->conc_poll.cb = on_conc_poll;
+        h2o_timeout_link(up->loop, &up->conc_poll_timeout, &up->conc_poll);
+    }
+}
+
+static void on_conc_poll(h2o_timeout_entry_t *entry)
+{
+    drain_queue(H2O_STRUCT_FROM_MEMBER(cr_upstream_t, conc_poll, entry));
+}
+
 /* Lets the next queued fetches take the slot a finished one left. */
 static void release_slot(cr_upstream_t *up)
 {
     assert(up->active > 0);
     --up->active;
     __atomic_sub_fetch(&active_total, 1, __ATOMIC_RELAXED);
-    while (up->active < up->cap && !h2o_linklist_is_empty(&up->queue)) {
-        cr_fetch_t *next = H2O_STRUCT_FROM_MEMBER(cr_fetch_t, _queue_link, up->queue.next);
-        queue_remove(next);
-        h2o_timeout_unlink(&next->_timer);
-        start_client(next);
-    }
+    cr_conc_slot_give();
+    drain_queue(up);
 }
 
 static void unlink_timer(cr_fetch_t *f)
@@ -253,10 +294,16 @@ static void fail(cr_fetch_t *f, cr_fetch_error_t err, const char *msg)
 {
     cr_upstream_t *up = f->_up;
     int head_seen = f->_head_seen;
+    int state = (int)f->_state;
     h2o_socket_t *sock = detach(f);
     if (sock != NULL)
         h2o_socket_close(sock);
     cr_reqstats_upstream_error((unsigned)err - 1);
+    if (err == CR_FETCH_ERR_TIMEOUT)
+        cr_conc_slot_sample(f->_slot_us); /* a timeout is the slowest answer there is */
+    if (!head_seen && (err == CR_FETCH_ERR_CONNECT || err == CR_FETCH_ERR_CLOSED ||
+                       (err == CR_FETCH_ERR_TIMEOUT && state == ST_CONNECTING)))
+        cr_health_passive_result(0, cr_monotonic_us() / 1000);
     f->cb->on_error(f, err, msg, head_seen);
     release_slot(up);
 }
@@ -483,6 +530,8 @@ static void on_head_bytes(cr_fetch_t *f, const char *err)
     f->_head_seen = 1;
     f->head_after_us = cr_monotonic_us() - f->_started_us + 1;
     cr_reqstats_upstream_head(f->head_after_us - 1);
+    cr_conc_slot_sample(f->_slot_us);
+    cr_health_passive_result(head.status < 500, cr_monotonic_us() / 1000);
     f->_body = (uint8_t)head.body;
     f->_keep_alive = head.keep_alive != 0;
     if (head.body == CR_H1_BODY_NONE || (head.body == CR_H1_BODY_LENGTH && head.content_length == 0)) {
@@ -543,6 +592,7 @@ static void start_client(cr_fetch_t *f)
     ++up->active;
     __atomic_add_fetch(&active_total, 1, __ATOMIC_RELAXED);
     ++f->_attempts;
+    f->_slot_us = cr_monotonic_us();
     if ((sock = take_idle(up)) != NULL) {
         f->_sock = sock;
         f->_reused = 1;
@@ -556,6 +606,12 @@ static void on_queue_timeout(h2o_timeout_entry_t *entry)
 {
     cr_fetch_t *f = H2O_STRUCT_FROM_MEMBER(cr_fetch_t, _timer, entry);
     queue_remove(f);
+    if (cr_conc_slots_on()) {
+        /* shed: nothing was sent, and the upstream is not to blame (the caller counts it as shed, not as a failure) */
+        f->cb->on_error(f, CR_FETCH_ERR_SHED, "shed: no upstream slot became free within upstream.queue_timeout "
+                                              "(upstream.max_concurrency)", 0);
+        return;
+    }
     cr_reqstats_upstream_error(CR_UPSTREAM_ERR_TIMEOUT);
     f->cb->on_error(f, CR_FETCH_ERR_TIMEOUT, "no upstream connection became free in time", 0);
 }
@@ -565,6 +621,10 @@ static void on_refused(h2o_timeout_entry_t *entry)
     cr_fetch_t *f = H2O_STRUCT_FROM_MEMBER(cr_fetch_t, _timer, entry);
     assert(f->_state == ST_REFUSED);
     f->_state = ST_IDLE;
+    if (f->_down) {
+        f->cb->on_error(f, CR_FETCH_ERR_DOWN, "the upstream is unhealthy (health check or breaker): failing fast", 0);
+        return;
+    }
     cr_reqstats_upstream_error(CR_UPSTREAM_ERR_BUSY);
     f->cb->on_error(f, CR_FETCH_ERR_BUSY, "too many requests wait for an upstream connection (limits.queued_fills)", 0);
 }
@@ -584,7 +644,15 @@ void cr_fetch_start(cr_upstream_t *up, cr_fetch_t *f)
     f->_timer = (h2o_timeout_entry_t){0};
     f->_started_us = cr_monotonic_us();
     f->head_after_us = 0;
-    if (up->active >= up->cap) {
+    f->_down = 0;
+    if (!cr_health_admit(f->_started_us / 1000)) {
+        /* fail fast, reported from the loop like a refusal: no slot, no queue place, nothing sent */
+        f->_down = 1;
+        f->_state = ST_REFUSED;
+        link_timer(f, &up->zero_timeout, on_refused);
+        return;
+    }
+    if (up->active >= up->cap || !cr_conc_slot_take()) {
         if (!queue_place_take(up)) {
             /* reported from the loop, not from inside this call */
             f->_state = ST_REFUSED;
@@ -594,6 +662,7 @@ void cr_fetch_start(cr_upstream_t *up, cr_fetch_t *f)
         f->_state = ST_QUEUED;
         h2o_linklist_insert(&up->queue, &f->_queue_link);
         link_timer(f, &up->queue_timeout, on_queue_timeout);
+        drain_queue(up); /* only arms the poll timer: this thread is at its cap or the process at its own */
         return;
     }
     start_client(f);

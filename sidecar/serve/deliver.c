@@ -77,7 +77,10 @@ void cr_deliver(void *_lk, const cr_flight_outcome_t *o)
         cr_pass_start(req, lk->fill.cfg, route, cr_cache_status_fwd(req, lk->fwd, detail(req, o->reason).base), NULL);
         return;
     case CR_FLIGHT_ERROR:
-        cr_send_json_error(req, o->error_status, error_reason_phrase(o->error_status), o->error_code, o->error_msg);
+        if (o->error_status == 503)
+            cr_send_unavailable(req, o->error_code, o->error_msg); /* with Retry-After */
+        else
+            cr_send_json_error(req, o->error_status, error_reason_phrase(o->error_status), o->error_code, o->error_msg);
         return;
     case CR_FLIGHT_TIMEOUT:
         cr_reqstat_outcome(lk->stat, CR_OUTCOME_MISS);

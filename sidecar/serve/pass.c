@@ -245,6 +245,12 @@ static int on_body(cr_fetch_t *fetch, h2o_buffer_t **input, int is_eos)
     return self->had_error ? -1 : 0;
 }
 
+void cr_send_unavailable(h2o_req_t *req, const char *code, const char *msg)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+    cr_send_json_error(req, 503, "Service Unavailable", code, msg);
+}
+
 static void on_error(cr_fetch_t *fetch, cr_fetch_error_t err, const char *msg, int head_seen)
 {
     cr_pass_t *self = fetch->data;
@@ -254,7 +260,15 @@ static void on_error(cr_fetch_t *fetch, cr_fetch_error_t err, const char *msg, i
     self->fetch_done = 1;
     self->receiving = NULL;
     if (err == CR_FETCH_ERR_BUSY) { /* nothing was sent: counted (corral_upstream_busy_total), not an upstream error */
-        cr_send_json_error(req, 503, "Service Unavailable", "upstream_busy", msg);
+        cr_send_unavailable(req, "upstream_busy", msg);
+        return;
+    }
+    if (err == CR_FETCH_ERR_SHED || err == CR_FETCH_ERR_DOWN) { /* nothing was sent: fail fast, counted, not logged */
+        if (err == CR_FETCH_ERR_SHED)
+            CR_STAT_INC(t->stats, upstream_shed);
+        else
+            CR_STAT_INC(t->stats, upstream_fail_fast);
+        cr_send_unavailable(req, err == CR_FETCH_ERR_SHED ? "upstream_shed" : "upstream_down", msg);
         return;
     }
     CR_STAT_INC(t->stats, upstream_errors);

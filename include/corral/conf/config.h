@@ -80,6 +80,7 @@ typedef struct st_cr_route_config_t {
     uint64_t stale_while_revalidate_ms; /* 0 = not set */
     uint64_t stale_if_error_ms;         /* 0 = not set */
     uint64_t stale_if_unreachable_ms;   /* stale objects answer while the origin cannot be reached; 0: off (default 60 s) */
+    uint64_t serve_stale_when_down_ms;  /* stale objects answer while the upstream is unhealthy or sheds; 0: off (default) */
 
     /* key */
     int key_ignore_host; /* key.host: false: the authority is left out of the key (one API under several names) */
@@ -157,6 +158,13 @@ typedef struct st_cr_config_t {
         uint64_t health_timeout_ms;   /* default 500: connect + answer */
         unsigned health_unhealthy_after; /* default 3 failed checks in a row */
         unsigned health_healthy_after;   /* default 2 good checks in a row */
+        /* upstream.max_concurrency and upstream.breaker (config_upstream.c; restart: copied once by fill/upstream.c) */
+        unsigned max_concurrency;     /* limit: requests in flight to the upstream, process-wide; 0 (default): no cap */
+        unsigned min_concurrency;     /* min: the adaptive limit's floor; default max(1, limit / 16) */
+        int concurrency_adaptive;     /* adaptive: the cap follows upstream latency (fill/concurrency.h); default 0 */
+        unsigned breaker_failures;    /* failures: connect errors or 5xx in a row that open the breaker; 0: none */
+        uint64_t breaker_backoff_ms;  /* backoff: first wait before a half-open probe; default 1000 */
+        uint64_t breaker_max_backoff_ms; /* max_backoff: the doubled wait's cap; default 30000 */
     } upstream;
 
     struct {

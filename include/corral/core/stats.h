@@ -58,7 +58,14 @@
     X(purges, "purges_total", counter, "Admin purges (POST /v1/purge and DELETE /v1/cache).") \
     X(purged_objects, "purged_objects_total", counter, "Objects removed or marked stale by admin purges.") \
     /* access-log lines dropped: the destination was full or failing (accesslog.h) */ \
-    X(access_log_dropped, "access_log_dropped_total", counter, "Access-log lines dropped because the destination was full or failing.")
+    X(access_log_dropped, "access_log_dropped_total", counter, "Access-log lines dropped because the destination was full or failing.") \
+    /* issue 16: fills and passes not sent upstream (shed past max_concurrency; failed fast while unhealthy) */ \
+    X(upstream_shed, "upstream_shed_total", counter, \
+      "Fills and passes shed: no upstream.max_concurrency slot within queue_timeout (stale or 503).") \
+    X(upstream_fail_fast, "upstream_fail_fast_total", counter, \
+      "Fills and passes not sent because the upstream is unhealthy (health check or breaker): stale or 503.") \
+    X(upstream_down_stale, "upstream_down_stale_total", counter, \
+      "Stale objects served because the upstream was unhealthy or the request was shed.")
 /* clang-format on */
 
 /* Per-thread counters; each written only by its own thread. */

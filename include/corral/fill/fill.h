@@ -16,6 +16,8 @@ typedef enum en_cr_fill_verdict_t {
     CR_FILL_STALE,       /* the upstream failed (an error, or 500/502/503/504) and the stale copy answers everyone */
     CR_FILL_STALE_ORIGIN_DOWN, /* the origin could not be reached (refused, reset, closed before answering): the stale
                                   copy answers everyone within the route's stale_if_unreachable window */
+    CR_FILL_STALE_UPSTREAM_DOWN, /* the fetch was not sent (the upstream is unhealthy, or the request was shed): the
+                                    stale copy answers within stale-if-error or the route's serve_stale_when_down */
     CR_FILL_ERROR,       /* the upstream failed and nothing may stand in: everyone gets the error */
     CR_FILL_STORE,       /* storable: stored, and it answers every waiter whose variant it fits */
     CR_FILL_SHARE,       /* a 5xx that is not storable: it answers everyone (the failing upstream is asked once), the
@@ -35,7 +37,11 @@ typedef struct st_cr_fill_inputs_t {
     uint64_t now;                        /* ms, the owner loop's clock */
     int unreachable;                     /* with failed: refused, reset or closed before any answer */
     uint64_t stale_if_unreachable_ms;    /* the route's window past freshness for that case; 0: off */
+    int upstream_down;                   /* with failed: not sent, CR_FILL_DOWN_UNHEALTHY or CR_FILL_DOWN_SHED; 0: sent */
+    uint64_t stale_when_down_ms;         /* the route's serve_stale_when_down window past freshness; 0: off */
 } cr_fill_inputs_t;
+
+enum { CR_FILL_DOWN_UNHEALTHY = 1, CR_FILL_DOWN_SHED };
 
 /* stale-if-error (RFC 5861): may `stale` (may be NULL) answer for a failed upstream at `now`? Not under
  * must-revalidate; the window runs from the end of freshness. */

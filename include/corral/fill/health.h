@@ -14,6 +14,7 @@
 #define CORRAL_HEALTH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "corral/conf/config.h"
 
@@ -30,7 +31,20 @@ void cr_health_set_serving(int serving);
 /* 1 when ready; else 0 with a short reason code ("starting", "draining", "upstream_unhealthy") in *reason and a
  * sentence in detail (NUL-terminated, truncated to detailsize - 1). Any thread. */
 int cr_health_ready(const char **reason, char *detail, size_t detailsize);
-/* 1 while the upstream is taken as healthy (also when no check is configured), else 0. Any thread. */
+/* 1 while the upstream is taken as healthy (also when no check is configured), else 0: the active check failed, or
+ * the passive breaker is open. Any thread. */
 int cr_health_upstream_healthy(void);
+
+/* The passive breaker (upstream.breaker, issue 16; see health.c): set once at start, before the workers run;
+ * failures 0: no breaker. */
+void cr_health_breaker_init(unsigned failures, uint64_t backoff_ms, uint64_t max_backoff_ms);
+/* May a request go to the upstream now (monotonic ms)? 0 while the active check says unhealthy or the breaker is open,
+ * except for the one half-open probe per backoff. Lock-free: the workers call it for every fill and pass. */
+int cr_health_admit(uint64_t now_ms);
+/* One upstream result: ok 0 for a connect error (refused, connect timeout, closed before any answer) or a 5xx head,
+ * 1 for any other head. Lock-free while the breaker is closed and nothing failed. */
+void cr_health_passive_result(int ok, uint64_t now_ms);
+/* Whether the breaker is open now, and how often it opened since start. Any thread. */
+void cr_health_breaker_stats(int *open, uint64_t *opens);
 
 #endif

@@ -30,6 +30,7 @@
 #include "corral/core/common.h"
 #include "corral/conf/config.h"
 #include "corral/http/h1_response.h"
+#include "corral/fill/concurrency.h" /* cr_upstream_concurrency_stats */
 
 typedef struct st_cr_upstream_t cr_upstream_t;
 typedef struct st_cr_fetch_t cr_fetch_t;
@@ -40,6 +41,8 @@ typedef enum en_cr_fetch_error_t {
     CR_FETCH_ERR_PROTOCOL,    /* garbage, truncated body, reset mid-response: 502 */
     CR_FETCH_ERR_BUSY,        /* limits.queued_fills fetches already wait for a connection: 503, nothing was sent */
     CR_FETCH_ERR_CLOSED,      /* reset or closed before a byte of the answer (the origin is gone, not wrong): 502 */
+    CR_FETCH_ERR_SHED,        /* upstream.max_concurrency: no slot within queue_timeout; nothing was sent: 503 */
+    CR_FETCH_ERR_DOWN,        /* the upstream is unhealthy (health check or breaker): failed fast, nothing sent: 503 */
 } cr_fetch_error_t;
 
 typedef struct st_cr_fetch_callbacks_t {
@@ -82,6 +85,8 @@ struct st_cr_fetch_t {
     uint8_t _head_seen;  /* on_head was called */
     uint8_t _paused;
     uint64_t _started_us; /* cr_monotonic_us() at cr_fetch_start: the upstream latency histogram (core/reqstats.h) */
+    uint64_t _slot_us;    /* cr_monotonic_us() when it got its slot: the concurrency limiter's samples */
+    uint8_t _down;        /* REFUSED because the upstream is unhealthy (CR_FETCH_ERR_DOWN), not for a full queue */
 };
 
 /* Initialises a thread's upstream on its loop. */

@@ -31,4 +31,8 @@ void cr_pass_start(h2o_req_t *req, const cr_config_t *cfg, const cr_route_config
  * the request's pool. */
 void cr_relay_response_header(h2o_req_t *req, const cr_config_t *cfg, const h2o_header_t *h, h2o_iovec_t connection);
 
+/* 503 with Retry-After: 1 and the JSON error body: a fill or pass that was not sent (shed, upstream down, queue
+ * full). */
+void cr_send_unavailable(h2o_req_t *req, const char *code, const char *msg);
+
 #endif

@@ -136,6 +136,38 @@ static void test_origin_unreachable(void)
     cr_object_release(&s);
 }
 
+/* issue 16: a fetch that was not sent (the upstream unhealthy, or shed) lets a stale copy answer within stale-if-error
+ * or the route's serve_stale_when_down window (never under no-cache or must-revalidate); stale_if_unreachable does
+ * not apply (nothing was tried). */
+static void test_upstream_down(void)
+{
+    cr_object_t *s = stale_copy(1000, 0, 0), *sie = stale_copy(1000, 5000, 0), *mr = stale_copy(1000, 0, CR_OBJ_MUST_REVALIDATE);
+    cr_fill_inputs_t in = {.failed = 1, .now = T0 + 3000, .stale = s, .upstream_down = CR_FILL_DOWN_UNHEALTHY,
+                           .stale_if_unreachable_ms = 60000};
+
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_ERROR); /* no window: not stale_if_unreachable's */
+    in.stale_when_down_ms = 10000;
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_STALE_UPSTREAM_DOWN);
+    in.upstream_down = CR_FILL_DOWN_SHED;
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_STALE_UPSTREAM_DOWN);
+    in.now = T0 + 11000; /* 1 s fresh + 10 s */
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_STALE_UPSTREAM_DOWN);
+    in.now = T0 + 11001;
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_ERROR);
+    in.stale = NULL;
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_ERROR);
+    in.now = T0 + 3000;
+    in.stale = mr;
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_ERROR);
+    /* stale-if-error alone is enough */
+    in.stale_when_down_ms = 0;
+    in.stale = sie;
+    CU_ASSERT_EQUAL(cr_fill_decide(&in), CR_FILL_STALE_UPSTREAM_DOWN);
+    cr_object_release(&s);
+    cr_object_release(&sie);
+    cr_object_release(&mr);
+}
+
 static void test_too_large(void)
 {
     cr_object_t *s = stale_copy(1000, 5000, 0);
@@ -157,4 +189,5 @@ void cr_test_register_outcome(void)
     CU_add_test(s, "stale-if-error: must-revalidate, no window", test_stale_if_error_forbidden);
     CU_add_test(s, "failed fetch: error or stale copy", test_failed_fetch);
     CU_add_test(s, "too large: everyone passes", test_too_large);
+    CU_add_test(s, "not sent (unhealthy, shed): stale within stale-if-error or serve_stale_when_down", test_upstream_down);
 }
