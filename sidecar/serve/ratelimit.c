@@ -1,0 +1,116 @@
+/*
+ * ratelimit.c: a request against its route's `rate_limit` (ratelimit.h): the bucket's key, the interval and burst
+ * (a pod's share for scope: cluster), and the 429 answer with its headers.
+ *
+ * Keys: 64 bits of FNV-1a over a per-process random seed, the route's name, the `by` kind and the value (the
+ * client's address bytes, or the header's value; a request without the header shares the route's "no value"
+ * bucket), then a 64-bit finalizer. Neither the value nor its hash is stored whole, logged or sent.
+ * scope: cluster: the fleet-wide exchange with memcached is not built yet; each pod admits its share (rate / pods,
+ * burst / pods, at least 1) and says so once in the log.
+ * Invariants: on the request's thread; reads only the route (held by the request) and the shared table.
+ */
+#include "corral/serve/ratelimit.h"
+
+#include <stdio.h>
+#include <sys/random.h>
+
+#include "corral/core/common.h"
+#include "corral/core/log.h"
+#include "corral/core/reqstats.h"
+#include "corral/http/http.h"
+#include "corral/http/json_error.h"
+
+static uint64_t seed;
+
+__attribute__((constructor)) static void init_seed(void)
+{
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s))
+        s = (uint64_t)(uintptr_t)&s ^ cr_now_ms();
+    seed = s | 1;
+}
+
+static uint64_t mix(uint64_t h)
+{
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    return h ^ (h >> 31);
+}
+
+static uint64_t bucket_hash(h2o_req_t *req, const cr_route_config_t *route)
+{
+    const cr_ratelimit_config_t *rl = &route->rate_limit;
+    uint64_t h = cr_hash_more(cr_hash(&seed, sizeof(seed)), route->name, strlen(route->name) + 1);
+    unsigned char kind = (unsigned char)rl->by;
+
+    h = cr_hash_more(h, &kind, 1);
+    if (rl->by == CR_RL_BY_CLIENT && req->conn->callbacks->get_peername != NULL) {
+        struct sockaddr_storage ss;
+        socklen_t len = req->conn->callbacks->get_peername(req->conn, (void *)&ss);
+        if (len != 0 && ss.ss_family == AF_INET)
+            h = cr_hash_more(h, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+        else if (len != 0 && ss.ss_family == AF_INET6)
+            h = cr_hash_more(h, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    } else if (rl->by == CR_RL_BY_HEADER) {
+        h2o_iovec_t v = cr_req_header_by_name(req, rl->header, strlen(rl->header));
+        if (v.base != NULL) {
+            h = cr_hash_more(h, "=", 1);
+            h = cr_hash_more(h, v.base, v.len);
+        }
+    }
+    return mix(h);
+}
+
+static void log_share_once(const cr_route_config_t *route)
+{
+    static int logged;
+    if (__atomic_exchange_n(&logged, 1, __ATOMIC_RELAXED) == 0)
+        cr_log_warn("rate_limit on route \"%s\": scope: cluster admits this pod's share (rate / pods = %llu per %llu ms); "
+                    "fleet-wide tokens from memcached are not available in this build",
+                    route->name, (unsigned long long)(route->rate_limit.rate / route->rate_limit.pods),
+                    (unsigned long long)route->rate_limit.window_ms);
+}
+
+int cr_ratelimit_take(h2o_req_t *req, const cr_route_config_t *route, cr_rl_verdict_t *v)
+{
+    const cr_ratelimit_config_t *rl = &route->rate_limit;
+    uint64_t pods = rl->cluster ? rl->pods : 1, burst = rl->burst / pods;
+    uint64_t interval = rl->window_ms * 1000 * pods / rl->rate;
+
+    if (rl->cluster)
+        log_share_once(route);
+    if (interval == 0)
+        interval = 1;
+    if (burst == 0)
+        burst = 1;
+    return cr_rl_table_take(cr_rl_table_process(), bucket_hash(req, route), h2o_now(req->conn->ctx->loop) * 1000, interval,
+                            burst * interval, v);
+}
+
+static uint64_t ceil_s(uint64_t us)
+{
+    return (us + 999999) / 1000000;
+}
+
+void cr_ratelimit_reject(h2o_req_t *req, const cr_route_config_t *route, const cr_rl_verdict_t *v)
+{
+    const cr_ratelimit_config_t *rl = &route->rate_limit;
+    uint64_t retry = ceil_s(v->retry_us);
+    char *buf = h2o_mem_alloc_pool(&req->pool, 160);
+    int n;
+
+    if (retry == 0)
+        retry = 1;
+    n = snprintf(buf, 24, "%llu", (unsigned long long)retry);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, buf, (size_t)n);
+    buf += n + 1;
+    n = snprintf(buf, 72, "\"default\";q=%llu;w=%llu", (unsigned long long)rl->rate, (unsigned long long)(rl->window_ms / 1000));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-policy"), 0, NULL, buf, (size_t)n);
+    buf += n + 1;
+    n = snprintf(buf, 48, "\"default\";r=0;t=%llu", (unsigned long long)retry);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0, NULL, buf, (size_t)n);
+    cr_reqstats_rate_limited(route->stat_slot);
+    cr_send_json_error(req, 429, "Too Many Requests", "rate_limited", "over the route's rate limit; retry after Retry-After seconds");
+}
