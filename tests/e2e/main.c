@@ -43,6 +43,7 @@ void cr_e2e_register_tier_faults(void);
 void cr_e2e_register_http_gaps(void);
 void cr_e2e_register_status_page(void);
 void cr_e2e_register_metrics(void);
+void cr_e2e_register_ratelimit(void);
 
 int main(void)
 {
@@ -83,6 +84,7 @@ int main(void)
     cr_e2e_register_tier_lease();
     cr_e2e_register_status_page();
     cr_e2e_register_metrics();
+    cr_e2e_register_ratelimit();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;
         CU_set_fail_on_inactive(CU_FALSE); /* the suites left out are not failures */
