@@ -87,7 +87,7 @@ int cr_conf_parse_ratelimit(cr_conf_parser_t *p, const cr_config_t *cfg, cr_rout
     cr_conf_map_t m = {cr_conf_find(p, rm, "rate_limit"), path};
     cr_ratelimit_config_t *rl = &r->rate_limit;
     const yaml_node_t *v;
-    uint64_t burst = 0;
+    uint64_t burst = 0, share_burst;
 
     if (m.node == NULL)
         return 0;
@@ -109,6 +109,13 @@ int cr_conf_parse_ratelimit(cr_conf_parser_t *p, const cr_config_t *cfg, cr_rout
         cr_conf_opt_uint(p, &m, "pods", 1, 10000, &rl->pods) != 0 || cr_conf_opt_bool(p, &m, "serve_stale", &rl->serve_stale) != 0)
         return -1;
     rl->burst = burst != 0 ? burst : rl->rate;
+    share_burst = rl->cluster ? rl->burst / rl->pods : rl->burst;
+    rl->interval_us = rl->window_ms * 1000 * (rl->cluster ? rl->pods : 1) / rl->rate;
+    if (rl->interval_us == 0)
+        rl->interval_us = 1;
+    rl->tau_us = (share_burst != 0 ? share_burst : 1) * rl->interval_us; /* at most 1e9 * 3.6e12: no overflow */
+    rl->name_hash = cr_hash(r->name, strlen(r->name));
+    rl->header_len = rl->header != NULL ? strlen(rl->header) : 0;
     if (!rl->cluster && (v = cr_conf_find(p, &m, "pods")) != NULL)
         return cr_conf_fail(p, v, "%s.pods: only applies with scope: cluster", path);
     if (rl->cluster && cfg->tier.num_memcached_servers == 0)

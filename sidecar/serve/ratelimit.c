@@ -2,9 +2,9 @@
  * ratelimit.c: a request against its route's `rate_limit` (ratelimit.h): the bucket's key, the interval and burst
  * (a pod's share for scope: cluster), and the 429 answer with its headers.
  *
- * Keys: 64 bits of FNV-1a over a per-process random seed, the route's name, the `by` kind and the value (the
- * client's address bytes, or the header's value; a request without the header shares the route's "no value"
- * bucket), then a 64-bit finalizer. Neither the value nor its hash is stored whole, logged or sent.
+ * Keys: a per-process random seed mixed with the route name's hash (made at load) and the `by` kind, continued with
+ * FNV-1a over the value (the client's address bytes, or the header's value; a request without the header shares
+ * the route's "no value" bucket), then a 64-bit finalizer. Neither the value nor its hash is stored whole, logged or sent.
  * scope: cluster: the fleet-wide exchange with memcached is not built yet; each pod admits its share (rate / pods,
  * burst / pods, at least 1) and says so once in the log.
  * Invariants: on the request's thread; reads only the route (held by the request) and the shared table.
@@ -39,13 +39,10 @@ static uint64_t mix(uint64_t h)
     return h ^ (h >> 31);
 }
 
-static uint64_t bucket_hash(h2o_req_t *req, const cr_route_config_t *route)
+static uint64_t bucket_hash(h2o_req_t *req, const cr_ratelimit_config_t *rl)
 {
-    const cr_ratelimit_config_t *rl = &route->rate_limit;
-    uint64_t h = cr_hash_more(cr_hash(&seed, sizeof(seed)), route->name, strlen(route->name) + 1);
-    unsigned char kind = (unsigned char)rl->by;
+    uint64_t h = (seed ^ rl->name_hash) + (uint64_t)rl->by;
 
-    h = cr_hash_more(h, &kind, 1);
     if (rl->by == CR_RL_BY_CLIENT && req->conn->callbacks->get_peername != NULL) {
         struct sockaddr_storage ss;
         socklen_t len = req->conn->callbacks->get_peername(req->conn, (void *)&ss);
@@ -54,11 +51,9 @@ static uint64_t bucket_hash(h2o_req_t *req, const cr_route_config_t *route)
         else if (len != 0 && ss.ss_family == AF_INET6)
             h = cr_hash_more(h, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
     } else if (rl->by == CR_RL_BY_HEADER) {
-        h2o_iovec_t v = cr_req_header_by_name(req, rl->header, strlen(rl->header));
-        if (v.base != NULL) {
-            h = cr_hash_more(h, "=", 1);
-            h = cr_hash_more(h, v.base, v.len);
-        }
+        h2o_iovec_t v = cr_req_header_by_name(req, rl->header, rl->header_len);
+        if (v.base != NULL)
+            h = cr_hash_more(h ^ 0x9e3779b97f4a7c15ull, v.base, v.len);
     }
     return mix(h);
 }
@@ -66,7 +61,7 @@ static uint64_t bucket_hash(h2o_req_t *req, const cr_route_config_t *route)
 static void log_share_once(const cr_route_config_t *route)
 {
     static int logged;
-    if (__atomic_exchange_n(&logged, 1, __ATOMIC_RELAXED) == 0)
+    if (!__atomic_load_n(&logged, __ATOMIC_RELAXED) && __atomic_exchange_n(&logged, 1, __ATOMIC_RELAXED) == 0)
         cr_log_warn("rate_limit on route \"%s\": scope: cluster admits this pod's share (rate / pods = %llu per %llu ms); "
                     "fleet-wide tokens from memcached are not available in this build",
                     route->name, (unsigned long long)(route->rate_limit.rate / route->rate_limit.pods),
@@ -76,17 +71,11 @@ static void log_share_once(const cr_route_config_t *route)
 int cr_ratelimit_take(h2o_req_t *req, const cr_route_config_t *route, cr_rl_verdict_t *v)
 {
     const cr_ratelimit_config_t *rl = &route->rate_limit;
-    uint64_t pods = rl->cluster ? rl->pods : 1, burst = rl->burst / pods;
-    uint64_t interval = rl->window_ms * 1000 * pods / rl->rate;
 
     if (rl->cluster)
         log_share_once(route);
-    if (interval == 0)
-        interval = 1;
-    if (burst == 0)
-        burst = 1;
-    return cr_rl_table_take(cr_rl_table_process(), bucket_hash(req, route), h2o_now(req->conn->ctx->loop) * 1000, interval,
-                            burst * interval, v);
+    return cr_rl_table_take(cr_rl_table_process(), bucket_hash(req, rl), h2o_now(req->conn->ctx->loop) * 1000, rl->interval_us,
+                            rl->tau_us, v);
 }
 
 static uint64_t ceil_s(uint64_t us)

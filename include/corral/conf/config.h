@@ -74,6 +74,11 @@ typedef struct st_cr_ratelimit_config_t {
     int cluster;        /* scope: cluster (shared through the tier's memcached); 0: pod (default) */
     uint64_t pods;      /* scope: cluster: pods sharing the limit; with memcached down each admits rate / pods */
     int serve_stale;    /* serve_stale: over the limit, answer from a stored (stale) object when there is one */
+    /* derived once at load, so a request does no division and no hashing of the route's name: */
+    uint64_t interval_us; /* between tokens (at least 1); for scope: cluster, this pod's share (rate / pods) */
+    uint64_t tau_us;      /* burst * interval_us (burst / pods for the share, at least 1 token) */
+    uint64_t name_hash;   /* cr_hash of the route's name */
+    size_t header_len;
 } cr_ratelimit_config_t;
 
 typedef enum en_cr_match_kind_t {
