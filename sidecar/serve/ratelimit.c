@@ -5,8 +5,9 @@
  * Keys: a per-process random seed mixed with the route name's hash (made at load) and the `by` kind, continued with
  * FNV-1a over the value (the client's address bytes, or the header's value; a request without the header shares
  * the route's "no value" bucket), then a 64-bit finalizer. Neither the value nor its hash is stored whole, logged or sent.
- * scope: cluster: the fleet-wide exchange with memcached is not built yet; each pod admits its share (rate / pods,
- * burst / pods, at least 1) and says so once in the log.
+ * scope: cluster: the fleet-wide count (tier/ratelimit_tier.h), with a hash every pod computes alike (no per-process
+ * seed: the memcached key holds hash bits only, never the value); when it cannot be used, this pod's share (rate /
+ * pods, burst / pods, at least 1: the interval and tau made at load) in the pod-scope table.
  * Invariants: on the request's thread; reads only the route (held by the request) and the shared table.
  */
 #include "corral/serve/ratelimit.h"
@@ -19,15 +20,17 @@
 #include "corral/core/reqstats.h"
 #include "corral/http/http.h"
 #include "corral/http/json_error.h"
+#include "corral/core/runtime.h"
+#include "corral/tier/ratelimit_tier.h"
 
-static uint64_t seed;
+static uint64_t process_seed;
 
 __attribute__((constructor)) static void init_seed(void)
 {
     uint64_t s = 0;
     if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s))
         s = (uint64_t)(uintptr_t)&s ^ cr_now_ms();
-    seed = s | 1;
+    process_seed = s | 1;
 }
 
 static uint64_t mix(uint64_t h)
@@ -39,7 +42,9 @@ static uint64_t mix(uint64_t h)
     return h ^ (h >> 31);
 }
 
-static uint64_t bucket_hash(h2o_req_t *req, const cr_ratelimit_config_t *rl)
+#define CLUSTER_SEED 0x636f7272616c726cull /* "corralrl" */
+
+static uint64_t bucket_hash(h2o_req_t *req, const cr_ratelimit_config_t *rl, uint64_t seed)
 {
     uint64_t h = (seed ^ rl->name_hash) + (uint64_t)rl->by;
 
@@ -58,24 +63,22 @@ static uint64_t bucket_hash(h2o_req_t *req, const cr_ratelimit_config_t *rl)
     return mix(h);
 }
 
-static void log_share_once(const cr_route_config_t *route)
-{
-    static int logged;
-    if (!__atomic_load_n(&logged, __ATOMIC_RELAXED) && __atomic_exchange_n(&logged, 1, __ATOMIC_RELAXED) == 0)
-        cr_log_warn("rate_limit on route \"%s\": scope: cluster admits this pod's share (rate / pods = %llu per %llu ms); "
-                    "fleet-wide tokens from memcached are not available in this build",
-                    route->name, (unsigned long long)(route->rate_limit.rate / route->rate_limit.pods),
-                    (unsigned long long)route->rate_limit.window_ms);
-}
-
 int cr_ratelimit_take(h2o_req_t *req, const cr_route_config_t *route, cr_rl_verdict_t *v)
 {
     const cr_ratelimit_config_t *rl = &route->rate_limit;
+    uint64_t now_ms = h2o_now(req->conn->ctx->loop);
 
-    if (rl->cluster)
-        log_share_once(route);
-    return cr_rl_table_take(cr_rl_table_process(), bucket_hash(req, rl), h2o_now(req->conn->ctx->loop) * 1000, rl->interval_us,
-                            rl->tau_us, v);
+    if (rl->cluster) {
+        /* every pod must name the same bucket: the key's hash is not seeded per process here */
+        uint64_t remaining, retry_ms;
+        int rc = cr_rl_cluster_take(cr_thread_of(req), rl, bucket_hash(req, rl, CLUSTER_SEED), now_ms, &remaining, &retry_ms);
+        if (rc >= 0) {
+            v->remaining = remaining;
+            v->reset_us = v->retry_us = retry_ms * 1000;
+            return rc;
+        }
+    }
+    return cr_rl_table_take(cr_rl_table_process(), bucket_hash(req, rl, process_seed), now_ms * 1000, rl->interval_us, rl->tau_us, v);
 }
 
 static uint64_t ceil_s(uint64_t us)
