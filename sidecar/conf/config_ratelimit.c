@@ -1,7 +1,8 @@
 /*
  * config_ratelimit.c: a route's `rate_limit` mapping (issue 16): `{rate: 100/s, burst: 50, by: none | client |
  * "header:NAME", applies_to: upstream | all, scope: pod | cluster, pods: N, serve_stale: bool}` into the route's
- * cr_ratelimit_config_t. The limiter itself is serve/ratelimit.c (and tier/ratelimit_tier.c for scope: cluster).
+ * cr_ratelimit_config_t, with the numbers the hot path needs made once here (interval, tau, the name's hash). The
+ * limiter itself is serve/ratelimit.c (and tier/ratelimit_tier.c for scope: cluster).
  *
  * Rules checked here: rate is "N/s", "N/m", "N/h" or a bare N (per second), 1 to 1e9; burst 1 to 1e9 (default: the
  * rate's N); `pods` only with scope: cluster, which needs tier.memcached (read before the routes, config.c).

@@ -116,16 +116,24 @@ void cr_lookup_hold_generation(cr_lookup_t *lk)
     lk->holds_cfg = 1;
 }
 
+/* Whether a stored object may answer a request over its route's rate limit (serve_stale): any age, unless it was
+ * stored with must-revalidate / proxy-revalidate / no-cache (stale, it may never be served unvalidated). */
+static int stale_answers_limit(const cr_route_config_t *route, const cr_object_t *obj, uint64_t now)
+{
+    return obj != NULL && route->rate_limit.serve_stale &&
+           (cr_object_is_fresh(obj, now) || (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0);
+}
+
 /* The route's rate limit where the request would reach the API (upstream: 1) or as it is matched (0): returns 1
- * when it is over the limit and has been answered, from obj (stored, any age) when the route says serve_stale and
- * there is one, else 429; 0 to go on. */
+ * when it is over the limit and has been answered, from obj when stale_answers_limit allows it, else 429; 0 to go
+ * on. */
 static int limited(h2o_req_t *req, const cr_config_t *cfg, const cr_route_config_t *route, cr_object_t *obj, int upstream)
 {
     cr_rl_verdict_t v;
 
     if (!cr_ratelimit_applies(route, upstream) || cr_ratelimit_take(req, route, &v))
         return 0;
-    if (obj != NULL && route->rate_limit.serve_stale) {
+    if (stale_answers_limit(route, obj, h2o_now(cr_thread_of(req)->ctx.loop))) {
         cr_reqstats_rate_limited(route->stat_slot);
         cr_respond_object(req, cfg, route, obj, cr_cache_status_fwd(req, "stale", "detail=rate-limited"));
         return 1;
@@ -202,13 +210,15 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
     }
     if (lk->rl_over_us != 0) { /* applies_to: all, over the limit, serve_stale: whatever is stored, else 429 */
         cr_rl_verdict_t v = {0, 0, lk->rl_over_us};
-        if (obj != NULL) {
+        if (stale_answers_limit(route, obj, now)) {
             cr_reqstats_rate_limited(route->stat_slot);
             cr_reqstat_outcome(lk->stat, CR_OUTCOME_STALE);
             cr_respond_object(req, cfg, route, obj, cr_cache_status_fwd(req, "stale", "detail=rate-limited"));
             cr_pin_release(&obj);
-        } else
+        } else {
+            cr_pin_release(&obj);
             cr_ratelimit_reject(req, route, &v);
+        }
         return;
     }
 
