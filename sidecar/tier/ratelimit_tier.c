@@ -44,6 +44,14 @@ static uint64_t batch_of(const cr_ratelimit_config_t *rl)
     return b != 0 ? b : 1;
 }
 
+uint64_t cr_rl_cluster_grant(uint64_t total, uint64_t batch, uint64_t quota)
+{
+    /* the batch took [total - batch, total): the part under the quota is ours */
+    if (total <= quota)
+        return batch;
+    return total - batch >= quota ? 0 : quota - (total - batch);
+}
+
 static void run_incr(cr_workq_job_t *_job)
 {
     rl_job_t *j = (rl_job_t *)_job;
@@ -56,8 +64,7 @@ static void run_incr(cr_workq_job_t *_job)
         j->failed = 1;
         return;
     }
-    /* the batch took [total - batch, total): the part under the quota is ours */
-    j->granted = total <= j->quota ? (int64_t)j->batch : total - j->batch >= j->quota ? 0 : (int64_t)(j->quota - (total - j->batch));
+    j->granted = (int64_t)cr_rl_cluster_grant(total, j->batch, j->quota);
 }
 
 static void on_incr_done(cr_workq_job_t *_job, int status)

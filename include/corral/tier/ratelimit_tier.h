@@ -31,4 +31,8 @@
 int cr_rl_cluster_take(cr_thread_t *t, const cr_ratelimit_config_t *rl, uint64_t hash, uint64_t now_ms, uint64_t *remaining,
                        uint64_t *retry_ms);
 
+/* The tokens a batch of `batch` gets when the window's counter is `total` after its incr: the part of
+ * [total - batch, total) under quota. */
+uint64_t cr_rl_cluster_grant(uint64_t total, uint64_t batch, uint64_t quota);
+
 #endif

@@ -2,7 +2,7 @@
  * test_ratelimit.c: unit tests for the rate limiter's buckets (serve/ratelimit_table.c) on a fake clock: the burst
  * then the rate, admitted counts over time (burst + rate * t), Retry-After and remaining, keys kept apart, eviction
  * of full buckets and of busy ones (fail open), the 2^44 wrap of the stored time; and the `rate_limit` config keys
- * with their errors.
+ * with their errors; the fleet-wide batches' grant (tier/ratelimit_tier.c).
  * Each test uses its own small table (the process table is left alone).
  */
 #include <CUnit/CUnit.h>
@@ -11,6 +11,7 @@
 
 #include "corral/conf/config.h"
 #include "corral/serve/ratelimit_table.h"
+#include "corral/tier/ratelimit_tier.h"
 
 void cr_test_register_ratelimit(void);
 
@@ -147,6 +148,16 @@ static void test_gcra_math(void)
     CU_ASSERT_EQUAL(v.retry_us, 10);
 }
 
+/* scope: cluster: what a batch gets from the window's memcached counter */
+static void test_cluster_grant(void)
+{
+    CU_ASSERT_EQUAL(cr_rl_cluster_grant(3, 3, 100), 3);     /* the first batch of the window */
+    CU_ASSERT_EQUAL(cr_rl_cluster_grant(100, 3, 100), 3);   /* the last tokens exactly */
+    CU_ASSERT_EQUAL(cr_rl_cluster_grant(101, 3, 100), 2);   /* straddles the quota: the part under it */
+    CU_ASSERT_EQUAL(cr_rl_cluster_grant(103, 3, 100), 0);   /* all over */
+    CU_ASSERT_EQUAL(cr_rl_cluster_grant(5000, 3, 100), 0);
+}
+
 static cr_config_t *load(const char *yaml, char *err, size_t errsize)
 {
     return cr_config_load_string("t.yaml", yaml, strlen(yaml), err, errsize);
@@ -218,6 +229,7 @@ void cr_test_register_ratelimit(void)
     CU_add_test(s, "eviction: full buckets first, then the nearest to full", test_eviction);
     CU_add_test(s, "the stored time wraps at 2^44 us", test_time_wrap);
     CU_add_test(s, "GCRA math", test_gcra_math);
+    CU_add_test(s, "scope: cluster grants", test_cluster_grant);
     CU_add_test(s, "rate_limit config", test_config);
     CU_add_test(s, "rate_limit config errors", test_config_errors);
 }
