@@ -13,7 +13,7 @@
 #define TIME_MASK ((1ull << CR_RL_TIME_BITS) - 1)
 #define NUM_SETS (1u << 16)
 
-static _Atomic uint64_t process_words[NUM_SETS * CR_RL_WAYS] __attribute__((aligned(64)));
+static uint64_t process_words[NUM_SETS * CR_RL_WAYS] __attribute__((aligned(64)));
 static cr_rl_table_t process_table = {process_words, NUM_SETS - 1};
 
 cr_rl_table_t *cr_rl_table_process(void)
@@ -55,7 +55,7 @@ int cr_rl_gcra(uint64_t tat, uint64_t now_us, uint64_t interval_us, uint64_t tau
 
 int cr_rl_table_take(cr_rl_table_t *t, uint64_t hash, uint64_t now_us, uint64_t interval_us, uint64_t tau_us, cr_rl_verdict_t *v)
 {
-    _Atomic uint64_t *set = t->words + (hash & t->set_mask) * CR_RL_WAYS;
+    uint64_t *set = t->words + (hash & t->set_mask) * CR_RL_WAYS;
     uint64_t tag = (hash >> CR_RL_TIME_BITS) << CR_RL_TIME_BITS; /* the hash's top 20 bits */
     unsigned tries, i;
 

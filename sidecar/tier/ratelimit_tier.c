@@ -21,9 +21,9 @@
 #define RETRY_DOWN_MS 1000u
 
 typedef struct st_rl_entry_t {
-    _Atomic uint64_t key, window;
-    _Atomic int64_t tokens;
-    _Atomic unsigned fetching, exhausted;
+    uint64_t key, window; /* every field: __atomic builtins only */
+    int64_t tokens;
+    unsigned fetching, exhausted;
 } __attribute__((aligned(64))) rl_entry_t;
 
 typedef struct st_rl_job_t {
@@ -35,8 +35,8 @@ typedef struct st_rl_job_t {
 } rl_job_t;
 
 static rl_entry_t entries[NUM_ENTRIES];
-static _Atomic uint64_t down_until_ms; /* memcached failed: shares until then */
-static _Atomic int down_logged;
+static uint64_t down_until_ms; /* memcached failed: shares until then */
+static int down_logged;
 
 static uint64_t batch_of(const cr_ratelimit_config_t *rl)
 {

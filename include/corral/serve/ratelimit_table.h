@@ -23,7 +23,7 @@
 #define CR_RL_MAX_TAU_US (1ull << 42) /* tau is capped at 50 days */
 
 typedef struct st_cr_rl_table_t {
-    _Atomic uint64_t *words; /* num_sets * CR_RL_WAYS */
+    uint64_t *words;        /* num_sets * CR_RL_WAYS */
     uint64_t set_mask;       /* num_sets - 1; num_sets a power of two */
 } cr_rl_table_t;
 

@@ -16,7 +16,7 @@
 void cr_test_register_ratelimit(void);
 
 #define SETS 16
-static _Atomic uint64_t words[SETS * CR_RL_WAYS];
+static uint64_t words[SETS * CR_RL_WAYS];
 static cr_rl_table_t table = {words, SETS - 1};
 
 static void reset(void)
