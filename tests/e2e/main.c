@@ -43,6 +43,8 @@ void cr_e2e_register_tier_faults(void);
 void cr_e2e_register_http_gaps(void);
 void cr_e2e_register_status_page(void);
 void cr_e2e_register_metrics(void);
+void cr_e2e_register_accesslog(void);
+void cr_e2e_register_ranges(void);
 void cr_e2e_register_ratelimit(void);
 
 int main(void)
@@ -84,6 +86,8 @@ int main(void)
     cr_e2e_register_tier_lease();
     cr_e2e_register_status_page();
     cr_e2e_register_metrics();
+    cr_e2e_register_accesslog();
+    cr_e2e_register_ranges();
     cr_e2e_register_ratelimit();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;
