@@ -98,7 +98,8 @@ static void route_slots_to_write(const cr_reqstats_t *rs, unsigned char *want)
         want[slot] = want[slot] && slot == CR_ROUTE_SLOT_OTHER; /* never a slot without a name */
 }
 
-/* A family of counters by route and one more label: values[slot * nkeys + k] for the label value keys[k]. */
+/* A family of counters by route and one more label: values[slot * nkeys + k] for the label value keys[k]; label NULL
+ * (nkeys 1): by route alone. */
 static void write_by_route(cr_metrics_t *m, const char *name, const char *help, const unsigned char *want, const char *label,
                            const char *const *keys, unsigned nkeys, const uint64_t *values)
 {
@@ -108,8 +109,10 @@ static void write_by_route(cr_metrics_t *m, const char *name, const char *help, 
     for (slot = 0; slot != CR_ROUTE_SLOTS; ++slot)
         for (k = 0; want[slot] && k != nkeys; ++k) {
             const char *route = cr_route_slot_name(slot);
-            cr_metric_label_t l[] = {{"route", cr_str(route, strlen(route))}, {label, cr_str(keys[k], strlen(keys[k]))}};
-            cr_metrics_sample(m, name, l, 2, values[slot * nkeys + k]);
+            cr_metric_label_t l[] = {{"route", cr_str(route, strlen(route))}, {label, cr_str(NULL, 0)}};
+            if (label != NULL)
+                l[1].value = cr_str(keys[k], strlen(keys[k]));
+            cr_metrics_sample(m, name, l, label != NULL ? 2 : 1, values[slot * nkeys + k]);
         }
 }
 
@@ -127,6 +130,9 @@ static void write_requests(cr_metrics_t *m, const cr_reqstats_t *rs)
     write_by_route(m, "route_responses_total",
                    "Requests by route and the class of the status sent (\"none\": the client left before any status).", want,
                    "code", cr_code_class_names, CR_CODE_CLASS_MAX, &rs->codes[0][0]);
+    write_by_route(m, "route_rate_limited_total",
+                   "Requests over their route's rate_limit (answered 429, or from a stored object with serve_stale).", want,
+                   NULL, NULL, 1, rs->rate_limited);
     cr_metrics_family(m, "request_duration_seconds", CR_METRIC_HISTOGRAM,
                       "Time from a request's arrival to the end of its response, by cache outcome (h2o's loop clock: about 1 ms "
                       "resolution).");

@@ -541,6 +541,7 @@ void cr_config_free(cr_config_t **cfgp)
         free(r->match_path);
         free(r->name);
         free(r->force_cache_control);
+        free(r->rate_limit.header);
         free_strv(r->key_query_names, r->num_key_query_names);
         free_strv(r->key_headers, r->num_key_headers);
         free_strv(r->forward_headers, r->num_forward_headers);

@@ -30,6 +30,7 @@ typedef enum en_cr_conf_section_t {
     SEC_COALESCE,
     SEC_COMPRESS,
     SEC_HEALTH,
+    SEC_RATELIMIT,
     SEC_LOG,
     SEC_CONCURRENCY,
     SEC_BREAKER,
@@ -57,6 +58,8 @@ int cr_conf_parse_tier(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t 
 const char *cr_conf_check_server(char *s);
 
 int cr_conf_parse_routes(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);
+/* routes[].rate_limit (config_ratelimit.c; rm: the route's mapping; the tier section is read before the routes) */
+int cr_conf_parse_ratelimit(cr_conf_parser_t *p, const cr_config_t *cfg, cr_route_config_t *r, const cr_conf_map_t *rm);
 
 /* drain_timeout and upstream.health (config_lifecycle.c): defaults (before the document is read), then each key. */
 void cr_conf_set_lifecycle_defaults(cr_config_t *cfg);

@@ -381,7 +381,7 @@ static int parse_forward_and_cookies(cr_conf_parser_t *p, cr_route_config_t *r, 
     return 0;
 }
 
-static int parse_route(cr_conf_parser_t *p, cr_route_config_t *r, const yaml_node_t *n, size_t index)
+static int parse_route(cr_conf_parser_t *p, const cr_config_t *cfg, cr_route_config_t *r, const yaml_node_t *n, size_t index)
 {
     char path[48];
     cr_conf_map_t m = {n, path};
@@ -436,7 +436,7 @@ static int parse_route(cr_conf_parser_t *p, cr_route_config_t *r, const yaml_nod
             return cr_conf_fail(p, v, "%s.force_cache_control: only applies with force_ttl, which is not set", path);
     }
     if (parse_key(p, r, &m) != 0 || parse_coalesce(p, r, &m) != 0 || parse_compress(p, r, &m) != 0 ||
-        parse_forward_and_cookies(p, r, &m) != 0)
+        parse_forward_and_cookies(p, r, &m) != 0 || cr_conf_parse_ratelimit(p, cfg, r, &m) != 0)
         return -1;
     return cr_conf_opt_string_list(p, &m, "invalidate", 0, check_invalidate, &r->invalidate, &r->num_invalidate);
 }
@@ -478,7 +478,7 @@ int cr_conf_parse_routes(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_
         return -1;
     cfg->num_routes = count;
     for (i = 0, it = n->data.sequence.items.start; i != count; ++i, ++it)
-        if (parse_route(p, cfg->routes + i, cr_conf_node(p, *it), i) != 0)
+        if (parse_route(p, cfg, cfg->routes + i, cr_conf_node(p, *it), i) != 0)
             return -1;
     return check_names(p, cfg, n);
 }

@@ -59,10 +59,12 @@ static const char *const route_keys[] = {"match",
                                          "forward_headers",
                                          "cookies",
                                          "name",
+                                         "rate_limit",
                                          NULL};
 static const char *const match_keys[] = {"prefix", "exact", "methods", NULL};
 static const char *const key_keys[] = {"host", "query", "headers", NULL};
 static const char *const coalesce_keys[] = {"timeout", "max_waiters", "pass_ttl", NULL};
+static const char *const ratelimit_keys[] = {"rate", "burst", "by", "applies_to", "scope", "pods", "serve_stale", NULL};
 /* restart: log.access (the destination is opened once); log.level is reloadable */
 static const char *const log_keys[] = {"access", "level", NULL};
 static const char *const compress_keys[] = {"types", "min_size", "encodings", "brotli_quality", "gzip_level", NULL};
@@ -81,6 +83,7 @@ static const struct {
     [SEC_KEY] = {"routes[].key", key_keys},            [SEC_COALESCE] = {"routes[].coalesce", coalesce_keys},
     [SEC_COMPRESS] = {"routes[].compress", compress_keys},
     [SEC_HEALTH] = {"upstream.health", health_keys},
+    [SEC_RATELIMIT] = {"routes[].rate_limit", ratelimit_keys},
     [SEC_LOG] = {"log", log_keys},
     [SEC_CONCURRENCY] = {"upstream.max_concurrency", concurrency_keys},
     [SEC_BREAKER] = {"upstream.breaker", breaker_keys},

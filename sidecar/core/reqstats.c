@@ -120,6 +120,11 @@ void cr_reqstats_upstream_error(unsigned kind)
         BUMP(&cr_reqstats_self()->upstream_errors[kind], 1);
 }
 
+void cr_reqstats_rate_limited(unsigned slot)
+{
+    BUMP(&cr_reqstats_self()->rate_limited[slot < CR_ROUTE_SLOTS ? slot : CR_ROUTE_SLOT_OTHER], 1);
+}
+
 void cr_reqstats_sum(cr_reqstats_t *out)
 {
     const cr_reqstats_t *s;

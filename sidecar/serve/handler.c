@@ -34,6 +34,7 @@
 #include "corral/core/log.h"
 #include "corral/core/accesslog.h"
 #include "corral/serve/pass.h"
+#include "corral/serve/ratelimit.h"
 #include "corral/serve/respond.h"
 #include "corral/cache/pin.h"
 #include "corral/conf/generation.h"
@@ -116,6 +117,44 @@ void cr_lookup_hold_generation(cr_lookup_t *lk)
     lk->holds_cfg = 1;
 }
 
+/* Whether a stored object may answer a request over its route's rate limit (serve_stale): any age, unless it was
+ * stored with must-revalidate / proxy-revalidate / no-cache (stale, it may never be served unvalidated). */
+static int stale_answers_limit(const cr_route_config_t *route, const cr_object_t *obj, uint64_t now)
+{
+    return obj != NULL && route->rate_limit.serve_stale &&
+           (cr_object_is_fresh(obj, now) || (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0);
+}
+
+/* The route's rate limit where the request would reach the API (upstream: 1) or as it is matched (0): returns 1
+ * when it is over the limit and has been answered, from obj when stale_answers_limit allows it, else 429; 0 to go
+ * on. */
+static int limited(h2o_req_t *req, const cr_config_t *cfg, const cr_route_config_t *route, cr_object_t *obj, int upstream)
+{
+    cr_rl_verdict_t v;
+
+    if (!cr_ratelimit_applies(route, upstream) || cr_ratelimit_take(req, route, &v))
+        return 0;
+    if (stale_answers_limit(route, obj, h2o_now(cr_thread_of(req)->ctx.loop))) {
+        cr_reqstats_rate_limited(route->stat_slot);
+        cr_respond_object(req, cfg, route, obj, cr_cache_status_fwd(req, "stale", "detail=rate-limited"));
+        return 1;
+    }
+    cr_ratelimit_reject(req, route, &v);
+    return 1;
+}
+
+/* A bypass (to the API, not stored) from where the route's limits apply: over `applies_to: all` (over_us: the
+ * verdict's retry time, nonzero) or over an upstream limit, 429. */
+static void pass_limited(h2o_req_t *req, const cr_config_t *cfg, const cr_route_config_t *route, uint64_t over_us, const char *extra)
+{
+    cr_rl_verdict_t v = {0, 0, over_us};
+
+    if (over_us != 0)
+        cr_ratelimit_reject(req, route, &v);
+    else if (!limited(req, cfg, route, NULL, 1))
+        pass_with_status(req, cfg, "bypass", extra);
+}
+
 /* cr_flight_join; a request that waits (its answer comes later, through cr_deliver) holds its generation until it
  * is disposed. A fill or refill (a miss: it nearly always waits, and its flight may answer it within the call)
  * takes the reference before the call. The other modes are a hit's way (a stale hit asks whether a fresher copy is
@@ -163,12 +202,25 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         if (cr_object_age_ms(obj, now) < obj->lifetime_ms) {
             cr_pin_release(&obj);
             cr_reqstat_outcome(lk->stat, CR_OUTCOME_BYPASS);
-            pass_with_status(req, cfg, "bypass", "detail=hit-for-pass");
+            pass_limited(req, cfg, route, lk->rl_over_us, "detail=hit-for-pass");
             return;
         }
         cr_store_remove_object(cr_rt.store, obj);
         cr_pin_release(&obj);
         num_variants = 0;
+    }
+    if (lk->rl_over_us != 0) { /* applies_to: all, over the limit, serve_stale: whatever is stored, else 429 */
+        cr_rl_verdict_t v = {0, 0, lk->rl_over_us};
+        if (stale_answers_limit(route, obj, now)) {
+            cr_reqstats_rate_limited(route->stat_slot);
+            cr_reqstat_outcome(lk->stat, CR_OUTCOME_STALE);
+            cr_respond_object(req, cfg, route, obj, cr_cache_status_fwd(req, "stale", "detail=rate-limited"));
+            cr_pin_release(&obj);
+        } else {
+            cr_pin_release(&obj);
+            cr_ratelimit_reject(req, route, &v);
+        }
+        return;
     }
 
     if (obj != NULL) {
@@ -202,8 +254,11 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
             }
             if (obj->swr_ms != 0 && !lk->cookie_pass && age < (uint64_t)obj->lifetime_ms + obj->swr_ms && (qi->cc.flags & CR_CC_ONLY_IF_CACHED) == 0 &&
                 qi->cc.max_age == CR_CC_UNSET && qi->cc.min_fresh == CR_CC_UNSET) {
-                /* declined: not waiting, and a background revalidation runs (started now, or already in flight) */
-                if (join(t, lk, obj, CR_FLIGHT_REVALIDATE, 1) == CR_DECLINED) {
+                cr_rl_verdict_t v;
+                /* declined: not waiting, and a background revalidation runs (started now, or already in flight); over
+                 * an upstream rate limit the stale answer goes out without one */
+                if ((cr_ratelimit_applies(route, 1) && !cr_ratelimit_take(req, route, &v)) ||
+                    join(t, lk, obj, CR_FLIGHT_REVALIDATE, 1) == CR_DECLINED) {
                     CR_STAT_INC(t->stats, stale);
                     cr_reqstat_outcome(lk->stat, CR_OUTCOME_STALE);
                     cr_respond_object(req, cfg, route, obj, cr_cache_status_fwd(req, "stale", "detail=stale-while-revalidate"));
@@ -215,6 +270,10 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         if ((qi->cc.flags & CR_CC_ONLY_IF_CACHED) != 0) {
             if (join(t, lk, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_DECLINED)
                 cr_send_json_error(req, 504, "Gateway Timeout", "only_if_cached", "no fresh stored response");
+            cr_pin_release(&obj);
+            return;
+        }
+        if (limited(req, cfg, route, obj, 1)) {
             cr_pin_release(&obj);
             return;
         }
@@ -235,6 +294,8 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         return;
     }
     lk->fwd = num_variants != 0 ? "vary-miss" : "uri-miss";
+    if (limited(req, cfg, route, NULL, 1))
+        return;
     if ((qi->cc.flags & CR_CC_NO_STORE) != 0) {
         cr_reqstat_outcome(lk->stat, CR_OUTCOME_PASS);
         pass_with_status(req, cfg, "request", "detail=no-store");
@@ -290,37 +351,50 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     char keybuf[CR_MAX_KEY];
     int keylen, ambiguous;
     cr_reqstat_t *stat = cr_reqstat_take(req); /* begun by the guard handler, which ran just before */
+    uint64_t rl_over_us = 0;
+    cr_rl_verdict_t v;
 
     if (cr_purge_method_try(req, cfg))
         return 0;
     route = cr_route_match_ex(cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len), &ambiguous);
     cr_reqstat_route(stat, route != NULL ? route->stat_slot : CR_ROUTE_SLOT_NONE); /* outcome: pass until said otherwise */
     cr_accesslog_note_route(req, cr_route_label(route).base, cr_route_label(route).len);
+    if (cr_ratelimit_applies(route, 0) && !cr_ratelimit_take(req, route, &v)) {
+        /* applies_to: all: a cached GET or HEAD on a serve_stale route may still be answered from the store */
+        if (!route->rate_limit.serve_stale || !route->cache ||
+            (!is_method(m, H2O_STRLIT("GET")) && !is_method(m, H2O_STRLIT("HEAD")))) {
+            cr_ratelimit_reject(req, route, &v);
+            return 0;
+        }
+        rl_over_us = v.retry_us;
+    }
     if (route == NULL || !route->cache) {
-        cr_pass_start(req, cfg, route, h2o_iovec_init(NULL, 0), NULL);
+        if (!limited(req, cfg, route, NULL, 1))
+            cr_pass_start(req, cfg, route, h2o_iovec_init(NULL, 0), NULL);
         return 0;
     }
     if (!is_method(m, H2O_STRLIT("GET")) && !is_method(m, H2O_STRLIT("HEAD"))) {
         int safe = is_method(m, H2O_STRLIT("OPTIONS")) || is_method(m, H2O_STRLIT("TRACE"));
-        cr_pass_start(req, cfg, route, cr_cache_status_fwd(req, "method", NULL), safe ? NULL : cr_writethrough_on_head);
+        if (!limited(req, cfg, route, NULL, 1))
+            cr_pass_start(req, cfg, route, cr_cache_status_fwd(req, "method", NULL), safe ? NULL : cr_writethrough_on_head);
         return 0;
     }
 
     cr_reqstat_outcome(stat, CR_OUTCOME_BYPASS); /* until the lookup says more */
     if (ambiguous) {
         /* "..;", "%2F..", a backslash, a double escape: the upstream may read it as a path another route covers */
-        pass_with_status(req, cfg, "bypass", "detail=ambiguous-path");
+        pass_limited(req, cfg, route, rl_over_us, "detail=ambiguous-path");
         return 0;
     }
     keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len), req->scheme->default_port,
                           cr_str(req->input.path.base, req->input.path.len), req_header_lookup, req, keybuf, sizeof(keybuf));
     if (keylen < 0) {
-        pass_with_status(req, cfg, "bypass", "detail=key-too-long");
+        pass_limited(req, cfg, route, rl_over_us, "detail=key-too-long");
         return 0;
     }
     if (!key_path_is_request_path(keybuf, (size_t)keylen, req->input.path)) {
         /* the key would name another path than the one the upstream is asked for: never store such answers */
-        pass_with_status(req, cfg, "bypass", "detail=unnormalized-path");
+        pass_limited(req, cfg, route, rl_over_us, "detail=unnormalized-path");
         return 0;
     }
     lk = h2o_mem_alloc_pool(&req->pool, sizeof(*lk));
@@ -337,6 +411,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     lk->fill.ctx = lk;
     lk->cookie_pass = lk->fill.qi.has_cookie && route->cookies == CR_COOKIES_PASS;
     lk->stat = stat;
+    lk->rl_over_us = rl_over_us;
     lookup_and_answer(t, lk);
     return 0;
 }

@@ -353,6 +353,11 @@ cr_mc_result_t cr_mc_delete(cr_mc_t *mc, const char *key, size_t keylen)
 
 cr_mc_result_t cr_mc_incr(cr_mc_t *mc, const char *key, size_t keylen, uint64_t *out)
 {
+    return cr_mc_incr_by(mc, key, keylen, 1, 0, out);
+}
+
+cr_mc_result_t cr_mc_incr_by(cr_mc_t *mc, const char *key, size_t keylen, uint32_t delta, uint32_t exptime_s, uint64_t *out)
+{
     cr_mc_call_t call;
     cr_mc_result_t r;
     memcached_return_t rc;
@@ -361,11 +366,11 @@ cr_mc_result_t cr_mc_incr(cr_mc_t *mc, const char *key, size_t keylen, uint64_t 
     for (attempt = 0; attempt != 2; ++attempt) {
         if ((r = begin(mc, key, keylen, &call)) != CR_MC_OK)
             return r;
-        rc = memcached_increment(call.m, key, keylen, 1, out);
+        rc = memcached_increment(call.m, key, keylen, delta, out);
         if ((r = end(mc, &call, rc)) != CR_MC_MISS)
             return r;
         /* absent: create it at 0 (another pod may win this add: then its value is incremented) */
-        if ((r = store(mc, 1, key, keylen, "0", 1, 0)) == CR_MC_FAILED || r == CR_MC_SKIPPED)
+        if ((r = store(mc, 1, key, keylen, "0", 1, exptime_s)) == CR_MC_FAILED || r == CR_MC_SKIPPED)
             return r;
     }
     return CR_MC_FAILED;

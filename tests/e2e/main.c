@@ -46,6 +46,7 @@ void cr_e2e_register_metrics(void);
 void cr_e2e_register_accesslog(void);
 void cr_e2e_register_ranges(void);
 void cr_e2e_register_shedding(void);
+void cr_e2e_register_ratelimit(void);
 
 int main(void)
 {
@@ -89,6 +90,7 @@ int main(void)
     cr_e2e_register_accesslog();
     cr_e2e_register_ranges();
     cr_e2e_register_shedding();
+    cr_e2e_register_ratelimit();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;
         CU_set_fail_on_inactive(CU_FALSE); /* the suites left out are not failures */

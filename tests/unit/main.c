@@ -31,6 +31,7 @@ void cr_test_register_purge(void);
 void cr_test_register_encoding(void);
 void cr_test_register_http(void);
 void cr_test_register_guard(void);
+void cr_test_register_ratelimit(void);
 void cr_test_register_stats(void);
 void cr_test_register_metrics(void);
 void cr_test_register_stats_json(void);
@@ -81,6 +82,7 @@ int main(void)
     cr_test_register_encoding();
     cr_test_register_http();
     cr_test_register_guard();
+    cr_test_register_ratelimit();
     cr_test_register_stats();
     cr_test_register_metrics();
     cr_test_register_outcome();

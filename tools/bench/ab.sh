@@ -8,6 +8,8 @@
 # new then old, for ROUNDS rounds. Alternating short runs side by side keeps the noise of a shared machine in both
 # columns; the median of the per-round new/old ratios is printed per workload. Every process started here is stopped
 # by PID on exit. A benchmark, not a test: it asserts nothing.
+# AB_NEW_ROUTE (optional): YAML lines added to the new side's route only, to measure a route option with one binary,
+# e.g. AB_NEW_ROUTE='    rate_limit: { rate: 1000000000/s, applies_to: all }' tools/bench/ab.sh build/corral build/corral
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OLD=$1; NEW=$2; ROUNDS=${3:-6}; SECS=${4:-3}
@@ -36,6 +38,7 @@ routes:
     cache: true
     compress: { types: [application/json], min_size: 256, brotli_quality: 6, gzip_level: 6 }
 YAML
+  if [ $side = new ] && [ -n "${AB_NEW_ROUTE:-}" ]; then printf '%s\n' "$AB_NEW_ROUTE" >> "$WORK/$side.yaml"; fi
   bin=$OLD; [ $side = new ] && bin=$NEW
   cp "$bin" "$WORK/corral-$side"
   taskset -c 1 "$WORK/corral-$side" -c "$WORK/$side.yaml" > "$WORK/$side.out" 2>&1 & PIDS+=($!)

@@ -7,6 +7,7 @@
 # and the top functions (exclusive instructions) of the big run. Every process it starts, it stops by PID.
 #
 # Usage: tools/bench/profile-hit.sh [build/corral] [accept-encoding]   (e.g. "br, gzip"; default: identity)
+# PROFILE_ROUTE (optional): YAML lines added to the route, e.g. PROFILE_ROUTE='    rate_limit: { rate: 1000000000/s, applies_to: all }'.
 set -euo pipefail
 
 CORRAL=${1:-build/corral}
@@ -44,6 +45,7 @@ routes:
     cache: true
     compress: { types: [application/json], min_size: 256, brotli_quality: 6, gzip_level: 6 }
 YAML
+if [ -n "${PROFILE_ROUTE:-}" ]; then printf '%s\n' "$PROFILE_ROUTE" >>"$WORK/corral.yaml"; fi
 URL="http://127.0.0.1:$CORRAL_PORT/profile/hot?size=2048&cc=max-age%3D3600"
 H2LOAD_AE=()
 [ -n "$AE" ] && H2LOAD_AE=(-H "accept-encoding: $AE")

@@ -56,6 +56,31 @@ typedef enum en_cr_cookies_mode_t {
     CR_COOKIES_LIST,     /* only the named cookies are forwarded on fills, and they are part of the key */
 } cr_cookies_mode_t;
 
+/* Whose requests one rate-limit bucket counts (`rate_limit.by`). */
+typedef enum en_cr_ratelimit_by_t {
+    CR_RL_BY_NONE = 0, /* the route as a whole */
+    CR_RL_BY_CLIENT,   /* the client's address */
+    CR_RL_BY_HEADER,   /* a request header's value (hashed; a request without it shares one bucket) */
+} cr_ratelimit_by_t;
+
+/* A route's `rate_limit` (config_ratelimit.c; serve/ratelimit.h). rate == 0: the route has none. */
+typedef struct st_cr_ratelimit_config_t {
+    uint64_t rate;      /* tokens per window_ms ("100/s": 100 per 1000 ms) */
+    uint64_t window_ms; /* 1000, 60000 or 3600000 */
+    uint64_t burst;     /* bucket size; default: rate (one window's worth) */
+    cr_ratelimit_by_t by;
+    char *header;       /* CR_RL_BY_HEADER: the lower-cased name */
+    int all;            /* applies_to: all (every request); 0: upstream (default: misses, passes, revalidations) */
+    int cluster;        /* scope: cluster (shared through the tier's memcached); 0: pod (default) */
+    uint64_t pods;      /* scope: cluster: pods sharing the limit; with memcached down each admits rate / pods */
+    int serve_stale;    /* serve_stale: over the limit, answer from a stored (stale) object when there is one */
+    /* derived once at load, so a request does no division and no hashing of the route's name: */
+    uint64_t interval_us; /* between tokens (at least 1); for scope: cluster, this pod's share (rate / pods) */
+    uint64_t tau_us;      /* burst * interval_us (burst / pods for the share, at least 1 token) */
+    uint64_t name_hash;   /* cr_hash of the route's name */
+    size_t header_len;
+} cr_ratelimit_config_t;
+
 typedef enum en_cr_match_kind_t {
     CR_MATCH_PREFIX = 0,
     CR_MATCH_EXACT,
@@ -116,6 +141,9 @@ typedef struct st_cr_route_config_t {
     unsigned compress_encodings; /* `encodings: [br, gzip]`: 1u << CR_ENC_GZIP | 1u << CR_ENC_BR bits; default both */
     int brotli_quality;          /* 0..11, default 5 */
     int gzip_level;              /* 1..9, default 6 */
+
+    /* rate limit (issue 16) */
+    cr_ratelimit_config_t rate_limit;
 
     /* write-through invalidation (issue 5) */
     char **invalidate; /* paths, prefixes ending in '*' or templates with {name} */

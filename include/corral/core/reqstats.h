@@ -54,6 +54,7 @@ typedef struct st_cr_reqstats_t {
     uint64_t body_bytes[CR_BODY_MAX];
     cr_hist_t upstream_latency;
     uint64_t upstream_errors[CR_UPSTREAM_ERR_MAX];
+    uint64_t rate_limited[CR_ROUTE_SLOTS]; /* requests refused or answered stale by the route's rate_limit (issue 16) */
     struct st_cr_reqstats_t *next; /* every thread's block (reqstats.c) */
 } cr_reqstats_t;
 
@@ -100,6 +101,9 @@ static inline unsigned cr_code_class(int status)
 /* The upstream client's events (fill/upstream.c), on the fetch's thread. */
 void cr_reqstats_upstream_head(uint64_t us); /* a response head arrived `us` after the fetch started */
 void cr_reqstats_upstream_error(unsigned kind);
+
+/* A request over its route's rate limit (serve/ratelimit.c), on the request's thread. */
+void cr_reqstats_rate_limited(unsigned slot);
 
 /* *out = the sum of every thread's block (out's `next` is NULL). Any thread. */
 void cr_reqstats_sum(cr_reqstats_t *out);

@@ -23,6 +23,8 @@ typedef struct st_cr_lookup_t {
     int cookie_pass;    /* the request carries Cookie on a `cookies: pass` route: it sees only CR_OBJ_SHAREABLE objects,
                            and its fills are its own (never shared with a waiter, no background revalidation) */
     int holds_cfg;      /* fill.cfg is retained until the request is disposed (cr_lookup_hold_generation) */
+    uint64_t rl_over_us; /* over an `applies_to: all` rate limit with serve_stale: a stored object answers, or 429
+                            (Retry-After from this: the microseconds until a token); 0: not over */
     cr_reqstat_t *stat; /* the request's metrics labels (core/reqstats.h; in the guard's tracker), or NULL */
 } cr_lookup_t;
 

@@ -56,6 +56,8 @@ cr_mc_result_t cr_mc_add(cr_mc_t *mc, const char *key, size_t keylen, const char
 cr_mc_result_t cr_mc_delete(cr_mc_t *mc, const char *key, size_t keylen);
 /* Increments by 1; creates the counter at 1 when absent (add of "0" then incr). *out gets the new value. */
 cr_mc_result_t cr_mc_incr(cr_mc_t *mc, const char *key, size_t keylen, uint64_t *out);
+/* The same by delta; a counter it creates expires after exptime_s (0: never). The rate limiter's windows. */
+cr_mc_result_t cr_mc_incr_by(cr_mc_t *mc, const char *key, size_t keylen, uint32_t delta, uint32_t exptime_s, uint64_t *out);
 
 /* The index in conf->servers a key hashes to. */
 size_t cr_mc_server_of(cr_mc_t *mc, const char *key, size_t keylen);
