@@ -198,12 +198,14 @@ cr_object_t *cr_fill_object_refreshed(const cr_config_t *cfg, const cr_object_t 
     }
     /* freshness from the merged header set (the 304's Date and Age are those of the revalidation) */
     cr_response_info_init(ri);
+    cr_response_info_set_targeted(ri, cfg); /* the stored targeted field still governs (it is kept, not sent) */
     for (i = 0; i != obj->num_headers; ++i)
         cr_response_info_add(ri, cr_object_header_name(obj, i), cr_object_header_value(obj, i));
     for (j = 0; j != num_headers; ++j)
         if (headers[j].name == &H2O_TOKEN_DATE->buf || headers[j].name == &H2O_TOKEN_AGE->buf)
             cr_response_info_add(ri, cr_str(headers[j].name->base, headers[j].name->len),
                                  cr_str(headers[j].value.base, headers[j].value.len));
+    cr_response_info_apply_targeted(ri);
     ri->status = old->status;
     return obj;
 Error:

@@ -303,7 +303,7 @@ static int parse_cache(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t 
         return -1;
     if (cr_conf_opt_string(p, &m, "surrogate_key_header", 0, check_surrogate_key_header, &cfg->cache.surrogate_key_header) != 0 ||
         cr_conf_opt_bool(p, &m, "keep_surrogate_key", &cfg->cache.keep_surrogate_key) != 0 ||
-        cr_conf_parse_purge_from(p, cfg, &m) != 0)
+        cr_conf_parse_purge_from(p, cfg, &m) != 0 || cr_conf_parse_targeted(p, cfg, &m) != 0)
         return -1;
     mem = cr_conf_find(p, &m, "memory");
     maxobj = cr_conf_find(p, &m, "max_object_size");
@@ -353,7 +353,8 @@ static int parse_root(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *
     cfg->upstream.queue_timeout_ms = 5000;
     cfg->cache.memory = (size_t)256 << 20;
     cfg->cache.max_object_size = (size_t)8 << 20;
-    if ((cfg->cache.surrogate_key_header = cr_conf_strdup("surrogate-key", 13)) == NULL)
+    if ((cfg->cache.surrogate_key_header = cr_conf_strdup("surrogate-key", 13)) == NULL ||
+        cr_conf_set_targeted_defaults(cfg) != 0)
         return cr_conf_fail_at(p, 1, 1, "out of memory");
     cfg->tier.memcached_timeout_ms = 20;
     cfg->tier.max_item_size = (size_t)1 << 20;
@@ -528,6 +529,7 @@ void cr_config_free(cr_config_t **cfgp)
     free(cfg->admin.token_env);
     free(cfg->cache.surrogate_key_header);
     free(cfg->cache.purge_from);
+    free_strv(cfg->cache.targeted_cc, cfg->cache.num_targeted_cc);
     free_strv(cfg->tier.memcached_servers, cfg->tier.num_memcached_servers);
     for (i = 0; i != cfg->num_routes; ++i) {
         cr_route_config_t *r = cfg->routes + i;

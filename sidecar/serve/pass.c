@@ -22,6 +22,7 @@
 
 #include "corral/http/encoding.h"
 #include "corral/http/http.h"
+#include "corral/http/targeted_cc.h"
 #include "corral/fill/upstream_head.h"
 #include "corral/core/log.h"
 #include "corral/core/runtime.h"
@@ -157,7 +158,8 @@ void cr_relay_response_header(h2o_req_t *req, const cr_config_t *cfg, const h2o_
 {
     h2o_iovec_t value;
     if (h->name == &H2O_TOKEN_CONTENT_LENGTH->buf || h->name == &H2O_TOKEN_DATE->buf || h->name == &H2O_TOKEN_SERVER->buf ||
-        cr_is_hop_by_hop(*h->name, connection) || (cr_is_surrogate_key_header(*h->name, cfg) && !cfg->cache.keep_surrogate_key))
+        cr_is_hop_by_hop(*h->name, connection) || (cr_is_surrogate_key_header(*h->name, cfg) && !cfg->cache.keep_surrogate_key) ||
+        cr_targeted_cc_hidden(cfg, cr_str(h->name->base, h->name->len)))
         return;
     value = h2o_strdup(&req->pool, h->value.base, h->value.len);
     if (h2o_iovec_is_token(h->name)) {

@@ -26,6 +26,7 @@
 
 #include "corral/http/encoding.h"
 #include "corral/http/http.h"
+#include "corral/http/targeted_cc.h"
 #include "corral/cache/pin.h"
 #include "corral/core/runtime.h"
 
@@ -219,7 +220,8 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     uint64_t now = h2o_now(t->ctx.loop);
     unsigned flags = cr_object_flags(obj), available = available_encodings(obj);
     int forced = (flags & CR_OBJ_FORCED) != 0, has_variants = available != CR_ENC_BIT(CR_ENC_IDENTITY), chosen = CR_ENC_IDENTITY,
-        not_modified, vary_done = 0, is_head;
+        not_modified, vary_done = 0, is_head,
+        hide_targeted = cfg->cache.num_targeted_cc != 0 && !cfg->cache.forward_targeted; /* targeted_cc.h */
     cr_encoding_t coded = received_encoding(obj);
     h2o_iovec_t etag, body;
     cr_str_t stored;
@@ -258,6 +260,8 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
         if (not_modified && !is_304_header(name))
             continue;
         if (forced && is_forced_override(name))
+            continue;
+        if (token == 0 && hide_targeted && cr_targeted_cc_index(cfg, name) >= 0) /* no targeted field is a token */
             continue;
         if (has_variants && cr_str_eq(name, H2O_STRLIT("vary")) && mentions_accept_encoding(value))
             vary_done = 1;

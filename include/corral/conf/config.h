@@ -176,6 +176,11 @@ typedef struct st_cr_config_t {
         struct st_cr_cidr_t *purge_from; /* cache.purge_from: client networks allowed to send PURGE on the traffic
                                             port; none (the default): PURGE is an ordinary method, passed upstream */
         size_t num_purge_from;
+        char **targeted_cc;     /* cache.targeted_cache_control (RFC 9213), lower-case, first wins; default
+                                   [cdn-cache-control]; at most CR_TARGETED_CC_MAX (config_targeted.c) */
+#define CR_TARGETED_CC_MAX 4
+        size_t num_targeted_cc;
+        int forward_targeted;   /* cache.forward_targeted: send those fields to clients; default 0 */
     } cache;
 
     struct {

@@ -624,7 +624,7 @@ static void test_unknown_keys(void)
     EXPECT_ERROR(HEAD "upstream2:\n", "t.yaml:4:1: ", "unknown key \"upstream2\"");
     EXPECT_ERROR(HEAD "cache: { size: 1MiB }\n", "t.yaml:4:10: ",
                  "unknown key \"size\" in cache (allowed there: memory, max_object_size, surrogate_key_header, "
-                 "keep_surrogate_key, purge_from)");
+                 "keep_surrogate_key, purge_from, targeted_cache_control, forward_targeted)");
     EXPECT_ERROR(HEAD "tier: { redis: {} }\n", "t.yaml:4:9: ", "unknown key \"redis\" in tier (allowed there: memcached, lease, invalidation)");
     EXPECT_ERROR(HEAD "tier: { memcached: { servers: ['a:1'], ttl: 1s } }\n", "t.yaml:4:40: ",
                  "unknown key \"ttl\" in tier.memcached (allowed there: servers, timeout, max_item_size); \"ttl\" belongs in "

