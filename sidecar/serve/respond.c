@@ -24,6 +24,7 @@
 
 #include <stdio.h>
 
+#include "corral/http/date_send.h"
 #include "corral/http/encoding.h"
 #include "corral/http/http.h"
 #include "corral/http/targeted_cc.h"
@@ -155,6 +156,7 @@ typedef struct st_cr_decode_gen_t {
     cr_str_t input;   /* the stored coded body (kept alive by the request's object reference) */
     size_t consumed;
     h2o_buffer_t *out; /* decoded bytes of the current h2o_send: at most CR_DECODE_WINDOW + CR_CODEC_CHUNK */
+    h2o_iovec_t date;  /* the stored Date, until the send that writes the head (date_send.h) */
 } cr_decode_gen_t;
 
 static int on_decoded(void *ctx, const void *buf, size_t len)
@@ -166,7 +168,7 @@ static int on_decoded(void *ctx, const void *buf, size_t len)
 /* Decodes the next window of output (only once the client took the previous one: proceed) and sends it. */
 static void decode_and_send(cr_decode_gen_t *self, h2o_req_t *req)
 {
-    h2o_iovec_t vec;
+    h2o_iovec_t vec, date;
     size_t n;
     int rc;
 
@@ -179,7 +181,10 @@ static void decode_and_send(cr_decode_gen_t *self, h2o_req_t *req)
         return;
     }
     vec = h2o_iovec_init(self->out->bytes, self->out->size);
-    h2o_send(req, &vec, vec.len != 0 ? 1 : 0, rc == CR_OK ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+    date = self->date;
+    if (vec.len != 0 || rc == CR_OK)
+        self->date = h2o_iovec_init(NULL, 0); /* this send writes the head */
+    cr_send_dated(req, date, &vec, vec.len != 0 ? 1 : 0, rc == CR_OK ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
 }
 
 static void on_decode_proceed(h2o_generator_t *generator, h2o_req_t *req)
@@ -195,7 +200,7 @@ static void on_decode_gen_dispose(void *p)
 }
 
 /* Starts a decoded response; the caller has set status and headers. */
-static void send_decoded(h2o_req_t *req, const cr_config_t *cfg, const cr_object_t *obj, cr_encoding_t coded)
+static void send_decoded(h2o_req_t *req, const cr_config_t *cfg, const cr_object_t *obj, cr_encoding_t coded, h2o_iovec_t date)
 {
     cr_decode_gen_t *self = h2o_mem_alloc_shared(&req->pool, sizeof(*self), on_decode_gen_dispose);
     memset(self, 0, sizeof(*self));
@@ -209,6 +214,7 @@ static void send_decoded(h2o_req_t *req, const cr_config_t *cfg, const cr_object
         h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
         return;
     }
+    self->date = date;
     decode_and_send(self, req);
 }
 
@@ -223,11 +229,12 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
         not_modified, vary_done = 0, is_head,
         hide_targeted = cfg->cache.num_targeted_cc != 0 && !cfg->cache.forward_targeted; /* targeted_cc.h */
     cr_encoding_t coded = received_encoding(obj);
-    h2o_iovec_t etag, body;
+    h2o_iovec_t etag, body, date = {NULL, 0};
     cr_str_t stored;
     cr_object_t **slot;
     char *agebuf;
     size_t i;
+    unsigned date_token = cr_token_index(&H2O_TOKEN_DATE->buf);
 
     if (has_variants) {
         h2o_iovec_t ae = cr_req_header(req, H2O_TOKEN_ACCEPT_ENCODING);
@@ -255,6 +262,10 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     for (i = 0; i != obj->num_headers; ++i) {
         cr_str_t name = cr_object_header_name(obj, i), value = cr_object_header_value(obj, i);
         unsigned token = cr_object_header_token(obj, i);
+        if (token == date_token) { /* the origin's, sent by cr_send_dated instead of libh2o's own */
+            date = h2o_iovec_init(value.base, value.len);
+            continue;
+        }
         if (cr_str_eq(name, H2O_STRLIT("etag")) || cr_str_eq(name, H2O_STRLIT("content-encoding")))
             continue;
         if (not_modified && !is_304_header(name))
@@ -287,7 +298,7 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     if (not_modified) {
         CR_STAT_INC(t->stats, not_modified);
         h2o_start_response(req, &generator);
-        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        cr_send_dated(req, date, NULL, 0, H2O_SEND_STATE_FINAL);
         return;
     }
     if (chosen != CR_ENC_IDENTITY) {
@@ -299,9 +310,9 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
         /* stored only in the upstream's coding and the client accepts none we hold: decode while sending */
         if (is_head) {
             h2o_start_response(req, &generator);
-            h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+            cr_send_dated(req, date, NULL, 0, H2O_SEND_STATE_FINAL);
         } else {
-            send_decoded(req, cfg, obj, coded);
+            send_decoded(req, cfg, obj, coded, date);
         }
         return;
     }
@@ -310,7 +321,7 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     req->res.content_length = body.len;
     h2o_start_response(req, &generator);
     if (is_head || body.len == 0)
-        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        cr_send_dated(req, date, NULL, 0, H2O_SEND_STATE_FINAL);
     else
-        h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
+        cr_send_dated(req, date, &body, 1, H2O_SEND_STATE_FINAL);
 }

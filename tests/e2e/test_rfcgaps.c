@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -166,6 +167,61 @@ static void test_targeted_cache_control_config(void)
     CU_ASSERT_EQUAL(harness_stop(&c2), 0);
 }
 
+/* An IMF-fixdate `ago` seconds in the past, URL-encoded for the upstream's date= (spaces as %20) into q, and plain
+ * into plain (each at least 64 bytes). */
+static void date_ago(int ago, char *q, char *plain)
+{
+    time_t t = time(NULL) - ago;
+    struct tm tm;
+    char *p;
+    gmtime_r(&t, &tm);
+    strftime(plain, 64, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    for (p = q; *plain != '\0'; ++plain)
+        p += *plain == ' ' ? (size_t)sprintf(p, "%%20") : (size_t)(*p = *plain, 1);
+    *p = '\0';
+}
+
+/* RFC 9110 6.6.1 / RFC 9111 5.1: a stored response keeps the origin's Date; a hit sends that Date (exactly one Date
+ * line) with the computed Age, on HTTP/1.1 and HTTP/2, for a full response and for a 304 made from the cache. */
+static void test_hit_keeps_the_origin_date(void)
+{
+    static const char *const inm[] = {"If-None-Match: \"d1\"", NULL};
+    static const cr_proto_t protos[] = {CR_H1, CR_H2C};
+    char q[128], plain[64], path[256], v[128], age[32];
+    int i;
+
+    date_ago(30, q, plain);
+    snprintf(path, sizeof(path), "/date/hit?cc=max-age%%3D3600&etag=%%22d1%%22&date=%s", q);
+    for (i = 0; i != 5; ++i) { /* a miss, then hits on both protocols, then 304s from the cache */
+        cr_resp_t r;
+        get(&r, protos[i % 2], path, i >= 3 ? inm : NULL);
+        CU_ASSERT_EQUAL(r.status, i >= 3 ? 304 : 200);
+        CU_ASSERT_EQUAL(resp_header_count(&r, "date"), 1);
+        CU_ASSERT(resp_header(&r, "date", v, sizeof(v)) != NULL && strcmp(v, plain) == 0);
+        if (strcmp(v, plain) != 0)
+            fprintf(stderr, "\n  Date: got \"%s\", want \"%s\" (request %d)\n", v, plain, i);
+        CU_ASSERT(resp_header(&r, "age", age, sizeof(age)) != NULL && atoi(age) >= 29);
+        resp_free(&r);
+    }
+    CU_ASSERT_EQUAL(upstream_count(&up, "/date/hit"), 1);
+
+    /* stored only gzip'ed by the origin, decoded on the fly for a client that accepts no coding */
+    snprintf(path, sizeof(path), "/date/gz?cc=max-age%%3D3600&gzip=1&size=100000&date=%s", q);
+    for (i = 0; i != 4; ++i) {
+        cr_resp_t r;
+        get(&r, protos[i % 2], path, NULL);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT_EQUAL(r.body_len, 100000);
+        CU_ASSERT_PTR_NULL(resp_header(&r, "content-encoding", v, sizeof(v)));
+        CU_ASSERT_EQUAL(resp_header_count(&r, "date"), 1);
+        CU_ASSERT(resp_header(&r, "date", v, sizeof(v)) != NULL && strcmp(v, plain) == 0);
+        if (strcmp(v, plain) != 0)
+            fprintf(stderr, "\n  Date: got \"%s\", want \"%s\" (gz request %d)\n", v, plain, i);
+        resp_free(&r);
+    }
+    CU_ASSERT_EQUAL(upstream_count(&up, "/date/gz"), 1);
+}
+
 void cr_e2e_register_rfcgaps(void)
 {
     CU_pSuite s = CU_add_suite("rfcgaps", suite_init, suite_cleanup);
@@ -173,4 +229,5 @@ void cr_e2e_register_rfcgaps(void)
                 test_targeted_cache_control);
     CU_add_test(s, "targeted Cache-Control: still counts after a 304", test_targeted_cache_control_survives_a_304);
     CU_add_test(s, "targeted Cache-Control: config checks, forward_targeted", test_targeted_cache_control_config);
+    CU_add_test(s, "Date: a hit sends the origin's Date, once, with its Age", test_hit_keeps_the_origin_date);
 }
