@@ -107,8 +107,9 @@ static h2o_iovec_t variant_etag(h2o_req_t *req, const cr_object_t *obj, cr_encod
     return h2o_iovec_init(buf, e.len + slen);
 }
 
-/* If-None-Match against the variant's ETag, else If-Modified-Since (RFC 9110 13.2.2). The stored Last-Modified is
- * parsed here, only for a request that carries If-Modified-Since (no object keeps it parsed). */
+/* If-None-Match against the variant's ETag, else If-Modified-Since (RFC 9110 13.2.2) against Last-Modified, or the
+ * stored Date when there is none. The date is parsed here, only for a request that carries If-Modified-Since (no
+ * object keeps it parsed). */
 static int is_not_modified(h2o_req_t *req, const cr_object_t *obj, h2o_iovec_t etag)
 {
     h2o_iovec_t inm, ims;
@@ -119,8 +120,11 @@ static int is_not_modified(h2o_req_t *req, const cr_object_t *obj, h2o_iovec_t e
         return 0;
     if ((inm = cr_req_header(req, H2O_TOKEN_IF_NONE_MATCH)).base != NULL)
         return etag.base != NULL && cr_policy_etag_matches(cr_str(inm.base, inm.len), cr_str(etag.base, etag.len));
-    if ((ims = cr_req_header(req, H2O_TOKEN_IF_MODIFIED_SINCE)).base == NULL ||
-        (lm = cr_object_find_header(obj, H2O_STRLIT("last-modified"))).base == NULL)
+    if ((ims = cr_req_header(req, H2O_TOKEN_IF_MODIFIED_SINCE)).base == NULL)
+        return 0;
+    /* no Last-Modified: the stored response's Date stands for it (RFC 9111 4.3.2, RFC 9110 13.1.3) */
+    if ((lm = cr_object_find_header(obj, H2O_STRLIT("last-modified"))).base == NULL &&
+        (lm = cr_object_find_header(obj, H2O_STRLIT("date"))).base == NULL)
         return 0;
     if (cr_http_date_parse(lm, &lm_ms) != 0 || lm_ms == 0 || cr_http_date_parse(cr_str(ims.base, ims.len), &ims_ms) != 0)
         return 0;

@@ -222,6 +222,36 @@ static void test_hit_keeps_the_origin_date(void)
     CU_ASSERT_EQUAL(upstream_count(&up, "/date/gz"), 1);
 }
 
+/* RFC 9111 4.3.2 / RFC 9110 13.1.3: If-Modified-Since against a stored response without Last-Modified is compared
+ * with its Date. The origin's Date is 60 s ago: an If-Modified-Since of now is 304, one of two minutes ago is 200. */
+static void test_if_modified_since_uses_date_without_last_modified(void)
+{
+    char q[128], d_old[64], d_now[64], d_before[64], path[256], ims_now[96], ims_before[96];
+    const char *h_now[] = {ims_now, NULL}, *h_before[] = {ims_before, NULL};
+    cr_resp_t r;
+
+    date_ago(60, q, d_old);
+    date_ago(0, path, d_now); /* path is a scratch buffer here */
+    date_ago(120, path, d_before);
+    snprintf(ims_now, sizeof(ims_now), "If-Modified-Since: %s", d_now);
+    snprintf(ims_before, sizeof(ims_before), "If-Modified-Since: %s", d_before);
+    snprintf(path, sizeof(path), "/ims/date?cc=max-age%%3D3600&date=%s", q);
+    get(&r, CR_H1, path, NULL);
+    CU_ASSERT_EQUAL(r.status, 200);
+    resp_free(&r);
+    get(&r, CR_H1, path, h_now);
+    CU_ASSERT_EQUAL(r.status, 304);
+    resp_free(&r);
+    get(&r, CR_H2C, path, h_now);
+    CU_ASSERT_EQUAL(r.status, 304);
+    resp_free(&r);
+    get(&r, CR_H1, path, h_before);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT(r.body_len > 0);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/ims/date"), 1);
+}
+
 void cr_e2e_register_rfcgaps(void)
 {
     CU_pSuite s = CU_add_suite("rfcgaps", suite_init, suite_cleanup);
@@ -230,4 +260,6 @@ void cr_e2e_register_rfcgaps(void)
     CU_add_test(s, "targeted Cache-Control: still counts after a 304", test_targeted_cache_control_survives_a_304);
     CU_add_test(s, "targeted Cache-Control: config checks, forward_targeted", test_targeted_cache_control_config);
     CU_add_test(s, "Date: a hit sends the origin's Date, once, with its Age", test_hit_keeps_the_origin_date);
+    CU_add_test(s, "If-Modified-Since: compared with Date when there is no Last-Modified",
+                test_if_modified_since_uses_date_without_last_modified);
 }
