@@ -8,6 +8,8 @@
  * its own paths.
  */
 #include <CUnit/CUnit.h>
+#include <pthread.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +254,80 @@ static void test_if_modified_since_uses_date_without_last_modified(void)
     CU_ASSERT_EQUAL(upstream_count(&up, "/ims/date"), 1);
 }
 
+/* A conditional miss (nothing stored) goes upstream with its validators, and the upstream's 304 comes back as it is;
+ * nothing is stored from it: the next plain GET is a miss that stores the full response, after which conditional
+ * requests are answered 304 from the cache. */
+static void test_conditional_miss_forwards_validators(void)
+{
+    static const char *const inm[] = {"If-None-Match: \"c1\"", NULL},
+                             *const ims[] = {"If-Modified-Since: Sun, 06 Nov 2022 08:49:37 GMT", NULL};
+    char v[256];
+    char *log;
+    cr_resp_t r;
+
+    get(&r, CR_H1, "/cond/etag?cc=max-age%3D3600&etag=%22c1%22", inm);
+    CU_ASSERT_EQUAL(r.status, 304);
+    CU_ASSERT(resp_header(&r, "cache-status", v, sizeof(v)) != NULL && strstr(v, "detail=conditional") != NULL);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/cond/etag"), 1);
+    log = upstream_log(&up, "/cond/etag");
+    CU_ASSERT(log != NULL && strstr(log, "if-none-match") != NULL && strstr(log, "c1") != NULL);
+    free(log);
+    get(&r, CR_H2C, "/cond/etag?cc=max-age%3D3600&etag=%22c1%22", NULL); /* the 304 was not stored: a miss */
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT(r.body_len > 0);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/cond/etag"), 2);
+    get(&r, CR_H1, "/cond/etag?cc=max-age%3D3600&etag=%22c1%22", inm); /* now stored: 304 from the cache */
+    CU_ASSERT_EQUAL(r.status, 304);
+    CU_ASSERT(resp_header(&r, "cache-status", v, sizeof(v)) != NULL && strstr(v, "hit") != NULL);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/cond/etag"), 2);
+
+    /* If-Modified-Since the same way; a validator that does not match gets the full 200, which is not stored */
+    get(&r, CR_H1, "/cond/ims?cc=max-age%3D3600&lm=Sun,%2006%20Nov%202022%2008:49:37%20GMT", ims);
+    CU_ASSERT_EQUAL(r.status, 304);
+    resp_free(&r);
+    get(&r, CR_H1, "/cond/nomatch?cc=max-age%3D3600&etag=%22other%22", inm);
+    CU_ASSERT_EQUAL(r.status, 200);
+    resp_free(&r);
+    get(&r, CR_H1, "/cond/nomatch?cc=max-age%3D3600&etag=%22other%22", NULL);
+    CU_ASSERT_EQUAL(r.status, 200);
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/cond/ims"), 1);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/cond/nomatch"), 2);
+}
+
+static void *plain_get_thread(void *arg)
+{
+    cr_resp_t *r = arg;
+    (void)http_request(r, CR_H1, "GET", url_of(&corral, "/cond/herd?cc=max-age%3D3600&etag=%22h1%22&delay=800"), NULL, NULL, 0);
+    return NULL;
+}
+
+/* A conditional miss while a fill for the key runs joins that fill (it never leads one): the upstream is asked
+ * once, and the conditional request gets its 304 from the stored object. */
+static void test_conditional_miss_joins_a_running_fill(void)
+{
+    static const char *const inm[] = {"If-None-Match: \"h1\"", NULL};
+    cr_resp_t plain, r;
+    pthread_t th;
+    int i;
+
+    memset(&plain, 0, sizeof(plain));
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, plain_get_thread, &plain), 0);
+    for (i = 0; i != 500 && upstream_count(&up, "/cond/herd") < 1; ++i) /* bounded: 5 s */
+        poll(NULL, 0, 10);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/cond/herd"), 1);
+    get(&r, CR_H1, "/cond/herd?cc=max-age%3D3600&etag=%22h1%22&delay=800", inm);
+    CU_ASSERT_EQUAL(r.status, 304);
+    resp_free(&r);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(plain.status, 200);
+    resp_free(&plain);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/cond/herd"), 1);
+}
+
 void cr_e2e_register_rfcgaps(void)
 {
     CU_pSuite s = CU_add_suite("rfcgaps", suite_init, suite_cleanup);
@@ -262,4 +338,7 @@ void cr_e2e_register_rfcgaps(void)
     CU_add_test(s, "Date: a hit sends the origin's Date, once, with its Age", test_hit_keeps_the_origin_date);
     CU_add_test(s, "If-Modified-Since: compared with Date when there is no Last-Modified",
                 test_if_modified_since_uses_date_without_last_modified);
+    CU_add_test(s, "a conditional miss forwards its validators; a 304 is passed back, never stored",
+                test_conditional_miss_forwards_validators);
+    CU_add_test(s, "a conditional miss joins a running fill", test_conditional_miss_joins_a_running_fill);
 }
