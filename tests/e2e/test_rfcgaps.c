@@ -328,6 +328,47 @@ static void test_conditional_miss_joins_a_running_fill(void)
     CU_ASSERT_EQUAL(upstream_count(&up, "/cond/herd"), 1);
 }
 
+/* Interim responses (100, 102, 103) from the origin: libh2o 2.2.5 has no API to send an informational response to a
+ * client (h2o_send_informational came with 2.3), so corral validates them, drops them and sends the final response
+ * alone; nothing of an interim response is stored or reused. A malformed interim response is a bad head (502). */
+static void test_interim_responses_are_dropped_and_never_stored(void)
+{
+    static const cr_proto_t protos[] = {CR_H1, CR_H2C, CR_H1};
+    char v[256];
+    int i;
+
+    for (i = 0; i != 3; ++i) {
+        cr_resp_t r;
+        get(&r, protos[i], "/interim/a?cc=max-age%3D3600&interim=100&interim=102&interim=103", NULL);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT(r.body_len > 0);
+        CU_ASSERT_PTR_NULL(strstr(r.headers_raw, " 103"));
+        CU_ASSERT_PTR_NULL(strstr(r.headers_raw, " 102"));
+        CU_ASSERT_PTR_NULL(resp_header(&r, "x-interim", v, sizeof(v)));
+        CU_ASSERT_PTR_NULL(resp_header(&r, "link", v, sizeof(v)));
+        if (i != 0)
+            CU_ASSERT(resp_header(&r, "cache-status", v, sizeof(v)) != NULL && strstr(v, "hit") != NULL);
+        resp_free(&r);
+    }
+    CU_ASSERT_EQUAL(upstream_count(&up, "/interim/a"), 1);
+    /* passed (uncached route): dropped too */
+    {
+        cr_resp_t r;
+        get(&r, CR_H2C, "/pass/interim?interim=103", NULL);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT_PTR_NULL(resp_header(&r, "x-interim", v, sizeof(v)));
+        resp_free(&r);
+    }
+    /* a malformed interim response: 502, nothing stored (the next request asks again) */
+    for (i = 0; i != 2; ++i) {
+        cr_resp_t r;
+        get(&r, CR_H1, "/interim/bad?cc=max-age%3D3600&interim_bad=1", NULL);
+        CU_ASSERT_EQUAL(r.status, 502);
+        resp_free(&r);
+    }
+    CU_ASSERT_EQUAL(upstream_count(&up, "/interim/bad"), 2);
+}
+
 void cr_e2e_register_rfcgaps(void)
 {
     CU_pSuite s = CU_add_suite("rfcgaps", suite_init, suite_cleanup);
@@ -341,4 +382,5 @@ void cr_e2e_register_rfcgaps(void)
     CU_add_test(s, "a conditional miss forwards its validators; a 304 is passed back, never stored",
                 test_conditional_miss_forwards_validators);
     CU_add_test(s, "a conditional miss joins a running fill", test_conditional_miss_joins_a_running_fill);
+    CU_add_test(s, "interim responses: validated, dropped, never stored", test_interim_responses_are_dropped_and_never_stored);
 }
