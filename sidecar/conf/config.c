@@ -19,6 +19,7 @@
  * environment), route.c (picking a route).
  */
 #include "config_parse.h"
+#include "corral/core/resolve.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -232,9 +233,14 @@ static int parse_upstream(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node
         return cr_conf_fail(p, urln, "upstream.url: user information is not allowed (\"%s\")", url);
     if (*authend != '\0' && strcmp(authend, "/") != 0)
         return cr_conf_fail(p, urln, "upstream.url: must not have a path, query or fragment (\"%s\")", url);
-    if ((why = parse_hostport(auth, (size_t)(authend - auth), 80, 0, host, sizeof(host), &cfg->upstream.addr,
+    if ((why = parse_hostport(auth, (size_t)(authend - auth), 80, 1, host, sizeof(host), &cfg->upstream.addr,
                               &cfg->upstream.addrlen, &cfg->upstream.port)) != NULL)
         return cr_conf_fail(p, urln, "upstream.url: bad address in \"%s\": %s", url, why);
+    if (cfg->upstream.addrlen == 0) { /* a host name: resolved now (off any loop), again while running */
+        cfg->upstream.host_is_name = 1;
+        if (cr_resolve_host(host, cfg->upstream.port, &cfg->upstream.addr, &cfg->upstream.addrlen, &why) != 0)
+            return cr_conf_fail(p, urln, "upstream.url: cannot resolve \"%s\": %s", host, why);
+    }
     if ((cfg->upstream.host = cr_conf_strdup(host, strlen(host))) == NULL)
         return cr_conf_fail(p, urln, "out of memory");
 

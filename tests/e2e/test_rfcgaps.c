@@ -369,6 +369,41 @@ static void test_interim_responses_are_dropped_and_never_stored(void)
     CU_ASSERT_EQUAL(upstream_count(&up, "/interim/bad"), 2);
 }
 
+/* upstream.url with a host name: resolved at load (off the loops) and by the resolver thread afterwards. "LOCALHOST"
+ * is a real lookup (/etc/hosts; only the lower-case spelling is the config's numeric shortcut). A name that does not
+ * resolve is a config error with the reason. */
+static void test_upstream_host_name(void)
+{
+    char yaml[512], err[1024];
+    cr_proc_t c2;
+    cr_resp_t r;
+    int i;
+
+    snprintf(yaml, sizeof(yaml), "listen: [{address: 127.0.0.1:${PORT}}]\nupstream: {url: \"http://LOCALHOST:%d\"}\n"
+                                 "routes: [{match: {prefix: /}}]\n",
+             up.port);
+    CU_ASSERT_EQUAL_FATAL(harness_start_corral(&c2, yaml, &up), 0);
+    for (i = 0; i != 2; ++i) {
+        CU_ASSERT_EQUAL(http_request(&r, i == 0 ? CR_H1 : CR_H2C, "GET", url_of(&c2, "/name/a?cc=max-age%3D60"), NULL, NULL, 0), 0);
+        CU_ASSERT_EQUAL(r.status, 200);
+        resp_free(&r);
+    }
+    CU_ASSERT_EQUAL(upstream_count(&up, "/name/a"), 1);
+    CU_ASSERT_EQUAL(harness_stop(&c2), 0);
+    CU_ASSERT_EQUAL(harness_count_in_file(c2.log_path, "cannot resolve"), 0);
+
+    CU_ASSERT_NOT_EQUAL(harness_run_corral_check("listen: [{address: 127.0.0.1:${PORT}}]\n"
+                                                 "upstream: {url: \"http://corral-test.invalid:8080\"}\n",
+                                                 err, sizeof(err)),
+                        0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot resolve \"corral-test.invalid\""));
+    CU_ASSERT_NOT_EQUAL(harness_run_corral_check("listen: [{address: 127.0.0.1:${PORT}}]\n"
+                                                 "upstream: {url: \"http://bad_name!:8080\"}\n",
+                                                 err, sizeof(err)),
+                        0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a valid host name"));
+}
+
 void cr_e2e_register_rfcgaps(void)
 {
     CU_pSuite s = CU_add_suite("rfcgaps", suite_init, suite_cleanup);
@@ -383,4 +418,5 @@ void cr_e2e_register_rfcgaps(void)
                 test_conditional_miss_forwards_validators);
     CU_add_test(s, "a conditional miss joins a running fill", test_conditional_miss_joins_a_running_fill);
     CU_add_test(s, "interim responses: validated, dropped, never stored", test_interim_responses_are_dropped_and_never_stored);
+    CU_add_test(s, "upstream.url: a host name, resolved off the loops", test_upstream_host_name);
 }

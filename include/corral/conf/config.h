@@ -144,8 +144,9 @@ typedef struct st_cr_config_t {
         char *url;                  /* as written, e.g. "http://127.0.0.1:8080" */
         char *host;                 /* "127.0.0.1" */
         uint16_t port;              /* 8080 */
-        struct sockaddr_storage addr; /* resolved numeric address */
+        struct sockaddr_storage addr; /* resolved numeric address (of a host name: at load; fill/upstream_resolver.h) */
         socklen_t addrlen;
+        int host_is_name;           /* host is a name (not numeric, not localhost): re-resolved while running */
         size_t max_connections;     /* default 64 */
         uint64_t connect_timeout_ms; /* default 1000 */
         uint64_t timeout_ms;        /* default 30000: whole-response idle (I/O) timeout */

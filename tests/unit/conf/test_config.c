@@ -847,8 +847,8 @@ static void test_bad_addresses(void)
     EXPECT_ERROR("listen: [{ address: '127.0.0.1:1' }]\nupstream:\n  url: '" url "'\n", "t.yaml:3:8: ", needle)
     UPSTREAM_ERR("https://127.0.0.1:8443", "upstream.url: https is not supported for the upstream; use http://");
     UPSTREAM_ERR("127.0.0.1:8080", "upstream.url: must start with http://");
-    UPSTREAM_ERR("http://api.internal:8080",
-                 "upstream.url: bad address in \"http://api.internal:8080\": the host must be a numeric");
+    UPSTREAM_ERR("http://api_internal:8080", /* a host name is resolved (issue 17), but it must be one */
+                 "upstream.url: bad address in \"http://api_internal:8080\": not a valid host name");
     UPSTREAM_ERR("http://127.0.0.1:8080/api", "upstream.url: must not have a path, query or fragment");
     UPSTREAM_ERR("http://127.0.0.1:8080?x", "upstream.url: must not have a path, query or fragment");
     UPSTREAM_ERR("http://u:p@127.0.0.1:8080", "upstream.url: user information is not allowed");
