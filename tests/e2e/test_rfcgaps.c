@@ -184,7 +184,8 @@ static void date_ago(int ago, char *q, char *plain)
 }
 
 /* RFC 9110 6.6.1 / RFC 9111 5.1: a stored response keeps the origin's Date; a hit sends that Date (exactly one Date
- * line) with the computed Age, on HTTP/1.1 and HTTP/2, for a full response and for a 304 made from the cache. */
+ * line) with the computed Age, on HTTP/1.1 and HTTP/2, for a full response and for a 304 made from the cache; a passed
+ * response keeps it too. */
 static void test_hit_keeps_the_origin_date(void)
 {
     static const char *const inm[] = {"If-None-Match: \"d1\"", NULL};
@@ -222,6 +223,17 @@ static void test_hit_keeps_the_origin_date(void)
         resp_free(&r);
     }
     CU_ASSERT_EQUAL(upstream_count(&up, "/date/gz"), 1);
+
+    /* passed (uncached route): the origin's Date too, once */
+    snprintf(path, sizeof(path), "/pass/date?date=%s", q);
+    for (i = 0; i != 2; ++i) {
+        cr_resp_t r;
+        get(&r, protos[i], path, NULL);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT_EQUAL(resp_header_count(&r, "date"), 1);
+        CU_ASSERT(resp_header(&r, "date", v, sizeof(v)) != NULL && strcmp(v, plain) == 0);
+        resp_free(&r);
+    }
 }
 
 /* RFC 9111 4.3.2 / RFC 9110 13.1.3: If-Modified-Since against a stored response without Last-Modified is compared
