@@ -15,6 +15,7 @@
 #include "corral/http/hpack_bound.h"
 #include "corral/core/hugepages.h"
 #include "corral/core/log.h"
+#include "corral/core/accesslog.h"
 #include "corral/core/runtime.h"
 #include "corral/core/stderr_interpose.h"
 
@@ -100,6 +101,18 @@ int main(int argc, char **argv)
         cr_config_free(&cfg);
         return 1;
     }
+    /* the access log's destination is opened here, once (log.access is restart-only); -t opens it too, as nginx -t
+     * does, so a path that cannot be written fails the check (a file that did not exist is created) */
+    if (cr_accesslog_open(cfg->log.access, errbuf, sizeof(errbuf)) != 0) {
+        fprintf(stderr, "%s:%u:%u: %s\n", cfg->path, cfg->log.access_pos.line ? cfg->log.access_pos.line : 1,
+                cfg->log.access_pos.col ? cfg->log.access_pos.col : 1, errbuf);
+        if (test_only)
+            fprintf(stderr, "corral: configuration file %s test failed\n", path);
+        free(admin_token);
+        cr_config_free(&cfg);
+        return 1;
+    }
+    cr_log_set_level((cr_log_level_t)cfg->log.level);
     if (test_only) {
         fprintf(stderr, "corral: configuration file %s test is successful\n", path);
         cr_config_free(&cfg);

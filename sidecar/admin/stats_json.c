@@ -41,9 +41,14 @@ uint64_t cr_stats_rss_bytes(void)
     return (uint64_t)resident * (uint64_t)page;
 }
 
-void cr_stats_view_collect(cr_stats_view_t *v)
+void cr_stats_view_collect(cr_stats_view_t *v, cr_reqstats_t *req)
 {
     memset(v, 0, sizeof(*v));
+    if (req != NULL) {
+        cr_reqstats_sum(req);
+        v->req = req;
+    }
+    v->upstream_in_use = cr_upstream_connections_in_use();
     v->now_ms = cr_tier_wall_ms();
     v->uptime_ms = cr_now_ms() - cr_rt.started_at_ms;
     v->threads = cr_rt.nthreads;
@@ -82,37 +87,65 @@ static json_t *str_of(const char *s, size_t len)
     return j;
 }
 
-/* Upstream latency: not measured today. The metrics branch (issue 14, part A) adds an upstream latency histogram;
- * once merged, return {"count": N, "sum_s": seconds} (and, with buckets, "buckets": [[le_s, cumulative], ...]) from
- * it here. The status page already draws the mean of each interval (and p99 from buckets) when this is not null. */
-static json_t *stats_json_upstream_latency(void)
+/* Upstream latency, from the histogram of /metrics' corral_upstream_response_seconds: {"count", "sum_s",
+ * "buckets": [[le_s, cumulative], ...]} (the last bucket's le is null: +Inf). The page draws each interval's mean. */
+static json_t *stats_json_upstream_latency(const cr_stats_view_t *v)
 {
-    return json_null();
+    json_t *o, *b;
+    uint64_t cum = 0;
+    unsigned i;
+    if (v->req == NULL)
+        return json_null();
+    if ((b = json_array()) == NULL)
+        return NULL;
+    for (i = 0; i <= CR_HIST_NUM_BOUNDS; ++i) {
+        cum += v->req->upstream_latency.buckets[i];
+        json_array_append_new(b, json_pack("[oI]", i < CR_HIST_NUM_BOUNDS ? json_real((double)cr_hist_bounds_us[i] / 1e6) : json_null(),
+                                           (json_int_t)cum));
+    }
+    o = json_pack("{s:o,s:o,s:o}", "count", num(cum), "sum_s", json_real((double)v->req->upstream_latency.sum_us / 1e6),
+                  "buckets", b);
+    return o;
 }
 
-/* Upstream connections in use (all threads): not available today (the pool's `active` is per thread, unshared).
- * Return its process-wide gauge here once the metrics branch exposes one. */
-static json_t *stats_json_upstream_in_use(void)
+static json_t *stats_json_upstream_in_use(const cr_stats_view_t *v)
 {
-    return json_null();
+    return v->upstream_in_use != SIZE_MAX ? num(v->upstream_in_use) : json_null();
 }
 
 /*
- * Per-route totals of route `idx` of cfg: none exist today, so null. The metrics branch (issue 14, part A) adds
- * per-route counters indexed by the route's position in its generation; once both branches are merged, return here
- * {"requests": N, "hits": N, "misses": N, "stale": N, "passes": N, "coalesced": N} (any subset; the page shows what
- * is there) read with relaxed loads for the generation `cfg`. Must not fail the whole answer: return null when
- * nothing is known.
+ * Per-route totals of route `idx` of cfg, from the labelled counters of /metrics (its route-name slot: routes of
+ * one name, across reloads, share them): {"requests", "hits", "misses", "stale", "passes", "coalesced", "bypass",
+ * "l2_hits", "codes": {"2xx": N, ...}}. null when the counters are not known.
  */
-static json_t *stats_json_route_totals(const cr_config_t *cfg, size_t idx)
+static json_t *stats_json_route_totals(const cr_stats_view_t *v, const cr_config_t *cfg, size_t idx)
 {
-    return json_null();
+    const cr_route_config_t *r = cfg->routes + idx;
+    const uint64_t *req, *codes;
+    uint64_t total = 0;
+    json_t *c;
+    unsigned i;
+    if (v->req == NULL || r->stat_slot >= CR_ROUTE_SLOTS)
+        return json_null();
+    req = v->req->requests[r->stat_slot];
+    codes = v->req->codes[r->stat_slot];
+    for (i = 0; i != CR_OUTCOME_MAX; ++i)
+        total += req[i];
+    if ((c = json_object()) == NULL)
+        return NULL;
+    for (i = 0; i != CR_CODE_CLASS_MAX; ++i)
+        json_object_set_new(c, cr_code_class_names[i], num(codes[i]));
+    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "requests", num(total), "hits", num(req[CR_OUTCOME_HIT]),
+                     "misses", num(req[CR_OUTCOME_MISS]), "stale", num(req[CR_OUTCOME_STALE]), "passes",
+                     num(req[CR_OUTCOME_PASS]), "coalesced", num(req[CR_OUTCOME_COLLAPSED]), "bypass",
+                     num(req[CR_OUTCOME_BYPASS]), "l2_hits", num(req[CR_OUTCOME_L2_HIT]), "codes", c);
 }
 
-/* The name a route is known by: its match path (the metrics branch adds an optional `name` key, whose default is
- * the match; return the name here once it exists). */
+/* The name a route is known by: its `name` (default: its match, as in /metrics' route label). */
 static json_t *stats_json_route_name(const cr_route_config_t *r)
 {
+    if (r->name != NULL)
+        return str_of(r->name, strlen(r->name));
     return str_of(r->match_path, r->match_path_len);
 }
 
@@ -132,7 +165,7 @@ static json_t *route_methods(unsigned bits)
     return a;
 }
 
-static json_t *route_json(const cr_config_t *cfg, size_t idx)
+static json_t *route_json(const cr_stats_view_t *v, const cr_config_t *cfg, size_t idx)
 {
     const cr_route_config_t *r = cfg->routes + idx;
     json_t *o = json_object(), *match = json_object();
@@ -147,19 +180,19 @@ static json_t *route_json(const cr_config_t *cfg, size_t idx)
     json_object_set_new(o, "name", stats_json_route_name(r));
     json_object_set_new(o, "match", match);
     json_object_set_new(o, "cache", json_boolean(r->cache));
-    json_object_set_new(o, "totals", stats_json_route_totals(cfg, idx));
+    json_object_set_new(o, "totals", stats_json_route_totals(v, cfg, idx));
     return o;
 }
 
 /* The configured routes of cfg (its generation, in config order), as many as fit in `room` bytes of compact text
  * (commas included). *truncated is set when some were left out. NULL when memory ran out. */
-static json_t *stats_json_routes(const cr_config_t *cfg, size_t room, int *truncated)
+static json_t *stats_json_routes(const cr_stats_view_t *v, const cr_config_t *cfg, size_t room, int *truncated)
 {
     json_t *a = json_array();
     size_t i, used = 0;
     *truncated = 0;
     for (i = 0; a != NULL && cfg != NULL && i != cfg->num_routes; ++i) {
-        json_t *r = route_json(cfg, i);
+        json_t *r = route_json(v, cfg, i);
         size_t len = r != NULL ? json_dumpb(r, NULL, 0, JSON_COMPACT) : 0;
         if (r == NULL) {
             json_decref(a);
@@ -221,7 +254,7 @@ json_t *cr_stats_json_build(const cr_stats_view_t *v, const cr_config_t *cfg, si
                      (json_int_t)v->threads, "counters", counters_json(&v->counters), "connections", "open",
                      num(v->connections_open), "upstream", "queued", num(v->upstream_queued), "queued_peak",
                      num(v->upstream_queued_peak), "busy", num(v->upstream_busy), "connections_in_use",
-                     stats_json_upstream_in_use(), "latency", stats_json_upstream_latency(), "store", "objects",
+                     stats_json_upstream_in_use(v), "latency", stats_json_upstream_latency(v), "store", "objects",
                      num(v->store_objects), "bytes", num(v->store_bytes), "limit_bytes", num(v->store_limit),
                      "evictions", num(v->store_evictions), "variant_evictions", num(v->store_variant_evictions),
                      "memory", "rss_bytes", v->rss_bytes != 0 ? num(v->rss_bytes) : json_null(), "store_bytes",
@@ -231,7 +264,7 @@ json_t *cr_stats_json_build(const cr_stats_view_t *v, const cr_config_t *cfg, si
     if (root == NULL)
         return NULL;
     fixed = json_dumpb(root, NULL, 0, JSON_COMPACT) + sizeof(",\"routes\":[]") + CR_STATS_JSON_TAIL;
-    routes = stats_json_routes(cfg, budget > fixed ? budget - fixed : 0, &truncated);
+    routes = stats_json_routes(v, cfg, budget > fixed ? budget - fixed : 0, &truncated);
     if (routes == NULL) {
         json_decref(root);
         return NULL;
@@ -244,9 +277,12 @@ json_t *cr_stats_json_build(const cr_stats_view_t *v, const cr_config_t *cfg, si
 void cr_admin_handle_stats(h2o_req_t *req, const cr_config_t *cfg)
 {
     cr_stats_view_t v;
+    cr_reqstats_t *sum = malloc(sizeof(*sum)); /* NULL: the labelled figures are null in this answer */
     json_t *root;
-    cr_stats_view_collect(&v);
-    if ((root = cr_stats_json_build(&v, cfg, CR_STATS_JSON_MAX)) == NULL) {
+    cr_stats_view_collect(&v, sum);
+    root = cr_stats_json_build(&v, cfg, CR_STATS_JSON_MAX);
+    free(sum);
+    if (root == NULL) {
         cr_send_json_error(req, 500, "Internal Server Error", "no_memory", "out of memory");
         return;
     }

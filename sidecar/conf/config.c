@@ -370,6 +370,8 @@ static int parse_root(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *
     cfg->tier.inval_poll_ms = 10;
     cr_conf_set_limit_defaults(cfg);
     cr_conf_set_lifecycle_defaults(cfg);
+    if (cr_conf_set_log_defaults(cfg) != 0)
+        return cr_conf_fail_at(p, 1, 1, "out of memory");
 
     if (root == NULL)
         return cr_conf_fail_at(p, 1, 1, "missing required key \"listen\" at the top level (the file is empty)");
@@ -397,6 +399,8 @@ static int parse_root(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *
     if ((n = cr_conf_find(p, &m, "limits")) != NULL && cr_conf_parse_limits(p, cfg, n) != 0)
         return -1;
     if ((n = cr_conf_find(p, &m, "routes")) != NULL && cr_conf_parse_routes(p, cfg, n) != 0)
+        return -1;
+    if ((n = cr_conf_find(p, &m, "log")) != NULL && cr_conf_parse_log(p, cfg, n) != 0)
         return -1;
     return cr_conf_parse_drain_timeout(p, cfg, &m);
 }
@@ -536,6 +540,7 @@ void cr_config_free(cr_config_t **cfgp)
     free(cfg->cache.surrogate_key_header);
     free(cfg->cache.purge_from);
     free_strv(cfg->cache.targeted_cc, cfg->cache.num_targeted_cc);
+    free(cfg->log.access);
     free_strv(cfg->tier.memcached_servers, cfg->tier.num_memcached_servers);
     for (i = 0; i != cfg->num_routes; ++i) {
         cr_route_config_t *r = cfg->routes + i;

@@ -30,6 +30,7 @@ typedef enum en_cr_conf_section_t {
     SEC_COALESCE,
     SEC_COMPRESS,
     SEC_HEALTH,
+    SEC_LOG,
 } cr_conf_section_t;
 
 /*
@@ -63,5 +64,8 @@ int cr_conf_parse_routes(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_
 void cr_conf_set_lifecycle_defaults(cr_config_t *cfg);
 int cr_conf_parse_drain_timeout(cr_conf_parser_t *p, cr_config_t *cfg, const cr_conf_map_t *top);
 int cr_conf_parse_health(cr_conf_parser_t *p, cr_config_t *cfg, const cr_conf_map_t *upstream);
+/* log: (config_log.c). Defaults first (-1: out of memory). */
+int cr_conf_set_log_defaults(cr_config_t *cfg);
+int cr_conf_parse_log(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);
 
 #endif

@@ -121,5 +121,8 @@ int cr_config_reload_check_ex(const cr_config_t *running, const cr_config_t *nex
         if (!same)
             return refuse(errbuf, errbufsize, "tier: changing the shared tier needs a restart (its client is made once, at start)");
     }
+    /* the access log's destination is opened once (main.c); log.level may change (generation.c applies it) */
+    if (!str_same(running->log.access, next->log.access))
+        return refuse(errbuf, errbufsize, "log.access: changing the access log's destination needs a restart (it is opened once, at start)");
     return 0;
 }

@@ -15,7 +15,7 @@
 
 /* restart: threads, and every key of listen, upstream and admin */
 static const char *const top_keys[] = {"threads", "listen", "upstream", "admin", "cache", "tier", "limits", "routes",
-                                       "drain_timeout", NULL};
+                                       "drain_timeout", "log", NULL};
 static const char *const listen_keys[] = {"address", "tls", NULL};
 static const char *const tls_keys[] = {"certificate", "key", NULL};
 /* (upstream.health is reloadable: config_lifecycle.c) */
@@ -59,6 +59,8 @@ static const char *const route_keys[] = {"match",
 static const char *const match_keys[] = {"prefix", "exact", "methods", NULL};
 static const char *const key_keys[] = {"host", "query", "headers", NULL};
 static const char *const coalesce_keys[] = {"timeout", "max_waiters", "pass_ttl", NULL};
+/* restart: log.access (the destination is opened once); log.level is reloadable */
+static const char *const log_keys[] = {"access", "level", NULL};
 static const char *const compress_keys[] = {"types", "min_size", "encodings", "brotli_quality", "gzip_level", NULL};
 
 static const struct {
@@ -75,6 +77,7 @@ static const struct {
     [SEC_KEY] = {"routes[].key", key_keys},            [SEC_COALESCE] = {"routes[].coalesce", coalesce_keys},
     [SEC_COMPRESS] = {"routes[].compress", compress_keys},
     [SEC_HEALTH] = {"upstream.health", health_keys},
+    [SEC_LOG] = {"log", log_keys},
 };
 
 static int key_in(const char *const *keys, const char *key)

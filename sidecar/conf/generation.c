@@ -10,6 +10,8 @@
 
 #include <pthread.h>
 
+#include "corral/core/log.h"
+
 static pthread_mutex_t generation_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 void cr_rt_config_publish(const cr_config_t *next)
@@ -21,6 +23,8 @@ void cr_rt_config_publish(const cr_config_t *next)
     cr_rt.cfg = next;
     __atomic_store_n(&cr_rt.cfg_generation, cr_rt.cfg_generation + 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&generation_mutex);
+    if (next != NULL)
+        cr_log_set_level((cr_log_level_t)next->log.level); /* log.level is reloadable: each generation sets it */
     cr_config_release(&old);
 }
 

@@ -7,6 +7,9 @@
  * written as \xNN, so no value that reaches a log line (a cache key with its internal newlines, a request path or
  * header from a client, an upstream's reason phrase) can end the line early or forge another record.
  *
+ * Levels (log.h): a line under the process's level (one relaxed atomic, set from each config generation) returns
+ * before anything is formatted or counted.
+ *
  * Rate limit (log.h). Every line passes cr_log_limiter_admit() first, keyed by its call site: the format pointer
  * mixed with the caller's return address (cr_log_foreign: the site its interposer names). The limiter is a fixed
  * table of CR_LOG_SITES slots, open addressing, claimed once and never freed, so it needs no lock: a slot's window
@@ -36,11 +39,25 @@
 #define CR_LOG_KEY_BUSY ((uintptr_t)1)
 
 static cr_log_limiter_t cr_log_process_limiter;
+static int cr_log_level = CR_LOG_INFO; /* atomic (relaxed) */
+
+void cr_log_set_level(cr_log_level_t level)
+{
+    __atomic_store_n(&cr_log_level, (int)level, __ATOMIC_RELAXED);
+}
+
+cr_log_level_t cr_log_get_level(void)
+{
+    return (cr_log_level_t)__atomic_load_n(&cr_log_level, __ATOMIC_RELAXED);
+}
+
+static int level_on(cr_log_level_t level)
+{
+    return (int)level >= __atomic_load_n(&cr_log_level, __ATOMIC_RELAXED);
+}
 static pthread_once_t cr_log_flusher_once = PTHREAD_ONCE_INIT;
 
-/* The length of the valid UTF-8 sequence (2..4 bytes) that starts at s, or 0 (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s, size_t len)
+size_t cr_utf8_seq(const unsigned char *s, size_t len)
 {
     size_t n, i;
     unsigned char lo = 0x80, hi = 0xbf;
@@ -73,7 +90,7 @@ static void append_escaped(char *dst, size_t *pos, size_t cap, const char *src, 
                 return;
             dst[(*pos)++] = (char)c;
             ++i;
-        } else if (c >= 0x80 && (n = utf8_seq(s + i, len - i)) != 0) {
+        } else if (c >= 0x80 && (n = cr_utf8_seq(s + i, len - i)) != 0) {
             if (*pos + n > cap)
                 return;
             for (; n != 0; --n)
@@ -296,7 +313,7 @@ void cr_log_foreign(const char *origin, uintptr_t site, const char *tmpl, size_t
 {
     cr_log_template_t t = {site, "warn", origin, tmpl, tmpl != NULL ? tmpl_len : 0};
 
-    if (!admit(&t))
+    if (!level_on(CR_LOG_WARN) || !admit(&t))
         return;
     if (len != 0 && msg[len - 1] == '\n')
         --len;
@@ -306,6 +323,8 @@ void cr_log_foreign(const char *origin, uintptr_t site, const char *tmpl, size_t
 void cr_log_error(const char *fmt, ...)
 {
     va_list ap;
+    if (!level_on(CR_LOG_ERROR))
+        return;
     va_start(ap, fmt);
     vlog("error", (uintptr_t)__builtin_return_address(0), fmt, ap);
     va_end(ap);
@@ -314,6 +333,8 @@ void cr_log_error(const char *fmt, ...)
 void cr_log_warn(const char *fmt, ...)
 {
     va_list ap;
+    if (!level_on(CR_LOG_WARN))
+        return;
     va_start(ap, fmt);
     vlog("warn", (uintptr_t)__builtin_return_address(0), fmt, ap);
     va_end(ap);
@@ -322,7 +343,19 @@ void cr_log_warn(const char *fmt, ...)
 void cr_log_info(const char *fmt, ...)
 {
     va_list ap;
+    if (!level_on(CR_LOG_INFO))
+        return;
     va_start(ap, fmt);
     vlog("info", (uintptr_t)__builtin_return_address(0), fmt, ap);
+    va_end(ap);
+}
+
+void cr_log_debug(const char *fmt, ...)
+{
+    va_list ap;
+    if (!level_on(CR_LOG_DEBUG))
+        return;
+    va_start(ap, fmt);
+    vlog("debug", (uintptr_t)__builtin_return_address(0), fmt, ap);
     va_end(ap);
 }

@@ -215,6 +215,8 @@ static void answer_waiter(cr_waiter_t *w)
     cr_flight_outcome_t o = {CR_FLIGHT_SERVE};
 
     o.is_leader = w->is_leader;
+    if (w->is_leader)
+        o.upstream_us = f->fetch.head_after_us;
     if (w->after_fetch) {
         /* it came after the answer was fetched (while the codings were made): it is answered as if it had come
          * after the store, by the same lookup (a hit, stale, no-cache, ...) */
@@ -336,6 +338,7 @@ void cr_flight_answer_leader_first(cr_flight_t *f, cr_waiter_t *w)
     waiter_detach(w); /* its reference is dropped when its request is disposed */
     o.obj = f->result;
     o.is_leader = 1;
+    o.upstream_us = f->fetch.head_after_us;
     o.codings_pending = 1;
     o.stored = 1; /* the copy with codings will be (the result is stored already, marked so) */
     w->fr->on_answer(w->fr->ctx, &o);

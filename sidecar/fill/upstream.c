@@ -484,7 +484,8 @@ static void on_head_bytes(cr_fetch_t *f, const char *err)
     }
 
     f->_head_seen = 1;
-    cr_reqstats_upstream_head(cr_monotonic_us() - f->_started_us);
+    f->head_after_us = cr_monotonic_us() - f->_started_us + 1;
+    cr_reqstats_upstream_head(f->head_after_us - 1);
     f->_body = (uint8_t)head.body;
     f->_keep_alive = head.keep_alive != 0;
     if (head.body == CR_H1_BODY_NONE || (head.body == CR_H1_BODY_LENGTH && head.content_length == 0)) {
@@ -585,6 +586,7 @@ void cr_fetch_start(cr_upstream_t *up, cr_fetch_t *f)
     f->_queue_link = (h2o_linklist_t){NULL, NULL};
     f->_timer = (h2o_timeout_entry_t){0};
     f->_started_us = cr_monotonic_us();
+    f->head_after_us = 0;
     if (up->active >= up->cap) {
         if (!queue_place_take(up)) {
             /* reported from the loop, not from inside this call */

@@ -15,6 +15,7 @@
 #include "corral/serve/respond.h"
 #include "corral/http/http.h"
 #include "corral/core/runtime.h"
+#include "corral/core/accesslog.h"
 
 /* "detail=<reason>", NUL-terminated, in the request's pool */
 static h2o_iovec_t detail(h2o_req_t *req, const char *reason)
@@ -38,6 +39,8 @@ void cr_deliver(void *_lk, const cr_flight_outcome_t *o)
     const cr_route_config_t *route = lk->fill.route;
     h2o_iovec_t extra;
 
+    if (o->upstream_us != 0)
+        cr_accesslog_note_upstream(req, o->upstream_us - 1);
     switch (o->answer) {
     case CR_FLIGHT_SERVE:
         if (o->shared && o->obj->num_vary != 0 && !cr_handler_variant_matches(lk, o->obj)) {

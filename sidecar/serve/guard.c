@@ -25,6 +25,8 @@
 
 #include "corral/core/reqstats.h"
 #include "corral/core/runtime.h"
+#include "corral/core/accesslog.h"
+#include "corral/serve/request_id.h"
 #include "corral/conf/config.h"
 #include "corral/conf/generation.h"
 #include "corral/http/http.h"
@@ -231,8 +233,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     cr_guard_ticket_t guard;
 
     CR_STAT_INC(t->stats, requests);
+    cr_accesslog_begin(req); /* the clock: every answer below gets its access-log line */
     if (cr_reqcheck_size(req, cfg->limits.request_headers) != CR_OK) /* first: nothing of an oversized head is read */
         return 0;
+    cr_accesslog_note_id(req, cr_request_id_apply(req, t->idx)); /* after the size check: it may add a header */
     if (cr_guard_check(t->guard, req->conn, h2o_now(t->ctx.loop), &guard)) {
         CR_STAT_INC(t->stats, guard_rejections);
         cr_send_json_error(req, 429, "Too Many Requests", "too_many_cancellations",
@@ -247,6 +251,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     tracker->req = req;
     tracker->guard = guard;
     cr_reqstat_begin(&tracker->stat, req);
+    cr_accesslog_note_stat(req, &tracker->stat); /* the access log's cache word is the metrics' outcome */
     return -1; /* admitted: the next handler answers */
 }
 

@@ -32,6 +32,7 @@
 #include "corral/http/http.h"
 #include "corral/http/key.h"
 #include "corral/core/log.h"
+#include "corral/core/accesslog.h"
 #include "corral/serve/pass.h"
 #include "corral/serve/respond.h"
 #include "corral/cache/pin.h"
@@ -306,6 +307,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     route = cr_route_match_ex(cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len), &ambiguous);
     cr_reqstat_route(stat, route != NULL ? route->stat_slot : CR_ROUTE_SLOT_NONE); /* outcome: pass until said otherwise */
+    cr_accesslog_note_route(req, cr_route_label(route).base, cr_route_label(route).len);
     if (route == NULL || !route->cache) {
         cr_pass_start(req, cfg, route, h2o_iovec_init(NULL, 0), NULL);
         return 0;
@@ -357,6 +359,7 @@ void cr_handler_register(h2o_hostconf_t *hostconf)
     h2o_handler_t *handler;
 
     cr_guard_register(pathconf); /* first: sizes, the rapid-reset budget, head checks, the in-flight count */
+    cr_accesslog_register(pathconf); /* a logger: one access-log line when each request is disposed */
     handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
 }

@@ -26,6 +26,7 @@
 #include "corral/http/date_send.h"
 #include "corral/fill/upstream_head.h"
 #include "corral/core/log.h"
+#include "corral/core/accesslog.h"
 #include "corral/core/runtime.h"
 #include "corral/conf/config.h"
 #include "corral/fill/upstream.h"
@@ -189,6 +190,7 @@ static int on_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_header
 
     if (self->on_head != NULL)
         self->on_head(req, self->cfg, status, headers, num_headers);
+    cr_accesslog_note_upstream(req, fetch->head_after_us - 1);
     req->res.status = status;
     req->res.reason = h2o_strdup(&req->pool, reason.base, reason.len).base;
     for (i = 0; i != num_headers; ++i) {

@@ -53,6 +53,7 @@
 #include "corral/serve/guard.h"
 #include "corral/serve/handler.h"
 #include "corral/core/log.h"
+#include "corral/core/accesslog.h"
 #include "corral/cache/pin.h"
 #include "corral/fill/invalidation.h"
 #include "corral/tier/inval_sync.h"
@@ -352,6 +353,7 @@ int cr_server_run(const cr_config_t *cfg)
         h2o_multithread_send_message(&cr_rt.admin_thread->wake_receiver, NULL);
     for (i = 0; i != cfg->threads; ++i)
         pthread_join(cr_rt.threads[i].tid, NULL);
+    cr_accesslog_flush_all(); /* what the workers buffered since their last tick */
     if (cr_rt.workq != NULL) /* the workers waited for their jobs (as for requests, at most drain_timeout) */
         cr_workq_stop(cr_rt.workq);
     if (cr_rt.admin_thread != NULL) { /* it answered open admin connections during the drain; now it stops */

@@ -44,6 +44,7 @@ void cr_e2e_register_http_gaps(void);
 void cr_e2e_register_rfcgaps(void);
 void cr_e2e_register_status_page(void);
 void cr_e2e_register_metrics(void);
+void cr_e2e_register_accesslog(void);
 
 int main(void)
 {
@@ -85,6 +86,7 @@ int main(void)
     cr_e2e_register_tier_lease();
     cr_e2e_register_status_page();
     cr_e2e_register_metrics();
+    cr_e2e_register_accesslog();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;
         CU_set_fail_on_inactive(CU_FALSE); /* the suites left out are not failures */

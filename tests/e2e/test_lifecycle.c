@@ -391,19 +391,23 @@ static int wait_connectable(int port, int want)
 /* GET on an already open connection; 1 when it is answered 200. */
 static int raw_get_ok(int fd, const char *path)
 {
-    char req[256], buf[512];
+    char req[256], buf[8192];
     size_t got = 0;
     long deadline = harness_now_ms() + 5000;
     int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
     if (write(fd, req, (size_t)n) != n)
         return 0;
+    /* the whole response (head and Content-Length body), so the next request on the connection reads its own */
     while (got < sizeof(buf) - 1 && harness_now_ms() < deadline) {
+        const char *end, *cl;
         ssize_t r = read(fd, buf + got, sizeof(buf) - 1 - got);
         if (r <= 0)
             break;
         got += (size_t)r;
         buf[got] = '\0';
-        if (strstr(buf, "\r\n\r\n") != NULL)
+        if ((end = strstr(buf, "\r\n\r\n")) != NULL &&
+            ((cl = strcasestr(buf, "\r\ncontent-length:")) == NULL || cl > end ||
+             got >= (size_t)(end + 4 - buf) + strtoul(cl + 17, NULL, 10)))
             break;
     }
     buf[got] = '\0';

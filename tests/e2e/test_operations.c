@@ -298,7 +298,8 @@ static int every_line_is_a_record(const char *text, int *lines)
     while (*p != '\0') {
         const char *nl = strchr(p, '\n');
         size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
-        if (len < 30 || p[4] != '-' || p[10] != 'T' || p[23] != 'Z' || p[24] != ' ' || p[25] != '[') {
+        /* a line starting with '{' is the access log's (stdout; test_accesslog.c checks its JSON): no control byte either */
+        if (p[0] != '{' && (len < 30 || p[4] != '-' || p[10] != 'T' || p[23] != 'Z' || p[24] != ' ' || p[25] != '[')) {
             fprintf(stderr, "\nnot a log record: %.*s\n", (int)(len < 200 ? len : 200), p);
             return 0;
         }

@@ -116,6 +116,13 @@ static long long jint(json_t *j, ...)
     return json_is_integer(j) ? json_integer_value(j) : -1;
 }
 
+/* routes[idx].totals.field of a /v1/stats answer, or -1. */
+static long long route_total(json_t *j, size_t idx, const char *field)
+{
+    json_t *v = json_object_get(json_object_get(json_array_get(json_object_get(j, "routes"), idx), "totals"), field);
+    return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
 /* This corral's resident set size from /proc/<pid>/statm, bytes; 0 when unreadable. */
 static long long proc_rss(pid_t pid)
 {
@@ -166,7 +173,9 @@ static void test_stats_json(void)
     CU_ASSERT_EQUAL(jint(b, "store", "limit_bytes", NULL), 256LL << 20); /* cache.memory's default */
     CU_ASSERT(jint(b, "store", "evictions", NULL) == 0);
     CU_ASSERT(jint(b, "upstream", "queued", NULL) >= 0 && jint(b, "upstream", "busy", NULL) == 0);
-    CU_ASSERT(json_is_null(json_object_get(json_object_get(b, "upstream"), "latency"))); /* not measured: null, not 0 */
+    /* the upstream latency histogram of /metrics: its count includes this test's one fetch */
+    CU_ASSERT(jint(b, "upstream", "latency", "count", NULL) >= 1);
+    CU_ASSERT(jint(b, "upstream", "connections_in_use", NULL) >= 0);
     CU_ASSERT(json_is_null(json_object_get(b, "tier")));                              /* no tier configured */
     CU_ASSERT_EQUAL(jint(b, "threads", NULL), 2);
     CU_ASSERT(jint(b, "uptime_ms", NULL) >= jint(a, "uptime_ms", NULL) && jint(b, "uptime_ms", NULL) < 3600 * 1000);
@@ -182,11 +191,26 @@ static void test_stats_json(void)
     CU_ASSERT_EQUAL(jint(b, "routes_total", NULL), 3);
     CU_ASSERT(json_is_false(json_object_get(b, "routes_truncated")));
     r = json_array_get(routes, 0);
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "name")), "/sp/items");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "name")), "prefix:/sp/items GET,HEAD"); /* /metrics' label */
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(r, "match"), "prefix")), "/sp/items");
     CU_ASSERT_EQUAL(json_array_size(json_object_get(json_object_get(r, "match"), "methods")), 2);
     CU_ASSERT(json_is_true(json_object_get(r, "cache")));
-    CU_ASSERT(json_is_null(json_object_get(r, "totals")));
+    /* the route's totals: this test's 7 requests, 6 hits (a request is counted when it ends: a bounded poll) */
+    {
+        long long hits0 = route_total(a, 0, "hits"), deadline = harness_now_ms() + 3000, hits = 0;
+        json_t *c = NULL;
+        while (harness_now_ms() < deadline) {
+            json_decref(c);
+            CU_ASSERT_FATAL((c = get_stats()) != NULL);
+            hits = route_total(c, 0, "hits");
+            if (hits - hits0 >= n - 1)
+                break;
+            poll(NULL, 0, 20);
+        }
+        CU_ASSERT_EQUAL(hits - hits0, n - 1);
+        CU_ASSERT(route_total(c, 0, "requests") - route_total(a, 0, "requests") >= n - 1);
+        json_decref(c);
+    }
     r = json_array_get(routes, 1);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(r, "match"), "exact")), "/sp/health");
     CU_ASSERT(json_object_get(json_object_get(r, "match"), "methods") == NULL); /* all methods */

@@ -121,8 +121,10 @@ function invariants(name, objs) {
           `${name}: the container's ports are the ones corral.yaml listens on`);
     const stop = corral.lifecycle?.preStop?.exec?.command;
     const grace = spec.terminationGracePeriodSeconds;
-    check(Array.isArray(stop) && stop[0] === "/bin/sleep" && grace >= Number(stop[1]) + 10,
-          `${name}: preStop sleep ${stop?.[1]} s + 10 s drain fit in terminationGracePeriodSeconds ${grace}`);
+    const drain = /^(\d+)s$/.exec(config.drain_timeout || "");
+    check(drain !== null, `${name}: corral.yaml sets drain_timeout in seconds (${config.drain_timeout})`);
+    check(Array.isArray(stop) && stop[0] === "/bin/sleep" && drain && grace >= Number(stop[1]) + Number(drain[1]),
+          `${name}: preStop sleep ${stop?.[1]} s + drain_timeout ${config.drain_timeout} fit in terminationGracePeriodSeconds ${grace}`);
     const sum = crypto.createHash("sha256").update(configText.replace(/\n$/, "")).digest("hex");
     check(tpl.metadata.annotations?.["checksum/corral-config"] === sum, `${name}: checksum annotation is the sha256 of the rendered corral.yaml`);
     const tok = corral.env.find((e) => e.name === "CORRAL_ADMIN_TOKEN")?.valueFrom?.secretKeyRef;

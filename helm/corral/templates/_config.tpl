@@ -1,7 +1,7 @@
 {{/*
 _config.tpl: corral.config, the corral.yaml the ConfigMap holds. values.config is copied as it is; the chart owns
 listen (every address, port ports.http), admin (ports.admin, token from CORRAL_ADMIN_TOKEN), upstream.url (the app on
-127.0.0.1:upstream.port), tier.memcached.servers (memcached.servers, or the chart's StatefulSet) and routes. Empty
+127.0.0.1:upstream.port), drain_timeout (drain.drainSeconds, which the grace period is computed from), tier.memcached.servers (memcached.servers, or the chart's StatefulSet) and routes. Empty
 sections are left out. tests/helm/run.sh runs `corral -t` on what this renders for every values file it tests.
 */}}
 {{- define "corral.memcachedServers" -}}
@@ -43,6 +43,8 @@ sections are left out. tests/helm/run.sh runs `corral -t` on what this renders f
 {{- $_ = set $tier "memcached" $mc -}}
 {{- $_ = set $cfg "tier" $tier -}}
 {{- end -}}
+{{- if hasKey $cfg "drain_timeout" -}}{{- fail "config.drain_timeout: the chart writes it from drain.drainSeconds (the grace period counts on it)" -}}{{- end -}}
+{{- $_ = set $cfg "drain_timeout" (printf "%ds" (int $v.drain.drainSeconds)) -}}
 {{- if $v.routes -}}{{- $_ = set $cfg "routes" $v.routes -}}{{- end -}}
 # corral.yaml rendered by the corral Helm chart (release {{ .Release.Name }}); edit the chart's values, not this file.
 {{ toYaml $cfg }}

@@ -7,16 +7,19 @@
  *    "counters": {one field per row of stats.h's table, by its field name: "requests", "hits", "misses", "stale",
  *                 "passes", "coalesced", "coalesce_timeouts", "upstream_requests", "upstream_errors", ...},
  *    "connections": {"open": N},
- *    "upstream": {"queued", "queued_peak", "busy", "connections_in_use": null, "latency": null},
+ *    "upstream": {"queued", "queued_peak", "busy", "connections_in_use": N,
+ *                 "latency": {"count", "sum_s", "buckets": [[le_s or null for +Inf, cumulative], ...]}},
  *    "store": {"objects", "bytes", "limit_bytes", "evictions", "variant_evictions"},
  *    "memory": {"rss_bytes": N or null, "store_bytes": N},
  *    "reloads": {"ok", "failed"},
  *    "tier": null, or {one field per tier counter (tier.h), "servers", "breaker_open_servers", "failures",
  *                      "invalidation_delay_ms_max"},
- *    "routes": [{"name", "match": {"prefix"|"exact": path, "methods": [...] (absent: all)}, "cache": bool,
- *                "totals": null}, ...],
+ *    "routes": [{"name" (the route label of /metrics), "match": {"prefix"|"exact": path, "methods": [...] (absent:
+ *                all)}, "cache": bool, "totals": {"requests", "hits", "misses", "stale", "passes", "coalesced",
+ *                "bypass", "l2_hits", "codes": {"1xx".."5xx", "none"}}}, ...],
  *    "routes_total": N, "routes_truncated": bool}
- * A null is a figure corral does not measure yet (the lead wires them: see stats_json.c), never a made-up 0.
+ * A null is a figure that could not be read (memory ran out for the sum of the labelled counters), never a made-up 0.
+ * Route totals are those of the route's name (core/route_slots.h), so they survive a reload that keeps the name.
  *
  * Bound: the text is at most CR_STATS_JSON_MAX bytes. The fixed part is small; routes are added in config order
  * while they fit, and the rest are left out with "routes_truncated": true ("routes_total" still counts them all).
@@ -31,6 +34,7 @@
 #include <jansson.h>
 
 #include "corral/conf/config.h"
+#include "corral/core/reqstats.h"
 #include "corral/core/stats.h"
 #include "corral/tier/tier.h"
 
@@ -50,10 +54,14 @@ typedef struct st_cr_stats_view_t {
     uint64_t rss_bytes; /* 0: unknown (written as null) */
     uint64_t reloads_ok, reloads_failed;
     cr_tier_t *tier;    /* NULL: no tier ("tier": null) */
+    const cr_reqstats_t *req; /* the labelled counters, every thread's summed (core/reqstats.h): per-route totals and
+                                 the upstream latency; NULL: not known ("totals" and "latency" are null) */
+    size_t upstream_in_use;   /* upstream connections in use, all threads; SIZE_MAX: not known (null) */
 } cr_stats_view_t;
 
-/* Fills v from the running process (cr_rt, /proc/self/statm). Any thread; cr_rt.store must be set. */
-void cr_stats_view_collect(cr_stats_view_t *v);
+/* Fills v from the running process (cr_rt, /proc/self/statm). Any thread; cr_rt.store must be set. v->req points
+ * into `req`, which the caller keeps while v is used (a large block: on the heap). req may be NULL. */
+void cr_stats_view_collect(cr_stats_view_t *v, cr_reqstats_t *req);
 
 /* The resident set size from /proc/self/statm, in bytes, or 0 when it cannot be read. */
 uint64_t cr_stats_rss_bytes(void);

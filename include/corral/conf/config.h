@@ -214,6 +214,12 @@ typedef struct st_cr_config_t {
         uint64_t header_timeout_ms;  /* 10 s: a request head, HTTP/2 frame or header block left incomplete this long closes */
     } limits;
 
+    struct {
+        char *access;     /* "stdout" (default), "off" or a file path; restart (opened once, main.c) */
+        cr_conf_pos_t access_pos;
+        int level;        /* cr_log_level_t: 0 debug, 1 info (default), 2 warn, 3 error; reloadable */
+    } log;
+
     cr_route_config_t *routes;
     size_t num_routes;
 

@@ -23,4 +23,11 @@ const cr_route_config_t *cr_route_match(const cr_config_t *cfg, cr_str_t method,
  * cr_urlpath_match_form) or it could not be put in match form: such a request must not be cached. */
 const cr_route_config_t *cr_route_match_ex(const cr_config_t *cfg, cr_str_t method, cr_str_t path, int *ambiguous);
 
+/* What logs call the route (the access log's "route"): its name, the same as the metrics' `route` label (`name`,
+ * by default "prefix:<path>" / "exact:<path>"). {NULL, 0} for no route. Lives as long as the route's generation. */
+static inline cr_str_t cr_route_label(const cr_route_config_t *route)
+{
+    return route != NULL ? cr_str(route->name, strlen(route->name)) : cr_str(NULL, 0);
+}
+
 #endif

@@ -14,9 +14,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The length of the valid UTF-8 sequence (2..4 bytes) that starts at s, or 0 (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF). Shared with the access log's JSON escaping. */
+size_t cr_utf8_seq(const unsigned char *s, size_t len);
+
+/* Levels, lowest first. Lines below the process's level (log.level, default info) are not written, nor counted by the
+ * rate limit. cr_log_set_level: any thread, any time (a relaxed atomic; conf/generation.c sets it from each
+ * published generation, so a reload changes it). */
+typedef enum en_cr_log_level_t { CR_LOG_DEBUG = 0, CR_LOG_INFO, CR_LOG_WARN, CR_LOG_ERROR } cr_log_level_t;
+void cr_log_set_level(cr_log_level_t level);
+cr_log_level_t cr_log_get_level(void);
+
 void cr_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cr_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cr_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cr_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * A line written by a library to stderr (stderr_interpose.c), at level warn, as "<origin>: <msg>" (one trailing

@@ -56,7 +56,9 @@
       "Hit-for-pass markers stored (coalesce.pass_ttl): later requests for the key bypass the cache.") \
     /* admin purges (POST /v1/purge, DELETE /v1/cache) and what they removed or marked stale */ \
     X(purges, "purges_total", counter, "Admin purges (POST /v1/purge and DELETE /v1/cache).") \
-    X(purged_objects, "purged_objects_total", counter, "Objects removed or marked stale by admin purges.")
+    X(purged_objects, "purged_objects_total", counter, "Objects removed or marked stale by admin purges.") \
+    /* access-log lines dropped: the destination was full or failing (accesslog.h) */ \
+    X(access_log_dropped, "access_log_dropped_total", counter, "Access-log lines dropped because the destination was full or failing.")
 /* clang-format on */
 
 /* Per-thread counters; each written only by its own thread. */

@@ -40,6 +40,7 @@ typedef struct st_cr_flight_outcome_t {
                             Accept-Encoding) */
     int stored;          /* SERVE: the answer was stored */
     int l2_hit;          /* SERVE: the answer came from the shared tier (L2), not the upstream */
+    uint64_t upstream_us; /* the leader of a fill that asked the upstream: 1 + microseconds to its response head; else 0 */
     const char *reason;  /* SERVE not stored, PASS: why (NULL: none known) */
     int error_status;    /* ERROR: 502, 503 or 504 */
     const char *error_code, *error_msg;

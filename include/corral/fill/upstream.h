@@ -61,6 +61,9 @@ struct st_cr_fetch_t {
     size_t num_reqbufs;
     int is_head;       /* the request method is HEAD (no response body) */
     int is_idempotent; /* may be retried once on a dead keep-alive connection */
+    /* set by the client: 1 + the microseconds from cr_fetch_start to the response head; 0 while no head came (the
+     * access log's upstream_time) */
+    uint64_t head_after_us;
 
     /* private */
     cr_upstream_t *_up;

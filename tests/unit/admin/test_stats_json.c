@@ -8,6 +8,7 @@
 #include <CUnit/CUnit.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "corral/admin/stats_json.h"
@@ -81,6 +82,7 @@ static void fill_view(cr_stats_view_t *v)
     v->rss_bytes = 50ull << 20;
     v->reloads_ok = 7;
     v->reloads_failed = 8;
+    v->upstream_in_use = SIZE_MAX; /* not known: null */
 }
 
 static void test_fields(void)
@@ -126,7 +128,7 @@ static void test_fields(void)
     CU_ASSERT(json_is_false(json_object_get(j, "routes_truncated")));
     r = json_array_get(routes, 0);
     m = json_object_get(r, "match");
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "name")), "/v1/users");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "name")), cfg->routes[0].name); /* /metrics' route label */
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(m, "prefix")), "/v1/users");
     CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(m, "methods"), 0)), "GET");
     CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(m, "methods"), 1)), "HEAD");
@@ -185,7 +187,8 @@ static void test_bound(void)
     CU_ASSERT_EQUAL(geti(j, "routes_total", NULL), N);
     CU_ASSERT(strncmp(json_string_value(json_object_get(json_object_get(json_array_get(routes, 0), "match"), "exact")), "/r0/", 4) == 0);
     snprintf(path, sizeof(path), "/r%zu/", kept - 1);
-    CU_ASSERT(strncmp(json_string_value(json_object_get(json_array_get(routes, kept - 1), "name")), path, strlen(path)) == 0);
+    CU_ASSERT(strncmp(json_string_value(json_object_get(json_object_get(json_array_get(routes, kept - 1), "match"), "exact")), path,
+                      strlen(path)) == 0);
     json_decref(j);
 
     CU_ASSERT_FATAL((j = roundtrip(cr_stats_json_build(&v, cfg, 1024), &len)) != NULL);
@@ -193,6 +196,52 @@ static void test_bound(void)
     CU_ASSERT(json_is_true(json_object_get(j, "routes_truncated")));
     CU_ASSERT_EQUAL(geti(j, "counters", "requests"), (json_int_t)v.counters.requests);
     json_decref(j);
+    cr_config_free(&cfg);
+}
+
+/* With the labelled counters known: per-route totals by the route's name slot, the upstream latency histogram, and
+ * the connections in use. */
+static void test_labelled_figures(void)
+{
+    cr_stats_view_t v;
+    cr_config_t *cfg = load(base_yaml);
+    cr_reqstats_t *rq = calloc(1, sizeof(*rq));
+    json_t *j, *t, *lat, *b;
+    unsigned slot;
+    size_t len;
+    CU_ASSERT_FATAL(cfg != NULL && rq != NULL);
+    fill_view(&v);
+    slot = cfg->routes[0].stat_slot;
+    CU_ASSERT_FATAL(slot < CR_ROUTE_SLOTS);
+    rq->requests[slot][CR_OUTCOME_HIT] = 40;
+    rq->requests[slot][CR_OUTCOME_MISS] = 2;
+    rq->requests[slot][CR_OUTCOME_COLLAPSED] = 5;
+    rq->codes[slot][1] = 46; /* 2xx */
+    rq->codes[slot][4] = 1;  /* 5xx */
+    rq->upstream_latency.buckets[0] = 3;
+    rq->upstream_latency.buckets[CR_HIST_NUM_BOUNDS] = 1; /* +Inf */
+    rq->upstream_latency.sum_us = 2500000;
+    v.req = rq;
+    v.upstream_in_use = 3;
+    CU_ASSERT_FATAL((j = roundtrip(cr_stats_json_build(&v, cfg, CR_STATS_JSON_MAX), &len)) != NULL);
+    CU_ASSERT_EQUAL(geti(j, "upstream", "connections_in_use"), 3);
+    lat = json_object_get(json_object_get(j, "upstream"), "latency");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(lat, "count")), 4);
+    CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(lat, "sum_s")), 2.5, 1e-9);
+    b = json_object_get(lat, "buckets");
+    CU_ASSERT_EQUAL(json_array_size(b), CR_HIST_NUM_BOUNDS + 1);
+    CU_ASSERT_EQUAL(json_integer_value(json_array_get(json_array_get(b, 0), 1)), 3);
+    CU_ASSERT(json_is_null(json_array_get(json_array_get(b, CR_HIST_NUM_BOUNDS), 0)));
+    CU_ASSERT_EQUAL(json_integer_value(json_array_get(json_array_get(b, CR_HIST_NUM_BOUNDS), 1)), 4);
+    t = json_object_get(json_array_get(json_object_get(j, "routes"), 0), "totals");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(t, "requests")), 47);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(t, "hits")), 40);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(t, "misses")), 2);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(t, "coalesced")), 5);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(t, "codes"), "2xx")), 46);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(t, "codes"), "5xx")), 1);
+    json_decref(j);
+    free(rq);
     cr_config_free(&cfg);
 }
 
@@ -216,7 +265,6 @@ static void test_not_utf8(void)
     cfg->routes[0].match_path_len = saved_len;
     CU_ASSERT_FATAL(j != NULL);
     r = json_array_get(json_object_get(j, "routes"), 0);
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "name")), "/caf?");
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(r, "match"), "prefix")), "/caf?");
     CU_ASSERT_EQUAL(json_array_size(json_object_get(j, "routes")), 3);
     json_decref(j);
@@ -236,6 +284,7 @@ void cr_test_register_stats_json(void)
         return;
     CU_add_test(suite, "every figure under its name, null when unknown, the routes", test_fields);
     CU_add_test(suite, "the text stays within CR_STATS_JSON_MAX", test_bound);
+    CU_add_test(suite, "with the labelled counters: route totals, upstream latency and connections", test_labelled_figures);
     CU_add_test(suite, "a match path that is not UTF-8", test_not_utf8);
     CU_add_test(suite, "RSS from /proc/self/statm", test_rss);
 }

@@ -603,7 +603,7 @@ static void test_unknown_keys(void)
 {
     EXPECT_ERROR(HEAD "ttl: 5s\n", "t.yaml:4:1: ",
                  "unknown key \"ttl\" at the top level (allowed there: threads, listen, upstream, admin, cache, tier, limits, "
-                 "routes, drain_timeout); "
+                 "routes, drain_timeout, log); "
                  "\"ttl\" belongs in tier.lease, routes[]");
     EXPECT_ERROR(HEAD "upstream2: {}\n", "t.yaml:4:1: ", "unknown key \"upstream2\" at the top level (allowed there: threads");
     EXPECT_ERROR("listen:\n  - address: 127.0.0.1:1\n    tsl: {}\nupstream: { url: 'http://127.0.0.1:2' }\n", "t.yaml:3:5: ",

@@ -280,6 +280,20 @@ static void test_libh2o_stderr_routed(void)
     CU_ASSERT_PTR_NULL(strstr(out, "] plain"));
 }
 
+/* log.level: lines under it are not written; the level can change at any time */
+static void test_level(void)
+{
+    char out[4096];
+    CU_ASSERT_EQUAL(cr_log_get_level(), CR_LOG_INFO);
+    cr_log_set_level(CR_LOG_WARN);
+    CU_ASSERT_EQUAL(capture("an info line under warn", out, sizeof(out)), 0);
+    cr_log_set_level(CR_LOG_DEBUG);
+    CU_ASSERT(capture("an info line under debug", out, sizeof(out)) != 0);
+    CU_ASSERT(strstr(out, "[info] an info line under debug") != NULL);
+    cr_log_set_level(CR_LOG_INFO);
+    CU_ASSERT(capture("an info line under info", out, sizeof(out)) != 0);
+}
+
 void cr_test_register_log(void)
 {
     CU_pSuite s = CU_add_suite("log", NULL, NULL);
@@ -290,4 +304,5 @@ void cr_test_register_log(void)
     CU_add_test(s, "limiter: threads on one site", test_limiter_threads);
     CU_add_test(s, "a flood from one call site: the burst, then one summary line", test_log_flood);
     CU_add_test(s, "libh2o's stderr lines become records; other stderr writes pass through", test_libh2o_stderr_routed);
+    CU_add_test(s, "log.level filters lines", test_level);
 }
