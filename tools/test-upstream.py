@@ -18,6 +18,9 @@ overridden key by key by) per-path settings made with POST /__set:
   bomb=N (a gzip bomb: the body is the gzip of N zero bytes, about N/1030 bytes, made once per N and kept (about
     0.2 s for 400 MB), sent with Content-Encoding: gzip; ctype still applies)
   fail=reset|garbage|truncate|hang
+  ranges=1 (a GET with one Range `bytes=F-L`, `bytes=F-` or `bytes=-N` that overlaps the body is answered 206 with
+    that slice and Content-Range; any other Range gets the whole 200). A 206 asked for with status=206 is sent as
+    given: add its Content-Range with hdr=
 The default body is JSON describing the request (path, target, method, n, version, headers, body_len). All JSON is
 written by json.dumps with its default separators (", " and ": "), so tests may look for '"n": 3' verbatim.
 
@@ -308,6 +311,24 @@ async def read_body(reader, writer, req, keep=None):
     req.body_len = total
 
 
+def single_range(value, length):
+    """(first, last) of one satisfiable byte range in a Range value, else None."""
+    if value is None or not value.startswith("bytes=") or "," in value or length == 0:
+        return None
+    first, sep, last = value[6:].strip().partition("-")
+    if not sep or not (first.isdigit() or last.isdigit()):
+        return None
+    if not first:
+        n = int(last)
+        return (max(0, length - n), length - 1) if n > 0 else None
+    if last and not last.isdigit():
+        return None
+    a, b = int(first), (int(last) if last else length - 1)
+    if b < a or a >= length:
+        return None
+    return a, min(b, length - 1)
+
+
 def build_head(status, headers):
     out = ["HTTP/1.1 %d %s\r\n" % (status, reason_of(status))]
     for name, value in headers:
@@ -465,7 +486,17 @@ async def serve_counted(reader, writer, req, keep_alive):
         if not_modified:
             status = 304
 
+    content_range = None
+    if get("ranges") == "1" and req.method == "GET" and status == 200 and streamed is None and get("gzip") != "1":
+        sliced = single_range(req.header("range"), len(body))
+        if sliced is not None:
+            status = 206
+            content_range = "bytes %d-%d/%d" % (sliced[0], sliced[1], len(body))
+            body = body[sliced[0]:sliced[1] + 1]
+
     headers = [("Date", get("date") or email.utils.formatdate(usegmt=True))]
+    if content_range is not None:
+        headers.append(("Content-Range", content_range))
     if status != 304:
         headers.append(("Content-Type", get("ctype", "application/json")))
     for param, name in (("cc", "Cache-Control"), ("vary", "Vary"), ("etag", "ETag"), ("lm", "Last-Modified"),

@@ -338,6 +338,13 @@ void cr_policy_decide(const cr_route_config_t *route, const cr_request_info_t *r
         not_storable(out, "route");
         return;
     }
+    if (res->status == 206) {
+        /* a part of a response (one the fill did not ask for: fills send no Range) is never stored, and it says
+         * nothing about the complete response: no hit-for-pass marker, the next request is a normal miss */
+        not_storable(out, "partial-content");
+        out->per_request = 1;
+        return;
+    }
     if (!default_status && (res->status < 200 || res->status > 599 || res->status == 206 || res->status == 304 ||
                             !has_explicit)) {
         not_storable(out, "status");

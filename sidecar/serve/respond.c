@@ -1,6 +1,7 @@
 /*
  * respond.c: answering a request from a stored object: content-coding negotiation, per-variant validators,
- * conditional requests (304), HEAD, and the on-the-fly decoder for objects held only in the upstream's coding.
+ * conditional requests (304), HEAD, and the on-the-fly decoder for objects held only in the upstream's coding. A GET
+ * with Range is handed to respond_range.c (206 / 416) after every header of the whole 200 is set.
  *
  * Invariants: runs on the request's worker thread. The request holds one object reference, a pin of that thread
  * (pin.h: a hot object's hits write nothing shared), tied to its pool and dropped when it is disposed, so every stored byte is sent by reference: no copy, no allocation proportional to
@@ -21,6 +22,7 @@
  * reference and the request's pool, not by the config.
  */
 #include "corral/serve/respond.h"
+#include "corral/serve/respond_range.h"
 
 #include <stdio.h>
 
@@ -322,6 +324,8 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     }
     stored = cr_object_body(obj, (cr_encoding_t)chosen);
     body = h2o_iovec_init(stored.base, stored.len);
+    if (!is_head && obj->status == 200 && cr_respond_range(req, obj, body, etag, chosen != CR_ENC_IDENTITY, cache_status))
+        return; /* 206 or 416 (respond_range.c); a request without Range costs one scan of its headers there */
     req->res.content_length = body.len;
     h2o_start_response(req, &generator);
     if (is_head || body.len == 0)

@@ -45,6 +45,7 @@ void cr_e2e_register_rfcgaps(void);
 void cr_e2e_register_status_page(void);
 void cr_e2e_register_metrics(void);
 void cr_e2e_register_accesslog(void);
+void cr_e2e_register_ranges(void);
 
 int main(void)
 {
@@ -87,6 +88,7 @@ int main(void)
     cr_e2e_register_status_page();
     cr_e2e_register_metrics();
     cr_e2e_register_accesslog();
+    cr_e2e_register_ranges();
     if (getenv("CORRAL_E2E_SUITE") != NULL) { /* run only the suites whose name contains it */
         CU_pSuite s;
         CU_set_fail_on_inactive(CU_FALSE); /* the suites left out are not failures */

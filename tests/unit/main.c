@@ -48,6 +48,7 @@ void cr_test_register_inval_ring(void);
 void cr_test_register_accesslog(void);
 void cr_test_register_request_id(void);
 void cr_test_register_config_log(void);
+void cr_test_register_range(void);
 
 int main(void)
 {
@@ -95,6 +96,7 @@ int main(void)
     cr_test_register_accesslog();
     cr_test_register_request_id();
     cr_test_register_config_log();
+    cr_test_register_range();
     cr_test_register_reqstats(); /* late: it fills the process-wide route-name registry */
     cr_test_register_stats_json(); /* after it: its 3000-route config would fill the registry first */
     CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -105,7 +105,7 @@ typedef struct st_cr_store_decision_t {
     int must_revalidate;   /* must-revalidate / proxy-revalidate / s-maxage: never serve stale (no swr/sie) */
     int requires_revalidation; /* no-cache: store, but every use must revalidate (ignored when forced) */
     int shareable;         /* public or s-maxage: may serve requests that carry Cookie (`cookies: pass`) */
-    int per_request;       /* not storable because of this request (Authorization, Cookie), not of the response */
+    int per_request;       /* not storable because of this request (Authorization, Cookie) or a 206: no hit-for-pass marker */
 } cr_store_decision_t;
 
 /*

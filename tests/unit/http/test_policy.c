@@ -475,7 +475,7 @@ static void test_decide_other_status_needs_explicit_freshness(void)
 
 static void test_decide_never_storable_statuses(void)
 {
-    static const int never[] = {100, 101, 103, 206, 304, 0, 99, 600, 999, -1};
+    static const int never[] = {100, 101, 103, 304, 0, 99, 600, 999, -1};
     cr_route_config_t route = route_default();
     size_t i;
     route.ttl_ms = 5 * SEC;
@@ -484,6 +484,19 @@ static void test_decide_never_storable_statuses(void)
         cr_store_decision_t d = decide(&route, NULL, &res);
         ASSERT_REASON(d, "status");
     }
+}
+
+/* A 206 (a fill sends no Range, so an origin sent it unasked) is never stored and leaves no hit-for-pass marker. */
+static void test_decide_partial_content(void)
+{
+    cr_route_config_t route = route_default();
+    cr_response_info_t res = res_with(206, "public, max-age=60");
+    cr_store_decision_t d;
+    route.ttl_ms = 5 * SEC;
+    route.force_ttl_ms = 5 * SEC;
+    d = decide(&route, NULL, &res);
+    ASSERT_REASON(d, "partial-content");
+    CU_ASSERT_EQUAL(d.per_request, 1);
 }
 
 static void test_decide_no_store(void)
@@ -1324,6 +1337,7 @@ void cr_test_register_policy(void)
         T(test_decide_status_cacheable_by_default),
         T(test_decide_other_status_needs_explicit_freshness),
         T(test_decide_never_storable_statuses),
+        T(test_decide_partial_content),
         T(test_decide_no_store),
         T(test_decide_private),
         T(test_decide_vary_star),
