@@ -207,6 +207,15 @@ static void test_hit_keeps_the_origin_date(void)
         resp_free(&r);
     }
     CU_ASSERT_EQUAL(upstream_count(&up, "/date/hit"), 1);
+    for (i = 0; i != 2; ++i) { /* a 206 from the stored response: its Date as well */
+        static const char *const range[] = {"Range: bytes=0-9", NULL};
+        cr_resp_t r;
+        get(&r, protos[i], path, range);
+        CU_ASSERT_EQUAL(r.status, 206);
+        CU_ASSERT_EQUAL(resp_header_count(&r, "date"), 1);
+        CU_ASSERT(resp_header(&r, "date", v, sizeof(v)) != NULL && strcmp(v, plain) == 0);
+        resp_free(&r);
+    }
 
     /* stored only gzip'ed by the origin, decoded on the fly for a client that accepts no coding */
     snprintf(path, sizeof(path), "/date/gz?cc=max-age%%3D3600&gzip=1&size=100000&date=%s", q);
