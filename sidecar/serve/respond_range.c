@@ -32,9 +32,9 @@ static h2o_iovec_t stored_date(const cr_object_t *obj)
  * received the response (never earlier than the origin's Date). */
 static uint64_t object_date_ms(const cr_object_t *obj)
 {
-    cr_str_t d = cr_object_find_header(obj, H2O_STRLIT("date"));
+    h2o_iovec_t d = stored_date(obj);
     uint64_t ms;
-    if (d.base != NULL && cr_http_date_parse(d, &ms) == 0)
+    if (d.base != NULL && cr_http_date_parse(cr_str(d.base, d.len), &ms) == 0)
         return ms;
     return obj->response_time_ms;
 }
