@@ -9,6 +9,8 @@ overridden key by key by) per-path settings made with POST /__set:
   status=N  cc=  delay=ms  body_delay=ms  size=N  ctype=  vary=  etag=  lm=  expires=  age=  date=  pragma=
   setcookie=1  hdr=Name:Value (repeatable)  hdr304=Name:Value (repeatable, only on a 304)  location=
   content_location=  chunked=1  version=
+  interim=CODE (repeatable: an interim 1xx response, not 101, with X-Interim and Link, before the final one)
+  interim_bad=1 (then a malformed interim 103)
   gzip=1 (gzip the body and send Content-Encoding: gzip, whatever Accept-Encoding says)
   random=1 (with size=N: N pseudo-random letters and digits, the same for the same path, which compress slowly)
   stream=1 (with size=N, not random: the filler body is made and written in 64 KiB pieces, waiting for each to drain,
@@ -551,7 +553,12 @@ async def serve_counted(reader, writer, req, keep_alive):
     elif req.version == "HTTP/1.0":
         headers.append(("Connection", "keep-alive"))
 
-    head = build_head(status, headers)
+    # interim responses before the final head: interim=CODE (repeatable; 1xx but 101), interim_bad=1 (a malformed one)
+    interim = b"".join(b"HTTP/1.1 %d Interim\r\nX-Interim: %d\r\nLink: </i.css>; rel=preload\r\n\r\n" % (int(c), int(c))
+                       for c in map(clean, settings.get("interim", [])) if c.isdigit() and 100 <= int(c) <= 199 and int(c) != 101)
+    if get("interim_bad") == "1":
+        interim += b"HTTP/1.1 103 Early Hints\r\nnot a header line\r\n\r\n"
+    head = interim + build_head(status, headers)
     if req.method == "HEAD" or not has_body:
         writer.write(head)
         await writer.drain()

@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 
+#include "corral/http/date_send.h"
 #include "corral/http/encoding.h"
 #include "corral/http/invalidate.h"
 
@@ -34,6 +35,23 @@ static int is_stored_header_dropped(const cr_config_t *cfg, h2o_iovec_t lname, h
 static int add_header(cr_object_t *obj, const h2o_header_t *h)
 {
     return cr_object_add_header(obj, h->name->base, h->name->len, h->value.base, h->value.len, cr_token_index(h->name));
+}
+
+/* The response's first Date, when it parses, stored as IMF-fixdate (CR_DATE_LEN bytes: what a hit sends as its Date,
+ * http/date_send.h); an unparsable one is not kept (the hit then gets corral's clock). Returns CR_OK or CR_ERROR. */
+static int add_date(cr_object_t *obj, const h2o_header_t *headers, size_t num_headers)
+{
+    char buf[CR_DATE_LEN + 1];
+    uint64_t ms;
+    size_t i;
+    for (i = 0; i != num_headers; ++i)
+        if (headers[i].name == &H2O_TOKEN_DATE->buf) {
+            if (cr_http_date_parse(cr_str(headers[i].value.base, headers[i].value.len), &ms) != 0)
+                return CR_OK;
+            cr_http_date_format(ms, buf);
+            return cr_object_add_header(obj, H2O_STRLIT("date"), buf, CR_DATE_LEN, cr_token_index(&H2O_TOKEN_DATE->buf));
+        }
+    return CR_OK;
 }
 
 /* Sets the object's Vary fields from the response's Vary header(s), Accept-Encoding excepted. Returns CR_OK,
@@ -114,6 +132,8 @@ cr_object_t *cr_fill_object_from_response(const cr_config_t *cfg, cr_str_t key, 
     for (i = 0; i != num_headers; ++i)
         if (!is_stored_header_dropped(cfg, *headers[i].name, connection) && add_header(obj, headers + i) != CR_OK)
             goto NoMemory;
+    if (add_date(obj, headers, num_headers) != CR_OK)
+        goto NoMemory;
     if ((rc = set_vary(obj, headers, num_headers, get, get_ctx)) != CR_OK)
         *unstorable = rc == CR_DECLINED ? "vary-too-long" : "vary-too-complex";
     for (i = 0; i != num_headers && ce.base == NULL; ++i)
@@ -173,6 +193,8 @@ cr_object_t *cr_fill_object_refreshed(const cr_config_t *cfg, const cr_object_t 
         if (add_header(obj, h) != CR_OK)
             goto Error;
     }
+    if (add_date(obj, headers, num_headers) != CR_OK) /* the 304's Date replaced the stored one (loop above) */
+        goto Error;
     if (old->num_vary != 0 && cr_object_set_vary(obj, cr_object_vary_names(old), old->num_vary, cr_object_variant_key(old).base,
                                                  cr_object_variant_key(old).len) != CR_OK)
         goto Error;
@@ -198,12 +220,14 @@ cr_object_t *cr_fill_object_refreshed(const cr_config_t *cfg, const cr_object_t 
     }
     /* freshness from the merged header set (the 304's Date and Age are those of the revalidation) */
     cr_response_info_init(ri);
+    cr_response_info_set_targeted(ri, cfg); /* the stored targeted field still governs (it is kept, not sent) */
     for (i = 0; i != obj->num_headers; ++i)
         cr_response_info_add(ri, cr_object_header_name(obj, i), cr_object_header_value(obj, i));
     for (j = 0; j != num_headers; ++j)
         if (headers[j].name == &H2O_TOKEN_DATE->buf || headers[j].name == &H2O_TOKEN_AGE->buf)
             cr_response_info_add(ri, cr_str(headers[j].name->base, headers[j].name->len),
                                  cr_str(headers[j].value.base, headers[j].value.len));
+    cr_response_info_apply_targeted(ri);
     ri->status = old->status;
     return obj;
 Error:

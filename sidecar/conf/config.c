@@ -19,6 +19,7 @@
  * environment), route.c (picking a route).
  */
 #include "config_parse.h"
+#include "corral/core/resolve.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -232,9 +233,14 @@ static int parse_upstream(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node
         return cr_conf_fail(p, urln, "upstream.url: user information is not allowed (\"%s\")", url);
     if (*authend != '\0' && strcmp(authend, "/") != 0)
         return cr_conf_fail(p, urln, "upstream.url: must not have a path, query or fragment (\"%s\")", url);
-    if ((why = parse_hostport(auth, (size_t)(authend - auth), 80, 0, host, sizeof(host), &cfg->upstream.addr,
+    if ((why = parse_hostport(auth, (size_t)(authend - auth), 80, 1, host, sizeof(host), &cfg->upstream.addr,
                               &cfg->upstream.addrlen, &cfg->upstream.port)) != NULL)
         return cr_conf_fail(p, urln, "upstream.url: bad address in \"%s\": %s", url, why);
+    if (cfg->upstream.addrlen == 0) { /* a host name: resolved now (off any loop), again while running */
+        cfg->upstream.host_is_name = 1;
+        if (cr_resolve_host(host, cfg->upstream.port, &cfg->upstream.addr, &cfg->upstream.addrlen, &why) != 0)
+            return cr_conf_fail(p, urln, "upstream.url: cannot resolve \"%s\": %s", host, why);
+    }
     if ((cfg->upstream.host = cr_conf_strdup(host, strlen(host))) == NULL)
         return cr_conf_fail(p, urln, "out of memory");
 
@@ -305,7 +311,7 @@ static int parse_cache(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t 
         return -1;
     if (cr_conf_opt_string(p, &m, "surrogate_key_header", 0, check_surrogate_key_header, &cfg->cache.surrogate_key_header) != 0 ||
         cr_conf_opt_bool(p, &m, "keep_surrogate_key", &cfg->cache.keep_surrogate_key) != 0 ||
-        cr_conf_parse_purge_from(p, cfg, &m) != 0)
+        cr_conf_parse_purge_from(p, cfg, &m) != 0 || cr_conf_parse_targeted(p, cfg, &m) != 0)
         return -1;
     mem = cr_conf_find(p, &m, "memory");
     maxobj = cr_conf_find(p, &m, "max_object_size");
@@ -355,7 +361,8 @@ static int parse_root(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *
     cfg->upstream.queue_timeout_ms = 5000;
     cfg->cache.memory = (size_t)256 << 20;
     cfg->cache.max_object_size = (size_t)8 << 20;
-    if ((cfg->cache.surrogate_key_header = cr_conf_strdup("surrogate-key", 13)) == NULL)
+    if ((cfg->cache.surrogate_key_header = cr_conf_strdup("surrogate-key", 13)) == NULL ||
+        cr_conf_set_targeted_defaults(cfg) != 0)
         return cr_conf_fail_at(p, 1, 1, "out of memory");
     cfg->tier.memcached_timeout_ms = 20;
     cfg->tier.max_item_size = (size_t)1 << 20;
@@ -534,6 +541,7 @@ void cr_config_free(cr_config_t **cfgp)
     free(cfg->admin.token_env);
     free(cfg->cache.surrogate_key_header);
     free(cfg->cache.purge_from);
+    free_strv(cfg->cache.targeted_cc, cfg->cache.num_targeted_cc);
     free(cfg->log.access);
     free_strv(cfg->tier.memcached_servers, cfg->tier.num_memcached_servers);
     for (i = 0; i != cfg->num_routes; ++i) {

@@ -53,6 +53,10 @@ const char *cr_conf_limits_restart_diff(const cr_config_t *running, const cr_con
 /* routes: (config_routes.c). */
 /* config_purge.c: cache.purge_from (m: the cache section) */
 int cr_conf_parse_purge_from(cr_conf_parser_t *p, cr_config_t *cfg, const cr_conf_map_t *m);
+/* config_targeted.c: the default (before the document is read), then cache.targeted_cache_control and
+ * cache.forward_targeted (m: the cache section) */
+int cr_conf_set_targeted_defaults(cr_config_t *cfg);
+int cr_conf_parse_targeted(cr_conf_parser_t *p, cr_config_t *cfg, const cr_conf_map_t *m);
 /* config_tier.c; the server check is config.c's */
 int cr_conf_parse_tier(cr_conf_parser_t *p, cr_config_t *cfg, const yaml_node_t *n);
 const char *cr_conf_check_server(char *s);

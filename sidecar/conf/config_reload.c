@@ -76,7 +76,8 @@ int cr_config_reload_check_ex(const cr_config_t *running, const cr_config_t *nex
 
     /* each thread's upstream copies these when it is made (upstream.c cr_upstream_init) */
     if (!str_same(running->upstream.host, next->upstream.host) || running->upstream.port != next->upstream.port ||
-        !addr_same(&running->upstream.addr, running->upstream.addrlen, &next->upstream.addr, next->upstream.addrlen))
+        (!running->upstream.host_is_name && /* a name's address moves with DNS: its resolver follows it */
+         !addr_same(&running->upstream.addr, running->upstream.addrlen, &next->upstream.addr, next->upstream.addrlen)))
         return refuse(errbuf, errbufsize,
                       "upstream.url: changing the upstream needs a restart (\"%s\" now, \"%s\" in the new configuration)",
                       running->upstream.url, next->upstream.url);

@@ -27,7 +27,7 @@ static const char *const health_keys[] = {"path", "interval", "timeout", "unheal
 static const char *const admin_keys[] = {"address", "token_file", "token_env", NULL};
 /* restart: cache.memory */
 static const char *const cache_keys[] = {"memory", "max_object_size", "surrogate_key_header", "keep_surrogate_key", "purge_from",
-                                         NULL};
+                                         "targeted_cache_control", "forward_targeted", NULL};
 /* restart: every key of tier (the client, its threads and the invalidation thread are made once, at start) */
 static const char *const tier_keys[] = {"memcached", "lease", "invalidation", NULL};
 /* restart: all but request_headers (config_limits.c gives each row's reason) */

@@ -363,7 +363,7 @@ static int on_fill_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_h
         return is_eos ? 0 : -1;
     }
 
-    cr_response_info_from_headers(status, headers, num_headers, &ri);
+    cr_response_info_from_headers(f->cfg, status, headers, num_headers, &ri);
     cr_policy_decide(f->route, &f->qi, &ri, f->request_time_ms, f->response_time_ms, &f->decision);
     if (ri.has_content_length && ri.content_length > f->cfg->cache.max_object_size) {
         pass_all_and_publish(f, f->response_time_ms);

@@ -425,13 +425,13 @@ int cr_flight_join(cr_thread_t *t, cr_fill_req_t *fr, cr_object_t *stale, cr_fli
                     cr_flight_do_insert(table, shell);
                     r = INSERTED;
                 }
-            } else if (shared) {
+            } else if (shared || mode == CR_FLIGHT_JOIN) {
                 if (f != NULL) {
                     if (cr_flight_do_join(f, t, fr) == CR_OK)
                         r = f->fetched ? JOINED_AFTER_FETCH : JOINED;
                     else
                         r = FULL;
-                } else if (shell != NULL) {
+                } else if (shell != NULL && mode != CR_FLIGHT_JOIN) {
                     lead(t, shell);
                     cr_flight_do_insert(table, shell);
                     r = INSERTED;
@@ -485,7 +485,7 @@ int cr_flight_join(cr_thread_t *t, cr_fill_req_t *fr, cr_object_t *stale, cr_fli
         break;
     }
 
-    if (mode == CR_FLIGHT_AWAIT_STORE || mode == CR_FLIGHT_REVALIDATE)
+    if (mode == CR_FLIGHT_AWAIT_STORE || mode == CR_FLIGHT_REVALIDATE || mode == CR_FLIGHT_JOIN)
         return CR_DECLINED;
     /* a private fill, or a shared one for which there was no memory for a shell */
     if ((f = cr_flight_shell_new(t, table->nthreads, fr)) == NULL || cr_fill_prepare(f, fr, stale) != CR_OK) {

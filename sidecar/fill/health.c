@@ -22,6 +22,7 @@
  * lock; `down` mirrors state.unhealthy for them. passive_mutex guards the breaker's transitions and its backoff.
  */
 #include "corral/fill/health.h"
+#include "corral/fill/upstream_resolver.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,11 +103,16 @@ static int check_once(const cr_config_t *cfg, char *why, size_t whysize)
     socklen_t errlen = sizeof(err);
     char *eol;
 
-    if ((fd = socket(cfg->upstream.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) == -1) {
+    struct sockaddr_storage addr = cfg->upstream.addr;
+    socklen_t addrlen = cfg->upstream.addrlen;
+    uint64_t addr_version = 0;
+
+    cr_upstream_resolver_refresh(&addr, &addrlen, &addr_version); /* a host name's latest address */
+    if ((fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) == -1) {
         snprintf(why, whysize, "socket: %s", strerror(errno));
         return 0;
     }
-    if (connect(fd, (const void *)&cfg->upstream.addr, cfg->upstream.addrlen) != 0) {
+    if (connect(fd, (const void *)&addr, addrlen) != 0) {
         if (errno != EINPROGRESS) {
             snprintf(why, whysize, "connect: %s", strerror(errno));
             goto Exit;

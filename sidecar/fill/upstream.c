@@ -43,6 +43,7 @@
  * does not admit fails at once with CR_FETCH_ERR_DOWN (from the zero timer, like a refusal), before any slot.
  */
 #include "corral/fill/upstream.h"
+#include "corral/fill/upstream_resolver.h"
 #include "corral/core/reqstats.h"
 #include "corral/fill/concurrency.h"
 #include "corral/fill/health.h"
@@ -69,6 +70,7 @@ struct st_cr_upstream_t {
     h2o_loop_t *loop;
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    uint64_t addr_version; /* of addr, as cr_upstream_resolver_refresh counts (0: the config's) */
     size_t max_head;
     int rcvbuf; /* SO_RCVBUF of new connections: limits.response_buffer / 4 (pass.c: one read stays under half) */
     h2o_timeout_t io_timeout;
@@ -364,6 +366,7 @@ static void connect_new(cr_fetch_t *f)
     cr_upstream_t *up = f->_up;
     f->_state = ST_CONNECTING;
     f->_reused = 0;
+    cr_upstream_resolver_refresh(&up->addr, &up->addrlen, &up->addr_version); /* a host name re-resolved */
     if ((f->_sock = h2o_socket_connect(up->loop, (struct sockaddr *)&up->addr, up->addrlen, on_connect)) == NULL) {
         /* reported from the loop, not from inside cr_fetch_start or release_slot */
         link_timer(f, &up->zero_timeout, on_socket_create_error);

@@ -9,6 +9,7 @@
 #include "corral/http/http.h"
 
 #include "corral/conf/config.h"
+#include "corral/http/targeted_cc.h"
 
 static const char *const hop_by_hop[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
                                          "upgrade", "http2-settings", "proxy-authenticate", "proxy-authorization"};
@@ -241,15 +242,42 @@ void cr_response_info_add(cr_response_info_t *ri, cr_str_t n, cr_str_t v)
     } else if (cr_str_eq(n, H2O_STRLIT("pragma"))) {
         if (cr_list_contains(hv, h2o_iovec_init(H2O_STRLIT("no-cache"))))
             ri->pragma_no_cache = 1;
+    } else if (ri->targeted_cfg != NULL) {
+        int k = cr_targeted_cc_index(ri->targeted_cfg, n);
+        if (k < 0 || k >= CR_TARGETED_CC_MAX)
+            return;
+        if (cr_sf_dictionary_valid(v)) {
+            ri->targeted_present |= 1u << k;
+            cr_cc_parse(ri->targeted_cc + k, v);
+        } else {
+            ri->targeted_bad |= 1u << k;
+        }
     }
 }
 
-void cr_response_info_from_headers(int status, const h2o_header_t *headers, size_t num_headers, cr_response_info_t *ri)
+void cr_response_info_apply_targeted(cr_response_info_t *ri)
+{
+    unsigned usable = ri->targeted_present & ~ri->targeted_bad;
+    int k;
+    if (usable == 0)
+        return;
+    k = __builtin_ctz(usable); /* the lowest bit is the first listed field */
+    ri->cc = ri->targeted_cc[k];
+    ri->has_cache_control = 1;
+    ri->has_expires = 0; /* RFC 9213 2.1: Cache-Control and Expires are ignored */
+    ri->pragma_no_cache = 0;
+    ri->targeted_applied = k;
+}
+
+void cr_response_info_from_headers(const cr_config_t *cfg, int status, const h2o_header_t *headers, size_t num_headers,
+                                   cr_response_info_t *ri)
 {
     size_t i;
     cr_response_info_init(ri);
+    cr_response_info_set_targeted(ri, cfg);
     ri->status = status;
     for (i = 0; i != num_headers; ++i)
         cr_response_info_add(ri, cr_str(headers[i].name->base, headers[i].name->len),
                              cr_str(headers[i].value.base, headers[i].value.len));
+    cr_response_info_apply_targeted(ri);
 }

@@ -220,6 +220,15 @@ void cr_response_info_init(cr_response_info_t *ri)
     assert(ri != NULL);
     memset(ri, 0, sizeof(*ri));
     cr_cc_init(&ri->cc);
+    ri->targeted_applied = -1;
+}
+
+void cr_response_info_set_targeted(cr_response_info_t *ri, const cr_config_t *cfg)
+{
+    size_t i;
+    ri->targeted_cfg = cfg != NULL && cfg->cache.num_targeted_cc != 0 ? cfg : NULL;
+    for (i = 0; i != CR_TARGETED_CC_MAX; ++i)
+        cr_cc_init(ri->targeted_cc + i);
 }
 
 void cr_request_info_init(cr_request_info_t *qi)

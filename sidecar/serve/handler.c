@@ -301,6 +301,18 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         pass_with_status(req, cfg, "request", "detail=no-store");
         return;
     }
+    if (cr_req_header(req, H2O_TOKEN_IF_NONE_MATCH).base != NULL || cr_req_header(req, H2O_TOKEN_IF_MODIFIED_SINCE).base != NULL) {
+        /* a conditional miss: a running fill answers it (a 304 from the stored object, respond.c); else it goes
+         * upstream alone with its validators and a 304 comes back as it is. It never leads a shared fill, which
+         * carries no client's validators, so nothing but full responses is stored (Varnish passes these too) */
+        if (shared && (rc = join(t, lk, NULL, CR_FLIGHT_JOIN, 1)) != CR_DECLINED) {
+            fill_refused(lk, rc);
+            return;
+        }
+        cr_reqstat_outcome(lk->stat, CR_OUTCOME_PASS);
+        pass_with_status(req, cfg, lk->fwd, "detail=conditional");
+        return;
+    }
     fill_refused(lk, join(t, lk, NULL, CR_FLIGHT_FILL, shared));
 }
 

@@ -22,6 +22,8 @@
 
 #include "corral/http/encoding.h"
 #include "corral/http/http.h"
+#include "corral/http/targeted_cc.h"
+#include "corral/http/date_send.h"
 #include "corral/fill/upstream_head.h"
 #include "corral/core/log.h"
 #include "corral/core/accesslog.h"
@@ -43,6 +45,7 @@ typedef struct st_cr_pass_t {
     cr_encoder_t *encoder; /* on-the-fly compression (uncached routes with compress on), or NULL */
     h2o_buffer_t *encoded; /* the encoder's output, the doublebuffer's receiving side while it runs */
     size_t pause_at;       /* limits.response_buffer / 2: held bytes at which the upstream read pauses */
+    h2o_iovec_t date; /* the upstream's Date (IMF-fixdate, request pool), until the send that writes the head */
     int fetch_done;
     int had_error;
     int started; /* h2o_start_response was called */
@@ -74,6 +77,12 @@ static void do_send(cr_pass_t *self)
             return;
         cnt = 1;
         state = H2O_SEND_STATE_IN_PROGRESS;
+    }
+    if (self->date.base != NULL) { /* the first send with data or the end: it writes the head (date_send.h) */
+        h2o_iovec_t date = self->date;
+        self->date = h2o_iovec_init(NULL, 0);
+        cr_send_dated(self->req, date, &vec, cnt, state);
+        return;
     }
     h2o_send(self->req, &vec, cnt, state);
 }
@@ -158,7 +167,8 @@ void cr_relay_response_header(h2o_req_t *req, const cr_config_t *cfg, const h2o_
 {
     h2o_iovec_t value;
     if (h->name == &H2O_TOKEN_CONTENT_LENGTH->buf || h->name == &H2O_TOKEN_DATE->buf || h->name == &H2O_TOKEN_SERVER->buf ||
-        cr_is_hop_by_hop(*h->name, connection) || (cr_is_surrogate_key_header(*h->name, cfg) && !cfg->cache.keep_surrogate_key))
+        cr_is_hop_by_hop(*h->name, connection) || (cr_is_surrogate_key_header(*h->name, cfg) && !cfg->cache.keep_surrogate_key) ||
+        cr_targeted_cc_hidden(cfg, cr_str(h->name->base, h->name->len)))
         return;
     value = h2o_strdup(&req->pool, h->value.base, h->value.len);
     if (h2o_iovec_is_token(h->name)) {
@@ -186,6 +196,15 @@ static int on_head(cr_fetch_t *fetch, int status, h2o_iovec_t reason, h2o_header
     for (i = 0; i != num_headers; ++i) {
         if (headers[i].name == &H2O_TOKEN_CONTENT_LENGTH->buf)
             req->res.content_length = h2o_strtosize(headers[i].value.base, headers[i].value.len);
+        if (headers[i].name == &H2O_TOKEN_DATE->buf && self->date.base == NULL) {
+            /* the origin's Date goes to the client (normalized), not libh2o's clock: a proxy keeps it */
+            uint64_t ms;
+            if (cr_http_date_parse(cr_str(headers[i].value.base, headers[i].value.len), &ms) == 0) {
+                char *d = h2o_mem_alloc_pool(&req->pool, CR_DATE_LEN + 1);
+                cr_http_date_format(ms, d);
+                self->date = h2o_iovec_init(d, CR_DATE_LEN);
+            }
+        }
         cr_relay_response_header(req, self->cfg, headers + i, connection);
     }
     if (self->cache_status.base != NULL)

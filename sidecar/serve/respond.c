@@ -26,8 +26,10 @@
 
 #include <stdio.h>
 
+#include "corral/http/date_send.h"
 #include "corral/http/encoding.h"
 #include "corral/http/http.h"
+#include "corral/http/targeted_cc.h"
 #include "corral/cache/pin.h"
 #include "corral/core/runtime.h"
 
@@ -107,8 +109,9 @@ static h2o_iovec_t variant_etag(h2o_req_t *req, const cr_object_t *obj, cr_encod
     return h2o_iovec_init(buf, e.len + slen);
 }
 
-/* If-None-Match against the variant's ETag, else If-Modified-Since (RFC 9110 13.2.2). The stored Last-Modified is
- * parsed here, only for a request that carries If-Modified-Since (no object keeps it parsed). */
+/* If-None-Match against the variant's ETag, else If-Modified-Since (RFC 9110 13.2.2) against Last-Modified, or the
+ * stored Date when there is none. The date is parsed here, only for a request that carries If-Modified-Since (no
+ * object keeps it parsed). */
 static int is_not_modified(h2o_req_t *req, const cr_object_t *obj, h2o_iovec_t etag)
 {
     h2o_iovec_t inm, ims;
@@ -119,8 +122,11 @@ static int is_not_modified(h2o_req_t *req, const cr_object_t *obj, h2o_iovec_t e
         return 0;
     if ((inm = cr_req_header(req, H2O_TOKEN_IF_NONE_MATCH)).base != NULL)
         return etag.base != NULL && cr_policy_etag_matches(cr_str(inm.base, inm.len), cr_str(etag.base, etag.len));
-    if ((ims = cr_req_header(req, H2O_TOKEN_IF_MODIFIED_SINCE)).base == NULL ||
-        (lm = cr_object_find_header(obj, H2O_STRLIT("last-modified"))).base == NULL)
+    if ((ims = cr_req_header(req, H2O_TOKEN_IF_MODIFIED_SINCE)).base == NULL)
+        return 0;
+    /* no Last-Modified: the stored response's Date stands for it (RFC 9111 4.3.2, RFC 9110 13.1.3) */
+    if ((lm = cr_object_find_header(obj, H2O_STRLIT("last-modified"))).base == NULL &&
+        (lm = cr_object_find_header(obj, H2O_STRLIT("date"))).base == NULL)
         return 0;
     if (cr_http_date_parse(lm, &lm_ms) != 0 || lm_ms == 0 || cr_http_date_parse(cr_str(ims.base, ims.len), &ims_ms) != 0)
         return 0;
@@ -156,6 +162,7 @@ typedef struct st_cr_decode_gen_t {
     cr_str_t input;   /* the stored coded body (kept alive by the request's object reference) */
     size_t consumed;
     h2o_buffer_t *out; /* decoded bytes of the current h2o_send: at most CR_DECODE_WINDOW + CR_CODEC_CHUNK */
+    h2o_iovec_t date;  /* the stored Date, until the send that writes the head (date_send.h) */
 } cr_decode_gen_t;
 
 static int on_decoded(void *ctx, const void *buf, size_t len)
@@ -167,7 +174,7 @@ static int on_decoded(void *ctx, const void *buf, size_t len)
 /* Decodes the next window of output (only once the client took the previous one: proceed) and sends it. */
 static void decode_and_send(cr_decode_gen_t *self, h2o_req_t *req)
 {
-    h2o_iovec_t vec;
+    h2o_iovec_t vec, date;
     size_t n;
     int rc;
 
@@ -180,7 +187,10 @@ static void decode_and_send(cr_decode_gen_t *self, h2o_req_t *req)
         return;
     }
     vec = h2o_iovec_init(self->out->bytes, self->out->size);
-    h2o_send(req, &vec, vec.len != 0 ? 1 : 0, rc == CR_OK ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+    date = self->date;
+    if (vec.len != 0 || rc == CR_OK)
+        self->date = h2o_iovec_init(NULL, 0); /* this send writes the head */
+    cr_send_dated(req, date, &vec, vec.len != 0 ? 1 : 0, rc == CR_OK ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
 }
 
 static void on_decode_proceed(h2o_generator_t *generator, h2o_req_t *req)
@@ -196,7 +206,7 @@ static void on_decode_gen_dispose(void *p)
 }
 
 /* Starts a decoded response; the caller has set status and headers. */
-static void send_decoded(h2o_req_t *req, const cr_config_t *cfg, const cr_object_t *obj, cr_encoding_t coded)
+static void send_decoded(h2o_req_t *req, const cr_config_t *cfg, const cr_object_t *obj, cr_encoding_t coded, h2o_iovec_t date)
 {
     cr_decode_gen_t *self = h2o_mem_alloc_shared(&req->pool, sizeof(*self), on_decode_gen_dispose);
     memset(self, 0, sizeof(*self));
@@ -210,6 +220,7 @@ static void send_decoded(h2o_req_t *req, const cr_config_t *cfg, const cr_object
         h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
         return;
     }
+    self->date = date;
     decode_and_send(self, req);
 }
 
@@ -221,13 +232,15 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     uint64_t now = h2o_now(t->ctx.loop);
     unsigned flags = cr_object_flags(obj), available = available_encodings(obj);
     int forced = (flags & CR_OBJ_FORCED) != 0, has_variants = available != CR_ENC_BIT(CR_ENC_IDENTITY), chosen = CR_ENC_IDENTITY,
-        not_modified, vary_done = 0, is_head;
+        not_modified, vary_done = 0, is_head,
+        hide_targeted = cfg->cache.num_targeted_cc != 0 && !cfg->cache.forward_targeted; /* targeted_cc.h */
     cr_encoding_t coded = received_encoding(obj);
-    h2o_iovec_t etag, body;
+    h2o_iovec_t etag, body, date = {NULL, 0};
     cr_str_t stored;
     cr_object_t **slot;
     char *agebuf;
     size_t i;
+    unsigned date_token = cr_token_index(&H2O_TOKEN_DATE->buf);
 
     if (has_variants) {
         h2o_iovec_t ae = cr_req_header(req, H2O_TOKEN_ACCEPT_ENCODING);
@@ -255,11 +268,17 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     for (i = 0; i != obj->num_headers; ++i) {
         cr_str_t name = cr_object_header_name(obj, i), value = cr_object_header_value(obj, i);
         unsigned token = cr_object_header_token(obj, i);
+        if (token == date_token) { /* the origin's, sent by cr_send_dated instead of libh2o's own */
+            date = h2o_iovec_init(value.base, value.len);
+            continue;
+        }
         if (cr_str_eq(name, H2O_STRLIT("etag")) || cr_str_eq(name, H2O_STRLIT("content-encoding")))
             continue;
         if (not_modified && !is_304_header(name))
             continue;
         if (forced && is_forced_override(name))
+            continue;
+        if (token == 0 && hide_targeted && cr_targeted_cc_index(cfg, name) >= 0) /* no targeted field is a token */
             continue;
         if (has_variants && cr_str_eq(name, H2O_STRLIT("vary")) && mentions_accept_encoding(value))
             vary_done = 1;
@@ -285,7 +304,7 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     if (not_modified) {
         CR_STAT_INC(t->stats, not_modified);
         h2o_start_response(req, &generator);
-        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        cr_send_dated(req, date, NULL, 0, H2O_SEND_STATE_FINAL);
         return;
     }
     if (chosen != CR_ENC_IDENTITY) {
@@ -297,9 +316,9 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
         /* stored only in the upstream's coding and the client accepts none we hold: decode while sending */
         if (is_head) {
             h2o_start_response(req, &generator);
-            h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+            cr_send_dated(req, date, NULL, 0, H2O_SEND_STATE_FINAL);
         } else {
-            send_decoded(req, cfg, obj, coded);
+            send_decoded(req, cfg, obj, coded, date);
         }
         return;
     }
@@ -310,7 +329,7 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     req->res.content_length = body.len;
     h2o_start_response(req, &generator);
     if (is_head || body.len == 0)
-        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        cr_send_dated(req, date, NULL, 0, H2O_SEND_STATE_FINAL);
     else
-        h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
+        cr_send_dated(req, date, &body, 1, H2O_SEND_STATE_FINAL);
 }

@@ -14,18 +14,27 @@
  */
 #include "corral/serve/respond_range.h"
 
+#include "corral/http/date_send.h"
 #include "corral/http/http.h"
 #include "corral/http/range.h"
 
 static __thread uint64_t boundary_counter;
 
+/* The stored Date (IMF-fixdate, objbuild.c), which a 206 sends as its Date like every answer from the cache
+ * (http/date_send.h), or {NULL,0}. */
+static h2o_iovec_t stored_date(const cr_object_t *obj)
+{
+    cr_str_t d = cr_object_find_header(obj, H2O_STRLIT("date"));
+    return h2o_iovec_init(d.base, d.len);
+}
+
 /* The response's Date for If-Range's strength test: the stored Date when the object keeps one, else when corral
  * received the response (never earlier than the origin's Date). */
 static uint64_t object_date_ms(const cr_object_t *obj)
 {
-    cr_str_t d = cr_object_find_header(obj, H2O_STRLIT("date"));
+    h2o_iovec_t d = stored_date(obj);
     uint64_t ms;
-    if (d.base != NULL && cr_http_date_parse(d, &ms) == 0)
+    if (d.base != NULL && cr_http_date_parse(cr_str(d.base, d.len), &ms) == 0)
         return ms;
     return obj->response_time_ms;
 }
@@ -44,7 +53,8 @@ static void send_unsatisfiable(h2o_req_t *req, uint64_t len, h2o_iovec_t cache_s
 }
 
 /* multipart/byteranges: 0 when the whole body would be smaller (the caller sends it) */
-static int send_multipart(h2o_req_t *req, h2o_generator_t *generator, h2o_iovec_t body, const cr_byte_range_t *r, size_t n)
+static int send_multipart(h2o_req_t *req, h2o_generator_t *generator, h2o_iovec_t body, const cr_byte_range_t *r, size_t n,
+                          h2o_iovec_t date)
 {
     static const char mp[] = "multipart/byteranges; boundary=";
     ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
@@ -82,7 +92,7 @@ static int send_multipart(h2o_req_t *req, h2o_generator_t *generator, h2o_iovec_
     req->res.reason = "Partial Content";
     req->res.content_length = (size_t)total;
     h2o_start_response(req, generator);
-    h2o_send(req, bufs, 2 * n + 1, H2O_SEND_STATE_FINAL);
+    cr_send_dated(req, date, bufs, 2 * n + 1, H2O_SEND_STATE_FINAL);
     return 1;
 }
 
@@ -116,7 +126,7 @@ int cr_respond_range(h2o_req_t *req, const cr_object_t *obj, h2o_iovec_t body, h
         break;
     }
     if (n > 1)
-        return !coded && send_multipart(req, &generator, body, r, n);
+        return !coded && send_multipart(req, &generator, body, r, n, stored_date(obj));
 
     cr = h2o_mem_alloc_pool(&req->pool, 64);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_RANGE, NULL, cr, cr_range_content_range(cr, r, body.len));
@@ -125,6 +135,6 @@ int cr_respond_range(h2o_req_t *req, const cr_object_t *obj, h2o_iovec_t body, h
     req->res.reason = "Partial Content";
     req->res.content_length = slice.len;
     h2o_start_response(req, &generator);
-    h2o_send(req, &slice, 1, H2O_SEND_STATE_FINAL);
+    cr_send_dated(req, stored_date(obj), &slice, 1, H2O_SEND_STATE_FINAL);
     return 1;
 }

@@ -60,6 +60,7 @@
 #include "corral/tier/tier.h"
 #include "corral/conf/reload.h"
 #include "corral/fill/health.h"
+#include "corral/fill/upstream_resolver.h"
 #include "corral/http/hpack_bound.h"
 
 static int admin_fd = -1;
@@ -270,6 +271,7 @@ int cr_server_run(const cr_config_t *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     cr_reload_set_hooks(cr_listen_set_prepare, on_reloaded); /* before the admin thread, which may reload */
+    (void)cr_upstream_resolver_start(cfg); /* a host-name upstream.url: re-resolved off the loops */
     if (cr_health_start(current_config) != 0)
         cr_log_warn("cannot start the upstream health checker: upstream.health is not checked");
     /* the shared tier's client, before the pool whose threads call it */
@@ -362,6 +364,7 @@ int cr_server_run(const cr_config_t *cfg)
     if (cr_rt.tier != NULL) /* after every thread that invalidates: it writes what is in its outbox once more */
         cr_inval_sync_stop(&cr_rt.tier->sync);
     cr_health_stop();
+    cr_upstream_resolver_stop();
     cr_log_info("stopped");
     return ret;
 }

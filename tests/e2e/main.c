@@ -41,6 +41,7 @@ void cr_e2e_register_tier_lease(void);
 void cr_e2e_register_tier(void);
 void cr_e2e_register_tier_faults(void);
 void cr_e2e_register_http_gaps(void);
+void cr_e2e_register_rfcgaps(void);
 void cr_e2e_register_status_page(void);
 void cr_e2e_register_metrics(void);
 void cr_e2e_register_accesslog(void);
@@ -84,6 +85,7 @@ int main(void)
     cr_e2e_register_tier();
     cr_e2e_register_tier_faults();
     cr_e2e_register_http_gaps();
+    cr_e2e_register_rfcgaps();
     cr_e2e_register_tier_lease();
     cr_e2e_register_status_page();
     cr_e2e_register_metrics();

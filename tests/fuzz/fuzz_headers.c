@@ -10,7 +10,8 @@
  *  - an HTTP-date that parses formats to an IMF-fixdate that parses to the same time (to the second);
  *  - a not-storable verdict has a reason; a storable one's lifetime honours max_ttl, and force_ttl when it applied;
  *  - If-None-Match "*" matches any strong ETag, and a strong ETag matches itself;
- *  - cr_join_header output fits its buffer and cr_list_contains finds each token of a list it was built from.
+ *  - cr_join_header output fits its buffer and cr_list_contains finds each token of a list it was built from;
+ *  - a targeted Cache-Control field (corral-cache-control, cdn-cache-control) that applies drops Expires.
  */
 #include "fuzz_util.h"
 
@@ -19,6 +20,7 @@
 #include "corral/conf/config.h"
 #include "corral/http/http.h"
 #include "corral/http/policy.h"
+#include "corral/http/targeted_cc.h"
 
 #define FZ_MAX_LINES 64
 
@@ -89,7 +91,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ++n;
     }
 
-    cr_response_info_from_headers(status, headers, n, &ri);
+    {
+        /* targeted Cache-Control fields (RFC 9213): the dictionary check never reads past a value, and the winner's
+         * directives are as well-formed as Cache-Control's */
+        static char *targeted[] = {"corral-cache-control", "cdn-cache-control"};
+        static cr_config_t cfg;
+        cfg.cache.targeted_cc = targeted;
+        cfg.cache.num_targeted_cc = 2;
+        cr_response_info_from_headers(&cfg, status, headers, n, &ri);
+        FZ_CHECK(ri.targeted_applied == -1 || (ri.targeted_applied < 2 && !ri.has_expires));
+        for (i = 0; i != n; ++i)
+            (void)cr_sf_dictionary_valid(cr_str(headers[i].value.base, headers[i].value.len));
+    }
     check_cc(&ri.cc);
     cr_request_info_init(&qi);
     for (i = 0; i != n; ++i) {

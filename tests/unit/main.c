@@ -18,6 +18,8 @@ void cr_test_register_key(void);
 void cr_test_register_urlpath(void);
 void cr_test_register_cidr(void);
 void cr_test_register_policy(void);
+void cr_test_register_targeted_cc(void);
+void cr_test_register_upstream_resolver(void);
 void cr_test_register_object(void);
 void cr_test_register_object_oom(void);
 void cr_test_register_objbuild(void);
@@ -69,6 +71,8 @@ int main(void)
     cr_test_register_urlpath();
     cr_test_register_cidr();
     cr_test_register_policy();
+    cr_test_register_targeted_cc();
+    cr_test_register_upstream_resolver();
     cr_test_register_object();
     cr_test_register_object_oom();
     cr_test_register_objbuild();

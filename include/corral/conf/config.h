@@ -173,8 +173,9 @@ typedef struct st_cr_config_t {
         char *url;                  /* as written, e.g. "http://127.0.0.1:8080" */
         char *host;                 /* "127.0.0.1" */
         uint16_t port;              /* 8080 */
-        struct sockaddr_storage addr; /* resolved numeric address */
+        struct sockaddr_storage addr; /* resolved numeric address (of a host name: at load; fill/upstream_resolver.h) */
         socklen_t addrlen;
+        int host_is_name;           /* host is a name (not numeric, not localhost): re-resolved while running */
         size_t max_connections;     /* default 64 */
         uint64_t connect_timeout_ms; /* default 1000 */
         uint64_t timeout_ms;        /* default 30000: whole-response idle (I/O) timeout */
@@ -212,6 +213,11 @@ typedef struct st_cr_config_t {
         struct st_cr_cidr_t *purge_from; /* cache.purge_from: client networks allowed to send PURGE on the traffic
                                             port; none (the default): PURGE is an ordinary method, passed upstream */
         size_t num_purge_from;
+        char **targeted_cc;     /* cache.targeted_cache_control (RFC 9213), lower-case, first wins; default
+                                   [cdn-cache-control]; at most CR_TARGETED_CC_MAX (config_targeted.c) */
+#define CR_TARGETED_CC_MAX 4
+        size_t num_targeted_cc;
+        int forward_targeted;   /* cache.forward_targeted: send those fields to clients; default 0 */
     } cache;
 
     struct {

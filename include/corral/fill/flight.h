@@ -74,6 +74,9 @@ typedef enum en_cr_flight_mode_t {
     /* A stale hit served while revalidating (stale-while-revalidate): as AWAIT_STORE first; else starts a background
      * revalidation of `stale` unless a flight is running for the key, and returns CR_DECLINED (serve the stale). */
     CR_FLIGHT_REVALIDATE,
+    /* A conditional miss (serve/handler.c): join the key's running flight (as AWAIT_STORE in its codings window) as
+     * CR_FLIGHT_FILL would, but never start one: CR_DECLINED when there is none (or it is full), nothing done. */
+    CR_FLIGHT_JOIN,
 } cr_flight_mode_t;
 
 cr_flight_table_t *cr_flight_table_new(unsigned nthreads);

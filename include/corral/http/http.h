@@ -46,7 +46,12 @@ h2o_iovec_t cr_req_header_by_name(h2o_req_t *req, const char *lname, size_t lnam
 void cr_request_info_from_req(h2o_req_t *req, cr_request_info_t *qi);
 /* Adds one response header (lower-case name) to a response summary. */
 void cr_response_info_add(cr_response_info_t *ri, cr_str_t lname, cr_str_t value);
-void cr_response_info_from_headers(int status, const h2o_header_t *headers, size_t num_headers, cr_response_info_t *ri);
+/* Once every header was added: the first targeted Cache-Control field present with a valid value (see targeted_cc.h)
+ * replaces Cache-Control, Expires and Pragma in ri (sets ri->targeted_applied). Harmless when none applies. */
+void cr_response_info_apply_targeted(cr_response_info_t *ri);
+/* init, set_targeted(cfg), add of each header, apply_targeted. cfg may be NULL (no targeted fields). */
+void cr_response_info_from_headers(const cr_config_t *cfg, int status, const h2o_header_t *headers, size_t num_headers,
+                                   cr_response_info_t *ri);
 
 /* Writes the variant key ("name:value\n" per name) into buf; returns its length or SIZE_MAX when it does not fit.
  * Values are normalized (variant_key.c): list members trimmed of whitespace, empty members dropped; for the

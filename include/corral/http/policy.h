@@ -69,9 +69,18 @@ typedef struct st_cr_response_info_t {
     int has_etag;
     int has_content_length;
     uint64_t content_length;
+    /* targeted Cache-Control (RFC 9213, http/targeted_cc.h): the fields listed by `targeted_cfg` (NULL: none), parsed
+     * by cr_response_info_add, one per list position; cr_response_info_apply_targeted puts the winner in `cc` */
+    const cr_config_t *targeted_cfg;
+    unsigned targeted_present; /* bit i: a valid line of field i was seen */
+    unsigned targeted_bad;     /* bit i: an invalid line of field i was seen (the whole field is ignored) */
+    int targeted_applied;      /* index of the field that replaced Cache-Control, or -1 */
+    cr_cache_control_t targeted_cc[CR_TARGETED_CC_MAX];
 } cr_response_info_t;
 
 void cr_response_info_init(cr_response_info_t *ri);
+/* Makes cr_response_info_add collect cfg's targeted Cache-Control fields (call after init; cfg may be NULL). */
+void cr_response_info_set_targeted(cr_response_info_t *ri, const cr_config_t *cfg);
 
 /* What the handler gathered from the client's request. */
 typedef struct st_cr_request_info_t {

@@ -624,7 +624,7 @@ static void test_unknown_keys(void)
     EXPECT_ERROR(HEAD "upstream2:\n", "t.yaml:4:1: ", "unknown key \"upstream2\"");
     EXPECT_ERROR(HEAD "cache: { size: 1MiB }\n", "t.yaml:4:10: ",
                  "unknown key \"size\" in cache (allowed there: memory, max_object_size, surrogate_key_header, "
-                 "keep_surrogate_key, purge_from)");
+                 "keep_surrogate_key, purge_from, targeted_cache_control, forward_targeted)");
     EXPECT_ERROR(HEAD "tier: { redis: {} }\n", "t.yaml:4:9: ", "unknown key \"redis\" in tier (allowed there: memcached, lease, invalidation)");
     EXPECT_ERROR(HEAD "tier: { memcached: { servers: ['a:1'], ttl: 1s } }\n", "t.yaml:4:40: ",
                  "unknown key \"ttl\" in tier.memcached (allowed there: servers, timeout, max_item_size); \"ttl\" belongs in "
@@ -847,8 +847,8 @@ static void test_bad_addresses(void)
     EXPECT_ERROR("listen: [{ address: '127.0.0.1:1' }]\nupstream:\n  url: '" url "'\n", "t.yaml:3:8: ", needle)
     UPSTREAM_ERR("https://127.0.0.1:8443", "upstream.url: https is not supported for the upstream; use http://");
     UPSTREAM_ERR("127.0.0.1:8080", "upstream.url: must start with http://");
-    UPSTREAM_ERR("http://api.internal:8080",
-                 "upstream.url: bad address in \"http://api.internal:8080\": the host must be a numeric");
+    UPSTREAM_ERR("http://api_internal:8080", /* a host name is resolved (issue 17), but it must be one */
+                 "upstream.url: bad address in \"http://api_internal:8080\": not a valid host name");
     UPSTREAM_ERR("http://127.0.0.1:8080/api", "upstream.url: must not have a path, query or fragment");
     UPSTREAM_ERR("http://127.0.0.1:8080?x", "upstream.url: must not have a path, query or fragment");
     UPSTREAM_ERR("http://u:p@127.0.0.1:8080", "upstream.url: user information is not allowed");
