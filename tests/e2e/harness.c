@@ -1085,13 +1085,45 @@ char *upstream_log(const cr_proc_t *up, const char *path)
 
 /* ---- misc ---- */
 
-char *url_of(const cr_proc_t *p, const char *path_and_query)
+static char *url_on_port(int port, const char *path_and_query)
 {
     static __thread char bufs[16][2048];
     static __thread unsigned next;
     char *b = bufs[next++ % 16];
-    snprintf(b, sizeof(bufs[0]), "http://127.0.0.1:%d%s", p->port, path_and_query ? path_and_query : "/");
+    snprintf(b, sizeof(bufs[0]), "http://127.0.0.1:%d%s", port, path_and_query ? path_and_query : "/");
     return b;
+}
+
+char *url_of(const cr_proc_t *p, const char *path_and_query)
+{
+    return url_on_port(p->port, path_and_query);
+}
+
+char *admin_url_of(const cr_proc_t *p, const char *path_and_query)
+{
+    return url_on_port(p->admin_port, path_and_query);
+}
+
+long harness_readyz(const cr_proc_t *c, char *body, size_t bodysize)
+{
+    cr_resp_t r;
+    long status = -1;
+    if (http_get(&r, CR_H1, admin_url_of(c, "/readyz"), NULL) == 0)
+        status = r.status;
+    if (body != NULL)
+        snprintf(body, bodysize, "%s", r.body != NULL ? r.body : "");
+    resp_free(&r);
+    return status;
+}
+
+long harness_readyz_until(const cr_proc_t *c, long want, char *body, size_t bodysize)
+{
+    long deadline = harness_now_ms() + 5000L * harness_time_scale(), st;
+    while ((st = harness_readyz(c, body, bodysize)) != want && harness_now_ms() < deadline) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL); /* pacing for the poll, bounded by the deadline */
+    }
+    return st;
 }
 
 static const char *skip_ws(const char *s)

@@ -174,6 +174,13 @@ char *upstream_log(const cr_proc_t *up, const char *path);
 /* "http://127.0.0.1:<p->port><path_and_query>" in one of 16 rotating thread-local buffers of 2048 bytes: valid until
  * 16 more url_of calls on the same thread. Do not free. */
 char *url_of(const cr_proc_t *p, const char *path_and_query);
+/* The same for p's admin port. */
+char *admin_url_of(const cr_proc_t *p, const char *path_and_query);
+/* GET /readyz on c's admin port: its status (-1 on a transport error), its body copied into body (may be NULL). */
+long harness_readyz(const cr_proc_t *c, char *body, size_t bodysize);
+/* Polls harness_readyz every 20 ms until it answers want, for at most 5 s (times harness_time_scale); returns the last
+ * status. */
+long harness_readyz_until(const cr_proc_t *c, long want, char *body, size_t bodysize);
 
 /* A monotonic clock in milliseconds, for bounded waits. */
 long harness_now_ms(void);

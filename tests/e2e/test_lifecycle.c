@@ -86,15 +86,6 @@ static void write_conf(const cr_proc_t *c, const cr_proc_t *u, const char *tmpl)
     CU_ASSERT_EQUAL(rename(tmp, c->conf_path), 0);
 }
 
-static char *admin_url(const cr_proc_t *c, const char *path)
-{
-    static __thread char buf[4][256];
-    static __thread int i;
-    char *b = buf[i++ & 3];
-    snprintf(b, 256, "http://127.0.0.1:%d%s", c->admin_port, path);
-    return b;
-}
-
 #define LC_TOKEN "lc-secret-token"
 
 /* POST /v1/reload (with the reload suite's token, and a body that must change nothing); returns the status, the body
@@ -104,7 +95,7 @@ static long post_reload(const cr_proc_t *c, char *body, size_t bodysize)
     static const char *const auth[] = {"Authorization: Bearer " LC_TOKEN, "Content-Type: application/json", NULL};
     cr_resp_t r;
     long status = -1;
-    if (http_request(&r, CR_H1, "POST", admin_url(c, "/v1/reload"), auth, "{\"listen\": [1,2,3], \"threads\": 9}",
+    if (http_request(&r, CR_H1, "POST", admin_url_of(c, "/v1/reload"), auth, "{\"listen\": [1,2,3], \"threads\": 9}",
                      strlen("{\"listen\": [1,2,3], \"threads\": 9}")) == 0)
         status = r.status;
     if (body != NULL)
@@ -304,13 +295,13 @@ static void test_broken_configs_refused(void)
     {
         static const char *const auth[] = {"Authorization: Bearer " LC_TOKEN, NULL};
         cr_resp_t r;
-        CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&corral, "/v1/reload"), auth), 0);
+        CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url_of(&corral, "/v1/reload"), auth), 0);
         CU_ASSERT_EQUAL(r.status, 405);
         resp_free(&r);
-        CU_ASSERT_EQUAL(http_request(&r, CR_H1, "POST", admin_url(&corral, "/v1/reload"), NULL, "", 0), 0);
+        CU_ASSERT_EQUAL(http_request(&r, CR_H1, "POST", admin_url_of(&corral, "/v1/reload"), NULL, "", 0), 0);
         CU_ASSERT_EQUAL(r.status, 401);
         resp_free(&r);
-        CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&corral, "/readyz"), NULL), 0);
+        CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url_of(&corral, "/readyz"), NULL), 0);
         CU_ASSERT_EQUAL(r.status, 200);
         resp_free(&r);
     }
@@ -498,18 +489,6 @@ static void *slow_main(void *arg)
     return NULL;
 }
 
-static long readyz(const cr_proc_t *c, char *body, size_t bodysize)
-{
-    cr_resp_t r;
-    long status = -1;
-    if (http_get(&r, CR_H1, admin_url(c, "/readyz"), NULL) == 0)
-        status = r.status;
-    if (body != NULL)
-        snprintf(body, bodysize, "%s", r.body != NULL ? r.body : "");
-    resp_free(&r);
-    return status;
-}
-
 static void test_sigterm_finishes_in_flight(void)
 {
     char conf[2048], body[512];
@@ -522,7 +501,7 @@ static void test_sigterm_finishes_in_flight(void)
     snprintf(conf, sizeof(conf), drain_template, "10s");
     CU_ASSERT_EQUAL_FATAL(harness_start_pair(&up, &corral, conf), 0);
     deadline = harness_now_ms() + 5000;
-    while ((st = readyz(&corral, body, sizeof(body))) != 200 && harness_now_ms() < deadline) /* "starting" first */
+    while ((st = harness_readyz(&corral, body, sizeof(body))) != 200 && harness_now_ms() < deadline) /* "starting" first */
         usleep(10000);
     CU_ASSERT_EQUAL(st, 200);
     memset(&s, 0, sizeof(s));
@@ -535,7 +514,7 @@ static void test_sigterm_finishes_in_flight(void)
     CU_ASSERT_EQUAL(harness_kill(&corral, SIGTERM), 0);
 
     deadline = harness_now_ms() + 2000;
-    while (harness_now_ms() < deadline && (st = readyz(&corral, body, sizeof(body))) != 503)
+    while (harness_now_ms() < deadline && (st = harness_readyz(&corral, body, sizeof(body))) != 503)
         usleep(10000);
     CU_ASSERT_EQUAL(st, 503); /* a new admin connection during the drain */
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "\"reason\":\"draining\""));
@@ -625,43 +604,34 @@ static const char *health_template = "threads: 1\n"
                                      "admin:\n"
                                      "  address: 127.0.0.1:${ADMIN_PORT}\n";
 
-/* Polls /readyz until it answers want (bounded); returns the last status, the body in body. */
-static long readyz_until(long want, char *body, size_t bodysize)
-{
-    long deadline = harness_now_ms() + 5000L * harness_time_scale(), st;
-    while ((st = readyz(&corral, body, bodysize)) != want && harness_now_ms() < deadline)
-        usleep(20000);
-    return st;
-}
-
 static void test_readyz_follows_upstream_health(void)
 {
     char body[512];
     cr_resp_t r;
 
     CU_ASSERT_EQUAL_FATAL(harness_start_pair(&up, &corral, health_template), 0);
-    CU_ASSERT_EQUAL(readyz_until(200, body, sizeof(body)), 200);
+    CU_ASSERT_EQUAL(harness_readyz_until(&corral, 200, body, sizeof(body)), 200);
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "\"ready\":true"));
 
     /* the check path answers 503 */
     CU_ASSERT_EQUAL(upstream_set(&up, "/lc/health", "status=503"), 0);
-    CU_ASSERT_EQUAL(readyz_until(503, body, sizeof(body)), 503);
+    CU_ASSERT_EQUAL(harness_readyz_until(&corral, 503, body, sizeof(body)), 503);
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "\"reason\":\"upstream_unhealthy\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "status 503"));
     CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "GET /lc/health failed 3 times in a row (status 503): unhealthy"), 1);
-    CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&corral, "/healthz"), NULL), 0); /* liveness is not readiness */
+    CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url_of(&corral, "/healthz"), NULL), 0); /* liveness is not readiness */
     CU_ASSERT_EQUAL(r.status, 200);
     resp_free(&r);
     CU_ASSERT_EQUAL(upstream_set(&up, "/lc/health", ""), 0);
-    CU_ASSERT_EQUAL(readyz_until(200, body, sizeof(body)), 200);
+    CU_ASSERT_EQUAL(harness_readyz_until(&corral, 200, body, sizeof(body)), 200);
     CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "GET /lc/health answered 2 times in a row: healthy again"), 1);
 
     /* the upstream stopped, then back on its port */
     CU_ASSERT_EQUAL(harness_stop(&up), 0);
-    CU_ASSERT_EQUAL(readyz_until(503, body, sizeof(body)), 503);
+    CU_ASSERT_EQUAL(harness_readyz_until(&corral, 503, body, sizeof(body)), 503);
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "connect"));
     CU_ASSERT_EQUAL_FATAL(harness_restart_upstream(&up), 0);
-    CU_ASSERT_EQUAL(readyz_until(200, body, sizeof(body)), 200);
+    CU_ASSERT_EQUAL(harness_readyz_until(&corral, 200, body, sizeof(body)), 200);
     CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "healthy again"), 2);
     CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, ": unhealthy, /readyz answers 503"), 2); /* logged once per change */
     CU_ASSERT_EQUAL(harness_stop_pair(&up, &corral), 0);

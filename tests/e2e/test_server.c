@@ -1600,13 +1600,6 @@ out:
 
 /* ---- 8. admin ---- */
 
-static char *admin_url(const cr_proc_t *c, const char *path)
-{
-    static char url[256];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", c->admin_port, path);
-    return url;
-}
-
 static void test_admin_open(void)
 {
     static const char yaml[] = "threads: 2\n" YAML_LISTEN "upstream:\n"
@@ -1620,17 +1613,17 @@ static void test_admin_open(void)
     REQUIRE(harness_wait_port(c.admin_port, 5000) == 0);
     for (int i = 0; i < 3; i++)
         CU_ASSERT(get_ok(&c, i == 1 ? CR_H2C : CR_H1, "/admin/traffic"));
-    CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&c, "/healthz"), NULL), 0);
+    CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url_of(&c, "/healthz"), NULL), 0);
     CU_ASSERT_EQUAL(r.status, 200);
     resp_free(&r);
     /* no token configured: loopback clients may read metrics */
-    CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&c, "/metrics"), NULL), 0);
+    CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url_of(&c, "/metrics"), NULL), 0);
     CU_ASSERT_EQUAL(r.status, 200);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "corral_requests_total"));
     CU_ASSERT(metric_value(r.body, "corral_requests_total") >= 3);
     resp_free(&r);
     /* the admin port does not proxy */
-    CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&c, "/admin/traffic"), NULL), 0);
+    CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url_of(&c, "/admin/traffic"), NULL), 0);
     CU_ASSERT_EQUAL(r.status, 404);
     resp_free(&r);
     CU_ASSERT_EQUAL(upstream_count(&up, "/admin/traffic"), 3);
@@ -1656,11 +1649,11 @@ static void test_admin_token(void)
     REQUIRE(started);
     REQUIRE(harness_wait_port(c.admin_port, 5000) == 0);
 
-    CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&c, "/healthz"), NULL), 0);
+    CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url_of(&c, "/healthz"), NULL), 0);
     CU_ASSERT_EQUAL(r.status, 200);
     resp_free(&r);
 
-    CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&c, "/metrics"), NULL), 0);
+    CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url_of(&c, "/metrics"), NULL), 0);
     CU_ASSERT_EQUAL(r.status, 401);
     CU_ASSERT(resp_header(&r, "WWW-Authenticate", buf, sizeof(buf)) != NULL && strncasecmp(buf, "Bearer", 6) == 0);
     CU_ASSERT_PTR_NULL(strstr(r.body, "corral_requests_total"));
@@ -1668,27 +1661,27 @@ static void test_admin_token(void)
 
     {
         const char *wrong[] = {"Authorization: Bearer s3cret-e2e-tokeX", NULL};
-        CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&c, "/metrics"), wrong), 0);
+        CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url_of(&c, "/metrics"), wrong), 0);
         CU_ASSERT_EQUAL(r.status, 401);
         CU_ASSERT_PTR_NULL(strstr(r.body, "corral_requests_total"));
         resp_free(&r);
         const char *prefix[] = {"Authorization: Bearer s3cret", NULL};
-        CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&c, "/metrics"), prefix), 0);
+        CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url_of(&c, "/metrics"), prefix), 0);
         CU_ASSERT_EQUAL(r.status, 401);
         resp_free(&r);
         const char *basic[] = {"Authorization: Basic czNjcmV0LWUyZS10b2tlbg==", NULL};
-        CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&c, "/metrics"), basic), 0);
+        CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url_of(&c, "/metrics"), basic), 0);
         CU_ASSERT_EQUAL(r.status, 401);
         resp_free(&r);
     }
     {
         const char *right[] = {"Authorization: Bearer s3cret-e2e-token", NULL};
-        CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&c, "/metrics"), right), 0);
+        CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url_of(&c, "/metrics"), right), 0);
         CU_ASSERT_EQUAL(r.status, 200);
         CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "corral_requests_total"));
         CU_ASSERT(metric_value(r.body, "corral_requests_total") >= 0);
         resp_free(&r);
-        CU_ASSERT_EQUAL(http_get(&r, CR_H2C, admin_url(&c, "/metrics"), right), 0);
+        CU_ASSERT_EQUAL(http_get(&r, CR_H2C, admin_url_of(&c, "/metrics"), right), 0);
         CU_ASSERT_EQUAL(r.status, 200);
         CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "corral_requests_total"));
         resp_free(&r);
@@ -1736,12 +1729,12 @@ static void test_admin_token_file(void)
              path);
     REQUIRE(harness_start_corral(&c, yaml, &up) == 0);
     REQUIRE(harness_wait_port(c.admin_port, 5000) == 0);
-    CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&c, "/metrics"), NULL), 0);
+    CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url_of(&c, "/metrics"), NULL), 0);
     CU_ASSERT_EQUAL(r.status, 401);
     resp_free(&r);
     {
         const char *right[] = {"Authorization: Bearer file-token-42", NULL};
-        CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url(&c, "/metrics"), right), 0);
+        CU_ASSERT_EQUAL(http_get(&r, CR_H1, admin_url_of(&c, "/metrics"), right), 0);
         CU_ASSERT_EQUAL(r.status, 200);
         CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "corral_requests_total"));
         resp_free(&r);

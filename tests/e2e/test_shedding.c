@@ -26,40 +26,12 @@ void cr_e2e_register_shedding(void);
 
 static cr_proc_t up, corral;
 
-static char *admin_url(const cr_proc_t *c, const char *path)
-{
-    static __thread char buf[4][256];
-    static __thread int i;
-    char *b = buf[i++ & 3];
-    snprintf(b, 256, "http://127.0.0.1:%d%s", c->admin_port, path);
-    return b;
-}
-
 static void pace(int ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
-static long readyz(const cr_proc_t *c, char *body, size_t bodysize)
-{
-    cr_resp_t r;
-    long status = -1;
-    if (http_get(&r, CR_H1, admin_url(c, "/readyz"), NULL) == 0)
-        status = r.status;
-    if (body != NULL)
-        snprintf(body, bodysize, "%s", r.body != NULL ? r.body : "");
-    resp_free(&r);
-    return status;
-}
-
-static long readyz_until(const cr_proc_t *c, long want, char *body, size_t bodysize)
-{
-    long deadline = harness_now_ms() + 5000L * harness_time_scale(), st;
-    while ((st = readyz(c, body, bodysize)) != want && harness_now_ms() < deadline)
-        pace(20);
-    return st;
-}
 
 /* GETs path through c until it answers want (bounded, 50 ms apart); returns the last status. */
 static long get_until(const cr_proc_t *c, const char *path, long want)
@@ -286,7 +258,7 @@ static void test_unhealthy_fails_fast_and_serves_stale(void)
     cr_resp_t r;
 
     CU_ASSERT_EQUAL_FATAL(harness_start_pair(&up, &corral, health_template), 0);
-    CU_ASSERT_EQUAL(readyz_until(&corral, 200, body, sizeof(body)), 200);
+    CU_ASSERT_EQUAL(harness_readyz_until(&corral, 200, body, sizeof(body)), 200);
     /* an object that is stale one second later */
     CU_ASSERT_EQUAL(upstream_set(&up, "/sh/obj", "cc=max-age%3D1"), 0);
     CU_ASSERT_EQUAL(harness_get_hit(&corral, "/sh/obj", NULL, NULL, 0), 0);
@@ -295,7 +267,7 @@ static void test_unhealthy_fails_fast_and_serves_stale(void)
 
     /* the check fails: unhealthy */
     CU_ASSERT_EQUAL(upstream_set(&up, "/sh/health", "status=503"), 0);
-    CU_ASSERT_EQUAL(readyz_until(&corral, 503, body, sizeof(body)), 503);
+    CU_ASSERT_EQUAL(harness_readyz_until(&corral, 503, body, sizeof(body)), 503);
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "upstream_unhealthy"));
     CU_ASSERT_EQUAL(harness_metric(&corral, "corral_upstream_healthy"), 0);
 
@@ -323,20 +295,20 @@ static void test_unhealthy_fails_fast_and_serves_stale(void)
     /* healthy again: requests go through */
     CU_ASSERT_EQUAL(upstream_set(&up, "/sh/health", ""), 0);
     CU_ASSERT_EQUAL(upstream_set(&up, "/sh/slow", ""), 0);
-    CU_ASSERT_EQUAL(readyz_until(&corral, 200, body, sizeof(body)), 200);
+    CU_ASSERT_EQUAL(harness_readyz_until(&corral, 200, body, sizeof(body)), 200);
     CU_ASSERT_EQUAL(http_get(&r, CR_H1, url_of(&corral, "/sh/slow"), NULL), 0);
     CU_ASSERT_EQUAL(r.status, 200);
     resp_free(&r);
 
     /* killed: down; restarted: up; each change logged once */
     CU_ASSERT_EQUAL(harness_stop(&up), 0);
-    CU_ASSERT_EQUAL(readyz_until(&corral, 503, body, sizeof(body)), 503);
+    CU_ASSERT_EQUAL(harness_readyz_until(&corral, 503, body, sizeof(body)), 503);
     CU_ASSERT_EQUAL(http_get(&r, CR_H1, url_of(&corral, "/sh/other"), NULL), 0);
     CU_ASSERT_EQUAL(r.status, 503);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"upstream_down\""));
     resp_free(&r);
     CU_ASSERT_EQUAL_FATAL(harness_restart_upstream(&up), 0);
-    CU_ASSERT_EQUAL(readyz_until(&corral, 200, body, sizeof(body)), 200);
+    CU_ASSERT_EQUAL(harness_readyz_until(&corral, 200, body, sizeof(body)), 200);
     CU_ASSERT_EQUAL(harness_metric(&corral, "corral_upstream_healthy"), 1);
     CU_ASSERT_EQUAL(http_get(&r, CR_H1, url_of(&corral, "/sh/other"), NULL), 0);
     CU_ASSERT_EQUAL(r.status, 200);
@@ -367,7 +339,7 @@ static void test_breaker_opens_and_probe_closes(void)
     int i;
 
     CU_ASSERT_EQUAL_FATAL(harness_start_pair(&up, &corral, breaker_template), 0);
-    CU_ASSERT_EQUAL(readyz_until(&corral, 200, body, sizeof(body)), 200);
+    CU_ASSERT_EQUAL(harness_readyz_until(&corral, 200, body, sizeof(body)), 200);
     CU_ASSERT_EQUAL(upstream_set(&up, "/br/x", "status=502"), 0);
     for (i = 0; i != 3; ++i) {
         CU_ASSERT_EQUAL(http_get(&r, CR_H1, url_of(&corral, "/br/x"), NULL), 0);
@@ -380,7 +352,7 @@ static void test_breaker_opens_and_probe_closes(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"upstream_down\""));
     resp_free(&r);
     CU_ASSERT_EQUAL(upstream_count(&up, "/br/y"), 0);
-    CU_ASSERT_EQUAL(readyz(&corral, body, sizeof(body)), 503);
+    CU_ASSERT_EQUAL(harness_readyz(&corral, body, sizeof(body)), 503);
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "breaker"));
     CU_ASSERT_EQUAL(harness_metric(&corral, "corral_upstream_breaker_open"), 1);
     CU_ASSERT_EQUAL(harness_metric(&corral, "corral_upstream_breaker_opens_total"), 1);
@@ -389,7 +361,7 @@ static void test_breaker_opens_and_probe_closes(void)
     /* the upstream answers again: a half-open probe after the backoff closes the breaker */
     CU_ASSERT_EQUAL(upstream_set(&up, "/br/x", ""), 0);
     CU_ASSERT_EQUAL(get_until(&corral, "/br/x", 200), 200);
-    CU_ASSERT_EQUAL(readyz(&corral, body, sizeof(body)), 200);
+    CU_ASSERT_EQUAL(harness_readyz(&corral, body, sizeof(body)), 200);
     CU_ASSERT_EQUAL(harness_metric(&corral, "corral_upstream_breaker_open"), 0);
     CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "upstream breaker: closed"), 1);
 
@@ -400,10 +372,10 @@ static void test_breaker_opens_and_probe_closes(void)
         CU_ASSERT_EQUAL(r.status, 502);
         resp_free(&r);
     }
-    CU_ASSERT_EQUAL(readyz(&corral, body, sizeof(body)), 503);
+    CU_ASSERT_EQUAL(harness_readyz(&corral, body, sizeof(body)), 503);
     CU_ASSERT_EQUAL_FATAL(harness_restart_upstream(&up), 0);
     CU_ASSERT_EQUAL(get_until(&corral, "/br/x", 200), 200);
-    CU_ASSERT_EQUAL(readyz_until(&corral, 200, body, sizeof(body)), 200);
+    CU_ASSERT_EQUAL(harness_readyz_until(&corral, 200, body, sizeof(body)), 200);
     CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "upstream breaker: open after"), 2);
     CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "upstream breaker: closed"), 2);
     CU_ASSERT_EQUAL(harness_stop_pair(&up, &corral), 0);
