@@ -125,21 +125,30 @@ static int stale_answers_limit(const cr_route_config_t *route, const cr_object_t
            (cr_object_is_fresh(obj, now) || (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0);
 }
 
+/* The answer to a request over its route's limit: from obj when stale_answers_limit allows it (labelled stale when
+ * stat is given), else 429. */
+static void answer_over_limit(h2o_req_t *req, const cr_config_t *cfg, const cr_route_config_t *route, cr_object_t *obj,
+                              const cr_rl_verdict_t *v, cr_reqstat_t *stat)
+{
+    if (stale_answers_limit(route, obj, h2o_now(cr_thread_of(req)->ctx.loop))) {
+        cr_reqstats_rate_limited(route->stat_slot);
+        if (stat != NULL)
+            cr_reqstat_outcome(stat, CR_OUTCOME_STALE);
+        cr_respond_object(req, cfg, route, obj, cr_cache_status_fwd(req, "stale", "detail=rate-limited"));
+        return;
+    }
+    cr_ratelimit_reject(req, route, v);
+}
+
 /* The route's rate limit where the request would reach the API (upstream: 1) or as it is matched (0): returns 1
- * when it is over the limit and has been answered, from obj when stale_answers_limit allows it, else 429; 0 to go
- * on. */
+ * when it is over the limit and has been answered (answer_over_limit), 0 to go on. */
 static int limited(h2o_req_t *req, const cr_config_t *cfg, const cr_route_config_t *route, cr_object_t *obj, int upstream)
 {
     cr_rl_verdict_t v;
 
     if (!cr_ratelimit_applies(route, upstream) || cr_ratelimit_take(req, route, &v))
         return 0;
-    if (stale_answers_limit(route, obj, h2o_now(cr_thread_of(req)->ctx.loop))) {
-        cr_reqstats_rate_limited(route->stat_slot);
-        cr_respond_object(req, cfg, route, obj, cr_cache_status_fwd(req, "stale", "detail=rate-limited"));
-        return 1;
-    }
-    cr_ratelimit_reject(req, route, &v);
+    answer_over_limit(req, cfg, route, obj, &v, NULL);
     return 1;
 }
 
@@ -211,15 +220,8 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
     }
     if (lk->rl_over_us != 0) { /* applies_to: all, over the limit, serve_stale: whatever is stored, else 429 */
         cr_rl_verdict_t v = {0, 0, lk->rl_over_us};
-        if (stale_answers_limit(route, obj, now)) {
-            cr_reqstats_rate_limited(route->stat_slot);
-            cr_reqstat_outcome(lk->stat, CR_OUTCOME_STALE);
-            cr_respond_object(req, cfg, route, obj, cr_cache_status_fwd(req, "stale", "detail=rate-limited"));
-            cr_pin_release(&obj);
-        } else {
-            cr_pin_release(&obj);
-            cr_ratelimit_reject(req, route, &v);
-        }
+        answer_over_limit(req, cfg, route, obj, &v, lk->stat);
+        cr_pin_release(&obj);
         return;
     }
 
