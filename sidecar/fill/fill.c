@@ -31,7 +31,7 @@ int cr_fill_stale_may_answer_error(const cr_object_t *stale, uint64_t now)
 
 int cr_fill_stale_may_answer_unreachable(const cr_object_t *stale, uint64_t now, uint64_t window)
 {
-    return stale != NULL && (cr_object_flags(stale) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0 && window != 0 &&
+    return stale != NULL && cr_object_may_serve_stale(stale) && window != 0 &&
            cr_object_age_ms(stale, now) <= (uint64_t)stale->lifetime_ms + window;
 }
 

@@ -122,7 +122,7 @@ void cr_lookup_hold_generation(cr_lookup_t *lk)
 static int stale_answers_limit(const cr_route_config_t *route, const cr_object_t *obj, uint64_t now)
 {
     return obj != NULL && route->rate_limit.serve_stale &&
-           (cr_object_is_fresh(obj, now) || (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0);
+           (cr_object_is_fresh(obj, now) || cr_object_may_serve_stale(obj));
 }
 
 /* The answer to a request over its route's limit: from obj when stale_answers_limit allows it (labelled stale when
@@ -243,7 +243,7 @@ static void lookup_and_answer(cr_thread_t *t, cr_lookup_t *lk)
         }
         /* what this lookup does unless a fresher answer is being stored this moment (then it waits for that store
          * and looks up again): one call into the flight table decides both */
-        if (!request_no_cache && (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0) {
+        if (!request_no_cache && cr_object_may_serve_stale(obj)) {
             /* stale: the client may accept it (max-stale), or stale-while-revalidate allows it once in background */
             if (cr_policy_request_accepts_stale(qi, age, obj->lifetime_ms)) {
                 if (join(t, lk, NULL, CR_FLIGHT_AWAIT_STORE, 0) == CR_DECLINED) {

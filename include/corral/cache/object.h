@@ -296,6 +296,13 @@ static inline void cr_object_codings_done(cr_object_t *obj)
 {
     __atomic_fetch_and(&obj->flags, (uint16_t)~CR_OBJ_CODINGS_PENDING, __ATOMIC_RELAXED);
 }
+/* May the object be served stale without a revalidation (stale-while-revalidate, an unreachable origin, a rate
+ * limit's serve_stale)? Not when it was stored with no-cache, or with must-revalidate / proxy-revalidate / s-maxage
+ * (CR_OBJ_MUST_REVALIDATE). stale-if-error's own rule is only the latter (fill/fill.h). */
+static inline int cr_object_may_serve_stale(const cr_object_t *obj)
+{
+    return (cr_object_flags(obj) & (CR_OBJ_MUST_REVALIDATE | CR_OBJ_NO_CACHE)) == 0;
+}
 static inline int cr_object_is_fresh(const cr_object_t *obj, uint64_t now)
 {
     return (cr_object_flags(obj) & (CR_OBJ_NO_CACHE | CR_OBJ_INVALIDATED)) == 0 && cr_object_age_ms(obj, now) < obj->lifetime_ms;
