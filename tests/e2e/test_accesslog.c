@@ -255,6 +255,16 @@ static void test_request_id(void)
     CU_ASSERT_EQUAL(http_get(&r, CR_H1, url_of(&corral, "/p/space-id"), hdrs_space), 0);
     resp_free(&r);
 
+    /* each worker flushes its own buffer: wait for every request's line, not only the last one sent */
+    {
+        static const char *const needles[] = {"client-id-0123", "\"/p/hostile-id\"", "\"/p/two-ids\""};
+        size_t i;
+        for (i = 0; i != sizeof(needles) / sizeof(needles[0]); ++i) {
+            s = wait_lines(log_path, needles[i], 1);
+            REQUIRE(s != NULL);
+            free(s);
+        }
+    }
     s = wait_lines(log_path, "\"/p/space-id\"", 1);
     REQUIRE(s != NULL);
     CU_ASSERT_EQUAL(count_lines(s, "BAD"), 0);
