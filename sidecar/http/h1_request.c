@@ -8,6 +8,8 @@
  */
 #include "corral/http/h1_request.h"
 
+#include "corral/core/bytescan.h"
+
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
@@ -97,27 +99,50 @@ int cr_h1_is_token(const char *s, size_t len)
 
 int cr_h1_is_field_value(const char *s, size_t len)
 {
-    size_t i;
-    for (i = 0; i != len; ++i)
+    size_t i = 0;
+    /* whole words with no control byte (HTAB included: it goes byte by byte) and no DEL */
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w = cr_bytes_load(s + i);
+        if ((cr_bytes_below(w, 0x20) | cr_bytes_equal(w, 0x7f)) != 0)
+            break;
+    }
+    for (; i != len; ++i)
         if (!is_value_byte((unsigned char)s[i]))
             return 0;
     return 1;
 }
 
+/* Can the 8 bytes be accepted whole? Target bytes only; before the query, no '?' or '%' either (those change the
+ * state or start an escape, so their word goes byte by byte). */
+static int target_word_clean(uint64_t w, int in_query)
+{
+    uint64_t bad = cr_bytes_below(w, 0x21) | cr_bytes_above(w, 0x7e) | cr_bytes_equal(w, '#');
+    if (!in_query)
+        bad |= cr_bytes_equal(w, '?') | cr_bytes_equal(w, '%');
+    return bad == 0;
+}
+
 int cr_h1_is_origin_form(const char *s, size_t len)
 {
-    size_t i;
+    size_t i = 0, end;
     int in_query = 0;
+
     if (len == 0 || s[0] != '/')
         return 0;
-    for (i = 0; i != len; ++i) {
-        unsigned char c = (unsigned char)s[i];
-        if ((cls[c] & C_TARGET) == 0)
-            return 0; /* a control, SP, DEL, '#' or a byte >= 0x80 */
-        if (c == '?')
-            in_query = 1;
-        else if (c == '%' && !in_query && (len - i < 3 || !is_hex((unsigned char)s[i + 1]) || !is_hex((unsigned char)s[i + 2])))
-            return 0;
+    while (i != len) {
+        if (i + 8 <= len && target_word_clean(cr_bytes_load(s + i), in_query)) {
+            i += 8;
+            continue;
+        }
+        for (end = i + 8 < len ? i + 8 : len; i != end; ++i) { /* this word, byte by byte */
+            unsigned char c = (unsigned char)s[i];
+            if ((cls[c] & C_TARGET) == 0)
+                return 0; /* a control, SP, DEL, '#' or a byte >= 0x80 */
+            if (c == '?')
+                in_query = 1;
+            else if (c == '%' && !in_query && (len - i < 3 || !is_hex((unsigned char)s[i + 1]) || !is_hex((unsigned char)s[i + 2])))
+                return 0;
+        }
     }
     return 1;
 }

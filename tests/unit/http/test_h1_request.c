@@ -268,6 +268,48 @@ static void test_interposed(void)
     CU_ASSERT_PTR_NULL(which);
 }
 
+
+/* The predicates read 8 bytes at a time where they can: every byte value, at every offset of a long value, gets the
+ * same verdict as it gets alone (checked against the byte classes spelled out here). */
+static int value_byte_ok(unsigned c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static int target_byte_ok(unsigned c)
+{
+    return c > 0x20 && c < 0x7f && c != '#';
+}
+
+static void test_predicates_any_offset(void)
+{
+    char buf[40];
+    unsigned c;
+    size_t at;
+    int bad_value = 0, bad_target = 0;
+    for (c = 0; c != 256; ++c)
+        for (at = 1; at != sizeof(buf); ++at) {
+            memset(buf, 'a', sizeof(buf));
+            buf[0] = '/';
+            buf[at] = (char)c;
+            bad_value += cr_h1_is_field_value(buf, sizeof(buf)) != value_byte_ok(c);
+            /* '%' must start an escape outside the query: followed by "aa" it is one, at the end it is not */
+            bad_target += cr_h1_is_origin_form(buf, sizeof(buf)) !=
+                          (target_byte_ok(c) && (c != '%' || at + 2 < sizeof(buf)));
+        }
+    CU_ASSERT_EQUAL(bad_value, 0);
+    CU_ASSERT_EQUAL(bad_target, 0);
+    /* after a '?', a lone '%' anywhere is allowed; before it, not */
+    memset(buf, 'b', sizeof(buf));
+    buf[0] = '/';
+    buf[20] = '?';
+    buf[30] = '%';
+    buf[31] = 'z';
+    CU_ASSERT_TRUE(cr_h1_is_origin_form(buf, sizeof(buf)));
+    buf[20] = 'b';
+    CU_ASSERT_FALSE(cr_h1_is_origin_form(buf, sizeof(buf)));
+}
+
 void cr_test_register_h1_request(void)
 {
     CU_pSuite s = CU_add_suite("h1_request", NULL, NULL);
@@ -279,5 +321,6 @@ void cr_test_register_h1_request(void)
     CU_add_test(s, "libh2o's response parser fails closed", test_response_fails_closed);
     CU_add_test(s, "field sections alone", test_fields_alone);
     CU_add_test(s, "syntax predicates", test_predicates);
+    CU_add_test(s, "syntax predicates: any byte at any offset", test_predicates_any_offset);
     CU_add_test(s, "libh2o's phr_* calls are bound to corral's parser", test_interposed);
 }
