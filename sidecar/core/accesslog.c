@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "corral/core/bytescan.h"
 #include "corral/core/histogram.h"
 #include "corral/core/log.h"
 #include "corral/core/reqstats.h"
@@ -246,6 +247,23 @@ static const unsigned char plain[256] = {
     [0x5d ... 0x7e] = 1,
 };
 
+/* Does the 8-byte word hold only plain bytes (0x20..0x7e but '"' and '\\')? */
+static inline int word_is_plain(uint64_t w)
+{
+    return (cr_bytes_below(w, 0x20) | cr_bytes_above(w, 0x7e) | cr_bytes_equal(w, '"') | cr_bytes_equal(w, '\\')) == 0;
+}
+
+/* The end of the run of plain bytes that starts at s[i] (plain), at most len. */
+static inline size_t plain_run_end(const unsigned char *s, size_t i, size_t len)
+{
+    size_t j = i + 1;
+    for (; j + 8 <= len && word_is_plain(cr_bytes_load(s + j)); j += 8)
+        ;
+    while (j < len && plain[s[j]])
+        ++j;
+    return j;
+}
+
 int cr_json_escape(char *dst, size_t *pos, size_t cap, const char *src, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -256,9 +274,7 @@ int cr_json_escape(char *dst, size_t *pos, size_t cap, const char *src, size_t l
         unsigned char c = s[i];
         if (plain[c]) {
             /* a run of plain bytes, copied at once (the usual path: most of a path, all of an id) */
-            size_t j = i + 1;
-            while (j < len && plain[s[j]])
-                ++j;
+            size_t j = plain_run_end(s, i, len);
             if (p + (j - i) > cap) {
                 j = i + (cap - p); /* as many as fit */
                 memcpy(dst + p, s + i, j - i);
@@ -327,27 +343,39 @@ void cr_accesslog_fmt_second(char out[20], time_t sec)
 
 #define PUT(lit) (memcpy(line + pos, lit, sizeof(lit) - 1), pos += sizeof(lit) - 1)
 
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                    "8081828384858687888990919293949596979899";
+
 static size_t put_u64(char *out, uint64_t v)
 {
     char tmp[20];
-    size_t n = 0, i;
-    do
-        tmp[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    for (i = 0; i != n; ++i)
-        out[i] = tmp[n - 1 - i];
-    return n;
+    size_t n = sizeof(tmp);
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        n -= 2;
+        memcpy(tmp + n, digit_pairs + 2 * r, 2);
+    }
+    if (v >= 10) {
+        n -= 2;
+        memcpy(tmp + n, digit_pairs + 2 * v, 2);
+    } else
+        tmp[--n] = (char)('0' + v);
+    memcpy(out, tmp + n, sizeof(tmp) - n);
+    return sizeof(tmp) - n;
 }
 
 /* seconds with 6 decimals */
 static size_t put_seconds(char *out, uint64_t us)
 {
     size_t n = put_u64(out, us / 1000000);
-    uint64_t frac = us % 1000000, d = 100000;
-    out[n++] = '.';
-    for (; d != 0; d /= 10)
-        out[n++] = (char)('0' + frac / d % 10);
-    return n;
+    unsigned frac = (unsigned)(us % 1000000);
+    out[n] = '.';
+    memcpy(out + n + 1, digit_pairs + 2 * (frac / 10000), 2);
+    memcpy(out + n + 3, digit_pairs + 2 * (frac / 100 % 100), 2);
+    memcpy(out + n + 5, digit_pairs + 2 * (frac % 100), 2);
+    return n + 7;
 }
 
 /* A JSON string of src, bounded to max source bytes (then "..." inside the quotes). */
@@ -370,8 +398,10 @@ static h2o_iovec_t corral_cache_status(h2o_req_t *req)
     size_t i;
     for (i = 0; i != req->res.headers.size; ++i) {
         const h2o_header_t *h = req->res.headers.entries + i;
+        /* response names are lower case: corral adds its entry under the literal name, and http/h1_response.c
+         * lower-cases the upstream's */
         if (h->name->len == 12 && h->value.len >= 7 && memcmp(h->value.base, "corral;", 7) == 0 &&
-            h2o_lcstris(h->name->base, 12, H2O_STRLIT("cache-status")))
+            memcmp(h->name->base, "cache-status", 12) == 0)
             return h->value;
     }
     return h2o_iovec_init(NULL, 0);
@@ -391,17 +421,31 @@ static const char *outcome_of(h2o_iovec_t cs, const cr_al_rec_t *rec, int status
     return cr_outcome_names[rec->stat->outcome < CR_OUTCOME_MAX ? rec->stat->outcome : CR_OUTCOME_PASS];
 }
 
+/* The thread's last record: the notes of one request mostly come one after another, on its thread, so they skip the
+ * env search. Set by cr_accesslog_begin (every request's first handler) and cleared by the logger of its request
+ * (which runs for every request begun, before its pool is cleared), so it never names a disposed request's. */
+static __thread struct {
+    const h2o_req_t *req;
+    cr_al_rec_t *rec;
+} tls_last;
+
 static cr_al_rec_t *rec_of(h2o_req_t *req, int create)
 {
-    h2o_iovec_t *slot = h2o_req_getenv(req, H2O_STRLIT(CR_AL_ENV), create);
+    h2o_iovec_t *slot;
     cr_al_rec_t *rec;
-    if (slot == NULL)
+    if (tls_last.req == req)
+        return tls_last.rec;
+    if ((slot = h2o_req_getenv(req, H2O_STRLIT(CR_AL_ENV), create)) == NULL)
         return NULL;
-    if (slot->base != NULL)
-        return (cr_al_rec_t *)slot->base;
+    if (slot->base != NULL) {
+        rec = (cr_al_rec_t *)slot->base;
+        tls_last.req = req, tls_last.rec = rec;
+        return rec;
+    }
     if (!create)
         return NULL;
     rec = h2o_mem_alloc_pool(&req->pool, sizeof(*rec));
+    tls_last.req = req, tls_last.rec = rec;
     rec->start_us = 0;
     rec->upstream_us = UINT64_MAX;
     rec->request_id = h2o_iovec_init(NULL, 0);
@@ -414,8 +458,12 @@ static cr_al_rec_t *rec_of(h2o_req_t *req, int create)
 
 void cr_accesslog_begin(h2o_req_t *req)
 {
-    if (al_fd != -1)
-        rec_of(req, 1)->start_us = cr_monotonic_us();
+    cr_al_rec_t *rec;
+    if (al_fd == -1)
+        return;
+    tls_last.req = NULL; /* a new request: never an earlier one's record */
+    if ((rec = rec_of(req, 1)) != NULL)
+        rec->start_us = cr_monotonic_us();
 }
 
 void cr_accesslog_note_id(h2o_req_t *req, h2o_iovec_t request_id)
@@ -468,10 +516,12 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
 
     if (al_fd == -1)
         return;
+    rec = rec_of(req, 0);
+    if (tls_last.req == req) /* its pool is cleared next */
+        tls_last.req = NULL, tls_last.rec = NULL;
     t = cr_thread_of(req);
     if ((b = thread_buf(t)) == NULL)
         return;
-    rec = rec_of(req, 0);
     if (h2o_timeval_is_null(&req->timestamps.request_begin_at))
         sec = req->processed_at.at.tv_sec;
     if (sec != b->cached_sec) {

@@ -92,6 +92,30 @@ static void test_escape_short_buffer(void)
     }
 }
 
+/* The plain-run scan reads 8 bytes at a time: a byte that must be escaped, at any offset of a long plain run, is
+ * still escaped (and DEL or 0x80.. right after the last plain byte of a word too). */
+static void test_escape_byte_in_long_run(void)
+{
+    static const unsigned char specials[] = {0x00, 0x1f, '"', '\\', 0x7f, 0x80, 0xff, 0x0a};
+    unsigned char in[40], dec[64];
+    char out[40 * 6 + 1];
+    size_t k, at;
+    int ok = 1;
+    for (k = 0; k != sizeof(specials); ++k)
+        for (at = 0; at != sizeof(in); ++at) {
+            size_t pos = 0, i;
+            long n;
+            for (i = 0; i != sizeof(in); ++i)
+                in[i] = (const unsigned char[]){0x20, 0x7e, 'a', 0x5d, 0x23, 0x5b, 0x21}[i % 7]; /* plain: the edges */
+            in[at] = specials[k];
+            if (cr_json_escape(out, &pos, sizeof(out), (const char *)in, sizeof(in)) != 0 ||
+                (n = json_decode(out, pos, dec)) != (long)sizeof(in) || memcmp(dec, in, sizeof(in)) != 0 ||
+                pos == sizeof(in)) /* the special byte took more than one byte of output */
+                ok = 0;
+        }
+    CU_ASSERT(ok);
+}
+
 static void test_time_string(void)
 {
     char s[20];
@@ -109,5 +133,6 @@ void cr_test_register_accesslog(void)
     CU_add_test(s, "every byte escapes and decodes back", test_escape_every_byte);
     CU_add_test(s, "quotes, controls, UTF-8 kept, invalid bytes escaped", test_escape_forms);
     CU_add_test(s, "a short buffer never cuts an escape", test_escape_short_buffer);
+    CU_add_test(s, "a byte to escape anywhere in a long plain run", test_escape_byte_in_long_run);
     CU_add_test(s, "the time string", test_time_string);
 }
