@@ -231,12 +231,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const cr_config_t *cfg = cr_thread_config(t); /* swapped here first when a new generation was published */
     cr_req_tracker_t *tracker;
     cr_guard_ticket_t guard;
+    h2o_iovec_t id;
+    int add_id = 0;
 
     CR_STAT_INC(t->stats, requests);
     cr_accesslog_begin(req); /* the clock: every answer below gets its access-log line */
     if (cr_reqcheck_size(req, cfg->limits.request_headers) != CR_OK) /* first: nothing of an oversized head is read */
         return 0;
-    cr_accesslog_note_id(req, cr_request_id_apply(req, t->idx)); /* after the size check: it may add a header */
+    id = cr_request_id_take(req, t->idx, &add_id); /* after the size check: it may change a header */
+    cr_accesslog_note_id(req, id);
     if (cr_guard_check(t->guard, req->conn, h2o_now(t->ctx.loop), &guard)) {
         CR_STAT_INC(t->stats, guard_rejections);
         cr_send_json_error(req, 429, "Too Many Requests", "too_many_cancellations",
@@ -245,6 +248,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (cr_reqcheck(req) != CR_OK) /* a head unsafe to forward or key on: answered 400 */
         return 0;
+    if (add_id) /* forwarded with every upstream request made for this one */
+        cr_request_id_add(req, id);
     ++t->inflight;
     tracker = h2o_mem_alloc_shared(&req->pool, sizeof(*tracker), on_request_dispose);
     tracker->thread = t;

@@ -4,7 +4,8 @@
  * Invariants: the process prefix is drawn once (pthread_once, getrandom; a clock-and-address mix when getrandom
  * fails); each thread formats its first 20 digits (prefix and thread index: a thread's index never changes) once;
  * the counter is thread-local, so ids need no lock and are unique per (thread, counter). The header is
- * changed in place (one value) or added; a request never leaves with two X-Request-Id lines.
+ * changed in place (one value) or, when the request had none, added by cr_request_id_add; a request never leaves
+ * with two X-Request-Id lines.
  */
 #include "corral/serve/request_id.h"
 
@@ -66,7 +67,7 @@ void cr_request_id_format(char *out, uint64_t pfx, unsigned thread, uint64_t cou
     put_hex(out + 20, count & 0xffffffffffffull, 12);
 }
 
-h2o_iovec_t cr_request_id_apply(h2o_req_t *req, unsigned thread)
+h2o_iovec_t cr_request_id_take(h2o_req_t *req, unsigned thread, int *to_add)
 {
     ssize_t first = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1), more;
     char *id;
@@ -95,6 +96,11 @@ h2o_iovec_t cr_request_id_apply(h2o_req_t *req, unsigned thread)
         req->headers.entries[first].value = h2o_iovec_init(id, CR_REQUEST_ID_GEN_LEN);
         return req->headers.entries[first].value;
     }
-    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-request-id"), 0, NULL, id, CR_REQUEST_ID_GEN_LEN);
+    *to_add = 1;
     return h2o_iovec_init(id, CR_REQUEST_ID_GEN_LEN);
+}
+
+void cr_request_id_add(h2o_req_t *req, h2o_iovec_t id)
+{
+    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-request-id"), 0, NULL, id.base, id.len);
 }

@@ -23,7 +23,11 @@ int cr_request_id_valid(const char *s, size_t len);
 /* Writes the generated id for (prefix, thread, counter) into out (CR_REQUEST_ID_GEN_LEN bytes, no NUL). Pure. */
 void cr_request_id_format(char *out, uint64_t prefix, unsigned thread, uint64_t counter);
 /* Validates or generates the request's id, on its thread (a per-thread counter; no lock); returns it (in the request's
- * headers or pool, valid as long as the request). */
-h2o_iovec_t cr_request_id_apply(h2o_req_t *req, unsigned thread);
+ * headers or pool, valid as long as the request). A kept id, or one generated in place of invalid ones, is in the
+ * headers already; when the request had no X-Request-Id, *to_add is set to 1 and the caller adds it with
+ * cr_request_id_add (after its own header checks, which need not read corral's own value). *to_add is left alone
+ * otherwise. */
+h2o_iovec_t cr_request_id_take(h2o_req_t *req, unsigned thread, int *to_add);
+void cr_request_id_add(h2o_req_t *req, h2o_iovec_t id);
 
 #endif
