@@ -29,6 +29,7 @@
 # then back). Everything listens on 127.0.0.1 on free ports. Config files are generated into a temp dir; nginx and
 # Varnish keep their pid files, logs and work dirs there. Every process started here is stopped by PID on exit
 # (trap), and the temp dirs are removed (BENCH_KEEP=1 keeps the one with the logs).
+# BENCH_CORRAL_YAML (optional): top-level YAML lines added to corral's config, e.g. BENCH_CORRAL_YAML='log: { access: off }'.
 # A benchmark, not a test: it asserts nothing, but says when a peer is missing, broken, or not serving from cache.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -134,6 +135,7 @@ routes:
   - match: { prefix: / }
     cache: true
     compress: { types: [application/json], min_size: 256, brotli_quality: 6, gzip_level: 6 }
+${BENCH_CORRAL_YAML:-}
 YAML
 # run a private copy: a `make` elsewhere relinking build/corral mid-run must not change (or break) what is measured
 cp "$CORRAL" "$WORK/corral-bin"
