@@ -64,6 +64,11 @@ SERVERS = {
     "varnish": {"h1": "127.0.0.1:%s" % ENV.get("BENCH_VARNISH_PORT", "0"),
                 "h2": "127.0.0.1:%s" % ENV.get("BENCH_VARNISH_PORT", "0"), "status": ENV.get("BENCH_VARNISH_STATUS", "missing")},
 }
+if ENV.get("BENCH_CORRAL_RL_PORT"):
+    # the same corral config with a rate limit on the hit route (applies_to: all, a rate never reached): the hit
+    # rounds only, for the limiter's cost (issue 16: at most 2% of hit throughput)
+    SERVERS["corral-rl"] = {"h1": "127.0.0.1:%s" % ENV["BENCH_CORRAL_RL_PORT"],
+                            "h2": "127.0.0.1:%s" % ENV["BENCH_CORRAL_RL_PORT"], "status": "ok"}
 ORDER = ["corral", "nginx", "varnish"]
 PEERS = ["nginx", "varnish"]
 PIDS = dict(p.split("=", 1) for p in ENV.get("BENCH_PIDS", "").split(",") if "=" in p)
@@ -169,7 +174,7 @@ def curl_probe(url, h2, accept_encoding=None):
 
 def is_hit(server, probe):
     c = probe["cache"]
-    if server == "corral":
+    if server.startswith("corral"):
         return c.get("cache-status", "").replace(" ", "").startswith("corral;hit")
     if server == "nginx":
         return c.get("x-cache-status", "") == "HIT"
@@ -180,7 +185,7 @@ def is_hit(server, probe):
 
 def cache_header(server, probe):
     c = probe["cache"]
-    key = {"corral": "cache-status", "nginx": "x-cache-status", "varnish": "x-cache"}.get(server)
+    key = {"corral": "cache-status", "corral-rl": "cache-status", "nginx": "x-cache-status", "varnish": "x-cache"}.get(server)
     if key is None:
         return "(no cache: static buffer)"
     v = c.get(key, "-")
@@ -372,7 +377,8 @@ def bench_hits_rounds(results, with_bare):
     log("\n== 1. cache-hit throughput, 2 KB JSON (h2load -c 50 -m 10 -D %d -t 1; wrk -t1 -c50 -d%ds); best of %d rounds, "
         "servers in rotated order each round; \"bare\" is the libh2o ceiling (tools/bench/bare_h2o.c: the same body and "
         "codings from a static buffer)" % (HIT_SECONDS, HIT_SECONDS, HIT_ROUNDS))
-    for s in active():
+    extra = ["corral-rl"] if "corral-rl" in SERVERS and SERVERS["corral-rl"]["status"] == "ok" else []
+    for s in active() + extra:
         # prime: the first request fills the cache; the second must be a hit
         curl_probe(hit_url(s, "h1"), False)
         p = curl_probe(hit_url(s, "h1"), False)
@@ -383,7 +389,7 @@ def bench_hits_rounds(results, with_bare):
         row = {"workload": name, "label": label, "unit": "req/s", "better": "higher", "values": {}, "detail": {},
                "rounds": {}}
         for rnd in range(HIT_ROUNDS):
-            order = active() + (["bare"] if with_bare else [])
+            order = active() + extra + (["bare"] if with_bare else [])
             order = order[rnd % len(order):] + order[:rnd % len(order)] if order else order
             for s in order:
                 rps, detail = hit_run(s, name, proto, ae, label, cache=s != "bare")
@@ -399,7 +405,7 @@ def bench_hits_rounds(results, with_bare):
     # every peer must have fetched its hit object exactly once for all four workloads
     log("  upstream fetches of each server's hit object over all four workloads (1 = every request was a hit):")
     counts = {}
-    for s in ORDER:
+    for s in ORDER + extra:
         if SERVERS[s]["status"] in ("ok", "died"):
             counts[s] = upstream_count(hit_path(s))
             log("    %-8s %d" % (s, counts[s]))
@@ -683,6 +689,13 @@ def print_table(results, hit_counts):
             fmt(r["values"].get("varnish"), r["unit"]), fmt(r["values"].get("bare"), r["unit"]),
             "%.2fx" % rn if rn is not None else "-", "%.2fx" % rv if rv is not None else "-",
             "%.2f" % rb if rb is not None else "-", enc))
+    rl = [r for r in results if r["values"].get("corral-rl") is not None and r["values"].get("corral")]
+    if rl:
+        log("\nrate limiter on the hit route (rate_limit: applies_to: all, never over): corral-rl / corral, best of the rounds")
+        for r in rl:
+            r["ratio"]["corral-rl"] = r["values"]["corral-rl"] / r["values"]["corral"]
+            log("  %-44s %10s %10s  %.3f" % (r["label"], fmt(r["values"]["corral"], r["unit"]),
+                                            fmt(r["values"]["corral-rl"], r["unit"]), r["ratio"]["corral-rl"]))
 
 
 def versions():

@@ -142,6 +142,14 @@ cp "$CORRAL" "$WORK/corral-bin"
 start corral "$CPU_SERVER" "$WORK/corral-bin" -c "$WORK/corral.yaml"
 CORRAL_PID=${PIDS[-1]}
 wait_http corral "http://127.0.0.1:$CORRAL_PORT/pass/ready" "$CORRAL_PID"
+# corral-rl: the same config with a rate limit on the hit route that is never reached (the limiter's cost, hit rounds)
+CORRAL_RL_PORT=$(free_port)
+sed -e "s/127.0.0.1:$CORRAL_PORT/127.0.0.1:$CORRAL_RL_PORT/" \
+    -e 's|^    compress: \(.*\)$|    compress: \1\n    rate_limit: { rate: 1000000000/s, burst: 1000000000, applies_to: all }|' \
+    "$WORK/corral.yaml" > "$WORK/corral-rl.yaml"
+grep -q "rate_limit" "$WORK/corral-rl.yaml" || { echo "run.sh: corral-rl.yaml has no rate_limit" >&2; exit 1; }
+start corral-rl "$CPU_SERVER" "$WORK/corral-bin" -c "$WORK/corral-rl.yaml"
+wait_http corral-rl "http://127.0.0.1:$CORRAL_RL_PORT/pass/ready" "${PIDS[-1]}"
 
 # --- nginx: master + one worker, everything under $WORK; HTTP/1.1 and h2c (prior knowledge) need two listeners
 NGINX_STATUS=missing
@@ -253,7 +261,7 @@ else
 fi
 
 export BENCH_WORK="$WORK" BENCH_UP_PORT="$UP_PORT" BENCH_CPU_CLIENT="$CPU_CLIENT" BENCH_CPU_SERVER="$CPU_SERVER"
-export BENCH_CORRAL_PORT="$CORRAL_PORT" BENCH_CORRAL_PID="$CORRAL_PID" BENCH_CORRAL_BIN="$CORRAL"
+export BENCH_CORRAL_PORT="$CORRAL_PORT" BENCH_CORRAL_PID="$CORRAL_PID" BENCH_CORRAL_BIN="$CORRAL" BENCH_CORRAL_RL_PORT="$CORRAL_RL_PORT"
 export BENCH_NGINX_H1_PORT="$NGINX_H1_PORT" BENCH_NGINX_H2_PORT="$NGINX_H2_PORT" BENCH_NGINX_STATUS="$NGINX_STATUS"
 export BENCH_VARNISH_PORT="$VARNISH_PORT" BENCH_VARNISH_STATUS="$VARNISH_STATUS"
 export BENCH_QUICK="$QUICK"
