@@ -11,6 +11,8 @@
  * After EAGAIN the thread does not write again before its next timer tick (so a stuck reader costs one write(2)
  * per tick, not per request); a line that finds the buffer full then is dropped and counted. Any other write error
  * (EPIPE, ENOSPC, EIO) drops what is buffered, counting its lines.
+ * `tls_last` (thread-local) names the last request whose record its thread looked up; it is cleared when a request
+ * begins and by that request's logger, so it never outlives the request's pool.
  * Locking: none per request (the log's own fd is shared, and each write(2) is of whole lines).
  */
 #include "corral/core/accesslog.h"
