@@ -1,6 +1,6 @@
 /*
  * accesslog.c: the JSON access log (accesslog.h): the destination, the per-thread buffers, the h2o logger that
- * writes one line per request, and the per-request notes.
+ * writes one line per request, and the per-request notes. The JSON text writers are in json_text.c.
  *
  * Invariants: `al_fd` is set once by cr_accesslog_open before any worker starts and never changes (-1: off). Each
  * traffic thread owns one cr_al_buf_t (thread-local, made at its first line), touched only by that thread, except
@@ -28,8 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "corral/core/bytescan.h"
 #include "corral/core/histogram.h"
+#include "corral/core/json_text.h"
 #include "corral/core/log.h"
 #include "corral/core/reqstats.h"
 #include "corral/core/runtime.h"
@@ -242,143 +242,7 @@ void cr_accesslog_flush_all(void)
 
 /* ---- formatting ---- */
 
-/* bytes written as they are: printable ASCII but '"' and '\\' */
-static const unsigned char plain[256] = {
-    [0x20 ... 0x21] = 1, /* '"' is 0x22 */
-    [0x23 ... 0x5b] = 1, /* '\\' is 0x5c */
-    [0x5d ... 0x7e] = 1,
-};
-
-/* Does the 8-byte word hold only plain bytes (0x20..0x7e but '"' and '\\')? */
-static inline int word_is_plain(uint64_t w)
-{
-    return (cr_bytes_below(w, 0x20) | cr_bytes_above(w, 0x7e) | cr_bytes_equal(w, '"') | cr_bytes_equal(w, '\\')) == 0;
-}
-
-/* The end of the run of plain bytes that starts at s[i] (plain), at most len. */
-static inline size_t plain_run_end(const unsigned char *s, size_t i, size_t len)
-{
-    size_t j = i + 1;
-    for (; j + 8 <= len && word_is_plain(cr_bytes_load(s + j)); j += 8)
-        ;
-    while (j < len && plain[s[j]])
-        ++j;
-    return j;
-}
-
-int cr_json_escape(char *dst, size_t *pos, size_t cap, const char *src, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *s = (const unsigned char *)src;
-    size_t i = 0, n, p = *pos;
-
-    while (i < len) {
-        unsigned char c = s[i];
-        if (plain[c]) {
-            /* a run of plain bytes, copied at once (the usual path: most of a path, all of an id) */
-            size_t j = plain_run_end(s, i, len);
-            if (p + (j - i) > cap) {
-                j = i + (cap - p); /* as many as fit */
-                memcpy(dst + p, s + i, j - i);
-                p += j - i;
-                goto full;
-            }
-            memcpy(dst + p, s + i, j - i);
-            p += j - i;
-            i = j;
-        } else if (c == '"' || c == '\\') {
-            if (p + 2 > cap)
-                goto full;
-            dst[p++] = '\\';
-            dst[p++] = (char)c;
-            ++i;
-        } else if (c >= 0x80 && (n = cr_utf8_seq(s + i, len - i)) != 0) {
-            if (p + n > cap)
-                goto full;
-            memcpy(dst + p, s + i, n);
-            p += n;
-            i += n;
-        } else {
-            /* a control byte, DEL, or a byte that is not UTF-8 (shown as the code point of the same value) */
-            if (p + 6 > cap)
-                goto full;
-            memcpy(dst + p, "\\u00", 4);
-            dst[p + 4] = hex[c >> 4];
-            dst[p + 5] = hex[c & 15];
-            p += 6;
-            ++i;
-        }
-    }
-    *pos = p;
-    return 0;
-full:
-    *pos = p;
-    return -1;
-}
-
-static void put2(char *out, int v)
-{
-    out[0] = (char)('0' + v / 10 % 10);
-    out[1] = (char)('0' + v % 10);
-}
-
-void cr_accesslog_fmt_second(char out[20], time_t sec)
-{
-    struct tm tm;
-    int y;
-    gmtime_r(&sec, &tm);
-    y = (tm.tm_year + 1900) % 10000;
-    put2(out, y / 100);
-    put2(out + 2, y % 100);
-    out[4] = '-';
-    put2(out + 5, tm.tm_mon + 1);
-    out[7] = '-';
-    put2(out + 8, tm.tm_mday);
-    out[10] = 'T';
-    put2(out + 11, tm.tm_hour);
-    out[13] = ':';
-    put2(out + 14, tm.tm_min);
-    out[16] = ':';
-    put2(out + 17, tm.tm_sec);
-    out[19] = '\0';
-}
-
 #define PUT(lit) (memcpy(line + pos, lit, sizeof(lit) - 1), pos += sizeof(lit) - 1)
-
-static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                    "8081828384858687888990919293949596979899";
-
-static size_t put_u64(char *out, uint64_t v)
-{
-    char tmp[20];
-    size_t n = sizeof(tmp);
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
-        n -= 2;
-        memcpy(tmp + n, digit_pairs + 2 * r, 2);
-    }
-    if (v >= 10) {
-        n -= 2;
-        memcpy(tmp + n, digit_pairs + 2 * v, 2);
-    } else
-        tmp[--n] = (char)('0' + v);
-    memcpy(out, tmp + n, sizeof(tmp) - n);
-    return sizeof(tmp) - n;
-}
-
-/* seconds with 6 decimals */
-static size_t put_seconds(char *out, uint64_t us)
-{
-    size_t n = put_u64(out, us / 1000000);
-    unsigned frac = (unsigned)(us % 1000000);
-    out[n] = '.';
-    memcpy(out + n + 1, digit_pairs + 2 * (frac / 10000), 2);
-    memcpy(out + n + 3, digit_pairs + 2 * (frac / 100 % 100), 2);
-    memcpy(out + n + 5, digit_pairs + 2 * (frac % 100), 2);
-    return n + 7;
-}
 
 /* A JSON string of src, bounded to max source bytes (then "..." inside the quotes). */
 static void put_string(char *line, size_t *pos, size_t cap, const char *src, size_t len, size_t max)
@@ -527,7 +391,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     if (h2o_timeval_is_null(&req->timestamps.request_begin_at))
         sec = req->processed_at.at.tv_sec;
     if (sec != b->cached_sec) {
-        cr_accesslog_fmt_second(b->cached_time, sec);
+        cr_json_fmt_second(b->cached_time, sec);
         b->cached_sec = sec;
     }
     PUT("{\"time\":\"");
@@ -546,7 +410,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     PUT(",\"path\":");
     put_string(line, &pos, cap, req->input.path.base, req->input.path.len, CR_ACCESSLOG_MAX_PATH);
     PUT(",\"status\":");
-    pos += put_u64(line + pos, (uint64_t)(req->res.status > 0 ? req->res.status : 0));
+    pos += cr_json_put_u64(line + pos, (uint64_t)(req->res.status > 0 ? req->res.status : 0));
     PUT(",\"route\":");
     if (rec != NULL && rec->route_len != UINT16_MAX)
         put_string(line, &pos, cap, rec->route, rec->route_len, CR_ACCESSLOG_MAX_ROUTE);
@@ -566,12 +430,12 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     else
         PUT("null");
     PUT(",\"bytes\":");
-    pos += put_u64(line + pos, req->bytes_sent);
+    pos += cr_json_put_u64(line + pos, req->bytes_sent);
     PUT(",\"total_time\":");
-    pos += put_seconds(line + pos, rec != NULL && rec->start_us != 0 ? cr_monotonic_us() - rec->start_us : 0);
+    pos += cr_json_put_seconds(line + pos, rec != NULL && rec->start_us != 0 ? cr_monotonic_us() - rec->start_us : 0);
     PUT(",\"upstream_time\":");
     if (rec != NULL && rec->upstream_us != UINT64_MAX)
-        pos += put_seconds(line + pos, rec->upstream_us);
+        pos += cr_json_put_seconds(line + pos, rec->upstream_us);
     else
         PUT("null");
     PUT(",\"request_id\":");

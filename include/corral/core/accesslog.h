@@ -55,11 +55,6 @@ void cr_accesslog_note_upstream(h2o_req_t *req, uint64_t us);
 void cr_accesslog_flush_all(void);
 
 /* ---- for tests ---- */
-/* JSON-escapes src into dst (capacity cap) at *pos, whole characters only; stops (returns -1) at the first that
- * does not fit, else 0. Control bytes, '"', '\\' and DEL are escaped; invalid UTF-8 bytes become \u00XX. */
-int cr_json_escape(char *dst, size_t *pos, size_t cap, const char *src, size_t len);
-/* "YYYY-MM-DDTHH:MM:SS" (19 bytes) for sec (UTC). */
-void cr_accesslog_fmt_second(char out[20], time_t sec);
 /* Lines dropped since start, all threads. */
 uint64_t cr_accesslog_dropped(void);
 

@@ -2,13 +2,14 @@
  * test_accesslog.c: unit tests for the access log's formatting (accesslog.c): JSON escaping (quotes, backslash,
  * every control byte, DEL, valid UTF-8 kept, invalid bytes as \u00XX, nothing cut inside an escape when the buffer
  * is short), checked by decoding the output with a small strict JSON-string reader here; and the per-second time
- * string.
+ * string (json_text.c).
  */
 #include <CUnit/CUnit.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "corral/core/accesslog.h"
+#include "corral/core/json_text.h"
 
 static int hexval(char c)
 {
@@ -119,11 +120,11 @@ static void test_escape_byte_in_long_run(void)
 static void test_time_string(void)
 {
     char s[20];
-    cr_accesslog_fmt_second(s, 0);
+    cr_json_fmt_second(s, 0);
     CU_ASSERT_STRING_EQUAL(s, "1970-01-01T00:00:00");
-    cr_accesslog_fmt_second(s, 1796236252); /* 2026-12-02T18:30:52Z */
+    cr_json_fmt_second(s, 1796236252); /* 2026-12-02T18:30:52Z */
     CU_ASSERT_STRING_EQUAL(s, "2026-12-02T18:30:52");
-    cr_accesslog_fmt_second(s, 951782400); /* a leap day */
+    cr_json_fmt_second(s, 951782400); /* a leap day */
     CU_ASSERT_STRING_EQUAL(s, "2000-02-29T00:00:00");
 }
 
