@@ -36,6 +36,7 @@
 typedef struct st_cr_key_span_t {
     const char *base;
     size_t len;
+    size_t name_len; /* the bytes before the first '=' (all of them when there is none) */
 } cr_key_span_t;
 
 /*
@@ -112,15 +113,15 @@ static int key_path(cr_outbuf_t *o, const char *path, size_t len)
 
 /* Orders query members by name only (the bytes before the first '='): members of one name keep the order they were
  * sent in, since an API may read `?sort=a&sort=b` differently from `?sort=b&sort=a`. */
-static size_t name_len(const cr_key_span_t *m)
+static size_t name_len(const char *member, size_t len)
 {
-    const char *eq = memchr(m->base, '=', m->len);
-    return eq != NULL ? (size_t)(eq - m->base) : m->len;
+    const char *eq = memchr(member, '=', len);
+    return eq != NULL ? (size_t)(eq - member) : len;
 }
 
 static int span_less(const cr_key_span_t *a, const cr_key_span_t *b)
 {
-    size_t alen = name_len(a), blen = name_len(b);
+    size_t alen = a->name_len, blen = b->name_len;
     int c = memcmp(a->base, b->base, CR_MIN(alen, blen));
     return c < 0 || (c == 0 && alen < blen);
 }
@@ -199,9 +200,8 @@ static int key_query(cr_outbuf_t *o, const cr_route_config_t *route, const char 
     size_t n = 0, i, j;
     const char *end = q + len, *p = q;
 
-    for (i = 0; i != len; ++i)
-        if (cr_uri_is_ctl((unsigned char)q[i]) || q[i] == ' ')
-            return -1;
+    if (cr_uri_has_ctl_or_space(q, len))
+        return -1;
     if (route != NULL && route->key_query == CR_KEY_QUERY_NONE)
         return 0;
     so.buf = scratch;
@@ -215,7 +215,7 @@ static int key_query(cr_outbuf_t *o, const cr_route_config_t *route, const char 
                 return -1;
             if (route == NULL || route->key_query != CR_KEY_QUERY_LIST ||
                 query_name_listed(route, scratch + start, so.len - start)) {
-                cr_key_span_t s = {scratch + start, so.len - start};
+                cr_key_span_t s = {scratch + start, so.len - start, name_len(scratch + start, so.len - start)};
                 if (n == CR_KEY_MAX_QUERY_MEMBERS)
                     return -1;
                 /* insertion sort; equal members keep their order (stable) */
@@ -285,9 +285,8 @@ static int key_authority(cr_outbuf_t *o, cr_str_t authority, uint16_t default_po
     const char *port = NULL;
     int changed;
 
-    for (i = 0; i != authority.len; ++i)
-        if (cr_uri_is_ctl((unsigned char)authority.base[i]) || authority.base[i] == ' ')
-            return -1;
+    if (cr_uri_has_ctl_or_space(authority.base, authority.len))
+        return -1;
     do {
         changed = 0;
         while (end != 0 && authority.base[end - 1] == '.')
@@ -310,11 +309,13 @@ static int key_authority(cr_outbuf_t *o, cr_str_t authority, uint16_t default_po
             changed = 1;
         }
     } while (changed);
+    if (end > o->cap - o->len)
+        return -1;
     for (i = 0; i != end; ++i) {
         char c = authority.base[i];
-        if (cr_outbuf_byte(o, c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c) != 0)
-            return -1;
+        o->buf[o->len + i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
     }
+    o->len += end;
     if (port != NULL && (cr_outbuf_byte(o, ':') != 0 || cr_outbuf_bytes(o, port, portlen) != 0))
         return -1;
     return 0;
@@ -331,9 +332,8 @@ int cr_key_build(const cr_route_config_t *route, cr_str_t authority, uint16_t de
     if (cr_outbuf_init(&o, buf, bufsize) != 0)
         return -1;
     if (route != NULL && route->key_ignore_host) {
-        for (i = 0; i != authority.len; ++i) /* still refused when it could not be a header value */
-            if (cr_uri_is_ctl((unsigned char)authority.base[i]) || authority.base[i] == ' ')
-                return -1;
+        if (cr_uri_has_ctl_or_space(authority.base, authority.len)) /* still refused when it could not be a header value */
+            return -1;
     } else if (key_authority(&o, authority, default_port) != 0) {
         return -1;
     }

@@ -3,7 +3,8 @@
  * negotiation (RFC 9110 12.5.3) and compressible media type matching (a route's compress.types). Declared in
  * include/corral/http/encoding.h, beside the codecs of encoding.c, which these only name.
  *
- * Invariants: pure functions of their arguments; no allocation, no global state, no h2o; thread-safe.
+ * Invariants: pure functions of their arguments; no allocation, no h2o; thread-safe. The one state is a per-thread
+ * memo of the last Accept-Encoding value parsed (parse_accept_encoding), which changes no result, only its cost.
  */
 #include "corral/http/encoding.h"
 
@@ -109,12 +110,26 @@ static int parse_member(cr_str_t m, int *slot, int *q)
     return 0;
 }
 
+/* The last Accept-Encoding value parsed on this thread and its slots: a client sends the same value on every
+ * request, so a repeat costs one comparison. A longer value than this is parsed each time. */
+#define CR_NEG_MEMO_BYTES 96
+static __thread struct {
+    int valid;
+    size_t len;
+    int listed[NEG_SLOTS];
+    char value[CR_NEG_MEMO_BYTES];
+} memo;
+
 /* listed[s] for each slot: q in thousandths of the first well-formed member naming it, -1 when none does. */
 static void parse_accept_encoding(cr_str_t accept_encoding, int listed[NEG_SLOTS])
 {
     const char *p = accept_encoding.base, *end = p + accept_encoding.len;
     int slot, q, i;
 
+    if (memo.valid && memo.len == accept_encoding.len && memcmp(memo.value, accept_encoding.base, memo.len) == 0) {
+        memcpy(listed, memo.listed, sizeof(memo.listed));
+        return;
+    }
     for (i = 0; i != NEG_SLOTS; ++i)
         listed[i] = -1;
     while (p < end) {
@@ -123,6 +138,12 @@ static void parse_accept_encoding(cr_str_t accept_encoding, int listed[NEG_SLOTS
         if (m.len != 0 && parse_member(m, &slot, &q) == 0 && slot != NEG_OTHER && listed[slot] < 0)
             listed[slot] = q;
         p = comma != NULL ? comma + 1 : end;
+    }
+    if (accept_encoding.len <= sizeof(memo.value)) {
+        memo.valid = 1;
+        memo.len = accept_encoding.len;
+        memcpy(memo.value, accept_encoding.base, accept_encoding.len);
+        memcpy(memo.listed, listed, sizeof(memo.listed));
     }
 }
 

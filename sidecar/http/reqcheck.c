@@ -118,7 +118,7 @@ int cr_reqcheck(h2o_req_t *req)
 
     for (i = 0; !checked && i != req->headers.size; ++i) {
         const h2o_header_t *h = req->headers.entries + i;
-        if (!is_lower_token(h->name))
+        if (!h2o_iovec_is_token(h->name) && !is_lower_token(h->name)) /* h2o's token names are lower-case tokens */
             return bad(req, "a header name that is not a token");
         if (!cr_h1_is_field_value(h->value.base, h->value.len))
             return bad(req, "a header value with a control character");

@@ -240,7 +240,6 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     cr_object_t **slot;
     char *agebuf;
     size_t i;
-    unsigned date_token = cr_token_index(&H2O_TOKEN_DATE->buf);
 
     if (has_variants) {
         h2o_iovec_t ae = cr_req_header(req, H2O_TOKEN_ACCEPT_ENCODING);
@@ -268,11 +267,14 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     for (i = 0; i != obj->num_headers; ++i) {
         cr_str_t name = cr_object_header_name(obj, i), value = cr_object_header_value(obj, i);
         unsigned token = cr_object_header_token(obj, i);
-        if (token == date_token) { /* the origin's, sent by cr_send_dated instead of libh2o's own */
+        /* stored names that are h2o tokens carry their token (objbuild.c, tier/value.c): compared as numbers; a
+         * name stored without one is compared as a string */
+        if (token == CR_TOKEN_INDEX(H2O_TOKEN_DATE)) { /* the origin's, sent by cr_send_dated instead of libh2o's own */
             date = h2o_iovec_init(value.base, value.len);
             continue;
         }
-        if (cr_str_eq(name, H2O_STRLIT("etag")) || cr_str_eq(name, H2O_STRLIT("content-encoding")))
+        if (token != 0 ? token == CR_TOKEN_INDEX(H2O_TOKEN_ETAG) || token == CR_TOKEN_INDEX(H2O_TOKEN_CONTENT_ENCODING)
+                       : cr_str_eq(name, H2O_STRLIT("etag")) || cr_str_eq(name, H2O_STRLIT("content-encoding")))
             continue;
         if (not_modified && !is_304_header(name))
             continue;
@@ -280,7 +282,8 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
             continue;
         if (token == 0 && hide_targeted && cr_targeted_cc_index(cfg, name) >= 0) /* no targeted field is a token */
             continue;
-        if (has_variants && cr_str_eq(name, H2O_STRLIT("vary")) && mentions_accept_encoding(value))
+        if (has_variants && (token != 0 ? token == CR_TOKEN_INDEX(H2O_TOKEN_VARY) : cr_str_eq(name, H2O_STRLIT("vary"))) &&
+            mentions_accept_encoding(value))
             vary_done = 1;
         if (token != 0)
             h2o_add_header(&req->pool, &req->res.headers, cr_token_of(token), NULL, value.base, value.len);

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "corral/core/bytescan.h"
 #include "corral/core/common.h"
 
 typedef struct st_cr_outbuf_t {
@@ -65,6 +66,22 @@ static inline int cr_uri_is_unreserved(unsigned char c)
 static inline int cr_uri_is_ctl(unsigned char c)
 {
     return c < 0x20 || c == 0x7f;
+}
+
+/* Does s[0..len) hold a control byte (C0, DEL) or a space? Eight bytes at a time (bytescan.h: a word that may hold
+ * one is looked at byte by byte, so the answer is exact). */
+static inline int cr_uri_has_ctl_or_space(const char *s, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w = cr_bytes_load(s + i);
+        if ((cr_bytes_below(w, 0x21) | cr_bytes_equal(w, 0x7f)) != 0)
+            break;
+    }
+    for (; i != len; ++i)
+        if (cr_uri_is_ctl((unsigned char)s[i]) || s[i] == ' ')
+            return 1;
+    return 0;
 }
 
 static inline char cr_ascii_upper(char c)

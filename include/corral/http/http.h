@@ -34,6 +34,8 @@ h2o_iovec_t cr_join_header(const h2o_header_t *headers, size_t num_headers, cons
 /* The small integer an object keeps for a header name (cr_object_add_header's `token`): 1 + the index of h2o's
  * token, or 0 when the name is not one of h2o's tokens. */
 unsigned cr_token_index(const h2o_iovec_t *name);
+/* cr_token_index() of a token known at compile time (H2O_TOKEN_ETAG): a constant, no call. */
+#define CR_TOKEN_INDEX(token) ((unsigned)((token) - h2o__tokens) + 1)
 /* The h2o token behind a non-zero cr_token_index(). */
 const h2o_token_t *cr_token_of(unsigned index);
 
