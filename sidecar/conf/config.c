@@ -12,7 +12,8 @@
  *   cr_config_free(). The libyaml document is always deleted before returning.
  * - The first error wins: it is written to errbuf as "file:line:col: message" (1-based, from libyaml's marks: the
  *   offending node, or for a missing key the mapping that lacks it) and loading stops (yaml_read.c).
- * - No global state; safe to call from any thread. refs is the only field that changes after loading (atomically).
+ * - No global state but the sequence counter behind cfg->seq (atomic); safe to call from any thread. refs is the only
+ *   field that changes after loading (atomically).
  *
  * The files of conf/: yaml_read.c (typed YAML scalars, positions, messages), config_schema.c (allowed keys, restart
  * marks), config_limits.c, config_routes.c, config_reload.c (what a reload may change), config_check.c (files and
@@ -34,6 +35,9 @@
 #define CR_CONFIG_MIN_MEMORY ((size_t)1 << 20)
 #define CR_CONFIG_MAX_THREADS 256
 #define CR_CONFIG_MAX_CONNECTIONS 100000
+
+/* the last cfg->seq given (cr_config_t.seq) */
+static _Atomic uint64_t config_seq;
 
 static const char *check_env_name(char *s)
 {
@@ -451,6 +455,7 @@ cr_config_t *cr_config_load_string(const char *name, const char *yaml, size_t le
     }
     cfg->magic = CR_CONFIG_MAGIC;
     cfg->refs = 1;
+    cfg->seq = atomic_fetch_add_explicit(&config_seq, 1, memory_order_relaxed) + 1;
     if ((cfg->path = cr_conf_strdup(p.name, strlen(p.name))) == NULL) {
         cr_conf_fail_at(&p, 1, 1, "out of memory");
         cr_config_free(&cfg);

@@ -29,6 +29,7 @@
 #include "corral/fill/flight.h"
 #include "corral/serve/deliver.h"
 #include "corral/serve/guard.h"
+#include "corral/serve/key_memo.h"
 #include "corral/http/http.h"
 #include "corral/http/key.h"
 #include "corral/core/log.h"
@@ -363,14 +364,26 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const cr_route_config_t *route;
     cr_lookup_t *lk;
     char keybuf[CR_MAX_KEY];
+    const char *key;
     int keylen, ambiguous;
     cr_reqstat_t *stat = cr_reqstat_take(req); /* begun by the guard handler, which ran just before */
-    uint64_t rl_over_us = 0;
+    uint64_t rl_over_us = 0, hash;
     cr_rl_verdict_t v;
+    cr_str_t method = cr_str(m.base, m.len), authority = cr_str(req->input.authority.base, req->input.authority.len),
+             path = cr_str(req->input.path.base, req->input.path.len);
+    uint16_t default_port = req->scheme->default_port;
+    cr_key_memo_hit_t memo;
+    int memoized;
 
     if (cr_purge_method_try(req, cfg))
         return 0;
-    route = cr_route_match_ex(cfg, cr_str(m.base, m.len), cr_str(req->input.path.base, req->input.path.len), &ambiguous);
+    /* a request this thread saw a moment ago under this generation: its route and key from the memo (key_memo.h) */
+    if ((memoized = cr_key_memo_find(cfg, method, authority, default_port, path, &memo))) {
+        route = memo.route;
+        ambiguous = 0;
+    } else {
+        route = cr_route_match_ex(cfg, method, path, &ambiguous);
+    }
     cr_reqstat_route(stat, route != NULL ? route->stat_slot : CR_ROUTE_SLOT_NONE); /* outcome: pass until said otherwise */
     cr_accesslog_note_route(req, cr_route_label(route).base, cr_route_label(route).len);
     if (cr_ratelimit_applies(route, 0) && !cr_ratelimit_take(req, route, &v)) {
@@ -400,16 +413,25 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         pass_limited(req, cfg, route, rl_over_us, "detail=ambiguous-path");
         return 0;
     }
-    keylen = cr_key_build(route, cr_str(req->input.authority.base, req->input.authority.len), req->scheme->default_port,
-                          cr_str(req->input.path.base, req->input.path.len), req_header_lookup, req, keybuf, sizeof(keybuf));
-    if (keylen < 0) {
-        pass_limited(req, cfg, route, rl_over_us, "detail=key-too-long");
-        return 0;
-    }
-    if (!key_path_is_request_path(keybuf, (size_t)keylen, req->input.path)) {
-        /* the key would name another path than the one the upstream is asked for: never store such answers */
-        pass_limited(req, cfg, route, rl_over_us, "detail=unnormalized-path");
-        return 0;
+    if (memoized) {
+        keylen = (int)memo.keylen;
+        key = memo.key;
+        hash = memo.hash;
+    } else {
+        keylen = cr_key_build(route, authority, default_port, path, req_header_lookup, req, keybuf, sizeof(keybuf));
+        if (keylen < 0) {
+            pass_limited(req, cfg, route, rl_over_us, "detail=key-too-long");
+            return 0;
+        }
+        if (!key_path_is_request_path(keybuf, (size_t)keylen, req->input.path)) {
+            /* the key would name another path than the one the upstream is asked for: never store such answers */
+            pass_limited(req, cfg, route, rl_over_us, "detail=unnormalized-path");
+            return 0;
+        }
+        key = keybuf;
+        hash = cr_hash(keybuf, keylen);
+        if (route->num_key_headers == 0 && route->cookies != CR_COOKIES_LIST) /* a key of these inputs alone */
+            cr_key_memo_store(cfg, method, authority, default_port, path, route, keybuf, (size_t)keylen, hash);
     }
     lk = h2o_mem_alloc_pool(&req->pool, sizeof(*lk));
     memset(lk, 0, sizeof(*lk));
@@ -417,9 +439,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     lk->fill.cfg = cfg;
     lk->fill.route = route;
     lk->fill.key = h2o_mem_alloc_pool(&req->pool, keylen + 1);
-    memcpy(lk->fill.key, keybuf, keylen + 1);
+    memcpy(lk->fill.key, key, keylen + 1);
     lk->fill.keylen = keylen;
-    lk->fill.hash = cr_hash(keybuf, keylen);
+    lk->fill.hash = hash;
     cr_request_info_from_req(req, &lk->fill.qi);
     lk->fill.on_answer = cr_deliver;
     lk->fill.ctx = lk;

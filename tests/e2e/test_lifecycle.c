@@ -319,6 +319,48 @@ static void *poster_main(void *arg)
     return NULL;
 }
 
+/* Writes the reload config with `extra` routes and reloads it through POST /v1/reload; 1 when it was taken. */
+static int reload_with(const char *extra)
+{
+    char conf[4096], body[2048];
+    reload_conf(conf, sizeof(conf), "2", "60s", 1, extra);
+    write_conf(&corral, &up, conf);
+    return post_reload(&corral, body, sizeof(body)) == 200 && strstr(body, "\"reloaded\":true") != NULL;
+}
+
+/* A reload that changes a route's key or its caching applies at once to a URL both threads answered just before:
+ * the per-thread memo of routes and keys (serve/key_memo.h) is per generation, so no thread keeps the old key. */
+static void test_reload_changes_key_of_recent_url(void)
+{
+    static const char *const path = "/lc/key/a?x=1&y=2";
+    long fills;
+    int i, hits;
+
+    CU_ASSERT_TRUE_FATAL(reload_with("  - match: { prefix: /lc/key }\n    ttl: 60s\n"));
+    for (i = 0, hits = 0; i != 8; ++i) /* a new connection each: both threads answer it and memoize it */
+        hits += harness_get_hit(&corral, path, NULL, NULL, 0) == 1;
+    CU_ASSERT_EQUAL(hits, 7);
+    fills = upstream_count(&up, "/lc/key/a");
+    CU_ASSERT_EQUAL(fills, 1);
+
+    /* keyed on x alone: another key, so one miss and its fill, then hits, shared by any y */
+    CU_ASSERT_TRUE_FATAL(reload_with("  - match: { prefix: /lc/key }\n    ttl: 60s\n    key: { query: [x] }\n"));
+    CU_ASSERT_EQUAL(harness_get_hit(&corral, path, NULL, NULL, 0), 0);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/lc/key/a"), fills + 1);
+    for (i = 0, hits = 0; i != 8; ++i)
+        hits += harness_get_hit(&corral, path, NULL, NULL, 0) == 1;
+    CU_ASSERT_EQUAL(hits, 8);
+    CU_ASSERT_EQUAL(harness_get_hit(&corral, "/lc/key/a?y=3&x=1", NULL, NULL, 0), 1);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/lc/key/a"), fills + 1);
+
+    /* not cached any more: every request goes upstream */
+    CU_ASSERT_TRUE_FATAL(reload_with("  - match: { prefix: /lc/key }\n    cache: false\n"));
+    for (i = 0, hits = 0; i != 4; ++i)
+        hits += harness_get_hit(&corral, path, NULL, NULL, 0) == 1;
+    CU_ASSERT_EQUAL(hits, 0);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/lc/key/a"), fills + 5);
+}
+
 /* Four clients POST three reloads each while SIGHUPs come: one at a time, each its own generation. */
 static void test_concurrent_reloads_serialized(void)
 {
@@ -645,6 +687,8 @@ void cr_e2e_register_lifecycle(void)
     CU_add_test(s, "a broken config or a restart-only change is refused with file:line:col or the key; old one serves",
                 test_broken_configs_refused);
     CU_add_test(s, "concurrent reloads (POSTs and SIGHUPs at once) run one at a time", test_concurrent_reloads_serialized);
+    CU_add_test(s, "a reload that changes a route's key or caching applies at once to URLs every thread just answered",
+                test_reload_changes_key_of_recent_url);
     CU_add_test(s, "listeners: an added one opens, a removed one closes, an unchanged one keeps its connections",
                 test_listeners_reload);
     s = CU_add_suite("lifecycle drain", NULL, NULL);

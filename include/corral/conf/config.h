@@ -162,6 +162,8 @@ typedef struct st_cr_route_config_t {
 typedef struct st_cr_config_t {
     unsigned magic;
     _Atomic unsigned refs; /* generations: see cr_config_retain(); the only field that changes after loading */
+    uint64_t seq; /* 1, 2, ... in load order: no two configs of the process share one (a cache keyed by generation uses
+                     this, never the pointer, which a later config may reuse); 0 for one not made by the loader */
     char *path; /* the file this was read from */
 
     unsigned threads; /* default: number of online CPUs */
