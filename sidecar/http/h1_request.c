@@ -268,7 +268,12 @@ static int parse_fields(const char *buf, size_t len, size_t *pos, cr_h1_field_t 
         while (p != len && (buf[p] == ' ' || buf[p] == '\t'))
             ++p;
         value_start = p;
-        while (p != len && buf[p] != '\r') {
+        for (;;) {
+            /* whole words of value bytes but HTAB (which, like CR, sends its word through the byte-wise check) */
+            while (len - p >= 8 && (cr_bytes_below(cr_bytes_load(buf + p), 0x20) | cr_bytes_equal(cr_bytes_load(buf + p), 0x7f)) == 0)
+                p += 8;
+            if (p == len || buf[p] == '\r')
+                break;
             if (!is_value_byte((unsigned char)buf[p])) {
                 *error = buf[p] == '\n' ? "bare LF line ending" : "a control character in a field value";
                 return MALFORMED;
@@ -483,7 +488,13 @@ int cr_h1_parse_request(const char *buf, size_t len, cr_h1_request_t *req, cr_h1
     req->method_len = pos - start;
     /* request-target SP: only printable bytes; the form is checked once the line is complete */
     for (start = ++pos; pos != len && buf[pos] != ' '; ++pos) {
-        unsigned char c = (unsigned char)buf[pos];
+        unsigned char c;
+        /* whole words of 0x21..0x7e (a SP ends the target: its word goes byte by byte) */
+        while (len - pos >= 8 && (cr_bytes_below(cr_bytes_load(buf + pos), 0x21) | cr_bytes_above(cr_bytes_load(buf + pos), 0x7e)) == 0)
+            pos += 8;
+        if (pos == len || buf[pos] == ' ')
+            break;
+        c = (unsigned char)buf[pos];
         if (c < 0x21 || c >= 0x7f) {
             *error = c == '\r' || c == '\n' ? "a request line without a version" : "a control or non-ASCII byte in the request-target";
             return MALFORMED;

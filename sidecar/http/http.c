@@ -78,6 +78,16 @@ unsigned cr_token_index(const h2o_iovec_t *name)
     return h2o_iovec_is_token(name) ? (unsigned)((const h2o_token_t *)name - h2o__tokens) + 1 : 0;
 }
 
+void cr_add_header_static_name(h2o_mem_pool_t *pool, h2o_headers_t *headers, const h2o_iovec_t *name, h2o_iovec_t value)
+{
+    h2o_header_t *h;
+    h2o_vector_reserve(pool, headers, headers->size + 1);
+    h = headers->entries + headers->size++;
+    h->name = (h2o_iovec_t *)name; /* h2o's own type has no const; nothing writes through it */
+    h->orig_name = NULL;
+    h->value = value;
+}
+
 const h2o_token_t *cr_token_of(unsigned index)
 {
     assert(index != 0 && index <= H2O_MAX_TOKENS);

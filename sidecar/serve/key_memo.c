@@ -1,8 +1,8 @@
 /*
  * key_memo.c: the per-thread memo of routes and cache keys (key_memo.h).
  *
- * Layout: CR_KEY_MEMO_SLOTS entries, direct-mapped by a multiplicative hash of the path and authority (the index
- * only: a collision costs a miss, never a wrong answer, since an entry is compared in full). An entry holds the
+ * Layout: CR_KEY_MEMO_SLOTS entries, direct-mapped by a multiplicative hash of the path (the index only: a collision
+ * costs a miss, never a wrong answer, since an entry is compared in full). An entry holds the
  * method, authority, path and key bytes back to back.
  * Invariants: thread-local, so no lock; an entry with seq 0 is empty (a loaded config's seq is never 0).
  */
@@ -26,21 +26,22 @@ static __thread cr_key_memo_entry_t memo[CR_KEY_MEMO_SLOTS];
 
 #define CR_KEY_MEMO_MUL 0x9e3779b97f4a7c15ull
 
-static uint64_t mix(uint64_t h, const char *p, size_t n)
+/* The slot of a path: a multiplicative hash of its words (the last one overlapping the one before, so no byte-wise
+ * tail), and of its length. The authority and method are compared, not hashed: most requests share them. */
+static cr_key_memo_entry_t *slot_of(cr_str_t path)
 {
-    for (; n >= 8; p += 8, n -= 8)
-        h = (h ^ cr_bytes_load(p)) * CR_KEY_MEMO_MUL;
-    if (n != 0) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
-        h = (h ^ w ^ (uint64_t)n << 56) * CR_KEY_MEMO_MUL;
-    }
-    return h;
-}
+    uint64_t h = (uint64_t)path.len * CR_KEY_MEMO_MUL;
+    size_t i;
 
-static cr_key_memo_entry_t *slot_of(cr_str_t authority, cr_str_t path)
-{
-    uint64_t h = mix(mix((uint64_t)path.len, path.base, path.len), authority.base, authority.len);
+    if (path.len >= 8) {
+        for (i = 0; i + 8 < path.len; i += 8)
+            h = (h ^ cr_bytes_load(path.base + i)) * CR_KEY_MEMO_MUL;
+        h = (h ^ cr_bytes_load(path.base + path.len - 8)) * CR_KEY_MEMO_MUL;
+    } else if (path.len != 0) {
+        uint64_t w = 0;
+        memcpy(&w, path.base, path.len);
+        h = (h ^ w) * CR_KEY_MEMO_MUL;
+    }
     return &memo[(h >> 32) & (CR_KEY_MEMO_SLOTS - 1)];
 }
 
@@ -71,7 +72,7 @@ int cr_key_memo_find(const cr_config_t *cfg, cr_str_t method, cr_str_t authority
 
     if (cfg->seq == 0 || !fits(method, authority, path, 0))
         return 0;
-    e = slot_of(authority, path);
+    e = slot_of(path);
     if (e->seq != cfg->seq || e->path_len != path.len || e->authority_len != authority.len ||
         e->method_len != method.len || e->default_port != default_port)
         return 0;
@@ -93,7 +94,7 @@ void cr_key_memo_store(const cr_config_t *cfg, cr_str_t method, cr_str_t authori
 
     if (cfg->seq == 0 || !fits(method, authority, path, keylen))
         return;
-    e = slot_of(authority, path);
+    e = slot_of(path);
     e->seq = cfg->seq;
     e->hash = hash;
     e->route = route;

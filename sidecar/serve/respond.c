@@ -63,6 +63,8 @@ static const char *reason_phrase(int status)
     }
 }
 
+static const h2o_iovec_t cache_status_name = {H2O_STRLIT("cache-status")};
+
 static void on_object_ref_dispose(void *p)
 {
     cr_pin_release((cr_object_t **)p); /* disposed on the request's thread, which took the pin */
@@ -109,10 +111,55 @@ static h2o_iovec_t variant_etag(h2o_req_t *req, const cr_object_t *obj, cr_encod
     return h2o_iovec_init(buf, e.len + slen);
 }
 
+/* The request fields an answer from the cache reads, found in one pass over the request's headers: the index of
+ * each one's first line (-1: absent) and whether it came on more than one line. */
+enum { F_AE, F_INM, F_IMS, F_RANGE, F_NUM };
+
+typedef struct st_cr_hit_fields_t {
+    ssize_t at[F_NUM];
+    unsigned repeated; /* bit F_x */
+} cr_hit_fields_t;
+
+static void find_fields(const h2o_req_t *req, cr_hit_fields_t *f)
+{
+    size_t i;
+    int k;
+
+    f->at[F_AE] = f->at[F_INM] = f->at[F_IMS] = f->at[F_RANGE] = -1;
+    f->repeated = 0;
+    for (i = 0; i != req->headers.size; ++i) {
+        const h2o_iovec_t *name = req->headers.entries[i].name;
+        if (name == &H2O_TOKEN_ACCEPT_ENCODING->buf)
+            k = F_AE;
+        else if (name == &H2O_TOKEN_IF_NONE_MATCH->buf)
+            k = F_INM;
+        else if (name == &H2O_TOKEN_IF_MODIFIED_SINCE->buf)
+            k = F_IMS;
+        else if (name == &H2O_TOKEN_RANGE->buf)
+            k = F_RANGE;
+        else
+            continue;
+        if (f->at[k] == -1)
+            f->at[k] = (ssize_t)i;
+        else
+            f->repeated |= 1u << k;
+    }
+}
+
+/* The field's value as cr_req_header gives it (several lines joined), without a second search for one line. */
+static h2o_iovec_t field_value(h2o_req_t *req, const cr_hit_fields_t *f, int k, const h2o_token_t *token)
+{
+    if (f->at[k] == -1)
+        return h2o_iovec_init(NULL, 0);
+    if ((f->repeated & (1u << k)) != 0)
+        return cr_req_header(req, token);
+    return req->headers.entries[f->at[k]].value;
+}
+
 /* If-None-Match against the variant's ETag, else If-Modified-Since (RFC 9110 13.2.2) against Last-Modified, or the
  * stored Date when there is none. The date is parsed here, only for a request that carries If-Modified-Since (no
  * object keeps it parsed). */
-static int is_not_modified(h2o_req_t *req, const cr_object_t *obj, h2o_iovec_t etag)
+static int is_not_modified(h2o_req_t *req, const cr_hit_fields_t *f, const cr_object_t *obj, h2o_iovec_t etag)
 {
     h2o_iovec_t inm, ims;
     cr_str_t lm;
@@ -120,9 +167,9 @@ static int is_not_modified(h2o_req_t *req, const cr_object_t *obj, h2o_iovec_t e
 
     if (obj->status != 200)
         return 0;
-    if ((inm = cr_req_header(req, H2O_TOKEN_IF_NONE_MATCH)).base != NULL)
+    if ((inm = field_value(req, f, F_INM, H2O_TOKEN_IF_NONE_MATCH)).base != NULL)
         return etag.base != NULL && cr_policy_etag_matches(cr_str(inm.base, inm.len), cr_str(etag.base, etag.len));
-    if ((ims = cr_req_header(req, H2O_TOKEN_IF_MODIFIED_SINCE)).base == NULL)
+    if ((ims = field_value(req, f, F_IMS, H2O_TOKEN_IF_MODIFIED_SINCE)).base == NULL)
         return 0;
     /* no Last-Modified: the stored response's Date stands for it (RFC 9111 4.3.2, RFC 9110 13.1.3) */
     if ((lm = cr_object_find_header(obj, H2O_STRLIT("last-modified"))).base == NULL &&
@@ -237,12 +284,14 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     cr_encoding_t coded = received_encoding(obj);
     h2o_iovec_t etag, body, date = {NULL, 0};
     cr_str_t stored;
+    cr_hit_fields_t fields;
     cr_object_t **slot;
     char *agebuf;
     size_t i;
 
+    find_fields(req, &fields);
     if (has_variants) {
-        h2o_iovec_t ae = cr_req_header(req, H2O_TOKEN_ACCEPT_ENCODING);
+        h2o_iovec_t ae = field_value(req, &fields, F_AE, H2O_TOKEN_ACCEPT_ENCODING);
         chosen = cr_negotiate_encoding(cr_str(ae.base, ae.len), available);
         if (chosen == CR_ENC_IDENTITY && (flags & CR_OBJ_KEEP_CODING) != 0)
             /* never decoded for a client (a bomb, or too large decoded): the stored coding, unless refused outright */
@@ -255,7 +304,7 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
         }
     }
     etag = variant_etag(req, obj, chosen);
-    not_modified = is_not_modified(req, obj, etag);
+    not_modified = is_not_modified(req, &fields, obj, etag);
 
     /* the request holds a reference until it is disposed: the body is sent by reference */
     cr_pin_acquire(obj);
@@ -264,6 +313,8 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
 
     req->res.status = not_modified ? 304 : obj->status;
     req->res.reason = reason_phrase(req->res.status);
+    /* room for every header added below at once (libh2o would grow the vector 4, 8, 16, copying each time) */
+    h2o_vector_reserve(&req->pool, &req->res.headers, req->res.headers.size + obj->num_headers + 6);
     for (i = 0; i != obj->num_headers; ++i) {
         cr_str_t name = cr_object_header_name(obj, i), value = cr_object_header_value(obj, i);
         unsigned token = cr_object_header_token(obj, i);
@@ -302,8 +353,7 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_AGE, NULL, agebuf,
                    cr_i64toa((int64_t)(cr_object_age_ms(obj, now) / 1000), agebuf));
     if (cache_status.base != NULL)
-        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-status"), 0, NULL, cache_status.base,
-                              cache_status.len);
+        cr_add_header_static_name(&req->pool, &req->res.headers, &cache_status_name, cache_status);
     if (not_modified) {
         CR_STAT_INC(t->stats, not_modified);
         h2o_start_response(req, &generator);
@@ -327,8 +377,9 @@ void cr_respond_object(h2o_req_t *req, const cr_config_t *cfg, const cr_route_co
     }
     stored = cr_object_body(obj, (cr_encoding_t)chosen);
     body = h2o_iovec_init(stored.base, stored.len);
-    if (!is_head && obj->status == 200 && cr_respond_range(req, obj, body, etag, chosen != CR_ENC_IDENTITY, cache_status))
-        return; /* 206 or 416 (respond_range.c); a request without Range costs one scan of its headers there */
+    if (fields.at[F_RANGE] != -1 && !is_head && obj->status == 200 &&
+        cr_respond_range(req, obj, body, etag, chosen != CR_ENC_IDENTITY, cache_status))
+        return; /* 206 or 416 (respond_range.c) */
     req->res.content_length = body.len;
     h2o_start_response(req, &generator);
     if (is_head || body.len == 0)

@@ -7,6 +7,7 @@
 # and the top functions (exclusive instructions) of the big run. Every process it starts, it stops by PID.
 #
 # Usage: tools/bench/profile-hit.sh [build/corral] [accept-encoding]   (e.g. "br, gzip"; default: identity)
+# PROFILE_H1=1: the hits over HTTP/1.1 (h2load --h1) instead of h2c.
 # PROFILE_ROUTE (optional): YAML lines added to the route, e.g. PROFILE_ROUTE='    rate_limit: { rate: 1000000000/s, applies_to: all }'.
 set -euo pipefail
 
@@ -49,6 +50,8 @@ if [ -n "${PROFILE_ROUTE:-}" ]; then printf '%s\n' "$PROFILE_ROUTE" >>"$WORK/cor
 URL="http://127.0.0.1:$CORRAL_PORT/profile/hot?size=2048&cc=max-age%3D3600"
 H2LOAD_AE=()
 [ -n "$AE" ] && H2LOAD_AE=(-H "accept-encoding: $AE")
+PROTO_ARGS=()
+[ -n "${PROFILE_H1:-}" ] && PROTO_ARGS=(--h1)
 
 # one corral run under callgrind with n hits; prints its total instruction count
 run() {
@@ -59,7 +62,7 @@ run() {
     PIDS+=($pid)
     for _ in $(seq 100); do curl -sf -o /dev/null "$URL" && break; sleep 0.2; done
     curl -sf -o /dev/null --http2-prior-knowledge "${H2LOAD_AE[@]}" "$URL" # stored, and its codings made
-    h2load -n "$n" -c 10 -m 10 "${H2LOAD_AE[@]}" "$URL" | grep -q "$n 2xx" || { echo "h2load: not all $n hits were 2xx" >&2; exit 1; }
+    h2load -n "$n" -c 10 -m 10 "${PROTO_ARGS[@]}" "${H2LOAD_AE[@]}" "$URL" | grep -q "$n 2xx" || { echo "h2load: not all $n hits were 2xx" >&2; exit 1; }
     kill "$pid"
     wait "$pid" || true
     grep -o 'Collected : [0-9]*' "$WORK/corral.$n.log" | awk '{print $3}'
@@ -67,7 +70,7 @@ run() {
 
 small=$(run $N_SMALL)
 big=$(run $N_BIG)
-echo "corral hit under callgrind, h2c, accept-encoding: ${AE:-identity}"
+echo "corral hit under callgrind, $([ -n "${PROFILE_H1:-}" ] && echo HTTP/1.1 || echo h2c), accept-encoding: ${AE:-identity}"
 echo "instructions per hit: $(( (big - small) / (N_BIG - N_SMALL) ))   (($big - $small) / ($N_BIG - $N_SMALL))"
 echo
 echo "top functions of the $N_BIG-hit run (exclusive instructions; start-up included, about $small of them):"

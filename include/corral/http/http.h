@@ -34,6 +34,9 @@ h2o_iovec_t cr_join_header(const h2o_header_t *headers, size_t num_headers, cons
 /* The small integer an object keeps for a header name (cr_object_add_header's `token`): 1 + the index of h2o's
  * token, or 0 when the name is not one of h2o's tokens. */
 unsigned cr_token_index(const h2o_iovec_t *name);
+/* Appends a header whose name is a lower-case h2o_iovec_t that outlives the request (a static one, not an h2o token):
+ * the name is neither copied nor looked up. libh2o copies what it keeps of a name past the request (HPACK). */
+void cr_add_header_static_name(h2o_mem_pool_t *pool, h2o_headers_t *headers, const h2o_iovec_t *name, h2o_iovec_t value);
 /* cr_token_index() of a token known at compile time (H2O_TOKEN_ETAG): a constant, no call. */
 #define CR_TOKEN_INDEX(token) ((unsigned)((token) - h2o__tokens) + 1)
 /* The h2o token behind a non-zero cr_token_index(). */
