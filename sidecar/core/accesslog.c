@@ -406,7 +406,15 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
         line[pos++] = (char)('0' + ms % 10);
     }
     PUT("Z\",\"method\":");
-    put_string(line, &pos, cap, req->input.method.base, req->input.method.len, 32);
+    if (rec != NULL && rec->stat != NULL && req->input.method.len <= 32) {
+        /* an admitted request's method passed the token check (h1_request.c, reqcheck.c): no byte to escape */
+        line[pos++] = '"';
+        memcpy(line + pos, req->input.method.base, req->input.method.len);
+        pos += req->input.method.len;
+        line[pos++] = '"';
+    } else {
+        put_string(line, &pos, cap, req->input.method.base, req->input.method.len, 32);
+    }
     PUT(",\"path\":");
     put_string(line, &pos, cap, req->input.path.base, req->input.path.len, CR_ACCESSLOG_MAX_PATH);
     PUT(",\"status\":");

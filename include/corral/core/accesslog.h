@@ -44,7 +44,8 @@ void cr_accesslog_register(h2o_pathconf_t *pathconf);
 void cr_accesslog_begin(h2o_req_t *req);
 void cr_accesslog_note_id(h2o_req_t *req, h2o_iovec_t request_id);
 /* stat: the metrics' record of the request (reqstats.h), whose outcome the line's "cache" word is; it must outlive
- * the logger's call (the guard's tracker does: its pool dispose runs after the loggers). */
+ * the logger's call (the guard's tracker does: its pool dispose runs after the loggers). Noted only for a request
+ * admitted past the head checks, whose method is a token: the line copies such a method without escaping it. */
 struct st_cr_reqstat_t;
 void cr_accesslog_note_stat(h2o_req_t *req, const struct st_cr_reqstat_t *stat);
 void cr_accesslog_note_route(h2o_req_t *req, const char *label, size_t len);
