@@ -1,5 +1,6 @@
 /*
- * encoding.c: gzip (zlib) and brotli (libbrotlienc/libbrotlidec) coding, whole-body and streaming. The names of
+ * encoding.c: gzip (zlib) and brotli (libbrotlienc/libbrotlidec) coding: streaming, and whole-body decoding (whole-body
+ * encoding, a stored object's codings, is encode_whole.c). The names of
  * the codings, Accept-Encoding negotiation and compressible media types are in negotiate.c. The API and its choices
  * are documented in include/corral/http/encoding.h.
  *
@@ -16,6 +17,7 @@
  *   holds at CR_DECODER_MEMORY (zlib's inflate needs a fixed 7 KiB plus its 32 KiB window).
  */
 #include "corral/http/encoding.h"
+#include "codec_internal.h"
 
 #include <brotli/decode.h>
 #include <brotli/encode.h>
@@ -28,8 +30,6 @@
 #define CR_DECODER_MAGIC 0xdec0de01u
 #define CR_ENCODER_MAGIC 0xe4c0de01u
 
-/* zlib window bits for a gzip wrapper (15-bit window + 16). */
-#define CR_GZIP_WBITS (15 + 16)
 
 enum { CR_STREAM_RUNNING = 0, CR_STREAM_FINISHED, CR_STREAM_FAILED };
 
@@ -39,90 +39,6 @@ enum { CR_STREAM_RUNNING = 0, CR_STREAM_FINISHED, CR_STREAM_FAILED };
 
 /* Internal: a budgeted decode stopped at its budget (never an emit's value, which fails the stream whatever it is). */
 #define CR_BUDGET_SPENT 1
-
-/* ---- one-shot compression ---- */
-
-static uInt zlib_cap(size_t n)
-{
-    return n > UINT_MAX ? UINT_MAX : (uInt)n;
-}
-
-/* Shrinks a finished output buffer to its length (keeps the old one if realloc fails: it is still valid). */
-static char *shrink(char *buf, size_t len)
-{
-    char *n = realloc(buf, len != 0 ? len : 1);
-    return n != NULL ? n : buf;
-}
-
-int cr_encode_gzip(const void *in, size_t len, int level, char **out, size_t *outlen)
-{
-    z_stream z;
-    char *buf = NULL;
-    size_t bound, in_left = len, out_left;
-    int rc, ret = CR_ERROR;
-
-    *out = NULL;
-    *outlen = 0;
-    if (level < CR_GZIP_LEVEL_MIN || level > CR_GZIP_LEVEL_MAX)
-        return CR_ERROR;
-    if (in == NULL)
-        in = "";
-    memset(&z, 0, sizeof(z));
-    if (deflateInit2(&z, level, Z_DEFLATED, CR_GZIP_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return CR_ERROR;
-    bound = deflateBound(&z, (uLong)len);
-    if (bound < len || (buf = malloc(bound)) == NULL)
-        goto Exit;
-    out_left = bound;
-    z.next_in = (Bytef *)(uintptr_t)in;
-    z.next_out = (Bytef *)buf;
-    for (;;) {
-        uInt ai = zlib_cap(in_left), ao = zlib_cap(out_left);
-        z.avail_in = ai;
-        z.avail_out = ao;
-        /* Z_FINISH once the rest of the input fits in this call (and on every call after that) */
-        rc = deflate(&z, in_left == ai ? Z_FINISH : Z_NO_FLUSH);
-        in_left -= ai - z.avail_in;
-        out_left -= ao - z.avail_out;
-        if (rc == Z_STREAM_END)
-            break;
-        if ((rc != Z_OK && rc != Z_BUF_ERROR) || out_left == 0)
-            goto Exit;
-    }
-    *outlen = bound - out_left;
-    *out = shrink(buf, *outlen);
-    buf = NULL;
-    ret = CR_OK;
-
-Exit:
-    deflateEnd(&z);
-    free(buf);
-    return ret;
-}
-
-int cr_encode_br(const void *in, size_t len, int quality, int text, char **out, size_t *outlen)
-{
-    size_t bound, n;
-    char *buf;
-
-    *out = NULL;
-    *outlen = 0;
-    if (quality < CR_BROTLI_QUALITY_MIN || quality > CR_BROTLI_QUALITY_MAX)
-        return CR_ERROR;
-    if (in == NULL)
-        in = "";
-    if ((bound = BrotliEncoderMaxCompressedSize(len)) == 0 || (buf = malloc(bound)) == NULL)
-        return CR_ERROR;
-    n = bound;
-    if (!BrotliEncoderCompress(quality, BROTLI_DEFAULT_WINDOW, text ? BROTLI_MODE_TEXT : BROTLI_MODE_GENERIC, len, in, &n,
-                               (uint8_t *)buf)) {
-        free(buf);
-        return CR_ERROR;
-    }
-    *out = shrink(buf, n);
-    *outlen = n;
-    return CR_OK;
-}
 
 /* ---- streaming decoder ---- */
 

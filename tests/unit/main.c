@@ -49,6 +49,7 @@ void cr_test_register_inval_ring(void);
 void cr_test_register_accesslog(void);
 void cr_test_register_request_id(void);
 void cr_test_register_key_memo(void);
+void cr_test_register_thread_blocks(void);
 void cr_test_register_config_log(void);
 void cr_test_register_range(void);
 void cr_test_register_concurrency(void);
@@ -101,6 +102,7 @@ int main(void)
     cr_test_register_accesslog();
     cr_test_register_request_id();
     cr_test_register_key_memo();
+    cr_test_register_thread_blocks();
     cr_test_register_config_log();
     cr_test_register_range();
     cr_test_register_concurrency();

@@ -8,6 +8,7 @@
  * what it allocates, so LeakSanitizer sees no leaks.
  */
 #include <CUnit/CUnit.h>
+#include <brotli/decode.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,7 +176,8 @@ static void roundtrip(cr_encoding_t enc, int level, const char *body, size_t len
 
 static void test_roundtrip(void)
 {
-    static const size_t sizes[] = {0, 1, 2, 100, 4096, 16384, 16385, 65537, 1u << 20};
+    /* 1008/1009, 2032/2033: around the brotli windows fitted to the input ((1 << lgwin) - 16 bytes) */
+    static const size_t sizes[] = {0, 1, 2, 100, 1008, 1009, 2032, 2033, 4096, 16384, 16385, 65537, 1u << 20};
     size_t i;
 
     for (i = 0; i != CR_ARRAY_SIZE(sizes); ++i) {
@@ -195,6 +197,19 @@ static void test_roundtrip(void)
         }
         free(text);
         free(rnd);
+    }
+    {
+        /* past the largest window brotli is given (the default, 4 MiB - 16); decoded by libbrotlidec itself, since
+         * corral's decoder holds at most CR_DECODER_MEMORY */
+        size_t n = (4u << 20) + 4096, clen = 0, dlen = n + 1;
+        char *text = make_text(n, 0x4242), *c = NULL, *d = malloc(n + 1);
+        CU_ASSERT_EQUAL_FATAL(cr_encode_br(text, n, 5, 1, &c, &clen), CR_OK);
+        CU_ASSERT(clen < n / 2);
+        CU_ASSERT_EQUAL(BrotliDecoderDecompress(clen, (const uint8_t *)c, &dlen, (uint8_t *)d), BROTLI_DECODER_RESULT_SUCCESS);
+        CU_ASSERT(same(d, dlen, text, n));
+        free(c);
+        free(d);
+        free(text);
     }
 }
 
