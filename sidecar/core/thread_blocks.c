@@ -36,6 +36,7 @@ static void destroy(void *p)
     for (i = 0; i != tb->num_blocks; ++i)
         free(tb->blocks[i]);
     free(tb);
+    self = NULL; /* runs on the exiting thread: anything after it starts afresh */
 }
 
 static void make_key(void)
