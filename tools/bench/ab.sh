@@ -17,11 +17,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OLD=$1; NEW=$2; ROUNDS=${3:-6}; SECS=${4:-3}
 WORK=$(mktemp -d /tmp/corral-ab.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done; echo "ab.sh: $1 did not answer" >&2; exit 1; }
+. "$ROOT/tools/bench/lib.sh"
 
 UP=$(free_port)
 taskset -c 0 python3 "$ROOT/tools/test-upstream.py" --port "$UP" > "$WORK/upstream.out" 2>&1 & PIDS+=($!)

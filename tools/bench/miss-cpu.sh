@@ -14,11 +14,7 @@ CORRAL=${1:-$ROOT/build/corral}
 N=${2:-2000}
 ROUTE=${MISS_ROUTE:-'    compress: { types: [application/json], min_size: 256, brotli_quality: 6, gzip_level: 6 }'}
 WORK=$(mktemp -d /tmp/corral-miss.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 1 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done; echo "miss-cpu.sh: $1 did not answer" >&2; exit 1; }
+. "$ROOT/tools/bench/lib.sh"
 
 UP=$(free_port)
 PORT=$(free_port)
