@@ -35,30 +35,14 @@ static inline size_t plain_run_end(const unsigned char *s, size_t i, size_t len)
     return j;
 }
 
-/* Is every byte of s[0..len) plain? By words, the last one overlapping the one before when len is not a multiple of
- * 8 (a "no" may be wrong, never a "yes": bytescan.h). */
-static inline int all_plain(const unsigned char *s, size_t len)
-{
-    size_t i;
-    if (len < 8) {
-        for (i = 0; i != len; ++i)
-            if (!plain[s[i]])
-                return 0;
-        return 1;
-    }
-    for (i = 0; i + 8 < len; i += 8)
-        if (!word_is_plain(cr_bytes_load(s + i)))
-            return 0;
-    return word_is_plain(cr_bytes_load(s + len - 8));
-}
-
 int cr_json_escape(char *dst, size_t *pos, size_t cap, const char *src, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)src;
     size_t i = 0, n, p = *pos;
 
-    if (p + len <= cap && all_plain(s, len)) { /* the usual string (a path, a route, a Cache-Status): one copy */
+    /* the usual string (a path, a route, a Cache-Status) is one run of plain bytes: one copy */
+    if (p + len <= cap && (len == 0 || (plain[s[0]] && plain_run_end(s, 0, len) == len))) {
         memcpy(dst + p, s, len);
         *pos = p + len;
         return 0;

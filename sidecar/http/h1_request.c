@@ -97,15 +97,18 @@ int cr_h1_is_token(const char *s, size_t len)
     return 1;
 }
 
+/* Can the 8 bytes be accepted whole as field-value bytes? No control byte (HTAB and CR included: their word goes
+ * byte by byte) and no DEL. */
+static int value_word_clean(uint64_t w)
+{
+    return (cr_bytes_below(w, 0x20) | cr_bytes_equal(w, 0x7f)) == 0;
+}
+
 int cr_h1_is_field_value(const char *s, size_t len)
 {
     size_t i = 0;
-    /* whole words with no control byte (HTAB included: it goes byte by byte) and no DEL */
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w = cr_bytes_load(s + i);
-        if ((cr_bytes_below(w, 0x20) | cr_bytes_equal(w, 0x7f)) != 0)
-            break;
-    }
+    for (; i + 8 <= len && value_word_clean(cr_bytes_load(s + i)); i += 8)
+        ;
     for (; i != len; ++i)
         if (!is_value_byte((unsigned char)s[i]))
             return 0;
@@ -269,8 +272,7 @@ static int parse_fields(const char *buf, size_t len, size_t *pos, cr_h1_field_t 
             ++p;
         value_start = p;
         for (;;) {
-            /* whole words of value bytes but HTAB (which, like CR, sends its word through the byte-wise check) */
-            while (len - p >= 8 && (cr_bytes_below(cr_bytes_load(buf + p), 0x20) | cr_bytes_equal(cr_bytes_load(buf + p), 0x7f)) == 0)
+            while (len - p >= 8 && value_word_clean(cr_bytes_load(buf + p))) /* whole words, up to the CR */
                 p += 8;
             if (p == len || buf[p] == '\r')
                 break;
