@@ -30,19 +30,7 @@ for side in old new; do
     taskset -c 1 "${OLD#bare:}" "$port" "$WORK/bare-body" > "$WORK/old.out" 2>&1 & PIDS+=($!)
     continue
   fi
-  cat > "$WORK/$side.yaml" <<YAML
-threads: 1
-listen:
-  - address: 127.0.0.1:$port
-upstream:
-  url: http://127.0.0.1:$UP
-cache:
-  memory: 256MiB
-routes:
-  - match: { prefix: / }
-    cache: true
-    compress: { types: [application/json], min_size: 256, brotli_quality: 6, gzip_level: 6 }
-YAML
+  corral_yaml "$port" "$UP" > "$WORK/$side.yaml"
   if [ $side = new ] && [ -n "${AB_NEW_ROUTE:-}" ]; then printf '%s\n' "$AB_NEW_ROUTE" >> "$WORK/$side.yaml"; fi
   bin=$OLD; [ $side = new ] && bin=$NEW
   cp "$bin" "$WORK/corral-$side"

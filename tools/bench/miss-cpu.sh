@@ -12,7 +12,6 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CORRAL=${1:-$ROOT/build/corral}
 N=${2:-2000}
-ROUTE=${MISS_ROUTE:-'    compress: { types: [application/json], min_size: 256, brotli_quality: 6, gzip_level: 6 }'}
 WORK=$(mktemp -d /tmp/corral-miss.XXXXXX)
 . "$ROOT/tools/bench/lib.sh"
 
@@ -20,19 +19,7 @@ UP=$(free_port)
 PORT=$(free_port)
 taskset -c 0 python3 "$ROOT/tools/test-upstream.py" --port "$UP" > "$WORK/upstream.out" 2>&1 & PIDS+=($!)
 wait_up "http://127.0.0.1:$UP/__health"
-cat > "$WORK/corral.yaml" <<YAML
-threads: 1
-listen:
-  - address: 127.0.0.1:$PORT
-upstream:
-  url: http://127.0.0.1:$UP
-cache:
-  memory: 256MiB
-routes:
-  - match: { prefix: / }
-    cache: true
-$ROUTE
-YAML
+corral_yaml "$PORT" "$UP" "${MISS_ROUTE:-}" > "$WORK/corral.yaml"
 taskset -c 1 "$CORRAL" -c "$WORK/corral.yaml" > "$WORK/corral.out" 2>&1 & CP=$!; PIDS+=($CP)
 wait_up "http://127.0.0.1:$PORT/warm?size=2048&ctype=application/json&cc=public,max-age=3600"
 for i in $(seq "$N"); do
