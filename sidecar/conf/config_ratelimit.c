@@ -5,7 +5,7 @@
  * limiter itself is serve/ratelimit.c (and tier/ratelimit_tier.c for scope: cluster).
  *
  * Rules checked here: rate is "N/s", "N/m", "N/h" or a bare N (per second), 1 to 1e9; burst 1 to 1e9 (default: the
- * rate's N); `pods` only with scope: cluster, which needs tier.memcached (read before the routes, config.c).
+ * rate's N; for scope: cluster it sizes the fleet's counting window, cr_rl_cluster_window); `pods` only with scope: cluster, which needs tier.memcached (read before the routes, config.c).
  * Invariants: pure parsing into the route (its header name is malloc'ed and attached at once, freed by
  * cr_config_free). No state, no locks.
  */
@@ -31,6 +31,22 @@ static int parse_rate(const char *s, uint64_t *rate, uint64_t *window_ms)
     else
         return -1;
     return 0;
+}
+
+/* scope: cluster: the fleet-wide window that holds `burst` tokens at `rate` per window_ms. The quota is min(burst,
+ * rate) and the window quota * window_ms / rate, rounded up (so the fleet rate is never above the configured one);
+ * a window under CR_RL_CLUSTER_MIN_WINDOW_MS grows to it, with the quota that many ms of the rate (rounded up, and the
+ * window recomputed from it). A burst over the rate's count is held to it: one window is at most the rate's unit. */
+void cr_rl_cluster_window(uint64_t rate, uint64_t window_ms, uint64_t burst, uint64_t *quota, uint64_t *cluster_window_ms)
+{
+    uint64_t q = burst < rate ? burst : rate, w = (window_ms * q + rate - 1) / rate;
+
+    if (w < CR_RL_CLUSTER_MIN_WINDOW_MS) {
+        q = (rate * CR_RL_CLUSTER_MIN_WINDOW_MS + window_ms - 1) / window_ms;
+        w = (window_ms * q + rate - 1) / rate;
+    }
+    *quota = q;
+    *cluster_window_ms = w;
 }
 
 /* `by`: none, client or header:NAME (NAME a header name, lower-cased). */
@@ -115,6 +131,8 @@ int cr_conf_parse_ratelimit(cr_conf_parser_t *p, const cr_config_t *cfg, cr_rout
     if (rl->interval_us == 0)
         rl->interval_us = 1;
     rl->tau_us = (share_burst != 0 ? share_burst : 1) * rl->interval_us; /* at most 1e9 * 3.6e12: no overflow */
+    if (rl->cluster)
+        cr_rl_cluster_window(rl->rate, rl->window_ms, rl->burst, &rl->cluster_quota, &rl->cluster_window_ms);
     rl->name_hash = cr_hash(r->name, strlen(r->name));
     rl->header_len = rl->header != NULL ? strlen(rl->header) : 0;
     if (!rl->cluster && (v = cr_conf_find(p, &m, "pods")) != NULL)

@@ -40,7 +40,7 @@ static int down_logged;
 
 static uint64_t batch_of(const cr_ratelimit_config_t *rl)
 {
-    uint64_t b = rl->rate / (40 * rl->pods);
+    uint64_t b = rl->cluster_quota / (40 * rl->pods);
     return b != 0 ? b : 1;
 }
 
@@ -58,9 +58,9 @@ static void run_incr(cr_workq_job_t *_job)
     char key[96];
     int len = snprintf(key, sizeof(key), "corral:v1:rl:%016llx:%016llx:%llu", (unsigned long long)j->name_hash,
                        (unsigned long long)j->key, (unsigned long long)j->window);
-    uint64_t total = 0;
+    uint64_t total = 0, keep_ms = 2 * j->window_ms < 2000 ? 2000 : 2 * j->window_ms; /* memcached's clock ticks in s */
 
-    if (cr_mc_incr_by(cr_rt.tier->mc, key, (size_t)len, (uint32_t)j->batch, cr_mc_expiry_s(2 * j->window_ms), &total) != CR_MC_OK) {
+    if (cr_mc_incr_by(cr_rt.tier->mc, key, (size_t)len, (uint32_t)j->batch, cr_mc_expiry_s(keep_ms), &total) != CR_MC_OK) {
         j->failed = 1;
         return;
     }
@@ -105,9 +105,9 @@ static void fetch(cr_thread_t *t, rl_entry_t *e, const cr_ratelimit_config_t *rl
         j->key = hash;
         j->window = w;
         j->name_hash = rl->name_hash;
-        j->quota = rl->rate;
+        j->quota = rl->cluster_quota;
         j->batch = batch_of(rl);
-        j->window_ms = rl->window_ms;
+        j->window_ms = rl->cluster_window_ms;
         j->submitted_ms = now_ms;
         if (cr_workq_submit(&t->workq_owner, &j->super, run_incr, on_incr_done) == CR_OK)
             return;
@@ -120,7 +120,7 @@ int cr_rl_cluster_take(cr_thread_t *t, const cr_ratelimit_config_t *rl, uint64_t
                        uint64_t *retry_ms)
 {
     rl_entry_t *e = &entries[hash & (NUM_ENTRIES - 1)];
-    uint64_t w = now_ms / rl->window_ms, ew, window_end_ms = (w + 1) * rl->window_ms;
+    uint64_t w = now_ms / rl->cluster_window_ms, ew, window_end_ms = (w + 1) * rl->cluster_window_ms;
     int64_t batch = (int64_t)batch_of(rl), bal;
 
     if (cr_rt.tier == NULL || t->workq_owner.workq == NULL || now_ms < __atomic_load_n(&down_until_ms, __ATOMIC_RELAXED))

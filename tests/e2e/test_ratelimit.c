@@ -319,6 +319,54 @@ static void test_cluster_fleet(void)
     mc_stop(&mc);
 }
 
+/* scope: cluster honours burst: 100/s with burst 10 is counted in 100 ms windows of 10 tokens (one pod, one
+ * memcached), so one unpaced client over a second, from a window boundary on, is admitted about 10 per 100 ms
+ * throughout: at most 3 windows' worth (and what it borrowed) in the first 250 ms, where a per-second count would
+ * admit the whole 100, and tokens still in the last 500 ms. */
+static void test_cluster_burst(void)
+{
+    mc_proc_t mc;
+    cr_proc_t c;
+    char yaml[1024];
+    long start, t, ok = 0, early = 0, late = 0, other = 0, sent = 0;
+
+    CU_ASSERT_EQUAL_FATAL(mc_start(&mc, 0), 0);
+    snprintf(yaml, sizeof(yaml),
+             "threads: 1\nlisten:\n  - address: 127.0.0.1:${PORT}\nupstream:\n  url: http://127.0.0.1:${UPSTREAM_PORT}\n"
+             "tier:\n  memcached: { servers: [\"127.0.0.1:%d\"], timeout: 50ms }\n"
+             "routes:\n  - match: { prefix: /burst }\n    cache: false\n"
+             "    rate_limit: { rate: 100/s, burst: 10, scope: cluster }\n",
+             mc.port);
+    if (harness_start_corral(&c, yaml, &up) == 0) {
+        upstream_reset(&up);
+        start = (wall_ms() / 1000 + 1) * 1000;
+        tier_pause_ms((int)(start - wall_ms()));
+        while ((t = wall_ms() - start) < 1000 && sent < 100000) {
+            cr_resp_t r;
+            long st = http_get(&r, CR_H1, url_of(&c, "/burst/x"), NULL) == 0 ? r.status : 0;
+            resp_free(&r);
+            ++sent;
+            other += st != 200 && st != 429;
+            if (st == 200) {
+                ++ok;
+                early += t < 250;
+                late += t >= 500;
+            }
+        }
+        fprintf(stderr, "\n  %ld sent, %ld admitted (%ld in the first 250 ms, %ld in the last 500 ms)\n", sent, ok, early, late);
+        CU_ASSERT_EQUAL(other, 0);
+        CU_ASSERT(sent > 200); /* offered well over the rate */
+        CU_ASSERT(ok >= 85 && ok <= 120);
+        CU_ASSERT(early <= 40); /* 3 windows of 10 and 1 borrowed; a whole-second window lets ~100 through here */
+        CU_ASSERT(late >= 35);
+        CU_ASSERT_EQUAL(upstream_count(&up, "/burst/x"), ok);
+        CU_ASSERT_EQUAL(harness_stop(&c), 0);
+    } else {
+        CU_FAIL("corral did not start");
+    }
+    mc_stop(&mc);
+}
+
 void cr_e2e_register_ratelimit(void)
 {
     CU_pSuite s = CU_add_suite("ratelimit", suite_init, suite_clean);
@@ -330,4 +378,5 @@ void cr_e2e_register_ratelimit(void)
     CU_add_test(s, "serve_stale: a stored object instead of 429", test_serve_stale);
     CU_add_test(s, "scope: cluster with memcached down: this pod's share", test_cluster_fallback);
     CU_add_test(s, "scope: cluster: 3 pods, uneven load, within 5% of the fleet rate", test_cluster_fleet);
+    CU_add_test(s, "scope: cluster: burst sizes the fleet's windows", test_cluster_burst);
 }

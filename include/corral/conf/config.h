@@ -79,7 +79,17 @@ typedef struct st_cr_ratelimit_config_t {
     uint64_t tau_us;      /* burst * interval_us (burst / pods for the share, at least 1 token) */
     uint64_t name_hash;   /* cr_hash of the route's name */
     size_t header_len;
+    /* scope: cluster: the fleet counts cluster_quota tokens per fixed window of cluster_window_ms (wall clock), the
+     * window sized so that it holds `burst` at the configured rate (cr_rl_cluster_window), from 100 ms to the rate's
+     * unit; 0 for scope: pod */
+    uint64_t cluster_window_ms, cluster_quota;
 } cr_ratelimit_config_t;
+
+#define CR_RL_CLUSTER_MIN_WINDOW_MS 100 /* scope: cluster: the shortest counting window (a batch is one memcached incr) */
+
+/* scope: cluster: the tokens per window and the window (ms) that hold `burst` at `rate` per window_ms (see
+ * config_ratelimit.c). Pure. */
+void cr_rl_cluster_window(uint64_t rate, uint64_t window_ms, uint64_t burst, uint64_t *quota, uint64_t *cluster_window_ms);
 
 typedef enum en_cr_match_kind_t {
     CR_MATCH_PREFIX = 0,

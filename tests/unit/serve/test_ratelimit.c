@@ -158,6 +158,35 @@ static void test_cluster_grant(void)
     CU_ASSERT_EQUAL(cr_rl_cluster_grant(5000, 3, 100), 0);
 }
 
+/* scope: cluster: the window holds the burst at the rate, 100 ms to the rate's unit, never a faster fleet rate */
+static void test_cluster_window(void)
+{
+    static const struct {
+        uint64_t rate, unit_ms, burst, quota, window_ms;
+    } cases[] = {
+        {100, 1000, 100, 100, 1000},        /* the default burst: the rate's unit */
+        {100, 1000, 500, 100, 1000},        /* a burst over the rate's count is held to it */
+        {100, 1000, 50, 50, 500},           /* the example */
+        {100, 1000, 1, 10, 100},            /* under 100 ms: grown to it */
+        {7, 1000, 2, 2, 286},               /* rounded up: 6.99/s, not 7.02/s */
+        {1000000000, 1000, 5, 100000000, 100},
+        {6, 60000, 1, 1, 10000},
+        {1000, 3600000, 10, 10, 36000},
+    };
+    size_t i;
+
+    for (i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        uint64_t q = 0, w = 0;
+        cr_rl_cluster_window(cases[i].rate, cases[i].unit_ms, cases[i].burst, &q, &w);
+        CU_ASSERT_EQUAL(q, cases[i].quota);
+        CU_ASSERT_EQUAL(w, cases[i].window_ms);
+        CU_ASSERT(w >= CR_RL_CLUSTER_MIN_WINDOW_MS && w <= cases[i].unit_ms);
+        CU_ASSERT(q * cases[i].unit_ms <= cases[i].rate * w); /* never faster than the rate */
+        if (q != cases[i].quota || w != cases[i].window_ms)
+            fprintf(stderr, "\ncase %zu: %llu per %llu ms\n", i, (unsigned long long)q, (unsigned long long)w);
+    }
+}
+
 static cr_config_t *load(const char *yaml, char *err, size_t errsize)
 {
     return cr_config_load_string("t.yaml", yaml, strlen(yaml), err, errsize);
@@ -186,6 +215,18 @@ static void test_config(void)
     CU_ASSERT_EQUAL(cfg->routes[0].rate_limit.burst, 6); /* default: the rate's count */
     CU_ASSERT_FALSE(cfg->routes[0].rate_limit.all);
     CU_ASSERT_EQUAL(cfg->routes[0].rate_limit.by, CR_RL_BY_NONE);
+    CU_ASSERT_EQUAL(cfg->routes[0].rate_limit.cluster_window_ms, 0); /* scope: pod */
+    cr_config_free(&cfg);
+
+    cfg = load("listen: [{ address: 127.0.0.1:1 }]\nupstream: { url: \"http://127.0.0.1:9\" }\n"
+               "tier: { memcached: { servers: [\"127.0.0.1:1\"] } }\nroutes:\n  - match: { prefix: /a }\n"
+               "    rate_limit: { rate: 100/s, burst: 20, scope: cluster, pods: 2 }\n",
+               err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(cfg->routes[0].rate_limit.cluster_quota, 20);
+    CU_ASSERT_EQUAL(cfg->routes[0].rate_limit.cluster_window_ms, 200);
+    CU_ASSERT_EQUAL(cfg->routes[0].rate_limit.interval_us, 20000); /* the share: 50/s */
+    CU_ASSERT_EQUAL(cfg->routes[0].rate_limit.tau_us, 10 * 20000); /* and burst / pods */
     cr_config_free(&cfg);
 }
 
@@ -230,6 +271,7 @@ void cr_test_register_ratelimit(void)
     CU_add_test(s, "the stored time wraps at 2^44 us", test_time_wrap);
     CU_add_test(s, "GCRA math", test_gcra_math);
     CU_add_test(s, "scope: cluster grants", test_cluster_grant);
+    CU_add_test(s, "scope: cluster window from burst and rate", test_cluster_window);
     CU_add_test(s, "rate_limit config", test_config);
     CU_add_test(s, "rate_limit config errors", test_config_errors);
 }
