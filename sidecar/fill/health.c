@@ -65,6 +65,7 @@ static struct {
 static pthread_mutex_t passive_mutex = PTHREAD_MUTEX_INITIALIZER;
 static int active_down; /* state.unhealthy, for lock-free readers */
 static int active_checked; /* upstream.health is configured: it, not a probe, closes the breaker */
+static uint64_t active_recover_ms; /* the least time to healthy: (healthy_after - good checks in a row) * interval */
 
 static uint64_t mono_ms(void)
 {
@@ -220,6 +221,9 @@ static void note_result(const cr_config_t *cfg, int good, const char *why)
                         cfg->upstream.health_path, state.fails, why);
         }
     }
+    __atomic_store_n(&active_recover_ms,
+                     (uint64_t)(state.unhealthy ? cfg->upstream.health_healthy_after - state.goods : 1) * cfg->upstream.health_interval_ms,
+                     __ATOMIC_RELAXED);
     __atomic_store_n(&active_down, state.unhealthy, __ATOMIC_RELAXED);
     __atomic_store_n(&active_checked, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&state_mutex);
@@ -364,6 +368,19 @@ int cr_health_admit(uint64_t now_ms)
         return 0;
     return __atomic_compare_exchange_n(&passive.probe_at_ms, &at, now_ms + __atomic_load_n(&passive.cur_backoff_ms, __ATOMIC_RELAXED),
                                        0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+uint64_t cr_health_retry_after_ms(uint64_t now_ms)
+{
+    int open = __atomic_load_n(&passive.open, __ATOMIC_RELAXED);
+    uint64_t at;
+
+    if (__atomic_load_n(&active_checked, __ATOMIC_RELAXED) && (open || __atomic_load_n(&active_down, __ATOMIC_RELAXED)))
+        return __atomic_load_n(&active_recover_ms, __ATOMIC_RELAXED);
+    if (!open)
+        return 0;
+    at = __atomic_load_n(&passive.probe_at_ms, __ATOMIC_RELAXED);
+    return at > now_ms ? at - now_ms : 0;
 }
 
 void cr_health_passive_result(int ok, uint64_t now_ms)

@@ -30,6 +30,8 @@
 #include "corral/core/runtime.h"
 #include "corral/conf/config.h"
 #include "corral/fill/upstream.h"
+#include "corral/fill/health.h"
+#include "corral/core/histogram.h"
 
 typedef struct st_cr_pass_t {
     h2o_generator_t super;
@@ -266,7 +268,11 @@ static int on_body(cr_fetch_t *fetch, h2o_buffer_t **input, int is_eos)
 
 void cr_send_unavailable(h2o_req_t *req, const char *code, const char *msg)
 {
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+    uint64_t s = strcmp(code, "upstream_down") == 0 ? (cr_health_retry_after_ms(cr_monotonic_us() / 1000) + 999) / 1000 : 1;
+    char *v = h2o_mem_alloc_pool(&req->pool, 8);
+    int n = snprintf(v, 8, "%u", (unsigned)(s < 1 ? 1 : s > 3600 ? 3600 : s));
+
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v, (size_t)n);
     cr_send_json_error(req, 503, "Service Unavailable", code, msg);
 }
 

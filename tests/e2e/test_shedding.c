@@ -318,6 +318,38 @@ static void test_unhealthy_fails_fast_and_serves_stale(void)
     CU_ASSERT_EQUAL(harness_stop_pair(&up, &corral), 0);
 }
 
+/* Retry-After on a fail-fast 503 says when the upstream may be asked again: with a check every 1 s that needs 3 good
+ * answers in a row, 3 s while no check has passed (a fixed 1 s would have clients retry into the same 503) */
+static void test_retry_after_while_down(void)
+{
+    static const char *tmpl = "threads: 1\n"
+                              "listen:\n"
+                              "  - address: 127.0.0.1:${PORT}\n"
+                              "upstream:\n"
+                              "  url: http://127.0.0.1:${UPSTREAM_PORT}\n"
+                              "  health: { path: /ra/health, interval: 1s, timeout: 500ms, unhealthy_after: 1,"
+                              " healthy_after: 3 }\n"
+                              "admin:\n"
+                              "  address: 127.0.0.1:${ADMIN_PORT}\n"
+                              "routes:\n"
+                              "  - match: { prefix: /ra/ }\n";
+    char body[512], ra[64];
+    cr_resp_t r;
+
+    CU_ASSERT_EQUAL_FATAL(harness_start_pair(&up, &corral, tmpl), 0);
+    CU_ASSERT_EQUAL(harness_readyz_until(&corral, 200, body, sizeof(body)), 200);
+    CU_ASSERT_EQUAL(upstream_set(&up, "/ra/health", "status=503"), 0);
+    CU_ASSERT_EQUAL(harness_readyz_until(&corral, 503, body, sizeof(body)), 503);
+    CU_ASSERT_EQUAL(http_get(&r, CR_H1, url_of(&corral, "/ra/x"), NULL), 0);
+    CU_ASSERT_EQUAL(r.status, 503);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"upstream_down\""));
+    CU_ASSERT_PTR_NOT_NULL(resp_header(&r, "retry-after", ra, sizeof(ra)));
+    CU_ASSERT_STRING_EQUAL(ra, "3");
+    resp_free(&r);
+    CU_ASSERT_EQUAL(upstream_count(&up, "/ra/x"), 0);
+    CU_ASSERT_EQUAL(harness_stop_pair(&up, &corral), 0);
+}
+
 /* ---- the passive breaker, no active check ---- */
 
 static const char *breaker_template = "threads: 1\n"
@@ -386,6 +418,7 @@ void cr_e2e_register_shedding(void)
     CU_pSuite s = CU_add_suite("shedding", NULL, NULL);
     CU_add_test(s, "unhealthy: fail fast 503 (not sent), stale with detail=upstream-down, kill and restart",
                 test_unhealthy_fails_fast_and_serves_stale);
+    CU_add_test(s, "Retry-After while down: the good checks still needed times the interval", test_retry_after_while_down);
     CU_add_test(s, "breaker: 5xx or connect errors in a row open it, a half-open probe closes it",
                 test_breaker_opens_and_probe_closes);
     CU_add_test(s, "adaptive max_concurrency: upstream p99 within 2x unloaded, excess shed, hits never; collapse without",

@@ -44,6 +44,11 @@ int cr_health_admit(uint64_t now_ms);
 /* One upstream result: ok 0 for a connect error (refused, connect timeout, closed before any answer) or a 5xx head,
  * 1 for any other head. Lock-free while the breaker is closed and nothing failed. */
 void cr_health_passive_result(int ok, uint64_t now_ms);
+/* While requests fail fast (the upstream is unhealthy or the breaker open): the least time (ms) until one may go to
+ * the upstream again, at monotonic now_ms: the good checks still needed times upstream.health.interval, or the wait
+ * for the breaker's next half-open probe; 0 when nothing is known (or the upstream is admitted). Lock-free, any
+ * thread. */
+uint64_t cr_health_retry_after_ms(uint64_t now_ms);
 /* Whether the breaker is open now, and how often it opened since start. Any thread. */
 void cr_health_breaker_stats(int *open, uint64_t *opens);
 

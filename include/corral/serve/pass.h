@@ -31,8 +31,9 @@ void cr_pass_start(h2o_req_t *req, const cr_config_t *cfg, const cr_route_config
  * the request's pool. */
 void cr_relay_response_header(h2o_req_t *req, const cr_config_t *cfg, const h2o_header_t *h, h2o_iovec_t connection);
 
-/* 503 with Retry-After: 1 and the JSON error body: a fill or pass that was not sent (shed, upstream down, queue
- * full). */
+/* 503 with Retry-After and the JSON error body: a fill or pass that was not sent (shed, upstream down, queue full).
+ * Retry-After is whole seconds, 1 to 3600: for code "upstream_down" the least time until the upstream may be asked
+ * again (cr_health_retry_after_ms, rounded up), else 1 (a shed or a full queue clears as requests finish). */
 void cr_send_unavailable(h2o_req_t *req, const char *code, const char *msg);
 
 #endif
