@@ -194,15 +194,20 @@ function schemaDrift(schemaFile, cFile) {
   const c = fs.readFileSync(cFile, "utf8"), tables = {};
   for (const m of c.matchAll(/static const char \*const (\w+)\[\] = \{([^}]*)\}/g)) tables[m[1]] = [...m[2].matchAll(/"([^"]+)"/g)].map((x) => x[1]);
   const schema = JSON.parse(fs.readFileSync(schemaFile, "utf8"));
-  const props = (o) => Object.keys(o.properties || o.oneOf.find((x) => x.properties).properties);
-  const cfg = schema.properties.config.properties, route = schema.$defs.route.properties;
+  // an object's keys: its properties, or those of the one oneOf branch that has them (coalesce: true | {...});
+  // a section the schema lacks altogether has none (each of corral's keys is then listed as lacking)
+  const props = (o) => Object.keys(o?.properties || o?.oneOf?.find((x) => x.properties)?.properties || {});
+  const cfg = schema.properties.config.properties, route = schema.$defs.route.properties, up = cfg.upstream.properties;
   const pairs = [
-    ["config", schema.properties.config, "top_keys", ["listen", "admin", "routes"]], ["config.upstream", cfg.upstream, "upstream_keys", ["url"]],
+    // drain_timeout: the chart writes it from drain.drainSeconds (_config.tpl refuses config.drain_timeout)
+    ["config", schema.properties.config, "top_keys", ["listen", "admin", "routes", "drain_timeout"]], ["config.upstream", cfg.upstream, "upstream_keys", ["url"]],
+    ["config.upstream.health", up.health, "health_keys"], ["config.upstream.max_concurrency", up.max_concurrency, "concurrency_keys"],
+    ["config.upstream.breaker", up.breaker, "breaker_keys"], ["config.log", cfg.log, "log_keys"],
     ["config.cache", cfg.cache, "cache_keys"], ["config.limits", cfg.limits, "limits_keys"], ["config.tier", cfg.tier, "tier_keys"],
     ["config.tier.memcached", cfg.tier.properties.memcached, "memcached_keys", ["servers"]], ["config.tier.lease", cfg.tier.properties.lease, "lease_keys"],
     ["config.tier.invalidation", cfg.tier.properties.invalidation, "tier_inval_keys"], ["routes[]", schema.$defs.route, "route_keys"],
     ["routes[].match", route.match, "match_keys"], ["routes[].key", route.key, "key_keys"], ["routes[].coalesce", route.coalesce, "coalesce_keys"],
-    ["routes[].compress", route.compress, "compress_keys"],
+    ["routes[].compress", route.compress, "compress_keys"], ["routes[].rate_limit", route.rate_limit, "ratelimit_keys"],
   ];
   for (const [where, sub, table, chartOwned = []] of pairs) {
     const have = props(sub), known = tables[table];
