@@ -3,7 +3,8 @@
  * JSON object with jansson, bounded to CR_STATS_JSON_MAX bytes.
  *
  * Invariants: runs on the admin thread (or a unit test). Counters of other threads are read with relaxed loads only
- * (cr_stats_sum); the store, the upstream queue and the tier through their accessors, which are safe from any thread.
+ * (cr_stats_sum); the store, the upstream queue, the concurrency cap, the health state and the tier through their
+ * accessors, which are safe from any thread.
  * Nothing is written, no lock is taken here. The fixed part of the object is a few KiB whatever the load; only the
  * route list grows with the config, and it is cut (in config order, "routes_truncated": true) so that the whole text
  * stays within the budget. Figures corral does not measure yet are JSON null, never 0: see the stats_json_* hooks
@@ -19,6 +20,7 @@
 
 #include "corral/cache/store.h"
 #include "corral/core/runtime.h"
+#include "corral/fill/health.h"
 #include "corral/fill/upstream.h"
 #include "corral/http/json_error.h"
 #include "admin_internal.h"
@@ -64,6 +66,9 @@ void cr_stats_view_collect(cr_stats_view_t *v, cr_reqstats_t *req)
     v->reloads_ok = __atomic_load_n(&cr_rt.reloads_ok, __ATOMIC_RELAXED);
     v->reloads_failed = __atomic_load_n(&cr_rt.reloads_failed, __ATOMIC_RELAXED);
     v->tier = cr_rt.tier;
+    cr_upstream_concurrency_stats(&v->concurrency_limit, &v->concurrency_in_flight);
+    v->upstream_healthy = cr_health_upstream_healthy();
+    cr_health_breaker_stats(&v->breaker_open, &v->breaker_opens);
 }
 
 static json_t *num(uint64_t n)
@@ -111,6 +116,18 @@ static json_t *stats_json_upstream_latency(const cr_stats_view_t *v)
 static json_t *stats_json_upstream_in_use(const cr_stats_view_t *v)
 {
     return v->upstream_in_use != SIZE_MAX ? num(v->upstream_in_use) : json_null();
+}
+
+/* "upstream": the queue, connections and latency, and origin protection: the concurrency cap and its slots held,
+ * health and the breaker (what shedding and failing fast did is in "counters": upstream_shed, upstream_fail_fast,
+ * upstream_down_stale). */
+static json_t *stats_json_upstream(const cr_stats_view_t *v)
+{
+    return json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:b, s:b, s:o?}", "queued", num(v->upstream_queued),
+                     "queued_peak", num(v->upstream_queued_peak), "busy", num(v->upstream_busy), "connections_in_use",
+                     stats_json_upstream_in_use(v), "latency", stats_json_upstream_latency(v), "concurrency_limit",
+                     num(v->concurrency_limit), "concurrency_in_flight", num(v->concurrency_in_flight), "healthy",
+                     v->upstream_healthy, "breaker_open", v->breaker_open, "breaker_opens", num(v->breaker_opens));
 }
 
 /*
@@ -248,13 +265,11 @@ json_t *cr_stats_json_build(const cr_stats_view_t *v, const cr_config_t *cfg, si
     size_t fixed;
     int truncated;
 
-    root = json_pack("{s:i, s:o?, s:o?, s:I, s:o?, s:{s:o?}, s:{s:o?, s:o?, s:o?, s:o?, s:o?}, s:{s:o?, s:o?, s:o?, s:o?, s:o?},"
+    root = json_pack("{s:i, s:o?, s:o?, s:I, s:o?, s:{s:o?}, s:o?, s:{s:o?, s:o?, s:o?, s:o?, s:o?},"
                      " s:{s:o?, s:o?}, s:{s:o?, s:o?}, s:o?, s:o?, s:b}",
                      "version", 1, "timestamp_ms", num(v->now_ms), "uptime_ms", num(v->uptime_ms), "threads",
                      (json_int_t)v->threads, "counters", counters_json(&v->counters), "connections", "open",
-                     num(v->connections_open), "upstream", "queued", num(v->upstream_queued), "queued_peak",
-                     num(v->upstream_queued_peak), "busy", num(v->upstream_busy), "connections_in_use",
-                     stats_json_upstream_in_use(v), "latency", stats_json_upstream_latency(v), "store", "objects",
+                     num(v->connections_open), "upstream", stats_json_upstream(v), "store", "objects",
                      num(v->store_objects), "bytes", num(v->store_bytes), "limit_bytes", num(v->store_limit),
                      "evictions", num(v->store_evictions), "variant_evictions", num(v->store_variant_evictions),
                      "memory", "rss_bytes", v->rss_bytes != 0 ? num(v->rss_bytes) : json_null(), "store_bytes",

@@ -73,7 +73,7 @@ async function reading(page) {
   return page.evaluate(() => {
     const t = id => document.getElementById(id).textContent;
     return { conn: t("conn"), rps: t("t-rps"), requests: t("t-requests"), hit: t("t-hit"), upstream: t("t-up-rps"),
-             rss: t("t-rss"), objects: t("t-objects"), routes: document.querySelectorAll("#routes tr").length };
+             rss: t("t-rss"), objects: t("t-objects"), health: t("t-health"), protect: t("t-protect"), routes: document.querySelectorAll("#routes tr").length };
   });
 }
 
@@ -135,6 +135,8 @@ async function run(o) {
     check(r1.rps !== r2.rps || r1.requests !== r2.requests, "live: the numbers did not change between two readings");
     check(/%$/.test(r2.hit), `live: hit ratio is "${r2.hit}"`);
     check(r2.routes > 0, "live: the routes table is empty");
+    check(r2.health === "healthy", `live: upstream health is "${r2.health}"`);
+    check(/[\d.]+[kMG]? shed, [\d.]+[kMG]? failed fast$/.test(r2.protect), `live: the protection line is "${r2.protect}"`);
 
     const colors = await page.evaluate(() => { const c = getComputedStyle(document.documentElement); return [1, 2, 3, 4].map(i => c.getPropertyValue("--c" + i).trim()); });
     const info = {};

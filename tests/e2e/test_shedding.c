@@ -13,6 +13,7 @@
  * comparison uses the upstream's own service times, measured after a warm-up, with the limits the issue names.
  */
 #include <CUnit/CUnit.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,22 @@
 void cr_e2e_register_shedding(void);
 
 static cr_proc_t up, corral;
+
+/* /v1/stats' "upstream" object (the admin port on loopback needs no token when none is configured), or NULL */
+static json_t *stats_upstream(json_t **root)
+{
+    cr_resp_t r;
+    *root = NULL;
+    if (http_get(&r, CR_H1, admin_url_of(&corral, "/v1/stats"), NULL) == 0 && r.status == 200)
+        *root = json_loadb(r.body, r.body_len, 0, NULL);
+    resp_free(&r);
+    return *root != NULL ? json_object_get(*root, "upstream") : NULL;
+}
+
+static json_int_t stats_counter(json_t *root, const char *name)
+{
+    return json_integer_value(json_object_get(json_object_get(root, "counters"), name));
+}
 
 static void pace(int ms)
 {
@@ -196,6 +213,14 @@ static void test_adaptive_limit_sheds_and_keeps_latency(void)
     limit = harness_metric(&corral, "corral_upstream_concurrency_limit");
     fprintf(stderr, "    unloaded p99 %ld ms; with the limiter: p99 %ld ms, %ld shed, limit now %ld\n", base, p99_on, shed, limit);
     CU_ASSERT(limit >= 1 && limit < 32);
+    {
+        json_t *root, *u = stats_upstream(&root);
+        json_int_t cap = json_integer_value(json_object_get(u, "concurrency_limit"));
+        CU_ASSERT(cap >= 1 && cap < 32); /* /v1/stats has the cap /metrics has */
+        CU_ASSERT(json_integer_value(json_object_get(u, "concurrency_in_flight")) <= cap);
+        CU_ASSERT(stats_counter(root, "upstream_shed") >= shed);
+        json_decref(root);
+    }
 
     /* a shed answer: 503, Retry-After, JSON */
     {
@@ -291,6 +316,15 @@ static void test_unhealthy_fails_fast_and_serves_stale(void)
     CU_ASSERT_EQUAL(upstream_count(&up, "/sh/obj"), 1);
     CU_ASSERT(harness_metric(&corral, "corral_upstream_fail_fast_total") >= 2);
     CU_ASSERT(harness_metric(&corral, "corral_upstream_down_stale_total") >= 1);
+    {
+        json_t *root, *u = stats_upstream(&root);
+        CU_ASSERT_PTR_NOT_NULL(u);
+        CU_ASSERT(json_is_false(json_object_get(u, "healthy")));
+        CU_ASSERT(json_is_false(json_object_get(u, "breaker_open")));
+        CU_ASSERT(stats_counter(root, "upstream_fail_fast") >= 2);
+        CU_ASSERT(stats_counter(root, "upstream_down_stale") >= 1);
+        json_decref(root);
+    }
 
     /* healthy again: requests go through */
     CU_ASSERT_EQUAL(upstream_set(&up, "/sh/health", ""), 0);
@@ -388,6 +422,13 @@ static void test_breaker_opens_and_probe_closes(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "breaker"));
     CU_ASSERT_EQUAL(harness_metric(&corral, "corral_upstream_breaker_open"), 1);
     CU_ASSERT_EQUAL(harness_metric(&corral, "corral_upstream_breaker_opens_total"), 1);
+    {
+        json_t *root, *u = stats_upstream(&root);
+        CU_ASSERT(json_is_true(json_object_get(u, "breaker_open")));
+        CU_ASSERT(json_is_false(json_object_get(u, "healthy")));
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(u, "breaker_opens")), 1);
+        json_decref(root);
+    }
     CU_ASSERT_EQUAL(harness_count_in_file(corral.log_path, "upstream breaker: open after 3"), 1);
 
     /* the upstream answers again: a half-open probe after the backoff closes the breaker */

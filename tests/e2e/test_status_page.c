@@ -338,7 +338,7 @@ static void test_stats_tier(void)
 /* ---- the browser test ---- */
 
 typedef struct {
-    volatile int stop;
+    int stop; /* __atomic builtins: the test sets it, the load thread reads it */
     long sent, failed;
 } sp_load_t;
 
@@ -349,7 +349,8 @@ static void *load_main(void *arg)
     sp_load_t *l = arg;
     long start = harness_now_ms(), i;
     char path[64];
-    for (i = 0; !l->stop && i != SP_LOAD_MAX_REQUESTS && harness_now_ms() - start < SP_LOAD_MAX_MS; ++i) {
+    for (i = 0; !__atomic_load_n(&l->stop, __ATOMIC_RELAXED) && i != SP_LOAD_MAX_REQUESTS && harness_now_ms() - start < SP_LOAD_MAX_MS;
+         ++i) {
         cr_resp_t r;
         if (i % 25 == 0)
             snprintf(path, sizeof(path), "/sp/health");
@@ -492,7 +493,7 @@ static void test_browser(void)
             poll(NULL, 0, 50);
         }
     }
-    load.stop = 1;
+    __atomic_store_n(&load.stop, 1, __ATOMIC_RELAXED);
     pthread_join(th, NULL);
 
     text = harness_read_file(out);

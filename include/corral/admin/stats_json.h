@@ -57,6 +57,12 @@ typedef struct st_cr_stats_view_t {
     const cr_reqstats_t *req; /* the labelled counters, every thread's summed (core/reqstats.h): per-route totals and
                                  the upstream latency; NULL: not known ("totals" and "latency" are null) */
     size_t upstream_in_use;   /* upstream connections in use, all threads; SIZE_MAX: not known (null) */
+    /* origin protection (issue 16): the max_concurrency cap now (0: none) and the slots held, the upstream's health
+     * (active check and breaker) and the breaker's state and opens */
+    unsigned concurrency_limit;
+    size_t concurrency_in_flight;
+    int upstream_healthy, breaker_open;
+    uint64_t breaker_opens;
 } cr_stats_view_t;
 
 /* Fills v from the running process (cr_rt, /proc/self/statm). Any thread; cr_rt.store must be set. v->req points

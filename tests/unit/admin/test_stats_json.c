@@ -74,6 +74,11 @@ static void fill_view(cr_stats_view_t *v)
     v->upstream_queued = 4;
     v->upstream_queued_peak = 9;
     v->upstream_busy = 2;
+    v->concurrency_limit = 48;
+    v->concurrency_in_flight = 7;
+    v->upstream_healthy = 0;
+    v->breaker_open = 1;
+    v->breaker_opens = 3;
     v->store_objects = 77;
     v->store_bytes = 123456;
     v->store_limit = 1 << 20;
@@ -111,6 +116,11 @@ static void test_fields(void)
     CU_ASSERT_EQUAL(geti(j, "upstream", "busy"), 2);
     CU_ASSERT(json_is_null(json_object_get(json_object_get(j, "upstream"), "latency")));
     CU_ASSERT(json_is_null(json_object_get(json_object_get(j, "upstream"), "connections_in_use")));
+    CU_ASSERT_EQUAL(geti(j, "upstream", "concurrency_limit"), 48);
+    CU_ASSERT_EQUAL(geti(j, "upstream", "concurrency_in_flight"), 7);
+    CU_ASSERT_EQUAL(geti(j, "upstream", "breaker_opens"), 3);
+    CU_ASSERT(json_is_false(json_object_get(json_object_get(j, "upstream"), "healthy")));
+    CU_ASSERT(json_is_true(json_object_get(json_object_get(j, "upstream"), "breaker_open")));
     CU_ASSERT_EQUAL(geti(j, "store", "objects"), 77);
     CU_ASSERT_EQUAL(geti(j, "store", "bytes"), 123456);
     CU_ASSERT_EQUAL(geti(j, "store", "limit_bytes"), 1 << 20);
