@@ -5,7 +5,8 @@
  * limiter itself is serve/ratelimit.c (and tier/ratelimit_tier.c for scope: cluster).
  *
  * Rules checked here: rate is "N/s", "N/m", "N/h" or a bare N (per second), 1 to 1e9; burst 1 to 1e9 (default: the
- * rate's N; for scope: cluster it sizes the fleet's counting window, cr_rl_cluster_window); `pods` only with scope: cluster, which needs tier.memcached (read before the routes, config.c).
+ * rate's N; for scope: cluster it sizes the fleet's counting window, cr_rl_cluster_window); `pods` only with
+ * scope: cluster, which needs tier.memcached (read before the routes, config.c).
  * Invariants: pure parsing into the route (its header name is malloc'ed and attached at once, freed by
  * cr_config_free). No state, no locks.
  */

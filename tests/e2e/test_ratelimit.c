@@ -264,6 +264,18 @@ static void *fleet_client(void *_c)
     return NULL;
 }
 
+/* corral.yaml for a scope: cluster test: `threads` workers, the one memcached at mc_port, an uncached route on
+ * `prefix` with the rate_limit mapping's inside `limit` */
+static void cluster_yaml(char *yaml, size_t size, int threads, int mc_port, const char *prefix, const char *limit)
+{
+    snprintf(yaml, size,
+             "threads: %d\nlisten:\n  - address: 127.0.0.1:${PORT}\nupstream:\n  url: http://127.0.0.1:${UPSTREAM_PORT}\n"
+             "tier:\n  memcached: { servers: [\"127.0.0.1:%d\"], timeout: 50ms }\n"
+             "routes:\n  - match: { prefix: %s }\n    cache: false\n"
+             "    rate_limit: { %s }\n",
+             threads, mc_port, prefix, limit);
+}
+
 /* 100/s fleet-wide over 3 corrals and one memcached, under uneven load (one client unpaced, one every 2 ms, one every
  * 25 ms), for 10 whole windows (seconds, aligned to the wall clock as corral's windows are): the fleet admits
  * 1000 +- 5%, and exactly what it admitted reached the upstream. */
@@ -279,12 +291,7 @@ static void test_cluster_fleet(void)
 
     memset(c, 0, sizeof(c));
     CU_ASSERT_EQUAL_FATAL(mc_start(&mc, 0), 0);
-    snprintf(yaml, sizeof(yaml),
-             "threads: 2\nlisten:\n  - address: 127.0.0.1:${PORT}\nupstream:\n  url: http://127.0.0.1:${UPSTREAM_PORT}\n"
-             "tier:\n  memcached: { servers: [\"127.0.0.1:%d\"], timeout: 50ms }\n"
-             "routes:\n  - match: { prefix: /fleet }\n    cache: false\n"
-             "    rate_limit: { rate: 100/s, scope: cluster, pods: 3 }\n",
-             mc.port);
+    cluster_yaml(yaml, sizeof(yaml), 2, mc.port, "/fleet", "rate: 100/s, scope: cluster, pods: 3");
     for (i = 0; i != 3; ++i)
         if (harness_start_corral(&c[i], yaml, &up) == 0)
             ++started;
@@ -331,12 +338,7 @@ static void test_cluster_burst(void)
     long start, t, ok = 0, early = 0, late = 0, other = 0, sent = 0;
 
     CU_ASSERT_EQUAL_FATAL(mc_start(&mc, 0), 0);
-    snprintf(yaml, sizeof(yaml),
-             "threads: 1\nlisten:\n  - address: 127.0.0.1:${PORT}\nupstream:\n  url: http://127.0.0.1:${UPSTREAM_PORT}\n"
-             "tier:\n  memcached: { servers: [\"127.0.0.1:%d\"], timeout: 50ms }\n"
-             "routes:\n  - match: { prefix: /burst }\n    cache: false\n"
-             "    rate_limit: { rate: 100/s, burst: 10, scope: cluster }\n",
-             mc.port);
+    cluster_yaml(yaml, sizeof(yaml), 1, mc.port, "/burst", "rate: 100/s, burst: 10, scope: cluster");
     if (harness_start_corral(&c, yaml, &up) == 0) {
         upstream_reset(&up);
         start = (wall_ms() / 1000 + 1) * 1000;
